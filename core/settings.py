@@ -1,0 +1,83 @@
+"""Phoenix configuration, read once from ``PHOENIX_*`` environment variables.
+
+Every knob has a default that makes ``make run`` work on a bare machine: a SQLite file
+under ``./data/``, the local runtime on this host and the embedded scheduler.
+Secrets (API keys) are never settings: collector YAML refers to them as ``${env:NAME}``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("./data")
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/phoenix.db"
+    gitops_repo: Path = DEFAULT_DATA_DIR / "gitops"
+    runtime: str = "local"  # local | memory (dry run, tests only)
+    embedded_scheduler: bool = True
+    scheduler_interval_s: float = 2.0
+    scheduler_lease_s: float = 30.0
+    prometheus_url: str | None = None
+    otelcol_bin: str | None = None
+    kube_context: str | None = None
+    price_card_file: Path | None = None
+    collector_port_base: int = 19000
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("PHOENIX_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        price_card = os.environ.get("PHOENIX_PRICE_CARD_FILE") or None
+        return cls(
+            data_dir=data_dir,
+            database_url=_env("PHOENIX_DATABASE_URL", f"sqlite:///{data_dir}/phoenix.db"),
+            gitops_repo=Path(_env("PHOENIX_GITOPS_REPO", str(data_dir / "gitops"))),
+            runtime=_env("PHOENIX_RUNTIME", "local"),
+            embedded_scheduler=_env_bool("PHOENIX_EMBEDDED_SCHEDULER", True),
+            scheduler_interval_s=_env_float("PHOENIX_SCHEDULER_INTERVAL", 2.0),
+            scheduler_lease_s=_env_float("PHOENIX_SCHEDULER_LEASE", 30.0),
+            prometheus_url=os.environ.get("PHOENIX_PROMETHEUS_URL") or None,
+            otelcol_bin=os.environ.get("PHOENIX_OTELCOL_BIN") or None,
+            kube_context=os.environ.get("PHOENIX_KUBE_CONTEXT") or None,
+            price_card_file=Path(price_card) if price_card else None,
+            collector_port_base=int(_env_float("PHOENIX_COLLECTOR_PORT_BASE", 19000)),
+            log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
+        )
+
+    def masked_database_url(self) -> str:
+        """The database URL with any password replaced, safe to show and log."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - a malformed URL is shown as unparseable, never raw
+            return "<unparseable database URL>"
