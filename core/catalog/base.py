@@ -48,6 +48,9 @@ class Emitted:
     exporters: dict[str, dict[str, Any]] = field(default_factory=dict)
     extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
     receiver_patch: dict[str, Any] = field(default_factory=dict)
+    # Human-readable remarks the renderer writes as YAML comments (e.g. "default
+    # thresholds: no snapshot computed yet").
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,10 @@ class NodeType(ABC):
     params: tuple[Param, ...] = ()
     # True for nodes that drop or aggregate processes: they must exempt critical ones.
     reduces_processes: bool = False
+
+    def reduces(self, params: dict[str, Any]) -> bool:
+        """Whether this node, with these params, can drop or aggregate processes."""
+        return self.reduces_processes
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

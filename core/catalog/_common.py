@@ -1,0 +1,196 @@
+"""Helpers shared by the node-type modules: parameter checks, RE2 checks, OTTL snippets.
+
+Kept here so every node type phrases the critical guard and its keep-lists the same
+way (the YAML rules in DESIGN §3 are easy to break one module at a time).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.catalog.base import Param
+
+# Size limits: a pipeline is edited in a browser form, so anything larger is a mistake
+# (or an attack on the regex engine) rather than a real configuration.
+MAX_STRING_LEN = 512
+MAX_LIST_ITEMS = 200
+MAX_REGEX_LEN = 1024
+
+# The OTTL fragments every reducing node uses. `!= "critical"` is also true when the
+# attribute is absent, which is what we want: unclassified processes are not critical.
+NOT_CRITICAL = 'resource.attributes["phoenix.priority"] != "critical"'
+NOT_KEPT = 'resource.attributes["phoenix.keep"] == nil'
+NOT_ROLLUP = 'resource.attributes["phoenix.rollup"] == nil'
+GUARD = f"{NOT_CRITICAL} and {NOT_KEPT}"
+
+# Linux hostmetrics `process` scraper metrics (upstream metadata.yaml) and their
+# data-point attribute keys: a rollup must keep these keys when it sums.
+PROCESS_METRICS: dict[str, tuple[str, ...]] = {
+    "process.cpu.time": ("state",),
+    "process.memory.usage": (),
+    "process.memory.virtual": (),
+    "process.disk.io": ("direction",),
+    "process.cpu.utilization": ("state",),
+    "process.memory.utilization": (),
+    "process.paging.faults": ("type",),
+    "process.signals_pending": (),
+    "process.threads": (),
+    "process.open_file_descriptors": (),
+    "process.handles": (),
+    "process.context_switches": ("type",),
+    "process.disk.operations": ("direction",),
+    "process.uptime": (),
+}
+DEFAULT_METRICS = frozenset(
+    {"process.cpu.time", "process.memory.usage", "process.memory.virtual", "process.disk.io"}
+)
+RESOURCE_ATTRIBUTES: dict[str, bool] = {
+    "process.pid": True,
+    "process.parent_pid": True,
+    "process.executable.name": True,
+    "process.executable.path": True,
+    "process.command": True,
+    "process.command_line": True,
+    "process.owner": True,
+    "process.cgroup": False,
+}
+
+_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Constructs Python `re` accepts but Go RE2 (OTTL IsMatch, filterset regexp) refuses.
+_NOT_RE2 = (
+    (re.compile(r"\(\?[=!]"), "lookahead (?= / (?! is not supported by RE2"),
+    (re.compile(r"\(\?<[=!]"), "lookbehind (?<= / (?<! is not supported by RE2"),
+    (re.compile(r"\(\?>"), "atomic groups (?> are not supported by RE2"),
+    (re.compile(r"\(\?\("), "conditional groups are not supported by RE2"),
+    (re.compile(r"\(\?P="), "named backreferences are not supported by RE2"),
+    (re.compile(r"(?<!\\)\\[1-9]"), "backreferences (\\1 …) are not supported by RE2"),
+    (re.compile(r"(?<!\\)\\Z"), "\\Z is not RE2; use \\z or $"),
+    (re.compile(r"[*+?}][+]"), "possessive quantifiers are not supported by RE2"),
+)
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a Go duration string (``10s``, ``1m30s``), or None when it is not one."""
+    if not isinstance(text, str) or not _DURATION_RE.match(text):
+        return None
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def regex_problem(pattern: Any) -> str | None:
+    """Why ``pattern`` is not a usable RE2-compatible regex, or None when it is."""
+    if not isinstance(pattern, str) or pattern == "":
+        return "must be a non-empty regular expression"
+    if len(pattern) > MAX_REGEX_LEN:
+        return f"is longer than {MAX_REGEX_LEN} characters"
+    for rx, why in _NOT_RE2:
+        if rx.search(pattern):
+            return why
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"does not compile: {exc}"
+    return None
+
+
+def ottl_str(value: str) -> str:
+    """An OTTL string literal: double quotes, with backslash and quote escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def attr(key: str) -> str:
+    return f"resource.attributes[{ottl_str(key)}]"
+
+
+def component_id(kind: str, node_id: str, suffix: str = "") -> str:
+    """Collector component id for a node: ``type/<node id>[_suffix]`` (unique per graph)."""
+    return f"{kind}/{node_id}{'_' + suffix if suffix else ''}"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_params(specs: tuple[Param, ...], params: Any) -> list[str]:
+    """Type, range and size checks every node type gets from its ``Param`` specs."""
+    if not isinstance(params, dict):
+        return ["params must be a mapping of parameter name to value"]
+    problems: list[str] = []
+    known = {p.name for p in specs}
+    for name in params:
+        if name not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            problems.append(f"unknown parameter {name!r} (allowed: {allowed})")
+    for p in specs:
+        if p.name not in params:
+            continue
+        problems.extend(f"{p.name}: {msg}" for msg in _check_value(p, params[p.name]))
+    return problems
+
+
+def _check_value(p: Param, v: Any) -> list[str]:
+    if p.type in ("int", "bytes"):
+        if not _is_int(v):
+            return [f"must be an integer, got {v!r}"]
+    elif p.type == "float":
+        if not (_is_int(v) or isinstance(v, float)) or v != v:
+            return [f"must be a number, got {v!r}"]
+    elif p.type == "bool":
+        if not isinstance(v, bool):
+            return [f"must be true or false, got {v!r}"]
+    elif p.type in ("str", "enum"):
+        if not isinstance(v, str):
+            return [f"must be a string, got {v!r}"]
+        if len(v) > MAX_STRING_LEN:
+            return [f"is longer than {MAX_STRING_LEN} characters"]
+        if p.type == "enum" and p.choices and v not in p.choices:
+            return [f"must be one of {', '.join(p.choices)}; got {v!r}"]
+    elif p.type == "duration":
+        secs = parse_duration(v)
+        if secs is None:
+            return [f"must be a Go duration such as 10s or 1m30s, got {v!r}"]
+        if p.minimum is not None and secs < p.minimum:
+            return [f"must be at least {p.minimum:g}s, got {v}"]
+        if p.maximum is not None and secs > p.maximum:
+            return [f"must be at most {p.maximum:g}s, got {v}"]
+        return []
+    elif p.type == "list[str]":
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            return ["must be a list of strings"]
+        if len(v) > MAX_LIST_ITEMS:
+            return [f"has more than {MAX_LIST_ITEMS} items"]
+        if any(len(x) > MAX_STRING_LEN for x in v):
+            return [f"has an item longer than {MAX_STRING_LEN} characters"]
+        if p.choices:
+            bad = [x for x in v if x not in p.choices]
+            if bad:
+                return [f"unknown value(s) {', '.join(map(repr, bad))}; allowed: {', '.join(p.choices)}"]
+        return []
+    elif p.type == "map":
+        if not isinstance(v, dict):
+            return ["must be a mapping"]
+        if len(v) > MAX_LIST_ITEMS:
+            return [f"has more than {MAX_LIST_ITEMS} entries"]
+        if any(not isinstance(k, str) or len(k) > MAX_STRING_LEN for k in v):
+            return ["keys must be strings of reasonable length"]
+        return []
+    elif p.type == "rules":
+        if not isinstance(v, list):
+            return ["must be a list of rules"]
+        if len(v) > MAX_LIST_ITEMS:
+            return [f"has more than {MAX_LIST_ITEMS} rules"]
+        return []
+    if p.type in ("int", "float", "bytes"):
+        if p.minimum is not None and v < p.minimum:
+            return [f"must be at least {p.minimum:g}, got {v}"]
+        if p.maximum is not None and v > p.maximum:
+            return [f"must be at most {p.maximum:g}, got {v}"]
+    return []
+
+
+def env_ref(name: str) -> str:
+    return "${env:" + name + "}"

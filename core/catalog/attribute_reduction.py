@@ -1,0 +1,63 @@
+"""Attribute reduction: delete resource attributes to shrink label sets.
+
+Dropping identity without aggregating makes distinct processes collide (corrupt data),
+so graph validation refuses deleting ``process.pid`` unless a rollup follows, and
+never lets ``apply_to: all`` strip a critical process's pid.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.catalog._common import NOT_CRITICAL, RESOURCE_ATTRIBUTES, check_params, component_id, ottl_str
+from core.catalog.base import EmitContext, Emitted, NodeType, Param
+
+if TYPE_CHECKING:
+    from core.engine.context import EvalContext
+    from core.engine.frame import ResourceFrame
+
+KEYS = tuple(RESOURCE_ATTRIBUTES)
+
+
+class AttributeReduction(NodeType):
+    type_name = "attribute_reduction"
+    title = "Attribute reduction"
+    description = "Deletes resource attributes (e.g. command_line) from non-critical processes."
+    reduces_processes = True
+    params = (
+        Param("delete_keys", "list[str]", ["process.command_line", "process.command"], "Attributes to delete.",
+              choices=KEYS),
+        Param("apply_to", "enum", "non_critical", "non_critical exempts critical processes.",
+              choices=("non_critical", "all")),
+    )
+
+    def validate(self, params: dict[str, Any]) -> list[str]:
+        problems = check_params(self.params, params)
+        if problems:
+            return problems
+        p = self.with_defaults(params)
+        if not p["delete_keys"]:
+            problems.append("delete_keys is empty: this node would do nothing")
+        if p["apply_to"] == "all" and "process.pid" in p["delete_keys"]:
+            problems.append("deleting process.pid with apply_to all would strip critical processes' identity; "
+                            "use apply_to non_critical")
+        return problems
+
+    def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
+        p = self.with_defaults(params)
+        cond = f" where {NOT_CRITICAL}" if p["apply_to"] == "non_critical" else ""
+        statements = [f"delete_key(resource.attributes, {ottl_str(k)}){cond}" for k in p["delete_keys"]]
+        out = Emitted()
+        out.processors[component_id("transform", ctx.node_id)] = {
+            "error_mode": "ignore",
+            "metric_statements": [{"context": "resource", "statements": statements}],
+        }
+        return out
+
+    def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
+        from core.engine import ops
+
+        return ops.attribute_reduction(frame, params, ctx)
+
+
+NODE = AttributeReduction()

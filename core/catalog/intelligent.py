@@ -1,0 +1,78 @@
+"""Intelligent: keep the processes Phoenix learns to matter, roll up the rest.
+
+Phoenix learns executable names from observed data (share of host CPU or memory at or
+above ``resource_share_pct``, or the top ``anomaly_top`` by CPU variance) and compiles
+them into one anchored regex. The learned set is stored in ``learned`` with its source
+and time so a version says exactly what it keeps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from core.catalog._common import MAX_LIST_ITEMS, attr, check_params, component_id, ottl_str
+from core.catalog.base import EmitContext, Emitted, NodeType, Param
+
+if TYPE_CHECKING:
+    from core.engine.context import EvalContext
+    from core.engine.frame import ResourceFrame
+
+
+class Intelligent(NodeType):
+    type_name = "intelligent"
+    title = "Intelligent (learned)"
+    description = "Keeps processes Phoenix learned to matter (resource share, variance/anomaly) individual."
+    reduces_processes = True
+    params = (
+        Param("resource_share_pct", "float", 5.0, "Keep names using at least this % of host CPU or memory.", "%",
+              minimum=0, maximum=100),
+        Param("anomaly_top", "int", 3, "Also keep this many names per host with the most variable CPU.",
+              minimum=0, maximum=1000),
+        Param("max_names", "int", 50, "Upper bound on learned names.", minimum=0, maximum=MAX_LIST_ITEMS),
+        Param("learned", "map", {}, "names, source, computed_at (filled by the engine).", advanced=True),
+    )
+
+    def validate(self, params: dict[str, Any]) -> list[str]:
+        problems = check_params(self.params, params)
+        if problems:
+            return problems
+        learned = self.with_defaults(params)["learned"]
+        names = learned.get("names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            problems.append("learned.names must be a list of executable names")
+        elif len(names) > MAX_LIST_ITEMS:
+            problems.append(f"learned.names has more than {MAX_LIST_ITEMS} names")
+        return problems
+
+    def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
+        p = self.with_defaults(params)
+        learned = p["learned"] or {}
+        names = sorted(set(learned.get("names") or []))
+        out = Emitted()
+        if not names:
+            out.notes.append(f"{ctx.node_id}: nothing learned yet; only critical processes stay individual "
+                             "until Phoenix evaluates a snapshot")
+            return out
+        pattern = "^(?:" + "|".join(re.escape(n) for n in names) + ")$"
+        out.processors[component_id("transform", ctx.node_id)] = {
+            "error_mode": "ignore",
+            "metric_statements": [{
+                "context": "resource",
+                "statements": [
+                    f'set({attr("phoenix.keep")}, "true") where '
+                    f'IsMatch({attr("process.executable.name")}, {ottl_str(pattern)})'
+                ],
+            }],
+        }
+        out.notes.append(f"{ctx.node_id}: {len(names)} names learned from {learned.get('source', 'a snapshot')} "
+                         f"at {learned.get('computed_at', 'unknown time')}")
+        return out
+
+    def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
+        from core.engine import ops
+
+        return ops.intelligent(frame, params, ctx)
+
+
+NODE = Intelligent()

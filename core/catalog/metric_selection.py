@@ -1,0 +1,78 @@
+"""Metric selection: which process metrics are exported.
+
+``mode: receiver`` changes the receiver's metric toggles (applies to every process,
+including critical ones: their expected series shrink with the enabled set; emits no
+processor). ``mode: filter`` drops metrics with a ``filter`` processor for non-critical
+processes only; a keep-list is written as negated drop conditions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.catalog._common import NOT_CRITICAL, PROCESS_METRICS, check_params, component_id, ottl_str
+from core.catalog.base import EmitContext, Emitted, NodeType, Param
+
+if TYPE_CHECKING:
+    from core.engine.context import EvalContext
+    from core.engine.frame import ResourceFrame
+
+METRICS = tuple(PROCESS_METRICS)
+
+
+class MetricSelection(NodeType):
+    type_name = "metric_selection"
+    title = "Metric selection"
+    description = "Keeps or drops process metrics (receiver toggles or a filter exempting critical processes)."
+    params = (
+        Param("mode", "enum", "filter", "receiver: scraper toggles for all processes; filter: non-critical only.",
+              choices=("receiver", "filter")),
+        Param("keep_metrics", "list[str]", [], "Only these metrics (set this or drop_metrics).", choices=METRICS),
+        Param("drop_metrics", "list[str]", [], "Drop these metrics.", choices=METRICS),
+    )
+
+    def reduces(self, params: dict[str, Any]) -> bool:
+        return self.with_defaults(params)["mode"] == "filter"
+
+    def validate(self, params: dict[str, Any]) -> list[str]:
+        problems = check_params(self.params, params)
+        if problems:
+            return problems
+        p = self.with_defaults(params)
+        if bool(p["keep_metrics"]) == bool(p["drop_metrics"]):
+            problems.append("set exactly one of keep_metrics or drop_metrics")
+        return problems
+
+    def toggles(self, params: dict[str, Any], enabled: frozenset[str]) -> dict[str, bool]:
+        """Receiver toggles this node implies (receiver mode)."""
+        p = self.with_defaults(params)
+        if p["keep_metrics"]:
+            keep = set(p["keep_metrics"])
+            return {m: (m in keep) for m in sorted(enabled | keep)}
+        return {m: False for m in p["drop_metrics"]}
+
+    def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
+        p = self.with_defaults(params)
+        out = Emitted()
+        if p["mode"] == "receiver":
+            out.receiver_patch = {"metrics": self.toggles(params, ctx.enabled_metrics)}
+            return out
+        if p["keep_metrics"]:
+            # A keep-list for the filter (which drops matches) is one negated condition.
+            names = " and ".join(f"metric.name != {ottl_str(m)}" for m in p["keep_metrics"])
+            conditions = [f"{names} and {NOT_CRITICAL}"]
+        else:
+            conditions = [f"metric.name == {ottl_str(m)} and {NOT_CRITICAL}" for m in p["drop_metrics"]]
+        out.processors[component_id("filter", ctx.node_id)] = {
+            "error_mode": "ignore",
+            "metrics": {"metric": conditions},
+        }
+        return out
+
+    def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
+        from core.engine import ops
+
+        return ops.metric_selection(frame, params, ctx)
+
+
+NODE = MetricSelection()

@@ -1,0 +1,121 @@
+"""Rollup aggregation: non-critical, non-kept processes summed per group per host.
+
+Recipe (contrib has no single "aggregate resources" processor):
+1. ``transform`` (resource): compute the group into a transient ``phoenix.group``,
+   rename ``process.executable.name`` to it, mark ``phoenix.rollup``, delete the
+   per-process identity (pid, ppid, command, command_line, path, owner, priority);
+2. ``groupbyattrs`` without keys compacts the now-identical resources into one;
+3. ``transform`` (metric): ``aggregate_on_attributes("sum", [dp keys])`` on rollup
+   resources, keeping each metric's data-point attributes (state, direction, …).
+Sum-preserving; summed cumulative counters dip when a member exits (documented reset).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.catalog._common import (
+    GUARD,
+    NOT_ROLLUP,
+    PROCESS_METRICS,
+    attr,
+    check_params,
+    component_id,
+    ottl_str,
+    regex_problem,
+)
+from core.catalog.base import EmitContext, Emitted, NodeType, Param
+
+if TYPE_CHECKING:
+    from core.engine.context import EvalContext
+    from core.engine.frame import ResourceFrame
+
+IDENTITY_KEYS = (
+    "process.pid",
+    "process.parent_pid",
+    "process.command",
+    "process.command_line",
+    "process.executable.path",
+    "process.owner",
+    "phoenix.priority",
+)
+
+
+class Rollup(NodeType):
+    type_name = "rollup"
+    title = "Rollup aggregation"
+    description = "Sums non-critical, non-kept processes per host into one series set per group (sum-preserving)."
+    reduces_processes = True
+    params = (
+        Param("group_by", "enum", "other", "other: one group per host; executable_name: one per name; "
+              "category: by the categories regex map.", choices=("other", "executable_name", "category")),
+        Param("categories", "map", {}, "Category name → regex on executable name (first match wins).",
+              advanced=True),
+        Param("default_category", "str", "other", "Group of processes no category matches."),
+    )
+
+    def validate(self, params: dict[str, Any]) -> list[str]:
+        problems = check_params(self.params, params)
+        if problems:
+            return problems
+        p = self.with_defaults(params)
+        if p["group_by"] == "category" and not p["categories"]:
+            problems.append("group_by category needs at least one entry in categories")
+        for name, rx in p["categories"].items():
+            if not name:
+                problems.append("categories: a category name is empty")
+            why = regex_problem(rx)
+            if why:
+                problems.append(f"categories[{name!r}] {why}")
+        if not p["default_category"]:
+            problems.append("default_category must not be empty")
+        return problems
+
+    def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
+        p = self.with_defaults(params)
+        group, name = attr("phoenix.group"), attr("process.executable.name")
+        eligible = f"{GUARD} and {NOT_ROLLUP}"
+        st: list[str] = []
+        if p["group_by"] == "category":
+            st += [
+                f"set({group}, {ottl_str(cat)}) where {eligible} and {group} == nil and "
+                f"IsMatch({name}, {ottl_str(rx)})"
+                for cat, rx in p["categories"].items()
+            ]
+        fallback = "name" if p["group_by"] == "executable_name" else p["default_category"]
+        st.append(f"set({group}, {ottl_str(fallback)}) where {eligible} and {group} == nil")
+        if p["group_by"] != "executable_name":
+            st.append(f"set({name}, {group}) where {group} != nil")
+        st.append(f'set({attr("phoenix.rollup")}, "true") where {group} != nil')
+        st += [f"delete_key(resource.attributes, {ottl_str(k)}) where {group} != nil" for k in IDENTITY_KEYS]
+        st.append('delete_key(resource.attributes, "phoenix.group")')
+
+        agg: list[str] = []
+        rolled = f'{attr("phoenix.rollup")} == "true"'
+        for metric, keys in PROCESS_METRICS.items():
+            if keys:
+                key_list = "[" + ", ".join(ottl_str(k) for k in keys) + "]"
+                agg.append(f'aggregate_on_attributes("sum", {key_list}) where {rolled} and '
+                           f"metric.name == {ottl_str(metric)}")
+        plain = " and ".join(f"metric.name != {ottl_str(m)}" for m, k in PROCESS_METRICS.items() if k)
+        agg.append(f'aggregate_on_attributes("sum") where {rolled} and {plain}')
+
+        out = Emitted()
+        out.processors[component_id("transform", ctx.node_id, "group")] = {
+            "error_mode": "ignore",
+            "metric_statements": [{"context": "resource", "statements": st}],
+        }
+        out.processors[component_id("groupbyattrs", ctx.node_id)] = {}
+        out.processors[component_id("transform", ctx.node_id, "sum")] = {
+            "error_mode": "ignore",
+            "metric_statements": [{"context": "metric", "statements": agg}],
+        }
+        return out
+
+    def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
+        from core.engine import ops
+
+        return ops.rollup(frame, params, ctx)
+
+
+NODE = Rollup()

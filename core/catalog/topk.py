@@ -1,0 +1,72 @@
+"""Top-K processes per host, compiled to thresholds Phoenix computes from observed data.
+
+Contrib has no top-K processor, so Phoenix picks thresholds such that about K
+non-critical processes per host pass (fleet threshold = median over hosts of the K-th
+largest value; ``combined`` = cpu OR memory, each for ⌈K/2⌉). The engine writes them
+into ``computed`` with their source and time; without them the documented defaults
+are emitted and the YAML says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.catalog._common import check_params
+from core.catalog._thresholds import (
+    BY_CHOICES,
+    DEFAULT_CPU_UTILIZATION,
+    DEFAULT_MEMORY_BYTES,
+    computed_problems,
+    effective,
+    emit_thresholds,
+)
+from core.catalog.base import EmitContext, Emitted, NodeType, Param
+
+if TYPE_CHECKING:
+    from core.engine.context import EvalContext
+    from core.engine.frame import ResourceFrame
+
+
+class TopK(NodeType):
+    type_name = "topk"
+    title = "Top-K per host"
+    description = "Keeps the K largest non-critical processes per host individual (by cpu, memory or both)."
+    reduces_processes = True
+    params = (
+        Param("k", "int", 10, "Processes kept individual per host (besides critical ones).", minimum=0, maximum=10000),
+        Param("by", "enum", "memory", "Ranking (cpu needs process.cpu.utilization enabled).", choices=BY_CHOICES),
+        Param("action", "enum", "mark", "mark: a following rollup gathers the rest; drop: remove the rest.",
+              choices=("mark", "drop")),
+        Param("computed", "map", {}, "Thresholds Phoenix computed: cpu_utilization, memory_bytes, source, "
+              "computed_at (filled by the engine).", advanced=True),
+    )
+
+    def validate(self, params: dict[str, Any]) -> list[str]:
+        problems = check_params(self.params, params)
+        if problems:
+            return problems
+        return computed_problems(self.with_defaults(params)["computed"], ("cpu_utilization", "memory_bytes"))
+
+    def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
+        p = self.with_defaults(params)
+        cpu, mem, computed = effective(p["computed"], p["by"], DEFAULT_CPU_UTILIZATION, DEFAULT_MEMORY_BYTES)
+        out = emit_thresholds(ctx.node_id, p["by"], cpu, mem, p["action"] == "drop")
+        out.notes.append(threshold_note(ctx.node_id, p, computed))
+        return out
+
+    def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
+        from core.engine import ops
+
+        return ops.topk(frame, params, ctx)
+
+
+def threshold_note(node_id: str, p: dict[str, Any], computed: bool) -> str:
+    if computed:
+        c = p["computed"]
+        return (f"{node_id}: thresholds computed by Phoenix from {c.get('source', 'a snapshot')} "
+                f"at {c.get('computed_at', 'unknown time')}")
+    return (f"{node_id}: DEFAULT thresholds (cpu >= {DEFAULT_CPU_UTILIZATION}, memory >= "
+            f"{DEFAULT_MEMORY_BYTES} bytes); estimate on a snapshot to compute them for this fleet")
+
+
+NODE = TopK()

@@ -1,0 +1,203 @@
+"""Critical policy: ordered regex rules that give each process a priority class.
+
+First match wins; unmatched processes get the policy's default priority. Critical
+processes keep all their series in every pipeline (DESIGN §5). Patterns are written
+for Go RE2 with *search* semantics (OTTL ``IsMatch``); Python's ``re.search`` gives
+the same answers on the RE2-compatible subset we accept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from core.domain.errors import ValidationError
+
+MatchField = Literal["executable_name", "command_line", "owner"]
+Priority = Literal["critical", "high", "medium", "low"]
+MATCH_FIELDS: tuple[str, ...] = ("executable_name", "command_line", "owner")
+PRIORITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+# OTel resource attribute each match field reads.
+FIELD_ATTRIBUTE = {
+    "executable_name": "process.executable.name",
+    "command_line": "process.command_line",
+    "owner": "process.owner",
+}
+MAX_RULES = 200
+
+
+@dataclass(frozen=True)
+class Rule:
+    match: str
+    pattern: str
+    priority: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"match": self.match, "pattern": self.pattern, "priority": self.priority}
+
+
+@dataclass(frozen=True)
+class CriticalPolicy:
+    rules: tuple[Rule, ...] = ()
+    default_priority: str = "low"
+    source: str = "default"
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rules": [r.to_dict() for r in self.rules]}
+
+    @property
+    def critical_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.priority == "critical")
+
+    def classify(self, executable_name: Any, command_line: Any, owner: Any, default: str | None = None) -> Any:
+        return classify(self, executable_name, command_line, owner, default=default)
+
+
+def _names(*names: str) -> str:
+    return "^(?:" + "|".join(names) + ")$"
+
+
+# Sensible defaults: what an SRE would be paged for if it vanished from dashboards.
+# Executable names are matched exactly (anchored); brokers and JVM services are found
+# on the command line because their executable is `java` or `beam.smp`.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    # databases and stores
+    Rule("executable_name", _names(
+        "postgres", "postmaster", "mysqld", "mariadbd", "mongod", "mongos", "redis-server",
+        "memcached", "etcd", "clickhouse-server", "influxd", "cockroach", "sqlservr",
+        "oracle", "pgbouncer", "valkey-server", "keydb-server",
+    ), "critical"),
+    Rule("command_line", r"org\.apache\.cassandra|org\.elasticsearch|org\.opensearch|zookeeper", "critical"),
+    # web servers and proxies
+    Rule("executable_name", _names(
+        "nginx", "httpd", "apache2", "haproxy", "envoy", "traefik", "caddy", "squid", "varnishd",
+    ), "critical"),
+    # message brokers
+    Rule("command_line", r"kafka\.Kafka|rabbitmq|activemq|pulsar", "critical"),
+    Rule("executable_name", _names("nats-server", "mosquitto", "beam.smp"), "critical"),
+    # kubernetes and container runtimes
+    Rule("executable_name", _names(
+        "kubelet", "kube-apiserver", "kube-proxy", "kube-scheduler", "kube-controller-manager",
+        "containerd", "containerd-shim.*", "dockerd", "crio", "runc", "conmon",
+    ), "critical"),
+    # remote access and init
+    Rule("executable_name", _names("sshd", "systemd", "init"), "critical"),
+    # high: application runtimes and the observability agents themselves
+    Rule("executable_name", _names(
+        "java", "node", "python[0-9.]*", "ruby", "php-fpm.*", "dotnet", "gunicorn", "uwsgi",
+        "puma", "unicorn", "beam", "erl", "go", "deno", "bun",
+    ), "high"),
+    Rule("executable_name", _names(
+        "otelcol.*", "prometheus", "node_exporter", "fluent-bit", "fluentd", "vector",
+        "datadog-agent", "telegraf", "grafana-agent", "alloy", "promtail",
+    ), "high"),
+    # medium: system services whose loss is noticed but not urgent
+    Rule("executable_name", _names(
+        "cron", "crond", "rsyslogd", "systemd-journald", "systemd-logind", "systemd-resolved",
+        "systemd-networkd", "dbus-daemon", "chronyd", "ntpd", "auditd",
+    ), "medium"),
+)
+
+DEFAULT_POLICY = CriticalPolicy(rules=DEFAULT_RULES, default_priority="low", source="default")
+
+
+def rule_problems(raw: Any, where: str = "rules") -> list[str]:
+    """Specific problems with a raw ``rules`` list (empty when valid)."""
+    from core.catalog._common import regex_problem  # shared RE2 subset check
+
+    if not isinstance(raw, list):
+        return [f"{where} must be a list of {{match, pattern, priority}} mappings"]
+    if len(raw) > MAX_RULES:
+        return [f"{where} has {len(raw)} rules; at most {MAX_RULES} are allowed"]
+    problems: list[str] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{at} must be a mapping with match, pattern and priority")
+            continue
+        extra = sorted(set(item) - {"match", "pattern", "priority"})
+        if extra:
+            problems.append(f"{at} has unknown key(s) {', '.join(extra)}")
+        match = item.get("match")
+        if match not in MATCH_FIELDS:
+            problems.append(f"{at}.match must be one of {', '.join(MATCH_FIELDS)}, got {match!r}")
+        prio = item.get("priority")
+        if prio not in PRIORITIES:
+            problems.append(f"{at}.priority must be one of {', '.join(PRIORITIES)}, got {prio!r}")
+        why = regex_problem(item.get("pattern"))
+        if why:
+            problems.append(f"{at}.pattern {why}")
+    return problems
+
+
+def policy_from_rules(raw: Any, source: str = "custom", default_priority: str = "low") -> CriticalPolicy:
+    problems = rule_problems(raw)
+    if problems:
+        raise ValidationError(problems)
+    rules = tuple(Rule(r["match"], r["pattern"], r["priority"]) for r in raw)
+    return CriticalPolicy(rules=rules, default_priority=default_priority, source=source)
+
+
+def load_policy_text(text: str, source: str = "critical file") -> CriticalPolicy:
+    """Parse the ``--critical-file`` YAML: ``rules: [{match, pattern, priority}]``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{source} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or "rules" not in data:
+        raise ValidationError(f"{source} must be a mapping with a 'rules' list")
+    extra = sorted(set(data) - {"rules", "default_priority"})
+    if extra:
+        raise ValidationError(f"{source} has unknown key(s): {', '.join(map(str, extra))}")
+    default = data.get("default_priority", "low")
+    if default not in PRIORITIES or default == "critical":
+        raise ValidationError(f"{source}: default_priority must be high, medium or low, got {default!r}")
+    return policy_from_rules(data["rules"], source=source, default_priority=default)
+
+
+def load_policy_file(path: str | Path) -> CriticalPolicy:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot read critical file {p}: {exc.strerror or exc}") from None
+    return load_policy_text(text, source=str(p))
+
+
+def classify(policy: CriticalPolicy, executable_name: Any, command_line: Any, owner: Any,
+             default: str | None = None) -> Any:
+    """Vectorised classification of pandas Series: first matching rule wins.
+
+    Returns a pandas Series of priority strings aligned with ``executable_name``.
+    Missing values never match a rule. One ``str.contains`` per rule, no per-row loop.
+    """
+    import numpy as np
+    import pandas as pd
+
+    columns = {"executable_name": executable_name, "command_line": command_line, "owner": owner}
+    index = executable_name.index
+    out = np.full(len(index), None, dtype=object)
+    unset = np.ones(len(index), dtype=bool)
+    cache: dict[str, tuple[pd.Series, np.ndarray]] = {}
+    for rule in policy.rules:
+        if not unset.any():
+            break
+        col = columns[rule.match]
+        if rule.match not in cache:
+            # Match on the distinct values only: categoricals make this cheap at fleet scale.
+            values = pd.Series(pd.Categorical(col.astype("string").fillna("\x00missing")), index=index)
+            cache[rule.match] = (values, values.cat.categories.to_numpy(dtype=object))
+        values, cats = cache[rule.match]
+        hit_cats = np.fromiter((re.search(rule.pattern, c) is not None and c != "\x00missing" for c in cats),
+                               dtype=bool, count=len(cats))
+        codes = values.cat.codes.to_numpy()
+        hit = hit_cats[codes] & unset
+        out[hit] = rule.priority
+        unset &= ~hit
+    out[unset] = default or policy.default_priority
+    return pd.Series(out, index=index, dtype="string")
