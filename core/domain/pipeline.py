@@ -1,0 +1,419 @@
+"""Pipeline graph: typed nodes on a canvas, edges, and the checks a graph must pass.
+
+A pipeline is one ``hostmetrics`` receiver → a linear chain of processors → one or more
+exporters (fan-out only at the end). It is stored as JSON (or YAML with the same shape):
+
+    {"name", "description", "nodes": [{"id", "type", "params", "position": {"x", "y"}}],
+     "edges": [{"source", "target"}], "critical_policy": [{match, pattern, priority}] | null}
+
+``Pipeline.from_dict`` refuses malformed input with a ``ValidationError`` listing every
+problem; ``validate_graph`` checks the semantics (reachability, order, critical guard).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, policy_from_rules, rule_problems
+from core.domain.errors import ValidationError
+
+MAX_NODES = 100
+MAX_EDGES = 400
+MAX_DESCRIPTION = 4000
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+NODE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
+THRESHOLD_TYPES = ("resource_filter", "topk", "adaptive")
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    position: dict[str, float] = field(default_factory=lambda: {"x": 0.0, "y": 0.0})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "params": copy.deepcopy(self.params),
+                "position": dict(self.position)}
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "target": self.target}
+
+
+@dataclass
+class Pipeline:
+    name: str
+    description: str = ""
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    critical_policy: list[dict[str, str]] | None = None
+
+    # ---- (de)serialisation -------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any) -> Pipeline:
+        problems = _shape_problems(data)
+        if problems:
+            raise ValidationError(problems)
+        nodes = [
+            Node(
+                id=n["id"], type=n["type"], params=copy.deepcopy(n.get("params") or {}),
+                position={"x": float((n.get("position") or {}).get("x", 0)),
+                          "y": float((n.get("position") or {}).get("y", 0))},
+            )
+            for n in data["nodes"]
+        ]
+        edges = [Edge(e["source"], e["target"]) for e in data.get("edges") or []]
+        policy = data.get("critical_policy")
+        return cls(name=data["name"], description=data.get("description") or "", nodes=nodes, edges=edges,
+                   critical_policy=copy.deepcopy(policy) if policy is not None else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+        }
+        if self.critical_policy is not None:
+            out["critical_policy"] = copy.deepcopy(self.critical_policy)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "pipeline") -> Pipeline:
+        """Parse JSON or YAML (JSON is YAML, but JSON errors read better from json)."""
+        stripped = text.lstrip()
+        try:
+            data = json.loads(text) if stripped.startswith("{") else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ValidationError(f"{source} is not valid JSON/YAML: {exc}") from None
+        return cls.from_dict(data)
+
+    # ---- queries ------------------------------------------------------------------
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def policy(self) -> CriticalPolicy:
+        if self.critical_policy is None:
+            return DEFAULT_POLICY
+        return policy_from_rules(self.critical_policy, source=f"pipeline {self.name}")
+
+    def receiver(self) -> Node:
+        return next(n for n in self.nodes if n.type == "hostmetrics")
+
+    def chain(self) -> list[Node]:
+        """Processors in order from the receiver (the graph must be valid)."""
+        succ = _successors(self)
+        kinds = _kinds(self)
+        out: list[Node] = []
+        current = self.receiver().id
+        seen = {current}
+        while True:
+            nxt = [t for t in succ.get(current, []) if kinds.get(t) == "processor"]
+            if len(nxt) != 1 or nxt[0] in seen:
+                return out
+            current = nxt[0]
+            seen.add(current)
+            out.append(self.node(current))
+
+    def exporters(self) -> list[Node]:
+        kinds = _kinds(self)
+        return [n for n in self.nodes if kinds.get(n.id) == "exporter"]
+
+
+def _kinds(p: Pipeline) -> dict[str, str]:
+    from core.catalog.registry import REGISTRY
+
+    return {n.id: REGISTRY[n.type].kind for n in p.nodes if n.type in REGISTRY}
+
+
+def _successors(p: Pipeline) -> dict[str, list[str]]:
+    succ: dict[str, list[str]] = {}
+    for e in p.edges:
+        succ.setdefault(e.source, []).append(e.target)
+    return succ
+
+
+def _shape_problems(data: Any) -> list[str]:
+    """Structural problems (types, required keys, sizes) without raising KeyError."""
+    if not isinstance(data, dict):
+        return ["a pipeline must be a mapping with name, nodes and edges"]
+    problems: list[str] = []
+    extra = sorted(str(k) for k in set(data) - {"name", "description", "nodes", "edges", "critical_policy"})
+    if extra:
+        problems.append(f"unknown top-level key(s): {', '.join(extra)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems.append(f"name must be 1-80 characters of a-z, 0-9, '.', '_' or '-' "
+                        f"(starting with a letter or digit), got {name!r}")
+    desc = data.get("description", "")
+    if desc is not None and not isinstance(desc, str):
+        problems.append("description must be a string")
+    elif isinstance(desc, str) and len(desc) > MAX_DESCRIPTION:
+        problems.append(f"description is longer than {MAX_DESCRIPTION} characters")
+    nodes = data.get("nodes")
+    if not isinstance(nodes, list):
+        problems.append("nodes must be a list")
+        nodes = []
+    elif len(nodes) > MAX_NODES:
+        problems.append(f"too many nodes: {len(nodes)} (at most {MAX_NODES})")
+    seen: set[str] = set()
+    for i, n in enumerate(nodes):
+        at = f"nodes[{i}]"
+        if not isinstance(n, dict):
+            problems.append(f"{at} must be a mapping with id, type, params and position")
+            continue
+        extra = sorted(str(k) for k in set(n) - {"id", "type", "params", "position"})
+        if extra:
+            problems.append(f"{at} has unknown key(s): {', '.join(extra)}")
+        nid = n.get("id")
+        if not isinstance(nid, str) or not NODE_ID_RE.match(nid):
+            problems.append(f"{at}.id must be 1-48 characters of letters, digits, '_' or '-' starting with a "
+                            f"letter, got {nid!r}")
+        elif nid in seen:
+            problems.append(f"duplicate node id {nid!r}")
+        else:
+            seen.add(nid)
+            at = f"node {nid!r}"
+        if not isinstance(n.get("type"), str) or not n.get("type"):
+            problems.append(f"{at}.type must be a node type name")
+        if n.get("params") is not None and not isinstance(n.get("params"), dict):
+            problems.append(f"{at}.params must be a mapping")
+        pos = n.get("position")
+        if pos is not None and (not isinstance(pos, dict) or not all(
+            isinstance(pos.get(k, 0), int | float) and not isinstance(pos.get(k, 0), bool) for k in ("x", "y")
+        )):
+            problems.append(f"{at}.position must be {{x: number, y: number}}")
+    edges = data.get("edges", [])
+    if not isinstance(edges, list):
+        problems.append("edges must be a list")
+    else:
+        if len(edges) > MAX_EDGES:
+            problems.append(f"too many edges: {len(edges)} (at most {MAX_EDGES})")
+        for i, e in enumerate(edges):
+            if (not isinstance(e, dict) or not isinstance(e.get("source"), str)
+                    or not isinstance(e.get("target"), str) or set(e) - {"source", "target", "id"}):
+                problems.append(f"edges[{i}] must be {{source: node id, target: node id}}")
+    policy = data.get("critical_policy")
+    if policy is not None:
+        problems.extend(rule_problems(policy, "critical_policy"))
+    return problems
+
+
+def validate_graph(p: Pipeline) -> list[str]:
+    """Every problem with the graph, each a sentence naming the node it is about."""
+    from core.catalog.hostmetrics import enabled_metrics
+    from core.catalog.metric_selection import NODE as METRIC_SELECTION
+    from core.catalog.registry import REGISTRY
+
+    problems: list[str] = []
+    ids = [n.id for n in p.nodes]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        problems.append(f"duplicate node id(s): {', '.join(dup)}")
+    for n in p.nodes:
+        t = REGISTRY.get(n.type)
+        if t is None:
+            problems.append(f"node {n.id!r}: unknown node type {n.type!r} (known: {', '.join(sorted(REGISTRY))})")
+            continue
+        problems.extend(f"node {n.id!r} ({n.type}): {msg}" for msg in t.validate(n.params))
+    if p.critical_policy is not None:
+        problems.extend(rule_problems(p.critical_policy, "critical_policy"))
+    kinds = _kinds(p)
+    receivers = [n for n in p.nodes if n.type == "hostmetrics"]
+    if len(receivers) != 1:
+        problems.append(f"a pipeline needs exactly one hostmetrics receiver, found {len(receivers)}")
+    exporters = [n for n in p.nodes if kinds.get(n.id) == "exporter"]
+    if not exporters:
+        problems.append("a pipeline needs at least one exporter (prometheus, prometheusremotewrite, otlphttp "
+                        "or debug)")
+    node_ids = set(ids)
+    edges_ok: list[Edge] = []
+    seen_edges: set[tuple[str, str]] = set()
+    for e in p.edges:
+        missing = [x for x in (e.source, e.target) if x not in node_ids]
+        if missing:
+            problems.append(f"edge {e.source} → {e.target} points to unknown node(s): {', '.join(missing)}")
+            continue
+        if e.source == e.target:
+            problems.append(f"edge {e.source} → {e.target} connects a node to itself")
+            continue
+        if (e.source, e.target) in seen_edges:
+            problems.append(f"edge {e.source} → {e.target} appears twice")
+            continue
+        seen_edges.add((e.source, e.target))
+        if kinds.get(e.target) == "receiver":
+            problems.append(f"edge {e.source} → {e.target}: nothing can feed the receiver")
+            continue
+        if kinds.get(e.source) == "exporter":
+            problems.append(f"edge {e.source} → {e.target}: an exporter is an end point and cannot feed a node")
+            continue
+        edges_ok.append(e)
+    if problems:
+        return problems  # the rest assumes well-formed nodes and edges
+
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, list[str]] = {}
+    for e in edges_ok:
+        succ.setdefault(e.source, []).append(e.target)
+        pred.setdefault(e.target, []).append(e.source)
+    cycle = _find_cycle(ids, succ)
+    if cycle:
+        problems.append("the graph has a cycle: " + " → ".join(cycle))
+        return problems
+
+    recv = receivers[0].id
+    reach = _reach(recv, succ)
+    for n in p.nodes:
+        if n.id != recv and n.id not in reach:
+            problems.append(f"node {n.id!r} ({n.type}) is not reachable from the receiver {recv!r}")
+    exp_ids = {n.id for n in exporters}
+    for n in p.nodes:
+        if kinds[n.id] != "exporter" and not (_reach(n.id, succ) & exp_ids):
+            problems.append(f"node {n.id!r} ({n.type}) does not lead to any exporter")
+    if problems:
+        return problems
+
+    # Linear chain: the collector runs one processor sequence per pipeline; fan-out
+    # only to exporters, all after the last processor.
+    for n in p.nodes:
+        proc_next = [t for t in succ.get(n.id, []) if kinds[t] == "processor"]
+        if len(proc_next) > 1:
+            problems.append(f"node {n.id!r} branches into several processors ({', '.join(proc_next)}): "
+                            "processors must form one chain; only exporters may fan out at the end")
+        if kinds[n.id] == "processor" and len(pred.get(n.id, [])) > 1:
+            problems.append(f"node {n.id!r} has several inputs ({', '.join(pred[n.id])}): processors must "
+                            "form one chain")
+    if problems:
+        return problems
+    chain = p.chain()
+    last = chain[-1].id if chain else recv
+    for n in exporters:
+        sources = pred.get(n.id, [])
+        if sources != [last]:
+            problems.append(f"exporter {n.id!r} must be fed only by the last processor {last!r} "
+                            f"(fed by {', '.join(sources)}): every exporter gets the same processed stream")
+
+    # Order rules.
+    for i, n in enumerate(chain):
+        if n.type == "memory_limiter" and i != 0:
+            problems.append(f"node {n.id!r} (memory_limiter) must be the first processor")
+        if n.type == "batch" and i != len(chain) - 1:
+            problems.append(f"node {n.id!r} (batch) must be the last processor")
+
+    # Critical guard: everything that can drop or aggregate needs the priority marks.
+    classified = False
+    for i, n in enumerate(chain):
+        t = REGISTRY[n.type]
+        if n.type == "priority_classifier":
+            classified = True
+            continue
+        if (t.reduces(n.params) or n.type in ("topk", "adaptive", "intelligent")) and not classified:
+            problems.append(f"node {n.id!r} ({n.type}) needs a priority_classifier before it, so critical "
+                            "processes are known and exempted")
+        if n.type == "attribute_reduction":
+            keys = t.with_defaults(n.params)["delete_keys"]
+            if "process.pid" in keys and not any(m.type == "rollup" for m in chain[i + 1:]):
+                problems.append(f"node {n.id!r} (attribute_reduction) deletes process.pid without a rollup "
+                                "after it: distinct processes would collide into one series")
+
+    # Metrics the thresholds read must be scraped.
+    receiver_params = receivers[0].params
+    patches = [
+        METRIC_SELECTION.toggles(n.params, frozenset())
+        for n in chain
+        if n.type == "metric_selection" and METRIC_SELECTION.with_defaults(n.params)["mode"] == "receiver"
+    ]
+    enabled = enabled_metrics(receiver_params, patches)
+    for n in chain:
+        if n.type not in THRESHOLD_TYPES:
+            continue
+        by = REGISTRY[n.type].with_defaults(n.params)["by"]
+        if by in ("cpu", "combined") and "process.cpu.utilization" not in enabled:
+            problems.append(f"node {n.id!r} ({n.type}) ranks by {by} but the receiver does not enable "
+                            "process.cpu.utilization; enable it in the hostmetrics metrics toggles")
+        if by in ("memory", "combined") and "process.memory.usage" not in enabled:
+            problems.append(f"node {n.id!r} ({n.type}) ranks by {by} but process.memory.usage is disabled")
+    if not enabled:
+        problems.append("the receiver enables no process metrics")
+
+    # Excluding a critical executable from the scrape would lose it.
+    hp = REGISTRY["hostmetrics"].with_defaults(receiver_params)
+    if hp["match_type"] == "strict":
+        try:
+            policy = p.policy()
+        except ValidationError:
+            policy = None
+        for name in hp["exclude_names"] if policy else []:
+            for r in policy.critical_rules:
+                if r.match == "executable_name" and re.search(r.pattern, name):
+                    problems.append(f"node {recv!r} (hostmetrics): exclude_names drops {name!r}, which the "
+                                    "critical policy marks critical")
+    return problems
+
+
+def _reach(start: str, succ: dict[str, list[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for t in succ.get(stack.pop(), []):
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return seen
+
+
+def _find_cycle(ids: list[str], succ: dict[str, list[str]]) -> list[str] | None:
+    color = dict.fromkeys(ids, 0)
+    parent: dict[str, str] = {}
+    for root in ids:
+        if color[root]:
+            continue
+        stack = [(root, iter(succ.get(root, [])))]
+        color[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                color[node] = 2
+                stack.pop()
+            elif color.get(nxt, 0) == 0:
+                color[nxt] = 1
+                parent[nxt] = node
+                stack.append((nxt, iter(succ.get(nxt, []))))
+            elif color.get(nxt) == 1:
+                cycle = [nxt]
+                cur = node
+                while cur != nxt:
+                    cycle.append(cur)
+                    cur = parent[cur]
+                cycle.append(nxt)
+                return list(reversed(cycle))
+    return None
+
+
+def ensure_valid(p: Pipeline) -> Pipeline:
+    problems = validate_graph(p)
+    if problems:
+        raise ValidationError(problems)
+    return p
