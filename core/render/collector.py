@@ -1,0 +1,173 @@
+"""Render a pipeline graph into an ``otelcol-contrib`` configuration.
+
+Pinned release: **otelcol-contrib 0.150.0** (image
+``otel/opentelemetry-collector-contrib:0.150.0``). Why this one: the upstream component
+schemas we validate against (``core/render/schemas/``, copied from
+``../shared/reference/otelcol``) were taken from contrib at about v0.148–v0.152, so
+0.150.0 is the release whose config surface they describe. Core's newer schemas
+(v0.159) are backwards compatible for the keys we emit. We write ``otlphttp`` (the
+exporter's type in 0.150.0; newer cores call it ``otlp_http`` and keep ``otlphttp`` as
+an accepted alias) and validate it against the ``otlp_http`` schema.
+
+Every node contributes its components through its catalogue module (``emit()``); this
+module only assembles them in chain order, appends ``transform/phoenix_cleanup`` when
+Phoenix markers are in use, and adds the ``health_check`` extension and the collector's
+self-telemetry reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.catalog.base import EmitContext
+from core.catalog.hostmetrics import enabled_metrics
+from core.catalog.registry import REGISTRY
+from core.domain.errors import ValidationError
+from core.domain.pipeline import Pipeline, validate_graph
+from core.render.jinja import render
+
+COLLECTOR_VERSION = "0.150.0"
+COLLECTOR_IMAGE = f"otel/opentelemetry-collector-contrib:{COLLECTOR_VERSION}"
+TELEMETRY_PORT = 8888
+HEALTH_PORT = 13133
+CLEANUP_ID = "transform/phoenix_cleanup"
+# Types whose emitted config sets phoenix.keep / phoenix.rollup on resources.
+_MARKER_TYPES = {"resource_filter", "topk", "adaptive", "intelligent", "rollup"}
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    experiment_id: str | None = None
+    variant: str | None = None  # baseline | candidate
+    root_path: str | None = None  # "/hostfs" inside the DaemonSet
+    telemetry_port: int = TELEMETRY_PORT
+    health_port: int = HEALTH_PORT
+    telemetry_host: str = "0.0.0.0"
+    # Per-exporter-node param overrides (the local runtime moves ports per variant).
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class RenderedCollector:
+    config: dict[str, Any]
+    notes: list[str]
+    text: str
+
+
+def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedCollector:
+    """The collector config for a valid pipeline; ValidationError lists graph problems."""
+    opts = opts or RenderOptions()
+    problems = validate_graph(pipeline)
+    if opts.variant is not None and opts.variant not in ("baseline", "candidate"):
+        problems.append(f"variant must be baseline or candidate, got {opts.variant!r}")
+    if problems:
+        raise ValidationError(problems)
+    policy = pipeline.policy()
+    receiver_node = pipeline.receiver()
+    chain = pipeline.chain()
+    exporters = pipeline.exporters()
+
+    # Receiver patches first: later nodes need the final enabled-metric set.
+    patches: list[dict[str, bool]] = []
+    for n in chain:
+        if n.type == "metric_selection":
+            em = REGISTRY[n.type].emit(n.params, EmitContext(node_id=n.id, enabled_metrics=enabled_metrics(
+                receiver_node.params, patches)))
+            if em.receiver_patch:
+                patches.append(em.receiver_patch["metrics"])
+    enabled = enabled_metrics(receiver_node.params, patches)
+
+    def ctx(node_id: str) -> EmitContext:
+        return EmitContext(node_id=node_id, experiment_id=opts.experiment_id, variant=opts.variant,
+                           enabled_metrics=enabled, critical_policy=policy)
+
+    notes: list[str] = []
+    recv = REGISTRY["hostmetrics"].emit(receiver_node.params, ctx(receiver_node.id))
+    receivers = recv.receivers
+    hm = receivers["hostmetrics"]
+    process = hm["scrapers"]["process"]
+    metrics = dict(process.get("metrics") or {})
+    for patch in patches:
+        metrics.update({m: {"enabled": on} for m, on in patch.items()})
+    if metrics:
+        process["metrics"] = dict(sorted(metrics.items()))
+    if opts.root_path:
+        hm["root_path"] = opts.root_path
+
+    processors: dict[str, Any] = {}
+    uses_markers = False
+    for n in chain:
+        t = REGISTRY[n.type]
+        em = t.emit(n.params, ctx(n.id))
+        notes.extend(em.notes)
+        if n.type in _MARKER_TYPES or (n.type == "priority_classifier"
+                                        and t.with_defaults(n.params)["keep_priorities"]):
+            uses_markers = True
+        if n.type == "batch" and uses_markers:
+            processors[CLEANUP_ID] = _cleanup()
+            uses_markers = False
+        processors.update(em.processors)
+    if uses_markers:
+        processors[CLEANUP_ID] = _cleanup()
+
+    exp_cfg: dict[str, Any] = {}
+    for n in exporters:
+        params = {**n.params, **opts.overrides.get(n.id, {})}
+        exp_cfg.update(REGISTRY[n.type].emit(params, ctx(n.id)).exporters)
+
+    config: dict[str, Any] = {
+        "extensions": {"health_check": {"endpoint": f"0.0.0.0:{opts.health_port}"}},
+        "receivers": receivers,
+        "processors": processors,
+        "exporters": exp_cfg,
+        "service": {
+            "extensions": ["health_check"],
+            "pipelines": {
+                "metrics": {
+                    "receivers": list(receivers),
+                    "processors": list(processors),
+                    "exporters": list(exp_cfg),
+                }
+            },
+            "telemetry": {
+                "metrics": {
+                    "level": "detailed",
+                    "readers": [{"pull": {"exporter": {"prometheus": {
+                        "host": opts.telemetry_host, "port": opts.telemetry_port}}}}],
+                }
+            },
+        },
+    }
+    if not processors:
+        del config["processors"]
+        del config["service"]["pipelines"]["metrics"]["processors"]
+    text = render(
+        "collector/collector.yaml.j2",
+        pipeline_name=pipeline.name,
+        collector_version=COLLECTOR_VERSION,
+        collector_image=COLLECTOR_IMAGE,
+        experiment_id=opts.experiment_id,
+        variant=opts.variant,
+        notes=notes,
+        config=config,
+    )
+    return RenderedCollector(config=config, notes=notes, text=text)
+
+
+def render_collector(pipeline: Pipeline, opts: RenderOptions | None = None) -> str:
+    return build(pipeline, opts).text
+
+
+def _cleanup() -> dict[str, Any]:
+    # phoenix.priority stays as a label; the internal markers never leave the collector.
+    return {
+        "error_mode": "ignore",
+        "metric_statements": [{
+            "context": "resource",
+            "statements": [
+                'delete_key(resource.attributes, "phoenix.keep")',
+                'delete_key(resource.attributes, "phoenix.rollup")',
+            ],
+        }],
+    }
