@@ -1,0 +1,130 @@
+"""``phoenix estimate``: what a pipeline keeps, sends and costs on a process snapshot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.domain.errors import ValidationError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "estimate", help="estimate series, data points, bytes, cost and critical coverage of a pipeline",
+        description="Run a pipeline over a process snapshot (CSV) and report what it would export.",
+    )
+    p.add_argument("--pipeline", required=True, metavar="NAME_OR_FILE",
+                   help="built-in template name or a pipeline JSON/YAML file")
+    p.add_argument("--snapshot", required=True, metavar="FILE.csv", help="process snapshot (DESIGN §4 columns)")
+    p.add_argument("--critical-file", metavar="F.yaml", help="critical policy: rules: [{match, pattern, priority}]")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--series-out", metavar="OUT.csv",
+                   help="write the exported series of the last scrape: host_name,metric,attributes,value")
+    p.set_defaults(handler=run)
+
+
+def load_pipeline(name_or_file: str) -> Any:
+    """A built-in template by name, else a pipeline JSON/YAML file."""
+    from core.catalog.templates import get_template, is_template
+    from core.domain.pipeline import Pipeline
+
+    if is_template(name_or_file):
+        return get_template(name_or_file)
+    path = Path(name_or_file)
+    if not path.is_file():
+        from core.catalog.templates import TEMPLATE_NAMES
+
+        raise ValidationError(
+            f"pipeline {name_or_file!r} is neither a built-in template ({', '.join(TEMPLATE_NAMES)}) nor a file"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read pipeline file {path}: {exc}") from None
+    return Pipeline.from_text(text, source=str(path))
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.domain.critical import load_policy_file
+    from core.engine.estimate import estimate
+    from core.engine.snapshot import load_snapshot
+
+    pipeline = load_pipeline(args.pipeline)
+    policy = load_policy_file(args.critical_file) if args.critical_file else None
+    if not Path(args.snapshot).is_file():
+        raise ValidationError(f"snapshot file {args.snapshot} does not exist")
+    snapshot = load_snapshot(args.snapshot)
+    result = estimate(pipeline, snapshot, policy=policy, source=Path(args.snapshot).name)
+    report = result.report
+    if args.series_out:
+        frame = result.series_out_frame()
+        try:
+            frame.to_csv(args.series_out, index=False)
+        except OSError as exc:
+            raise ValidationError(f"cannot write {args.series_out}: {exc.strerror or exc}") from None
+        report["series_out_file"] = {"path": args.series_out, "rows": len(frame)}
+    if args.json:
+        json.dump(_clean(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(summary(report))
+    return 0
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null (json.dump would write invalid JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _clean(value.item())
+    return value
+
+
+def summary(r: dict[str, Any]) -> str:
+    c = r["critical"]
+    lines = [
+        f"pipeline {r['pipeline']} on {r['source']}: {r['snapshot']['hosts']} hosts, "
+        f"{r['snapshot']['processes']} processes (last of {r['snapshot']['scrapes']} scrapes)"
+        + (" — thresholds/names tuned on this snapshot" if r["tuned"] else ""),
+        f"series       in {r['series_in']:,}  out {r['series_out']:,}  reduction {r['reduction_pct']:.1f}%",
+        f"data points  in {r['dpm_in']:,.0f}/min  out {r['dpm_out']:,.0f}/min "
+        f"(export every {r['export_interval_s']:g}s)",
+        f"critical     {c['covered']}/{c['critical_processes']} processes fully visible "
+        f"({c['coverage_pct']:.2f}%)",
+        f"per host     out p50 {r['per_host']['series_out']['p50']:,.0f}  max {r['per_host']['series_out']['max']:,.0f}",
+        f"churn        in {r['churn']['in']}  out {r['churn']['out']}",
+    ]
+    for name, t in r["host_totals"].items():
+        lines.append(f"host total   {name}: out/in {t['out_over_in']:.4f} "
+                     f"(worst host off by {t['max_host_deviation_pct']:.3f}%)")
+    for node_id, e in r["exporters"].items():
+        if e.get("bytes_per_month") is not None:
+            lines.append(f"exporter     {node_id} ({e['type']}): {e['bytes_per_point']} B/point, "
+                         f"{e['bytes_per_month'] / 1e9:,.2f} GB/month")
+    for node_id, k in r["k"].items():
+        lines.append(f"{k['type']:<12} {node_id}: target K {k['target_k']}, achieved {k['achieved_k']}")
+    cost = r.get("cost")
+    if isinstance(cost, dict):
+        for card, v in cost.items():
+            lines.append(f"cost         {card}: {_money(v)}")
+    for w in r["warnings"]:
+        lines.append(f"warning      {w}")
+    if "series_out_file" in r:
+        lines.append(f"wrote {r['series_out_file']['rows']:,} series to {r['series_out_file']['path']}")
+    return "\n".join(lines) + "\n"
+
+
+def _money(v: Any) -> str:
+    if isinstance(v, dict):
+        parts = [f"{k} ${x:,.2f}" if isinstance(x, int | float) else f"{k} {x}" for k, x in v.items()
+                 if isinstance(x, int | float | str)]
+        return ", ".join(parts)
+    return str(v)

@@ -1,0 +1,315 @@
+"""The estimate: what a pipeline keeps, sends and costs on a snapshot (DESIGN §1, §5, §9).
+
+Everything is computed from one evaluation (``core.engine.evaluate``) at process level;
+series are only materialised for a bounded sample that the exporters' encoders turn into
+real bytes. Counting rules are in docs/pipeline-semantics.md ("Counting").
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.domain.critical import CriticalPolicy
+from core.domain.pipeline import Pipeline
+from core.engine.context import EvalContext
+from core.engine.evaluate import EvaluationResult, evaluate
+from core.engine.expand import expand, series_per_row
+from core.engine.frame import ResourceFrame, attribute_columns, from_snapshot
+from core.engine.metrics import DEFAULT_METRICS, INTERNAL_MARKERS, METRICS_BY_NAME, TOTAL_COLUMNS
+from core.engine.tuning import needs_tuning, tune
+
+MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
+BYTE_SAMPLE_SERIES = 20_000  # series encoded to measure bytes per point
+TOP_CONTRIBUTORS = 10
+# Exporter type → encoding name understood by core.engine.encoding.bytes_per_point.
+EXPORTER_ENCODINGS: dict[str, str | None] = {
+    "prometheus": "prometheus",
+    "prometheusremotewrite": "prometheusremotewrite",
+    "otlphttp": "otlp",
+    "debug": None,  # writes to the collector's log, sends nothing
+}
+
+
+@dataclass
+class EstimateResult:
+    report: dict[str, Any]
+    evaluation: EvaluationResult
+    pipeline: Pipeline  # as evaluated (tuned when it needed tuning)
+
+    def series_out_frame(self) -> pd.DataFrame:
+        """``host_name, metric, attributes, value`` of the last scrape (``--series-out``)."""
+        from core.engine.expand import attributes_json
+
+        series = self.evaluation.output_series(-1)
+        return pd.DataFrame({
+            "host_name": series["host_name"].astype(str),
+            "metric": series["metric"].astype(str),
+            "attributes": attributes_json(series),
+            "value": series["value"],
+        })
+
+
+def _last(df: pd.DataFrame, n_scrapes: int) -> pd.DataFrame:
+    return df[df["scrape"].to_numpy() == n_scrapes - 1]
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {"min": 0, "p50": 0, "p90": 0, "max": 0, "mean": 0}
+    return {
+        "min": float(values.min()), "p50": float(np.percentile(values, 50)),
+        "p90": float(np.percentile(values, 90)), "max": float(values.max()), "mean": float(values.mean()),
+    }
+
+
+def _per_host(df: pd.DataFrame, weights: np.ndarray, n_hosts: int) -> np.ndarray:
+    return np.bincount(df["host_name"].cat.codes.to_numpy(), weights=weights, minlength=n_hosts)
+
+
+def critical_coverage(result: EvaluationResult, policy: CriticalPolicy) -> dict[str, Any]:
+    """Critical processes (by ``policy``, input's last scrape) whose every expected series
+    is exported with its ``process.pid`` intact / critical processes in the input.
+
+    Expected = what the receiver scrapes for that process (its enabled metrics with data).
+    """
+    from core.engine import ops
+
+    n = result.input.n_scrapes
+    inp = ResourceFrame(_last(result.input.df, n).reset_index(drop=True))
+    classified = ops.priority_classifier(inp, {}, EvalContext(critical_policy=policy))
+    crit = classified.df[classified.critical_mask()]
+    expected = series_per_row(crit, result.ctx.enabled_metrics)
+    out = _last(result.output.df, n)
+    has_pid = out["process.pid"].notna().to_numpy() if "process.pid" in out.columns else np.zeros(len(out), bool)
+    rolled = out["phoenix.rollup"].cat.codes.to_numpy() == 0
+    out = out[has_pid & ~rolled]
+    got = series_per_row(out, result.ctx.enabled_metrics)
+
+    def key(df: pd.DataFrame) -> np.ndarray:
+        hosts = df["host_name"].cat.codes.to_numpy().astype(np.int64)
+        return (hosts << 32) | df["process.pid"].to_numpy(dtype=np.int64, na_value=-1)
+
+    out_counts = pd.Series(got, index=key(out)).groupby(level=0).sum()
+    found = out_counts.reindex(key(crit)).fillna(-1).to_numpy()
+    covered = found >= expected
+    total = len(crit)
+    missing = crit[~covered]
+    examples = [
+        {"host_name": str(h), "pid": int(p), "executable_name": str(e)}
+        for h, p, e in zip(missing["host_name"].head(5), missing["process.pid"].head(5),
+                           missing["process.executable.name"].head(5), strict=True)
+    ]
+    return {
+        "critical_processes": total,
+        "covered": int(covered.sum()),
+        "coverage_pct": 100.0 if total == 0 else round(100.0 * covered.sum() / total, 4),
+        "policy": getattr(policy, "source", "custom"),
+        "missing_examples": examples,
+    }
+
+
+def host_totals(result: EvaluationResult) -> dict[str, Any]:
+    """Per host, Σ value in (every scraped process) vs out, last scrape."""
+    n = result.input.n_scrapes
+    inp, out = _last(result.input.df, n), _last(result.output.df, n)
+    n_hosts = len(result.input.df["host_name"].cat.categories)
+    report: dict[str, Any] = {}
+    for name, cols in TOTAL_COLUMNS.items():
+        metric = next(m for m in METRICS_BY_NAME.values() if cols[0] in m.columns)
+        t_in = np.zeros(n_hosts)
+        t_out = np.zeros(n_hosts)
+        for col in cols:
+            t_in += _per_host(inp, np.nan_to_num(inp[col].to_numpy(dtype=np.float64)), n_hosts)
+            if col in out.columns and metric.name in result.ctx.enabled_metrics:
+                t_out += _per_host(out, np.nan_to_num(out[col].to_numpy(dtype=np.float64)), n_hosts)
+        present = t_in > 0
+        dev = np.abs(t_out[present] - t_in[present]) / t_in[present] * 100.0
+        report[name] = {
+            "in": float(t_in.sum()), "out": float(t_out.sum()),
+            "out_over_in": float(t_out.sum() / t_in.sum()) if t_in.sum() > 0 else 1.0,
+            "max_host_deviation_pct": float(dev.max()) if len(dev) else 0.0,
+        }
+    return report
+
+
+def _identity_hashes(df: pd.DataFrame) -> np.ndarray:
+    cols = ["host_name", *[c for c in attribute_columns(df) if c not in INTERNAL_MARKERS]]
+    return pd.util.hash_pandas_object(df[cols], index=False).to_numpy(dtype=np.uint64)
+
+
+def churn(frame: ResourceFrame, enabled: set[str] | frozenset[str]) -> int | None:
+    """Series present in exactly one of the last two scrapes (new pids, exits, renames)."""
+    n = frame.n_scrapes
+    if n < 2:
+        return None
+    ids: list[np.ndarray] = []
+    for s in (n - 2, n - 1):
+        df = frame.df[frame.df["scrape"].to_numpy() == s]
+        h = _identity_hashes(df)
+        parts = []
+        for i, m in enumerate(m for m in METRICS_BY_NAME.values() if m.name in enabled):
+            for j, col in enumerate(m.columns):
+                if col in df.columns:
+                    ok = ~np.isnan(df[col].to_numpy(dtype=np.float64))
+                    parts.append(h[ok] * np.uint64(1_000_003) + np.uint64(i * 16 + j))
+        ids.append(np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64))
+    a, b = ids
+    return int((~np.isin(a, b, assume_unique=True)).sum() + (~np.isin(b, a, assume_unique=True)).sum())
+
+
+def top_contributors(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> list[dict[str, Any]]:
+    names = df["process.executable.name"]
+    counts = pd.Series(series_per_row(df, enabled), index=names.cat.codes.to_numpy())
+    by = counts.groupby(level=0).sum().sort_values(ascending=False, kind="stable").head(TOP_CONTRIBUTORS)
+    cats = names.cat.categories
+    return [{"executable_name": "(none)" if i < 0 else str(cats[i]), "series": int(v)} for i, v in by.items()]
+
+
+def exporter_bytes(result: EvaluationResult, dpm: float) -> dict[str, Any]:
+    """Bytes per point measured by encoding a sample of the exported series, per exporter."""
+    try:
+        encoding = importlib.import_module("core.engine.encoding")
+    except ModuleNotFoundError as exc:  # the encoders are optional at this layer
+        if exc.name != "core.engine.encoding":
+            raise
+        result.ctx.warn("byte accounting unavailable: core.engine.encoding is not installed")
+        return {n.id: {"type": n.type, "encoding": None, "bytes_per_point": None, "bytes_per_month": None}
+                for n in result.exporters}
+
+    out: dict[str, Any] = {}
+    sample: pd.DataFrame | None = None
+    for node in result.exporters:
+        enc = EXPORTER_ENCODINGS.get(node.type)
+        if enc is None:
+            out[node.id] = {"type": node.type, "encoding": None, "bytes_per_point": 0.0, "bytes_per_month": 0.0}
+            continue
+        if sample is None:
+            sample = _series_sample(result)
+        bpp = float(encoding.bytes_per_point(sample, enc)) if len(sample) else 0.0
+        out[node.id] = {
+            "type": node.type, "encoding": enc, "bytes_per_point": round(bpp, 2),
+            "bytes_per_month": dpm * MINUTES_PER_MONTH * bpp,
+        }
+    return out
+
+
+def _series_sample(result: EvaluationResult) -> pd.DataFrame:
+    """Last-scrape series of an evenly spaced sample of resources (bounded cost)."""
+    df = _last(result.output.df, result.input.n_scrapes)
+    per_row = series_per_row(df, result.ctx.enabled_metrics)
+    total = int(per_row.sum())
+    if total > BYTE_SAMPLE_SERIES:
+        step = math.ceil(total / BYTE_SAMPLE_SERIES)
+        df = df.iloc[::step]
+    return expand(ResourceFrame(df), result.ctx.enabled_metrics)
+
+
+def k_report(result: EvaluationResult) -> dict[str, Any]:
+    out = {}
+    for n in result.nodes:
+        if n.type in ("topk", "adaptive", "intelligent"):
+            out[n.node_id] = {
+                "type": n.type, "target_k": n.details.get("target_k"), "achieved_k": n.details.get("achieved_k"),
+                "thresholds": n.details.get("thresholds"), "learned_names": n.details.get("learned_names"),
+            }
+    return out
+
+
+def estimate(
+    pipeline: Pipeline,
+    snapshot: pd.DataFrame | ResourceFrame,
+    *,
+    policy: CriticalPolicy | None = None,
+    source: str = "snapshot",
+    with_cost: bool = True,
+) -> EstimateResult:
+    """Evaluate ``pipeline`` on ``snapshot`` and report what it keeps, sends and costs.
+
+    Tunable nodes without computed thresholds / learned names are tuned on this snapshot
+    first (what rendering after an estimate emits); ``report["tuned"]`` says so.
+    """
+    frame = snapshot if isinstance(snapshot, ResourceFrame) else from_snapshot(snapshot)
+    policy = policy or pipeline.policy()
+    tuned = needs_tuning(pipeline)
+    if tuned:
+        pipeline = tune(pipeline, frame, policy=policy, source=source)
+    result = evaluate(pipeline, frame, policy=policy)
+    n = frame.n_scrapes
+    inp_last = _last(frame.df, n)
+    out_last = _last(result.output.df, n)
+    n_hosts = len(frame.df["host_name"].cat.categories)
+    series_in_rows = series_per_row(inp_last, DEFAULT_METRICS)
+    series_out_rows = series_per_row(out_last, result.ctx.enabled_metrics)
+    series_in = int(series_in_rows.sum())
+    series_out = int(series_out_rows.sum())
+    from core.catalog._common import parse_duration
+    from core.catalog.hostmetrics import NODE as HOSTMETRICS
+
+    baseline_interval = parse_duration(HOSTMETRICS.defaults()["collection_interval"]) or 60.0
+    dpm_in = series_in * 60.0 / baseline_interval
+    dpm_out = series_out * 60.0 / result.ctx.export_interval_s
+    hosts_present = np.bincount(inp_last["host_name"].cat.codes.to_numpy(), minlength=n_hosts) > 0
+    report: dict[str, Any] = {
+        "pipeline": pipeline.name,
+        "source": source,
+        "tuned": tuned,
+        "snapshot": {
+            "hosts": int(hosts_present.sum()), "processes": len(inp_last), "scrapes": n, "rows": len(frame.df),
+        },
+        "series_in": series_in,
+        "series_scraped": int(series_per_row(_last(result.received.df, n), result.ctx.enabled_metrics).sum()),
+        "series_out": series_out,
+        "reduction_pct": round(100.0 * (1 - series_out / series_in), 4) if series_in else 0.0,
+        "enabled_metrics": sorted(result.ctx.enabled_metrics),
+        "collection_interval_s": result.ctx.collection_interval_s,
+        "export_interval_s": result.ctx.export_interval_s,
+        "dpm_in": dpm_in,
+        "dpm_out": dpm_out,
+        "critical": critical_coverage(result, policy),
+        "host_totals": host_totals(result),
+        "per_host": {
+            "series_in": _stats(_per_host(inp_last, series_in_rows.astype(float), n_hosts)[hosts_present]),
+            "series_out": _stats(_per_host(out_last, series_out_rows.astype(float), n_hosts)[hosts_present]),
+        },
+        "churn": {"in": churn(frame, DEFAULT_METRICS), "out": churn(result.output, result.ctx.enabled_metrics)},
+        "k": k_report(result),
+        "top_contributors": {
+            "before": top_contributors(inp_last, DEFAULT_METRICS),
+            "after": top_contributors(out_last, result.ctx.enabled_metrics),
+        },
+        "nodes": [r.to_dict() for r in result.nodes],
+        "warnings": list(result.ctx.warnings),
+        "evaluation_seconds": round(result.seconds, 4),
+    }
+    exporters = exporter_bytes(result, dpm_out)
+    report["exporters"] = exporters
+    if with_cost:
+        report["cost"] = _cost(report, exporters, result.ctx.warn)
+    report["warnings"] = list(result.ctx.warnings)
+    report["tuned_params"] = {
+        node.id: node.params.get("computed") or node.params.get("learned")
+        for node in pipeline.chain() if node.type in ("topk", "adaptive", "intelligent")
+    }
+    return EstimateResult(report=report, evaluation=result, pipeline=pipeline)
+
+
+def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any) -> Any:
+    """$/month per price card for series/DPM/bytes in vs out (``core.cost.project``)."""
+    try:
+        cost = importlib.import_module("core.cost")
+    except ModuleNotFoundError as exc:
+        if exc.name != "core.cost":
+            raise
+        warn("cost projection unavailable: core.cost is not installed")
+        return None
+    bytes_month = {e["type"]: e["bytes_per_month"] for e in exporters.values() if e.get("bytes_per_month")}
+    return cost.project(
+        series_out=report["series_out"], series_in=report["series_in"], dpm_out=report["dpm_out"],
+        dpm_in=report["dpm_in"], hosts=report["snapshot"]["hosts"], bytes_per_month=bytes_month,
+    )

@@ -1,0 +1,239 @@
+"""Data-driven parameters: top-K / adaptive thresholds and intelligent's learned names.
+
+Contrib has no top-K processor, so Phoenix compiles "K per host" into one fleet-wide
+threshold (docs/pipeline-semantics.md, topk row): for each host the K-th largest value
+among the processes the node can act on (non-critical, not already kept), then the
+median over hosts. The values are written into the node's ``computed``/``learned`` params
+(with source and time) and both the emitter and the engine read them from there, so the
+YAML and the estimate apply the very same numbers.
+
+Each tunable node is tuned on *its own input*: the pipeline is evaluated up to that node
+(earlier tuned nodes included), on the last scrape.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.domain.critical import CriticalPolicy
+from core.domain.pipeline import Pipeline
+from core.engine.context import EvalContext
+from core.engine.evaluate import evaluate
+from core.engine.expand import series_per_row
+from core.engine.frame import ResourceFrame, from_snapshot
+from core.engine.metrics import METRICS_BY_NAME
+
+TUNABLE = ("topk", "adaptive", "intelligent")
+# Thresholds no process can reach: what K = 0 compiles to.
+NEVER_CPU = 1.0e6
+NEVER_MEMORY = 2**62
+UTIL_COLUMNS = METRICS_BY_NAME["process.cpu.utilization"].columns
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def kth_largest_per_host(values: np.ndarray, hosts: np.ndarray, k: int) -> np.ndarray:
+    """Per host with candidates: its K-th largest value (its smallest when it has fewer).
+
+    ``values`` must be free of NaN. Vectorised: one lexsort, then one index per host.
+    """
+    if len(values) == 0 or k <= 0:
+        return np.zeros(0)
+    order = np.lexsort((-values, hosts))
+    h = hosts[order]
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    counts = np.diff(np.r_[starts, len(h)])
+    pick = starts + np.minimum(k, counts) - 1
+    return values[order][pick]
+
+
+def fleet_threshold(values: np.ndarray, hosts: np.ndarray, k: int) -> float | None:
+    """Median over hosts of the per-host K-th largest value; None without candidates."""
+    per_host = kth_largest_per_host(values, hosts, k)
+    return float(np.median(per_host)) if len(per_host) else None
+
+
+def _round_cpu(x: float) -> float:
+    # Six significant digits, rounded *down* so the emitted literal never excludes the
+    # process that set the threshold.
+    if x <= 0:
+        return 0.0
+    digits = 6 - int(math.floor(math.log10(abs(x)))) - 1
+    return math.floor(x * 10**digits) / 10**digits
+
+
+def cpu_values(df: pd.DataFrame) -> np.ndarray:
+    """What ``value_double >= C`` on process.cpu.utilization sees: the max over states."""
+    cols = [c for c in UTIL_COLUMNS if c in df.columns]
+    if not cols:
+        return np.full(len(df), np.nan)
+    return np.fmax.reduce([df[c].to_numpy(dtype=np.float64) for c in cols])
+
+
+def candidates(frame: ResourceFrame) -> pd.DataFrame:
+    """Last-scrape rows the node can act on: non-critical and not already kept."""
+    last = frame.df["scrape"].to_numpy() == frame.n_scrapes - 1
+    mask = last & frame.reducible_mask() & ~frame.rollup_mask()
+    return frame.df[mask]
+
+
+def thresholds_for(frame: ResourceFrame, ctx: EvalContext, by: str, k: int) -> dict[str, Any]:
+    """``computed`` thresholds so that about ``k`` candidates per host pass."""
+    cand = candidates(frame)
+    hosts = cand["host_name"].cat.codes.to_numpy()
+    share = math.ceil(k / 2) if by == "combined" else k
+    out: dict[str, Any] = {}
+    if by in ("cpu", "combined"):
+        if "process.cpu.utilization" not in ctx.enabled_metrics:
+            out["note"] = "process.cpu.utilization is not enabled: the cpu threshold cannot match"
+        v = cpu_values(cand)
+        ok = ~np.isnan(v)
+        t = fleet_threshold(v[ok], hosts[ok], share) if share > 0 else None
+        out["cpu_utilization"] = NEVER_CPU if share == 0 or t is None else _round_cpu(t)
+    if by in ("memory", "combined"):
+        v = cand["memory_usage"].to_numpy(dtype=np.float64) if "memory_usage" in cand.columns else np.zeros(0)
+        ok = ~np.isnan(v)
+        t = fleet_threshold(v[ok], hosts[ok], share) if share > 0 else None
+        out["memory_bytes"] = NEVER_MEMORY if share == 0 or t is None else int(math.floor(t))
+    return out
+
+
+def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """Executable names worth keeping individual (``intelligent``), learned from data.
+
+    A name qualifies when, on some host, its candidate processes use at least
+    ``resource_share_pct`` % of that host's CPU (utilisation summed over states) or memory
+    (RSS), over all processes; plus, per host, the ``anomaly_top`` names whose CPU varies
+    most (standard deviation of per-process utilisation over processes and scrapes).
+    Share names rank first (by their largest share), then variable ones (by how many
+    hosts rank them top); at most ``max_names``.
+    """
+    pct = float(params.get("resource_share_pct", 5.0)) / 100.0
+    top = int(params.get("anomaly_top", 3))
+    max_names = int(params.get("max_names", 50))
+    df = frame.df
+    last = df["scrape"].to_numpy() == frame.n_scrapes - 1
+    host = df["host_name"].cat.codes.to_numpy().astype(np.int64)
+    name_cat = df["process.executable.name"]
+    name = name_cat.cat.codes.to_numpy().astype(np.int64)
+    cats = name_cat.cat.categories
+    cand = frame.reducible_mask() & ~frame.rollup_mask() & (name >= 0)
+    n_names = len(cats) + 1
+    cpu = np.nan_to_num(cpu_values_sum(df))
+    mem = np.nan_to_num(df["memory_usage"].to_numpy(dtype=np.float64)) if "memory_usage" in df else np.zeros(len(df))
+    n_hosts = int(host.max()) + 1 if len(host) else 0
+    host_cpu = np.bincount(host[last], weights=cpu[last], minlength=n_hosts)
+    host_mem = np.bincount(host[last], weights=mem[last], minlength=n_hosts)
+    sel = last & cand
+    key = host[sel] * n_names + name[sel]
+    uniq, inv = np.unique(key, return_inverse=True)
+    name_cpu = np.bincount(inv, weights=cpu[sel])
+    name_mem = np.bincount(inv, weights=mem[sel])
+    h = uniq // n_names
+    share = np.fmax(
+        np.divide(name_cpu, host_cpu[h], out=np.zeros_like(name_cpu), where=host_cpu[h] > 0),
+        np.divide(name_mem, host_mem[h], out=np.zeros_like(name_mem), where=host_mem[h] > 0),
+    )
+    hit = share >= pct
+    best = pd.Series(share[hit]).groupby(uniq[hit] % n_names).max().sort_values(ascending=False, kind="stable")
+    share_names = [str(cats[i]) for i in best.index]
+    anomaly: list[str] = []
+    if top > 0:
+        util = cpu_values_sum(df)
+        ok = cand & ~np.isnan(util)
+        if ok.any():
+            g = pd.DataFrame({"h": host[ok], "n": name[ok], "u": util[ok]})
+            std = g.groupby(["h", "n"], sort=False)["u"].std(ddof=0).dropna()
+            std = std[std > 0].reset_index()
+            std = std.sort_values(["h", "u"], ascending=[True, False], kind="stable")
+            std = std.groupby("h", sort=False).head(top)
+            votes = std["n"].value_counts(sort=False).sort_index(kind="stable").sort_values(
+                ascending=False, kind="stable")
+            anomaly = [str(cats[i]) for i in votes.index if str(cats[i]) not in set(share_names)]
+    names = (share_names + anomaly)[:max_names]
+    return {"names": sorted(names), "share_names": len([n for n in names if n in set(share_names)]),
+            "anomaly_names": len([n for n in names if n in set(anomaly)])}
+
+
+def cpu_values_sum(df: pd.DataFrame) -> np.ndarray:
+    cols = [c for c in UTIL_COLUMNS if c in df.columns]
+    if not cols:
+        return np.full(len(df), np.nan)
+    stacked = np.vstack([df[c].to_numpy(dtype=np.float64) for c in cols])
+    total = np.nansum(stacked, axis=0)
+    total[np.isnan(stacked).all(axis=0)] = np.nan
+    return total
+
+
+def _adaptive_k(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_input: ResourceFrame,
+                ctx: EvalContext, budget: int, policy: CriticalPolicy | None) -> dict[str, Any]:
+    """K = max(0, ⌊(budget − base series per host) / series per process⌋), medians.
+
+    Base = series per host the pipeline exports when this node keeps nothing extra
+    (critical + otherwise kept processes + rollup groups).
+    """
+    probe = copy.deepcopy(pipeline)
+    probe.node(node_id).params["computed"] = {"k": 0, "cpu_utilization": NEVER_CPU, "memory_bytes": NEVER_MEMORY}
+    result = evaluate(probe, frame, policy=policy, node_stats=False)
+    out = result.output.df
+    last = out[out["scrape"].to_numpy() == frame.n_scrapes - 1]
+    per_row = series_per_row(last, result.ctx.enabled_metrics)
+    per_host = np.bincount(last["host_name"].cat.codes.to_numpy(), weights=per_row)
+    present = np.bincount(last["host_name"].cat.codes.to_numpy()) > 0
+    base = float(np.median(per_host[present])) if present.any() else 0.0
+    cand = candidates(node_input)
+    spp = series_per_row(cand, ctx.enabled_metrics)
+    per_process = float(np.median(spp)) if len(spp) else 0.0
+    k = int(max(0, math.floor((budget - base) / per_process))) if per_process > 0 else 0
+    return {"k": k, "base_series_per_host": base, "series_per_process": per_process}
+
+
+def tune(
+    pipeline: Pipeline,
+    data: pd.DataFrame | ResourceFrame,
+    *,
+    policy: CriticalPolicy | None = None,
+    source: str = "snapshot",
+    computed_at: str | None = None,
+) -> Pipeline:
+    """A copy of ``pipeline`` with ``computed`` (topk, adaptive) and ``learned``
+    (intelligent) filled from ``data``; other nodes are untouched."""
+    frame = data if isinstance(data, ResourceFrame) else from_snapshot(data)
+    tuned = copy.deepcopy(pipeline)
+    stamp = {"source": source, "computed_at": computed_at or now_iso()}
+    for node in tuned.chain():
+        if node.type not in TUNABLE:
+            continue
+        upstream = evaluate(tuned, frame, policy=policy, node_stats=False, stop_before=node.id)
+        node_input, ctx = upstream.output, upstream.ctx
+        from core.catalog.registry import get as get_node_type
+
+        p = get_node_type(node.type).with_defaults(node.params)
+        if node.type == "topk":
+            computed = thresholds_for(node_input, ctx, p["by"], int(p["k"]))
+            node.params["computed"] = {**computed, "k": int(p["k"]), **stamp}
+        elif node.type == "adaptive":
+            sizing = _adaptive_k(tuned, frame, node.id, node_input, ctx, int(p["series_budget_per_host"]), policy)
+            computed = thresholds_for(node_input, ctx, p["by"], sizing["k"])
+            node.params["computed"] = {**sizing, **computed, **stamp}
+        else:
+            node.params["learned"] = {**learn_names(node_input, p), **stamp}
+    return tuned
+
+
+def needs_tuning(pipeline: Pipeline) -> bool:
+    """True when a tunable node has nothing computed/learned yet."""
+    for node in pipeline.chain():
+        if node.type in ("topk", "adaptive") and not (node.params.get("computed") or {}):
+            return True
+        if node.type == "intelligent" and not (node.params.get("learned") or {}).get("names"):
+            return True
+    return False
