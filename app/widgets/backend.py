@@ -1,0 +1,80 @@
+"""The pages' one door into core services: named read queries and guarded actions.
+
+Pages never touch the store; they call these functions, which go through the cached
+bootstrap (``app.services``) and its unit of work. Every state-changing function is a
+named action wrapped by ``app.guard.action`` (DESIGN §10), so roles and audit hook in
+here once accounts exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import guard
+from core.domain.errors import NotFoundError, PhoenixError
+from core.domain.pipeline import Pipeline, validate_graph
+
+
+def services() -> Any:
+    from app.services import get_services
+
+    return get_services()
+
+
+# ---- pipelines -------------------------------------------------------------------------
+def list_pipeline_names() -> list[str]:
+    try:
+        with services().uow() as uow:
+            return [p.name for p in uow.pipelines.list_pipelines() if p.latest_version]
+    except (ImportError, PhoenixError):
+        return []
+
+
+def list_pipelines() -> list[Any]:
+    with services().uow() as uow:
+        return list(uow.pipelines.list_pipelines())
+
+
+def list_versions(name: str) -> list[Any]:
+    with services().uow() as uow:
+        return list(uow.pipelines.list_versions(name))
+
+
+def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, dict[str, Any]]:
+    """A saved version as a Pipeline plus {version, commit, yaml, message}."""
+    with services().uow() as uow:
+        rec = uow.pipelines.get_version(name, number)
+    p = Pipeline.from_dict(rec.graph)
+    return p, {"name": name, "version": rec.number, "commit": rec.commit_id, "message": rec.message,
+               "yaml": p.to_yaml(), "collector_yaml": rec.collector_yaml}
+
+
+@guard.action("pipeline.save")
+def save_pipeline_version(pipeline: Pipeline, message: str) -> dict[str, Any]:
+    """Save ``pipeline`` as a new immutable version (+ git commit). Returns name/version/commit."""
+    problems = validate_graph(pipeline)
+    if problems:
+        from core.domain.errors import ValidationError
+
+        raise ValidationError(problems)
+    svc = services()
+    saver = getattr(svc, "save_pipeline_version", None) or getattr(getattr(svc, "pipelines", None),
+                                                                     "save_version", None)
+    if saver is None:
+        raise PhoenixError("saving pipeline versions is not available in this build")
+    rec = saver(pipeline, message=message, author=guard.current_user().name)
+    return {"name": getattr(rec, "pipeline", pipeline.name), "version": rec.number, "commit": rec.commit_id}
+
+
+def resolve_pipeline(ref: str) -> Pipeline:
+    """``name`` (template or latest saved) or ``name@N`` as a Pipeline."""
+    from core.catalog.templates import get_template, is_template
+
+    name, _, ver = ref.partition("@")
+    if not ver and is_template(name):
+        return get_template(name)
+    try:
+        p, _ = load_pipeline_version(name, int(ver) if ver else None)
+    except ValueError:
+        raise NotFoundError(f"bad pipeline version in {ref!r}") from None
+    return p

@@ -1,0 +1,93 @@
+"""Builder helpers with no Streamlit: render, diff and estimate a pipeline for the UI.
+
+Each returns plain data or a readable message, so a page shows a useful panel even when
+the pipeline is invalid or an optional part (Kubernetes manifests, host snapshot) is
+unavailable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from core.domain.errors import PhoenixError
+from core.domain.pipeline import Pipeline, validate_graph
+
+
+@dataclass
+class Rendered:
+    collector_yaml: str | None
+    manifests: dict[str, str]
+    problems: list[str]
+
+
+def render(pipeline: Pipeline) -> Rendered:
+    """Collector YAML and Kubernetes manifests, or the problems that prevent them."""
+    problems = validate_graph(pipeline)
+    if problems:
+        return Rendered(None, {}, problems)
+    from core.render.collector import render_collector
+
+    try:
+        yaml_text = render_collector(pipeline)
+    except PhoenixError as exc:
+        return Rendered(None, {}, [str(exc)])
+    try:
+        from core.render.bundle import render_bundle
+
+        manifests = dict(render_bundle(pipeline).manifests)
+    except ModuleNotFoundError:  # the Kubernetes renderer is optional for the local app
+        manifests = {}
+    except PhoenixError as exc:
+        manifests = {"error.txt": f"Kubernetes manifests unavailable: {exc}"}
+    return Rendered(yaml_text, manifests, [])
+
+
+def unified_diff(old: str, new: str, old_name: str = "previous", new_name: str = "current") -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 fromfile=old_name, tofile=new_name)
+    return "".join(lines)
+
+
+def fleet_snapshot(hosts: int, procs: int, seed: int = 7) -> Any:
+    from core.engine.fleet import generate_fleet
+
+    return generate_fleet(nodes=hosts, procs=procs, seed=seed, scrapes=2)
+
+
+def host_snapshot() -> Any:
+    """Two psutil scrapes of this host (the engine's host snapshot module)."""
+    mod = importlib.import_module("core.engine.hostsnapshot")
+    for name in ("take_snapshot", "snapshot_host", "host_snapshot", "capture"):
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            return fn()
+    raise PhoenixError("this build has no host snapshot function")
+
+
+def host_snapshot_available() -> bool:
+    try:
+        importlib.import_module("core.engine.hostsnapshot")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def run_estimate(pipeline: Pipeline, snapshot: Any, source: str) -> dict[str, Any]:
+    from core.engine.estimate import estimate
+
+    return estimate(pipeline, snapshot, source=source).report
+
+
+def cost_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The estimate's cost projection (``core.cost.project_estimate``) as chart/table rows."""
+    cost = report.get("cost") or {}
+    rows: list[dict[str, Any]] = []
+    for c in cost.get("cards") or []:
+        label = f"{c['vendor']} — {c['plan']}" if c.get("plan") else c["vendor"]
+        rows.append({"vendor": label, "before": c.get("before_usd"), "after": c.get("after_usd"),
+                     "saving_usd": c.get("saving_usd"), "saving_pct": c.get("saving_pct"),
+                     "source": c.get("source"), "as_of": c.get("as_of"), "note": c.get("note") or ""})
+    return rows

@@ -1,0 +1,324 @@
+"""Pipeline Builder: palette → canvas → parameter form, live validation, YAML, estimate, save."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import guard
+from app.widgets import backend, canvas, figures, pipeline_tools
+from app.widgets.boundary import boundary
+from app.widgets.params import render_param_form
+from core.catalog.registry import REGISTRY
+from core.catalog.templates import TEMPLATE_NAMES, get_template
+from core.domain.errors import PhoenixError, ValidationError
+from core.domain.pipeline import Pipeline, validate_graph
+
+K_PIPE = "builder.pipeline"
+K_SEL = "builder.selected"
+K_FORCE = "builder.force"
+K_ORIGIN = "builder.origin"
+K_LOADED_QP = "builder.loaded_qp"
+CANVAS_KEY = "builder_canvas"
+
+
+def _set(p: Pipeline, force: bool = True) -> None:
+    st.session_state[K_PIPE] = p.to_dict()
+    if force:
+        st.session_state[K_FORCE] = True
+
+
+def _pipeline() -> Pipeline:
+    d = st.session_state.get(K_PIPE)
+    if d is None:
+        return Pipeline(name="my-pipeline")
+    try:
+        return Pipeline.from_dict(d)
+    except ValidationError:
+        # A name typed into the form may be invalid; keep the graph, keep the typo visible.
+        p = Pipeline.from_dict({**d, "name": "my-pipeline"})
+        p.name = d.get("name", "")
+        return p
+
+
+def _load(p: Pipeline, origin: dict[str, object]) -> None:
+    _set(p)
+    st.session_state[K_ORIGIN] = origin
+    st.session_state[K_SEL] = None
+
+
+def _restore_from_query() -> None:
+    """``?pipeline=NAME[&version=N]`` opens that template or saved version."""
+    qp = st.query_params
+    name, version = qp.get("pipeline"), qp.get("version")
+    marker = f"{name}@{version}"
+    if not name or st.session_state.get(K_LOADED_QP) == marker:
+        return
+    st.session_state[K_LOADED_QP] = marker
+    try:
+        if version:
+            p, info = backend.load_pipeline_version(name, int(version))
+            _load(p, {"kind": "version", "name": name, "version": int(version), "yaml": info.get("yaml", "")})
+        else:
+            p = get_template(name)
+            _load(p, {"kind": "template", "name": name, "yaml": p.to_yaml()})
+    except (ValueError, PhoenixError) as exc:
+        st.warning(f"Could not open the shared pipeline {name!r}: {exc}")
+
+
+def _start_from() -> None:
+    saved = backend.list_pipeline_names()
+    options = ["(blank canvas)"] + [f"template: {n}" for n in TEMPLATE_NAMES] + [f"saved: {n}" for n in saved]
+    c1, c2, c3 = st.columns([3, 1, 2])
+    choice = c1.selectbox("Start from", options, key="builder.start", label_visibility="collapsed")
+    if c2.button("Load", key="builder.load", use_container_width=True):
+        if choice == "(blank canvas)":
+            _load(Pipeline(name="my-pipeline"), {"kind": "blank"})
+            st.query_params.clear()
+        elif choice.startswith("template: "):
+            name = choice.removeprefix("template: ")
+            p = get_template(name)
+            _load(p, {"kind": "template", "name": name, "yaml": p.to_yaml()})
+            st.query_params.from_dict({"pipeline": name})
+        else:
+            name = choice.removeprefix("saved: ")
+            p, info = backend.load_pipeline_version(name, None)
+            _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
+            st.query_params.from_dict({"pipeline": name, "version": str(info["version"])})
+        st.rerun()
+    with c3.popover("Import / export YAML", use_container_width=True):
+        up = st.file_uploader("Import pipeline YAML or JSON", type=["yaml", "yml", "json"], key="builder.import")
+        if up is not None and st.button("Import", key="builder.import_go"):
+            try:
+                p = Pipeline.from_text(up.getvalue().decode("utf-8", errors="replace"), source=up.name)
+            except ValidationError as exc:
+                st.error("Import refused:\n" + "\n".join(f"- {m}" for m in exc.problems))
+            else:
+                _load(p, {"kind": "import", "name": up.name, "yaml": p.to_yaml()})
+                st.rerun()
+        st.download_button("Export pipeline YAML", _pipeline().to_yaml(), file_name=f"{_pipeline().name}.yaml",
+                           mime="application/x-yaml", key="builder.export")
+
+
+def _palette(p: Pipeline) -> None:
+    st.markdown("**Palette**")
+    for kind, types in canvas.palette_groups().items():
+        with st.expander(canvas.KIND_LABELS[kind], expanded=kind != "processor" or True):
+            for t in types:
+                if st.button(f"＋ {t.title}", key=f"palette.{t.type_name}", help=t.description,
+                             use_container_width=True):
+                    q, nid = canvas.add_node(p, t.type_name)
+                    _set(q)
+                    st.session_state[K_SEL] = nid
+                    st.rerun()
+
+
+def _node_editor(p: Pipeline, per_node: dict[str, list[str]]) -> None:
+    ids = [n.id for n in p.nodes]
+    if not ids:
+        st.info("Add a receiver, processors and an exporter from the palette, then connect their handles.")
+        return
+    sel = st.session_state.get(K_SEL)
+    idx = ids.index(sel) if sel in ids else 0
+    node_id = st.selectbox("Selected node", ids, index=idx, key=f"builder.node_select.{sel}")
+    if node_id != sel:
+        st.session_state[K_SEL] = node_id
+    node = p.node(node_id)
+    t = REGISTRY.get(node.type)
+    if t is None:
+        st.error(f"Unknown node type {node.type!r}")
+        return
+    st.caption(f"{t.title} — {t.description}")
+    for msg in per_node.get(node_id, []):
+        st.error(msg)
+    result = render_param_form(t, node.params, key=f"form.{node_id}")
+    if result is not None:
+        params, errors = result
+        for e in errors:
+            st.error(e)
+        if not errors:
+            _set(canvas.set_params(p, node_id, params))
+            st.rerun()
+    c1, c2 = st.columns(2)
+    if c1.button("Delete node", key="builder.delete_node", disabled=node.type == "hostmetrics" and len(ids) > 1,
+                 use_container_width=True):
+        _set(canvas.delete_node(p, node_id))
+        st.session_state[K_SEL] = None
+        st.rerun()
+    if c2.button("Auto-layout", key="builder.layout", use_container_width=True):
+        _set(canvas.auto_layout(p))
+        st.rerun()
+    with st.expander("Edges"):
+        a, b, c = st.columns([2, 2, 1])
+        src = a.selectbox("From", ids, key="builder.edge_src")
+        dst = b.selectbox("To", ids, key="builder.edge_dst", index=min(1, len(ids) - 1))
+        if c.button("Connect", key="builder.connect"):
+            _set(canvas.connect(p, src, dst))
+            st.rerun()
+        for e in p.edges:
+            x, y = st.columns([4, 1])
+            x.write(f"{e.source} → {e.target}")
+            if y.button("✕", key=f"builder.del_edge.{e.source}.{e.target}", help="Delete this edge"):
+                _set(canvas.disconnect(p, e.source, e.target))
+                st.rerun()
+
+
+def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
+    if problems:
+        st.info("Fix the validation problems to estimate this pipeline.")
+        return
+    host_ok = pipeline_tools.host_snapshot_available()
+    where = st.radio("Estimate on", ["Simulated fleet", "This host"] if host_ok else ["Simulated fleet"],
+                     horizontal=True, key="builder.est_where")
+    if not host_ok:
+        st.caption("This host: the host snapshot module is not available in this build.")
+    hosts, procs = 10, 200
+    if where == "Simulated fleet":
+        a, b = st.columns(2)
+        hosts = a.number_input("Hosts", 1, 2000, 10, key="builder.est_hosts")
+        procs = b.number_input("Processes per host", 10, 2000, 200, key="builder.est_procs")
+    if st.button("Estimate impact", type="primary", key="builder.estimate"):
+        with st.status("Estimating…", expanded=False) as status:
+            status.write("Taking the snapshot")
+            snap = (pipeline_tools.fleet_snapshot(int(hosts), int(procs)) if where == "Simulated fleet"
+                    else pipeline_tools.host_snapshot())
+            status.write("Evaluating the pipeline")
+            report = pipeline_tools.run_estimate(p, snap, source=where.lower())
+            status.update(label="Estimate ready", state="complete")
+        st.session_state["builder.estimate_report"] = report
+    report = st.session_state.get("builder.estimate_report")
+    if report and report.get("pipeline") == p.name:
+        show_estimate(report)
+
+
+def show_estimate(report: dict) -> None:
+    m = st.columns(4)
+    m[0].metric("Series out", f"{report['series_out']:,}", f"-{report['reduction_pct']:.1f}%",
+                delta_color="inverse")
+    m[1].metric("Series in", f"{report['series_in']:,}")
+    m[2].metric("Data points / min", f"{report['dpm_out']:,.0f}", f"of {report['dpm_in']:,.0f}", delta_color="off")
+    crit = report.get("critical") or {}
+    cov = crit.get("coverage_pct")
+    m[3].metric("Critical coverage", "n/a" if cov is None else f"{float(cov):.1f}%",
+                f"{crit.get('covered', 0)}/{crit.get('critical_processes', 0)} processes", delta_color="off")
+    exp = report.get("exporters") or {}
+    if exp:
+        st.dataframe([{"exporter": k, **v} for k, v in exp.items()], hide_index=True, use_container_width=True)
+    rows = pipeline_tools.cost_rows(report)
+    if rows:
+        st.plotly_chart(figures.cost_bars(rows), use_container_width=True)
+        st.dataframe(rows, hide_index=True, use_container_width=True)
+    tc = report.get("top_contributors") or {}
+    if tc:
+        st.plotly_chart(figures.contributors_bars(tc.get("before", []), tc.get("after", [])),
+                        use_container_width=True)
+    for w in report.get("warnings") or []:
+        st.caption(f"⚠ {w}")
+
+
+def _save_tab(p: Pipeline, problems: list[str]) -> None:
+    msg = st.text_input("Version message (required)", key="builder.save_msg",
+                        placeholder="what changed and why")
+    if st.button("Save as new version", type="primary", key="builder.save", disabled=bool(problems)):
+        if not msg.strip():
+            st.error("A version message is required.")
+            return
+        info = backend.save_pipeline_version(p, msg.strip())
+        st.session_state["builder.saved"] = info
+        st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": info["version"],
+                                      "yaml": p.to_yaml()}
+        st.query_params.from_dict({"pipeline": p.name, "version": str(info["version"])})
+    saved = st.session_state.get("builder.saved")
+    if saved and saved.get("name") == p.name:
+        st.success(f"Saved **{saved['name']}** version **{saved['version']}** — git commit "
+                   f"`{(saved.get('commit') or 'n/a')[:12]}`")
+    if problems:
+        st.caption("Saving is enabled once the pipeline validates.")
+
+
+def render() -> None:
+    guard.page("builder")
+    st.title("Pipeline Builder")
+    _restore_from_query()
+    _start_from()
+    p = _pipeline()
+    a, b = st.columns([1, 2])
+    name = a.text_input("Pipeline name", p.name, key=f"builder.name.{st.session_state.get(K_ORIGIN, {}).get('name')}")
+    desc = b.text_input("Description", p.description, key=f"builder.desc.{st.session_state.get(K_ORIGIN, {}).get('name')}")
+    if name != p.name or desc != p.description:
+        p.name, p.description = name, desc
+        _set(p, force=False)
+
+    problems = validate_graph(p) if p.nodes else ["the canvas is empty"]
+    name_ok = canvas_name_problem(p.name)
+    if name_ok:
+        problems = [name_ok, *problems]
+    per_node, graph_errors = canvas.problems_by_node(p, problems)
+
+    left, mid = st.columns([1, 4])
+    with left:
+        _palette(p)
+    with mid:
+        force = bool(st.session_state.pop(K_FORCE, False))
+        res = canvas.render_canvas(CANVAS_KEY, p, per_node, st.session_state.get(K_SEL), force=force)
+        if res.changed or res.selected_id != st.session_state.get(K_SEL):
+            st.session_state[K_SEL] = res.selected_id or st.session_state.get(K_SEL)
+            if res.changed:
+                _set(res.pipeline, force=False)
+                p = res.pipeline
+                problems = validate_graph(p) if p.nodes else ["the canvas is empty"]
+                per_node, graph_errors = canvas.problems_by_node(p, problems)
+        if problems:
+            st.error(f"**{len(problems)} validation problem{'s' if len(problems) != 1 else ''}**\n\n"
+                     + "\n".join(f"- {m}" for m in problems))
+        else:
+            st.success("Pipeline is valid.")
+
+    edit, panel = st.columns([2, 3])
+    with edit:
+        st.subheader("Node")
+        _node_editor(p, per_node)
+    with panel:
+        rendered = pipeline_tools.render(p) if not problems else None
+        t_yaml, t_k8s, t_diff, t_est, t_save = st.tabs(
+            ["Collector YAML", "Kubernetes", "Diff", "Estimate impact", "Save"])
+        with t_yaml:
+            if rendered and rendered.collector_yaml:
+                st.code(rendered.collector_yaml, language="yaml")
+                st.download_button("Download collector.yaml", rendered.collector_yaml, "collector.yaml",
+                                   key="builder.dl_yaml")
+            else:
+                st.info("The collector YAML appears once the pipeline validates.")
+        with t_k8s:
+            if rendered and rendered.manifests:
+                for fname, text in rendered.manifests.items():
+                    with st.expander(fname):
+                        st.code(text, language="yaml")
+            else:
+                st.info("Manifests appear once the pipeline validates.")
+        with t_diff:
+            origin = st.session_state.get(K_ORIGIN) or {}
+            if origin.get("yaml"):
+                d = pipeline_tools.unified_diff(str(origin["yaml"]), p.to_yaml(),
+                                                f"{origin.get('name')} (loaded)", "canvas")
+                st.code(d or "no changes", language="diff")
+            else:
+                st.info("Load a template or saved version to diff against it.")
+        with t_est, boundary("estimate"):
+            _estimate_tab(p, problems)
+        with t_save, boundary("save"):
+            _save_tab(p, problems)
+    if graph_errors:
+        pass  # already listed above with the per-node ones
+
+
+def canvas_name_problem(name: str) -> str | None:
+    from core.domain.pipeline import NAME_RE
+
+    if not NAME_RE.match(name or ""):
+        return (f"pipeline name {name!r} must be 1-80 characters of a-z, 0-9, '.', '_' or '-' "
+                "starting with a letter or digit")
+    return None
+
+
+with boundary("Pipeline Builder"):
+    render()

@@ -1,0 +1,117 @@
+"""Pipeline Builder page in AppTest: palette, simulated canvas edits, param form, query params."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from app.widgets import canvas
+from core.domain.pipeline import Pipeline
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "builder.py")
+CANVAS = "builder_canvas"
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=60)
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def _pipeline(at: AppTest) -> Pipeline:
+    return Pipeline.from_dict(at.session_state["builder.pipeline"])
+
+
+def _canvas_report(at: AppTest, p: Pipeline, selected: str | None = None) -> None:
+    """What the browser component sends back after a user edit on the canvas."""
+    nodes, edges = canvas.flow_nodes_edges(p, {})
+    at.session_state[CANVAS] = {"nodes": nodes, "edges": edges, "selectedId": selected,
+                                "timestamp": int(time.time() * 1000) + 10_000}
+
+
+def test_empty_builder_explains_what_to_do() -> None:
+    at = _app().run()
+    assert not at.exception
+    assert any("canvas is empty" in e for e in _errors(at))
+    assert any("palette" in i.value for i in at.info)
+
+
+def test_palette_canvas_connect_edit_and_validate() -> None:
+    at = _app().run()
+    for t in ("hostmetrics", "prometheus"):
+        at.button(key=f"palette.{t}").click().run()
+    assert not at.exception
+    p = _pipeline(at)
+    assert [n.type for n in p.nodes] == ["hostmetrics", "prometheus"]
+    assert any("not reachable" in e for e in _errors(at))
+
+    # The user drags the exporter and connects receiver → exporter on the canvas.
+    p.node("prometheus").position = {"x": 640.0, "y": 33.0}
+    wired = canvas.connect(p, "hostmetrics", "prometheus")
+    _canvas_report(at, wired, selected="hostmetrics")
+    at.run()
+    assert not at.exception
+    p = _pipeline(at)
+    assert [(e.source, e.target) for e in p.edges] == [("hostmetrics", "prometheus")]
+    assert p.node("prometheus").position == {"x": 640.0, "y": 33.0}
+    assert [s.value for s in at.success] == ["Pipeline is valid."]
+    assert at.session_state["builder.selected"] == "hostmetrics"
+
+    # Edit a parameter in the generated form: an invalid interval shows on the node.
+    at.text_input(key="form.hostmetrics.collection_interval").input("ten seconds")
+    at.button(key="FormSubmitter:form.hostmetrics-Apply parameters").click().run()
+    assert _pipeline(at).node("hostmetrics").params == {"collection_interval": "ten seconds"}
+    assert any("Go duration" in e for e in _errors(at))
+    at.text_input(key="form.hostmetrics.collection_interval").input("30s")
+    at.button(key="FormSubmitter:form.hostmetrics-Apply parameters").click().run()
+    assert _pipeline(at).node("hostmetrics").params == {"collection_interval": "30s"}
+    assert [s.value for s in at.success] == ["Pipeline is valid."]
+    assert "collection_interval: 30s" in at.code[0].value
+
+
+def test_canvas_deletion_is_merged() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-baseline-v1"
+    at.run()
+    p = _pipeline(at)
+    exporter = p.exporters()[0].id
+    _canvas_report(at, canvas.delete_node(p, exporter))
+    at.run()
+    assert exporter not in {n.id for n in _pipeline(at).nodes}
+    assert any("exporter" in e for e in _errors(at))
+
+
+def test_query_params_open_a_template_and_show_yaml() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-topk-v1"
+    at.run()
+    assert not at.exception
+    assert _pipeline(at).name == "process-topk-v1"
+    assert any("hostmetrics:" in c.value for c in at.code)
+
+
+def test_unknown_shared_pipeline_is_a_warning_not_a_traceback() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "no-such-template"
+    at.run()
+    assert not at.exception
+    assert any("no-such-template" in w.value for w in at.warning)
+
+
+def test_estimate_on_simulated_fleet() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-aggregated-v1"
+    at.run()
+    at.number_input(key="builder.est_hosts").set_value(2)
+    at.number_input(key="builder.est_procs").set_value(50)
+    at.button(key="builder.estimate").click().run()
+    assert not at.exception
+    report = at.session_state["builder.estimate_report"]
+    assert report["snapshot"]["hosts"] == 2
+    assert 0 < report["series_out"] < report["series_in"]
+    labels = [m.label for m in at.metric]
+    assert "Series out" in labels and "Critical coverage" in labels
