@@ -17,6 +17,7 @@ self-telemetry reader.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ COLLECTOR_IMAGE = f"otel/opentelemetry-collector-contrib:{COLLECTOR_VERSION}"
 TELEMETRY_PORT = 8888
 HEALTH_PORT = 13133
 CLEANUP_ID = "transform/phoenix_cleanup"
+_EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 # Types whose emitted config sets phoenix.keep / phoenix.rollup on resources.
 _MARKER_TYPES = {"resource_filter", "topk", "adaptive", "intelligent", "rollup"}
 
@@ -59,6 +61,8 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
     """The collector config for a valid pipeline; ValidationError lists graph problems."""
     opts = opts or RenderOptions()
     problems = validate_graph(pipeline)
+    if opts.experiment_id is not None and not _EXPERIMENT_ID.match(opts.experiment_id):
+        problems.append(f"experiment id must be 1-63 letters, digits, '.', '_' or '-', got {opts.experiment_id!r}")
     if opts.variant is not None and opts.variant not in ("baseline", "candidate"):
         problems.append(f"variant must be baseline or candidate, got {opts.variant!r}")
     if problems:

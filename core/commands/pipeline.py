@@ -1,0 +1,247 @@
+"""``phoenix pipeline``: list, render, validate, import, export, history, diff."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.domain.errors import PhoenixError, ValidationError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("pipeline", help="pipeline templates, rendering, validation and versions")
+    sub = p.add_subparsers(dest="pipeline_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    ls = sub.add_parser("list", help="built-in templates and saved pipelines")
+    ls.set_defaults(handler=cmd_list)
+
+    r = sub.add_parser("render", help="write DIR/collector.yaml and DIR/k8s/*.yaml")
+    r.add_argument("pipeline", metavar="NAME_OR_FILE", help="template, saved pipeline (name or name@N) or file")
+    r.add_argument("--out", required=True, metavar="DIR")
+    r.add_argument("--experiment-id", metavar="ID")
+    r.add_argument("--variant", choices=("baseline", "candidate"))
+    r.set_defaults(handler=cmd_render)
+
+    v = sub.add_parser("validate", help="validate a pipeline graph (JSON/YAML) or a collector YAML")
+    v.add_argument("file", metavar="FILE")
+    v.set_defaults(handler=cmd_validate)
+
+    i = sub.add_parser("import", help="save a pipeline file as a new version (database + GitOps commit)")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--name", help="save under this name instead of the file's")
+    i.add_argument("--message", "-m", default="Imported from file")
+    i.add_argument("--author", default="cli")
+    i.set_defaults(handler=cmd_import)
+
+    e = sub.add_parser("export", help="print or write a pipeline graph")
+    e.add_argument("pipeline", metavar="NAME", help="template or saved pipeline (name or name@N)")
+    e.add_argument("--out", metavar="FILE", help="write here (.yaml/.yml → YAML, else JSON)")
+    e.set_defaults(handler=cmd_export)
+
+    h = sub.add_parser("history", help="GitOps commits of a saved pipeline")
+    h.add_argument("name")
+    h.set_defaults(handler=cmd_history)
+
+    d = sub.add_parser("diff", help="diff two saved versions (their GitOps commits)")
+    d.add_argument("name")
+    d.add_argument("old", type=int)
+    d.add_argument("new", type=int)
+    d.set_defaults(handler=cmd_diff)
+
+
+def _settings() -> Any:
+    from core.settings import Settings
+
+    return Settings.from_env()
+
+
+def _database() -> Any:
+    from core.store.uow import Database
+
+    return Database(_settings().database_url)
+
+
+def _gitops() -> Any:
+    from core.gitops import GitRepo
+
+    return GitRepo(_settings().gitops_repo)
+
+
+def _needs_store(ref: str) -> bool:
+    from core.catalog.templates import is_template
+
+    return not is_template(ref) and Path(ref).suffix.lower() not in (".json", ".yaml", ".yml") \
+        and not Path(ref).is_file()
+
+
+def _load(ref: str) -> Any:
+    from core.pipelines_service import load_pipeline
+
+    if _needs_store(ref):
+        db = _database()
+        try:
+            return load_pipeline(ref, db.uow())
+        except PhoenixError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. tables missing: one clear line, no traceback
+            raise ValidationError(f"cannot read saved pipeline {ref!r}: {exc.__class__.__name__}; "
+                                  "is the database initialised (phoenix db upgrade)?") from None
+        finally:
+            db.dispose()
+    return load_pipeline(ref)
+
+
+def _first_sentence(text: str) -> str:
+    s = text.split(". ")[0].strip()
+    return s if len(s) <= 90 else s[:87] + "..."
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from core.catalog.templates import list_templates
+
+    rows = [(t.name, "template", "-", _first_sentence(t.description)) for t in list_templates()]
+    note = None
+    try:
+        db = _database()
+        try:
+            with db.uow() as uow:
+                saved = uow.pipelines.list_pipelines()
+        finally:
+            db.dispose()
+        rows += [(p.name, "saved", str(p.latest_version or "-"), _first_sentence(p.description)) for p in saved]
+    except Exception as exc:  # noqa: BLE001 - templates are still useful without a database
+        note = f"note: saved pipelines unavailable ({exc.__class__.__name__}); run 'phoenix db upgrade'"
+    width = max(len(r[0]) for r in rows)
+    print(f"{'NAME':<{width}}  {'KIND':<8}  {'VER':>3}  DESCRIPTION")
+    for name, kind, ver, desc in rows:
+        print(f"{name:<{width}}  {kind:<8}  {ver:>3}  {desc}")
+    if note:
+        print(note, file=sys.stderr)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from core.pipelines_service import render_checked
+    from core.render.bundle import write_bundle
+    from core.render.collector import RenderOptions
+
+    if bool(args.experiment_id) != bool(args.variant) and args.variant:
+        raise ValidationError("--variant needs --experiment-id")
+    pipeline = _load(args.pipeline)
+    bundle = render_checked(pipeline, RenderOptions(experiment_id=args.experiment_id, variant=args.variant))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"--out {out} exists and is not a directory")
+    for path in write_bundle(bundle, out):
+        print(path)
+    for note in bundle.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problems, kind = validate_file(args.file)
+    if problems:
+        for p in problems:
+            print(p)
+        return 1
+    print(f"OK: {args.file} is a valid {kind}")
+    return 0
+
+
+def validate_file(path_str: str) -> tuple[list[str], str]:
+    """(problems, what the file is) for a pipeline graph or a collector YAML."""
+    from core.domain.pipeline import Pipeline, validate_graph
+    from core.render.bundle import render_bundle
+    from core.render.schema_validate import validate_collector_config, validate_collector_yaml
+
+    path = Path(path_str)
+    if not path.is_file():
+        return [f"{path}: no such file"], "file"
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{path}: cannot read: {exc}"], "file"
+    except yaml.YAMLError as exc:
+        return [f"{path}: not valid JSON/YAML: {exc}"], "file"
+    if isinstance(data, dict) and "nodes" in data:
+        try:
+            pipeline = Pipeline.from_dict(data)
+        except ValidationError as exc:
+            return exc.problems, "pipeline graph"
+        problems = validate_graph(pipeline)
+        if not problems:
+            problems = [f"rendered collector.yaml: {p}"
+                        for p in validate_collector_yaml(render_bundle(pipeline).collector_yaml)]
+        return problems, "pipeline graph"
+    if isinstance(data, dict) and ({"receivers", "exporters", "service"} & set(data)):
+        return validate_collector_config(data), "collector configuration"
+    return [f"{path}: neither a pipeline graph (nodes, edges) nor a collector config (receivers, service)"], "file"
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from core.domain.pipeline import Pipeline
+    from core.pipelines_service import save_version
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValidationError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {path}: {exc}") from None
+    pipeline = Pipeline.from_text(text, source=str(path))
+    if args.name:
+        data = pipeline.to_dict()
+        data["name"] = args.name
+        pipeline = Pipeline.from_dict(data)
+    db = _database()
+    try:
+        number, commit = save_version(db.uow(), _gitops(), pipeline, args.message, args.author)
+    finally:
+        db.dispose()
+    print(f"saved {pipeline.name} v{number} (commit {commit[:12]})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    pipeline = _load(args.pipeline)
+    if args.out:
+        out = Path(args.out)
+        text = pipeline.to_yaml() if out.suffix.lower() in (".yaml", ".yml") else pipeline.to_json()
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError(f"cannot write {out}: {exc.strerror or exc}") from None
+        print(out)
+    else:
+        sys.stdout.write(pipeline.to_json())
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    commits = _gitops().history(args.name)
+    if not commits:
+        print(f"no GitOps commits for {args.name}")
+        return 1
+    for c in commits:
+        print(f"{c.commit_id[:12]}  {c.date}  {c.author}  {c.message.splitlines()[0]}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from core.pipelines_service import diff_versions
+
+    db = _database()
+    try:
+        sys.stdout.write(diff_versions(db.uow(), _gitops(), args.name, args.old, args.new))
+    finally:
+        db.dispose()
+    return 0
