@@ -70,7 +70,7 @@ def _start_from() -> None:
     options = ["(blank canvas)"] + [f"template: {n}" for n in TEMPLATE_NAMES] + [f"saved: {n}" for n in saved]
     c1, c2, c3 = st.columns([3, 1, 2])
     choice = c1.selectbox("Start from", options, key="builder.start", label_visibility="collapsed")
-    if c2.button("Load", key="builder.load", use_container_width=True):
+    if c2.button("Load", key="builder.load", width="stretch"):
         if choice == "(blank canvas)":
             _load(Pipeline(name="my-pipeline"), {"kind": "blank"})
             st.query_params.clear()
@@ -85,7 +85,7 @@ def _start_from() -> None:
             _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
             st.query_params.from_dict({"pipeline": name, "version": str(info["version"])})
         st.rerun()
-    with c3.popover("Import / export YAML", use_container_width=True):
+    with c3.popover("Import / export YAML", width="stretch"):
         up = st.file_uploader("Import pipeline YAML or JSON", type=["yaml", "yml", "json"], key="builder.import")
         if up is not None and st.button("Import", key="builder.import_go"):
             try:
@@ -105,7 +105,7 @@ def _palette(p: Pipeline) -> None:
         with st.expander(canvas.KIND_LABELS[kind], expanded=kind != "processor" or True):
             for t in types:
                 if st.button(f"＋ {t.title}", key=f"palette.{t.type_name}", help=t.description,
-                             use_container_width=True):
+                             width="stretch"):
                     q, nid = canvas.add_node(p, t.type_name)
                     _set(q)
                     st.session_state[K_SEL] = nid
@@ -140,11 +140,11 @@ def _node_editor(p: Pipeline, per_node: dict[str, list[str]]) -> None:
             st.rerun()
     c1, c2 = st.columns(2)
     if c1.button("Delete node", key="builder.delete_node", disabled=node.type == "hostmetrics" and len(ids) > 1,
-                 use_container_width=True):
+                 width="stretch"):
         _set(canvas.delete_node(p, node_id))
         st.session_state[K_SEL] = None
         st.rerun()
-    if c2.button("Auto-layout", key="builder.layout", use_container_width=True):
+    if c2.button("Auto-layout", key="builder.layout", width="stretch"):
         _set(canvas.auto_layout(p))
         st.rerun()
     with st.expander("Edges"):
@@ -202,15 +202,15 @@ def show_estimate(report: dict) -> None:
                 f"{crit.get('covered', 0)}/{crit.get('critical_processes', 0)} processes", delta_color="off")
     exp = report.get("exporters") or {}
     if exp:
-        st.dataframe([{"exporter": k, **v} for k, v in exp.items()], hide_index=True, use_container_width=True)
+        st.dataframe([{"exporter": k, **v} for k, v in exp.items()], hide_index=True, width="stretch")
     rows = pipeline_tools.cost_rows(report)
     if rows:
-        st.plotly_chart(figures.cost_bars(rows), use_container_width=True)
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.plotly_chart(figures.cost_bars(rows), width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch")
     tc = report.get("top_contributors") or {}
     if tc:
         st.plotly_chart(figures.contributors_bars(tc.get("before", []), tc.get("after", [])),
-                        use_container_width=True)
+                        width="stretch")
     for w in report.get("warnings") or []:
         st.caption(f"⚠ {w}")
 

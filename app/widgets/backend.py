@@ -57,13 +57,11 @@ def save_pipeline_version(pipeline: Pipeline, message: str) -> dict[str, Any]:
         from core.domain.errors import ValidationError
 
         raise ValidationError(problems)
+    from core.pipelines_service import save_version
+
     svc = services()
-    saver = getattr(svc, "save_pipeline_version", None) or getattr(getattr(svc, "pipelines", None),
-                                                                     "save_version", None)
-    if saver is None:
-        raise PhoenixError("saving pipeline versions is not available in this build")
-    rec = saver(pipeline, message=message, author=guard.current_user().name)
-    return {"name": getattr(rec, "pipeline", pipeline.name), "version": rec.number, "commit": rec.commit_id}
+    number, commit = save_version(svc.uow(), svc.gitops, pipeline, message, guard.current_user().name)
+    return {"name": pipeline.name, "version": number, "commit": commit}
 
 
 def resolve_pipeline(ref: str) -> Pipeline:
@@ -78,3 +76,33 @@ def resolve_pipeline(ref: str) -> Pipeline:
     except ValueError:
         raise NotFoundError(f"bad pipeline version in {ref!r}") from None
     return p
+
+
+def settings() -> Any:
+    try:
+        return services().settings
+    except ImportError:
+        from core.settings import Settings
+
+        return Settings.from_env()
+
+
+def price_card_file() -> Any:
+    """The price card file in use: the one edited in Settings, else the configured one."""
+    s = settings()
+    edited = s.data_dir / "price_cards.yaml"
+    return edited if edited.is_file() else s.price_card_file
+
+
+def db_probe() -> Any:
+    """A callable that touches the database (None when no services are wired)."""
+    try:
+        svc = services()
+    except ImportError:
+        return None
+
+    def probe() -> None:
+        with svc.uow() as uow:
+            uow.settings.all()
+
+    return probe

@@ -1,0 +1,145 @@
+"""Settings helpers (no Streamlit): price card and critical policy files, connection checks.
+
+Edited price cards and the default critical policy are files in the data directory, in
+the same formats the CLI reads (``PHOENIX_PRICE_CARD_FILE``, ``--critical-file``), so what
+the UI shows is exactly what every tool uses.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from core.cost import load_price_cards, validate_price_cards
+from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text  # noqa: F401
+from core.domain.errors import ValidationError
+
+PRICE_CARD_NAME = "price_cards.yaml"
+POLICY_NAME = "critical_policy.yaml"
+
+
+def cards_as_rows(path: Path | None) -> list[dict[str, Any]]:
+    return [{"id": c.id, "vendor": c.vendor, "plan": c.plan, "model": c.model, "params": yaml.safe_dump(
+        c.params, default_flow_style=True, sort_keys=False).strip(), "source": c.source, "as_of": c.as_of,
+        "notes": c.notes} for c in load_price_cards(path)]
+
+
+def rows_to_cards(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Edited table rows back to the card file shape; ValidationError lists the problems."""
+    cards, problems = [], []
+    for i, r in enumerate(rows):
+        try:
+            params = yaml.safe_load(r.get("params") or "{}")
+        except yaml.YAMLError:
+            problems.append(f"row {i + 1} ({r.get('id')}): params is not valid YAML")
+            continue
+        card = {k: r.get(k) for k in ("id", "vendor", "plan", "model", "source", "as_of", "notes")
+                if r.get(k) not in (None, "")}
+        card["params"] = params
+        cards.append(card)
+    data = {"cards": cards}
+    problems += validate_price_cards(data)
+    if problems:
+        raise ValidationError(problems)
+    return data
+
+
+def save_cards(data: dict[str, Any], data_dir: Path) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / PRICE_CARD_NAME
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def policy_path(data_dir: Path) -> Path:
+    return data_dir / POLICY_NAME
+
+
+def current_policy(data_dir: Path) -> CriticalPolicy:
+    path = policy_path(data_dir)
+    return load_policy_file(path) if path.is_file() else DEFAULT_POLICY
+
+
+def policy_text(policy: CriticalPolicy) -> str:
+    return yaml.safe_dump({"default_priority": policy.default_priority, **policy.to_dict()}, sort_keys=False)
+
+
+def save_policy(text: str, data_dir: Path) -> CriticalPolicy:
+    policy = load_policy_text(text, source="default critical policy")  # raises with the problems
+    data_dir.mkdir(parents=True, exist_ok=True)
+    policy_path(data_dir).write_text(text, encoding="utf-8")
+    return policy
+
+
+def test_process(policy: CriticalPolicy, executable_name: str, command_line: str = "", owner: str = "") -> dict[str, Any]:
+    """The priority ``policy`` gives one process, and the rule that decided it."""
+    s = lambda v: pd.Series([v or None], dtype="object")  # noqa: E731 - tiny adapter
+    priority = policy.classify(s(executable_name), s(command_line), s(owner), default=policy.default_priority)[0]
+    import re
+
+    fields = {"executable_name": executable_name, "command_line": command_line, "owner": owner}
+    rule = next((r for r in policy.rules if fields[r.match] and re.search(r.pattern, fields[r.match])), None)
+    return {"priority": priority, "rule": rule.to_dict() if rule else None}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None = not configured (optional)
+    detail: str
+    config: str
+
+
+def connection_checks(settings: Any, db_probe: Any = None) -> list[Check]:
+    """Database, Prometheus, Kubernetes, git repository and collector binary."""
+    out: list[Check] = []
+    url = settings.masked_database_url()
+    if db_probe is None:
+        out.append(Check("Database", None, "not checked", url))
+    else:
+        try:
+            db_probe()
+            out.append(Check("Database", True, "connected", url))
+        except Exception as exc:  # noqa: BLE001 - any failure is the status to show
+            out.append(Check("Database", False, f"{type(exc).__name__}: {exc}", url))
+    if settings.prometheus_url:
+        try:
+            with urllib.request.urlopen(settings.prometheus_url.rstrip("/") + "/-/ready", timeout=2) as r:
+                out.append(Check("Prometheus", r.status == 200, f"HTTP {r.status}", settings.prometheus_url))
+        except OSError as exc:
+            out.append(Check("Prometheus", False, str(exc), settings.prometheus_url))
+    else:
+        out.append(Check("Prometheus", None, "not configured: measurements come from the database",
+                         "PHOENIX_PROMETHEUS_URL unset"))
+    if settings.kube_context:
+        out.append(Check("Kubernetes", None, "context configured (cluster targets enabled)", settings.kube_context))
+    else:
+        out.append(Check("Kubernetes", None, "not configured: experiments run on this host",
+                         "PHOENIX_KUBE_CONTEXT unset"))
+    repo = Path(settings.gitops_repo)
+    if (repo / ".git").is_dir():
+        try:
+            head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True, timeout=5)
+            detail = f"HEAD {head.stdout.strip()}" if head.returncode == 0 else "repository without commits yet"
+            out.append(Check("Git repository", True, detail, str(repo)))
+        except (OSError, subprocess.SubprocessError) as exc:
+            out.append(Check("Git repository", False, str(exc), str(repo)))
+    else:
+        out.append(Check("Git repository", None, "created on the first pipeline save", str(repo)))
+    binary = settings.otelcol_bin or shutil.which("otelcol-contrib")
+    if binary and Path(binary).is_file():
+        out.append(Check("Collector binary", True, "real otelcol-contrib runs experiments", binary))
+    elif settings.otelcol_bin:
+        out.append(Check("Collector binary", False, "configured binary not found", settings.otelcol_bin))
+    else:
+        out.append(Check("Collector binary", None, "not configured: the built-in collector emulator runs experiments",
+                         "PHOENIX_OTELCOL_BIN unset"))
+    return out

@@ -1,0 +1,80 @@
+"""Cost explorer: what-if across fleet size × processes × interval × pipeline × price card."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import guard
+from app.widgets import backend, figures, whatif
+from app.widgets.boundary import boundary
+from app.widgets.share import copy_link
+from core.catalog.templates import TEMPLATE_NAMES
+from core.cost import load_price_cards
+
+DEFAULTS = {"hosts": 1000, "procs": 300, "interval": 10, "pipeline": "process-topk-v1", "card": "all"}
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
+def _per_host(pipeline_ref: str, procs: int, interval: int) -> whatif.PerHost:
+    return whatif.per_host(backend.resolve_pipeline(pipeline_ref), procs, interval)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _cards() -> list:
+    return load_price_cards(backend.price_card_file())
+
+
+def _qp_int(name: str, lo: int, hi: int) -> int:
+    try:
+        return max(lo, min(hi, int(st.query_params.get(name, DEFAULTS[name]))))
+    except ValueError:
+        return int(DEFAULTS[name])
+
+
+def render() -> None:
+    guard.page("cost explorer")
+    st.title("Cost explorer")
+    st.caption("What a pipeline would cost across a fleet, from the engine run on a simulated sample "
+               f"of {whatif.SAMPLE_HOSTS} hosts and scaled to the fleet size.")
+    pipelines = list(TEMPLATE_NAMES) + [n for n in backend.list_pipeline_names() if n not in TEMPLATE_NAMES]
+    cards = _cards()
+    card_ids = ["all"] + [c.id for c in cards]
+    want_p = st.query_params.get("pipeline", DEFAULTS["pipeline"])
+    want_c = st.query_params.get("card", "all")
+    c = st.columns(5)
+    hosts = c[0].number_input("Fleet size (hosts)", 1, 100_000, _qp_int("hosts", 1, 100_000), key="ce.hosts")
+    procs = c[1].number_input("Processes per host", 10, 2000, _qp_int("procs", 10, 2000), key="ce.procs")
+    interval = c[2].select_slider("Collection interval (s)", [5, 10, 15, 30, 60, 120, 300],
+                                  value=min([5, 10, 15, 30, 60, 120, 300], key=lambda v: abs(v - _qp_int(
+                                      "interval", 1, 3600))), key="ce.interval")
+    pipeline = c[3].selectbox("Pipeline", pipelines, index=pipelines.index(want_p) if want_p in pipelines else 0,
+                              key="ce.pipeline")
+    card = c[4].selectbox("Price card", card_ids, index=card_ids.index(want_c) if want_c in card_ids else 0,
+                          format_func=lambda i: "all vendors" if i == "all" else next(
+                              x.label for x in cards if x.id == i), key="ce.card")
+    state = {"hosts": str(hosts), "procs": str(procs), "interval": str(interval), "pipeline": pipeline, "card": card}
+    if dict(st.query_params) != state:
+        st.query_params.from_dict(state)
+
+    with st.spinner("Evaluating the pipeline on the sample fleet…"):
+        ph = _per_host(pipeline, int(procs), int(interval))
+    chosen = cards if card == "all" else [x for x in cards if x.id == card]
+    m = st.columns(4)
+    m[0].metric("Series per host", f"{ph.series_out:,.0f}", f"-{ph.reduction_pct:.1f}%", delta_color="inverse")
+    m[1].metric("Fleet series", f"{ph.series_out * hosts:,.0f}", f"of {ph.series_in * hosts:,.0f}",
+                delta_color="off")
+    m[2].metric("Data points / min (fleet)", f"{ph.series_out * ph.dpm_per_series_out * hosts:,.0f}")
+    m[3].metric("Critical coverage", "n/a" if ph.critical_coverage_pct is None
+                else f"{ph.critical_coverage_pct:.1f}%")
+    rows = whatif.cost_table(ph, int(hosts), chosen)
+    st.plotly_chart(figures.cost_bars(rows, f"$/month at {hosts:,} hosts"), width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"source": st.column_config.LinkColumn("source")})
+    st.plotly_chart(figures.what_if_lines(whatif.sweep(ph, chosen), "hosts", "after", "vendor",
+                                          "$/month after the pipeline by fleet size", "$ / month"),
+                    width="stretch")
+    copy_link(state, "cost explorer view")
+
+
+with boundary("Cost explorer"):
+    render()
