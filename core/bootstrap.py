@@ -1,0 +1,125 @@
+"""Composition root: settings → database → runtime (deployer + analyzer) → services.
+
+Both the app (once per process, cached in ``app/services.py``) and the CLI call
+``bootstrap()``. Tests pass their own deployer/analyzer/database.
+
+Runtimes are a plain mapping so a new one (local, kubernetes) is one entry. Until the
+local runtime lands, ``PHOENIX_RUNTIME=local`` falls back to the in-memory dry run and
+experiments created with it are labelled "dry run".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.domain.errors import ValidationError
+from core.domain.ports import Analyzer, Deployer
+from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
+from core.scheduler import Scheduler
+from core.services.experiments import ExperimentService
+from core.settings import Settings
+from core.store.uow import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+RuntimeFactory = Callable[[Settings], tuple[Deployer, Analyzer]]
+
+
+def _memory_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
+    return InMemoryDeployer(), InMemoryAnalyzer()
+
+
+#: name → factory. The local runtime registers "local" here when it lands.
+RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime}
+#: Used when the configured runtime is a planned one that is not built yet.
+DEFAULT_RUNTIME = "memory"
+PLANNED_RUNTIMES = frozenset({"local", "kubernetes"})
+
+
+def resolve_runtime(name: str) -> tuple[str, RuntimeFactory]:
+    if name in RUNTIMES:
+        return name, RUNTIMES[name]
+    if name in PLANNED_RUNTIMES:
+        log.info("runtime %r is not available in this build; using %r (dry run)", name, DEFAULT_RUNTIME)
+        return DEFAULT_RUNTIME, RUNTIMES[DEFAULT_RUNTIME]
+    known = ", ".join(sorted(set(RUNTIMES) | PLANNED_RUNTIMES))
+    raise ValidationError(f"PHOENIX_RUNTIME must be one of {known}, got {name!r}")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Any  # core.store.uow.Database or core.store.memory.MemoryDatabase
+    deployer: Deployer
+    analyzer: Analyzer
+    runtime: str
+    experiments: ExperimentService
+    scheduler: Scheduler | None = None
+    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(getattr(self.deployer, "dry_run", False))
+
+    def uow(self) -> UnitOfWork:
+        return self.database.uow()
+
+    def new_scheduler(self, **overrides: Any) -> Scheduler:
+        kw: dict[str, Any] = {
+            "interval_s": self.settings.scheduler_interval_s,
+            "lease_s": self.settings.scheduler_lease_s,
+        }
+        kw.update(overrides)
+        return Scheduler(self.uow, self.deployer, self.analyzer, **kw)
+
+    def start_scheduler(self, **overrides: Any) -> Scheduler:
+        """Start the background scheduler once (later calls return the running one)."""
+        if self.scheduler is None:
+            self.scheduler = self.new_scheduler(**overrides)
+        self.scheduler.start()
+        return self.scheduler
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
+        self.database.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    deployer: Deployer | None = None,
+    analyzer: Analyzer | None = None,
+    *,
+    database: Any = None,
+    migrate: bool = True,
+    start_scheduler: bool = False,
+) -> Services:
+    settings = settings or Settings.from_env()
+    runtime, factory = resolve_runtime(settings.runtime)
+    if deployer is None or analyzer is None:
+        default_deployer, default_analyzer = factory(settings)
+        deployer = deployer or default_deployer
+        analyzer = analyzer or default_analyzer
+    if database is None:
+        database = Database(settings.database_url)
+        if migrate:
+            from core.store.migrate import is_up_to_date, upgrade
+
+            if not is_up_to_date(settings.database_url):
+                upgrade(settings.database_url)
+    dry_run = bool(getattr(deployer, "dry_run", False))
+    services = Services(
+        settings=settings,
+        database=database,
+        deployer=deployer,
+        analyzer=analyzer,
+        runtime=runtime,
+        experiments=ExperimentService(database.uow, dry_run=dry_run),
+    )
+    if start_scheduler:
+        services.start_scheduler()
+    return services

@@ -1,0 +1,236 @@
+"""``phoenix experiment create|list|show|cancel``.
+
+Pipeline refs are ``NAME`` or ``NAME@VERSION``. Durations accept ``60s``, ``5m``, ``1h``.
+``--json`` prints machine-readable output (stable keys, see ``experiment_to_dict``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from core.domain.criteria import LoadProfile, SuccessCriteria, Target, format_duration, parse_duration
+from core.domain.errors import ValidationError
+from core.domain.experiment import State, utcnow
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("experiment", help="create, list, show and cancel A/B experiments")
+    esub = p.add_subparsers(dest="experiment_command", metavar="ACTION")
+    esub.required = True
+
+    c = esub.add_parser("create", help="create an experiment in Pending; the scheduler runs it")
+    c.add_argument("--name", required=True)
+    c.add_argument("--baseline", required=True, help="baseline pipeline NAME[@VERSION]")
+    c.add_argument("--candidate", required=True, help="candidate pipeline NAME[@VERSION]")
+    c.add_argument("--duration", default="60s", help="how long both variants run (default 60s)")
+    c.add_argument("--interval", default="5s", help="measurement interval (default 5s)")
+    c.add_argument("--load", default="realistic", help="load profile: realistic, high-cardinality, process-churn, none")
+    c.add_argument("--owner", default=None, help="owner (default: $USER or anonymous)")
+    c.add_argument("--description", default="")
+    c.add_argument("--critical-file", default=None, help="critical policy YAML: rules: [{match, pattern, priority}]")
+    c.add_argument("--target", default="local", choices=["local", "kubernetes"])
+    c.add_argument("--namespace", default=None, help="kubernetes namespace (target kubernetes)")
+    c.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--min-series-reduction", type=float, default=None, help="percent, default 50")
+    c.add_argument("--min-cost-reduction", type=float, default=None, help="percent")
+    c.add_argument("--max-cpu-overhead", type=float, default=None, help="percent")
+    c.add_argument("--max-memory-overhead", type=float, default=None, help="MB")
+    c.add_argument("--min-samples", type=int, default=None, help="default 5")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(handler=_create)
+
+    ls = esub.add_parser("list", help="list experiments, newest first")
+    ls.add_argument("--state", action="append", default=None, choices=[s.value for s in State])
+    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=_list)
+
+    sh = esub.add_parser("show", help="details, result and event log of one experiment")
+    sh.add_argument("id")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(handler=_show)
+
+    ca = esub.add_parser("cancel", help="cancel a pending, initializing or running experiment")
+    ca.add_argument("id")
+    ca.add_argument("--reason", default="")
+    ca.add_argument("--json", action="store_true")
+    ca.set_defaults(handler=_cancel)
+
+
+def _services() -> Any:
+    from core.bootstrap import bootstrap
+
+    return bootstrap()
+
+
+def _actor(explicit: str | None = None) -> str:
+    import getpass
+
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser() or "anonymous"
+    except (KeyError, OSError):
+        return "anonymous"
+
+
+def _selector(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"--node-selector must be KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _create(args: argparse.Namespace) -> int:
+    from core.services.experiments import experiment_to_dict
+
+    problems: list[str] = []
+    duration = interval = 0.0
+    try:
+        duration = parse_duration(args.duration, "--duration")
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    try:
+        interval = parse_duration(args.interval, "--interval")
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    critical_rules = None
+    if args.critical_file:
+        from core.domain.critical import load_policy_file
+
+        try:
+            critical_rules = [r.to_dict() for r in load_policy_file(args.critical_file).rules]
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    crit_kw: dict[str, Any] = {}
+    for arg, name in (
+        ("min_series_reduction", "min_series_reduction_pct"),
+        ("min_cost_reduction", "min_cost_reduction_pct"),
+        ("max_cpu_overhead", "max_cpu_overhead_pct"),
+        ("max_memory_overhead", "max_memory_overhead_mb"),
+        ("min_samples", "min_samples"),
+    ):
+        if getattr(args, arg) is not None:
+            crit_kw[name] = getattr(args, arg)
+    if problems:
+        raise ValidationError(problems)
+    target = Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector))
+    services = _services()
+    actor = _actor(args.owner)
+    exp = services.experiments.create(
+        name=args.name,
+        baseline=args.baseline,
+        candidate=args.candidate,
+        actor=actor,
+        owner=actor,
+        description=args.description,
+        duration_s=duration,
+        interval_s=interval,
+        load=LoadProfile(name=args.load),
+        target=target,
+        criteria=SuccessCriteria(**crit_kw),
+        critical_rules=critical_rules,
+    )
+    if args.json:
+        print(json.dumps(experiment_to_dict(exp), indent=2))
+    else:
+        label = " (dry run: no collectors are started by this runtime)" if exp.dry_run else ""
+        print(f"created {exp.id} '{exp.name}': {exp.baseline} vs {exp.candidate}, state {exp.state.value}{label}")
+    return 0
+
+
+def _age(t: datetime) -> str:
+    s = max(0, int((utcnow() - t).total_seconds()))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    rows = _services().experiments.list(states=args.state, limit=args.limit)
+    if args.json:
+        out = []
+        for r in rows:
+            d = asdict(r)
+            for k in ("created_at", "started_at", "finished_at"):
+                d[k] = d[k].isoformat() if d[k] else None
+            out.append(d)
+        print(json.dumps(out, indent=2))
+        return 0
+    if not rows:
+        print("no experiments yet; create one with: phoenix experiment create --name NAME --baseline B --candidate C")
+        return 0
+    header = f"{'ID':<13} {'STATE':<12} {'AGE':>5}  {'NAME':<24} BASELINE -> CANDIDATE"
+    print(header)
+    for r in rows:
+        flag = "  [dry run]" if r.dry_run else ""
+        verdict = f"  {r.verdict}" if r.verdict else ""
+        print(f"{r.id:<13} {r.state:<12} {_age(r.created_at):>5}  {r.name[:24]:<24} {r.baseline} -> {r.candidate}{verdict}{flag}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from core.services.experiments import experiment_to_dict
+
+    services = _services()
+    exp = services.experiments.get(args.id)
+    if args.json:
+        d = experiment_to_dict(exp)
+        d["samples"] = len(services.experiments.samples(exp.id))
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"{exp.id}  {exp.name}{'  [dry run]' if exp.dry_run else ''}")
+    print(f"  state:      {exp.state.value}")
+    print(f"  owner:      {exp.owner}")
+    if exp.description:
+        print(f"  about:      {exp.description}")
+    print(f"  pipelines:  {exp.baseline} (baseline) vs {exp.candidate} (candidate)")
+    print(f"  target:     {exp.target.describe()}, load {exp.load.name}")
+    print(f"  timing:     {format_duration(exp.timing.duration_s)} every {format_duration(exp.timing.interval_s)}")
+    c = exp.criteria
+    crit = [f"series -{c.min_series_reduction_pct:g}%", f"min samples {c.min_samples}"]
+    if c.require_full_critical_coverage:
+        crit.append("critical coverage 100%")
+    if c.max_cpu_overhead_pct is not None:
+        crit.append(f"cpu overhead <= {c.max_cpu_overhead_pct:g}%")
+    if c.max_memory_overhead_mb is not None:
+        crit.append(f"memory overhead <= {c.max_memory_overhead_mb:g} MB")
+    if c.min_cost_reduction_pct is not None:
+        crit.append(f"cost -{c.min_cost_reduction_pct:g}%")
+    print(f"  criteria:   {', '.join(crit)}")
+    print(f"  critical:   {'default policy' if exp.critical_rules is None else f'{len(exp.critical_rules)} custom rules'}")
+    if exp.error:
+        print(f"  error:      {exp.error}")
+    if exp.result:
+        print(f"  verdict:    {exp.result.get('verdict')}")
+        for reason in exp.result.get("reasons", []) or []:
+            print(f"              - {reason}")
+    print("  events:")
+    if not exp.events:
+        print("    (none yet: waiting for the scheduler)")
+    for ev in exp.events:
+        print(f"    {ev.at.strftime('%Y-%m-%d %H:%M:%S')}  {ev.from_state:>12} -> {ev.to_state:<12} {ev.actor}: {ev.reason}")
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from core.services.experiments import experiment_to_dict
+
+    exp = _services().experiments.cancel(args.id, actor=_actor(), reason=args.reason)
+    if args.json:
+        print(json.dumps(experiment_to_dict(exp), indent=2))
+    else:
+        print(f"{exp.id} cancelled; the scheduler stops its collectors on its next tick")
+    return 0

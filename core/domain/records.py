@@ -1,0 +1,55 @@
+"""Plain records the store hands out besides experiments (read models, no behaviour)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PipelineVersionRecord:
+    """One immutable, numbered version of a named pipeline."""
+
+    pipeline: str
+    number: int
+    graph: dict[str, Any]
+    collector_yaml: str
+    commit_id: str | None
+    message: str
+    author: str
+    created_at: datetime
+    computed: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.pipeline}@{self.number}"
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    name: str
+    description: str
+    builtin: bool
+    created_at: datetime
+    latest_version: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    actor: str
+    action: str
+    subject: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectorProcess:
+    id: int
+    owner_ref: str  # experiment id or 'production'
+    role: str
+    pid: int
+    port: int | None
+    started_at: datetime
+    status: str

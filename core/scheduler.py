@@ -1,0 +1,271 @@
+"""The experiment scheduler: each tick moves every claimed experiment one idempotent step.
+
+Reconcile steps (kopf style: look at the stored state, do one thing, store the result)::
+
+    Pending       → Initializing
+    Initializing  deploy both variants (store runtime info) … then, once ready → Running
+                  (not ready within ``ready_timeout_s`` → Failed)
+    Running       collector died → Failed; duration elapsed → tear down → Analyzing
+    Analyzing     analyzer(samples) → Completed with the result (error → Failed)
+    terminal      collectors still up (failed / cancelled by a user) → tear down, release
+
+Claims: a scheduler only works on experiments it has leased (``claim``). On PostgreSQL the
+claim query uses ``FOR UPDATE SKIP LOCKED``; on both backends the claim is a conditional
+UPDATE of ``claimed_by``/``lease_until``, and every write is also guarded by the
+optimistic version, so two schedulers never record the same transition twice. A
+crashed scheduler's leases expire and another (or a restarted one) resumes its work.
+
+``TemporaryError`` from a deployer/analyzer means "try again next tick"; any other
+exception fails the experiment with its message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, TemporaryError
+from core.domain.experiment import Experiment, State, utcnow
+from core.domain.ports import Analyzer, Deployer
+from core.store.uow import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+DEFAULT_READY_TIMEOUT_S = 120.0
+
+
+def new_scheduler_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+@dataclass
+class TickReport:
+    claimed: list[str] = field(default_factory=list)
+    transitions: list[tuple[str, str, str]] = field(default_factory=list)  # (id, from, to)
+    actions: list[tuple[str, str]] = field(default_factory=list)  # (id, what happened)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (id, message)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        deployer: Deployer,
+        analyzer: Analyzer,
+        *,
+        scheduler_id: str | None = None,
+        interval_s: float = 2.0,
+        lease_s: float = 30.0,
+        batch_size: int = 50,
+        ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        if lease_s <= 0 or interval_s <= 0:
+            raise ValueError("scheduler interval and lease must be positive")
+        self.uow_factory = uow_factory
+        self.deployer = deployer
+        self.analyzer = analyzer
+        self.id = scheduler_id or new_scheduler_id()
+        self.actor = f"scheduler:{self.id}"
+        self.interval_s = interval_s
+        self.lease_s = lease_s
+        self.batch_size = batch_size
+        self.ready_timeout_s = ready_timeout_s
+        self.clock = clock
+        self._bg: Any = None
+        self._tick_lock = threading.Lock()
+
+    # ------------------------------------------------------------ one tick
+
+    def run_once(self) -> TickReport:
+        """Claim work and advance each claimed experiment by one step. Never raises for one bad experiment."""
+        report = TickReport()
+        with self._tick_lock:
+            try:
+                with self.uow_factory() as uow:
+                    report.claimed = uow.experiments.claim(self.id, self.clock(), self.lease_s, self.batch_size)
+                    uow.commit()
+            except PhoenixError as exc:
+                log.warning("scheduler %s could not claim work: %s", self.id, exc)
+                report.errors.append(("*", str(exc)))
+                return report
+            for eid in report.claimed:
+                try:
+                    self.step(eid, report)
+                except ConcurrencyError as exc:
+                    # Someone (a user cancelling, usually) wrote first; next tick sees their state.
+                    log.info("scheduler %s: %s", self.id, exc)
+                    report.actions.append((eid, "lost a concurrent write; will retry"))
+                except TemporaryError as exc:
+                    log.warning("scheduler %s: %s: %s", self.id, eid, exc)
+                    report.errors.append((eid, str(exc)))
+                except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
+                    log.exception("scheduler %s: unexpected error on %s", self.id, eid)
+                    report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+        return report
+
+    def step(self, experiment_id: str, report: TickReport | None = None) -> None:
+        report = report if report is not None else TickReport()
+        with self.uow_factory() as uow:
+            now = self.clock()
+            if not uow.experiments.holds_claim(experiment_id, self.id, now):
+                report.actions.append((experiment_id, "claim lost"))
+                return
+            try:
+                exp = uow.experiments.get(experiment_id)
+            except NotFoundError:
+                return
+            before, n_events = exp.state, len(exp.events)
+            what = self._reconcile(exp, now, uow)
+            uow.experiments.save(exp)
+            for ev in exp.events[n_events:]:
+                uow.audit.add(
+                    ev.actor, "experiment.transition", exp.id, {"from": ev.from_state, "to": ev.to_state, "reason": ev.reason}
+                )
+            if exp.is_terminal and not exp.needs_teardown:
+                uow.experiments.release(exp.id, self.id)
+            uow.commit()
+        if what:
+            report.actions.append((experiment_id, what))
+        if exp.state != before:
+            report.transitions.append((experiment_id, before.value, exp.state.value))
+
+    # ------------------------------------------------------------ the reconcile logic
+
+    def _reconcile(self, exp: Experiment, now: datetime, uow: UnitOfWork) -> str:
+        if exp.state is State.PENDING:
+            exp.start(self.actor, now)
+            return "started"
+        if exp.state is State.INITIALIZING:
+            return self._initializing(exp, now)
+        if exp.state is State.RUNNING:
+            return self._running(exp, now)
+        if exp.state is State.ANALYZING:
+            return self._analyzing(exp, now, uow)
+        if exp.needs_teardown:
+            return self._teardown(exp, now)
+        return ""
+
+    def _initializing(self, exp: Experiment, now: datetime) -> str:
+        if not exp.deployed:
+            try:
+                info = self.deployer.deploy(exp)
+            except TemporaryError as exc:
+                return f"deploy will be retried: {exc}"
+            except Exception as exc:  # noqa: BLE001 - any deploy error is the experiment's failure reason
+                exp.fail(f"deploy failed: {exc}", self.actor, now)
+                return "deploy failed"
+            exp.runtime_info = {**(info or {}), "deployed_at": now.isoformat(), "deployed_by": self.id}
+            return "deployed"
+        try:
+            ready = self.deployer.is_ready(exp)
+        except TemporaryError:
+            ready = False
+        except Exception as exc:  # noqa: BLE001
+            exp.fail(f"readiness check failed: {exc}", self.actor, now)
+            return "readiness check failed"
+        if ready:
+            exp.mark_running(self.actor, now)
+            return "running"
+        since = exp.events[-1].at if exp.events else exp.created_at
+        if (now - since).total_seconds() > self.ready_timeout_s:
+            exp.fail(f"collectors were not ready within {self.ready_timeout_s:g}s", self.actor, now)
+            return "not ready in time"
+        return "waiting for readiness"
+
+    def _running(self, exp: Experiment, now: datetime) -> str:
+        try:
+            healthy = self.deployer.healthy(exp)
+        except TemporaryError:
+            healthy = True  # cannot tell right now; look again next tick
+        except Exception as exc:  # noqa: BLE001
+            exp.fail(f"health check failed: {exc}", self.actor, now)
+            return "health check failed"
+        if not healthy:
+            exp.fail("a collector stopped unexpectedly while running", self.actor, now)
+            return "unhealthy"
+        if not exp.duration_elapsed(now):
+            return "running"
+        # Measurement is over: stop the collectors before analysing, so nothing keeps running.
+        try:
+            self.deployer.teardown(exp)
+        except TemporaryError as exc:
+            return f"teardown will be retried: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            exp.fail(f"teardown failed: {exc}", self.actor, now)
+            return "teardown failed"
+        exp.runtime_info = {**exp.runtime_info, "torn_down": True, "torn_down_at": now.isoformat()}
+        exp.begin_analysis(self.actor, now)
+        return "analysing"
+
+    def _analyzing(self, exp: Experiment, now: datetime, uow: UnitOfWork) -> str:
+        samples = uow.samples.list(exp.id)
+        try:
+            result = self.analyzer.analyze(exp, samples)
+        except TemporaryError as exc:
+            return f"analysis will be retried: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            exp.fail(f"analysis failed: {exc}", self.actor, now)
+            return "analysis failed"
+        if not isinstance(result, dict) or "verdict" not in result:
+            exp.fail("analysis returned no verdict", self.actor, now)
+            return "analysis failed"
+        exp.complete(result, self.actor, now)
+        return "completed"
+
+    def _teardown(self, exp: Experiment, now: datetime) -> str:
+        try:
+            self.deployer.teardown(exp)
+        except TemporaryError as exc:
+            return f"teardown will be retried: {exc}"
+        except Exception as exc:  # noqa: BLE001 - keep trying; record why for the UI
+            exp.runtime_info = {**exp.runtime_info, "teardown_error": str(exc)}
+            return f"teardown failed: {exc}"
+        exp.runtime_info = {**exp.runtime_info, "torn_down": True, "torn_down_at": now.isoformat()}
+        return "torn down"
+
+    # ------------------------------------------------------------ background running
+
+    def start(self) -> None:
+        """Run ``run_once`` every ``interval_s`` in an APScheduler background thread (idempotent)."""
+        if self._bg is not None:
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        bg = BackgroundScheduler(daemon=True, timezone="UTC")
+        bg.add_job(
+            self.run_once,
+            "interval",
+            seconds=self.interval_s,
+            id="phoenix-reconcile",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+            misfire_grace_time=None,
+        )
+        bg.start()
+        self._bg = bg
+        log.info("scheduler %s started (every %ss, lease %ss)", self.id, self.interval_s, self.lease_s)
+
+    @property
+    def running(self) -> bool:
+        return self._bg is not None and bool(self._bg.running)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop ticking and hand back this scheduler's leases so another one can continue at once."""
+        if self._bg is not None:
+            self._bg.shutdown(wait=wait)
+            self._bg = None
+        try:
+            with self.uow_factory() as uow:
+                uow.experiments.release_all(self.id)
+                uow.commit()
+        except PhoenixError as exc:
+            log.warning("scheduler %s could not release its leases: %s", self.id, exc)

@@ -1,0 +1,177 @@
+"""Experiment use cases: what the CLI and the pages call (never the store directly).
+
+Each public method is one named action (create, cancel, …) so the coming role guard
+(DESIGN §10) can wrap them; each user action lands in the audit log with its actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.domain.criteria import LoadProfile, SuccessCriteria, Target, Timing
+from core.domain.errors import ConcurrencyError, InvalidTransitionError
+from core.domain.experiment import Experiment, State, utcnow
+from core.domain.records import AuditEntry
+from core.domain.samples import MeasurementSample
+from core.store.uow import UnitOfWorkFactory
+
+CANCEL_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """One row of an experiment list (no event log, no result body)."""
+
+    id: str
+    name: str
+    state: str
+    owner: str
+    baseline: str
+    candidate: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float
+    dry_run: bool
+    verdict: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, e: Experiment) -> ExperimentSummary:
+        return cls(
+            id=e.id,
+            name=e.name,
+            state=e.state.value,
+            owner=e.owner,
+            baseline=str(e.baseline),
+            candidate=str(e.candidate),
+            created_at=e.created_at,
+            started_at=e.started_at,
+            finished_at=e.finished_at,
+            duration_s=e.timing.duration_s,
+            dry_run=e.dry_run,
+            verdict=(e.result or {}).get("verdict"),
+            error=e.error,
+        )
+
+
+def experiment_to_dict(e: Experiment) -> dict[str, Any]:
+    """JSON-ready view used by ``--json`` and downloads."""
+
+    def ts(d: datetime | None) -> str | None:
+        return d.isoformat() if d else None
+
+    return {
+        "id": e.id,
+        "name": e.name,
+        "description": e.description,
+        "owner": e.owner,
+        "state": e.state.value,
+        "dry_run": e.dry_run,
+        "baseline": str(e.baseline),
+        "candidate": str(e.candidate),
+        "target": e.target.to_dict(),
+        "load_profile": e.load.to_dict(),
+        "duration_s": e.timing.duration_s,
+        "interval_s": e.timing.interval_s,
+        "criteria": e.criteria.to_dict(),
+        "critical_policy": e.critical_rules,
+        "result": e.result,
+        "error": e.error,
+        "runtime_info": e.runtime_info,
+        "version": e.version,
+        "created_at": ts(e.created_at),
+        "started_at": ts(e.started_at),
+        "finished_at": ts(e.finished_at),
+        "events": [ev.to_dict() for ev in e.events],
+    }
+
+
+class ExperimentService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool):
+        self.uow_factory = uow_factory
+        self.dry_run = dry_run  # the configured runtime starts nothing real
+
+    def create(
+        self,
+        *,
+        name: str,
+        baseline: str,
+        candidate: str,
+        actor: str = "anonymous",
+        owner: str | None = None,
+        description: str = "",
+        duration_s: float = 60.0,
+        interval_s: float = 5.0,
+        load: LoadProfile | None = None,
+        target: Target | None = None,
+        criteria: SuccessCriteria | None = None,
+        critical_rules: list[dict[str, str]] | None = None,
+    ) -> Experiment:
+        exp = Experiment.create(
+            name=name,
+            baseline=baseline,
+            candidate=candidate,
+            owner=owner or actor,
+            description=description,
+            timing=Timing(duration_s, interval_s),
+            load=load,
+            target=target,
+            criteria=criteria,
+            critical_rules=critical_rules,
+            dry_run=self.dry_run,
+        )
+        with self.uow_factory() as uow:
+            uow.experiments.add(exp)
+            uow.audit.add(actor, "experiment.create", exp.id, {"name": exp.name, "baseline": str(exp.baseline),
+                                                               "candidate": str(exp.candidate), "dry_run": exp.dry_run})
+            uow.commit()
+        return exp
+
+    def list(self, states: list[str] | None = None, limit: int = 500) -> list[ExperimentSummary]:
+        with self.uow_factory() as uow:
+            return [ExperimentSummary.of(e) for e in uow.experiments.list(states=states, limit=limit)]
+
+    def get(self, experiment_id: str) -> Experiment:
+        with self.uow_factory() as uow:
+            return uow.experiments.get(experiment_id)
+
+    def counts_by_state(self) -> dict[str, int]:
+        with self.uow_factory() as uow:
+            counts = uow.experiments.counts_by_state()
+        return {s.value: counts.get(s.value, 0) for s in State}
+
+    def samples(self, experiment_id: str, since: datetime | None = None) -> list[MeasurementSample]:
+        with self.uow_factory() as uow:
+            return uow.samples.list(experiment_id, since=since)
+
+    def audit(self, experiment_id: str, limit: int = 200) -> list[AuditEntry]:
+        with self.uow_factory() as uow:
+            return uow.audit.list(subject=experiment_id, limit=limit)
+
+    def cancel(self, experiment_id: str, *, actor: str = "anonymous", reason: str = "") -> Experiment:
+        """Cancel now; the scheduler tears the collectors down on its next tick.
+
+        Retries when the scheduler wrote in between (optimistic lock), re-checking that
+        cancelling is still allowed in the state it left.
+        """
+        for attempt in range(CANCEL_RETRIES):
+            with self.uow_factory() as uow:
+                exp = uow.experiments.get(experiment_id)
+                if not exp.can_transition(State.CANCELLED):
+                    raise InvalidTransitionError(
+                        f"experiment {exp.id} is {exp.state.value} and can no longer be cancelled"
+                    )
+                exp.cancel(actor=actor, reason=reason or f"cancelled by {actor}", now=utcnow())
+                try:
+                    uow.experiments.save(exp)
+                except ConcurrencyError:
+                    if attempt == CANCEL_RETRIES - 1:
+                        raise
+                    continue
+                uow.audit.add(actor, "experiment.cancel", exp.id, {"reason": reason})
+                uow.commit()
+                return exp
+        raise ConcurrencyError(f"experiment {experiment_id} kept changing; try cancelling again")

@@ -1,0 +1,274 @@
+"""In-memory unit of work for unit tests of services and the scheduler (no I/O).
+
+Behaves like the SQL one where it matters: copies in and out (no shared mutable
+objects), optimistic version checks, lease claims, and rollback unless committed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.domain.errors import ConcurrencyError, NotFoundError
+from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
+from core.domain.records import AuditEntry, CollectorProcess, PipelineRecord, PipelineVersionRecord
+from core.domain.samples import MeasurementSample
+
+
+@dataclass
+class MemoryStore:
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+    claims: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    samples: list[MeasurementSample] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    pipelines: dict[str, list[PipelineVersionRecord]] = field(default_factory=dict)
+    processes: list[CollectorProcess] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _out(exp: Experiment) -> Experiment:
+    e = copy.deepcopy(exp)
+    e.pending_events = []
+    return e
+
+
+class MemoryExperimentRepository:
+    def __init__(self, store: MemoryStore):
+        self.store = store
+
+    def get(self, experiment_id: str) -> Experiment:
+        if experiment_id not in self.store.experiments:
+            raise NotFoundError(f"no experiment with id {experiment_id!r}")
+        return _out(self.store.experiments[experiment_id])
+
+    def list(self, states: Iterable[State | str] | None = None, limit: int = 500) -> list[Experiment]:
+        wanted = None if states is None else {State(s) for s in states}
+        rows = [e for e in self.store.experiments.values() if wanted is None or e.state in wanted]
+        rows.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+        return [_out(e) for e in rows[:limit]]
+
+    def counts_by_state(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for e in self.store.experiments.values():
+            out[e.state.value] = out.get(e.state.value, 0) + 1
+        return out
+
+    def add(self, exp: Experiment) -> None:
+        if exp.id in self.store.experiments:
+            raise ConcurrencyError(f"an experiment with id {exp.id} already exists")
+        exp.version = 1
+        exp.pending_events.clear()
+        self.store.experiments[exp.id] = _out(exp)
+
+    def save(self, exp: Experiment) -> None:
+        current = self.store.experiments.get(exp.id)
+        if current is None:
+            raise NotFoundError(f"no experiment with id {exp.id!r}")
+        if current.version != exp.version:
+            raise ConcurrencyError(
+                f"experiment {exp.id} was changed by someone else (now {current.state.value}, version "
+                f"{current.version}; you had version {exp.version}); reload and try again"
+            )
+        exp.version += 1
+        exp.pending_events.clear()
+        self.store.experiments[exp.id] = _out(exp)
+
+    def _needs_work(self, e: Experiment) -> bool:
+        return e.state in ACTIVE_STATES or e.needs_teardown
+
+    def claim(self, owner: str, now: datetime, lease_s: float, limit: int = 50) -> list[str]:
+        out: list[str] = []
+        for e in sorted(self.store.experiments.values(), key=lambda e: (e.created_at, e.id)):
+            if len(out) >= limit:
+                break
+            if not self._needs_work(e):
+                continue
+            holder = self.store.claims.get(e.id)
+            if holder is None or holder[0] == owner or holder[1] < now:
+                self.store.claims[e.id] = (owner, now + timedelta(seconds=lease_s))
+                out.append(e.id)
+        return out
+
+    def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
+        holder = self.store.claims.get(experiment_id)
+        return holder is not None and holder[0] == owner and holder[1] > now
+
+    def release(self, experiment_id: str, owner: str) -> None:
+        holder = self.store.claims.get(experiment_id)
+        if holder is not None and holder[0] == owner:
+            del self.store.claims[experiment_id]
+
+    def release_all(self, owner: str) -> None:
+        for eid in [k for k, (who, _) in self.store.claims.items() if who == owner]:
+            del self.store.claims[eid]
+
+    def claims(self) -> dict[str, str | None]:
+        return {eid: (self.store.claims[eid][0] if eid in self.store.claims else None) for eid in self.store.experiments}
+
+
+class MemorySampleRepository:
+    def __init__(self, store: MemoryStore):
+        self.store = store
+
+    def add(self, sample: MeasurementSample) -> None:
+        self.store.samples.append(sample)
+
+    def add_many(self, samples: Iterable[MeasurementSample]) -> None:
+        self.store.samples.extend(samples)
+
+    def list(self, experiment_id: str, variant: str | None = None, since: datetime | None = None) -> list[MeasurementSample]:
+        rows = [
+            s
+            for s in self.store.samples
+            if s.experiment_id == experiment_id
+            and (variant is None or s.variant == variant)
+            and (since is None or s.t > since)
+        ]
+        return sorted(rows, key=lambda s: (s.t, s.variant))
+
+    def count(self, experiment_id: str) -> int:
+        return sum(1 for s in self.store.samples if s.experiment_id == experiment_id)
+
+
+class MemoryPipelineRepository:
+    def __init__(self, store: MemoryStore):
+        self.store = store
+
+    def ensure_pipeline(self, name: str, description: str = "", builtin: bool = False) -> None:
+        self.store.pipelines.setdefault(name, [])
+
+    def add_version(self, name: str, graph: dict[str, Any], collector_yaml: str = "", **kw: Any) -> PipelineVersionRecord:
+        versions = self.store.pipelines.setdefault(name, [])
+        rec = PipelineVersionRecord(
+            pipeline=name,
+            number=len(versions) + 1,
+            graph=copy.deepcopy(graph),
+            collector_yaml=collector_yaml,
+            commit_id=kw.get("commit_id"),
+            message=kw.get("message", ""),
+            author=kw.get("author", "anonymous"),
+            created_at=utcnow(),
+            computed=kw.get("computed"),
+        )
+        versions.append(rec)
+        return rec
+
+    def get_version(self, name: str, number: int | None = None) -> PipelineVersionRecord:
+        versions = self.store.pipelines.get(name)
+        if versions is None:
+            raise NotFoundError(f"no saved pipeline named {name!r}")
+        if not versions or (number is not None and not 1 <= number <= len(versions)):
+            raise NotFoundError(f"pipeline {name!r} has no {'version ' + str(number) if number else 'any version'}")
+        return versions[-1] if number is None else versions[number - 1]
+
+    def list_versions(self, name: str) -> list[PipelineVersionRecord]:
+        if name not in self.store.pipelines:
+            raise NotFoundError(f"no saved pipeline named {name!r}")
+        return list(self.store.pipelines[name])
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        return [
+            PipelineRecord(n, "", False, v[0].created_at if v else utcnow(), len(v) or None)
+            for n, v in sorted(self.store.pipelines.items())
+        ]
+
+
+class MemoryAuditRepository:
+    def __init__(self, store: MemoryStore):
+        self.store = store
+
+    def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None) -> None:
+        self.store.audit.append(AuditEntry(actor, action, subject, utcnow(), dict(details or {})))
+
+    def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        rows = [a for a in reversed(self.store.audit) if subject is None or a.subject == subject]
+        return rows[:limit]
+
+
+class MemoryCollectorProcessRepository:
+    def __init__(self, store: MemoryStore):
+        self.store = store
+
+    def add(self, owner_ref: str, role: str, pid: int, port: int | None = None) -> int:
+        pid_id = len(self.store.processes) + 1
+        self.store.processes.append(CollectorProcess(pid_id, owner_ref, role, pid, port, utcnow(), "running"))
+        return pid_id
+
+    def list(self, owner_ref: str | None = None, status: str | None = None) -> list[CollectorProcess]:
+        return [
+            p
+            for p in self.store.processes
+            if (owner_ref is None or p.owner_ref == owner_ref) and (status is None or p.status == status)
+        ]
+
+    def set_status(self, process_id: int, status: str) -> None:
+        self.store.processes = [replace(p, status=status) if p.id == process_id else p for p in self.store.processes]
+
+    def forget(self, owner_ref: str) -> None:
+        self.store.processes = [p for p in self.store.processes if p.owner_ref != owner_ref]
+
+
+class MemorySettingsRepository:
+    def __init__(self, store: MemoryStore):
+        self.store = store
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return copy.deepcopy(self.store.settings.get(key, default))
+
+    def set(self, key: str, value: Any, by: str = "system") -> None:
+        self.store.settings[key] = copy.deepcopy(value)
+
+    def delete(self, key: str) -> None:
+        self.store.settings.pop(key, None)
+
+    def all(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(sorted(self.store.settings.items())))
+
+
+class MemoryUnitOfWork:
+    """Snapshot on enter; commit keeps changes, anything not committed is rolled back on exit."""
+
+    def __init__(self, store: MemoryStore | None = None):
+        self.store = store if store is not None else MemoryStore()
+        self.commits = 0
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        self._snapshot = copy.deepcopy(self.store.__dict__)
+        self.experiments = MemoryExperimentRepository(self.store)
+        self.samples = MemorySampleRepository(self.store)
+        self.pipelines = MemoryPipelineRepository(self.store)
+        self.audit = MemoryAuditRepository(self.store)
+        self.processes = MemoryCollectorProcessRepository(self.store)
+        self.settings = MemorySettingsRepository(self.store)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.rollback()  # back to the last commit (or to the state on enter)
+
+    def commit(self) -> None:
+        self.commits += 1
+        self._snapshot = copy.deepcopy(self.store.__dict__)
+
+    def rollback(self) -> None:
+        self.store.__dict__.update(copy.deepcopy(self._snapshot))
+
+
+class MemoryDatabase:
+    """Same shape as ``core.store.uow.Database`` for wiring services in unit tests."""
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+
+    def uow(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.store)
+
+    def ping(self) -> None:
+        return None
+
+    def dispose(self) -> None:
+        return None

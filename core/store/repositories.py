@@ -1,0 +1,430 @@
+"""SQLAlchemy repositories: domain objects in, domain objects out.
+
+Each repository works inside the session of one unit of work and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Target, Timing
+from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
+from core.domain.events import TransitionEvent
+from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
+from core.domain.records import AuditEntry, CollectorProcess, PipelineRecord, PipelineVersionRecord
+from core.domain.samples import VARIANTS, MeasurementSample
+from core.store.models import (
+    AppSettingRow,
+    AuditLogRow,
+    CollectorProcessRow,
+    ExperimentEventRow,
+    ExperimentRow,
+    MeasurementSampleRow,
+    PipelineRow,
+    PipelineVersionRow,
+)
+
+_ACTIVE = sorted(s.value for s in ACTIVE_STATES)
+
+
+def _to_domain(row: ExperimentRow, events: Sequence[ExperimentEventRow] = ()) -> Experiment:
+    return Experiment(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        owner=row.owner,
+        state=State(row.state),
+        baseline=PipelineRef(row.baseline_pipeline, row.baseline_version),
+        candidate=PipelineRef(row.candidate_pipeline, row.candidate_version),
+        target=Target.from_dict(row.target),
+        load=LoadProfile.from_dict(row.load_profile),
+        timing=Timing(row.duration_s, row.interval_s),
+        criteria=SuccessCriteria.from_dict(row.criteria),
+        critical_rules=row.critical_policy,
+        dry_run=row.dry_run,
+        result=row.result,
+        error=row.error,
+        runtime_info=dict(row.runtime_info or {}),
+        version=row.version,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        events=[
+            TransitionEvent(row.id, e.from_state, e.to_state, e.actor, e.reason, e.at)
+            for e in sorted(events, key=lambda e: e.seq)
+        ],
+    )
+
+
+def _copy_into(row: ExperimentRow, exp: Experiment) -> None:
+    row.name = exp.name
+    row.description = exp.description
+    row.owner = exp.owner
+    row.state = exp.state.value
+    row.baseline_pipeline, row.baseline_version = exp.baseline.name, exp.baseline.version
+    row.candidate_pipeline, row.candidate_version = exp.candidate.name, exp.candidate.version
+    row.target = exp.target.to_dict()
+    row.load_profile = exp.load.to_dict()
+    row.duration_s, row.interval_s = exp.timing.duration_s, exp.timing.interval_s
+    row.criteria = exp.criteria.to_dict()
+    row.critical_policy = exp.critical_rules
+    row.dry_run = exp.dry_run
+    row.result = exp.result
+    row.error = exp.error
+    row.runtime_info = dict(exp.runtime_info)
+    row.needs_teardown = exp.needs_teardown
+    row.created_at = exp.created_at
+    row.started_at = exp.started_at
+    row.finished_at = exp.finished_at
+    row.updated_at = utcnow()
+
+
+class SqlExperimentRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, experiment_id: str) -> Experiment:
+        row = self.session.get(ExperimentRow, experiment_id)
+        if row is None:
+            raise NotFoundError(f"no experiment with id {experiment_id!r}")
+        events = self.session.scalars(
+            select(ExperimentEventRow).where(ExperimentEventRow.experiment_id == experiment_id)
+        ).all()
+        return _to_domain(row, events)
+
+    def list(self, states: Iterable[State | str] | None = None, limit: int = 500) -> list[Experiment]:
+        """Newest first, without event logs (use ``get`` for one experiment's history)."""
+        q = select(ExperimentRow).order_by(ExperimentRow.created_at.desc(), ExperimentRow.id).limit(limit)
+        if states is not None:
+            q = q.where(ExperimentRow.state.in_([State(s).value for s in states]))
+        return [_to_domain(r) for r in self.session.scalars(q)]
+
+    def counts_by_state(self) -> dict[str, int]:
+        rows = self.session.execute(select(ExperimentRow.state, func.count()).group_by(ExperimentRow.state))
+        return {state: int(n) for state, n in rows}
+
+    # ------------------------------------------------------------ writes
+
+    def add(self, exp: Experiment) -> None:
+        if self.session.get(ExperimentRow, exp.id) is not None:
+            raise ConcurrencyError(f"an experiment with id {exp.id} already exists")
+        row = ExperimentRow(id=exp.id)
+        _copy_into(row, exp)
+        self.session.add(row)
+        self.session.flush()  # version_id_col assigns version 1
+        self._write_events(exp)
+        exp.version = row.version
+
+    def save(self, exp: Experiment) -> None:
+        """Write back a loaded experiment. Fails with ConcurrencyError if someone changed it since."""
+        row = self.session.get(ExperimentRow, exp.id, populate_existing=True)
+        if row is None:
+            raise NotFoundError(f"no experiment with id {exp.id!r}")
+        if row.version != exp.version:
+            raise ConcurrencyError(
+                f"experiment {exp.id} was changed by someone else (now {row.state}, version {row.version}; "
+                f"you had version {exp.version}); reload and try again"
+            )
+        _copy_into(row, exp)
+        try:
+            self.session.flush()  # UPDATE … WHERE version = :loaded — the optimistic lock
+        except StaleDataError:
+            raise ConcurrencyError(
+                f"experiment {exp.id} was changed by someone else while saving; reload and try again"
+            ) from None
+        self._write_events(exp)
+        exp.version = row.version
+
+    def _write_events(self, exp: Experiment) -> None:
+        first_seq = len(exp.events) - len(exp.pending_events) + 1
+        for i, ev in enumerate(exp.pending_events):
+            self.session.add(
+                ExperimentEventRow(
+                    experiment_id=exp.id,
+                    seq=first_seq + i,
+                    from_state=ev.from_state,
+                    to_state=ev.to_state,
+                    actor=ev.actor,
+                    reason=ev.reason,
+                    at=ev.at,
+                )
+            )
+        try:
+            self.session.flush()
+        except sa_exc.IntegrityError:
+            raise ConcurrencyError(f"experiment {exp.id}'s event log was written concurrently; reload") from None
+        exp.pending_events.clear()
+
+    # ------------------------------------------------------------ scheduler claims
+
+    def claim(self, owner: str, now: datetime, lease_s: float, limit: int = 50) -> list[str]:
+        """Claim up to ``limit`` experiments needing work (active, or terminal awaiting teardown).
+
+        A claim is a lease (``claimed_by``, ``lease_until``) so it works on SQLite and
+        expires when its scheduler dies. On PostgreSQL the candidates are locked with
+        ``FOR UPDATE SKIP LOCKED`` so concurrent schedulers split the work instead of
+        queueing on each other. Claims never bump the optimistic-lock version.
+        """
+        free = or_(
+            ExperimentRow.claimed_by.is_(None),
+            ExperimentRow.claimed_by == owner,
+            ExperimentRow.lease_until < now,
+        )
+        q = (
+            select(ExperimentRow.id)
+            .where(or_(ExperimentRow.state.in_(_ACTIVE), ExperimentRow.needs_teardown.is_(True)))
+            .where(free)
+            .order_by(ExperimentRow.created_at, ExperimentRow.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        ids = list(self.session.scalars(q))
+        until = now + timedelta(seconds=lease_s)
+        claimed: list[str] = []
+        for eid in ids:
+            # Conditional UPDATE: atomic on both backends, so two schedulers cannot both win.
+            res = self.session.execute(
+                update(ExperimentRow)
+                .where(ExperimentRow.id == eid, free)
+                .values(claimed_by=owner, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            if res.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(eid)
+        return claimed
+
+    def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
+        row = self.session.execute(
+            select(ExperimentRow.claimed_by, ExperimentRow.lease_until).where(ExperimentRow.id == experiment_id)
+        ).first()
+        return row is not None and row[0] == owner and row[1] is not None and row[1] > now
+
+    def release(self, experiment_id: str, owner: str) -> None:
+        self.session.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.id == experiment_id, ExperimentRow.claimed_by == owner)
+            .values(claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    def release_all(self, owner: str) -> None:
+        self.session.execute(
+            update(ExperimentRow)
+            .where(ExperimentRow.claimed_by == owner)
+            .values(claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    def claims(self) -> dict[str, str | None]:
+        """experiment id → claiming scheduler (diagnostics and tests)."""
+        return dict(self.session.execute(select(ExperimentRow.id, ExperimentRow.claimed_by)).all())  # type: ignore[arg-type]
+
+
+class SqlSampleRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, sample: MeasurementSample) -> None:
+        if sample.variant not in VARIANTS:
+            raise ValidationError(f"variant must be one of {', '.join(VARIANTS)}, got {sample.variant!r}")
+        self.session.add(MeasurementSampleRow(**{**sample.__dict__}))
+
+    def add_many(self, samples: Iterable[MeasurementSample]) -> None:
+        for s in samples:
+            self.add(s)
+        self.session.flush()
+
+    def list(self, experiment_id: str, variant: str | None = None, since: datetime | None = None) -> list[MeasurementSample]:
+        q = select(MeasurementSampleRow).where(MeasurementSampleRow.experiment_id == experiment_id)
+        if variant is not None:
+            q = q.where(MeasurementSampleRow.variant == variant)
+        if since is not None:
+            q = q.where(MeasurementSampleRow.t > since)
+        q = q.order_by(MeasurementSampleRow.t, MeasurementSampleRow.variant, MeasurementSampleRow.id)
+        cols = [c for c in MeasurementSample.__dataclass_fields__]
+        return [MeasurementSample(**{c: getattr(r, c) for c in cols}) for r in self.session.scalars(q)]
+
+    def count(self, experiment_id: str) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(MeasurementSampleRow).where(MeasurementSampleRow.experiment_id == experiment_id)
+            )
+            or 0
+        )
+
+
+class SqlPipelineRepository:
+    """Pipelines and their immutable, numbered versions. There is deliberately no update."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def _pipeline(self, name: str) -> PipelineRow | None:
+        return self.session.scalar(select(PipelineRow).where(PipelineRow.name == name))
+
+    def ensure_pipeline(self, name: str, description: str = "", builtin: bool = False) -> None:
+        if not name or not name.strip():
+            raise ValidationError("pipeline name must not be empty")
+        if self._pipeline(name) is None:
+            self.session.add(PipelineRow(name=name, description=description, builtin=builtin))
+            self.session.flush()
+
+    def add_version(
+        self,
+        name: str,
+        graph: dict[str, Any],
+        collector_yaml: str = "",
+        *,
+        message: str = "",
+        author: str = "anonymous",
+        commit_id: str | None = None,
+        computed: dict[str, Any] | None = None,
+        description: str = "",
+        builtin: bool = False,
+    ) -> PipelineVersionRecord:
+        """Append version max+1 of ``name`` (creating the pipeline on first save)."""
+        self.ensure_pipeline(name, description, builtin)
+        p = self._pipeline(name)
+        assert p is not None
+        last = self.session.scalar(select(func.max(PipelineVersionRow.number)).where(PipelineVersionRow.pipeline_id == p.id))
+        row = PipelineVersionRow(
+            pipeline_id=p.id,
+            number=(last or 0) + 1,
+            graph=graph,
+            collector_yaml=collector_yaml,
+            commit_id=commit_id,
+            message=message,
+            author=author,
+            computed=computed,
+            created_at=utcnow(),
+        )
+        self.session.add(row)
+        try:
+            self.session.flush()
+        except sa_exc.IntegrityError:
+            raise ConcurrencyError(f"another version of pipeline {name} was saved at the same time; retry") from None
+        return self._record(name, row)
+
+    @staticmethod
+    def _record(name: str, row: PipelineVersionRow) -> PipelineVersionRecord:
+        return PipelineVersionRecord(
+            pipeline=name,
+            number=row.number,
+            graph=row.graph,
+            collector_yaml=row.collector_yaml,
+            commit_id=row.commit_id,
+            message=row.message,
+            author=row.author,
+            created_at=row.created_at,
+            computed=row.computed,
+        )
+
+    def get_version(self, name: str, number: int | None = None) -> PipelineVersionRecord:
+        """A version by number, or the latest when ``number`` is None."""
+        p = self._pipeline(name)
+        if p is None:
+            raise NotFoundError(f"no saved pipeline named {name!r}")
+        q = select(PipelineVersionRow).where(PipelineVersionRow.pipeline_id == p.id)
+        q = q.where(PipelineVersionRow.number == number) if number is not None else q.order_by(PipelineVersionRow.number.desc())
+        row = self.session.scalars(q.limit(1)).first()
+        if row is None:
+            what = f"version {number}" if number is not None else "any version"
+            raise NotFoundError(f"pipeline {name!r} has no {what}")
+        return self._record(name, row)
+
+    def list_versions(self, name: str) -> list[PipelineVersionRecord]:
+        p = self._pipeline(name)
+        if p is None:
+            raise NotFoundError(f"no saved pipeline named {name!r}")
+        rows = self.session.scalars(
+            select(PipelineVersionRow).where(PipelineVersionRow.pipeline_id == p.id).order_by(PipelineVersionRow.number)
+        )
+        return [self._record(name, r) for r in rows]
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        latest = (
+            select(PipelineVersionRow.pipeline_id, func.max(PipelineVersionRow.number).label("n"))
+            .group_by(PipelineVersionRow.pipeline_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(PipelineRow, latest.c.n).outerjoin(latest, latest.c.pipeline_id == PipelineRow.id).order_by(PipelineRow.name)
+        )
+        return [PipelineRecord(p.name, p.description, p.builtin, p.created_at, n) for p, n in rows]
+
+
+class SqlAuditRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None) -> None:
+        self.session.add(AuditLogRow(actor=actor, action=action, subject=subject, details=details or {}, at=utcnow()))
+
+    def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        q = select(AuditLogRow).order_by(AuditLogRow.at.desc(), AuditLogRow.id.desc()).limit(limit)
+        if subject is not None:
+            q = q.where(AuditLogRow.subject == subject)
+        return [AuditEntry(r.actor, r.action, r.subject, r.at, r.details) for r in self.session.scalars(q)]
+
+
+class SqlCollectorProcessRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, owner_ref: str, role: str, pid: int, port: int | None = None) -> int:
+        row = CollectorProcessRow(owner_ref=owner_ref, role=role, pid=pid, port=port, started_at=utcnow(), status="running")
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def list(self, owner_ref: str | None = None, status: str | None = None) -> list[CollectorProcess]:
+        q = select(CollectorProcessRow).order_by(CollectorProcessRow.id)
+        if owner_ref is not None:
+            q = q.where(CollectorProcessRow.owner_ref == owner_ref)
+        if status is not None:
+            q = q.where(CollectorProcessRow.status == status)
+        return [
+            CollectorProcess(r.id, r.owner_ref, r.role, r.pid, r.port, r.started_at, r.status)
+            for r in self.session.scalars(q)
+        ]
+
+    def set_status(self, process_id: int, status: str) -> None:
+        self.session.execute(update(CollectorProcessRow).where(CollectorProcessRow.id == process_id).values(status=status))
+
+    def forget(self, owner_ref: str) -> None:
+        self.session.execute(delete(CollectorProcessRow).where(CollectorProcessRow.owner_ref == owner_ref))
+
+
+class SqlSettingsRepository:
+    """Key → JSON value, for settings edited in the UI (price cards, critical policy)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.session.get(AppSettingRow, key)
+        return default if row is None else row.value
+
+    def set(self, key: str, value: Any, by: str = "system") -> None:
+        row = self.session.get(AppSettingRow, key)
+        if row is None:
+            self.session.add(AppSettingRow(key=key, value=value, updated_by=by, updated_at=utcnow()))
+        else:
+            row.value, row.updated_by, row.updated_at = value, by, utcnow()
+        self.session.flush()
+
+    def delete(self, key: str) -> None:
+        self.session.execute(delete(AppSettingRow).where(AppSettingRow.key == key))
+
+    def all(self) -> dict[str, Any]:
+        return {r.key: r.value for r in self.session.scalars(select(AppSettingRow).order_by(AppSettingRow.key))}

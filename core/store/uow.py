@@ -1,0 +1,125 @@
+"""Unit of work: one SQLAlchemy session, its repositories, one commit.
+
+::
+
+    with db.uow() as uow:
+        exp = uow.experiments.get(eid)
+        exp.cancel(actor="alice")
+        uow.experiments.save(exp)
+        uow.commit()
+
+Leaving the block without ``commit()`` rolls back. Driver connection errors surface as
+``TemporaryError`` and stale writes as ``ConcurrencyError`` — both with readable messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.store.db import make_engine, translate_error
+from core.store.repositories import (
+    SqlAuditRepository,
+    SqlCollectorProcessRepository,
+    SqlExperimentRepository,
+    SqlPipelineRepository,
+    SqlSampleRepository,
+    SqlSettingsRepository,
+)
+
+
+class UnitOfWork(Protocol):
+    """What services and the scheduler rely on; SQL and in-memory versions implement it."""
+
+    experiments: Any
+    samples: Any
+    pipelines: Any
+    audit: Any
+    processes: Any
+    settings: Any
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(self, *exc: Any) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class SqlAlchemyUnitOfWork:
+    def __init__(self, session_factory: sessionmaker[Session], url: str):
+        self._session_factory = session_factory
+        self._url = url
+        self.session: Session | None = None
+
+    def __enter__(self) -> SqlAlchemyUnitOfWork:
+        self.session = self._session_factory()
+        self.experiments = SqlExperimentRepository(self.session)
+        self.samples = SqlSampleRepository(self.session)
+        self.pipelines = SqlPipelineRepository(self.session)
+        self.audit = SqlAuditRepository(self.session)
+        self.processes = SqlCollectorProcessRepository(self.session)
+        self.settings = SqlSettingsRepository(self.session)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self.session is not None
+        try:
+            self.session.rollback()
+        except Exception:  # noqa: BLE001 - a dead connection cannot roll back; closing is enough
+            pass
+        finally:
+            self.session.close()
+        if exc is not None:
+            translated = translate_error(self._url, exc)
+            if translated is not None:
+                raise translated from None
+
+    def commit(self) -> None:
+        assert self.session is not None
+        try:
+            self.session.commit()
+        except Exception as exc:
+            translated = translate_error(self._url, exc)
+            if translated is not None:
+                raise translated from None
+            raise
+
+    def rollback(self) -> None:
+        assert self.session is not None
+        self.session.rollback()
+
+
+class Database:
+    """An engine + session factory for one URL; hands out units of work."""
+
+    def __init__(self, url: str, engine: Engine | None = None):
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def uow(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._sessions, self.url)
+
+    def ping(self) -> None:
+        """Raise TemporaryError with a clear message when the database does not answer."""
+        from sqlalchemy import text
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            translated = translate_error(self.url, exc)
+            if translated is not None:
+                raise translated from None
+            raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
