@@ -25,7 +25,7 @@ from core.engine.metrics import DEFAULT_METRICS, INTERNAL_MARKERS, METRICS_BY_NA
 from core.engine.tuning import needs_tuning, tune
 
 MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
-BYTE_SAMPLE_SERIES = 20_000  # series encoded to measure bytes per point
+BYTE_SAMPLE_SERIES = 5_000  # series handed to the encoders (they sample whole resources)
 TOP_CONTRIBUTORS = 10
 # Exporter type → encoding name understood by core.engine.encoding.bytes_per_point.
 EXPORTER_ENCODINGS: dict[str, str | None] = {
@@ -143,24 +143,43 @@ def _identity_hashes(df: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(df[cols], index=False).to_numpy(dtype=np.uint64)
 
 
+def _presence(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> np.ndarray:
+    """rows × points boolean matrix: which of its possible series each row emits."""
+    cols = [c for m in METRICS_BY_NAME.values() if m.name in enabled for c in m.columns]
+    out = np.zeros((len(df), len(cols)), dtype=bool)
+    for j, col in enumerate(cols):
+        if col in df.columns:
+            out[:, j] = ~np.isnan(df[col].to_numpy(dtype=np.float64))
+    return out
+
+
 def churn(frame: ResourceFrame, enabled: set[str] | frozenset[str]) -> int | None:
-    """Series present in exactly one of the last two scrapes (new pids, exits, renames)."""
+    """Series present in exactly one of the last two scrapes (new pids, exits, renames).
+
+    Matched at resource level: rows of the two scrapes are paired by the hash of their
+    exported identity (host + remaining attributes); a paired row contributes the points
+    whose presence differs, an unpaired row all its series.
+    """
     n = frame.n_scrapes
     if n < 2:
         return None
-    ids: list[np.ndarray] = []
-    for s in (n - 2, n - 1):
-        df = frame.df[frame.df["scrape"].to_numpy() == s]
-        h = _identity_hashes(df)
-        parts = []
-        for i, m in enumerate(m for m in METRICS_BY_NAME.values() if m.name in enabled):
-            for j, col in enumerate(m.columns):
-                if col in df.columns:
-                    ok = ~np.isnan(df[col].to_numpy(dtype=np.float64))
-                    parts.append(h[ok] * np.uint64(1_000_003) + np.uint64(i * 16 + j))
-        ids.append(np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64))
-    a, b = ids
-    return int((~np.isin(a, b, assume_unique=True)).sum() + (~np.isin(b, a, assume_unique=True)).sum())
+    scrape = frame.df["scrape"].to_numpy()
+    a = frame.df[scrape == n - 2]
+    b = frame.df[scrape == n - 1]
+    ha, hb = _identity_hashes(a), _identity_hashes(b)
+    pa_, pb_ = _presence(a, enabled), _presence(b, enabled)
+    # Identical identities within one scrape are one series each (collisions): dedupe.
+    ua, ia = np.unique(ha, return_index=True) if len(ha) != len(pd.unique(ha)) else (ha, np.arange(len(ha)))
+    ub, ib = np.unique(hb, return_index=True) if len(hb) != len(pd.unique(hb)) else (hb, np.arange(len(hb)))
+    pa_, pb_ = pa_[ia], pb_[ib]
+    pos = pd.Index(ub).get_indexer(ua)
+    matched = pos >= 0
+    changed = int((pa_[matched] != pb_[pos[matched]]).sum())
+    only_a = int(pa_[~matched].sum())
+    in_b = np.zeros(len(ub), dtype=bool)
+    in_b[pos[matched]] = True
+    only_b = int(pb_[~in_b].sum())
+    return changed + only_a + only_b
 
 
 def top_contributors(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> list[dict[str, Any]]:

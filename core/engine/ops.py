@@ -66,6 +66,22 @@ def duration_seconds(text: Any, default: float) -> float:
     return default if secs is None else secs
 
 
+_LABELS_CACHE: dict[int, tuple[pd.Index, pa.Array]] = {}
+
+
+def _labels(cats: pd.Index) -> pa.Array:
+    """Categories as an Arrow string array, cached per Index object (they are shared by
+    every frame derived from one snapshot, so this conversion happens once)."""
+    hit = _LABELS_CACHE.get(id(cats))
+    if hit is not None and hit[0] is cats:
+        return hit[1]
+    labels = pa.array(cats.astype(str).to_numpy(dtype=object), type=pa.string())
+    if len(_LABELS_CACHE) > 64:
+        _LABELS_CACHE.clear()
+    _LABELS_CACHE[id(cats)] = (cats, labels)
+    return labels
+
+
 def regex_hits(column: pd.Series, pattern: str) -> np.ndarray:
     """Rows whose categorical string value matches ``pattern`` with search semantics.
 
@@ -77,9 +93,8 @@ def regex_hits(column: pd.Series, pattern: str) -> np.ndarray:
     cats = cat.cat.categories
     if len(cats) == 0:
         return np.zeros(len(cat), dtype=bool)
-    labels = pa.array(cats.astype(str).to_numpy(dtype=object), type=pa.string())
     try:
-        hit_cats = pc.match_substring_regex(labels, pattern).to_numpy(zero_copy_only=False)
+        hit_cats = pc.match_substring_regex(_labels(cats), pattern).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         rx = re.compile(pattern)
         hit_cats = np.fromiter((rx.search(c) is not None for c in cats.astype(str)), dtype=bool, count=len(cats))
@@ -184,7 +199,7 @@ def apply_thresholds(
     frame: ResourceFrame, ctx: EvalContext, by: str, cpu: float, memory: int, drop: bool
 ) -> ResourceFrame:
     """Mark by thresholds, optionally drop the unmarked non-critical rows; report achieved K."""
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     mark = threshold_marks(df, ctx, by, cpu, memory)
     was_kept = frame.keep_mask()
     critical = frame.critical_mask()
@@ -222,7 +237,7 @@ def hostmetrics(frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) 
     if exclude:
         hit = equal_hits(names, exclude) if strict else _any_regex(names, exclude)
         keep &= ~hit
-    out = df[keep].reset_index(drop=True) if not keep.all() else df.copy()
+    out = df[keep].reset_index(drop=True) if not keep.all() else df.copy(deep=False)
     # Disabled metrics produce no data points: drop their columns so no later node
     # (thresholds, rollups, totals) can see values the collector never had.
     known = {c for m in METRICS_BY_NAME.values() if m.name in enabled for c in m.columns}
@@ -256,7 +271,7 @@ def priority_classifier(frame: ResourceFrame, params: dict[str, Any], ctx: EvalC
 
     p = params_with_defaults("priority_classifier", params)
     policy = ctx.critical_policy or DEFAULT_POLICY
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     codes = df[PRIORITY].cat.codes.to_numpy().astype(np.int8).copy()
     for rule in policy.rules:
         unset = codes < 0
@@ -316,7 +331,7 @@ def intelligent(frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) 
     """collector: ``set(phoenix.keep, "true") where IsMatch(executable.name, "^(?:n1|n2…)$")``."""
     p = params_with_defaults("intelligent", params)
     names = learned_names(p)
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     mark = equal_hits(df["process.executable.name"], names) if names else np.zeros(len(df), dtype=bool)
     newly = mark & ~frame.keep_mask() & ~frame.critical_mask()
     set_marker(df, KEEP, mark)
@@ -338,7 +353,7 @@ def rollup(frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> Re
     host, metric and data-point attribute set the total is unchanged.
     """
     p = params_with_defaults("rollup", params)
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     # collector: eligible = not critical, not kept and not already a rollup group.
     target = frame.reducible_mask() & ~frame.rollup_mask()
     group_by = p.get("group_by", OTHER)
@@ -380,10 +395,13 @@ def _categorise(col: pd.Series, categories: dict[str, Any], mask: np.ndarray, de
     return pd.Categorical.from_codes(codes, dtype=col.dtype)
 
 
-def _key_codes(col: pd.Series) -> np.ndarray:
+def _key_codes(col: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer codes ≥ 0 of one key column and their bound (NA is a value of its own)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy().astype(np.int64)
-    return pd.array(col, dtype="Int64").to_numpy(dtype=np.int64, na_value=-(2**62))
+        return col.cat.codes.to_numpy().astype(np.int64) + 1, len(col.cat.categories) + 1
+    values = pd.array(col, dtype="Int64").to_numpy(dtype=np.int64, na_value=-(2**62))
+    codes, uniq = pd.factorize(values)
+    return codes.astype(np.int64), len(uniq) + 1
 
 
 def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
@@ -403,11 +421,23 @@ def compact(df: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     sub = df[cand].reset_index(drop=True)
     keys = ["scrape", "host_name", *attribute_columns(sub)]
     key = np.zeros(len(sub), dtype=np.int64)
+    bound = 1
     for k in keys:
-        codes, _ = pd.factorize(_key_codes(sub[k]) if k != "scrape" else sub[k].to_numpy())
-        width = int(codes.max()) + 2 if len(codes) else 1
-        key, _ = pd.factorize(key * width + codes)  # re-factorise to keep the key small
-        key = key.astype(np.int64)
+        if k == "scrape":
+            codes = sub[k].to_numpy().astype(np.int64)
+            width = int(codes.max()) + 1
+        elif k in ("process.pid", "process.parent_pid") and sub[k].isna().all():
+            continue  # deleted everywhere here: no information
+        else:
+            codes, width = _key_codes(sub[k])
+        if bound * width >= 2**62:  # keep the mixed-radix key in int64
+            key, uniq = pd.factorize(key)
+            key = key.astype(np.int64)
+            bound = len(uniq)
+        key = key * width + codes
+        bound *= width
+    key, _ = pd.factorize(key)
+    key = key.astype(np.int64)
     n_groups = int(key.max()) + 1 if len(key) else 0
     first = np.full(n_groups, len(key), dtype=np.int64)
     np.minimum.at(first, key, np.arange(len(key)))
@@ -431,7 +461,7 @@ def attribute_reduction(frame: ResourceFrame, params: dict[str, Any], ctx: EvalC
     """collector: ``delete_key`` per key (or ``keep_keys``) in resource context, conditioned
     on not-critical unless ``apply_to: all``. Phoenix markers are never deleted here."""
     p = params_with_defaults("attribute_reduction", params)
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     mask = None if p.get("apply_to") == "all" else ~frame.critical_mask()
     delete = list(p.get("delete_keys") or [])
     set_na(df, delete, mask)
@@ -449,7 +479,7 @@ def metric_selection(frame: ResourceFrame, params: dict[str, Any], ctx: EvalCont
         return frame
     keep = set(p.get("keep_metrics") or [])
     dropped = {m for m in METRICS_BY_NAME if m not in keep} if keep else set(p.get("drop_metrics") or [])
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     non_critical = ~frame.critical_mask()
     for m in sorted(dropped):
         for col in metric_available(df, ctx, m):
@@ -475,7 +505,7 @@ def resourcedetection(frame: ResourceFrame, params: dict[str, Any], ctx: EvalCon
     detectors = p.get("detectors") or ["env", "system"]
     if "system" not in detectors:
         return frame
-    df = frame.df.copy()
+    df = frame.df.copy(deep=False)
     df[HOST_NAME_ATTRIBUTE] = df["host_name"].copy()
     df[OS_TYPE_ATTRIBUTE] = pd.Categorical.from_codes(np.zeros(len(df), dtype=np.int8), categories=["linux"])
     return frame.replace(df)
