@@ -21,6 +21,16 @@ def services() -> Any:
     return get_services()
 
 
+def gitops(svc: Any) -> Any:
+    """The GitOps repository: the one services carry, else the configured directory."""
+    repo = getattr(svc, "gitops", None)
+    if repo is None:
+        from core.gitops import GitRepo
+
+        repo = GitRepo(svc.settings.gitops_repo)
+    return repo
+
+
 # ---- pipelines -------------------------------------------------------------------------
 def list_pipeline_names() -> list[str]:
     try:
@@ -60,7 +70,7 @@ def save_pipeline_version(pipeline: Pipeline, message: str) -> dict[str, Any]:
     from core.pipelines_service import save_version
 
     svc = services()
-    number, commit = save_version(svc.uow(), svc.gitops, pipeline, message, guard.current_user().name)
+    number, commit = save_version(svc.uow(), gitops(svc), pipeline, message, guard.current_user().name)
     return {"name": pipeline.name, "version": number, "commit": commit}
 
 

@@ -58,13 +58,10 @@ def fleet_snapshot(hosts: int, procs: int, seed: int = 7) -> Any:
 
 
 def host_snapshot() -> Any:
-    """Two psutil scrapes of this host (the engine's host snapshot module)."""
-    mod = importlib.import_module("core.engine.hostsnapshot")
-    for name in ("take_snapshot", "snapshot_host", "host_snapshot", "capture"):
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn()
-    raise PhoenixError("this build has no host snapshot function")
+    """Two psutil scrapes of this host, one second apart."""
+    from core.engine.hostsnapshot import snapshot_this_host
+
+    return snapshot_this_host(scrapes=2, interval_s=1.0)
 
 
 def host_snapshot_available() -> bool:

@@ -1,0 +1,25 @@
+"""AppTest fixtures: every test gets its own data directory (SQLite file, GitOps repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{tmp_path}/phoenix.db")
+    monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
+    monkeypatch.setenv("PHOENIX_EMBEDDED_SCHEDULER", "false")
+    monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
+    monkeypatch.delenv("PHOENIX_KUBE_CONTEXT", raising=False)
+    monkeypatch.delenv("PHOENIX_PRICE_CARD_FILE", raising=False)
+    return tmp_path
+
+
+def page(name: str) -> str:
+    return str(ROOT / "pages" / name)

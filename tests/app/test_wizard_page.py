@@ -1,0 +1,76 @@
+"""Experiment wizard in AppTest: per-step validation, back/next, create end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from app.widgets import wizard
+from core.bootstrap import bootstrap
+from core.settings import Settings
+from tests.app.conftest import page
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_wizard_creates_an_experiment(app_env: Path) -> None:
+    at = AppTest.from_file(page("wizard.py"), default_timeout=60).run()
+    assert not at.exception
+    at.button(key="wiz.next").click().run()
+    assert any("Give the experiment a name" in e for e in _errors(at))
+    assert at.session_state["wiz.step"] == 0
+
+    at.text_input(key="wiz.0.name").input("topk vs baseline")
+    at.text_input(key="wiz.0.owner").input("sre-team")
+    at.button(key="wiz.next").click().run()
+    assert at.session_state["wiz.step"] == 1
+    at.selectbox(key="wiz.1.candidate").select("process-baseline-v1")
+    at.button(key="wiz.next").click().run()
+    assert any("must be different" in e for e in _errors(at))
+    at.selectbox(key="wiz.1.candidate").select("process-aggregated-v1")
+    at.button(key="wiz.next").click().run()
+    assert at.session_state["wiz.step"] == 2
+    assert not at.radio(key="wiz.2.target").options[1:]  # no cluster configured: this host only
+
+    at.text_input(key="wiz.2.interval").input("2 minutes")
+    at.button(key="wiz.next").click().run()
+    assert any("interval must be a duration" in e for e in _errors(at))
+    at.text_input(key="wiz.2.duration").input("20s")
+    at.text_input(key="wiz.2.interval").input("2s")
+    at.button(key="wiz.next").click().run()
+    assert at.session_state["wiz.step"] == 3
+
+    # Back keeps what was typed.
+    at.button(key="wiz.back").click().run()
+    assert at.text_input(key="wiz.2.duration").value == "20s"
+    at.button(key="wiz.next").click().run()
+
+    at.number_input(key="wiz.3.samples").set_value(50)
+    at.button(key="wiz.next").click().run()
+    assert any("more than the run collects" in e for e in _errors(at))
+    at.number_input(key="wiz.3.samples").set_value(5)
+    at.run()
+    assert "Review" in " ".join(m.value for m in at.markdown)
+    at.button(key="wiz.next").click().run()
+    assert not at.exception
+    created = at.session_state["wiz.created"]
+
+    svc = bootstrap(Settings.from_env())
+    exp = svc.experiments.get(created)
+    assert (exp.name, exp.owner, str(exp.baseline), str(exp.candidate)) == (
+        "topk vs baseline", "sre-team", "process-baseline-v1", "process-aggregated-v1")
+    assert (exp.timing.duration_s, exp.timing.interval_s, exp.state.value) == (20.0, 2.0, "Pending")
+    svc.close()
+
+
+def test_step_problems_cover_custom_load_and_policy() -> None:
+    d = wizard.new_draft()
+    d.update(load="custom", custom_patterns="patterns: [", policy_mode="custom", policy_yaml="rules: 3")
+    problems = wizard.step_problems(2, d)
+    assert any("not valid YAML" in p for p in problems)
+    assert any("rules" in p for p in problems)
+    d.update(target_kind="kubernetes")
+    assert any("No Kubernetes cluster" in p for p in wizard.step_problems(2, d, cluster_configured=False))
