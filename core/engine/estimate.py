@@ -7,6 +7,7 @@ real bytes. Counting rules are in docs/pipeline-semantics.md ("Counting").
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 from dataclasses import dataclass
@@ -254,6 +255,10 @@ def estimate(
     first (what rendering after an estimate emits); ``report["tuned"]`` says so.
     """
     frame = snapshot if isinstance(snapshot, ResourceFrame) else from_snapshot(snapshot)
+    if policy is not None:
+        # The pipeline carries the policy, so what is rendered afterwards classifies alike.
+        pipeline = copy.deepcopy(pipeline)
+        pipeline.critical_policy = [r.to_dict() for r in policy.rules]
     policy = policy or pipeline.policy()
     tuned = needs_tuning(pipeline)
     if tuned:
