@@ -1,0 +1,182 @@
+"""Experiment reports: CSV (samples), self-contained HTML (Plotly inline), PDF (fpdf2 + matplotlib).
+
+``render(data, fmt)`` returns bytes; nothing here touches the network or the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from core.domain.errors import ValidationError
+from core.reports.data import SAMPLE_FIELDS, ReportData
+
+FORMATS = ("csv", "html", "pdf")
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "reports"
+SERIES_CHARTS = (("series", "Active series"), ("datapoints", "Data points"), ("bytes", "Bytes"),
+                 ("collector_cpu_pct", "Collector CPU %"), ("collector_rss_mb", "Collector RSS MB"))
+
+
+def render(data: ReportData, fmt: str) -> bytes:
+    if fmt not in FORMATS:
+        raise ValidationError(f"report format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return {"csv": to_csv, "html": to_html, "pdf": to_pdf}[fmt](data)
+
+
+def to_csv(data: ReportData) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["experiment_id", *SAMPLE_FIELDS], lineterminator="\n")
+    w.writeheader()
+    for s in data.samples:
+        w.writerow({"experiment_id": data.experiment["id"], **s})
+    return buf.getvalue().encode("utf-8")
+
+
+def _by_variant(data: ReportData, metric: str) -> dict[str, tuple[list[Any], list[Any]]]:
+    out: dict[str, tuple[list[Any], list[Any]]] = {}
+    for s in data.samples:
+        if s.get(metric) is None:
+            continue
+        xs, ys = out.setdefault(str(s["variant"]), ([], []))
+        xs.append(s["t"])
+        ys.append(s[metric])
+    return out
+
+
+def _plotly_divs(data: ReportData) -> list[str]:
+    import plotly.graph_objects as go
+
+    colours = {"baseline": "#64748b", "candidate": "#ea580c"}
+    divs = []
+    first = True
+    for metric, title in SERIES_CHARTS:
+        series = _by_variant(data, metric)
+        if not series:
+            continue
+        fig = go.Figure([go.Scatter(x=xs, y=ys, name=v, mode="lines+markers", line={"color": colours.get(v)})
+                         for v, (xs, ys) in sorted(series.items())])
+        fig.update_layout(title=title, height=300, template="plotly_white", margin={"l": 40, "r": 10, "t": 40, "b": 30})
+        # plotly.js is inlined once (first chart), so the file opens offline.
+        divs.append(fig.to_html(full_html=False, include_plotlyjs=first))
+        first = False
+    if data.cost:
+        fig = go.Figure([go.Bar(name="baseline", x=[c["vendor"] for c in data.cost], y=[c["before"] for c in data.cost],
+                                marker_color=colours["baseline"]),
+                         go.Bar(name="candidate", x=[c["vendor"] for c in data.cost], y=[c["after"] for c in data.cost],
+                                marker_color=colours["candidate"])])
+        fig.update_layout(title="Cost per vendor ($/month)", barmode="group", height=320, template="plotly_white")
+        divs.append(fig.to_html(full_html=False, include_plotlyjs=first))
+    return divs
+
+
+def to_html(data: ReportData) -> bytes:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    html = env.get_template("experiment.html.j2").render(
+        d=data, charts=_plotly_divs(data), generated=datetime.now(UTC).isoformat(timespec="seconds"))
+    return html.encode("utf-8")
+
+
+def _png_charts(data: ReportData) -> list[bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    colours = {"baseline": "#64748b", "candidate": "#ea580c"}
+    for metric, title in SERIES_CHARTS[:3]:
+        series = _by_variant(data, metric)
+        if not series:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 2.4), dpi=110)
+        for v, (_xs, ys) in sorted(series.items()):
+            ax.plot(range(len(ys)), ys, marker="o", markersize=2, label=v, color=colours.get(v))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("sample", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        out.append(buf.getvalue())
+    if data.cost:
+        fig, ax = plt.subplots(figsize=(7, 2.6), dpi=110)
+        xs = range(len(data.cost))
+        ax.bar([x - 0.2 for x in xs], [c["before"] or 0 for c in data.cost], 0.4, label="baseline",
+               color=colours["baseline"])
+        ax.bar([x + 0.2 for x in xs], [c["after"] or 0 for c in data.cost], 0.4, label="candidate",
+               color=colours["candidate"])
+        ax.set_xticks(list(xs), [c["vendor"][:22] for c in data.cost], fontsize=6, rotation=15)
+        ax.set_title("Cost per vendor ($/month)", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        out.append(buf.getvalue())
+    return out
+
+
+def _latin(text: Any) -> str:
+    # The core PDF fonts are Latin-1; replace what they cannot draw instead of failing.
+    s = str(text).replace("—", "-").replace("→", "->").replace("≥", ">=").replace("≤", "<=").replace("×", "x")
+    return s.encode("latin-1", "replace").decode("latin-1")
+
+
+def to_pdf(data: ReportData) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_page()
+    pdf.set_title(_latin(f"Phoenix experiment report {data.experiment['id']}"))
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, _latin(f"Experiment report: {data.experiment['name']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "B", 13)
+    pdf.cell(0, 8, _latin(f"Verdict: {data.verdict}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    for k, v in data.summary:
+        pdf.multi_cell(0, 5, _latin(f"{k}: {v}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    _section(pdf, "Reasons")
+    for r in data.reasons or [{"criterion": "", "passed": None, "detail": "no analysis yet"}]:
+        mark = {True: "PASS", False: "FAIL", None: "-"}.get(r["passed"], "-")
+        pdf.multi_cell(0, 5, _latin(f"[{mark}] {r['criterion']} {r['detail']}".strip()), new_x="LMARGIN", new_y="NEXT")
+    if data.reductions:
+        _section(pdf, "Reductions (95% CI)")
+        for r in data.reductions:
+            ci = "" if r["ci_low"] is None else f" [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+            pdf.multi_cell(0, 5, _latin(f"{r['metric']}: {r['reduction_pct']}%{ci}"), new_x="LMARGIN", new_y="NEXT")
+    if data.cost:
+        _section(pdf, "Cost per vendor ($/month)")
+        for c in data.cost:
+            pdf.multi_cell(0, 5, _latin(f"{c['vendor']}: baseline {c['before']}  candidate {c['after']}  "
+                                        f"saving {c['saving_pct']}%  (source {c['source']}, {c['as_of']})"),
+                           new_x="LMARGIN", new_y="NEXT")
+    charts = _png_charts(data)
+    if charts:
+        _section(pdf, "Charts")
+        for png in charts:
+            pdf.image(io.BytesIO(png), w=180)
+    if data.stats:
+        _section(pdf, "Statistics")
+        for s in data.stats[:80]:
+            pdf.multi_cell(0, 4.5, _latin(f"{s['name']}: {s['value']}"), new_x="LMARGIN", new_y="NEXT")
+    _section(pdf, "Pipeline YAML diff (baseline -> candidate)")
+    pdf.set_font("Courier", "", 7)
+    for line in (data.yaml_diff or "no differences / not available").splitlines()[:400]:
+        pdf.multi_cell(0, 3.4, _latin(line) or " ", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _section(pdf: Any, title: str) -> None:
+    pdf.ln(2)
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(0, 7, _latin(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
