@@ -35,9 +35,17 @@ def _out(exp: Experiment) -> Experiment:
     return e
 
 
-class MemoryExperimentRepository:
-    def __init__(self, store: MemoryStore):
+class _Repo:
+    def __init__(self, store: MemoryStore, uow: MemoryUnitOfWork | None = None):
         self.store = store
+        self._uow = uow
+
+    def _wrote(self) -> None:
+        if self._uow is not None:
+            self._uow.dirty = True
+
+
+class MemoryExperimentRepository(_Repo):
 
     def get(self, experiment_id: str) -> Experiment:
         if experiment_id not in self.store.experiments:
@@ -59,6 +67,7 @@ class MemoryExperimentRepository:
     def add(self, exp: Experiment) -> None:
         if exp.id in self.store.experiments:
             raise ConcurrencyError(f"an experiment with id {exp.id} already exists")
+        self._wrote()
         exp.version = 1
         exp.pending_events.clear()
         self.store.experiments[exp.id] = _out(exp)
@@ -72,6 +81,7 @@ class MemoryExperimentRepository:
                 f"experiment {exp.id} was changed by someone else (now {current.state.value}, version "
                 f"{current.version}; you had version {exp.version}); reload and try again"
             )
+        self._wrote()
         exp.version += 1
         exp.pending_events.clear()
         self.store.experiments[exp.id] = _out(exp)
@@ -80,6 +90,7 @@ class MemoryExperimentRepository:
         return e.state in ACTIVE_STATES or e.needs_teardown
 
     def claim(self, owner: str, now: datetime, lease_s: float, limit: int = 50) -> list[str]:
+        self._wrote()
         out: list[str] = []
         for e in sorted(self.store.experiments.values(), key=lambda e: (e.created_at, e.id)):
             if len(out) >= limit:
@@ -97,11 +108,13 @@ class MemoryExperimentRepository:
         return holder is not None and holder[0] == owner and holder[1] > now
 
     def release(self, experiment_id: str, owner: str) -> None:
+        self._wrote()
         holder = self.store.claims.get(experiment_id)
         if holder is not None and holder[0] == owner:
             del self.store.claims[experiment_id]
 
     def release_all(self, owner: str) -> None:
+        self._wrote()
         for eid in [k for k, (who, _) in self.store.claims.items() if who == owner]:
             del self.store.claims[eid]
 
@@ -109,14 +122,14 @@ class MemoryExperimentRepository:
         return {eid: (self.store.claims[eid][0] if eid in self.store.claims else None) for eid in self.store.experiments}
 
 
-class MemorySampleRepository:
-    def __init__(self, store: MemoryStore):
-        self.store = store
+class MemorySampleRepository(_Repo):
 
     def add(self, sample: MeasurementSample) -> None:
+        self._wrote()
         self.store.samples.append(sample)
 
     def add_many(self, samples: Iterable[MeasurementSample]) -> None:
+        self._wrote()
         self.store.samples.extend(samples)
 
     def list(self, experiment_id: str, variant: str | None = None, since: datetime | None = None) -> list[MeasurementSample]:
@@ -133,14 +146,14 @@ class MemorySampleRepository:
         return sum(1 for s in self.store.samples if s.experiment_id == experiment_id)
 
 
-class MemoryPipelineRepository:
-    def __init__(self, store: MemoryStore):
-        self.store = store
+class MemoryPipelineRepository(_Repo):
 
     def ensure_pipeline(self, name: str, description: str = "", builtin: bool = False) -> None:
+        self._wrote()
         self.store.pipelines.setdefault(name, [])
 
     def add_version(self, name: str, graph: dict[str, Any], collector_yaml: str = "", **kw: Any) -> PipelineVersionRecord:
+        self._wrote()
         versions = self.store.pipelines.setdefault(name, [])
         rec = PipelineVersionRecord(
             pipeline=name,
@@ -176,11 +189,10 @@ class MemoryPipelineRepository:
         ]
 
 
-class MemoryAuditRepository:
-    def __init__(self, store: MemoryStore):
-        self.store = store
+class MemoryAuditRepository(_Repo):
 
     def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None) -> None:
+        self._wrote()
         self.store.audit.append(AuditEntry(actor, action, subject, utcnow(), dict(details or {})))
 
     def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
@@ -188,11 +200,10 @@ class MemoryAuditRepository:
         return rows[:limit]
 
 
-class MemoryCollectorProcessRepository:
-    def __init__(self, store: MemoryStore):
-        self.store = store
+class MemoryCollectorProcessRepository(_Repo):
 
     def add(self, owner_ref: str, role: str, pid: int, port: int | None = None) -> int:
+        self._wrote()
         pid_id = len(self.store.processes) + 1
         self.store.processes.append(CollectorProcess(pid_id, owner_ref, role, pid, port, utcnow(), "running"))
         return pid_id
@@ -205,23 +216,25 @@ class MemoryCollectorProcessRepository:
         ]
 
     def set_status(self, process_id: int, status: str) -> None:
+        self._wrote()
         self.store.processes = [replace(p, status=status) if p.id == process_id else p for p in self.store.processes]
 
     def forget(self, owner_ref: str) -> None:
+        self._wrote()
         self.store.processes = [p for p in self.store.processes if p.owner_ref != owner_ref]
 
 
-class MemorySettingsRepository:
-    def __init__(self, store: MemoryStore):
-        self.store = store
+class MemorySettingsRepository(_Repo):
 
     def get(self, key: str, default: Any = None) -> Any:
         return copy.deepcopy(self.store.settings.get(key, default))
 
     def set(self, key: str, value: Any, by: str = "system") -> None:
+        self._wrote()
         self.store.settings[key] = copy.deepcopy(value)
 
     def delete(self, key: str) -> None:
+        self._wrote()
         self.store.settings.pop(key, None)
 
     def all(self) -> dict[str, Any]:
@@ -229,7 +242,7 @@ class MemorySettingsRepository:
 
 
 class MemoryUnitOfWork:
-    """Snapshot on enter; commit keeps changes, anything not committed is rolled back on exit."""
+    """Snapshot on enter; commit keeps changes; uncommitted writes are rolled back on exit."""
 
     def __init__(self, store: MemoryStore | None = None):
         self.store = store if store is not None else MemoryStore()
@@ -237,12 +250,13 @@ class MemoryUnitOfWork:
 
     def __enter__(self) -> MemoryUnitOfWork:
         self._snapshot = copy.deepcopy(self.store.__dict__)
-        self.experiments = MemoryExperimentRepository(self.store)
-        self.samples = MemorySampleRepository(self.store)
-        self.pipelines = MemoryPipelineRepository(self.store)
-        self.audit = MemoryAuditRepository(self.store)
-        self.processes = MemoryCollectorProcessRepository(self.store)
-        self.settings = MemorySettingsRepository(self.store)
+        self.dirty = False
+        self.experiments = MemoryExperimentRepository(self.store, self)
+        self.samples = MemorySampleRepository(self.store, self)
+        self.pipelines = MemoryPipelineRepository(self.store, self)
+        self.audit = MemoryAuditRepository(self.store, self)
+        self.processes = MemoryCollectorProcessRepository(self.store, self)
+        self.settings = MemorySettingsRepository(self.store, self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -250,10 +264,15 @@ class MemoryUnitOfWork:
 
     def commit(self) -> None:
         self.commits += 1
+        self.dirty = False
         self._snapshot = copy.deepcopy(self.store.__dict__)
 
     def rollback(self) -> None:
-        self.store.__dict__.update(copy.deepcopy(self._snapshot))
+        # Only undo what this unit wrote: a unit that wrote nothing must not clobber
+        # what another unit committed meanwhile (interleaved units in one test).
+        if self.dirty:
+            self.store.__dict__.update(copy.deepcopy(self._snapshot))
+            self.dirty = False
 
 
 class MemoryDatabase:

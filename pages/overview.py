@@ -1,0 +1,109 @@
+"""Overview: every experiment at a glance (state, age, baseline → candidate, verdict)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from app import guard
+from app.services import get_services
+from app.widgets.boundary import boundary
+from core.domain.experiment import ACTIVE_STATES, State
+
+REFRESH_S = 5
+STATE_BADGE = {
+    "Pending": "⏳ Pending",
+    "Initializing": "🛠️ Initializing",
+    "Running": "▶️ Running",
+    "Analyzing": "🔬 Analyzing",
+    "Completed": "✅ Completed",
+    "Failed": "❌ Failed",
+    "Cancelled": "⏹️ Cancelled",
+}
+
+
+def _age(t: datetime, now: datetime) -> str:
+    s = max(0, int((now - t).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit} ago"
+    return f"{s}s ago"
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False)
+def _load(database_url: str) -> tuple[dict[str, int], list, bool, str]:
+    # Keyed by URL so two databases never share a cache entry.
+    svc = get_services()
+    return svc.experiments.counts_by_state(), svc.experiments.list(limit=500), svc.dry_run, svc.runtime
+
+
+def _kpis(counts: dict[str, int]) -> None:
+    active = sum(counts.get(s.value, 0) for s in ACTIVE_STATES)
+    cols = st.columns(5)
+    cols[0].metric("Experiments", sum(counts.values()))
+    cols[1].metric("Active", active, help="Pending, Initializing, Running or Analyzing")
+    cols[2].metric("Completed", counts.get(State.COMPLETED.value, 0))
+    cols[3].metric("Failed", counts.get(State.FAILED.value, 0))
+    cols[4].metric("Cancelled", counts.get(State.CANCELLED.value, 0))
+
+
+def _empty_state() -> None:
+    st.info(
+        "No experiments yet. An experiment runs a **baseline** and a **candidate** collector "
+        "pipeline side by side on the same input, then compares series, cost and critical-process "
+        "coverage."
+    )
+    st.markdown("Create one from the command line, and the scheduler takes it from there:")
+    st.code(
+        "phoenix experiment create --name first-try \\\n"
+        "  --baseline process-baseline-v1 --candidate process-topk-v1 \\\n"
+        "  --duration 60s --interval 5s",
+        language="bash",
+    )
+
+
+@st.fragment(run_every=REFRESH_S)
+def _experiments() -> None:
+    with boundary("the experiment list"):
+        counts, rows, dry_run, runtime = _load(get_services().settings.database_url)
+        _kpis(counts)
+        if not rows:
+            _empty_state()
+            return
+        now = datetime.now(UTC)
+        table = [
+            {
+                "ID": r.id,
+                "Name": r.name,
+                "State": STATE_BADGE.get(r.state, r.state),
+                "Verdict": r.verdict or "",
+                "Baseline → Candidate": f"{r.baseline} → {r.candidate}",
+                "Age": _age(r.created_at, now),
+                "Owner": r.owner,
+                "Mode": "dry run" if r.dry_run else "live",
+            }
+            for r in rows
+        ]
+        st.dataframe(table, hide_index=True, width="stretch")
+        failed = [r for r in rows if r.state == State.FAILED.value and r.error][:3]
+        for r in failed:
+            st.warning(f"**{r.name}** ({r.id}) failed: {r.error}")
+        st.caption(f"Refreshes every {REFRESH_S}s · runtime `{runtime}`" + (" (dry run)" if dry_run else ""))
+
+
+def render() -> None:
+    guard.page("overview")
+    st.title("Overview")
+    with boundary("Overview"):
+        svc = get_services()
+        if svc.dry_run:
+            st.warning(
+                "Dry-run runtime: experiments move through every state, but no collectors or load are "
+                "started on this host, so their results carry no measurements.",
+                icon=":material/science:",
+            )
+        _experiments()
+
+
+render()

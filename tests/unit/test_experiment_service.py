@@ -1,0 +1,112 @@
+"""Experiment use cases and bootstrap wiring, on the in-memory unit of work."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.bootstrap import DEFAULT_RUNTIME, RUNTIMES, resolve_runtime
+from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
+from core.domain.experiment import State
+from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
+from core.services.experiments import ExperimentService, experiment_to_dict
+from core.store.memory import MemoryStore, MemoryUnitOfWork
+
+
+def test_create_list_get_and_audit(memory_services) -> None:
+    svc = memory_services.experiments
+    exp = svc.create(name="  first  ", baseline="process-baseline-v1", candidate="process-topk-v1@2",
+                     actor="alice", duration_s=30, interval_s=5)
+    assert exp.name == "first" and exp.state is State.PENDING and exp.dry_run is True
+    assert exp.owner == "alice" and exp.version == 1
+    rows = svc.list()
+    assert [(r.id, r.state, r.baseline, r.candidate, r.dry_run) for r in rows] == [
+        (exp.id, "Pending", "process-baseline-v1", "process-topk-v1@2", True)]
+    assert svc.get(exp.id).candidate.version == 2
+    assert svc.counts_by_state() == {s.value: (1 if s is State.PENDING else 0) for s in State}
+    (entry,) = svc.audit(exp.id)
+    assert (entry.actor, entry.action) == ("alice", "experiment.create")
+    d = experiment_to_dict(svc.get(exp.id))
+    assert d["state"] == "Pending" and d["events"] == [] and d["baseline"] == "process-baseline-v1"
+
+
+def test_create_rejects_bad_input_without_storing(memory_services) -> None:
+    svc = memory_services.experiments
+    with pytest.raises(ValidationError, match="interval"):
+        svc.create(name="x", baseline="a", candidate="b", duration_s=5, interval_s=10)
+    assert svc.list() == []
+
+
+def test_cancel_records_actor_and_reason(memory_services) -> None:
+    svc = memory_services.experiments
+    exp = svc.create(name="x", baseline="a", candidate="b")
+    out = svc.cancel(exp.id, actor="bob", reason="typo in candidate")
+    assert out.state is State.CANCELLED
+    ev = svc.get(exp.id).events[-1]
+    assert (ev.from_state, ev.to_state, ev.actor, ev.reason) == ("Pending", "Cancelled", "bob", "typo in candidate")
+    assert [a.action for a in svc.audit(exp.id)] == ["experiment.cancel", "experiment.create"]
+    with pytest.raises(InvalidTransitionError, match="is Cancelled and can no longer be cancelled"):
+        svc.cancel(exp.id, actor="bob")
+    with pytest.raises(NotFoundError, match="no experiment with id 'exp-nope'"):
+        svc.cancel("exp-nope")
+
+
+def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
+    store = MemoryStore()
+    writes = {"n": 0}
+
+    class Racing(MemoryUnitOfWork):
+        """Before the user's first save, the 'scheduler' advances the experiment."""
+
+        def __enter__(self):
+            uow = super().__enter__()
+            original = uow.experiments.save
+
+            def save(exp):
+                if writes["n"] == 0:
+                    writes["n"] += 1
+                    with MemoryUnitOfWork(store) as other:
+                        e = other.experiments.get(exp.id)
+                        e.start("scheduler:x")
+                        other.experiments.save(e)
+                        other.commit()
+                return original(exp)
+
+            uow.experiments.save = save
+            return uow
+
+    svc = ExperimentService(lambda: Racing(store), dry_run=True)
+    exp = svc.create(name="x", baseline="a", candidate="b")
+    out = svc.cancel(exp.id, actor="carol")
+    events = [(e.from_state, e.to_state) for e in svc.get(exp.id).events]
+    assert out.state is State.CANCELLED
+    assert events == [("Pending", "Initializing"), ("Initializing", "Cancelled")]
+
+
+def test_stale_save_raises_concurrency_error() -> None:
+    store = MemoryStore()
+    svc = ExperimentService(lambda: MemoryUnitOfWork(store), dry_run=False)
+    exp = svc.create(name="x", baseline="a", candidate="b")
+    a, b = svc.get(exp.id), svc.get(exp.id)
+    with MemoryUnitOfWork(store) as uow:
+        a.start("s")
+        uow.experiments.save(a)
+        uow.commit()
+    with MemoryUnitOfWork(store) as uow, pytest.raises(ConcurrencyError, match="changed by someone else"):
+        b.cancel("alice")
+        uow.experiments.save(b)
+
+
+def test_runtime_selection_is_a_mapping() -> None:
+    assert resolve_runtime("memory")[0] == "memory"
+    name, factory = resolve_runtime("local")
+    assert name == ("local" if "local" in RUNTIMES else DEFAULT_RUNTIME)
+    deployer, analyzer = factory(None)  # type: ignore[arg-type]
+    assert hasattr(deployer, "deploy") and hasattr(analyzer, "analyze")
+    with pytest.raises(ValidationError, match="PHOENIX_RUNTIME must be one of"):
+        resolve_runtime("cloud")
+
+
+def test_memory_runtime_flags_dry_run(memory_services) -> None:
+    assert isinstance(memory_services.deployer, InMemoryDeployer)
+    assert isinstance(memory_services.analyzer, InMemoryAnalyzer)
+    assert memory_services.dry_run is True
