@@ -109,12 +109,14 @@ def thresholds_for(frame: ResourceFrame, ctx: EvalContext, by: str, k: int) -> d
 def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
     """Executable names worth keeping individual (``intelligent``), learned from data.
 
-    A name qualifies when, on some host, its candidate processes use at least
-    ``resource_share_pct`` % of that host's CPU (utilisation summed over states) or memory
-    (RSS), over all processes; plus, per host, the ``anomaly_top`` names whose CPU varies
-    most (standard deviation of per-process utilisation over processes and scrapes).
-    Share names rank first (by their largest share), then variable ones (by how many
-    hosts rank them top); at most ``max_names``.
+    A name qualifies when its typical process (median over its processes on a host, then
+    over the hosts running it) uses at least ``resource_share_pct`` % of that host's CPU (utilisation
+    summed over states) or memory (RSS) — processes that matter one by one; pools of small
+    workers are what the rollup summarises. Plus, per host, the ``anomaly_top`` names whose
+    CPU varies most over time (per-process standard deviation of utilisation across
+    scrapes, as a share of host CPU, at least ``resource_share_pct``), ranked by how many
+    hosts rank them top. Share names come first (largest
+    share first); at most ``max_names`` in all.
     """
     pct = float(params.get("resource_share_pct", 5.0)) / 100.0
     top = int(params.get("anomaly_top", 3))
@@ -126,41 +128,58 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
     name = name_cat.cat.codes.to_numpy().astype(np.int64)
     cats = name_cat.cat.categories
     cand = frame.reducible_mask() & ~frame.rollup_mask() & (name >= 0)
-    n_names = len(cats) + 1
     cpu = np.nan_to_num(cpu_values_sum(df))
     mem = np.nan_to_num(df["memory_usage"].to_numpy(dtype=np.float64)) if "memory_usage" in df else np.zeros(len(df))
     n_hosts = int(host.max()) + 1 if len(host) else 0
     host_cpu = np.bincount(host[last], weights=cpu[last], minlength=n_hosts)
     host_mem = np.bincount(host[last], weights=mem[last], minlength=n_hosts)
     sel = last & cand
-    key = host[sel] * n_names + name[sel]
-    uniq, inv = np.unique(key, return_inverse=True)
-    name_cpu = np.bincount(inv, weights=cpu[sel])
-    name_mem = np.bincount(inv, weights=mem[sel])
-    h = uniq // n_names
-    share = np.fmax(
-        np.divide(name_cpu, host_cpu[h], out=np.zeros_like(name_cpu), where=host_cpu[h] > 0),
-        np.divide(name_mem, host_mem[h], out=np.zeros_like(name_mem), where=host_mem[h] > 0),
+    # Per process: its share of its host's CPU (utilisation summed over states) or memory.
+    share_row = np.fmax(
+        np.divide(cpu[sel], host_cpu[host[sel]], out=np.zeros(int(sel.sum())), where=host_cpu[host[sel]] > 0),
+        np.divide(mem[sel], host_mem[host[sel]], out=np.zeros(int(sel.sum())), where=host_mem[host[sel]] > 0),
     )
-    hit = share >= pct
-    best = pd.Series(share[hit]).groupby(uniq[hit] % n_names).max().sort_values(ascending=False, kind="stable")
+    # Per (host, name): its typical (median) process; per name: the median over the hosts
+    # running it — a name qualifies for what its processes typically do, not for one
+    # outlier process or host.
+    per_host = pd.DataFrame({"h": host[sel], "n": name[sel], "s": share_row}).groupby(
+        ["h", "n"], sort=False)["s"].median()
+    typical = per_host.groupby(level="n").median()
+    best = typical[typical >= pct].sort_values(ascending=False, kind="stable")
     share_names = [str(cats[i]) for i in best.index]
     anomaly: list[str] = []
+    anomaly_note = None
     if top > 0:
+        # Variability over time of each process (same host and pid across scrapes): needs
+        # two utilisation points, i.e. three scrapes. Spread across a pool's processes is
+        # not an anomaly, so it is not used instead.
         util = cpu_values_sum(df)
         ok = cand & ~np.isnan(util)
-        if ok.any():
-            g = pd.DataFrame({"h": host[ok], "n": name[ok], "u": util[ok]})
-            std = g.groupby(["h", "n"], sort=False)["u"].std(ddof=0).dropna()
-            std = std[std > 0].reset_index()
-            std = std.sort_values(["h", "u"], ascending=[True, False], kind="stable")
-            std = std.groupby("h", sort=False).head(top)
-            votes = std["n"].value_counts(sort=False).sort_index(kind="stable").sort_values(
+        pid = df["process.pid"].to_numpy(dtype=np.int64, na_value=-1)
+        g = pd.DataFrame({"h": host[ok], "p": pid[ok], "n": name[ok], "u": util[ok]})
+        per_proc = g.groupby(["h", "p", "n"], sort=False)["u"].agg(["std", "count"])
+        # Only variability that matters at host scale: std as a share of the host's CPU.
+        host_of = per_proc.index.get_level_values("h").to_numpy()
+        per_proc["std"] = np.divide(per_proc["std"].to_numpy(), host_cpu[host_of],
+                                    out=np.zeros(len(per_proc)), where=host_cpu[host_of] > 0)
+        per_proc = per_proc[(per_proc["count"] >= 2) & (per_proc["std"] >= pct)]
+        if len(per_proc) == 0:
+            anomaly_note = "CPU variability needs three or more scrapes; none learned from variability"
+        else:
+            per_name = per_proc["std"].groupby(level=["h", "n"]).max().reset_index()
+            per_name = per_name.sort_values(["h", "std"], ascending=[True, False], kind="stable")
+            top_rows = per_name.groupby("h", sort=False).head(top)
+            votes = top_rows["n"].value_counts(sort=False).sort_index(kind="stable").sort_values(
                 ascending=False, kind="stable")
             anomaly = [str(cats[i]) for i in votes.index if str(cats[i]) not in set(share_names)]
     names = (share_names + anomaly)[:max_names]
-    return {"names": sorted(names), "share_names": len([n for n in names if n in set(share_names)]),
-            "anomaly_names": len([n for n in names if n in set(anomaly)])}
+    out: dict[str, Any] = {
+        "names": sorted(names), "share_names": len([n for n in names if n in set(share_names)]),
+        "anomaly_names": len([n for n in names if n in set(anomaly)]),
+    }
+    if anomaly_note:
+        out["note"] = anomaly_note
+    return out
 
 
 def cpu_values_sum(df: pd.DataFrame) -> np.ndarray:
@@ -225,7 +244,12 @@ def tune(
             computed = thresholds_for(node_input, ctx, p["by"], sizing["k"])
             node.params["computed"] = {**sizing, **computed, **stamp}
         else:
-            node.params["learned"] = {**learn_names(node_input, p), **stamp}
+            # Learning is Phoenix's analysis of the snapshot, not something the collector
+            # computes: it may use CPU utilisation even when the receiver does not export it.
+            probe = copy.deepcopy(tuned)
+            probe.receiver().params.setdefault("metrics", {})["process.cpu.utilization"] = True
+            seen = evaluate(probe, frame, policy=policy, node_stats=False, stop_before=node.id).output
+            node.params["learned"] = {**learn_names(seen, p), **stamp}
     return tuned
 
 
