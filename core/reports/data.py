@@ -35,55 +35,35 @@ class ReportData:
 
 
 def _reasons(result: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    criteria = result.get("criteria")
-    if isinstance(criteria, list):
-        for c in criteria:
-            if isinstance(c, dict):
-                out.append({"criterion": str(c.get("name") or c.get("criterion") or ""),
-                            "passed": c.get("passed", c.get("ok")),
-                            "detail": str(c.get("reason") or c.get("detail") or c.get("message") or "")})
-    elif isinstance(criteria, dict):
-        for name, c in criteria.items():
-            c = c if isinstance(c, dict) else {"passed": c}
-            out.append({"criterion": str(name), "passed": c.get("passed", c.get("ok")),
-                        "detail": str(c.get("reason") or c.get("detail") or "")})
-    for r in result.get("reasons") or []:
-        if isinstance(r, dict):
-            out.append({"criterion": str(r.get("criterion") or r.get("name") or ""), "passed": r.get("passed"),
-                        "detail": str(r.get("reason") or r.get("detail") or r.get("message") or "")})
-        elif not any(str(r) == o["detail"] for o in out):
-            out.append({"criterion": "", "passed": None, "detail": str(r)})
-    return out
+    """One row per criterion (status met | missed | uncertain), plus any gate reason first."""
+    rows = [{"criterion": str(c.get("criterion", "")), "status": str(c.get("status", "")),
+             "measured": c.get("measured"), "threshold": c.get("threshold"), "detail": str(c.get("reason", ""))}
+            for c in result.get("criteria") or [] if isinstance(c, dict)]
+    known = {r["detail"] for r in rows}
+    gates = [{"criterion": "", "status": "", "measured": None, "threshold": None, "detail": str(r)}
+             for r in result.get("reasons") or [] if str(r) not in known]
+    return gates + rows
 
 
 def _reductions(result: dict[str, Any]) -> list[dict[str, Any]]:
-    red = result.get("reductions") or {}
     rows = []
-    items = red.items() if isinstance(red, dict) else [(r.get("metric"), r) for r in red if isinstance(r, dict)]
-    for metric, v in items:
-        if isinstance(v, dict):
-            ci = v.get("ci") or v.get("ci95") or [v.get("ci_low"), v.get("ci_high")]
-            rows.append({"metric": str(metric), "reduction_pct": v.get("pct", v.get("reduction_pct", v.get("value"))),
-                         "ci_low": ci[0] if isinstance(ci, list | tuple) and ci else None,
-                         "ci_high": ci[1] if isinstance(ci, list | tuple) and len(ci) > 1 else None,
-                         "p_value": v.get("p_value"), "test": v.get("test")})
-        elif isinstance(v, int | float):
-            rows.append({"metric": str(metric), "reduction_pct": v, "ci_low": None, "ci_high": None,
-                         "p_value": None, "test": None})
+    for metric in ("series", "datapoint", "bytes"):
+        pct = result.get(f"{metric}_reduction_pct")
+        ci = result.get(f"{metric}_reduction_ci95") or {}
+        if pct is None and not ci:
+            continue
+        rows.append({"metric": {"datapoint": "data points"}.get(metric, metric), "reduction_pct": pct,
+                     "ci_low": ci.get("low"), "ci_high": ci.get("high"), "n": ci.get("n")})
     return rows
 
 
 def _cost(result: dict[str, Any]) -> list[dict[str, Any]]:
     cost = result.get("cost") or {}
-    cards = cost.get("cards") if isinstance(cost, dict) else cost
     rows = []
-    for c in cards or []:
+    for name, c in (cost.items() if isinstance(cost, dict) else []):
         if isinstance(c, dict):
-            label = f"{c.get('vendor')} — {c['plan']}" if c.get("plan") else str(c.get("vendor") or c.get("card_id"))
-            rows.append({"vendor": label, "before": c.get("before_usd", c.get("baseline_usd")),
-                         "after": c.get("after_usd", c.get("candidate_usd")), "saving_pct": c.get("saving_pct"),
-                         "source": c.get("source", ""), "as_of": c.get("as_of", "")})
+            rows.append({"vendor": str(name), "before": c.get("baseline_usd"), "after": c.get("candidate_usd"),
+                         "saving_pct": c.get("reduction_pct")})
     return rows
 
 
@@ -100,7 +80,7 @@ def _flatten(d: Any, prefix: str = "") -> list[dict[str, Any]]:
 
 
 def _stats(result: dict[str, Any]) -> list[dict[str, Any]]:
-    skip = {"verdict", "reasons", "criteria", "reductions", "cost"}
+    skip = {"verdict", "reasons", "criteria", "cost"}
     return _flatten({k: v for k, v in result.items() if k not in skip})
 
 

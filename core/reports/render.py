@@ -145,9 +145,9 @@ def to_pdf(data: ReportData) -> bytes:
         pdf.multi_cell(0, 5, _latin(f"{k}: {v}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     _section(pdf, "Reasons")
-    for r in data.reasons or [{"criterion": "", "passed": None, "detail": "no analysis yet"}]:
-        mark = {True: "PASS", False: "FAIL", None: "-"}.get(r["passed"], "-")
-        pdf.multi_cell(0, 5, _latin(f"[{mark}] {r['criterion']} {r['detail']}".strip()), new_x="LMARGIN", new_y="NEXT")
+    for r in data.reasons or [{"status": "", "detail": "no analysis yet"}]:
+        mark = r["status"].upper() or "-"
+        pdf.multi_cell(0, 5, _latin(f"[{mark}] {r['detail']}"), new_x="LMARGIN", new_y="NEXT")
     if data.reductions:
         _section(pdf, "Reductions (95% CI)")
         for r in data.reductions:
@@ -157,7 +157,7 @@ def to_pdf(data: ReportData) -> bytes:
         _section(pdf, "Cost per vendor ($/month)")
         for c in data.cost:
             pdf.multi_cell(0, 5, _latin(f"{c['vendor']}: baseline {c['before']}  candidate {c['after']}  "
-                                        f"saving {c['saving_pct']}%  (source {c['source']}, {c['as_of']})"),
+                                        f"saving {c['saving_pct']}%"),
                            new_x="LMARGIN", new_y="NEXT")
     charts = _png_charts(data)
     if charts:

@@ -7,35 +7,30 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 
+from core.analysis.verdict import analyze_samples
 from core.domain.experiment import Experiment
 from core.domain.samples import MeasurementSample
 from core.reports import build, render
 
-RESULT = {
-    "verdict": "PROMOTE",
-    "criteria": [{"name": "min_series_reduction", "passed": True, "reason": "series -84.0% >= 50%"},
-                 {"name": "critical_coverage", "passed": True, "reason": "100% of 12 critical processes"}],
-    "reductions": {"series": {"pct": 84.0, "ci": [82.5, 85.5], "p_value": 0.0001, "test": "welch"}},
-    "cost": {"cards": [{"vendor": "Grafana Cloud", "plan": "Pro", "before_usd": 100.0, "after_usd": 16.0,
-                        "saving_pct": 84.0, "source": "https://grafana.com/pricing", "as_of": "2026-11-28"}]},
-    "samples": {"baseline": 3, "candidate": 3},
-}
+
+def _price(series: float, dpm: float, bytes_month: float) -> float:
+    return series / 1000 * 6.5
 
 
 def _exp() -> tuple[Experiment, list[MeasurementSample]]:
     exp = Experiment.create(name="topk trial", baseline="process-baseline-v1", candidate="process-topk-v1")
-    exp.result = RESULT
     t0 = datetime(2026, 11, 28, tzinfo=UTC)
-    samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=5 * i), series=s, datapoints=s * 6, bytes=s * 90,
-                                 collector_cpu_pct=1.5, collector_rss_mb=40.0)
-               for i in range(3) for v, s in (("baseline", 1400), ("candidate", 224))]
+    samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=5 * i), series=s + i % 3, datapoints=(s + i % 3) * 6,
+                                 bytes=s * 90, collector_cpu_pct=1.5, collector_rss_mb=40.0, critical_coverage_pct=100.0)
+               for i in range(6) for v, s in (("baseline", 1400), ("candidate", 224))]
+    exp.result = analyze_samples(samples, exp.criteria, interval_s=5.0, prices={"Grafana Cloud Pro": _price})
     return exp, samples
 
 
 def test_csv_has_every_sample() -> None:
     exp, samples = _exp()
     rows = list(csv.DictReader(io.StringIO(render(build(exp, samples), "csv").decode())))
-    assert len(rows) == 6
+    assert len(rows) == 12
     assert {r["variant"] for r in rows} == {"baseline", "candidate"}
     assert rows[1]["series"] == "224" and rows[0]["experiment_id"] == exp.id
 
@@ -43,9 +38,10 @@ def test_csv_has_every_sample() -> None:
 def test_html_is_self_contained_with_verdict_reasons_cost_and_diff() -> None:
     exp, samples = _exp()
     html = render(build(exp, samples, "a: 1\n", "a: 2\n"), "html").decode()
-    assert "Verdict: PROMOTE" in html
-    assert "series -84.0% &gt;= 50%" in html
-    assert "Grafana Cloud — Pro" in html
+    assert f"Verdict: {exp.result['verdict']}" in html
+    for reason in exp.result["reasons"]:
+        assert reason.replace("≥", "&ge;") in html or reason in html
+    assert "Grafana Cloud Pro" in html
     assert "-a: 1" in html and "+a: 2" in html
     assert re.search(r"<script[^>]*\bsrc=", html) is None  # nothing fetched: plotly.js is inline
     assert len(html) > 1_000_000
