@@ -12,6 +12,7 @@ Sum-preserving; summed cumulative counters dip when a member exits (documented r
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import (
@@ -52,6 +53,9 @@ class Rollup(NodeType):
         Param("categories", "map", {}, "Category name → regex on executable name (first match wins).",
               advanced=True),
         Param("default_category", "str", "other", "Group of processes no category matches."),
+        Param("strip_after", "str", "", "With group_by executable_name: cut each name at the first occurrence "
+              "of this text, e.g. '/' groups kernel threads kworker/0:1-events, kworker/3:2 as kworker.",
+              advanced=True),
     )
 
     def validate(self, params: dict[str, Any]) -> list[str]:
@@ -67,6 +71,8 @@ class Rollup(NodeType):
             why = regex_problem(rx)
             if why:
                 problems.append(f"categories[{name!r}] {why}")
+        if len(p["strip_after"]) > 16:
+            problems.append("strip_after must be at most 16 characters")
         if not p["default_category"]:
             problems.append("default_category must not be empty")
         return problems
@@ -86,6 +92,9 @@ class Rollup(NodeType):
         st.append(f"set({group}, {ottl_str(fallback)}) where {eligible} and {group} == nil")
         if p["group_by"] != "executable_name":
             st.append(f"set({name}, {group}) where {group} != nil")
+        elif p["strip_after"]:
+            cut = re.escape(p["strip_after"]) + ".*$"
+            st.append(f'replace_pattern({name}, {ottl_str(cut)}, "") where {group} != nil')
         st.append(f'set({attr("phoenix.rollup")}, "true") where {group} != nil')
         st += [f"delete_key(resource.attributes, {ottl_str(k)}) where {group} != nil" for k in IDENTITY_KEYS]
         st.append('delete_key(resource.attributes, "phoenix.group")')

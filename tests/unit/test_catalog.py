@@ -113,3 +113,13 @@ def test_otlphttp_defaults_to_new_relic_with_env_license_key():
     cfg = registry.get("otlphttp").emit({}, EmitContext(node_id="nr")).exporters["otlphttp/nr"]
     assert cfg["endpoint"] == "https://otlp.nr-data.net"
     assert cfg["headers"] == {"api-key": "${env:NEW_RELIC_LICENSE_KEY}"}
+
+
+def test_rollup_strip_after_cuts_names_only_for_executable_name_grouping():
+    em = registry.get("rollup").emit({"group_by": "executable_name", "strip_after": "/"}, EmitContext(node_id="r"))
+    statements = em.processors["transform/r_group"]["metric_statements"][0]["statements"]
+    assert ('replace_pattern(resource.attributes["process.executable.name"], "/.*$", "") '
+            'where resource.attributes["phoenix.group"] != nil') in statements
+    other = registry.get("rollup").emit({"strip_after": "/"}, EmitContext(node_id="r"))
+    assert not any("replace_pattern" in s for s in other.processors["transform/r_group"]["metric_statements"][0]["statements"])
+    assert "at most 16" in registry.get("rollup").validate({"strip_after": "x" * 17})[0]
