@@ -1,0 +1,140 @@
+"""Experiment page: state timeline, live panels while running, analysis, actions by state."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import guard
+from app.widgets import backend, figures
+from app.widgets import experiments as ex
+from app.widgets.boundary import boundary
+from app.widgets.share import copy_link
+from core.domain.errors import NotFoundError
+
+LIVE_REFRESH_S = 2.0
+VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.warning}
+
+
+def _picker() -> None:
+    svc = backend.services()
+    rows = svc.experiments.list(limit=200)
+    if not rows:
+        st.info("No experiments yet. An experiment runs a baseline and a candidate pipeline side by side on the "
+                "same processes and tells you whether the candidate keeps its promise.")
+        if st.button("Create a first experiment from the templates", type="primary", key="exp.first"):
+            st.query_params["id"] = ex.create_first_experiment()
+            st.rerun()
+        st.page_link("pages/wizard.py", label="…or design one with the wizard", icon="🧪")
+        return
+    labels = {r.id: f"{r.name} · {r.state} · {r.id}" for r in rows}
+    pick = st.selectbox("Experiment", list(labels), format_func=labels.get, key="exp.pick")
+    if st.button("Open", key="exp.open"):
+        st.query_params["id"] = pick
+        st.rerun()
+
+
+def _live(exp_id: str) -> None:
+    exp = backend.services().experiments.get(exp_id)
+    samples = backend.services().experiments.samples(exp_id)
+    if not samples:
+        st.info(f"{exp.state.value}: waiting for the first measurements…")
+    else:
+        rows = ex.live_rows(samples, exp.timing.interval_s)
+        cols = st.columns(3)
+        for i, (metric, title, unit) in enumerate(ex.LIVE_METRICS):
+            with cols[i % 3]:
+                st.plotly_chart(figures.variant_timeseries(rows, metric, title, unit), width="stretch",
+                                key=f"live.{metric}")
+    if st.session_state.get("exp.seen_state") != exp.state.value:
+        st.session_state["exp.seen_state"] = exp.state.value
+        st.rerun()  # the state moved on: redraw the whole page (actions, analysis)
+
+
+def _analysis(result: dict) -> None:
+    st.subheader("Analysis")
+    verdict = str(result.get("verdict", "—"))
+    VERDICT_STYLE.get(verdict, st.info)(f"**Verdict: {verdict}**\n\n" + "\n".join(
+        f"- {r}" for r in result.get("reasons") or []))
+    m = st.columns(4)
+    for col, key, label in ((m[0], "series", "Series reduction"), (m[1], "datapoint", "Data point reduction"),
+                            (m[2], "bytes", "Bytes reduction")):
+        pct, ci = result.get(f"{key}_reduction_pct"), result.get(f"{key}_reduction_ci95") or {}
+        col.metric(label, "n/a" if pct is None else f"{pct:.1f}%",
+                   None if ci.get("low") is None else f"95% CI {ci['low']:.1f}–{ci['high']:.1f}%", delta_color="off")
+    cov = result.get("critical_coverage_pct")
+    m[3].metric("Critical coverage (min)", "n/a" if cov is None else f"{cov:.1f}%")
+    st.dataframe(ex.criteria_rows(result), hide_index=True, width="stretch")
+    cost = ex.cost_rows(result)
+    if cost:
+        st.plotly_chart(figures.cost_bars(cost, "Cost per price card ($/month)"), width="stretch")
+    stats = ex.stats_rows(result)
+    if stats:
+        with st.expander("Statistics (means per variant)"):
+            st.dataframe(stats, hide_index=True, width="stretch")
+            st.json(result.get("significance") or {}, expanded=False)
+
+
+def _actions(exp) -> None:
+    st.subheader("Actions")
+    c = st.columns(4)
+    if not exp.is_terminal and c[0].button("Cancel", key="exp.cancel", type="secondary"):
+        ex.cancel(exp.id)
+        st.rerun()
+    if exp.state.value == "Completed":
+        if ex.promote_available():
+            if c[1].button("Promote", key="exp.promote", type="primary",
+                           disabled=(exp.result or {}).get("verdict") != "PROMOTE"):
+                ex.promote(exp.id)
+                st.success(f"Promoted {exp.candidate}.")
+        else:
+            c[1].button("Promote", key="exp.promote", disabled=True,
+                        help="Promotion is not available in this build.")
+    if exp.is_terminal and c[2].button("Re-run", key="exp.rerun"):
+        st.query_params["id"] = ex.rerun(exp)
+        st.rerun()
+    with c[3].popover("Download report"):
+        fmt = st.radio("Format", ["html", "pdf", "csv"], horizontal=True, key="exp.fmt")
+        if st.button("Prepare report", key="exp.prepare"):
+            st.session_state["exp.report"] = (exp.id, fmt, ex.report(exp.id, fmt))
+        ready = st.session_state.get("exp.report")
+        if ready and ready[0] == exp.id:
+            mime = {"html": "text/html", "pdf": "application/pdf", "csv": "text/csv"}[ready[1]]
+            st.download_button(f"Download {ready[1].upper()}", ready[2], f"phoenix-{exp.id}.{ready[1]}", mime,
+                               key="exp.download")
+
+
+def render() -> None:
+    guard.page("experiment")
+    exp_id = st.query_params.get("id")
+    if not exp_id:
+        st.title("Experiments")
+        _picker()
+        return
+    try:
+        exp = backend.services().experiments.get(exp_id)
+    except NotFoundError:
+        st.title("Experiment")
+        st.warning(f"No experiment {exp_id!r}. It may have been created in another database.")
+        _picker()
+        return
+    st.session_state["exp.seen_state"] = exp.state.value
+    st.title(exp.name)
+    st.caption(f"`{exp.id}` · **{exp.state.value}** · {exp.baseline} → {exp.candidate} · {exp.target.describe()} · "
+               f"{exp.timing.duration_s:g}s every {exp.timing.interval_s:g}s · owner {exp.owner}"
+               + (" · dry run (nothing deployed)" if exp.dry_run else ""))
+    if exp.description:
+        st.markdown(exp.description)
+    if exp.error:
+        st.error(f"Failed: {exp.error}")
+    with st.expander("State timeline", expanded=not exp.is_terminal):
+        st.dataframe(ex.timeline(exp), hide_index=True, width="stretch")
+    st.subheader("Measurements")
+    st.fragment(run_every=None if exp.is_terminal else LIVE_REFRESH_S)(_live)(exp.id)
+    if exp.result:
+        _analysis(exp.result)
+    _actions(exp)
+    copy_link({"id": exp.id}, "experiment")
+
+
+with boundary("Experiment"):
+    render()

@@ -1,0 +1,106 @@
+"""Experiment page in AppTest: empty state, share link restore, live/analysis panels, actions, reports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.analysis.verdict import analyze_samples
+from core.bootstrap import Services, bootstrap
+from core.domain.experiment import utcnow
+from core.domain.samples import MeasurementSample
+from core.settings import Settings
+from tests.app.conftest import page
+
+
+@pytest.fixture
+def svc(app_env: Path) -> Services:
+    s = bootstrap(Settings.from_env())
+    yield s
+    s.close()
+
+
+def _app(exp_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(page("experiment.py"), default_timeout=60)
+    if exp_id:
+        at.query_params["id"] = exp_id
+    return at
+
+
+def _completed(svc: Services) -> str:
+    exp = svc.experiments.create(name="trial", baseline="process-baseline-v1", candidate="process-topk-v1",
+                                 duration_s=30, interval_s=5)
+    t0 = utcnow()
+    samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=5 * i), series=n + i, datapoints=(n + i) * 6,
+                                 bytes=n * 80, collector_cpu_pct=1.0, collector_rss_mb=30.0, critical_coverage_pct=100.0)
+               for i in range(6) for v, n in (("baseline", 1400), ("candidate", 220))]
+    with svc.uow() as uow:
+        e = uow.experiments.get(exp.id)
+        uow.samples.add_many(samples)
+        e.start(actor="test")
+        e.mark_running(actor="test")
+        e.begin_analysis(actor="test")
+        e.complete(analyze_samples(samples, e.criteria, interval_s=5.0,
+                                   prices={"Grafana Cloud": lambda s, d, b: s * 0.0065}), actor="test")
+        uow.experiments.save(e)
+        uow.commit()
+    return exp.id
+
+
+def test_empty_state_creates_a_first_experiment(svc: Services) -> None:
+    at = _app().run()
+    assert not at.exception
+    assert any("No experiments yet" in i.value for i in at.info)
+    at.button(key="exp.first").click().run()
+    assert not at.exception
+    exp_id = at.query_params["id"]
+    exp = svc.experiments.get(exp_id)
+    assert (str(exp.baseline), str(exp.candidate), exp.state.value) == (
+        "process-baseline-v1", "process-topk-v1", "Pending")
+    assert at.title[0].value == exp.name
+
+
+def test_share_link_restores_a_completed_experiment_with_analysis(svc: Services) -> None:
+    exp_id = _completed(svc)
+    at = _app(exp_id).run()
+    assert not at.exception
+    assert at.title[0].value == "trial"
+    assert any("Verdict: PROMOTE" in s.value for s in at.success)
+    assert any(m.label == "Series reduction" and m.value.startswith("84") for m in at.metric)
+    assert any(exp_id in c.value and "id=" in c.value for c in at.code)  # the copy-able share link
+    assert at.button(key="exp.rerun") is not None
+    with pytest.raises(KeyError):
+        at.button(key="exp.cancel")  # terminal: nothing to cancel
+
+
+def test_report_download_and_rerun(svc: Services) -> None:
+    exp_id = _completed(svc)
+    at = _app(exp_id).run()
+    at.radio(key="exp.fmt").set_value("csv")
+    at.button(key="exp.prepare").click().run()
+    assert not at.exception
+    eid, fmt, body = at.session_state["exp.report"]
+    assert (eid, fmt) == (exp_id, "csv")
+    assert body.decode().count("\n") == 13  # header + 12 samples
+    at.button(key="exp.rerun").click().run()
+    new_id = at.query_params["id"]
+    assert new_id != exp_id
+    assert svc.experiments.get(new_id).name == "trial (re-run)"
+
+
+def test_cancel_a_pending_experiment(svc: Services) -> None:
+    exp = svc.experiments.create(name="to cancel", baseline="process-baseline-v1", candidate="process-topk-v1")
+    at = _app(exp.id).run()
+    assert any("waiting for the first measurements" in i.value for i in at.info)
+    at.button(key="exp.cancel").click().run()
+    assert not at.exception
+    assert svc.experiments.get(exp.id).state.value == "Cancelled"
+
+
+def test_unknown_experiment_is_a_warning(svc: Services) -> None:
+    at = _app("exp-nope").run()
+    assert not at.exception
+    assert any("exp-nope" in w.value for w in at.warning)
