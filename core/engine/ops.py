@@ -363,6 +363,9 @@ def rollup(frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> Re
         df["process.executable.name"] = _categorise(name_col, p.get("categories") or {}, target, default)
     elif group_by != "executable_name":  # "other": one group per host
         df["process.executable.name"] = _rename(name_col, target, default)
+    elif p.get("strip_after"):
+        # collector: replace_pattern(name, "<re.escape(text)>.*$", "") on grouped rows.
+        df["process.executable.name"] = _strip_after(name_col, target, str(p["strip_after"]))
     set_na(df, list(ROLLUP_DELETES), target)
     set_marker(df, ROLLUP, target)
     out, groups, collisions = compact(df)
@@ -375,6 +378,19 @@ def _rename(col: pd.Series, mask: np.ndarray, name: str) -> pd.Categorical:
         col = col.cat.add_categories([name])
     codes = col.cat.codes.to_numpy().copy()
     codes[mask] = col.cat.categories.get_loc(name)
+    return pd.Categorical.from_codes(codes, dtype=col.dtype)
+
+
+def _strip_after(col: pd.Series, mask: np.ndarray, text: str) -> pd.Categorical:
+    """Cut each name at the first ``text`` (``kworker/0:1`` → ``kworker``), per category."""
+    cats = col.cat.categories.astype(str)
+    stripped = pd.Index([c.split(text, 1)[0] for c in cats])  # once per distinct name
+    wanted = pd.Index(stripped.unique()).difference(cats)
+    col = col.cat.add_categories(list(wanted)) if len(wanted) else col
+    target_codes = col.cat.categories.get_indexer(stripped)
+    codes = col.cat.codes.to_numpy().copy()
+    sel = mask & (codes >= 0)
+    codes[sel] = target_codes[codes[sel]]
     return pd.Categorical.from_codes(codes, dtype=col.dtype)
 
 
