@@ -357,19 +357,50 @@ def validate_graph(p: Pipeline) -> list[str]:
     if not enabled:
         problems.append("the receiver enables no process metrics")
 
-    # Excluding a critical executable from the scrape would lose it.
+    # A scrape include/exclude list that leaves out a critical executable would lose it.
     hp = REGISTRY["hostmetrics"].with_defaults(receiver_params)
-    if hp["match_type"] == "strict":
+    if hp["include_names"] or hp["exclude_names"]:
         try:
             policy = p.policy()
         except ValidationError:
             policy = None
-        for name in hp["exclude_names"] if policy else []:
-            for r in policy.critical_rules:
-                if r.match == "executable_name" and re.search(r.pattern, name):
-                    problems.append(f"node {recv!r} (hostmetrics): exclude_names drops {name!r}, which the "
-                                    "critical policy marks critical")
+        names = _critical_literal_names(policy) if policy else []
+        for name in names:
+            if not _scraped(name, hp["include_names"], hp["exclude_names"], hp["match_type"]):
+                problems.append(f"node {recv!r} (hostmetrics): include/exclude names would never scrape "
+                                f"{name!r}, which the critical policy marks critical")
     return problems
+
+
+_LITERAL_ALTS = re.compile(r"^\^\(\?:([A-Za-z0-9_.|-]+)\)\$$")
+
+
+def _critical_literal_names(policy: CriticalPolicy) -> list[str]:
+    """Executable names a critical rule lists literally (``^(?:a|b)$`` or ``^a$``)."""
+    out: list[str] = []
+    for r in policy.critical_rules:
+        if r.match != "executable_name":
+            continue
+        m = _LITERAL_ALTS.match(r.pattern) or re.match(r"^\^([A-Za-z0-9_.-]+)\$$", r.pattern)
+        if m:
+            out += [a for a in m.group(1).split("|") if a]
+    return out
+
+
+def _scraped(name: str, include: list[str], exclude: list[str], match_type: str) -> bool:
+    def hit(patterns: list[str]) -> bool:
+        if match_type == "strict":
+            return name in patterns
+        return any(_safe_search(pat, name) for pat in patterns)
+
+    return (not include or hit(include)) and not (exclude and hit(exclude))
+
+
+def _safe_search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def _reach(start: str, succ: dict[str, list[str]]) -> set[str]:

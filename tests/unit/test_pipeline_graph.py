@@ -144,7 +144,18 @@ def test_cpu_thresholds_need_cpu_utilization_enabled():
 
 def test_excluding_a_critical_executable_is_refused():
     probs = problems_of(chain(receiver={"exclude_names": ["postgres"], "match_type": "strict"}))
-    assert any("exclude_names drops 'postgres'" in p for p in probs)
+    assert any("would never scrape 'postgres'" in p for p in probs)
+    probs = problems_of(chain(receiver={"exclude_names": ["^post"], "match_type": "regexp"}))
+    assert any("would never scrape 'postgres'" in p for p in probs)
+    assert problems_of(chain(receiver={"exclude_names": ["^kworker"], "match_type": "regexp"})) == []
+
+
+def test_an_include_list_must_cover_the_critical_executables():
+    probs = problems_of(chain(receiver={"include_names": ["java"], "match_type": "strict"}))
+    assert any("would never scrape 'nginx'" in p for p in probs)
+    data = chain(receiver={"include_names": ["java", "mydb"], "match_type": "strict"})
+    data["critical_policy"] = [{"match": "executable_name", "pattern": "^mydb$", "priority": "critical"}]
+    assert problems_of(data) == []
 
 
 def test_pipeline_policy_overrides_the_default():
