@@ -94,8 +94,8 @@ def load_snapshot(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.D
     """
     if isinstance(source, str | os.PathLike) and str(source).endswith(".parquet"):
         return _load_parquet(Path(source), max_bytes)
-    data = _read_bytes(source, max_bytes)
-    if not data.strip():
+    data = _read_source(source, max_bytes)
+    if _is_blank(data):
         raise ValidationError("snapshot is empty: expected a header line and at least one data row")
     table = _read_csv_table(data)
     return normalise_snapshot(table)
@@ -187,7 +187,8 @@ def write_snapshot(frame: pd.DataFrame, path: str | os.PathLike[str] | IO[bytes]
 # --------------------------------------------------------------------------- reading
 
 
-def _read_bytes(source: Source, max_bytes: int) -> bytes:
+def _read_source(source: Source, max_bytes: int) -> bytes | Path:
+    """The CSV's bytes, or its path (pyarrow then reads the file itself, without a copy)."""
     too_big = f"snapshot is too large: more than {max_bytes:,} bytes (raise the limit with max_bytes)"
     if isinstance(source, bytes):
         if len(source) > max_bytes:
@@ -199,7 +200,7 @@ def _read_bytes(source: Source, max_bytes: int) -> bytes:
             raise ValidationError(f"snapshot file not found: {path}")
         if path.stat().st_size > max_bytes:
             raise ValidationError(too_big)
-        return path.read_bytes()
+        return path
     chunk = source.read(max_bytes + 1)
     data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
     if len(data) > max_bytes:
@@ -222,9 +223,27 @@ def _load_parquet(path: Path, max_bytes: int) -> pd.DataFrame:
     return normalise_snapshot(table)
 
 
-def _read_csv_table(data: bytes) -> pa.Table:
+def _is_blank(data: bytes | Path) -> bool:
+    if isinstance(data, Path):
+        with data.open("rb") as fh:
+            head = fh.read(1 << 16)
+        return not head.strip() and data.stat().st_size <= len(head)
+    return not data or data.isspace()  # isspace stops at the first non-space byte
+
+
+def _header(data: bytes | Path) -> str:
+    if isinstance(data, Path):
+        with data.open("rb") as fh:
+            line = fh.readline(1 << 20)
+    else:
+        end = data.find(b"\n")
+        line = data if end < 0 else data[:end]
+    return line.decode("utf-8", "replace").strip().lstrip("\ufeff")
+
+
+def _read_csv_table(data: bytes | Path) -> pa.Table:
     """Parse with pyarrow; typed fast path first, all-strings fallback to diagnose bad cells."""
-    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
+    header = _header(data)
     columns = [c.strip().strip('"') for c in header.split(",")]
     typed = {c: pa.float64() for c in METRIC_COLUMNS if c in columns}
     typed.update({c: pa.int64() for c in INT_COLUMNS if c in columns})
@@ -241,15 +260,16 @@ def _read_csv_table(data: bytes) -> pa.Table:
         raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
 
 
-def _arrow_csv(data: bytes, column_types: dict[str, pa.DataType]) -> pa.Table:
+def _arrow_csv(data: bytes | Path, column_types: dict[str, pa.DataType]) -> pa.Table:
     convert = pacsv.ConvertOptions(
         column_types=column_types,
         strings_can_be_null=False,
         # Only truly empty cells are "no value"; "NA"/"null" in a number column is an error.
         null_values=[""],
     )
-    read = pacsv.ReadOptions(block_size=64 << 20)
-    return pacsv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert)
+    read = pacsv.ReadOptions(block_size=8 << 20)  # several blocks even for small files: both cores parse
+    source = str(data) if isinstance(data, Path) else io.BytesIO(data)
+    return pacsv.read_csv(source, read_options=read, convert_options=convert)
 
 
 def _arrow_message(exc: Exception) -> str:

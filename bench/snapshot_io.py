@@ -1,0 +1,103 @@
+"""Benchmark the engine's data side: fleet generation, CSV write, CSV load+validate,
+byte encodings and one psutil scrape of this host.
+
+    .venv/bin/python bench/snapshot_io.py [--nodes 1000 --procs 500] [--json]
+
+Target (DESIGN §4, issue 4): 500k processes × 2 scrapes (1M rows) parse + validate in a
+few seconds. Prints the figures with the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {mem_gb:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--procs", type=int, default=500)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from core.engine import encoding
+    from core.engine.expand import expand
+    from core.engine.fleet import generate_fleet
+    from core.engine.frame import from_snapshot
+    from core.engine.hostsnapshot import PsutilReader
+    from core.engine.metrics import DEFAULT_METRICS
+    from core.engine.snapshot import load_snapshot, write_snapshot
+
+    results: dict[str, object] = {"machine": machine(), "nodes": args.nodes, "procs": args.procs}
+    frame, results["generate_s"] = timed(generate_fleet, args.nodes, args.procs, seed=0)
+    results["rows"] = len(frame)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fleet.csv"
+        _, results["write_csv_s"] = timed(write_snapshot, frame, path)
+        results["csv_mb"] = round(path.stat().st_size / 1e6, 1)
+        loaded, results["load_snapshot_s"] = timed(load_snapshot, path)
+        assert len(loaded) == len(frame)
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    # bytes per point on the baseline's last-scrape series of 20 hosts
+    small = frame[frame["host_name"].cat.codes < 20]
+    series = expand(from_snapshot(small), DEFAULT_METRICS)
+    series = series[series["scrape"] == series["scrape"].max()].reset_index(drop=True)
+    results["bytes_per_point"] = {
+        enc: round(encoding.bytes_per_point(series, enc), 1) for enc in encoding.ENCODINGS
+    }
+    one_host = series[series["host_name"] == series["host_name"].iloc[0]]
+    twenty_k = series.iloc[:20_000]
+    _, results["render_prometheus_20k_series_s"] = timed(encoding.render_prometheus_text, twenty_k)
+    results["render_prometheus_one_host_series"] = len(one_host)
+
+    reader = PsutilReader()
+    reader.read()
+    rows, secs = timed(reader.read)
+    results["psutil_scrape"] = {"processes": len(rows), "seconds": round(secs, 3)}
+    for key in ("generate_s", "write_csv_s", "load_snapshot_s", "render_prometheus_20k_series_s"):
+        results[key] = round(results[key], 3)  # type: ignore[arg-type]
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"machine: {results['machine']}")
+        print(f"fleet {args.nodes} × {args.procs} × 2 scrapes = {results['rows']:,} rows")
+        print(f"  generate_fleet     {results['generate_s']:>7} s")
+        print(f"  write_snapshot     {results['write_csv_s']:>7} s  ({results['csv_mb']} MB CSV)")
+        print(f"  load_snapshot      {results['load_snapshot_s']:>7} s  (parse + validate)")
+        print(f"  peak RSS           {results['peak_rss_mb']:>7} MB")
+        print(f"  render 20k series  {results['render_prometheus_20k_series_s']:>7} s  (Prometheus text)")
+        print(f"  bytes per point    {results['bytes_per_point']}")
+        print(f"  psutil scrape      {results['psutil_scrape']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
