@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.catalog.templates import get_template
 from core.render.collector import build
@@ -176,3 +178,20 @@ def test_otlphttp_alias_validates_against_the_otlp_http_schema(topk_config):
         c["exporters"]["otlphttp"] = {"endpoint": "https://x", "bogus": 1}
         c["service"]["pipelines"]["metrics"]["exporters"].append("otlphttp")
     assert with_change(topk_config, change) == ["exporters.otlphttp: unknown key 'bogus'"]
+
+
+# ---- robustness: arbitrary YAML never crashes the validator --------------------------------------
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False))
+_keys = st.sampled_from(["receivers", "processors", "exporters", "extensions", "service", "pipelines", "metrics",
+                         "hostmetrics", "transform", "filter/x", "prometheus", "endpoint", "scrapers", "process",
+                         "metric_statements", "statements", "headers", "readers", "x"])
+_tree = st.recursive(_leaf, lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                                   st.dictionaries(_keys, kids, max_size=4)), max_leaves=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_tree)
+def test_arbitrary_yaml_gets_messages_never_a_crash(doc):
+    problems = validate_collector_config(doc)
+    assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
