@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from app.widgets import canvas
+from app.widgets import backend, canvas
 from core.domain.pipeline import Pipeline
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "builder.py")
@@ -115,3 +115,28 @@ def test_estimate_on_simulated_fleet() -> None:
     assert 0 < report["series_out"] < report["series_in"]
     labels = [m.label for m in at.metric]
     assert "Series out" in labels and "Critical coverage" in labels
+
+
+def test_save_requires_a_message_and_creates_a_version(app_env: Path) -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-topk-v1"
+    at.run()
+    name_key = next(t.key for t in at.text_input if t.key.startswith("builder.name."))
+    at.text_input(key=name_key).input("team-topk").run()
+    at.button(key="builder.save").click().run()
+    assert any("message is required" in e for e in _errors(at))
+    at.text_input(key="builder.save_msg").input("first cut for the web tier")
+    at.button(key="builder.save").click().run()
+    assert not at.exception
+    ok = [s.value for s in at.success if "Saved" in s.value]
+    assert ok and "team-topk" in ok[0] and "version **1**" in ok[0]
+    assert at.query_params["pipeline"] == "team-topk" and at.query_params["version"] == "1"
+    p, info = backend.load_pipeline_version("team-topk", 1)
+    assert info["message"] == "first cut for the web tier" and len(info["commit"]) == 40
+    assert info["commit"][:12] in ok[0]
+
+    # The share link opens that exact version in a fresh session.
+    fresh = _app()
+    fresh.query_params.update({"pipeline": "team-topk", "version": "1"})
+    fresh.run()
+    assert _pipeline(fresh).to_dict() == p.to_dict()

@@ -1,0 +1,67 @@
+"""Catalogue, cost explorer and settings pages in AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from app.widgets import backend
+from core.catalog.templates import TEMPLATE_NAMES, get_template
+from tests.app.conftest import page
+
+
+def test_catalogue_lists_templates_and_saved_versions_with_diff(app_env: Path) -> None:
+    at = AppTest.from_file(page("catalogue.py"), default_timeout=60).run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert all(name in text for name in TEMPLATE_NAMES)
+    assert any("No saved pipelines yet" in i.value for i in at.info)
+
+    p = get_template("process-topk-v1")
+    p.name = "team-topk"
+    backend.save_pipeline_version(p, "first cut")
+    p.node("topk").params["k"] = 25
+    saved = backend.save_pipeline_version(p, "keep more")
+    assert saved["version"] == 2 and len(saved["commit"]) >= 7
+    at = AppTest.from_file(page("catalogue.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("team-topk · v2" in e.label for e in at.expander)
+    assert any("-    k: 10" in c.value and "+    k: 25" in c.value for c in at.code)
+
+
+def test_cost_explorer_restores_state_from_query_params(app_env: Path) -> None:
+    at = AppTest.from_file(page("cost_explorer.py"), default_timeout=60)
+    at.query_params.update({"hosts": "250", "procs": "120", "interval": "30", "pipeline": "process-aggregated-v1",
+                            "card": "datadog-pro"})
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="ce.hosts").value == 250
+    assert at.number_input(key="ce.procs").value == 120
+    assert at.select_slider(key="ce.interval").value == 30
+    assert at.selectbox(key="ce.pipeline").value == "process-aggregated-v1"
+    assert at.selectbox(key="ce.card").value == "datadog-pro"
+    assert len(at.dataframe[0].value) == 1  # one price card chosen
+    at.number_input(key="ce.hosts").set_value(500).run()
+    assert at.query_params["hosts"] == "500"
+
+
+def test_settings_policy_test_and_invalid_edit(app_env: Path) -> None:
+    at = AppTest.from_file(page("settings.py"), default_timeout=60).run()
+    assert not at.exception
+    at.text_input(key="settings.test_name").input("postgres").run()
+    assert any(i.value.startswith("**critical**") for i in at.info)
+    at.text_input(key="settings.test_name").input("my-batch-job").run()
+    assert not any(i.value.startswith("**critical**") for i in at.info)
+    at.text_area(key="settings.policy").input("rules:\n- match: executable_name\n  pattern: '(?=x)'\n"
+                                              "  priority: critical\n")
+    at.button(key="settings.save_policy").click().run()
+    assert any("Not saved" in e.value and "RE2" in e.value for e in at.error)
+    assert not (app_env / "critical_policy.yaml").exists()
+    at.text_area(key="settings.policy").input("rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n"
+                                              "  priority: critical\n")
+    at.button(key="settings.save_policy").click().run()
+    assert (app_env / "critical_policy.yaml").is_file()
+    statuses = {r["component"]: r["status"] for r in at.dataframe[-1].value.to_dict("records")}
+    assert statuses["Database"] == "connected"
+    assert "PHOENIX_PROMETHEUS_URL" not in str(statuses)
