@@ -138,3 +138,24 @@ def _ports(config: dict[str, Any], opts: RenderOptions) -> list[dict[str, Any]]:
             seen.add(p["port"])
             unique.append(p)
     return unique
+
+
+def render_load_job(experiment_id: str, profile: str, duration: str, process_count: int, *,
+                    churn_rate: float | None = None, custom_patterns: list[dict[str, Any]] | None = None,
+                    node_selector: dict[str, str] | None = None, namespace: str = NAMESPACE) -> str:
+    """A ``LoadSimulationJob`` custom resource for an experiment (validated by its CRD)."""
+    spec: dict[str, Any] = {
+        "experimentId": dns_name(experiment_id)[:40].rstrip("-"),
+        "profile": profile,
+        "duration": duration,
+        "processCount": process_count,
+    }
+    if churn_rate is not None:
+        spec["churnRate"] = churn_rate
+    if custom_patterns:
+        spec["customPatterns"] = custom_patterns
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    name = dns_name("load", experiment_id)
+    labels = {"app.kubernetes.io/part-of": "phoenix", "phoenix.io/experiment-id": spec["experimentId"]}
+    return render("k8s/loadsimulationjob.yaml.j2", name=name, namespace=namespace, labels=labels, spec=spec)

@@ -125,3 +125,14 @@ def test_dns_names_are_sanitised_and_bounded():
     assert dns_name("phoenix", "My_Pipeline.v2") == "phoenix-my-pipeline-v2"
     long = dns_name("phoenix", "x" * 100)
     assert len(long) <= 63 and long[-1] != "-"
+
+
+def test_rendered_load_simulation_job_matches_its_crd():
+    from core.render.k8s import render_load_job
+
+    doc = yaml.safe_load(render_load_job("exp-7", "custom", "30m", 300, churn_rate=0.1, custom_patterns=[
+        {"nameTemplate": "nginx", "count": 10, "cpuPattern": "steady"}], node_selector={"pool": "a"}))
+    assert doc["metadata"]["name"] == "load-exp-7" and doc["spec"]["processCount"] == 300
+    assert validate_manifest(doc) == []
+    bad = yaml.safe_load(render_load_job("exp-7", "realistic", "forever", 3))
+    assert len(validate_manifest(bad)) == 2
