@@ -328,3 +328,19 @@ def test_topk_on_one_host_passes_every_tie_of_the_kth_value():
     r = evaluate(tuned, f)
     assert sorted(out_rows(r)["process.pid"]) == [1, 2, 3]
     assert next(n for n in r.nodes if n.node_id == "topk").details["achieved_k"]["max"] == 3
+
+
+def test_coverage_counts_critical_processes_that_lost_series():
+    from core.domain.critical import policy_from_rules
+    from core.engine.estimate import critical_coverage
+
+    rows = [proc("a", 1, "postgres"), proc("a", 2, "bash"), proc("a", 3, "bash")]
+    p = pipeline(CLASSIFY, ("roll", "rollup", {}), policy=POLICY)
+    r = evaluate(p, frame(rows))
+    assert critical_coverage(r, r.policy)["coverage_pct"] == 100.0
+    # Measured against a stricter policy, the rolled-up bash processes are lost.
+    stricter = policy_from_rules([{"match": "executable_name", "pattern": "^(postgres|bash)$",
+                                   "priority": "critical"}])
+    c = critical_coverage(r, stricter)
+    assert (c["critical_processes"], c["covered"]) == (3, 1)
+    assert c["coverage_pct"] == pytest.approx(100 / 3, abs=1e-3)
