@@ -123,3 +123,40 @@ def test_rollup_strip_after_cuts_names_only_for_executable_name_grouping():
     other = registry.get("rollup").emit({"strip_after": "/"}, EmitContext(node_id="r"))
     assert not any("replace_pattern" in s for s in other.processors["transform/r_group"]["metric_statements"][0]["statements"])
     assert "at most 16" in registry.get("rollup").validate({"strip_after": "x" * 17})[0]
+
+
+def _unquote(ottl: str) -> str:
+    assert ottl[0] == ottl[-1] == '"'
+    return ottl[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+
+
+def test_classifier_yaml_encodes_exactly_the_policy_rules_in_order():
+    import re
+
+    from core.domain.critical import DEFAULT_POLICY, FIELD_ATTRIBUTE
+
+    em = registry.get("priority_classifier").emit({}, EmitContext(node_id="c", critical_policy=DEFAULT_POLICY))
+    statements = em.processors["transform/c"]["metric_statements"][0]["statements"]
+    rx = re.compile(r'^set\(resource\.attributes\["phoenix\.priority"\], ("\w+")\) where '
+                    r'resource\.attributes\["phoenix\.priority"\] == nil and '
+                    r'IsMatch\(resource\.attributes\["([\w.]+)"\], (".*")\)$')
+    decoded = []
+    for s in statements[:-1]:
+        m = rx.match(s)
+        assert m, s
+        decoded.append((_unquote(m.group(1)), m.group(2), _unquote(m.group(3))))
+    assert decoded == [(r.priority, FIELD_ATTRIBUTE[r.match], r.pattern) for r in DEFAULT_POLICY.rules]
+    assert statements[-1].endswith('"low") where resource.attributes["phoenix.priority"] == nil')
+
+
+def test_intelligent_regex_matches_exactly_the_learned_names():
+    import re
+
+    names = ["php-fpm8.2", "java", "a+b", "kworker/0:1"]
+    em = registry.get("intelligent").emit({"learned": {"names": names}}, EmitContext(node_id="i"))
+    stmt = em.processors["transform/i"]["metric_statements"][0]["statements"][0]
+    pattern = _unquote(stmt[stmt.rindex(", ") + 2:-1])
+    for n in names:
+        assert re.search(pattern, n)
+    for other in ["php-fpm8x2", "javascript", "aab", "kworker/0:10"]:
+        assert not re.search(pattern, other)
