@@ -146,7 +146,7 @@ CATALOGUE: tuple[Kind, ...] = (
     # databases (critical)
     _k("postgres", "/usr/lib/postgresql/16/bin/postgres", "postgres",
        "postgres: 16/main: app appdb 10.0.{n}.12(5432) idle",
-       {"database": 2.5, "general": 0.1}, cpu=0.01, cpu_sigma=2.0, rss=45e6, rss_sigma=0.8, vms_factor=6,
+       {"database": 2.0, "general": 0.1}, cpu=0.01, cpu_sigma=2.0, rss=45e6, rss_sigma=0.8, vms_factor=6,
        io=20000, wait_share=0.03, var="uniq", critical=True),
     _k("mysqld", "/usr/sbin/mysqld", "mysql", "/usr/sbin/mysqld --basedir=/usr --datadir=/var/lib/mysql",
        {"database": 0.5}, cpu=0.3, rss=2.5e9, vms_factor=2, io=3e5, threads=40, fds=400, wait_share=0.03,
@@ -158,7 +158,7 @@ CATALOGUE: tuple[Kind, ...] = (
        {"database": 0.3}, cpu=0.2, rss=3e9, vms_factor=1.8, io=2e5, threads=60, fds=500, critical=True),
     # web servers and proxies (critical)
     _k("nginx", "/usr/sbin/nginx", "www-data", "nginx: worker process",
-       {"web": 2.0, "app": 0.1, "general": 0.1}, cpu=0.02, cpu_sigma=1.2, rss=15e6, vms_factor=4, io=500,
+       {"web": 1.6, "app": 0.1, "general": 0.1}, cpu=0.02, cpu_sigma=1.2, rss=15e6, vms_factor=4, io=500,
        critical=True),
     _k("nginx", "/usr/sbin/nginx", "root", "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;",
        {"web": 0.1}, cpu=1e-4, rss=8e6, critical=True),
@@ -182,19 +182,19 @@ CATALOGUE: tuple[Kind, ...] = (
     # container runtime helpers (critical: container runtimes)
     _k("containerd-shim-runc-v2", "/usr/bin/containerd-shim-runc-v2", "root",
        "/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {n} -address /run/containerd/containerd.sock",
-       {ALL: 0.5}, cpu=1e-3, rss=10e6, vms_factor=120, threads=11, var="uniq", critical=True),
+       {ALL: 0.35}, cpu=1e-3, rss=10e6, vms_factor=120, threads=11, var="uniq", critical=True),
     _k("dockerd", "/usr/bin/dockerd", "root", "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock",
        {"batch": 0.1, "general": 0.05}, cpu=0.01, rss=90e6, vms_factor=25, threads=30, critical=True),
     # infrastructure agents and daemons
     _k("kube-proxy", "/usr/local/bin/kube-proxy", "root",
-       "/usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/config.conf --hostname-override=node", {ALL: 0.5},
+       "/usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/config.conf --hostname-override=node", {ALL: 0.05},
        cpu=0.005, rss=50e6, vms_factor=25, threads=10),
     _k("coredns", "/coredns", "root", "/coredns -conf /etc/coredns/Corefile", {"general": 0.3, "app": 0.2},
        cpu=0.004, rss=40e6, vms_factor=20),
     _k("fluent-bit", "/fluent-bit/bin/fluent-bit", "root", "/fluent-bit/bin/fluent-bit -c /fluent-bit/etc/fluent-bit.conf",
        {ALL: 0.6}, cpu=0.01, rss=30e6, io=50000, threads=6),
     _k("pause", "/pause", "65535", "/pause", {ALL: 1.2}, cpu=1e-6, rss=0.4e6, vms_factor=3, io=0, fds=3),
-    _k("systemd", "/usr/lib/systemd/systemd", "ubuntu", "/lib/systemd/systemd --user", {ALL: 0.3}, rss=9e6),
+    _k("systemd", "/usr/lib/systemd/systemd", "ubuntu", "/lib/systemd/systemd --user", {ALL: 0.1}, rss=9e6),
     _k("snapd", "/usr/lib/snapd/snapd", "root", "/usr/lib/snapd/snapd", {ALL: 0.3}, rss=30e6, vms_factor=60),
     _k("multipathd", "/usr/sbin/multipathd", "root", "/sbin/multipathd -d -s", {ALL: 0.3}, rss=25e6),
     # application runtimes and worker pools (unique command lines)
@@ -243,14 +243,14 @@ EPHEMERAL: tuple[Kind, ...] = (
     _k("grep", "/usr/bin/grep", "ubuntu", "grep -r ERROR /var/log/app/{n}.log", {ALL: 0.8}, cpu=0.6, rss=3e6,
        io=5e6, var="uniq", ephemeral=True),
     _k("runc", "/usr/bin/runc", "root", "runc --root /run/containerd/runc/k8s.io exec --process /tmp/runc-process{n}",
-       {ALL: 1.0}, cpu=0.05, rss=10e6, var="uniq", ephemeral=True),
+       {ALL: 0.4}, cpu=0.05, rss=10e6, var="uniq", ephemeral=True),
 )
 
 # What the simulator itself treats as "critical" when it sets the mix (for reporting; the
 # authoritative policy lives in core.domain.critical). Matches executable name or command line.
 CRITICAL_NAME_PATTERN = (
     r"^(postgres|mysqld|redis-server|mongod|nginx|envoy|haproxy|httpd|beam\.smp|nats-server|"
-    r"kubelet|containerd|containerd-shim.*|dockerd|sshd)$"
+    r"kubelet|kube-proxy|containerd|containerd-shim.*|dockerd|runc|sshd|systemd)$"
 )
 CRITICAL_COMMAND_PATTERN = r"kafka\.Kafka"
 

@@ -15,7 +15,7 @@ from core.engine.snapshot import CSV_COLUMNS, normalise_snapshot
 # Written independently of the simulator's own hint: what an SRE would call critical.
 CRITICAL_NAMES = re.compile(
     r"^(postgres|mysqld|redis-server|mongod|nginx|envoy|haproxy|httpd|beam\.smp|nats-server|kubelet|"
-    r"containerd|containerd-shim-runc-v2|dockerd|sshd)$"
+    r"kube-proxy|containerd|containerd-shim-runc-v2|dockerd|runc|sshd|systemd)$"
 )
 
 
