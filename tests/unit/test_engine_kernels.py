@@ -15,6 +15,8 @@ from core.engine.tuning import fleet_threshold, kth_largest_per_host, learn_name
 from tests.unit.engine_data import POLICY, GiB, MiB, frame, pipeline, proc, two_scrapes
 
 CLASSIFY = ("classify", "priority_classifier", {})
+# Validation refuses include/exclude lists that would never scrape a critical name.
+NGINX_CRITICAL = [{"match": "executable_name", "pattern": "^nginx$", "priority": "critical"}]
 
 
 def out_rows(result, scrape=-1):
@@ -55,14 +57,14 @@ def test_hostmetrics_include_exclude_and_toggles():
                proc("a", 3, "java", threads=30)])
     strict = pipeline(receiver={"include_names": ["nginx", "java"], "match_type": "strict",
                                 "metrics": {"process.threads": True, "process.memory.virtual": False},
-                                "resource_attributes": {"process.command_line": False}})
+                                "resource_attributes": {"process.command_line": False}}, policy=NGINX_CRITICAL)
     r = evaluate(strict, f)
     names = sorted(out_rows(r)["process.executable.name"].astype(str))
     assert names == ["java", "nginx"]
     # 3 cpu + 1 memory + 2 disk + 1 threads = 7 per process (virtual off, threads on)
     assert r.series_out() == 14
     assert out_rows(r)["process.command_line"].isna().all()
-    regexp = pipeline(receiver={"include_names": ["^nginx"], "exclude_names": ["helper"]})
+    regexp = pipeline(receiver={"include_names": ["^nginx"], "exclude_names": ["helper"]}, policy=NGINX_CRITICAL)
     r = evaluate(regexp, f)
     assert list(out_rows(r)["process.executable.name"].astype(str)) == ["nginx"]
     assert r.ctx.collection_interval_s == 10.0
