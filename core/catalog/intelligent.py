@@ -51,8 +51,13 @@ class Intelligent(NodeType):
         names = sorted(set(learned.get("names") or []))
         out = Emitted()
         if not names:
-            out.notes.append(f"{ctx.node_id}: nothing learned yet; only critical processes stay individual "
-                             "until Phoenix evaluates a snapshot")
+            if learned.get("source"):
+                out.notes.append(f"{ctx.node_id}: no executable qualified when learning from {learned['source']} "
+                                 f"at {learned.get('computed_at', 'unknown time')}; only critical processes stay "
+                                 "individual")
+            else:
+                out.notes.append(f"{ctx.node_id}: nothing learned yet; only critical processes stay individual "
+                                 "until Phoenix evaluates a snapshot")
             return out
         pattern = "^(?:" + "|".join(re.escape(n) for n in names) + ")$"
         out.processors[component_id("transform", ctx.node_id)] = {

@@ -63,8 +63,9 @@ class TopK(NodeType):
 def threshold_note(node_id: str, p: dict[str, Any], computed: bool) -> str:
     if computed:
         c = p["computed"]
+        values = ", ".join(f"{k} {c[k]}" for k in ("k", "cpu_utilization", "memory_bytes") if k in c)
         return (f"{node_id}: thresholds computed by Phoenix from {c.get('source', 'a snapshot')} "
-                f"at {c.get('computed_at', 'unknown time')}")
+                f"at {c.get('computed_at', 'unknown time')} ({values})")
     return (f"{node_id}: DEFAULT thresholds (cpu >= {DEFAULT_CPU_UTILIZATION}, memory >= "
             f"{DEFAULT_MEMORY_BYTES} bytes); estimate on a snapshot to compute them for this fleet")
 

@@ -114,3 +114,16 @@ def test_secrets_are_env_references():
     assert "api-key: ${env:NEW_RELIC_LICENSE_KEY}" in text
     assert "Authorization: ${env:GRAFANA_AUTH}" in text
     assert validate_collector_yaml(text) == []
+
+
+@pytest.mark.parametrize("name", ["process-topk-v1", "process-adaptive-v1", "process-intelligent-v1"])
+def test_engine_tuned_pipelines_render_valid_configs_with_their_values(name):
+    """Contract with the engine: what ``tune`` writes into params renders and validates."""
+    from core.engine.fleet import generate_fleet
+    from core.engine.tuning import tune
+
+    tuned = tune(get_template(name), generate_fleet(nodes=3, procs=120, seed=3, scrapes=3), source="fleet-3x120")
+    rendered = build(tuned)
+    assert validate_collector_yaml(rendered.text) == []
+    assert any("fleet-3x120" in note for note in rendered.notes)
+    assert "DEFAULT thresholds" not in rendered.text
