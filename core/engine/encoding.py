@@ -30,6 +30,7 @@ because resource attributes are shared by a resource's points in OTLP.
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.domain.errors import ValidationError
 
@@ -272,7 +275,8 @@ def render_prometheus_text(
     ``extra_labels`` are added to every sample (like the exporter's ``const_labels``);
     ``host_label`` names a label that carries ``host_name`` (off by default: one
     collector serves one host). ``timestamp_ms`` is appended to every sample when given.
-    Built column-wise over categoricals, so ~20k series render in a few tens of ms.
+    Built column-wise (label fragments per distinct value, joined in Arrow), so ~20k
+    series render in a few tens of milliseconds.
     """
     _check_series(series)
     n = len(series)
@@ -282,17 +286,15 @@ def render_prometheus_text(
     metas = [metric_meta(m) for m in metric_names]
     prom_names = [_prom_name(m) for m in metas]
 
-    # label columns: (label name, fragments per code + "" for absent, codes)
-    columns: list[tuple[str, np.ndarray, np.ndarray]] = []
+    # label columns: (label name, fragment per distinct value, codes with −1 = absent)
+    columns: list[tuple[str, list[str], np.ndarray]] = []
     for key in attribute_keys(series):
         codes, values = _string_codes(series[key])
         label = prometheus_label_name(key)
-        frag = np.array([f'{label}="{_escape_label_value(v)}"' for v in values] + [""], dtype=object)
-        columns.append((label, frag, np.where(codes < 0, len(values), codes)))
+        columns.append((label, [f'{label}="{_escape_label_value(v)}"' for v in values], codes))
     if host_label:
         codes, values = _string_codes(series["host_name"])
-        frag = np.array([f'{host_label}="{_escape_label_value(v)}"' for v in values] + [""], dtype=object)
-        columns.append((host_label, frag, np.where(codes < 0, len(values), codes)))
+        columns.append((host_label, [f'{host_label}="{_escape_label_value(v)}"' for v in values], codes))
     constant: list[tuple[str, str]] = []
     if scope_labels:
         constant += [("otel_scope_name", SCOPE_NAME), ("otel_scope_schema_url", ""),
@@ -300,29 +302,40 @@ def render_prometheus_text(
     for k, v in (extra_labels or {}).items():
         constant.append((prometheus_label_name(k), str(v)))
     for label, value in constant:
-        frag = np.array([f'{label}="{_escape_label_value(value)}"', ""], dtype=object)
-        columns.append((label, frag, np.zeros(n, dtype=np.int64)))
+        columns.append((label, [f'{label}="{_escape_label_value(value)}"'], np.zeros(n, dtype=np.int64)))
     columns.sort(key=lambda c: c[0])  # client_golang sorts label pairs by name
 
-    # Each fragment carries its leading comma; one join per row, then drop the first comma.
-    pieces = [np.where(frag == "", "", "," + frag)[codes] for _, frag, codes in columns]
-    joined = np.array(["".join(t)[1:] for t in zip(*pieces, strict=True)], dtype=object)
-    values = series["value"].to_numpy(dtype=np.float64)
-    value_text = _format_values(values)
-    ts = f" {int(timestamp_ms)}" if timestamp_ms is not None else ""
-    lines_body = np.where(joined != "", "{" + joined + "}", "") + " " + value_text + ts
+    # Joined in Arrow (C++), absent labels skipped: no Python work per series.
+    pieces = [
+        pc.take(pa.array(frags, type=pa.string()), pa.array(codes, mask=codes < 0))
+        for _, frags, codes in columns
+    ]
+    empty = pa.scalar("", pa.string())
+    if pieces:
+        joined = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
+        labels = pc.if_else(
+            pc.equal(joined, empty), empty,
+            pc.binary_join_element_wise(pa.scalar("{"), joined, pa.scalar("}"), ""),
+        )
+    else:
+        labels = pa.array([""] * n, type=pa.string())
+    value_text = pa.array(_format_values(series["value"].to_numpy(dtype=np.float64)), type=pa.string())
+    ts = pa.scalar(f" {int(timestamp_ms)}" if timestamp_ms is not None else "")
+    names = pc.take(pa.array(prom_names, type=pa.string()), pa.array(metric_codes))
+    lines = pc.binary_join_element_wise(names, labels, pa.scalar(" "), value_text, ts, "")
 
-    out: list[str] = []
+    # One family per metric: HELP and TYPE once, then its samples (input order kept).
     order = np.argsort(metric_codes, kind="stable")
-    sorted_codes = metric_codes[order]
-    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
-    for block in np.split(order, bounds):
-        code = metric_codes[block[0]]
+    sorted_lines = pc.take(lines, pa.array(order)).to_pylist()
+    starts = [0, *(np.flatnonzero(np.diff(metric_codes[order])) + 1).tolist(), n]
+    out: list[str] = []
+    for lo, hi in itertools.pairwise(starts):
+        code = metric_codes[order[lo]]
         meta, name = metas[code], prom_names[code]
         ptype = "counter" if meta.is_monotonic_sum else "gauge"
         out.append(f"# HELP {name} {_escape_help(meta.description)}")
         out.append(f"# TYPE {name} {ptype}")
-        out.extend(name + lines_body[block])
+        out.extend(sorted_lines[lo:hi])
     return "\n".join(out) + "\n"
 
 
