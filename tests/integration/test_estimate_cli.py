@@ -1,0 +1,110 @@
+"""``phoenix estimate`` and ``phoenix bench`` end to end on real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.catalog.templates import TEMPLATE_NAMES, get_template
+from core.cli import main
+from core.engine.fleet import generate_fleet
+from core.engine.snapshot import write_snapshot
+
+
+@pytest.fixture(scope="module")
+def snapshot_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("snap") / "fleet.csv"
+    write_snapshot(generate_fleet(6, 60, seed=3, scrapes=2), path)
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_series_out_file_matches_json_count_and_contract(capsys, snapshot_csv, tmp_path):
+    out_csv = tmp_path / "series.csv"
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", "process-topk-v1", "--snapshot", str(snapshot_csv),
+                           "--json", "--series-out", str(out_csv))
+    assert code == 0
+    report = json.loads(out)
+    with out_csv.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == ["host_name", "metric", "attributes", "value"]
+        rows = list(reader)
+    assert report["series_out"] == len(rows) == report["series_out_file"]["rows"]
+    for row in rows[:200]:
+        attrs = json.loads(row["attributes"])
+        assert list(attrs) == sorted(attrs)
+        assert not any(k in attrs for k in ("phoenix.keep", "phoenix.rollup"))
+        float(row["value"])
+    assert any(json.loads(r["attributes"]).get("process.executable.name") == "other" for r in rows)
+    assert report["critical"]["coverage_pct"] == 100.0
+    assert report["tuned"] is True and report["tuned_params"]["topk"]["memory_bytes"] > 0
+    assert report["exporters"]["prometheus"]["bytes_per_point"] > 0
+
+
+def test_human_summary_and_pipeline_file(capsys, snapshot_csv, tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(get_template("process-aggregated-v1").to_yaml())
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", str(path), "--snapshot", str(snapshot_csv))
+    assert code == 0
+    assert "reduction" in out and "critical" in out and "process-aggregated-v1" in out
+
+
+def test_critical_file_replaces_the_policy(capsys, snapshot_csv, tmp_path):
+    policy = tmp_path / "critical.yaml"
+    policy.write_text("rules:\n  - {match: executable_name, pattern: '^bash$', priority: critical}\n")
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", "process-aggregated-v1", "--snapshot",
+                           str(snapshot_csv), "--critical-file", str(policy), "--json")
+    assert code == 0
+    report = json.loads(out)
+    import pandas as pd
+
+    snap = pd.read_csv(snapshot_csv)
+    last = snap[snap["timestamp"] == snap.groupby("host_name")["timestamp"].transform("max")]
+    assert report["critical"]["critical_processes"] == int((last["executable_name"] == "bash").sum())
+    assert report["critical"]["coverage_pct"] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pipeline", "no-such-template", "--snapshot", "{csv}"], "neither a built-in template"),
+        (["--pipeline", "process-topk-v1", "--snapshot", "{missing}"], "does not exist"),
+        (["--pipeline", "process-topk-v1", "--snapshot", "{bad}"], "missing column"),
+        (["--pipeline", "process-topk-v1", "--snapshot", "{csv}", "--critical-file", "{badpolicy}"], "pattern"),
+    ],
+)
+def test_bad_input_is_one_clear_error_line(capsys, snapshot_csv, tmp_path, args, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,host_name\n1,a\n")
+    badpolicy = tmp_path / "p.yaml"
+    badpolicy.write_text("rules:\n  - {match: executable_name, pattern: '(?=x)', priority: critical}\n")
+    argv = [a.format(csv=snapshot_csv, missing=tmp_path / "nope.csv", bad=bad, badpolicy=badpolicy) for a in args]
+    code, out, err = run_cli(capsys, "estimate", *argv)
+    assert code == 1
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_bench_reports_every_template(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "bench", "--nodes", "4", "--procs", "30", "--no-scaling", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["series_in"] == 4 * 30 * 7
+    assert set(report["templates"]) == set(TEMPLATE_NAMES)
+    for name, t in report["templates"].items():
+        assert "error" not in t, (name, t)
+        assert t["seconds"] > 0 and t["peak_rss_mb"] > 0 and t["series_out"] >= 0
+    assert report["templates"]["process-baseline-v1"]["series_out"] == report["series_in"]
