@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import streamlit as st
+
+# `streamlit run app/main.py` puts app/ on sys.path, not the repository root that holds
+# the `app` and `pages` packages the pages import.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
@@ -14,6 +21,9 @@ st.set_page_config(page_title="Phoenix", page_icon="🔥", layout="wide")
 PAGES = [
     ("overview.py", "Overview", ":material/dashboard:", True),
     ("builder.py", "Pipeline Builder", ":material/account_tree:", False),
+    ("catalogue.py", "Pipeline Catalogue", ":material/library_books:", False),
+    ("wizard.py", "New Experiment", ":material/science:", False),
+    ("experiment.py", "Experiments", ":material/monitoring:", False),
     ("cost_explorer.py", "Cost Explorer", ":material/payments:", False),
     ("settings.py", "Settings", ":material/settings:", False),
 ]

@@ -102,9 +102,9 @@ def _start_from() -> None:
 def _palette(p: Pipeline) -> None:
     st.markdown("**Palette**")
     for kind, types in canvas.palette_groups().items():
-        with st.expander(canvas.KIND_LABELS[kind], expanded=kind != "processor" or True):
+        with st.expander(canvas.KIND_LABELS[kind], expanded=True):
             for t in types:
-                if st.button(f"＋ {t.title}", key=f"palette.{t.type_name}", help=t.description,
+                if st.button(f"+ {t.title}", key=f"palette.{t.type_name}", help=t.description,
                              width="stretch"):
                     q, nid = canvas.add_node(p, t.type_name)
                     _set(q)

@@ -24,7 +24,7 @@ def _picker() -> None:
         if st.button("Create a first experiment from the templates", type="primary", key="exp.first"):
             st.query_params["id"] = ex.create_first_experiment()
             st.rerun()
-        st.page_link("pages/wizard.py", label="…or design one with the wizard", icon="🧪")
+        st.markdown("…or design one with the [experiment wizard](wizard).")
         return
     labels = {r.id: f"{r.name} · {r.state} · {r.id}" for r in rows}
     pick = st.selectbox("Experiment", list(labels), format_func=labels.get, key="exp.pick")
