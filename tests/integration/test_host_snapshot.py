@@ -72,3 +72,25 @@ def test_user_price_card_file(tmp_path):
     with pytest.raises(ValidationError) as exc:
         load_price_cards(f)
     assert f"{f}: card 'dd': 'vendor' is required" in exc.value.problems
+
+
+def test_parquet_snapshot_with_the_same_columns(tmp_path):
+    from core.engine.fleet import generate_fleet
+
+    frame = generate_fleet(3, 20, seed=1)
+    path = tmp_path / "fleet.parquet"
+    frame.drop(columns=["scrape"]).to_parquet(path)
+    again = load_snapshot(path)
+    assert again["pid"].tolist() == frame["pid"].tolist()
+    assert again["scrape"].tolist() == frame["scrape"].tolist()
+    assert again["command_line"].astype(str).tolist() == frame["command_line"].astype(str).tolist()
+
+
+def test_fleet_generate_profile_and_scrapes(tmp_path):
+    out = tmp_path / "churn.csv"
+    assert main(["fleet", "generate", "--nodes", "4", "--procs", "100", "--scrapes", "3", "--interval", "30s",
+                 "--profile", "process-churn", "--out", str(out)]) == 0
+    df = load_snapshot(out)
+    assert sorted(df["scrape"].unique()) == [0, 1, 2]
+    gaps = df.groupby(["host_name", "scrape"], observed=True)["timestamp"].first().unstack().diff(axis=1)
+    assert ((gaps.iloc[:, 1:] - 30).abs() < 0.05).all().all()
