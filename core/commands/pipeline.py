@@ -25,6 +25,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("--out", required=True, metavar="DIR")
     r.add_argument("--experiment-id", metavar="ID")
     r.add_argument("--variant", choices=("baseline", "candidate"))
+    r.add_argument("--snapshot", metavar="FILE.csv",
+                   help="compute top-K/adaptive thresholds and learned names from this process snapshot first")
     r.set_defaults(handler=cmd_render)
 
     v = sub.add_parser("validate", help="validate a pipeline graph (JSON/YAML) or a collector YAML")
@@ -133,6 +135,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     if bool(args.experiment_id) != bool(args.variant) and args.variant:
         raise ValidationError("--variant needs --experiment-id")
     pipeline = _load(args.pipeline)
+    if args.snapshot:
+        from core.engine.snapshot import load_snapshot
+        from core.engine.tuning import tune
+
+        if not Path(args.snapshot).is_file():
+            raise ValidationError(f"snapshot file {args.snapshot} does not exist")
+        pipeline = tune(pipeline, load_snapshot(args.snapshot), source=Path(args.snapshot).name)
     bundle = render_checked(pipeline, RenderOptions(experiment_id=args.experiment_id, variant=args.variant))
     out = Path(args.out)
     if out.exists() and not out.is_dir():

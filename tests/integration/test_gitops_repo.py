@@ -116,3 +116,15 @@ def test_cli_validate_reports_one_problem_per_line(tmp_path, capsys):
     assert main(["pipeline", "validate", str(tmp_path / "missing.json")]) == 1
     assert main(["pipeline", "render", "no-such-thing.json", "--out", str(tmp_path / "o")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_render_can_compute_thresholds_from_a_snapshot(tmp_path, capsys):
+    from core.engine.fleet import generate_fleet
+
+    snap = tmp_path / "fleet.csv"
+    generate_fleet(nodes=2, procs=80, seed=5).to_csv(snap, index=False)
+    out = tmp_path / "out"
+    assert main(["pipeline", "render", "process-topk-v1", "--out", str(out), "--snapshot", str(snap)]) == 0
+    text = (out / "collector.yaml").read_text()
+    assert "thresholds computed by Phoenix from fleet.csv" in text and "DEFAULT" not in text
+    assert main(["pipeline", "validate", str(out / "collector.yaml")]) == 0
