@@ -336,6 +336,17 @@ def validate_graph(p: Pipeline) -> list[str]:
             if "process.pid" in keys and not any(m.type == "rollup" for m in chain[i + 1:]):
                 problems.append(f"node {n.id!r} (attribute_reduction) deletes process.pid without a rollup "
                                 "after it: distinct processes would collide into one series")
+            elif "process.pid" in keys:
+                markers = [m.id for m in chain if _marks_keep(m)]
+                if markers:
+                    problems.append(f"node {n.id!r} (attribute_reduction) deletes process.pid, but processes "
+                                    f"kept individual by {', '.join(markers)} are not rolled up and would collide")
+
+    # Without pid every process of one executable becomes the same resource: critical ones too.
+    toggles = REGISTRY["hostmetrics"].with_defaults(receivers[0].params)["resource_attributes"]
+    if toggles.get("process.pid") is False:
+        problems.append(f"node {recv!r} (hostmetrics): disabling the process.pid resource attribute makes "
+                        "processes collide and critical processes lose their identity")
 
     # Metrics the thresholds read must be scraped.
     receiver_params = receivers[0].params
@@ -401,6 +412,16 @@ def _safe_search(pattern: str, text: str) -> bool:
         return re.search(pattern, text) is not None
     except re.error:
         return False
+
+
+def _marks_keep(n: Node) -> bool:
+    """Whether a node sets phoenix.keep (those processes skip rollups)."""
+    from core.catalog.registry import REGISTRY
+
+    p = REGISTRY[n.type].with_defaults(n.params)
+    if n.type in ("topk", "adaptive", "intelligent", "resource_filter"):
+        return True
+    return n.type == "priority_classifier" and bool(p["keep_priorities"])
 
 
 def _reach(start: str, succ: dict[str, list[str]]) -> set[str]:

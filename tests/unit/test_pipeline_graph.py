@@ -178,3 +178,15 @@ def test_from_dict_does_not_alias_the_input():
     before = copy.deepcopy(data)
     p.node("t").params["computed"]["memory_bytes"] = 2
     assert data == before
+
+
+def test_deleting_pid_is_refused_when_kept_processes_would_collide():
+    red = ("ar", "attribute_reduction", {"delete_keys": ["process.pid"]})
+    nodes = (("c", "priority_classifier", {}), ("t", "topk", {}), red, ("r", "rollup", {}))
+    assert any("kept individual by t are not rolled up" in p for p in problems_of(chain(*nodes)))
+
+
+def test_disabling_pid_in_the_receiver_is_refused():
+    probs = problems_of(chain(receiver={"resource_attributes": {"process.pid": False}}))
+    assert any("disabling the process.pid resource attribute" in p for p in probs)
+    assert problems_of(chain(receiver={"resource_attributes": {"process.command_line": False}})) == []
