@@ -5,7 +5,8 @@ Reconcile steps (kopf style: look at the stored state, do one thing, store the r
     Pending       → Initializing
     Initializing  deploy both variants (store runtime info) … then, once ready → Running
                   (not ready within ``ready_timeout_s`` → Failed)
-    Running       collector died → Failed; duration elapsed → tear down → Analyzing
+    Running       store new samples (deployers with ``collect``); collector died → Failed;
+                  duration elapsed → tear down → Analyzing
     Analyzing     analyzer(samples) → Completed with the result (error → Failed)
     terminal      collectors still up (failed / cancelled by a user) → tear down, release
 
@@ -180,7 +181,24 @@ class Scheduler:
             return "not ready in time"
         return "waiting for readiness"
 
+    def _collect(self, exp: Experiment) -> int:
+        collect = getattr(self.deployer, "collect", None)
+        if not callable(collect):
+            return 0
+        try:
+            samples = list(collect(exp))
+        except Exception as exc:  # noqa: BLE001 - a missed collection is retried next tick, not fatal
+            log.warning("scheduler %s: collecting samples of %s failed: %s", self.id, exp.id, exc)
+            return 0
+        if samples:
+            # Own unit: measurements are kept even if this tick's state write loses a race.
+            with self.uow_factory() as sample_uow:
+                sample_uow.samples.add_many(samples)
+                sample_uow.commit()
+        return len(samples)
+
     def _running(self, exp: Experiment, now: datetime) -> str:
+        self._collect(exp)
         try:
             healthy = self.deployer.healthy(exp)
         except TemporaryError:

@@ -54,7 +54,10 @@ def _empty_state() -> None:
         "pipeline side by side on the same input, then compares series, cost and critical-process "
         "coverage."
     )
-    st.markdown("Create one from the command line, and the scheduler takes it from there:")
+    st.markdown(
+        "Design one in the [experiment wizard](wizard), or create one from the command line; "
+        "the scheduler takes it from there:"
+    )
     st.code(
         "phoenix experiment create --name first-try \\\n"
         "  --baseline process-baseline-v1 --candidate process-topk-v1 \\\n"
@@ -82,10 +85,16 @@ def _experiments() -> None:
                 "Age": _age(r.created_at, now),
                 "Owner": r.owner,
                 "Mode": "dry run" if r.dry_run else "live",
+                "Details": f"experiment?id={r.id}",
             }
             for r in rows
         ]
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={"Details": st.column_config.LinkColumn("Details", display_text="open")},
+        )
         failed = [r for r in rows if r.state == State.FAILED.value and r.error][:3]
         for r in failed:
             st.warning(f"**{r.name}** ({r.id}) failed: {r.error}")

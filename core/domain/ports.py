@@ -47,3 +47,15 @@ class Analyzer(Protocol):
     def analyze(self, experiment: Experiment, samples: Sequence[MeasurementSample]) -> dict[str, Any]:
         """Result dict with at least ``verdict`` (PROMOTE | REJECT | INCONCLUSIVE) and ``reasons``."""
         ...
+
+
+@runtime_checkable
+class SampleSource(Protocol):
+    """Optional for a Deployer: measurements taken since the last call.
+
+    When the deployer has ``collect``, the scheduler calls it on every tick while the
+    experiment runs (and once more before tearing down) and stores what it returns, so
+    a runtime does not need its own database access.
+    """
+
+    def collect(self, experiment: Experiment) -> Sequence[MeasurementSample]: ...

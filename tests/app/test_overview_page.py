@@ -64,6 +64,7 @@ def test_lists_experiments_with_states_and_dry_run_label(app_env: str, tmp_path:
     assert list(table["Baseline → Candidate"]) == ["process-baseline-v1 → process-rollup-v1@2",
                                                    "process-baseline-v1 → process-topk-v1"]
     assert set(table["Mode"]) == {"dry run"}
+    assert list(table["Details"]) == [f"experiment?id={b.id}", f"experiment?id={a.id}"]
     assert any("Pending" in s for s in table["State"]) and any("Cancelled" in s for s in table["State"])
     assert all(age.endswith("ago") for age in table["Age"])
 

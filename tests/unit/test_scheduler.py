@@ -264,3 +264,25 @@ def test_one_bad_experiment_does_not_stop_the_others(store, deployer, clock) -> 
 def test_scheduler_rejects_bad_config(store, deployer, analyzer, clock) -> None:
     with pytest.raises(ValueError, match="positive"):
         make_scheduler(store, deployer, analyzer, clock, interval_s=0)
+
+
+def test_deployer_samples_are_stored_while_running(store, analyzer, clock) -> None:
+    class Sampling(InMemoryDeployer):
+        def collect(self, experiment):
+            t = clock()
+            return [MeasurementSample(experiment.id, v, t, 100 if v == "baseline" else 40, 100, 1000) for v in ("baseline", "candidate")]
+
+    eid = add_experiment(store, clock, duration=4, interval=2)
+    s = make_scheduler(store, Sampling(), analyzer, clock)
+    for _ in range(3):  # → Running
+        s.run_once()
+    clock.advance(2)
+    s.run_once()
+    assert get(store, eid).state is State.RUNNING
+    clock.advance(2)
+    s.run_once()  # duration elapsed: a last collection, then teardown
+    assert get(store, eid).state is State.ANALYZING
+    s.run_once()
+    assert get(store, eid).state is State.COMPLETED
+    # one tick while running plus the final one before teardown, both variants each time
+    assert analyzer.calls == [(eid, 4)]
