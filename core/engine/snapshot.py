@@ -242,22 +242,34 @@ def _header(data: bytes | Path) -> str:
 
 
 def _read_csv_table(data: bytes | Path) -> pa.Table:
-    """Parse with pyarrow; typed fast path first, all-strings fallback to diagnose bad cells."""
+    """Parse with pyarrow, numeric columns typed; a column with a bad cell is re-read as text."""
     header = _header(data)
     columns = [c.strip().strip('"') for c in header.split(",")]
     typed = {c: pa.float64() for c in METRIC_COLUMNS if c in columns}
     typed.update({c: pa.int64() for c in INT_COLUMNS if c in columns})
-    strings = {c: pa.string() for c in columns if c not in typed}
-    try:
-        return _arrow_csv(data, {**strings, **typed})
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc):
-            raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
-    # A cell did not convert: read everything as text and let normalise_snapshot report rows.
-    try:
-        return _arrow_csv(data, {c: pa.string() for c in columns})
-    except pa.ArrowInvalid as exc:
-        raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
+    # A cell that does not convert names its column: read that column as text (so
+    # normalise_snapshot can report every bad row) and parse again; the other columns
+    # keep the fast typed path.
+    for _ in range(len(typed) + 1):
+        strings = {c: pa.string() for c in columns if c not in typed}
+        try:
+            return _arrow_csv(data, {**strings, **typed})
+        except pa.ArrowInvalid as exc:
+            failed = _failed_column(str(exc), columns)
+            if failed is None or failed not in typed:
+                raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
+            del typed[failed]
+    raise ValidationError("not a valid CSV file")  # unreachable: each retry types one column less
+
+
+def _failed_column(message: str, columns: list[str]) -> str | None:
+    """The column a pyarrow conversion error names ("In CSV column #9: … conversion error")."""
+    if "conversion error" not in message:
+        return None
+    match = re.search(r"CSV column #(\d+)", message)
+    if match is None or int(match.group(1)) >= len(columns):
+        return None
+    return columns[int(match.group(1))]
 
 
 def _arrow_csv(data: bytes | Path, column_types: dict[str, pa.DataType]) -> pa.Table:
