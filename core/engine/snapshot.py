@@ -75,6 +75,15 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
 EXTRA_COLUMNS: tuple[str, ...] = ("num_cpus",)
 METRIC_COLUMNS: tuple[str, ...] = REQUIRED_METRIC_COLUMNS + OPTIONAL_COLUMNS
 INT_COLUMNS: tuple[str, ...] = ID_COLUMNS + EXTRA_COLUMNS
+# Cumulative counters (never negative, never decreasing for one process).
+CUMULATIVE_COLUMNS: frozenset[str] = frozenset(CPU_COLUMNS) | {
+    "disk_operations_read",
+    "disk_operations_write",
+    "paging_faults_major",
+    "paging_faults_minor",
+    "context_switches_voluntary",
+    "context_switches_involuntary",
+}
 # Column order of the snapshot frame and of written CSVs (``scrape`` is not written).
 CSV_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + EXTRA_COLUMNS
 FRAME_COLUMNS: tuple[str, ...] = ("scrape",) + CSV_COLUMNS
@@ -387,11 +396,8 @@ def _check_ranges(out: dict[str, object], problems: list[_Problem]) -> None:
             continue
         negative = values < 0  # NaN compares False
         if negative.any():
-            what = "counter" if col in CPU_COLUMNS or "faults" in col or "switches" in col else "value"
-            if col in BYTE_COLUMNS:
-                what = "byte count"
             rows = np.flatnonzero(negative)
-            problems.append(_Problem(rows, f"{col} is a negative {what}: {{value!r}}", values[rows]))
+            problems.append(_Problem(rows, f"{col} is a negative {_kind(col)}: {{value!r}}", values[rows]))
     cpus = out.get("num_cpus")
     if isinstance(cpus, np.ndarray):
         zero = cpus == 0
@@ -403,6 +409,14 @@ def _check_ranges(out: dict[str, object], problems: list[_Problem]) -> None:
         if bad.any():
             rows = np.flatnonzero(bad)
             problems.append(_Problem(rows, "timestamp is not a valid unix time: {value!r}", ts[rows]))
+
+
+def _kind(col: str) -> str:
+    if col in BYTE_COLUMNS:
+        return "byte count"
+    if col in CUMULATIVE_COLUMNS:
+        return "counter"
+    return "value"
 
 
 def _check_duplicates(out: dict[str, object], problems: list[_Problem]) -> None:

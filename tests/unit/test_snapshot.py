@@ -175,3 +175,20 @@ def test_text_file_object_is_accepted():
 
 def test_missing_path_is_a_clear_error():
     assert problems("/nonexistent/snapshot.csv") == ["snapshot file not found: /nonexistent/snapshot.csv"]
+
+
+def test_num_cpus_column_is_read_and_checked():
+    header = HEADER + ",num_cpus"
+    df = load_snapshot(csv(row() + ",16", header=header))
+    assert df["num_cpus"].tolist() == [16]
+    assert problems(csv(row() + ",0", row(pid=11) + ",-2", header=header)) == [
+        "row 1: num_cpus must be at least 1",
+        "row 2: num_cpus is a negative value: -2",
+    ]
+
+
+def test_negative_optional_counter_is_refused():
+    header = HEADER + ",context_switches_voluntary"
+    assert problems(csv(row() + ",-7", header=header)) == [
+        "row 1: context_switches_voluntary is a negative counter: -7"
+    ]
