@@ -179,7 +179,7 @@ def write_snapshot(frame: pd.DataFrame, path: str | os.PathLike[str] | IO[bytes]
     for col in cols:
         series = frame[col]
         if col in STRING_COLUMNS:
-            arrays[col] = pa.array(series.astype(str).to_numpy(dtype=object), type=pa.string())
+            arrays[col] = _string_array(series)
         elif col in INT_COLUMNS:
             arrays[col] = pa.array(series.to_numpy(dtype=np.int64))
         else:
@@ -375,6 +375,18 @@ def _parse_timestamps(col: pa.ChunkedArray, problems: list[_Problem]) -> np.ndar
             )
         )
     return values
+
+
+def _string_array(series: pd.Series) -> pa.Array:
+    """Strings for the CSV writer; categoricals stay dictionary-encoded (no per-row Python)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        cats = pa.array([str(c) for c in series.cat.categories], type=pa.string())
+        if (codes < 0).any():  # NA → "", as the reader reads an empty cell
+            cats = pa.concat_arrays([cats, pa.array([""], type=pa.string())])
+            codes = np.where(codes < 0, len(cats) - 1, codes)
+        return pc.cast(pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), cats), pa.string())
+    return pa.array(series.fillna("").astype(str).to_numpy(dtype=object), type=pa.string())
 
 
 def _compact_float(values: np.ndarray) -> pa.Array:
