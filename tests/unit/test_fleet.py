@@ -144,3 +144,19 @@ def test_bad_arguments_are_reported_together():
         "procs must be at least 1, got -1",
         "unknown profile 'nope'; choose one of realistic, high-cardinality, process-churn",
     ]
+
+
+def test_fleet_round_trips_through_the_csv_contract():
+    import io
+
+    from core.engine.snapshot import load_snapshot, write_snapshot
+
+    frame = generate_fleet(6, 80, seed=9, profile="process-churn")
+    buf = io.BytesIO()
+    write_snapshot(frame, buf)
+    again = load_snapshot(buf.getvalue())
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            assert (again[col].astype(str).to_numpy() == frame[col].astype(str).to_numpy()).all(), col
+        else:
+            pd.testing.assert_series_equal(again[col], frame[col])
