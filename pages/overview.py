@@ -11,16 +11,8 @@ from app.services import get_services
 from app.widgets.boundary import boundary
 from core.domain.experiment import ACTIVE_STATES, State
 
-REFRESH_S = 5
-STATE_BADGE = {
-    "Pending": "⏳ Pending",
-    "Initializing": "🛠️ Initializing",
-    "Running": "▶️ Running",
-    "Analyzing": "🔬 Analyzing",
-    "Completed": "✅ Completed",
-    "Failed": "❌ Failed",
-    "Cancelled": "⏹️ Cancelled",
-}
+REFRESH_S = 3
+CACHE_TTL_S = 2  # many viewers share one query per TTL; short enough to feel live
 
 
 def _age(t: datetime, now: datetime) -> str:
@@ -31,7 +23,7 @@ def _age(t: datetime, now: datetime) -> str:
     return f"{s}s ago"
 
 
-@st.cache_data(ttl=REFRESH_S, show_spinner=False)
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _load(database_url: str) -> tuple[dict[str, int], list, bool, str]:
     # Keyed by URL so two databases never share a cache entry.
     svc = get_services()
@@ -79,7 +71,7 @@ def _experiments() -> None:
             {
                 "ID": r.id,
                 "Name": r.name,
-                "State": STATE_BADGE.get(r.state, r.state),
+                "State": r.state,
                 "Verdict": r.verdict or "",
                 "Baseline → Candidate": f"{r.baseline} → {r.candidate}",
                 "Age": _age(r.created_at, now),

@@ -286,3 +286,17 @@ def test_deployer_samples_are_stored_while_running(store, analyzer, clock) -> No
     assert get(store, eid).state is State.COMPLETED
     # one tick while running plus the final one before teardown, both variants each time
     assert analyzer.calls == [(eid, 4)]
+
+
+def test_database_outage_is_reported_not_raised(deployer, analyzer, clock) -> None:
+    class Down:
+        def __enter__(self):
+            raise TemporaryError("database sqlite:///x.db is unavailable: disk I/O error")
+
+        def __exit__(self, *exc):
+            return None
+
+    s = Scheduler(Down, deployer, analyzer, scheduler_id="s", clock=clock)
+    report = s.run_once()
+    assert report.claimed == [] and report.errors == [("*", "database sqlite:///x.db is unavailable: disk I/O error")]
+    s.shutdown()  # releasing leases while the database is down only logs
