@@ -356,12 +356,15 @@ class _Generator:
         pid[(only == -1) & (pos_in_host == 1) & (n_long > 1)] = 2
         self.pid = pid
 
-        # Parent: kernel threads → kthreadd (2); a worker pool → the first process of its
-        # kind on the host (its master); everything else → systemd (1).
+        # Parent: kernel threads → kthreadd (2); a long-lived worker pool → the first process
+        # of its kind on the host (its master); everything else, short-lived jobs included,
+        # → systemd (1).
         is_kthread = np.array([k.path == "" for k in kinds])[kind]
         frame = pd.DataFrame({"h": host, "k": kind, "pid": pid})
         master = frame.groupby(["h", "k"], sort=False)["pid"].transform("min").to_numpy()
-        multi = np.array([k.var is not None or k.name in {"nginx", "php-fpm8.2", "httpd"} for k in kinds])[kind]
+        multi = np.array(
+            [(k.var is not None or k.name in {"nginx", "php-fpm8.2", "httpd"}) and not k.ephemeral for k in kinds]
+        )[kind]
         parent = np.where(multi & (master != pid), master, 1)
         parent = np.where(is_kthread, 2, parent)
         parent[pid <= 2] = 0
