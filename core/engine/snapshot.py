@@ -44,6 +44,7 @@ from core.domain.errors import ValidationError
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB
 MAX_LISTED_PROBLEMS = 20  # beyond this the message says how many more
+MAX_UNIX_SECONDS = 1e11  # year 5138: larger values are milliseconds (or nanoseconds) by mistake
 
 STRING_COLUMNS: tuple[str, ...] = (
     "host_name",
@@ -421,6 +422,12 @@ def _check_ranges(out: dict[str, object], problems: list[_Problem]) -> None:
         if bad.any():
             rows = np.flatnonzero(bad)
             problems.append(_Problem(rows, "timestamp is not a valid unix time: {value!r}", ts[rows]))
+        millis = ts > MAX_UNIX_SECONDS
+        if millis.any():
+            rows = np.flatnonzero(millis)
+            problems.append(
+                _Problem(rows, "timestamp {value!r} looks like milliseconds; the contract is unix seconds", ts[rows])
+            )
 
 
 def _kind(col: str) -> str:

@@ -192,3 +192,9 @@ def test_negative_optional_counter_is_refused():
     assert problems(csv(row() + ",-7", header=header)) == [
         "row 1: context_switches_voluntary is a negative counter: -7"
     ]
+
+
+def test_millisecond_timestamps_are_called_out():
+    assert problems(csv(row(ts="1700000000000"))) == [
+        "row 1: timestamp 1700000000000 looks like milliseconds; the contract is unix seconds"
+    ]
