@@ -314,6 +314,17 @@ def validate_graph(p: Pipeline) -> list[str]:
             problems.append(f"exporter {n.id!r} must be fed only by the last processor {last!r} "
                             f"(fed by {', '.join(sources)}): every exporter gets the same processed stream")
 
+    # Listeners: each prometheus exporter needs its own port, apart from self-telemetry and health.
+    used = {"8888": "the collector's self-telemetry", "13133": "the health_check extension"}
+    for n in exporters:
+        if n.type != "prometheus":
+            continue
+        port = str(REGISTRY[n.type].with_defaults(n.params)["endpoint"]).rsplit(":", 1)[-1]
+        if port in used:
+            problems.append(f"exporter {n.id!r} (prometheus) listens on port {port}, already used by {used[port]}")
+        else:
+            used[port] = f"exporter {n.id!r}"
+
     # Order rules.
     for i, n in enumerate(chain):
         if n.type == "memory_limiter" and i != 0:

@@ -46,6 +46,10 @@ class RenderOptions:
     telemetry_port: int = TELEMETRY_PORT
     health_port: int = HEALTH_PORT
     telemetry_host: str = "0.0.0.0"
+    health_host: str = "0.0.0.0"
+    # When set, prometheus exporters listen here (the i-th one on port + i).
+    prometheus_host: str | None = None
+    prometheus_port: int | None = None
     # Per-exporter-node param overrides (the local runtime moves ports per variant).
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -116,12 +120,16 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
         processors[CLEANUP_ID] = _cleanup()
 
     exp_cfg: dict[str, Any] = {}
+    prom_index = 0
     for n in exporters:
         params = {**n.params, **opts.overrides.get(n.id, {})}
+        if n.type == "prometheus" and opts.prometheus_port is not None:
+            params["endpoint"] = f"{opts.prometheus_host or '0.0.0.0'}:{opts.prometheus_port + prom_index}"
+            prom_index += 1
         exp_cfg.update(REGISTRY[n.type].emit(params, ctx(n.id)).exporters)
 
     config: dict[str, Any] = {
-        "extensions": {"health_check": {"endpoint": f"0.0.0.0:{opts.health_port}"}},
+        "extensions": {"health_check": {"endpoint": f"{opts.health_host}:{opts.health_port}"}},
         "receivers": receivers,
         "processors": processors,
         "exporters": exp_cfg,
@@ -161,6 +169,15 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
 
 def render_collector(pipeline: Pipeline, opts: RenderOptions | None = None) -> str:
     return build(pipeline, opts).text
+
+
+def local_options(experiment_id: str | None, variant: str | None, *, metrics_port: int, telemetry_port: int,
+                  health_port: int, host: str = "127.0.0.1") -> RenderOptions:
+    """Options for running otelcol-contrib on this host (local runtime): loopback ports per
+    variant so baseline and candidate can run side by side; no /hostfs."""
+    return RenderOptions(experiment_id=experiment_id, variant=variant, root_path=None,
+                         telemetry_port=telemetry_port, telemetry_host=host, health_port=health_port,
+                         health_host=host, prometheus_host=host, prometheus_port=metrics_port)
 
 
 def _cleanup() -> dict[str, Any]:

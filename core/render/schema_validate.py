@@ -501,12 +501,39 @@ def _check_rules(config: dict[str, Any], components: dict[str, dict[str, Any]]) 
                           'resource.attributes["process.…"]')
         if ptype == "filter":
             errors.extend(_filter_rule(path, expr, phoenix_marked))
+    errors.extend(_port_conflicts(config, components))
     for path, key, value in _strings({k: config.get(k) for k in (*KINDS, "service") if k in config}):
         for sub in SUBST.findall(value):
             if not ENV_REF.fullmatch(sub):
                 errors.append(f"{path}: {sub} — environment variables must be written ${{env:NAME}}")
         if SECRET_KEY.search(key) and value and not SECRET_OK.match(value):
             errors.append(f"{path}: looks like a literal secret; use ${{env:NAME}} instead")
+    return errors
+
+
+def _port_conflicts(config: dict[str, Any], components: dict[str, dict[str, Any]]) -> list[str]:
+    """Two listeners on one port: the collector would fail to start."""
+    listeners: list[tuple[str, str]] = []
+    for kind in ("exporters", "extensions"):
+        for cid, cfg in (components.get(kind) or {}).items():
+            if isinstance(cfg, dict) and isinstance(cfg.get("endpoint"), str) and "://" not in cfg["endpoint"]:
+                listeners.append((f"{kind}.{cid}.endpoint", cfg["endpoint"].rsplit(":", 1)[-1]))
+    service = config.get("service") if isinstance(config.get("service"), dict) else {}
+    telemetry = service.get("telemetry") if isinstance(service.get("telemetry"), dict) else {}
+    metrics = telemetry.get("metrics") if isinstance(telemetry.get("metrics"), dict) else {}
+    for i, reader in enumerate(metrics.get("readers") or []):
+        try:
+            port = reader["pull"]["exporter"]["prometheus"]["port"]
+        except (KeyError, TypeError):
+            continue
+        listeners.append((f"service.telemetry.metrics.readers[{i}]", str(port)))
+    seen: dict[str, str] = {}
+    errors = []
+    for where, port in listeners:
+        if port in seen:
+            errors.append(f"{where}: port {port} is already used by {seen[port]}")
+        else:
+            seen[port] = where
     return errors
 
 

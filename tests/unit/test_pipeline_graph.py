@@ -190,3 +190,13 @@ def test_disabling_pid_in_the_receiver_is_refused():
     probs = problems_of(chain(receiver={"resource_attributes": {"process.pid": False}}))
     assert any("disabling the process.pid resource attribute" in p for p in probs)
     assert problems_of(chain(receiver={"resource_attributes": {"process.command_line": False}})) == []
+
+
+def test_prometheus_exporters_need_distinct_ports():
+    data = chain(("b", "batch", {}), exporters=(("p1", "prometheus", {}), ("p2", "prometheus", {})))
+    assert any("exporter 'p2' (prometheus) listens on port 8889, already used by exporter 'p1'" in p
+               for p in problems_of(data))
+    data = chain(exporters=(("p1", "prometheus", {"endpoint": "0.0.0.0:8888"}),))
+    assert any("self-telemetry" in p for p in problems_of(data))
+    ok = chain(exporters=(("p1", "prometheus", {}), ("p2", "prometheus", {"endpoint": "0.0.0.0:9464"})))
+    assert problems_of(ok) == []

@@ -127,3 +127,20 @@ def test_engine_tuned_pipelines_render_valid_configs_with_their_values(name):
     assert validate_collector_yaml(rendered.text) == []
     assert any("fleet-3x120" in note for note in rendered.notes)
     assert "DEFAULT thresholds" not in rendered.text
+
+
+def test_local_options_give_each_variant_its_own_loopback_ports():
+    from core.render.collector import local_options
+
+    p = get_template("process-topk-v1").to_dict()
+    p["nodes"].append({"id": "prom2", "type": "prometheus", "params": {"endpoint": "0.0.0.0:9464"}})
+    p["edges"].append({"source": "batch", "target": "prom2"})
+    cfg = build(Pipeline.from_dict(p), local_options("e1", "candidate", metrics_port=19101, telemetry_port=19110,
+                                                     health_port=19111)).config
+    assert [e["endpoint"] for e in cfg["exporters"].values()] == ["127.0.0.1:19101", "127.0.0.1:19102"]
+    assert cfg["extensions"]["health_check"]["endpoint"] == "127.0.0.1:19111"
+    assert cfg["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"] == {
+        "host": "127.0.0.1", "port": 19110}
+    assert "root_path" not in cfg["receivers"]["hostmetrics"]
+    assert validate_collector_yaml(render_collector(Pipeline.from_dict(p), local_options(
+        "e1", "candidate", metrics_port=19101, telemetry_port=19110, health_port=19111))) == []

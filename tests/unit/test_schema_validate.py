@@ -180,6 +180,12 @@ def test_otlphttp_alias_validates_against_the_otlp_http_schema(topk_config):
     assert with_change(topk_config, change) == ["exporters.otlphttp: unknown key 'bogus'"]
 
 
+def test_two_listeners_on_one_port_are_refused(topk_config):
+    probs = with_change(topk_config, lambda c: c["exporters"]["prometheus/prometheus"].update(endpoint="0.0.0.0:8888"))
+    assert probs == ["service.telemetry.metrics.readers[0]: port 8888 is already used by "
+                     "exporters.prometheus/prometheus.endpoint"]
+
+
 # ---- robustness: arbitrary YAML never crashes the validator --------------------------------------
 
 _leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False))
