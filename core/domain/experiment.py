@@ -130,8 +130,10 @@ class Experiment:
                 f"min samples ({criteria.min_samples}) is more than the run can collect "
                 f"({timing.expected_samples()} = duration / interval)"
             )
-        if critical_rules is not None and not isinstance(critical_rules, list):
-            problems.append("critical policy must be a list of rules")
+        if critical_rules is not None:
+            from core.domain.critical import rule_problems
+
+            problems.extend(rule_problems(critical_rules, "critical policy"))
         if problems:
             raise ValidationError(problems)
         ensure_valid(target, load, timing, criteria)

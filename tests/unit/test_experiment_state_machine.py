@@ -155,6 +155,16 @@ def test_min_samples_must_fit_the_run() -> None:
         Experiment.create(name="e", baseline="a", candidate="b", timing=Timing(30, 5), criteria=SuccessCriteria(min_samples=10))
 
 
+def test_critical_policy_rules_are_validated() -> None:
+    ok = [{"match": "executable_name", "pattern": "^postgres$", "priority": "critical"}]
+    assert Experiment.create(name="e", baseline="a", candidate="b", critical_rules=ok).critical_rules == ok
+    with pytest.raises(ValidationError, match=r"critical policy\[0\]\.priority must be one of critical"):
+        Experiment.create(name="e", baseline="a", candidate="b",
+                          critical_rules=[{"match": "executable_name", "pattern": "x", "priority": "urgent"}])
+    with pytest.raises(ValidationError, match="critical policy must be a list"):
+        Experiment.create(name="e", baseline="a", candidate="b", critical_rules="postgres")  # type: ignore[arg-type]
+
+
 def test_ids_are_short_and_unique() -> None:
     ids = {Experiment.create(name="e", baseline="a", candidate="b").id for _ in range(200)}
     assert len(ids) == 200
