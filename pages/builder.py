@@ -100,12 +100,11 @@ def _start_from() -> None:
 
 
 def _palette(p: Pipeline) -> None:
-    st.markdown("**Palette**")
-    for kind, types in canvas.palette_groups().items():
-        with st.expander(canvas.KIND_LABELS[kind], expanded=True):
+    cols = st.columns(3)
+    for col, (kind, types) in zip(cols, canvas.palette_groups().items(), strict=False):
+        with col.popover(f"Add {canvas.KIND_LABELS[kind].lower()}", width="stretch"):
             for t in types:
-                if st.button(f"+ {t.title}", key=f"palette.{t.type_name}", help=t.description,
-                             width="stretch"):
+                if st.button(f"+ {t.title}", key=f"palette.{t.type_name}", help=t.description, width="stretch"):
                     q, nid = canvas.add_node(p, t.type_name)
                     _set(q)
                     st.session_state[K_SEL] = nid
@@ -248,25 +247,18 @@ def render() -> None:
         p.name, p.description = name, desc
         _set(p, force=False)
 
-    problems = validate_graph(p) if p.nodes else ["the canvas is empty"]
-    name_ok = canvas_name_problem(p.name)
-    if name_ok:
-        problems = [name_ok, *problems]
-    per_node, graph_errors = canvas.problems_by_node(p, problems)
-
-    left, mid = st.columns([1, 4])
-    with left:
-        _palette(p)
-    with mid:
+    _palette(p)
+    with st.container():
         force = bool(st.session_state.pop(K_FORCE, False))
-        res = canvas.render_canvas(CANVAS_KEY, p, per_node, st.session_state.get(K_SEL), force=force)
-        if res.changed or res.selected_id != st.session_state.get(K_SEL):
-            st.session_state[K_SEL] = res.selected_id or st.session_state.get(K_SEL)
-            if res.changed:
-                _set(res.pipeline, force=False)
-                p = res.pipeline
-                problems = validate_graph(p) if p.nodes else ["the canvas is empty"]
-                per_node, graph_errors = canvas.problems_by_node(p, problems)
+        res = canvas.render_canvas(CANVAS_KEY, p, lambda q: canvas.problems_by_node(q, problems_of(q))[0],
+                                   st.session_state.get(K_SEL), force=force)
+        if res.changed:
+            _set(res.pipeline, force=False)
+            p = res.pipeline
+        if res.selected_id:
+            st.session_state[K_SEL] = res.selected_id
+        problems = problems_of(p)
+        per_node, _graph_errors = canvas.problems_by_node(p, problems)
         if problems:
             st.error(f"**{len(problems)} validation problem{'s' if len(problems) != 1 else ''}**\n\n"
                      + "\n".join(f"- {m}" for m in problems))
@@ -307,8 +299,13 @@ def render() -> None:
             _estimate_tab(p, problems)
         with t_save, boundary("save"):
             _save_tab(p, problems)
-    if graph_errors:
-        pass  # already listed above with the per-node ones
+
+
+def problems_of(p: Pipeline) -> list[str]:
+    """Everything wrong with the pipeline being edited, name included."""
+    problems = validate_graph(p) if p.nodes else ["the canvas is empty"]
+    name_problem = canvas_name_problem(p.name)
+    return [name_problem, *problems] if name_problem else problems
 
 
 def canvas_name_problem(name: str) -> str | None:

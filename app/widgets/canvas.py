@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,10 +271,11 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def render_canvas(key: str, pipeline: Pipeline, node_problems: dict[str, list[str]],
+def render_canvas(key: str, pipeline: Pipeline, problems_of: Callable[[Pipeline], dict[str, list[str]]],
                   selected_id: str | None = None, height: int = 420, force: bool = False) -> CanvasResult:
     """Draw the canvas and return the pipeline with the user's canvas edits merged in.
 
+    ``problems_of`` gives the per-node problems of the (merged) pipeline for the badges.
     ``force``: Python changed the graph (palette, form, layout); the canvas must take it.
     """
     import streamlit as st
@@ -296,7 +298,7 @@ def render_canvas(key: str, pipeline: Pipeline, node_problems: dict[str, list[st
         if sel is not None and sel not in {n.id for n in pipeline.nodes}:
             sel = None
 
-    nodes, edges = flow_nodes_edges(pipeline, node_problems, sel)
+    nodes, edges = flow_nodes_edges(pipeline, problems_of(pipeline), sel)
     sig = signature(nodes, edges)
     if force or changed or sig != st.session_state.get(sig_key) or py_ts == 0:
         last_seen = int(st.session_state.get(seen_key) or 0)

@@ -1,4 +1,7 @@
-"""AppTest fixtures: every test gets its own data directory (SQLite file, GitOps repo)."""
+"""AppTest fixtures: every test gets its own data directory (SQLite file, GitOps repo).
+
+Autouse: a page that touches services must never bootstrap against ./data.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{tmp_path}/phoenix.db")

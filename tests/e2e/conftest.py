@@ -111,6 +111,10 @@ def no_exceptions(page: object) -> None:
     assert page.locator("[data-testid='stException']").count() == 0  # type: ignore[attr-defined]
 
 
-def shot(page: object, name: str) -> None:
+def shot(page: object, name: str, top: object | None = None) -> None:
+    """Screenshot of the viewport, scrolled so ``top`` (a locator) is visible."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if top is not None:
+        top.scroll_into_view_if_needed()  # type: ignore[attr-defined]
+        page.wait_for_timeout(300)  # type: ignore[attr-defined]
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)  # type: ignore[attr-defined]
