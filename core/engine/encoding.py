@@ -246,7 +246,14 @@ def _check_series(series: pd.DataFrame) -> None:
 def _string_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes (−1 = absent) and the distinct string values of one attribute column."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy(), [str(c) for c in col.cat.categories]
+        codes = col.cat.codes.to_numpy()
+        cats = col.cat.categories
+        if len(cats) > 64 and len(cats) > len(col) // 4:
+            # A slice of a big frame keeps every category of the whole fleet: keep the used ones.
+            used = np.unique(codes[codes >= 0])
+            codes = np.where(codes >= 0, np.searchsorted(used, codes), -1)
+            return codes, [str(c) for c in cats[used]]
+        return codes, [str(c) for c in cats]
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         arr = pd.array(col, dtype="Float64")
         na = np.asarray(arr.isna())
