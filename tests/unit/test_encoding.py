@@ -203,3 +203,13 @@ def test_empty_frame():
     assert E.render_prometheus_text(empty) == ""
     assert E.bytes_per_point(empty, "otlp") == 0.0
     assert np.isfinite(E.bytes_per_point(series_frame(1), "prometheus"))
+
+
+def test_slices_of_big_categoricals_render_the_same_as_compact_ones():
+    df = series_frame(3)
+    big = df.copy()
+    extra = [f"unused-{i}" for i in range(500)]
+    big["process.command_line"] = big["process.command_line"].cat.add_categories(extra)
+    compact = E.render_prometheus_text(df, timestamp_ms=1)
+    assert E.render_prometheus_text(big, timestamp_ms=1) == compact
+    assert E.encode_otlp(big) == E.encode_otlp(df)
