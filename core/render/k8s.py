@@ -42,7 +42,8 @@ _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 class K8sOptions:
     namespace: str = NAMESPACE
     image: str = COLLECTOR_IMAGE
-    node_selector: dict[str, str] = field(default_factory=dict)
+    # The process scraper reads /proc: Linux nodes only.
+    node_selector: dict[str, str] = field(default_factory=lambda: {"kubernetes.io/os": "linux"})
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
     pipeline_version: int | None = None
