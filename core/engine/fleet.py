@@ -418,6 +418,9 @@ class _Generator:
         idx_eph = np.flatnonzero(~present_every)
         proc = np.concatenate([np.tile(idx_long, S), idx_eph])
         scrape = np.concatenate([np.repeat(np.arange(S), idx_long.size), self.p_only[idx_eph]])
+        # rows in the snapshot frame's order (host, scrape, pid) from the start: no re-sort
+        order = np.lexsort((self.pid[proc], scrape, self.p_host[proc]))
+        proc, scrape = proc[order], scrape[order]
         host = self.p_host[proc]
         # one timestamp per host per scrape (with a few ms of jitter between scrapes)
         jitter = rng.uniform(-0.02, 0.02, size=(self.nodes, S))
@@ -452,7 +455,6 @@ class _Generator:
         life = self.age0[proc] + dt
         rd = np.floor(self.io_rate_r[proc] * life / PAGE) * PAGE
         wr = np.floor(self.io_rate_w[proc] * life / PAGE) * PAGE
-        kinds_arr = self.p_kind[proc]
 
         cols: dict[str, object] = {
             "scrape": scrape.astype(np.int64),
@@ -461,7 +463,7 @@ class _Generator:
             "pid": self.pid[proc],
             "parent_pid": self.parent[proc],
         }
-        cols.update(self._strings(proc, kinds_arr))
+        cols.update(self._strings(proc))
         cols.update(
             {
                 "cpu_time_user": user,
@@ -482,17 +484,17 @@ class _Generator:
                 "num_cpus": self.host_cpus[host].astype(np.int64),
             }
         )
-        frame = pd.DataFrame({c: cols[c] for c in ("scrape",) + CSV_COLUMNS})
-        order = np.lexsort((frame["pid"].to_numpy(), scrape, host))
-        return frame.iloc[order].reset_index(drop=True)
+        return pd.DataFrame({c: cols[c] for c in ("scrape",) + CSV_COLUMNS})
 
     def _host_names(self, host: np.ndarray) -> pd.Categorical:
         names = [f"node-{i + 1:04d}" for i in range(self.nodes)]
         return pd.Categorical.from_codes(host, categories=names)
 
-    def _strings(self, proc: np.ndarray, kind: np.ndarray) -> dict[str, pd.Categorical]:
+    def _strings(self, proc: np.ndarray) -> dict[str, pd.Categorical]:
+        """String columns built once per process, then taken per row by categorical code."""
         kinds = self.kinds
-        var_n = pa.array(self.var_n[proc].astype(np.int64))
+        kind = self.p_kind
+        var_n = pa.array(self.var_n.astype(np.int64))
         out: dict[str, pd.Categorical] = {}
         for col, attr in (
             ("executable_name", "name"),
@@ -505,7 +507,10 @@ class _Generator:
         # process.command = zeroth string of the command line (first word), as the scraper reads it
         first_word = [k.cmd.split(" ", 1)[0] if k.cmd else "" for k in kinds]
         out["command"] = _fill_template(first_word, kind, var_n)
-        return {c: out[c] for c in ("executable_name", "executable_path", "command", "command_line", "owner")}
+        return {
+            c: pd.Categorical.from_codes(out[c].codes[proc], dtype=out[c].dtype)
+            for c in ("executable_name", "executable_path", "command", "command_line", "owner")
+        }
 
 
 def _fill_template(templates: list[str], kind: np.ndarray, var_n: pa.Array) -> pd.Categorical:
@@ -531,7 +536,7 @@ def _fill_template(templates: list[str], kind: np.ndarray, var_n: pa.Array) -> p
     n1 = pc.if_else(row_once, num, empty)
     n2 = pc.if_else(row_twice, num, empty)
     joined = pc.binary_join_element_wise(pc.take(prefix, k), n1, pc.take(middle, k), n2, pc.take(suffix, k), "")
-    return pc.dictionary_encode(joined).to_pandas()
+    return pc.dictionary_encode(joined).to_pandas().array
 
 
 def role_weights(profile: Profile) -> np.ndarray:
