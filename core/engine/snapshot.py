@@ -146,18 +146,48 @@ def normalise_snapshot(raw: pa.Table | pd.DataFrame) -> pd.DataFrame:
             out[col] = np.full(table.num_rows, np.nan)
 
     _check_ranges(out, problems)
-    if not problems:
-        _check_duplicates(out, problems)
     if problems:
         raise ValidationError(_format_problems(problems))
 
-    frame = pd.DataFrame({c: out[c] for c in CSV_COLUMNS})
-    frame["pid"] = frame["pid"].astype(np.int64)
-    frame["parent_pid"] = frame["parent_pid"].astype(np.int64)
-    frame["num_cpus"] = frame["num_cpus"].astype(np.int64)
-    frame.insert(0, "scrape", scrape_index(frame))
-    frame = frame.sort_values(["host_name", "scrape", "pid"], kind="stable", ignore_index=True)
-    return frame
+    # Sort by (host, timestamp, pid) — skipped when the input already is (generated
+    # fleets, written snapshots) — then find duplicates and scrape indices on neighbours.
+    host = out["host_name"]
+    assert isinstance(host, pd.Categorical)  # _as_category returns one
+    if not host.categories.is_monotonic_increasing:
+        host = host.reorder_categories(sorted(host.categories))
+        out["host_name"] = host
+    h = host.codes.astype(np.int64)
+    pid = np.asarray(out["pid"]).astype(np.int64)
+    order = _sort_order(h, ts, pid)
+    hs, tss, ps = (h, ts, pid) if order is None else (h[order], ts[order], pid[order])
+    _check_duplicates(hs, tss, ps, order, host, problems)
+    if problems:
+        raise ValidationError(_format_problems(problems))
+    new_host = np.r_[True, hs[1:] != hs[:-1]]
+    ids = np.cumsum(new_host | np.r_[True, tss[1:] != tss[:-1]]) - 1
+    scrape = ids - np.maximum.accumulate(np.where(new_host, ids, 0))
+
+    data: dict[str, object] = {"scrape": scrape.astype(np.int64)}
+    for col in CSV_COLUMNS:
+        values = out[col]
+        if isinstance(values, pd.Categorical):
+            codes = values.codes if order is None else values.codes[order]
+            data[col] = pd.Categorical.from_codes(codes, dtype=values.dtype)
+        else:
+            arr = np.asarray(values)
+            arr = arr if order is None else arr[order]
+            data[col] = arr.astype(np.int64) if col in INT_COLUMNS else arr
+    return pd.DataFrame(data)
+
+
+def _sort_order(h: np.ndarray, t: np.ndarray, p: np.ndarray) -> np.ndarray | None:
+    """Row order sorting by (host code, timestamp, pid); None when already in that order."""
+    if len(h) < 2:
+        return None
+    dh, dt, dp = h[1:] - h[:-1], t[1:] - t[:-1], p[1:] - p[:-1]
+    if np.all((dh > 0) | ((dh == 0) & ((dt > 0) | ((dt == 0) & (dp >= 0))))):
+        return None
+    return np.lexsort((p, t, h))
 
 
 def scrape_index(frame: pd.DataFrame) -> np.ndarray:
@@ -315,7 +345,7 @@ def _as_category(col: pa.ChunkedArray) -> pd.Categorical:
         col = pc.cast(col, pa.string())
     col = pc.fill_null(col, "")
     encoded = pc.dictionary_encode(col.combine_chunks())
-    return encoded.to_pandas()
+    return encoded.to_pandas().array
 
 
 def _as_numeric(
@@ -438,16 +468,29 @@ def _kind(col: str) -> str:
     return "value"
 
 
-def _check_duplicates(out: dict[str, object], problems: list[_Problem]) -> None:
-    key = pd.DataFrame({"h": out["host_name"], "p": out["pid"], "t": out["timestamp"]})
-    dup = key.duplicated(keep="first").to_numpy()
+def _check_duplicates(
+    h: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    order: np.ndarray | None,
+    host: pd.Categorical,
+    problems: list[_Problem],
+) -> None:
+    """Duplicate (host, pid, timestamp) rows, on arrays sorted by (host, timestamp, pid)."""
+    dup = np.r_[False, (h[1:] == h[:-1]) & (t[1:] == t[:-1]) & (p[1:] == p[:-1])]
     if not dup.any():
         return
-    first = key.reset_index().groupby(["h", "p", "t"], observed=True, sort=False)["index"].transform("min")
-    rows = np.flatnonzero(dup)
+    positions = np.arange(len(h))
+    run_start = np.maximum.accumulate(np.where(dup, 0, positions))  # first row of each run
+    original = positions if order is None else order  # the sort is stable: run start = first seen
+    at = np.flatnonzero(dup)
+    rows, first = original[at], original[run_start[at]]
+    by_row = np.argsort(rows, kind="stable")
+    rows, first, at = rows[by_row], first[by_row], at[by_row]
+    cats = host.categories
     values = [
-        f"({str(key['h'].iat[r])!r}, {int(key['p'].iat[r])}, {float(key['t'].iat[r])!r}) already at row {int(first.iat[r]) + 1}"
-        for r in rows[:MAX_LISTED_PROBLEMS]
+        f"({str(cats[h[a]])!r}, {int(p[a])}, {float(t[a])!r}) already at row {int(f) + 1}"
+        for a, f in zip(at[:MAX_LISTED_PROBLEMS], first[:MAX_LISTED_PROBLEMS], strict=True)
     ]
     problems.append(_Problem(rows, "duplicate (host_name, pid, timestamp) {value}", values))
 

@@ -198,3 +198,12 @@ def test_millisecond_timestamps_are_called_out():
     assert problems(csv(row(ts="1700000000000"))) == [
         "row 1: timestamp 1700000000000 looks like milliseconds; the contract is unix seconds"
     ]
+
+
+def test_rows_in_any_order_come_back_sorted_by_host_scrape_pid():
+    df = load_snapshot(
+        csv(row(ts="205", host="b", pid=7), row(ts="100", host="b", pid=9), row(ts="100", host="a", pid=3),
+            row(ts="205", host="b", pid=1), row(ts="100", host="b", pid=7))
+    )
+    got = list(zip(df["host_name"].astype(str), df["scrape"], df["pid"], strict=True))
+    assert got == [("a", 0, 3), ("b", 0, 7), ("b", 0, 9), ("b", 1, 1), ("b", 1, 7)]
