@@ -8,7 +8,7 @@ from app import guard
 from app.widgets import backend, figures
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
-from app.widgets.share import copy_link
+from app.widgets.share import copy_link, page_link
 from core.domain.errors import NotFoundError
 
 LIVE_REFRESH_S = 2.0
@@ -24,7 +24,7 @@ def _picker() -> None:
         if st.button("Create a first experiment from the templates", type="primary", key="exp.first"):
             st.query_params["id"] = ex.create_first_experiment()
             st.rerun()
-        st.markdown("…or design one with the [experiment wizard](wizard).")
+        page_link("wizard.py", "…or design one with the experiment wizard")
         return
     labels = {r.id: f"{r.name} · {r.state} · {r.id}" for r in rows}
     pick = st.selectbox("Experiment", list(labels), format_func=labels.get, key="exp.pick")
@@ -37,7 +37,8 @@ def _live(exp_id: str) -> None:
     exp = backend.services().experiments.get(exp_id)
     samples = backend.services().experiments.samples(exp_id)
     if not samples:
-        st.info(f"{exp.state.value}: waiting for the first measurements…")
+        st.info("No measurements were recorded for this run." if exp.is_terminal
+                else f"{exp.state.value}: waiting for the first measurements…")
     else:
         rows = ex.live_rows(samples, exp.timing.interval_s)
         cols = st.columns(3)
@@ -63,7 +64,9 @@ def _analysis(result: dict) -> None:
                    None if ci.get("low") is None else f"95% CI {ci['low']:.1f}–{ci['high']:.1f}%", delta_color="off")
     cov = result.get("critical_coverage_pct")
     m[3].metric("Critical coverage (min)", "n/a" if cov is None else f"{cov:.1f}%")
-    st.dataframe(ex.criteria_rows(result), hide_index=True, width="stretch")
+    crit = ex.criteria_rows(result)
+    if crit:
+        st.dataframe(crit, hide_index=True, width="stretch")
     cost = ex.cost_rows(result)
     if cost:
         st.plotly_chart(figures.cost_bars(cost, "Cost per price card ($/month)"), width="stretch")

@@ -7,6 +7,7 @@ import streamlit as st
 from app import guard
 from app.widgets import backend, pipeline_tools, wizard
 from app.widgets.boundary import boundary
+from app.widgets.share import page_link
 from core.catalog.templates import TEMPLATE_NAMES
 
 K_DRAFT, K_STEP, K_CREATED = "wiz.draft", "wiz.step", "wiz.created"
@@ -118,7 +119,7 @@ def render() -> None:
     created = st.session_state.get(K_CREATED)
     if created:
         st.success(f"Experiment **{created}** created (Pending). The scheduler starts it on its next tick.")
-        st.markdown(f"[Open the experiment](experiment?id={created})")
+        page_link("experiment.py", "Open the experiment", {"id": created})
         if st.button("Create another", key="wiz.again"):
             st.session_state.pop(K_CREATED)
             st.session_state[K_DRAFT] = wizard.new_draft()

@@ -17,7 +17,7 @@ BEFORE_AFTER = {"before": "#94a3b8", "after": "#ea580c"}
 
 def _layout(fig: go.Figure, title: str, y_title: str = "", height: int = 320) -> go.Figure:
     fig.update_layout(title=title, height=height, margin={"l": 40, "r": 10, "t": 40, "b": 40},
-                      legend={"orientation": "h", "y": -0.2}, yaxis_title=y_title, template="plotly_white")
+                      legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"}, yaxis_title=y_title, template="plotly_white")
     return fig
 
 

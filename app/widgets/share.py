@@ -37,3 +37,18 @@ def _current_path() -> str:
         return st.context.url.split("?")[0].split("/", 3)[3] if st.context.url else ""
     except (AttributeError, IndexError):
         return ""
+
+
+def page_link(file: str, label: str, query_params: Mapping[str, str] | None = None) -> None:
+    """A same-tab link to another page (``pages/<file>``) with query params.
+
+    ``st.page_link`` resolves paths from the main script's folder (``app/``); when the page
+    is not registered (a page run on its own, as in AppTest) a plain link stands in.
+    """
+    import streamlit as st
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(f"../pages/{file}", label=label, query_params=dict(query_params or {}))
+    except StreamlitAPIException:
+        st.markdown(f"[{label}]({link(file.removesuffix('.py'), query_params or {})})")

@@ -1,0 +1,112 @@
+"""Wizard → experiment runs to completion on the configured runtime → reports → share links."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import no_exceptions, shot, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def _fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter" if box.evaluate("e => e.tagName") == "INPUT" else "Tab")
+    wait_idle(page)
+
+
+def _next(page) -> None:
+    page.get_by_role("button", name="Next →").click()
+    wait_idle(page)
+
+
+def test_wizard_run_reports_and_share_link(page, browser, server, tmp_path: Path) -> None:
+    page.goto(f"{server.url}/wizard")
+    page.get_by_text("Step 1 of 4").wait_for()
+    _next(page)
+    page.get_by_text("Give the experiment a name.").wait_for()
+    _fill(page, "Name", "e2e topk trial")
+    _next(page)
+    page.get_by_text("Step 2 of 4").wait_for()
+    _next(page)  # defaults: baseline template vs top-K template
+    page.get_by_text("Step 3 of 4").wait_for()
+    _fill(page, "Duration", "6s")
+    _fill(page, "Measurement interval", "1s")
+    _next(page)
+    page.get_by_text("Step 4 of 4").wait_for()
+    page.get_by_label("Min samples per variant").fill("3")
+    page.get_by_label("Min samples per variant").press("Enter")
+    wait_idle(page)
+    page.get_by_text("Review", exact=True).wait_for()
+    shot(page, "wizard", page.get_by_role("heading", name="New experiment"))
+    page.get_by_role("button", name="Create and start").click()
+    created = page.get_by_text(re.compile(r"Experiment exp-[0-9a-f]+ created"))
+    created.wait_for()
+    exp_id = re.search(r"exp-[0-9a-f]+", created.inner_text()).group(0)
+
+    page.get_by_role("link", name="Open the experiment").click()
+    page.get_by_role("heading", name="e2e topk trial").wait_for()
+    assert f"id={exp_id}" in page.url
+    # The live fragment polls the database until the scheduler finishes the run.
+    expect(page.get_by_text("Verdict:")).to_be_visible(timeout=90_000)
+    no_exceptions(page)
+    caption = page.locator("[data-testid='stCaptionContainer']", has_text=exp_id).first.inner_text()
+    assert "Completed" in caption
+    shot(page, "experiment", page.get_by_role("heading", name="e2e topk trial"))
+
+    for fmt, check in (("html", lambda b: b"Verdict:" in b and b"e2e topk trial" in b and b"<script src=" not in b),
+                       ("pdf", lambda b: b.startswith(b"%PDF-") and len(b) > 2000)):
+        page.get_by_role("button", name="Download report").click()
+        page.get_by_text(fmt, exact=True).click()
+        page.get_by_role("button", name="Prepare report").click()
+        wait_idle(page)
+        with page.expect_download() as dl:
+            page.get_by_role("button", name=f"Download {fmt.upper()}").click()
+        path = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(path)
+        assert path.name == f"phoenix-{exp_id}.{fmt}"
+        assert check(path.read_bytes()), f"{fmt} report content"
+        page.keyboard.press("Escape")
+
+    # The share link opens the same view in a fresh browser context.
+    link = page.locator("code", has_text=f"id={exp_id}").first.inner_text().strip()
+    assert link.startswith(server.url)
+    other = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        p2 = other.new_page()
+        p2.goto(link)
+        p2.get_by_role("heading", name="e2e topk trial").wait_for()
+        expect(p2.get_by_text("Verdict:")).to_be_visible()
+    finally:
+        other.close()
+
+
+def test_cost_explorer_share_link_restores_the_view(page, browser, server) -> None:
+    page.goto(f"{server.url}/cost_explorer?hosts=2500&procs=150&interval=30&pipeline=process-aggregated-v1&card=all")
+    page.get_by_text("$/month at 2,500 hosts").first.wait_for(timeout=60_000)
+    no_exceptions(page)
+    shot(page, "cost_explorer", page.get_by_role("heading", name="Cost explorer"))
+    link = page.locator("code", has_text="hosts=").first.inner_text().strip()
+    other = browser.new_context()
+    try:
+        p2 = other.new_page()
+        p2.goto(link)
+        p2.get_by_text("$/month at 2,500 hosts").first.wait_for(timeout=60_000)
+        assert p2.get_by_label("Processes per host").input_value() == "150"
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("path,heading", [("", "Overview"), ("catalogue", "Pipeline catalogue"),
+                                          ("settings", "Settings")])
+def test_pages_render_without_errors(page, server, path: str, heading: str) -> None:
+    page.goto(f"{server.url}/{path}")
+    page.get_by_role("heading", name=heading).first.wait_for()
+    wait_idle(page)
+    no_exceptions(page)
+    shot(page, path or "overview", page.get_by_role("heading", name=heading).first)
