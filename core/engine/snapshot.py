@@ -190,12 +190,6 @@ def _sort_order(h: np.ndarray, t: np.ndarray, p: np.ndarray) -> np.ndarray | Non
     return np.lexsort((p, t, h))
 
 
-def scrape_index(frame: pd.DataFrame) -> np.ndarray:
-    """Per host, the dense rank (from 0) of each row's timestamp among that host's timestamps."""
-    ranks = frame.groupby("host_name", observed=True, sort=False)["timestamp"].rank(method="dense")
-    return (ranks.to_numpy() - 1).astype(np.int64)
-
-
 def write_snapshot(frame: pd.DataFrame, path: str | os.PathLike[str] | IO[bytes]) -> None:
     """Write a snapshot frame as CSV in the contract's column order (``scrape`` omitted).
 
