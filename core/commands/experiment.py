@@ -59,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ca.add_argument("--json", action="store_true")
     ca.set_defaults(handler=_cancel)
 
+    from core.reports.cli import register as register_report
+
+    register_report(esub)  # phoenix experiment report ID --format csv|html|pdf --out FILE
+
 
 def _services() -> Any:
     from core.bootstrap import bootstrap

@@ -1,0 +1,47 @@
+"""``phoenix experiment report ID --format csv|html|pdf --out FILE``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from core.domain.errors import ValidationError
+from core.reports.render import FORMATS
+
+
+def register(esub: Any) -> None:
+    """Add ``report`` to the ``experiment`` command group's subparsers."""
+    r = esub.add_parser("report", help="write an experiment report: CSV samples, self-contained HTML or PDF")
+    r.add_argument("id")
+    r.add_argument("--format", choices=FORMATS, default=None,
+                   help="report format (default: from the --out suffix, else html)")
+    r.add_argument("--out", required=True, help="file to write ('-' for stdout, csv/html only)")
+    r.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import sys
+
+    from core.bootstrap import bootstrap
+    from core.reports import experiment_report
+
+    fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out != "-" else "html")
+    if fmt not in FORMATS:
+        raise ValidationError(f"cannot tell the report format from {args.out!r}; pass --format csv|html|pdf")
+    if args.out == "-" and fmt == "pdf":
+        raise ValidationError("a PDF report needs --out FILE")
+    services = bootstrap()
+    try:
+        body = experiment_report(services, args.id, fmt)
+    finally:
+        services.close()
+    if args.out == "-":
+        sys.stdout.write(body.decode("utf-8"))
+        return 0
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise ValidationError(f"directory {out.parent} does not exist")
+    out.write_bytes(body)
+    print(f"wrote {fmt} report of {args.id} to {out} ({len(body):,} bytes)")
+    return 0
