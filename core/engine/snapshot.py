@@ -284,11 +284,17 @@ def _read_csv_table(data: bytes | Path) -> pa.Table:
     # A cell that does not convert names its column: read that column as text (so
     # normalise_snapshot can report every bad row) and parse again; the other columns
     # keep the fast typed path.
-    for _ in range(len(typed) + 1):
+    # Quoted newlines (a command line can hold one) need the slower newline-aware parser:
+    # used only when the fast one finds ragged rows.
+    newlines = False
+    for _ in range(len(typed) + 2):
         strings = {c: pa.string() for c in columns if c not in typed}
         try:
-            return _arrow_csv(data, {**strings, **typed})
+            return _arrow_csv(data, {**strings, **typed}, newlines_in_values=newlines)
         except pa.ArrowInvalid as exc:
+            if not newlines and "CSV parse error" in str(exc):
+                newlines = True
+                continue
             failed = _failed_column(str(exc), columns)
             if failed is None or failed not in typed:
                 raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
@@ -306,7 +312,9 @@ def _failed_column(message: str, columns: list[str]) -> str | None:
     return columns[int(match.group(1))]
 
 
-def _arrow_csv(data: bytes | Path, column_types: dict[str, pa.DataType]) -> pa.Table:
+def _arrow_csv(
+    data: bytes | Path, column_types: dict[str, pa.DataType], *, newlines_in_values: bool = False
+) -> pa.Table:
     convert = pacsv.ConvertOptions(
         column_types=column_types,
         strings_can_be_null=False,
@@ -315,7 +323,8 @@ def _arrow_csv(data: bytes | Path, column_types: dict[str, pa.DataType]) -> pa.T
     )
     read = pacsv.ReadOptions(block_size=8 << 20)  # several blocks even for small files: both cores parse
     source = str(data) if isinstance(data, Path) else io.BytesIO(data)
-    return pacsv.read_csv(source, read_options=read, convert_options=convert)
+    parse = pacsv.ParseOptions(newlines_in_values=newlines_in_values)
+    return pacsv.read_csv(source, read_options=read, parse_options=parse, convert_options=convert)
 
 
 def _arrow_message(exc: Exception) -> str:

@@ -207,3 +207,22 @@ def test_rows_in_any_order_come_back_sorted_by_host_scrape_pid():
     )
     got = list(zip(df["host_name"].astype(str), df["scrape"], df["pid"], strict=True))
     assert got == [("a", 0, 3), ("b", 0, 7), ("b", 0, 9), ("b", 1, 1), ("b", 1, 7)]
+
+
+def test_command_lines_with_newlines_quotes_commas_and_unicode_round_trip():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    base = load_snapshot(csv(row(), row(pid=11)))
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+                            max_size=40), min_size=2, max_size=2))
+    def check(lines):
+        df = base.copy()
+        df["command_line"] = pd.Categorical(lines)
+        buf = io.BytesIO()
+        write_snapshot(df, buf)
+        assert load_snapshot(buf.getvalue())["command_line"].astype(str).tolist() == lines
+
+    check()
