@@ -24,7 +24,10 @@ def register(subparsers: Any) -> None:
     g.add_argument("--procs", type=int, required=True, metavar="M", help="processes per host per scrape")
     g.add_argument("--seed", type=int, default=0, metavar="S", help="same seed → identical file (default 0)")
     g.add_argument("--scrapes", type=int, default=2, metavar="K", help="scrapes per host (default 2)")
-    g.add_argument("--profile", choices=sorted(PROFILES), default="realistic")
+    g.add_argument(
+        "--profile", choices=sorted(PROFILES), default="realistic",
+        help="; ".join(f"{name}: {prof.description}" for name, prof in PROFILES.items()),
+    )
     g.add_argument("--interval", default="10s", metavar="DURATION", help="time between scrapes (default 10s)")
     g.add_argument("--out", required=True, metavar="FILE.csv")
     g.add_argument("--json", action="store_true", help="print a JSON summary instead of a line")
