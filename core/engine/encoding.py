@@ -35,6 +35,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -165,6 +166,11 @@ def prometheus_label_name(key: str) -> str:
     if name.startswith("_") and not name.startswith("__"):
         return "key" + name
     return name
+
+
+def scope_name(otel_name: str) -> str:
+    """Instrumentation scope of a metric: the scraper that produced it."""
+    return PROCESSES_SCOPE_NAME if otel_name.startswith("system.processes.") else SCOPE_NAME
 
 
 def metric_meta(otel_name: str) -> MetricMeta:
@@ -304,8 +310,11 @@ def render_prometheus_text(
         columns.append((host_label, [f'{host_label}="{_escape_label_value(v)}"' for v in values], codes))
     constant: list[tuple[str, str]] = []
     if scope_labels:
-        constant += [("otel_scope_name", SCOPE_NAME), ("otel_scope_schema_url", ""),
-                     ("otel_scope_version", COLLECTOR_VERSION)]
+        # the scope is the scraper that made the metric: process or processes
+        scopes = [scope_name(m) for m in metric_names]
+        columns.append(("otel_scope_name", [f'otel_scope_name="{_escape_label_value(x)}"' for x in scopes],
+                        metric_codes))
+        constant += [("otel_scope_schema_url", ""), ("otel_scope_version", COLLECTOR_VERSION)]
     for k, v in (extra_labels or {}).items():
         constant.append((prometheus_label_name(k), str(v)))
     for label, value in constant:
@@ -418,15 +427,19 @@ def encode_otlp(series: pd.DataFrame, *, time_unix_nano: int | None = None) -> b
                 rm.resource.attributes.append(KeyValue(key=k, value=AnyValue(int_value=int(vals[c]))))
             else:
                 rm.resource.attributes.append(KeyValue(key=k, value=AnyValue(string_value=vals[c])))
-        sm = rm.scope_metrics.add()
-        sm.scope.name = SCOPE_NAME
-        sm.scope.version = COLLECTOR_VERSION
+        scopes: dict[str, Any] = {}
         by_metric: dict[int, metrics_pb2.Metric] = {}
         for r in rows:
             mc = int(metric_codes[r])
             metric = by_metric.get(mc)
             meta = metric_meta(metric_names[mc])
             if metric is None:
+                scope = scope_name(meta.name)
+                sm = scopes.get(scope)
+                if sm is None:
+                    sm = scopes[scope] = rm.scope_metrics.add()
+                    sm.scope.name = scope
+                    sm.scope.version = COLLECTOR_VERSION
                 metric = sm.metrics.add()
                 metric.name = meta.name
                 metric.description = meta.description

@@ -213,3 +213,17 @@ def test_slices_of_big_categoricals_render_the_same_as_compact_ones():
     compact = E.render_prometheus_text(df, timestamp_ms=1)
     assert E.render_prometheus_text(big, timestamp_ms=1) == compact
     assert E.encode_otlp(big) == E.encode_otlp(df)
+
+
+def test_processes_scraper_metrics_carry_their_own_scope():
+    df = pd.DataFrame({"scrape": [1, 1, 1], "host_name": ["h"] * 3,
+                       "metric": ["system.processes.count", "system.processes.created", "process.threads"],
+                       "value": [120.0, 5000.0, 4.0], "status": ["running", None, None],
+                       "process.pid": pd.array([None, None, 7], dtype="Int64")})
+    fams = {f.name: f for f in text_string_to_metric_families(E.render_prometheus_text(df))}
+    assert fams["system_processes_count"].samples[0].labels["otel_scope_name"] == E.PROCESSES_SCOPE_NAME
+    assert fams["system_processes_created"].type == "counter"
+    assert fams["process_threads"].samples[0].labels["otel_scope_name"] == E.SCOPE_NAME
+    req = ExportMetricsServiceRequest.FromString(E.encode_otlp(df))
+    scopes = sorted(sm.scope.name for rm in req.resource_metrics for sm in rm.scope_metrics)
+    assert scopes == sorted([E.PROCESSES_SCOPE_NAME, E.SCOPE_NAME])
