@@ -105,6 +105,37 @@ def render() -> None:
                 icon=":material/science:",
             )
         _experiments()
+        _insights()
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _gather(database_url: str):
+    from app.widgets import insights
+
+    return insights.gather(get_services())
+
+
+def _insights() -> None:
+    """Measured results and alerts (added by the web-app part)."""
+    from app.widgets import experiments as ex
+    from app.widgets.share import page_link
+
+    svc = get_services()
+    data = _gather(svc.settings.database_url)
+    c = st.columns(3)
+    c[0].metric("Running now", len(data.running_now))
+    c[1].metric("Best measured reduction", "—" if data.best_reduction_pct is None else f"{data.best_reduction_pct:.1f}%",
+                data.best_experiment, delta_color="off")
+    c[2].metric("Projected savings of promoted pipelines",
+                "—" if data.projected_savings_usd is None else f"${data.projected_savings_usd:,.0f}/month",
+                data.savings_basis or None, delta_color="off")
+    for alert in data.alerts:
+        st.error(alert)
+    if not sum(svc.experiments.counts_by_state().values()) and st.button(
+            "Create a first experiment from the templates", key="overview.first"):
+        new_id = ex.create_first_experiment()
+        st.cache_data.clear()
+        page_link("experiment.py", "Open it", {"id": new_id})
 
 
 render()

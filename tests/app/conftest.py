@@ -5,6 +5,7 @@ Autouse: a page that touches services must never bootstrap against ./data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{tmp_path}/phoenix.db")
     monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
@@ -21,7 +22,13 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
     monkeypatch.delenv("PHOENIX_KUBE_CONTEXT", raising=False)
     monkeypatch.delenv("PHOENIX_PRICE_CARD_FILE", raising=False)
-    return tmp_path
+    yield tmp_path
+    import streamlit as st
+
+    from app.services import close_all
+
+    close_all()  # dispose the cached services (database, scheduler) of this test
+    st.cache_data.clear()
 
 
 def page(name: str) -> str:

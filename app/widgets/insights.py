@@ -1,0 +1,57 @@
+"""Overview insights (no Streamlit): best measured reduction, projected savings, alerts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Insights:
+    best_reduction_pct: float | None = None
+    best_experiment: str | None = None
+    projected_savings_usd: float | None = None
+    savings_basis: str = ""
+    running_now: list[dict[str, str]] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def gather(svc: Any, limit: int = 500) -> Insights:
+    """From the database only: completed results, running experiments, collector processes."""
+    out = Insights()
+    rows = svc.experiments.list(limit=limit)
+    out.running_now = [{"id": r.id, "name": r.name} for r in rows if r.state == "Running"]
+    with svc.uow() as uow:  # one query for the recent completed experiments with their results
+        completed = uow.experiments.list(states=["Completed"], limit=200)
+    promoted: dict[str, float] = {}
+    for e in completed:
+        result = e.result or {}
+        red = result.get("series_reduction_pct")
+        if red is not None and (out.best_reduction_pct is None or red > out.best_reduction_pct):
+            out.best_reduction_pct, out.best_experiment = float(red), e.id
+        if result.get("verdict") == "PROMOTE" and str(e.candidate) not in promoted:
+            costs = result.get("cost") or {}
+            if costs:
+                name, c = next(iter(costs.items()))
+                if c.get("baseline_usd") is not None and c.get("candidate_usd") is not None:
+                    promoted[str(e.candidate)] = float(c["baseline_usd"]) - float(c["candidate_usd"])
+                    out.savings_basis = name
+    if promoted:
+        out.projected_savings_usd = round(sum(promoted.values()), 2)
+    # Failed experiments are already listed by the overview's experiment table.
+    with svc.uow() as uow:
+        procs = uow.processes.list(status="running")
+    down = [p for p in procs if not _pid_alive(p.pid)]
+    out.alerts += [f"Collector {p.role} of {p.owner_ref} (pid {p.pid}) is down" for p in down]
+    return out
