@@ -27,15 +27,29 @@ def _measured(database_url: str) -> dict[str, dict]:
     return out
 
 
-def _templates(measured: dict[str, dict]) -> None:
-    st.subheader("Built-in templates")
+@st.cache_data(ttl=3600, show_spinner=False)
+def _template_rows() -> list[dict]:
+    rows = []
     for name in TEMPLATE_NAMES:
         p = get_template(name)
+        rows.append({"name": name, "chain": " → ".join(n.type for n in [p.receiver(), *p.chain()]),
+                     "nodes": len(p.nodes), "description": p.description})
+    return rows
+
+
+def _saved_rows(database_url: str) -> list[dict]:  # one query; not cached so a save shows at once
+    return [{"name": r.name, "latest": r.latest_version, "description": r.description}
+            for r in backend.list_pipelines() if r.latest_version]
+
+
+def _templates(measured: dict[str, dict]) -> None:
+    st.subheader("Built-in templates")
+    for t in _template_rows():
+        name = t["name"]
         with st.container(border=True):
             a, b = st.columns([4, 1])
-            a.markdown(f"**{name}** — {len(p.nodes)} nodes: "
-                       + " → ".join(n.type for n in [p.receiver(), *p.chain()]))
-            a.caption(p.description)
+            a.markdown(f"**{name}** — {t['nodes']} nodes: {t['chain']}")
+            a.caption(t["description"])
             m = measured.get(name)
             b.metric("Last measured", f"{m['reduction']:.1f}%" if m else "—",
                      m["verdict"] if m else "no experiment yet", delta_color="off")
@@ -44,39 +58,40 @@ def _templates(measured: dict[str, dict]) -> None:
 
 def _saved(measured: dict[str, dict]) -> None:
     st.subheader("Saved pipelines")
-    records = [r for r in backend.list_pipelines() if r.latest_version]
-    if not records:
+    rows = _saved_rows(backend.settings().database_url)
+    if not rows:
         st.info("No saved pipelines yet. Open a template in the Pipeline Builder, change it and save it under a "
                 "new name: every save is an immutable version with a git commit.")
         return
-    for rec in records:
-        with st.expander(f"{rec.name} · v{rec.latest_version}", expanded=len(records) == 1):
-            if rec.description:
-                st.caption(rec.description)
-            m = measured.get(rec.name)
-            if m:
-                st.markdown(f"Last measured reduction **{m['reduction']:.1f}%** ({m['verdict']}, "
-                            f"experiment `{m['experiment']}`)")
-            versions = backend.list_versions(rec.name)
-            st.dataframe([{"version": v.number, "message": v.message, "author": v.author,
-                           "commit": (v.commit_id or "")[:12], "saved": v.created_at.isoformat(timespec="seconds"),
-                           "open": f"builder?pipeline={rec.name}&version={v.number}"} for v in reversed(versions)],
-                         hide_index=True, width="stretch",
-                         column_config={"open": st.column_config.LinkColumn("open", display_text="builder")})
-            if len(versions) > 1:
-                nums = [v.number for v in versions]
-                a, b = st.columns(2)
-                old = a.selectbox("Diff from", nums, index=len(nums) - 2, key=f"cat.old.{rec.name}")
-                new = b.selectbox("to", nums, index=len(nums) - 1, key=f"cat.new.{rec.name}")
-                va = next(v for v in versions if v.number == old)
-                vb = next(v for v in versions if v.number == new)
-                graph = pipeline_tools.unified_diff(Pipeline.from_dict(va.graph).to_yaml(),
-                                                    Pipeline.from_dict(vb.graph).to_yaml(), f"v{old}", f"v{new}")
-                st.markdown("Pipeline definition")
-                st.code(graph or "no changes", language="diff")
-                st.markdown("Generated collector YAML")
-                st.code(pipeline_tools.unified_diff(va.collector_yaml, vb.collector_yaml, f"v{old}", f"v{new}")
-                        or "no changes", language="diff")
+    st.dataframe([{**r, "last measured %": (measured.get(r["name"]) or {}).get("reduction")} for r in rows],
+                 hide_index=True, width="stretch")
+    names = [r["name"] for r in rows]
+    want = st.query_params.get("saved")
+    name = st.selectbox("Version history of", names, index=names.index(want) if want in names else 0,
+                        key="cat.pipeline")
+    m = measured.get(name)
+    if m:
+        st.markdown(f"Last measured reduction **{m['reduction']:.1f}%** ({m['verdict']}, experiment `{m['experiment']}`)")
+    versions = backend.list_versions(name)
+    st.dataframe([{"version": v.number, "message": v.message, "author": v.author,
+                   "commit": (v.commit_id or "")[:12], "saved": v.created_at.isoformat(timespec="seconds"),
+                   "open": f"builder?pipeline={name}&version={v.number}"} for v in reversed(versions)],
+                 hide_index=True, width="stretch",
+                 column_config={"open": st.column_config.LinkColumn("open", display_text="builder")})
+    if len(versions) > 1:
+        nums = [v.number for v in versions]
+        a, b = st.columns(2)
+        old = a.selectbox("Diff from", nums, index=len(nums) - 2, key=f"cat.old.{name}")
+        new = b.selectbox("to", nums, index=len(nums) - 1, key=f"cat.new.{name}")
+        va = next(v for v in versions if v.number == old)
+        vb = next(v for v in versions if v.number == new)
+        graph = pipeline_tools.unified_diff(Pipeline.from_dict(va.graph).to_yaml(),
+                                            Pipeline.from_dict(vb.graph).to_yaml(), f"v{old}", f"v{new}")
+        st.markdown("Pipeline definition")
+        st.code(graph or "no changes", language="diff")
+        st.markdown("Generated collector YAML")
+        st.code(pipeline_tools.unified_diff(va.collector_yaml, vb.collector_yaml, f"v{old}", f"v{new}")
+                or "no changes", language="diff")
 
 
 def render() -> None:

@@ -26,7 +26,8 @@ def test_catalogue_lists_templates_and_saved_versions_with_diff(app_env: Path) -
     assert saved["version"] == 2 and len(saved["commit"]) >= 7
     at = AppTest.from_file(page("catalogue.py"), default_timeout=60).run()
     assert not at.exception
-    assert any("team-topk · v2" in e.label for e in at.expander)
+    assert at.selectbox(key="cat.pipeline").value == "team-topk"
+    assert at.dataframe[0].value["latest"].tolist() == [2]
     assert any("-    k: 10" in c.value and "+    k: 25" in c.value for c in at.code)
 
 
