@@ -140,3 +140,15 @@ def test_save_requires_a_message_and_creates_a_version(app_env: Path) -> None:
     fresh.query_params.update({"pipeline": "team-topk", "version": "1"})
     fresh.run()
     assert _pipeline(fresh).to_dict() == p.to_dict()
+
+
+def test_estimate_on_this_host() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-minimal-v1"
+    at.run()
+    at.radio(key="builder.est_where").set_value("This host")
+    at.button(key="builder.estimate").click().run()
+    assert not at.exception
+    report = at.session_state["builder.estimate_report"]
+    assert report["source"] == "this host" and report["snapshot"]["hosts"] == 1
+    assert report["snapshot"]["processes"] > 0 and report["series_out"] <= report["series_in"]
