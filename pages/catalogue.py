@@ -15,14 +15,11 @@ from core.domain.pipeline import Pipeline
 def _measured(database_url: str) -> dict[str, dict]:
     """Latest measured series reduction per candidate pipeline, from completed experiments."""
     out: dict[str, dict] = {}
-    svc = backend.services()
-    for r in svc.experiments.list(states=["Completed"], limit=500):
-        name = r.candidate.partition("@")[0]
-        if name in out:
-            continue
-        result = svc.experiments.get(r.id).result or {}
-        if result.get("series_reduction_pct") is not None:
-            out[name] = {"reduction": result["series_reduction_pct"], "experiment": r.id,
+    for e in backend.completed_experiments(limit=300):  # newest first, one query with results
+        name = str(e.candidate).partition("@")[0]
+        result = e.result or {}
+        if name not in out and result.get("series_reduction_pct") is not None:
+            out[name] = {"reduction": result["series_reduction_pct"], "experiment": e.id,
                          "verdict": result.get("verdict")}
     return out
 

@@ -116,3 +116,9 @@ def db_probe() -> Any:
             uow.settings.all()
 
     return probe
+
+
+def completed_experiments(limit: int = 100) -> list[Any]:
+    """The newest completed experiments with their results, in one query."""
+    with services().uow() as uow:
+        return list(uow.experiments.list(states=["Completed"], limit=limit))

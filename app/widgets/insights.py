@@ -27,13 +27,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def gather(svc: Any, limit: int = 500) -> Insights:
+def gather(svc: Any, limit: int = 100) -> Insights:
     """From the database only: completed results, running experiments, collector processes."""
     out = Insights()
-    rows = svc.experiments.list(limit=limit)
-    out.running_now = [{"id": r.id, "name": r.name} for r in rows if r.state == "Running"]
-    with svc.uow() as uow:  # one query for the recent completed experiments with their results
-        completed = uow.experiments.list(states=["Completed"], limit=200)
+    out.running_now = [{"id": r.id, "name": r.name} for r in svc.experiments.list(states=["Running"], limit=limit)]
+    from app.widgets.backend import completed_experiments
+
+    completed = completed_experiments(limit=50)
     promoted: dict[str, float] = {}
     for e in completed:
         result = e.result or {}
