@@ -26,7 +26,7 @@ from core.engine.metrics import DEFAULT_METRICS, INTERNAL_MARKERS, METRICS_BY_NA
 from core.engine.tuning import needs_tuning, tune
 
 MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
-BYTE_SAMPLE_SERIES = 5_000  # series handed to the encoders (they sample whole resources)
+BYTE_SAMPLE_SERIES = 2_000  # series handed to the encoders (they sample whole resources)
 TOP_CONTRIBUTORS = 10
 # Exporter type → encoding name understood by core.engine.encoding.bytes_per_point.
 EXPORTER_ENCODINGS: dict[str, str | None] = {
@@ -73,7 +73,8 @@ def _per_host(df: pd.DataFrame, weights: np.ndarray, n_hosts: int) -> np.ndarray
     return np.bincount(df["host_name"].cat.codes.to_numpy(), weights=weights, minlength=n_hosts)
 
 
-def critical_coverage(result: EvaluationResult, policy: CriticalPolicy) -> dict[str, Any]:
+def critical_coverage(result: EvaluationResult, policy: CriticalPolicy,
+                      last_in: pd.DataFrame | None = None, last_out: pd.DataFrame | None = None) -> dict[str, Any]:
     """Critical processes (by ``policy``, input's last scrape) whose every expected series
     is exported with its ``process.pid`` intact / critical processes in the input.
 
@@ -82,11 +83,11 @@ def critical_coverage(result: EvaluationResult, policy: CriticalPolicy) -> dict[
     from core.engine import ops
 
     n = result.input.n_scrapes
-    inp = ResourceFrame(_last(result.input.df, n).reset_index(drop=True))
+    inp = ResourceFrame((last_in if last_in is not None else _last(result.input.df, n)).reset_index(drop=True))
     classified = ops.priority_classifier(inp, {}, EvalContext(critical_policy=policy))
     crit = classified.df[classified.critical_mask()]
     expected = series_per_row(crit, result.ctx.enabled_metrics)
-    out = _last(result.output.df, n)
+    out = last_out if last_out is not None else _last(result.output.df, n)
     has_pid = out["process.pid"].notna().to_numpy() if "process.pid" in out.columns else np.zeros(len(out), bool)
     rolled = out["phoenix.rollup"].cat.codes.to_numpy() == 0
     out = out[has_pid & ~rolled]
@@ -115,10 +116,12 @@ def critical_coverage(result: EvaluationResult, policy: CriticalPolicy) -> dict[
     }
 
 
-def host_totals(result: EvaluationResult) -> dict[str, Any]:
+def host_totals(result: EvaluationResult, last_in: pd.DataFrame | None = None,
+                last_out: pd.DataFrame | None = None) -> dict[str, Any]:
     """Per host, Σ value in (every scraped process) vs out, last scrape."""
     n = result.input.n_scrapes
-    inp, out = _last(result.input.df, n), _last(result.output.df, n)
+    inp = last_in if last_in is not None else _last(result.input.df, n)
+    out = last_out if last_out is not None else _last(result.output.df, n)
     n_hosts = len(result.input.df["host_name"].cat.categories)
     report: dict[str, Any] = {}
     for name, cols in TOTAL_COLUMNS.items():
@@ -140,8 +143,24 @@ def host_totals(result: EvaluationResult) -> dict[str, Any]:
 
 
 def _identity_hashes(df: pd.DataFrame) -> np.ndarray:
+    """64-bit hash of each row's exported identity (host + remaining attributes).
+
+    Mixes integer codes, not strings: every row of one frame shares each column's
+    categories, so equal codes mean equal values across scrapes.
+    """
     cols = ["host_name", *[c for c in attribute_columns(df) if c not in INTERNAL_MARKERS]]
-    return pd.util.hash_pandas_object(df[cols], index=False).to_numpy(dtype=np.uint64)
+    h = np.zeros(len(df), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in cols:
+            s = df[col]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                v = s.cat.codes.to_numpy().astype(np.int64) + 1
+            else:
+                v = pd.array(s, dtype="Int64").to_numpy(dtype=np.int64, na_value=-1) + 2
+            h ^= v.astype(np.uint64)
+            h *= np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(29)
+    return h
 
 
 def _presence(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> np.ndarray:
@@ -191,7 +210,7 @@ def top_contributors(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> li
     return [{"executable_name": "(none)" if i < 0 else str(cats[i]), "series": int(v)} for i, v in by.items()]
 
 
-def exporter_bytes(result: EvaluationResult, dpm: float) -> dict[str, Any]:
+def exporter_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame | None = None) -> dict[str, Any]:
     """Bytes per point measured by encoding a sample of the exported series, per exporter."""
     try:
         encoding = importlib.import_module("core.engine.encoding")
@@ -210,7 +229,7 @@ def exporter_bytes(result: EvaluationResult, dpm: float) -> dict[str, Any]:
             out[node.id] = {"type": node.type, "encoding": None, "bytes_per_point": 0.0, "bytes_per_month": 0.0}
             continue
         if sample is None:
-            sample = _series_sample(result)
+            sample = _series_sample(result, last_out)
         bpp = float(encoding.bytes_per_point(sample, enc)) if len(sample) else 0.0
         out[node.id] = {
             "type": node.type, "encoding": enc, "bytes_per_point": round(bpp, 2),
@@ -219,9 +238,9 @@ def exporter_bytes(result: EvaluationResult, dpm: float) -> dict[str, Any]:
     return out
 
 
-def _series_sample(result: EvaluationResult) -> pd.DataFrame:
+def _series_sample(result: EvaluationResult, last_out: pd.DataFrame | None = None) -> pd.DataFrame:
     """Last-scrape series of an evenly spaced sample of resources (bounded cost)."""
-    df = _last(result.output.df, result.input.n_scrapes)
+    df = last_out if last_out is not None else _last(result.output.df, result.input.n_scrapes)
     per_row = series_per_row(df, result.ctx.enabled_metrics)
     total = int(per_row.sum())
     if total > BYTE_SAMPLE_SERIES:
@@ -287,7 +306,8 @@ def estimate(
             "hosts": int(hosts_present.sum()), "processes": len(inp_last), "scrapes": n, "rows": len(frame.df),
         },
         "series_in": series_in,
-        "series_scraped": int(series_per_row(_last(result.received.df, n), result.ctx.enabled_metrics).sum()),
+        "series_scraped": int(series_per_row(result.received.df, result.ctx.enabled_metrics)[
+            result.received.df["scrape"].to_numpy() == n - 1].sum()),
         "series_out": series_out,
         "reduction_pct": round(100.0 * (1 - series_out / series_in), 4) if series_in else 0.0,
         "enabled_metrics": sorted(result.ctx.enabled_metrics),
@@ -295,8 +315,8 @@ def estimate(
         "export_interval_s": result.ctx.export_interval_s,
         "dpm_in": dpm_in,
         "dpm_out": dpm_out,
-        "critical": critical_coverage(result, policy),
-        "host_totals": host_totals(result),
+        "critical": critical_coverage(result, policy, inp_last, out_last),
+        "host_totals": host_totals(result, inp_last, out_last),
         "per_host": {
             "series_in": _stats(_per_host(inp_last, series_in_rows.astype(float), n_hosts)[hosts_present]),
             "series_out": _stats(_per_host(out_last, series_out_rows.astype(float), n_hosts)[hosts_present]),
@@ -311,7 +331,7 @@ def estimate(
         "warnings": list(result.ctx.warnings),
         "evaluation_seconds": round(result.seconds, 4),
     }
-    exporters = exporter_bytes(result, dpm_out)
+    exporters = exporter_bytes(result, dpm_out, out_last)
     report["exporters"] = exporters
     if with_cost:
         report["cost"] = _cost(report, exporters, result.ctx.warn)

@@ -228,10 +228,12 @@ def tune(
     frame = data if isinstance(data, ResourceFrame) else from_snapshot(data)
     tuned = copy.deepcopy(pipeline)
     stamp = {"source": source, "computed_at": computed_at or now_iso()}
+    # Thresholds look at the last scrape only: evaluate just that (half the work).
+    last = frame.scrape(-1)
     for node in tuned.chain():
         if node.type not in TUNABLE:
             continue
-        upstream = evaluate(tuned, frame, policy=policy, node_stats=False, stop_before=node.id)
+        upstream = evaluate(tuned, last, policy=policy, node_stats=False, stop_before=node.id)
         node_input, ctx = upstream.output, upstream.ctx
         from core.catalog.registry import get as get_node_type
 
@@ -240,7 +242,7 @@ def tune(
             computed = thresholds_for(node_input, ctx, p["by"], int(p["k"]))
             node.params["computed"] = {**computed, "k": int(p["k"]), **stamp}
         elif node.type == "adaptive":
-            sizing = _adaptive_k(tuned, frame, node.id, node_input, ctx, int(p["series_budget_per_host"]), policy)
+            sizing = _adaptive_k(tuned, last, node.id, node_input, ctx, int(p["series_budget_per_host"]), policy)
             computed = thresholds_for(node_input, ctx, p["by"], sizing["k"])
             node.params["computed"] = {**sizing, **computed, **stamp}
         else:
