@@ -30,7 +30,7 @@ def test_build_connect_validate_and_save(page, server) -> None:
     flow = page.frame_locator(FLOW)
     nodes = flow.locator(".react-flow__node")
     nodes.nth(1).wait_for()
-    assert nodes.count() == 2
+    expect(nodes).to_have_count(2)
     page.get_by_text("is not reachable from the receiver").first.wait_for()
     assert flow.locator(".react-flow__edge").count() == 0
     expect(flow.locator(".react-flow__node", has_text="problem")).not_to_have_count(0)  # error badges
@@ -50,7 +50,7 @@ def test_build_connect_validate_and_save(page, server) -> None:
     dst = flow.locator(".react-flow__node[data-id='prometheus'] .react-flow__handle.target")
     _drag(page, src, dst)
     page.get_by_text("Pipeline is valid.").wait_for()
-    assert flow.locator(".react-flow__edge").count() == 1
+    expect(flow.locator(".react-flow__edge")).to_have_count(1)
     expect(flow.locator(".react-flow__node", has_text="problem")).to_have_count(0)  # badges cleared
     no_exceptions(page)
 
