@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,13 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy_file(args.critical_file) if args.critical_file else None
     if not Path(args.snapshot).is_file():
         raise ValidationError(f"snapshot file {args.snapshot} does not exist")
+    started = time.perf_counter()
     snapshot = load_snapshot(args.snapshot)
+    loaded = time.perf_counter()
     result = estimate(pipeline, snapshot, policy=policy, source=Path(args.snapshot).name)
     report = result.report
+    report["timings"] = {"load_snapshot_seconds": round(loaded - started, 3),
+                         "estimate_seconds": round(time.perf_counter() - loaded, 3)}
     if args.series_out:
         frame = result.series_out_frame()
         try:
