@@ -8,6 +8,7 @@ from app import guard
 from app.widgets import backend, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
+from app.widgets.share import copy_link
 from core.catalog.registry import REGISTRY
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.domain.errors import PhoenixError, ValidationError
@@ -264,6 +265,9 @@ def render() -> None:
                      + "\n".join(f"- {m}" for m in problems))
         else:
             st.success("Pipeline is valid.")
+        shared = {k: st.query_params.get(k) for k in ("pipeline", "version") if st.query_params.get(k)}
+        if shared:
+            copy_link(shared, "pipeline" + (" version" if "version" in shared else " template"))
 
     edit, panel = st.columns([2, 3])
     with edit:

@@ -152,3 +152,33 @@ def test_estimate_on_this_host() -> None:
     report = at.session_state["builder.estimate_report"]
     assert report["source"] == "this host" and report["snapshot"]["hosts"] == 1
     assert report["snapshot"]["processes"] > 0 and report["series_out"] <= report["series_in"]
+
+
+def test_form_controls_connect_delete_and_layout() -> None:
+    at = _app().run()
+    for t in ("hostmetrics", "batch", "debug"):
+        at.button(key=f"palette.{t}").click().run()
+    at.selectbox(key="builder.edge_src").select("hostmetrics")
+    at.selectbox(key="builder.edge_dst").select("batch").run()
+    at.button(key="builder.connect").click().run()
+    at.selectbox(key="builder.edge_src").select("batch")
+    at.selectbox(key="builder.edge_dst").select("debug").run()
+    at.button(key="builder.connect").click().run()
+    assert [s.value for s in at.success] == ["Pipeline is valid."]
+    at.button(key="builder.del_edge.batch.debug").click().run()
+    assert [(e.source, e.target) for e in _pipeline(at).edges] == [("hostmetrics", "batch")]
+    at.button(key="builder.layout").click().run()
+    xs = {n.id: n.position["x"] for n in _pipeline(at).nodes}
+    assert xs["hostmetrics"] < xs["batch"]
+    sel = next(s for s in at.selectbox if s.label == "Selected node")
+    sel.select("batch").run()
+    at.button(key="builder.delete_node").click().run()
+    assert [n.id for n in _pipeline(at).nodes] == ["hostmetrics", "debug"]
+    assert _pipeline(at).edges == []
+
+
+def test_template_view_has_a_share_link() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-aggregated-v1"
+    at.run()
+    assert any(c.value.startswith("http") and c.value.endswith("?pipeline=process-aggregated-v1") for c in at.code)

@@ -74,3 +74,21 @@ def test_step_problems_cover_custom_load_and_policy() -> None:
     assert any("rules" in p for p in problems)
     d.update(target_kind="kubernetes")
     assert any("No Kubernetes cluster" in p for p in wizard.step_problems(2, d, cluster_configured=False))
+
+
+def test_kubernetes_target_only_when_a_cluster_is_configured(app_env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PHOENIX_KUBE_CONTEXT", "kind-phoenix")
+    at = AppTest.from_file(page("wizard.py"), default_timeout=60).run()
+    at.text_input(key="wiz.0.name").input("k8s trial")
+    at.button(key="wiz.next").click().run()
+    at.button(key="wiz.next").click().run()
+    assert at.radio(key="wiz.2.target").options == ["This host", "Kubernetes"]
+    at.radio(key="wiz.2.target").set_value("kubernetes").run()
+    at.text_input(key="wiz.2.ns").input("Bad_NS")
+    at.text_input(key="wiz.2.sel").input("role=web").run()
+    at.button(key="wiz.next").click().run()
+    assert any("not a valid Kubernetes name" in e for e in _errors(at))
+    at.text_input(key="wiz.2.ns").input("observability").run()
+    at.button(key="wiz.next").click().run()
+    assert at.session_state["wiz.step"] == 3
+    assert ("Target", "kubernetes ns/observability [role=web]") in wizard.review(at.session_state["wiz.draft"])
