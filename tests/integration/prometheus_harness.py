@@ -64,10 +64,9 @@ class RealPrometheus:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                if r.status == 200:
+                    return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError("prometheus did not become ready in time")
