@@ -227,6 +227,8 @@ def _save_tab(p: Pipeline, problems: list[str]) -> None:
         st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": info["version"],
                                       "yaml": p.to_yaml()}
         st.query_params.from_dict({"pipeline": p.name, "version": str(info["version"])})
+        st.session_state[K_LOADED_QP] = f"{p.name}@{info['version']}"  # already open: no reload
+        st.rerun()  # redraw with the version's share link
     saved = st.session_state.get("builder.saved")
     if saved and saved.get("name") == p.name:
         st.success(f"Saved **{saved['name']}** version **{saved['version']}** — git commit "

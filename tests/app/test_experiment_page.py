@@ -104,3 +104,28 @@ def test_unknown_experiment_is_a_warning(svc: Services) -> None:
     at = _app("exp-nope").run()
     assert not at.exception
     assert any("exp-nope" in w.value for w in at.warning)
+
+
+def test_running_experiment_shows_live_panels_for_both_variants(svc: Services) -> None:
+    exp = svc.experiments.create(name="live", baseline="process-baseline-v1", candidate="process-topk-v1",
+                                 duration_s=600, interval_s=5)
+    t0 = utcnow()
+    with svc.uow() as uow:
+        e = uow.experiments.get(exp.id)
+        e.start(actor="test")
+        e.mark_running(actor="test")
+        uow.experiments.save(e)
+        uow.samples.add_many([MeasurementSample(exp.id, v, t0 + timedelta(seconds=5 * i), series=n, datapoints=n,
+                                                bytes=n * 50, collector_cpu_pct=1.0, collector_rss_mb=25.0,
+                                                critical_coverage_pct=100.0)
+                              for i in range(3) for v, n in (("baseline", 900), ("candidate", 200))])
+        uow.commit()
+    at = _app(exp.id).run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6
+    import json
+
+    fig = json.loads(charts[0].proto.spec)
+    assert sorted(t["name"] for t in fig["data"]) == ["baseline", "candidate"]
+    assert at.button(key="exp.cancel") is not None

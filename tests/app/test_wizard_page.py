@@ -31,6 +31,9 @@ def test_wizard_creates_an_experiment(app_env: Path) -> None:
     at.button(key="wiz.next").click().run()
     assert any("must be different" in e for e in _errors(at))
     at.selectbox(key="wiz.1.candidate").select("process-aggregated-v1")
+    at.checkbox(key="wiz.1.preview").check().run()
+    previews = [m for m in at.metric if m.label == "Series out"]
+    assert len(previews) == 2 and previews[0].value != previews[1].value  # side by side, different pipelines
     at.button(key="wiz.next").click().run()
     assert at.session_state["wiz.step"] == 2
     assert not at.radio(key="wiz.2.target").options[1:]  # no cluster configured: this host only

@@ -20,7 +20,7 @@ def _drag(page, src, dst) -> None:
     page.mouse.up()
 
 
-def test_build_connect_validate_and_save(page, server) -> None:
+def test_build_connect_validate_and_save(page, browser, server) -> None:
     page.goto(f"{server.url}/builder")
     page.get_by_text("the canvas is empty").first.wait_for()
     for group, label in (("Add receiver", "+ Host metrics (process)"), ("Add exporters", "+ Prometheus (pull)")):
@@ -71,3 +71,17 @@ def test_build_connect_validate_and_save(page, server) -> None:
     assert "version=1" in page.url and "pipeline=e2e-pipeline" in page.url
     page.get_by_role("tab", name="Collector YAML").click()
     shot(page, "builder", page.get_by_role("heading", name="Pipeline Builder"))
+
+    # The version's share link opens the same graph in a fresh browser context.
+    link = page.locator("code", has_text="version=1").first.inner_text().strip()
+    other = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        p2 = other.new_page()
+        p2.goto(link)
+        p2.get_by_text("Pipeline is valid.").wait_for()
+        f2 = p2.frame_locator(FLOW)
+        expect(f2.locator(".react-flow__node")).to_have_count(2)
+        expect(f2.locator(".react-flow__edge")).to_have_count(1)
+        assert p2.get_by_label("Pipeline name").input_value() == "e2e-pipeline"
+    finally:
+        other.close()
