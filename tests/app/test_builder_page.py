@@ -182,3 +182,19 @@ def test_template_view_has_a_share_link() -> None:
     at.query_params["pipeline"] = "process-aggregated-v1"
     at.run()
     assert any(c.value.startswith("http") and c.value.endswith("?pipeline=process-aggregated-v1") for c in at.code)
+
+
+def test_estimate_uses_the_price_cards_edited_in_settings(app_env: Path) -> None:
+    from app.widgets import settings_tools
+
+    rows = [r for r in settings_tools.cards_as_rows(None) if r["id"] == "grafana-cloud-pro"]
+    rows[0]["vendor"] = "Grafana Cloud (edited)"
+    settings_tools.save_cards(settings_tools.rows_to_cards(rows), app_env)
+    at = _app()
+    at.query_params["pipeline"] = "process-aggregated-v1"
+    at.run()
+    at.number_input(key="builder.est_hosts").set_value(2)
+    at.number_input(key="builder.est_procs").set_value(40)
+    at.button(key="builder.estimate").click().run()
+    cards = at.session_state["builder.estimate_report"]["cost"]["cards"]
+    assert [c["vendor"] for c in cards] == ["Grafana Cloud (edited)"]
