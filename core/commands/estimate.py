@@ -105,7 +105,8 @@ def summary(r: dict[str, Any]) -> str:
         f"critical     {c['covered']}/{c['critical_processes']} processes fully visible "
         f"({c['coverage_pct']:.2f}%)",
         f"per host     out p50 {r['per_host']['series_out']['p50']:,.0f}  max {r['per_host']['series_out']['max']:,.0f}",
-        f"churn        in {r['churn']['in']}  out {r['churn']['out']}",
+        (f"churn        in {r['churn']['in']}  out {r['churn']['out']}" if r["churn"]["in"] is not None
+         else "churn        n/a (the snapshot has one scrape)"),
     ]
     for name, t in r["host_totals"].items():
         lines.append(f"host total   {name}: out/in {t['out_over_in']:.4f} "

@@ -284,6 +284,9 @@ def estimate(
         pipeline = tune(pipeline, frame, policy=policy, source=source)
     result = evaluate(pipeline, frame, policy=policy)
     n = frame.n_scrapes
+    if n < 2 and "process.cpu.utilization" in result.ctx.enabled_metrics:
+        result.ctx.warn("the snapshot has one scrape: no CPU utilisation points exist yet, so cpu "
+                        "thresholds match nothing (take two scrapes of the same processes)")
     inp_last = _last(frame.df, n)
     out_last = _last(result.output.df, n)
     n_hosts = len(frame.df["host_name"].cat.categories)

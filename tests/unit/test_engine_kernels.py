@@ -346,3 +346,25 @@ def test_coverage_counts_critical_processes_that_lost_series():
     c = critical_coverage(r, stricter)
     assert (c["critical_processes"], c["covered"]) == (3, 1)
     assert c["coverage_pct"] == pytest.approx(100 / 3, abs=1e-3)
+
+
+def test_estimate_churn_totals_and_contributors_by_hand():
+    from core.engine.estimate import estimate
+
+    first = [proc("a", 1, "bash", ts=0.0), proc("a", 2, "sh", ts=0.0)]
+    second = [proc("a", 1, "bash", ts=10.0, user=12.0), proc("a", 3, "cron", ts=10.0, read=None, write=None),
+              proc("a", 4, "cron", ts=10.0)]
+    from tests.unit.engine_data import snapshot
+
+    p = pipeline(CLASSIFY, ("roll", "rollup", {"group_by": "executable_name"}), policy=POLICY)
+    r = estimate(p, snapshot(first + second), with_cost=False).report
+    # in: pid 2 gone (7) + pid 3 new (5) + pid 4 new (7)
+    assert r["churn"]["in"] == 19
+    # out: "sh" group gone (7), "cron" group new (7); "bash" group stays
+    assert r["churn"]["out"] == 14
+    assert r["series_in"] == 7 + 5 + 7 and r["series_out"] == 14
+    assert r["host_totals"]["cpu_time_seconds"]["in"] == 12.0 + 5 + 10.0 + 5 + 10.0 + 5
+    assert r["host_totals"]["cpu_time_seconds"]["out_over_in"] == 1.0
+    assert r["top_contributors"]["before"][0] == {"executable_name": "cron", "series": 12}
+    assert {"executable_name": "cron", "series": 7} in r["top_contributors"]["after"]
+    assert r["dpm_out"] == 14 * 60 / 10.0
