@@ -1,0 +1,222 @@
+"""The collector emulator: one host scrape per interval → both variants' pipelines.
+
+Per interval (``CollectorEmulator.tick``):
+
+1. ONE psutil scrape of this host (``PsutilReader``), joined with the previous scrape so
+   utilisation is defined (Δcpu/Δwall, as the hostmetrics receiver computes it);
+2. the identical snapshot is evaluated by the baseline and the candidate pipeline through
+   the engine (``core.engine.evaluate``), each under the experiment's critical policy;
+3. each variant's exported series are served at its own ``/metrics`` (exposition server)
+   and measured: series, data points, bytes as serialised (the Prometheus text served),
+   critical coverage, processes seen, series created/removed since the last interval, and
+   the emulator's own CPU time spent on that variant (process CPU clock around its
+   evaluate + render) and RSS (one process runs both variants, so RSS is shared:
+   the same figure for both, i.e. no memory overhead is attributable);
+4. the samples go to a sink (the database in ``phoenix collector``).
+
+Adaptive / top-K thresholds are re-tuned from the live snapshot every ``retune_every``
+intervals (``core.engine.tuning.tune``); a change is reported to ``on_event``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import psutil
+
+from core.domain.critical import CriticalPolicy
+from core.domain.pipeline import Pipeline
+from core.domain.samples import VARIANTS, MeasurementSample
+from core.runtime.exposition import ExpositionServer, MetricsState, render_series
+
+log = logging.getLogger(__name__)
+
+SampleSink = Callable[[list[MeasurementSample]], None]
+EventSink = Callable[[str, dict[str, Any]], None]
+_TUNABLE = ("topk", "adaptive", "intelligent")
+
+
+def _identities(series: pd.DataFrame) -> set[int]:
+    """Hash of (metric, every attribute) per exported series: series identity for churn."""
+    if series.empty:
+        return set()
+    cols = [c for c in series.columns if c not in ("scrape", "value", "timestamp")]
+    return set(pd.util.hash_pandas_object(series[cols].astype(str), index=False).to_numpy().tolist())
+
+
+def _tuned_state(p: Pipeline) -> dict[str, Any]:
+    out = {}
+    for n in p.chain():
+        if n.type in _TUNABLE:
+            c = dict(n.params.get("computed") or n.params.get("learned") or {})
+            c.pop("computed_at", None)
+            c.pop("source", None)
+            out[n.id] = c
+    return out
+
+
+@dataclass
+class VariantRuntime:
+    name: str
+    pipeline: Pipeline
+    state: MetricsState
+    server: ExpositionServer | None = None
+    last_ids: set[int] = field(default_factory=set)
+
+
+class CollectorEmulator:
+    def __init__(
+        self,
+        experiment_id: str,
+        baseline: Pipeline,
+        candidate: Pipeline,
+        *,
+        interval_s: float,
+        policy: CriticalPolicy | None = None,
+        ports: dict[str, int] | None = None,
+        host: str = "127.0.0.1",
+        reader: Any = None,
+        sink: SampleSink | None = None,
+        on_event: EventSink | None = None,
+        retune_every: int = 6,
+    ) -> None:
+        from core.engine.hostsnapshot import PsutilReader
+
+        self.experiment_id = experiment_id
+        self.interval_s = float(interval_s)
+        self.policy = policy
+        self.reader = reader or PsutilReader()
+        self.host_name = self.reader.host_name()
+        self.sink = sink
+        self.on_event = on_event
+        self.retune_every = retune_every
+        self._prev: pd.DataFrame | None = None
+        self._proc = psutil.Process(os.getpid())
+        self.ticks = 0
+        ports = ports or {}
+        self.variants = {
+            name: VariantRuntime(name, copy.deepcopy(p), MetricsState(experiment_id, name, self.host_name,
+                                 stale_after_s=max(30.0, 6 * self.interval_s)))
+            for name, p in (("baseline", baseline), ("candidate", candidate))
+        }  # fmt: skip
+        self._ports = {v: int(ports.get(v, 0)) for v in VARIANTS}
+        self._host = host
+
+    # ------------------------------------------------------------ servers
+
+    def start_servers(self) -> dict[str, int]:
+        for v in self.variants.values():
+            if v.server is None:
+                v.server = ExpositionServer(v.state, self._host, self._ports[v.name]).start()
+        return {n: v.server.port for n, v in self.variants.items() if v.server is not None}
+
+    def stop_servers(self) -> None:
+        for v in self.variants.values():
+            if v.server is not None:
+                v.server.stop()
+                v.server = None
+
+    # ------------------------------------------------------------ one interval
+
+    def scrape(self) -> pd.DataFrame:
+        """This scrape plus the previous one (two scrapes of a pid give utilisation)."""
+        from core.engine.hostsnapshot import snapshot_this_host
+
+        cur = snapshot_this_host(scrapes=1, reader=self.reader)
+        snap = cur if self._prev is None else pd.concat([self._prev, cur], ignore_index=True)
+        self._prev = cur
+        from core.engine.snapshot import normalise_snapshot
+
+        return normalise_snapshot(snap)
+
+    def _retune(self, snap: pd.DataFrame) -> None:
+        from core.engine.tuning import needs_tuning, tune
+
+        for v in self.variants.values():
+            if not any(n.type in _TUNABLE for n in v.pipeline.chain()):
+                continue
+            if self.ticks > 0 and self.ticks % self.retune_every and not needs_tuning(v.pipeline):
+                continue
+            before = _tuned_state(v.pipeline)
+            v.pipeline = tune(v.pipeline, snap, policy=self.policy, source=f"experiment {self.experiment_id}")
+            after = _tuned_state(v.pipeline)
+            if after != before and self.on_event:
+                self.on_event("retune", {"variant": v.name, "interval": self.ticks, "before": before, "after": after})
+
+    def tick(self, now: datetime | None = None) -> list[MeasurementSample]:
+        from core.engine.estimate import critical_coverage
+        from core.engine.evaluate import evaluate
+        from core.engine.expand import series_per_row
+
+        t = now or datetime.now(UTC)
+        snap = self.scrape()
+        self._retune(snap)
+        n_scrapes = int(snap["timestamp"].nunique())
+        samples = []
+        rss = float(self._proc.memory_info().rss)
+        for v in self.variants.values():
+            c0 = time.process_time()
+            res = evaluate(v.pipeline, snap, policy=self.policy)
+            series = res.output_series(-1)
+            received = res.received
+            last = n_scrapes - 1
+            accepted = int(received.df["scrape"].eq(last).sum()) if len(received.df) else 0
+            inp_last = res.input.df[res.input.df["scrape"].to_numpy() == last]
+            processes_seen = int(len(inp_last))
+            cov = critical_coverage(res, res.policy)
+            ids = _identities(series)
+            created, removed = len(ids - v.last_ids), len(v.last_ids - ids)
+            v.last_ids = ids
+            pint = res.ctx.processor_interval_s
+            factor = 1.0 if not pint else min(1.0, self.interval_s / pint)
+            datapoints = int(round(len(series) * factor))
+            accepted_points = int(series_per_row(inp_last, res.ctx.enabled_metrics).sum()) if accepted else 0
+            processors = {n.node_id: (float(n.series_in), float(n.series_out)) for n in res.nodes
+                          if n.type != "hostmetrics"}  # fmt: skip
+            text = render_series(series, v.state.labels) if len(series) else ""
+            size = len(text.encode())  # the prometheus exporter's payload for this interval
+            exporters = [e.id for e in res.exporters] or ["prometheus"]
+            v.state.telemetry.add_interval(
+                accepted_points, processors, {e: datapoints for e in exporters}, {e: size for e in exporters}
+            )
+            cpu = time.process_time() - c0
+            v.state.telemetry.cpu_seconds += cpu
+            v.state.telemetry.rss_bytes = rss
+            v.state.update(
+                series_text=text,
+                gauges={
+                    "phoenix_interval_datapoints": datapoints,
+                    "phoenix_interval_bytes": size,
+                    "phoenix_processes_seen": processes_seen,
+                    "phoenix_critical_coverage_ratio": cov["coverage_pct"] / 100.0,
+                    "phoenix_interval_timestamp_seconds": t.timestamp(),
+                },
+            )
+            samples.append(MeasurementSample(
+                experiment_id=self.experiment_id, variant=v.name, t=t, series=int(len(series)),
+                datapoints=datapoints, bytes=int(size),
+                collector_cpu_pct=round(100.0 * cpu / self.interval_s, 4),
+                collector_rss_mb=round(rss / 1048576, 3), critical_coverage_pct=float(cov["coverage_pct"]),
+                processes_seen=processes_seen, series_created=created, series_removed=removed,
+            ))  # fmt: skip
+        self.ticks += 1
+        if self.sink:
+            self.sink(samples)
+        return samples
+
+
+def identical_input(samples: list[MeasurementSample]) -> bool:
+    """Both variants saw the same number of processes at every interval."""
+    by_t: dict[datetime, dict[str, int | None]] = {}
+    for s in samples:
+        by_t.setdefault(s.t, {})[s.variant] = s.processes_seen
+    return all(len(v) == 2 and len(set(v.values())) == 1 for v in by_t.values())
+

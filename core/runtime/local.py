@@ -1,0 +1,322 @@
+"""Local runtime: both variants of an experiment as one supervised child process on this host.
+
+``run_collector`` is the child (``phoenix collector --experiment ID``): it serves the two
+variant endpoints, runs the experiment's load profile, writes one sample per variant per
+interval to the database and exits when told (SIGTERM), when the experiment is no longer
+Initializing/Running, or at a hard deadline (duration × 2 + 60 s) so a child whose
+scheduler died never runs forever.
+
+``LocalDeployer`` implements the ``Deployer`` port in the scheduler's process:
+- ``deploy`` cleans orphans of an earlier attempt, picks two free ports, starts the child
+  in its own session and stores PID + ports (``collector_processes`` table);
+- ``is_ready`` = both ``/healthz`` answer 200;
+- ``healthy`` = the stored PID is alive and still a phoenix collector of this experiment;
+  a dead child is restarted with exponential backoff (each crash recorded in the audit
+  log) up to ``max_restarts``, after which the experiment is reported unhealthy;
+- ``teardown`` stops it (SIGTERM, then SIGKILL) — also any orphan whose PID is stored.
+PIDs are never trusted alone: before signalling, ``/proc/PID/cmdline`` must show a
+``collector --experiment ID`` command line (PIDs get reused).
+
+``PHOENIX_OTELCOL_BIN``: when set to a real otelcol-contrib binary the deployer runs it
+twice with the rendered configs instead of the emulator (``otelcol_argv``); measurements
+then come from Prometheus. No binary exists on this machine, so only the argument
+construction is tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.domain.errors import PermanentError, TemporaryError
+from core.domain.experiment import Experiment
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = {"pending", "initializing", "running"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def is_collector_of(pid: int, experiment_id: str) -> bool:
+    """PID is alive (not a zombie) and runs ``collector --experiment <experiment_id>``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rfind(")") + 2] in "ZX":
+            return False
+    except OSError:
+        return False
+    argv = cmdline(pid)
+    return "collector" in argv and "--experiment" in argv and experiment_id in argv
+
+
+def stop_pid(pid: int, experiment_id: str, timeout: float = 10.0) -> bool:
+    """SIGTERM, wait, SIGKILL — only if the PID is that experiment's collector."""
+    if not is_collector_of(pid, experiment_id):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and is_collector_of(pid, experiment_id):
+        time.sleep(0.1)
+    if is_collector_of(pid, experiment_id):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def otelcol_argv(binary: str, config_path: str) -> list[str]:
+    """Command line of a real collector for one rendered config."""
+    if not binary:
+        raise PermanentError("PHOENIX_OTELCOL_BIN is empty")
+    return [binary, f"--config=file:{config_path}"]
+
+
+# ---------------------------------------------------------------- the child
+
+
+def run_collector(
+    experiment_id: str,
+    uow_factory: Callable[[], Any],
+    *,
+    ports: dict[str, int],
+    data_dir: Path,
+    stop: threading.Event | None = None,
+    max_ticks: int | None = None,
+) -> int:
+    """The body of ``phoenix collector --experiment ID``. Returns an exit code."""
+    from core.domain.critical import policy_from_rules
+    from core.pipelines_service import load_pipeline
+    from core.runtime.collector import CollectorEmulator
+    from core.runtime.loadsim import LoadLimits, LoadSimulator, cleanup_leftovers, patterns_for
+
+    stop = stop or threading.Event()
+    with uow_factory() as uow:
+        exp = uow.experiments.get(experiment_id)
+    baseline = load_pipeline(str(exp.baseline), uow_factory())
+    candidate = load_pipeline(str(exp.candidate), uow_factory())
+    policy = policy_from_rules(exp.critical_rules, source="experiment") if exp.critical_rules else None
+    interval = float(exp.timing.interval_s)
+
+    def sink(samples: list[Any]) -> None:
+        with uow_factory() as uow:
+            uow.samples.add_many(samples)
+            uow.commit()
+
+    def on_event(kind: str, details: dict[str, Any]) -> None:
+        with uow_factory() as uow:
+            uow.audit.add(f"collector:{experiment_id}", f"experiment.{kind}", experiment_id, details)
+            uow.commit()
+
+    emu = CollectorEmulator(experiment_id, baseline, candidate, interval_s=interval, policy=policy, ports=ports,
+                            sink=sink, on_event=on_event)  # fmt: skip
+    emu.start_servers()
+    sim = None
+    status = Path(data_dir) / f"loadsim-{experiment_id}.json"
+    cleanup_leftovers(status)  # a previous child of this experiment was killed
+    if exp.load.name != "none":
+        sim = LoadSimulator(
+            patterns_for(exp.load), duration_s=exp.timing.duration_s * 2 + 60,
+            limits=LoadLimits(max_processes=exp.load.max_processes, cpu_cap_pct=25.0, memory_cap_mb=256.0),
+            status_path=status,
+        )  # fmt: skip
+        sim.start()
+    deadline = time.monotonic() + exp.timing.duration_s * 2 + 60
+    ticks = 0
+    try:
+        if sim is not None:  # let the load settle before the first measurement
+            settle = time.monotonic() + min(3.0, interval)
+            while time.monotonic() < settle and not stop.is_set():
+                sim.step()
+                stop.wait(0.25)
+        next_t = time.monotonic()
+        while not stop.is_set() and time.monotonic() < deadline:
+            with uow_factory() as uow:
+                state = str(uow.experiments.get(experiment_id).state.value).lower()
+            if state not in ACTIVE_STATES:
+                break
+            emu.tick()
+            ticks += 1
+            if max_ticks is not None and ticks >= max_ticks:
+                break
+            next_t += interval
+            while not stop.is_set() and time.monotonic() < next_t:
+                if sim is not None:
+                    sim.step()
+                stop.wait(min(0.25, max(0.0, next_t - time.monotonic())))
+    finally:
+        if sim is not None:
+            sim.stop("completed")
+        emu.stop_servers()
+    return 0
+
+
+# ---------------------------------------------------------------- the deployer
+
+
+@dataclass
+class LocalDeployer:
+    uow_factory: Callable[[], Any]
+    data_dir: Path = Path("./data")
+    #: handed to the child as PHOENIX_DATABASE_URL (None: the child reads the environment)
+    database_url: str | None = None
+    python: str = sys.executable
+    max_restarts: int = 3
+    backoff_s: float = 1.0
+    otelcol_bin: str | None = None
+    dry_run: bool = False
+    _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    _restarts: dict[str, int] = field(default_factory=dict, repr=False)
+    _next_restart: dict[str, float] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _stored(self, eid: str) -> list[Any]:
+        with self.uow_factory() as uow:
+            return [p for p in uow.processes.list(owner_ref=eid) if p.status == "running"]
+
+    def _spawn(self, exp: Experiment, ports: dict[str, int]) -> int:
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        argv = [self.python, "-m", "core.cli", "collector", "--experiment", exp.id,
+                "--baseline-port", str(ports["baseline"]), "--candidate-port", str(ports["candidate"])]  # fmt: skip
+        logf = (Path(self.data_dir) / f"collector-{exp.id}.log").open("ab")
+        env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir)}
+        if self.database_url:
+            env["PHOENIX_DATABASE_URL"] = self.database_url
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                                start_new_session=True, cwd=os.getcwd())  # fmt: skip
+        logf.close()
+        with self._lock:
+            self._children[exp.id] = proc
+        with self.uow_factory() as uow:
+            for p in uow.processes.list(owner_ref=exp.id):
+                if p.status == "running":
+                    uow.processes.set_status(p.id, "lost")
+            for variant in ("baseline", "candidate"):
+                uow.processes.add(exp.id, variant, proc.pid, ports[variant])
+            uow.commit()
+        return proc.pid
+
+    def cleanup_orphans(self, exp: Experiment) -> int:
+        """Stop collectors of ``exp`` recorded in the database that this process did not start."""
+        killed = 0
+        mine = self._children.get(exp.id)
+        for pid in {p.pid for p in self._stored(exp.id)}:
+            if mine is not None and mine.pid == pid and mine.poll() is None:
+                continue
+            if stop_pid(pid, exp.id):
+                killed += 1
+                log.warning("stopped orphan collector pid %s of experiment %s", pid, exp.id)
+        if killed:
+            with self.uow_factory() as uow:
+                uow.audit.add("runtime:local", "collector.orphan_killed", exp.id, {"count": killed})
+                uow.commit()
+        return killed
+
+    def deploy(self, experiment: Experiment) -> dict[str, Any]:
+        if self.otelcol_bin:
+            raise PermanentError(
+                "running a real otelcol-contrib binary (PHOENIX_OTELCOL_BIN) is not supported by the local "
+                "deployer on this host yet; unset it to use the emulator"
+            )
+        running = [p for p in self._stored(experiment.id) if is_collector_of(p.pid, experiment.id)]
+        if running and len({p.pid for p in running}) == 1:  # idempotent: already deployed
+            ports = {p.role: p.port for p in running}
+            return self._info(running[0].pid, ports)
+        self.cleanup_orphans(experiment)
+        ports = {"baseline": free_port(), "candidate": free_port()}
+        while ports["candidate"] == ports["baseline"]:
+            ports["candidate"] = free_port()
+        pid = self._spawn(experiment, ports)
+        return self._info(pid, ports)
+
+    @staticmethod
+    def _info(pid: int, ports: dict[str, Any]) -> dict[str, Any]:
+        return {"runtime": "local", "dry_run": False, "pids": [pid], "ports": dict(ports),
+                "urls": {v: f"http://127.0.0.1:{p}/metrics" for v, p in ports.items()}}  # fmt: skip
+
+    def _ports(self, eid: str) -> dict[str, int]:
+        return {p.role: int(p.port) for p in self._stored(eid) if p.port}
+
+    def is_ready(self, experiment: Experiment) -> bool:
+        ports = self._ports(experiment.id)
+        if set(ports) != {"baseline", "candidate"}:
+            return False
+        for port in ports.values():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    if r.status != 200:
+                        return False
+            except OSError:
+                return False
+        return True
+
+    def healthy(self, experiment: Experiment) -> bool:
+        stored = self._stored(experiment.id)
+        if any(is_collector_of(p.pid, experiment.id) for p in stored):
+            return True
+        # Dead: reap our child if it was ours, then restart with backoff.
+        with self._lock:
+            child = self._children.pop(experiment.id, None)
+        code = child.wait() if child is not None else None
+        n = self._restarts.get(experiment.id, 0)
+        with self.uow_factory() as uow:
+            uow.audit.add("runtime:local", "collector.crashed", experiment.id,
+                          {"exit_code": code, "restarts_so_far": n})  # fmt: skip
+            uow.commit()
+        if n >= self.max_restarts:
+            return False
+        now = time.monotonic()
+        due = self._next_restart.setdefault(experiment.id, now + self.backoff_s * (2**n))
+        if now < due:
+            raise TemporaryError(f"collector of {experiment.id} died (exit {code}); restarting after backoff")
+        self._restarts[experiment.id] = n + 1
+        self._next_restart.pop(experiment.id, None)
+        ports = {p.role: int(p.port) for p in stored if p.port} or {"baseline": free_port(), "candidate": free_port()}
+        self._spawn(experiment, ports)
+        return True
+
+    def teardown(self, experiment: Experiment) -> None:
+        with self._lock:
+            child = self._children.pop(experiment.id, None)
+        pids = {p.pid for p in self._stored(experiment.id)} | ({child.pid} if child else set())
+        for pid in pids:
+            stop_pid(pid, experiment.id)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+        from core.runtime.loadsim import cleanup_leftovers
+
+        cleanup_leftovers(Path(self.data_dir) / f"loadsim-{experiment.id}.json", force=True)
+        with self.uow_factory() as uow:
+            for p in uow.processes.list(owner_ref=experiment.id):
+                if p.status == "running":
+                    uow.processes.set_status(p.id, "stopped")
+            uow.commit()
+
+    def describe(self, experiment: Experiment) -> str:
+        return json.dumps({"ports": self._ports(experiment.id)})
