@@ -30,6 +30,7 @@ from core.engine.frame import ResourceFrame, from_snapshot
 from core.engine.metrics import METRICS_BY_NAME
 
 TUNABLE = ("topk", "adaptive", "intelligent")
+POOL_SIZE = 3  # intelligent: names with more processes per typical host are pools
 # Thresholds no process can reach: what K = 0 compiles to.
 NEVER_CPU = 1.0e6
 NEVER_MEMORY = 2**62
@@ -114,8 +115,9 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
     summed over states) or memory (RSS) — processes that matter one by one; pools of small
     workers are what the rollup summarises. Plus, per host, the ``anomaly_top`` names whose
     CPU varies most over time (per-process standard deviation of utilisation across
-    scrapes, as a share of host CPU, at least ``resource_share_pct``), ranked by how many
-    hosts rank them top. Share names come first (largest
+    scrapes, as a share of host CPU, at least ``resource_share_pct`` / 10; names running more
+    than ``POOL_SIZE`` processes on a typical host are pools and left to the rollup),
+    ranked by how many hosts rank them top. Share names come first (largest
     share first); at most ``max_names`` in all.
     """
     pct = float(params.get("resource_share_pct", 5.0)) / 100.0
@@ -158,15 +160,24 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
         pid = df["process.pid"].to_numpy(dtype=np.int64, na_value=-1)
         g = pd.DataFrame({"h": host[ok], "p": pid[ok], "n": name[ok], "u": util[ok]})
         per_proc = g.groupby(["h", "p", "n"], sort=False)["u"].agg(["std", "count"])
-        # Only variability that matters at host scale: std as a share of the host's CPU.
+        # Only variability that matters at host scale: std as a share of the host's CPU, at
+        # least a tenth of resource_share_pct (0.5 % of the host with the default 5 %).
         host_of = per_proc.index.get_level_values("h").to_numpy()
         per_proc["std"] = np.divide(per_proc["std"].to_numpy(), host_cpu[host_of],
                                     out=np.zeros(len(per_proc)), where=host_cpu[host_of] > 0)
-        per_proc = per_proc[(per_proc["count"] >= 2) & (per_proc["std"] >= pct)]
+        per_proc = per_proc[(per_proc["count"] >= 2) & (per_proc["std"] >= pct / 10)]
         if len(per_proc) == 0:
             anomaly_note = "CPU variability needs three or more scrapes; none learned from variability"
         else:
+            # Pools (a name with more than POOL_SIZE processes on a typical host) are left
+            # to the rollup: keeping a name keeps every process of it individual, so a
+            # pool's jittery workers would cost more series than the anomaly is worth.
+            last_cand = last & cand
+            counts = pd.DataFrame({"h": host[last_cand], "n": name[last_cand]}).value_counts()
+            typical = counts.groupby(level="n").median()
+            small = set(typical[typical <= POOL_SIZE].index)
             per_name = per_proc["std"].groupby(level=["h", "n"]).max().reset_index()
+            per_name = per_name[per_name["n"].isin(small)]
             per_name = per_name.sort_values(["h", "std"], ascending=[True, False], kind="stable")
             top_rows = per_name.groupby("h", sort=False).head(top)
             votes = top_rows["n"].value_counts(sort=False).sort_index(kind="stable").sort_values(

@@ -368,3 +368,22 @@ def test_estimate_churn_totals_and_contributors_by_hand():
     assert r["top_contributors"]["before"][0] == {"executable_name": "cron", "series": 12}
     assert {"executable_name": "cron", "series": 7} in r["top_contributors"]["after"]
     assert r["dpm_out"] == 14 * 60 / 10.0
+
+
+def test_intelligent_learns_variable_processes_over_time_but_not_pools():
+    from tests.unit.engine_data import snapshot
+
+    rows = []
+    cpu = {"spiky": [0.0, 1.0, 6.0], "steady": [0.0, 5.0, 10.0]}
+    for s, ts in enumerate([0.0, 10.0, 20.0]):
+        rows.append(proc("a", 1, "spiky", ts=ts, user=cpu["spiky"][s], rss=MiB))
+        rows.append(proc("a", 2, "steady", ts=ts, user=cpu["steady"][s], rss=MiB))
+        rows += [proc("a", 10 + i, "pool", ts=ts, user=[0.0, 1.0, 5.0][s], rss=MiB) for i in range(5)]
+    p = pipeline(CLASSIFY, ("smart", "intelligent", {"resource_share_pct": 50.0, "anomaly_top": 2}),
+                 ("roll", "rollup", {}), policy=POLICY)
+    learned = tune(p, snapshot(rows)).node("smart").params["learned"]
+    # spiky: utilisation 0.1 then 0.5 (std 0.2 = 6.7 % of the host's 3.0) ≥ 50 % / 10;
+    # steady never varies; pool varies too but has 5 processes per host.
+    assert learned["names"] == ["spiky"] and learned["anomaly_names"] == 1
+    two = tune(p, snapshot(rows[: 2 * 7])).node("smart").params["learned"]
+    assert two["names"] == [] and "three or more scrapes" in two["note"]
