@@ -261,7 +261,9 @@ def tune(
             # computes: it may use CPU utilisation even when the receiver does not export it.
             probe = copy.deepcopy(tuned)
             probe.receiver().params.setdefault("metrics", {})["process.cpu.utilization"] = True
-            seen = evaluate(probe, frame, policy=policy, node_stats=False, stop_before=node.id).output
+            # Variability over time needs ≥ 3 scrapes; with fewer, the last one says it all.
+            source_frame = frame if frame.n_scrapes >= 3 else last
+            seen = evaluate(probe, source_frame, policy=policy, node_stats=False, stop_before=node.id).output
             node.params["learned"] = {**learn_names(seen, p), **stamp}
     return tuned
 
