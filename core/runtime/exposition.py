@@ -152,10 +152,14 @@ class MetricsState:
 
 
 def render_series(series: pd.DataFrame, labels: Mapping[str, str], timestamp_ms: int | None = None) -> str:
-    from core.engine.encoding import render_prometheus_text
+    from core.engine.encoding import attribute_keys, prometheus_label_name, render_prometheus_text
 
     frame = series.drop(columns=["host_name"], errors="ignore")  # host_name comes from the labels
-    return render_prometheus_text(frame, labels, timestamp_ms=timestamp_ms)
+    # An attribute that already becomes one of our labels wins (resourcedetection's
+    # host.name → host_name): a label twice makes the whole scrape unparsable.
+    taken = {prometheus_label_name(k) for k in attribute_keys(frame)}
+    extra = {k: v for k, v in labels.items() if k not in taken}
+    return render_prometheus_text(frame, extra, timestamp_ms=timestamp_ms)
 
 
 class _Handler(BaseHTTPRequestHandler):

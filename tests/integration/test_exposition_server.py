@@ -80,3 +80,20 @@ def test_stopped_server_refuses_connections():
     srv.stop()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/metrics", timeout=2)
+
+
+def test_body_parses_in_promtool_even_when_series_carry_host_name():
+    import shutil
+    import subprocess
+
+    frame = _series()
+    frame["host.name"] = "host-a"  # resourcedetection adds it: must not duplicate our host_name label
+    state = MetricsState("e", "baseline", "host-a")
+    state.update(frame, gauges={"phoenix_processes_seen": 1})
+    with ExpositionServer(state) as srv:
+        body = _get(srv.url + "/metrics")[2]
+    first = next(ln for ln in body.splitlines() if ln.startswith("process_cpu_time_seconds_total{"))
+    assert first.count("host_name=") == 1
+    r = subprocess.run([shutil.which("promtool") or "/usr/bin/promtool", "check", "metrics"], input=body,
+                       capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert "parsing error" not in r.stdout + r.stderr, r.stdout + r.stderr

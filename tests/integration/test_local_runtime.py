@@ -1,0 +1,284 @@
+"""Experiments on this host, for real: collector child, load, both endpoints, Prometheus, verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.analysis.analyzer import ExperimentAnalyzer
+from core.analysis.prometheus_reader import PrometheusReader
+from core.analysis.verdict import analyze_samples
+from core.domain.criteria import LoadProfile, SuccessCriteria, Timing
+from core.domain.experiment import Experiment, State
+from core.domain.samples import MeasurementSample
+from core.runtime.collector import identical_input
+from core.runtime.loadsim import WORKER_FILE
+from core.runtime.local import LocalDeployer, is_collector_of, otelcol_argv
+from core.scheduler import Scheduler
+from core.store.migrate import upgrade
+from core.store.uow import Database
+from tests.integration.prometheus_harness import RealPrometheus
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    upgrade(url)
+    d = Database(url)
+    yield d
+    d.dispose()
+
+
+def _workers() -> set[int]:
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if str(WORKER_FILE).encode() in (d / "cmdline").read_bytes():
+                    out.add(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def _wait(pred, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return pred()
+
+
+def _new(db, duration=24.0, interval=2.0, load="realistic", candidate="process-topk-v1") -> Experiment:
+    exp = Experiment.create(
+        name="local", baseline="process-baseline-v1", candidate=candidate, timing=Timing(duration, interval),
+        load=LoadProfile(load, params={"scale": 0.5}) if load != "none" else LoadProfile("none"),
+        criteria=SuccessCriteria(min_series_reduction_pct=10, min_samples=5),
+    )  # fmt: skip
+    with db.uow() as u:
+        u.experiments.add(exp)
+        u.commit()
+    return exp
+
+
+def _get(db, eid) -> Experiment:
+    with db.uow() as u:
+        return u.experiments.get(eid)
+
+
+def _pids(db, eid) -> set[int]:
+    with db.uow() as u:
+        return {p.pid for p in u.processes.list(owner_ref=eid)}
+
+
+def _ports(db, eid) -> dict[str, int]:
+    with db.uow() as u:
+        return {p.role: p.port for p in u.processes.list(owner_ref=eid) if p.status == "running"}
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def test_experiment_end_to_end_with_real_prometheus(db, tmp_path):
+    before = _workers()
+    exp = _new(db)
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url)
+    sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.5, lease_s=10)
+    prom = None
+    scraped: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            sch.run_once()
+            e = _get(db, exp.id)
+            if e.state == State.RUNNING and prom is None:
+                ports = _ports(db, exp.id)
+                prom = RealPrometheus([f"127.0.0.1:{p}" for p in ports.values()]).start()
+                prom.wait_targets_up()
+            if e.state == State.RUNNING and len(scraped) < 2 and _wait(lambda: True):
+                for v, p in _ports(db, exp.id).items():
+                    body = _scrape(p)
+                    if "process_cpu_time_seconds_total{" in body:
+                        scraped[v] = body
+            if e.is_terminal:
+                break
+            time.sleep(0.5)
+        e = _get(db, exp.id)
+        assert e.state == State.COMPLETED, e.error
+        with db.uow() as u:
+            samples = u.samples.list(exp.id)
+        if prom is not None:
+            start = min(s.t for s in samples)
+            end = max(s.t for s in samples)
+            from datetime import timedelta
+
+            prom_samples = PrometheusReader(prom.url).read_samples(exp.id, start - timedelta(seconds=2),
+                                                                   end + timedelta(seconds=2), 2.0)  # fmt: skip
+    finally:
+        if prom is not None:
+            prom.stop()
+        dep.teardown(exp)
+
+    # both endpoints were served and scraped while running, each with its own label
+    assert set(scraped) == {"baseline", "candidate"}
+    assert 'phoenix_variant="baseline"' in scraped["baseline"] and 'phoenix_variant="candidate"' in scraped["candidate"]
+    assert f'phoenix_experiment_id="{exp.id}"' in scraped["candidate"]
+    assert "otelcol_processor_incoming_items_total{" in scraped["candidate"]
+    assert 'process_executable_name="nginx"' in scraped["baseline"]  # the load is visible
+    # identical input, topk reduces, critical coverage full
+    assert len(samples) >= 2 * 8
+    assert identical_input(samples)
+    r = e.result
+    assert r["identical_input"] is True
+    assert r["series_reduction_pct"] > 0
+    assert r["critical_coverage_pct"] == 100.0
+    assert r["verdict"] in {"PROMOTE", "REJECT", "INCONCLUSIVE"} and r["reasons"]
+    # the real-Prometheus path agrees with the database path within 1 %
+    seen = {s["t"] for s in prom_samples}
+    assert len(seen) >= 6
+    db_r = analyze_samples([s for s in samples if s.t in seen], e.criteria, interval_s=2.0)
+    pr_r = analyze_samples(prom_samples, e.criteria, interval_s=2.0)
+    assert pr_r["series_reduction_pct"] == pytest.approx(db_r["series_reduction_pct"], rel=0.01)
+    assert pr_r["bytes_reduction_pct"] == pytest.approx(db_r["bytes_reduction_pct"], rel=0.01)
+    # nothing left behind
+    assert all(not is_collector_of(pid, exp.id) for pid in _pids(db, exp.id))
+    assert _wait(lambda: not (_workers() - before), 10)
+
+
+def test_cancel_during_running_leaves_nothing(db, tmp_path):
+    before = _workers()
+    exp = _new(db, duration=120)
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url)
+    sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.5, lease_s=10)
+    try:
+        assert _wait(lambda: (sch.run_once(), _get(db, exp.id).state == State.RUNNING)[1], 60)
+        assert _wait(lambda: bool(_workers() - before), 15)  # load is running
+        pid = next(iter(_pids(db, exp.id)))
+        assert is_collector_of(pid, exp.id)
+        with db.uow() as u:
+            e = u.experiments.get(exp.id)
+            e.cancel("tester", "changed my mind")
+            u.experiments.save(e)
+            u.commit()
+        assert _wait(lambda: (sch.run_once(), not is_collector_of(pid, exp.id))[1], 30)
+    finally:
+        dep.teardown(exp)
+    assert _get(db, exp.id).state == State.CANCELLED
+    assert _wait(lambda: not (_workers() - before), 10)
+
+
+RUNNER = """
+import sys, time
+from pathlib import Path
+from core.store.uow import Database
+from core.runtime.local import LocalDeployer
+db = Database(sys.argv[1])
+with db.uow() as u:
+    exp = u.experiments.get(sys.argv[2])
+LocalDeployer(db.uow, data_dir=Path(sys.argv[3]), database_url=sys.argv[1]).deploy(exp)
+print("deployed", flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_of_runner_then_restart_cleans_orphans(db, tmp_path):
+    before = _workers()
+    exp = _new(db, duration=120)
+    with db.uow() as u:
+        e = u.experiments.get(exp.id)
+        e.start("tester")
+        u.experiments.save(e)
+        u.commit()
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, db.url, exp.id, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert runner.stdout.readline().strip() == "deployed"
+        (orphan,) = _pids(db, exp.id)
+        assert _wait(lambda: is_collector_of(orphan, exp.id), 10)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=10)
+        time.sleep(1)
+        assert is_collector_of(orphan, exp.id)  # the child outlived its runner: an orphan
+        # restart: a new deployer finds the stored PID, verifies its cmdline, kills it, redeploys
+        dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url)
+        killed = dep.cleanup_orphans(exp)
+        assert killed == 1
+        assert _wait(lambda: not is_collector_of(orphan, exp.id), 15)
+        info = dep.deploy(exp)
+        assert info["pids"][0] != orphan and is_collector_of(info["pids"][0], exp.id)
+        dep.teardown(exp)
+        assert _wait(lambda: not is_collector_of(info["pids"][0], exp.id), 15)
+        with db.uow() as u:
+            assert any(a.action == "collector.orphan_killed" for a in u.audit.list(subject=exp.id))
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        for pid in _pids(db, exp.id):
+            if is_collector_of(pid, exp.id):
+                os.kill(pid, signal.SIGKILL)
+    assert _wait(lambda: not (_workers() - before), 10)
+
+
+def test_crashed_collector_is_restarted_with_backoff_and_recorded(db, tmp_path):
+    exp = _new(db, duration=120, load="none")
+    with db.uow() as u:
+        e = u.experiments.get(exp.id)
+        e.start("tester")
+        u.experiments.save(e)
+        u.commit()
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, backoff_s=0.2, max_restarts=1)
+    try:
+        first = dep.deploy(exp)["pids"][0]
+        assert _wait(lambda: dep.is_ready(exp), 30)
+        assert dep.deploy(exp)["pids"][0] == first  # idempotent
+        os.kill(first, signal.SIGKILL)
+        assert _wait(lambda: not is_collector_of(first, exp.id), 5)
+        from core.domain.errors import TemporaryError
+
+        with pytest.raises(TemporaryError, match="backoff"):
+            dep.healthy(exp)
+        time.sleep(0.3)
+        assert dep.healthy(exp) is True  # restarted
+        (second,) = {p.pid for p in dep._stored(exp.id)}
+        assert second != first and _wait(lambda: dep.is_ready(exp), 30)
+        os.kill(second, signal.SIGKILL)
+        assert _wait(lambda: not is_collector_of(second, exp.id), 5)
+        assert dep.healthy(exp) is False  # max restarts used up
+        with db.uow() as u:
+            crashes = [a for a in u.audit.list(subject=exp.id) if a.action == "collector.crashed"]
+        assert len(crashes) >= 2
+    finally:
+        dep.teardown(exp)
+
+
+def test_otelcol_argv_and_unsupported_binary_message(tmp_path):
+    assert otelcol_argv("/opt/otelcol-contrib", "/tmp/c.yaml") == ["/opt/otelcol-contrib", "--config=file:/tmp/c.yaml"]
+    from core.domain.errors import PermanentError
+
+    with pytest.raises(PermanentError):
+        otelcol_argv("", "x")
+
+
+def test_identical_input_helper():
+    from datetime import UTC, datetime
+
+    t = datetime.now(UTC)
+    same = [MeasurementSample("e", v, t, 1, 1, 1, processes_seen=5) for v in ("baseline", "candidate")]
+    assert identical_input(same)
+    differ = [MeasurementSample("e", "baseline", t, 1, 1, 1, processes_seen=5),
+              MeasurementSample("e", "candidate", t, 1, 1, 1, processes_seen=6)]  # fmt: skip
+    assert not identical_input(differ)
+    assert json.dumps([s.to_dict() for s in same])
