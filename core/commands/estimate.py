@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
         description="Run a pipeline over a process snapshot (CSV) and report what it would export.",
     )
     p.add_argument("--pipeline", required=True, metavar="NAME_OR_FILE",
-                   help="built-in template name or a pipeline JSON/YAML file")
+                   help="built-in template name, saved pipeline NAME[@VERSION], or a pipeline JSON/YAML file")
     p.add_argument("--snapshot", required=True, metavar="FILE.csv", help="process snapshot (DESIGN §4 columns)")
     p.add_argument("--critical-file", metavar="F.yaml", help="critical policy: rules: [{match, pattern, priority}]")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -28,33 +28,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def load_pipeline(name_or_file: str) -> Any:
-    """A built-in template by name, else a pipeline JSON/YAML file."""
-    from core.catalog.templates import get_template, is_template
-    from core.domain.pipeline import Pipeline
-
-    if is_template(name_or_file):
-        return get_template(name_or_file)
-    path = Path(name_or_file)
-    if not path.is_file():
-        from core.catalog.templates import TEMPLATE_NAMES
-
-        raise ValidationError(
-            f"pipeline {name_or_file!r} is neither a built-in template ({', '.join(TEMPLATE_NAMES)}) nor a file"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read pipeline file {path}: {exc}") from None
-    return Pipeline.from_text(text, source=str(path))
-
-
 def run(args: argparse.Namespace) -> int:
+    from core.commands.pipeline import load_pipeline_ref
     from core.domain.critical import load_policy_file
     from core.engine.estimate import estimate
     from core.engine.snapshot import load_snapshot
 
-    pipeline = load_pipeline(args.pipeline)
+    pipeline = load_pipeline_ref(args.pipeline)
     policy = load_policy_file(args.critical_file) if args.critical_file else None
     if not Path(args.snapshot).is_file():
         raise ValidationError(f"snapshot file {args.snapshot} does not exist")

@@ -81,7 +81,8 @@ def _needs_store(ref: str) -> bool:
         and not Path(ref).is_file()
 
 
-def _load(ref: str) -> Any:
+def load_pipeline_ref(ref: str) -> Any:
+    """A template name, a pipeline file, or ``name[@N]`` of a pipeline saved in the database."""
     from core.pipelines_service import load_pipeline
 
     if _needs_store(ref):
@@ -134,7 +135,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if bool(args.experiment_id) != bool(args.variant) and args.variant:
         raise ValidationError("--variant needs --experiment-id")
-    pipeline = _load(args.pipeline)
+    pipeline = load_pipeline_ref(args.pipeline)
     if args.snapshot:
         from core.engine.snapshot import load_snapshot
         from core.engine.tuning import tune
@@ -174,7 +175,7 @@ def validate_file(path_str: str) -> tuple[list[str], str]:
         return [f"{path}: no such file"], "file"
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = yaml.safeload_pipeline_ref(text)
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{path}: cannot read: {exc}"], "file"
     except yaml.YAMLError as exc:
@@ -220,7 +221,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    pipeline = _load(args.pipeline)
+    pipeline = load_pipeline_ref(args.pipeline)
     if args.out:
         out = Path(args.out)
         text = pipeline.to_yaml() if out.suffix.lower() in (".yaml", ".yml") else pipeline.to_json()

@@ -108,3 +108,25 @@ def test_bench_reports_every_template(tmp_path):
         assert "error" not in t, (name, t)
         assert t["seconds"] > 0 and t["peak_rss_mb"] > 0 and t["series_out"] >= 0
     assert report["templates"]["process-baseline-v1"]["series_out"] == report["series_in"]
+
+
+def test_estimate_takes_a_saved_pipeline_version(capsys, snapshot_csv, tmp_path, monkeypatch):
+    monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{tmp_path}/phoenix.db")
+    monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
+    graph = get_template("process-aggregated-v1").to_dict()
+    graph["name"] = "my-rollup"
+    src = tmp_path / "my-rollup.json"
+    src.write_text(json.dumps(graph))
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
+    assert run_cli(capsys, "pipeline", "import", str(src), "-m", "first")[0] == 0
+
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", "my-rollup@1", "--snapshot", str(snapshot_csv), "--json")
+    assert code == 0
+    saved = json.loads(out)
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", "process-aggregated-v1", "--snapshot",
+                           str(snapshot_csv), "--json")
+    assert saved["series_out"] == json.loads(out)["series_out"]
+
+    code, _, err = run_cli(capsys, "estimate", "--pipeline", "my-rollup@7", "--snapshot", str(snapshot_csv))
+    assert code == 1 and "my-rollup" in err
