@@ -32,8 +32,14 @@ def _memory_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
     return InMemoryDeployer(), InMemoryAnalyzer()
 
 
-#: name → factory. The local runtime registers "local" here when it lands.
-RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime}
+def _local_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
+    from core.runtime.local import local_runtime
+
+    return local_runtime(settings)
+
+
+#: name → factory.
+RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime, "local": _local_runtime}
 #: Used when the configured runtime is a planned one that is not built yet.
 DEFAULT_RUNTIME = "memory"
 PLANNED_RUNTIMES = frozenset({"local", "kubernetes"})

@@ -90,6 +90,16 @@ def stop_pid(pid: int, experiment_id: str, timeout: float = 10.0) -> bool:
     return True
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def otelcol_argv(binary: str, config_path: str) -> list[str]:
     """Command line of a real collector for one rendered config."""
     if not binary:
@@ -147,6 +157,11 @@ def run_collector(
         )  # fmt: skip
         sim.start()
     deadline = time.monotonic() + exp.timing.duration_s * 2 + 60
+    # The deployer's process (scheduler/app). If it dies, a restarted one kills us by the
+    # stored PID; if none comes back within the grace period we leave on our own.
+    parent = int(os.environ.get("PHOENIX_COLLECTOR_PARENT", "0") or 0)
+    grace = float(os.environ.get("PHOENIX_COLLECTOR_ORPHAN_GRACE", "60"))
+    orphan_since: float | None = None
     ticks = 0
     try:
         if sim is not None:  # let the load settle before the first measurement
@@ -160,6 +175,11 @@ def run_collector(
                 state = str(uow.experiments.get(experiment_id).state.value).lower()
             if state not in ACTIVE_STATES:
                 break
+            if parent and not _alive(parent):
+                orphan_since = orphan_since or time.monotonic()
+                if time.monotonic() - orphan_since > grace:
+                    log.warning("deployer process %s is gone for %.0fs; collector exits", parent, grace)
+                    break
             emu.tick()
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
@@ -204,7 +224,7 @@ class LocalDeployer:
         argv = [self.python, "-m", "core.cli", "collector", "--experiment", exp.id,
                 "--baseline-port", str(ports["baseline"]), "--candidate-port", str(ports["candidate"])]  # fmt: skip
         logf = (Path(self.data_dir) / f"collector-{exp.id}.log").open("ab")
-        env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir), "PHOENIX_COLLECTOR_PARENT": str(os.getpid())}
         if self.database_url:
             env["PHOENIX_DATABASE_URL"] = self.database_url
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
@@ -320,3 +340,28 @@ class LocalDeployer:
 
     def describe(self, experiment: Experiment) -> str:
         return json.dumps({"ports": self._ports(experiment.id)})
+
+
+def local_runtime(settings: Any) -> tuple[LocalDeployer, Any]:
+    """``(Deployer, Analyzer)`` for ``PHOENIX_RUNTIME=local`` (registered in ``core.bootstrap``).
+
+    The deployer keeps its own database handle (same URL as the app's): it records PIDs
+    and ports and reads them back on restart.
+    """
+    from core.analysis.analyzer import ExperimentAnalyzer, default_prices
+    from core.settings import Settings
+
+    settings = settings or Settings.from_env()
+    url = settings.database_url
+    holder: list[Any] = []
+
+    def uow() -> Any:  # the engine is made on first use: building a runtime does no I/O
+        if not holder:
+            from core.store.uow import Database
+
+            holder.append(Database(url))
+        return holder[0].uow()
+
+    deployer = LocalDeployer(uow, data_dir=Path(settings.data_dir), database_url=url,
+                             otelcol_bin=settings.otelcol_bin)  # fmt: skip
+    return deployer, ExperimentAnalyzer(prices=default_prices, prometheus_url=settings.prometheus_url)
