@@ -72,7 +72,11 @@ def is_collector_of(pid: int, experiment_id: str) -> bool:
     except OSError:
         return False
     argv = cmdline(pid)
-    return "collector" in argv and "--experiment" in argv and experiment_id in argv
+    if "collector" in argv and "--experiment" in argv and experiment_id in argv:
+        return True
+    # a real otelcol-contrib started with one of this experiment's rendered configs
+    marker = f"otelcol-{experiment_id}-"
+    return any(a.startswith("--config=file:") and marker in a for a in argv)
 
 
 def stop_pid(pid: int, experiment_id: str, timeout: float = 10.0) -> bool:
@@ -105,6 +109,38 @@ def otelcol_argv(binary: str, config_path: str) -> list[str]:
     if not binary:
         raise PermanentError("PHOENIX_OTELCOL_BIN is empty")
     return [binary, f"--config=file:{config_path}"]
+
+
+def otelcol_plan(
+    experiment_id: str,
+    pipelines: dict[str, Any],
+    binary: str,
+    config_dir: Path,
+    ports: dict[str, int],
+) -> dict[str, dict[str, Any]]:
+    """Render each variant's collector config for this host and the command to run it.
+
+    ``ports``: ``baseline``/``candidate`` (prometheus exporter) and
+    ``baseline_telemetry``/``candidate_telemetry``/``baseline_health``/``candidate_health``.
+    Writes ``config_dir/otelcol-<id>-<variant>.yaml``; returns variant → {argv, config, port}.
+    """
+    from core.pipelines_service import render_checked
+    from core.render.collector import RenderOptions
+
+    config_dir.mkdir(parents=True, exist_ok=True)
+    plan: dict[str, dict[str, Any]] = {}
+    for variant, pipeline in pipelines.items():
+        opts = RenderOptions(
+            experiment_id=experiment_id, variant=variant,
+            telemetry_host="127.0.0.1", telemetry_port=ports[f"{variant}_telemetry"],
+            health_host="127.0.0.1", health_port=ports[f"{variant}_health"],
+            prometheus_host="127.0.0.1", prometheus_port=ports[variant],
+        )  # fmt: skip
+        bundle = render_checked(pipeline, opts)
+        path = config_dir / f"otelcol-{experiment_id}-{variant}.yaml"
+        path.write_text(bundle.collector_yaml)
+        plan[variant] = {"argv": otelcol_argv(binary, str(path)), "config": str(path), "port": ports[variant]}
+    return plan
 
 
 # ---------------------------------------------------------------- the child
@@ -258,21 +294,54 @@ class LocalDeployer:
         return killed
 
     def deploy(self, experiment: Experiment) -> dict[str, Any]:
-        if self.otelcol_bin:
-            raise PermanentError(
-                "running a real otelcol-contrib binary (PHOENIX_OTELCOL_BIN) is not supported by the local "
-                "deployer on this host yet; unset it to use the emulator"
-            )
         running = [p for p in self._stored(experiment.id) if is_collector_of(p.pid, experiment.id)]
-        if running and len({p.pid for p in running}) == 1:  # idempotent: already deployed
+        stored = self._stored(experiment.id)
+        if running and len(running) == len(stored) == 2:  # idempotent: already deployed
             ports = {p.role: p.port for p in running}
             return self._info(running[0].pid, ports)
         self.cleanup_orphans(experiment)
+        if self.otelcol_bin:
+            return self._deploy_otelcol(experiment)
         ports = {"baseline": free_port(), "candidate": free_port()}
         while ports["candidate"] == ports["baseline"]:
             ports["candidate"] = free_port()
         pid = self._spawn(experiment, ports)
         return self._info(pid, ports)
+
+    def _deploy_otelcol(self, experiment: Experiment) -> dict[str, Any]:
+        """Two real collectors with the rendered configs; measurements then come from Prometheus."""
+        from core.pipelines_service import load_pipeline
+
+        if not Path(str(self.otelcol_bin)).is_file():
+            raise PermanentError(f"PHOENIX_OTELCOL_BIN={self.otelcol_bin} is not a file")
+        names = ("baseline", "candidate", "baseline_telemetry", "candidate_telemetry", "baseline_health",
+                 "candidate_health")  # fmt: skip
+        ports: dict[str, int] = {}
+        for n in names:
+            port = free_port()
+            while port in ports.values():
+                port = free_port()
+            ports[n] = port
+        pipelines = {v: load_pipeline(str(getattr(experiment, v)), self.uow_factory()) for v in ("baseline", "candidate")}
+        plan = otelcol_plan(experiment.id, pipelines, str(self.otelcol_bin), Path(self.data_dir), ports)
+        pids = []
+        with self.uow_factory() as uow:
+            for p in uow.processes.list(owner_ref=experiment.id):
+                if p.status == "running":
+                    uow.processes.set_status(p.id, "lost")
+            for variant, item in plan.items():
+                logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{variant}.log").open("ab")
+                proc = subprocess.Popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                        start_new_session=True)  # fmt: skip
+                logf.close()
+                pids.append(proc.pid)
+                uow.processes.add(experiment.id, variant, proc.pid, item["port"])
+            uow.commit()
+        info = self._info(pids[0], {v: ports[v] for v in ("baseline", "candidate")})
+        info["pids"] = pids
+        info["runtime"] = "local-otelcol"
+        info["configs"] = {v: item["config"] for v, item in plan.items()}
+        return info
 
     @staticmethod
     def _info(pid: int, ports: dict[str, Any]) -> dict[str, Any]:
@@ -286,9 +355,11 @@ class LocalDeployer:
         ports = self._ports(experiment.id)
         if set(ports) != {"baseline", "candidate"}:
             return False
+        # the emulator has /healthz next to /metrics; a real collector's prometheus exporter only /metrics
+        path = "/metrics" if self.otelcol_bin else "/healthz"
         for port in ports.values():
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
                     if r.status != 200:
                         return False
             except OSError:
@@ -297,8 +368,10 @@ class LocalDeployer:
 
     def healthy(self, experiment: Experiment) -> bool:
         stored = self._stored(experiment.id)
-        if any(is_collector_of(p.pid, experiment.id) for p in stored):
+        if stored and all(is_collector_of(p.pid, experiment.id) for p in stored):
             return True
+        for p in stored:  # one of two real collectors died: stop the other before restarting
+            stop_pid(p.pid, experiment.id)
         # Dead: reap our child if it was ours, then restart with backoff.
         with self._lock:
             child = self._children.pop(experiment.id, None)
@@ -316,6 +389,9 @@ class LocalDeployer:
             raise TemporaryError(f"collector of {experiment.id} died (exit {code}); restarting after backoff")
         self._restarts[experiment.id] = n + 1
         self._next_restart.pop(experiment.id, None)
+        if self.otelcol_bin:
+            self._deploy_otelcol(experiment)
+            return True
         ports = {p.role: int(p.port) for p in stored if p.port} or {"baseline": free_port(), "candidate": free_port()}
         self._spawn(experiment, ports)
         return True

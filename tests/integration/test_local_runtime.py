@@ -282,3 +282,33 @@ def test_identical_input_helper():
               MeasurementSample("e", "candidate", t, 1, 1, 1, processes_seen=6)]  # fmt: skip
     assert not identical_input(differ)
     assert json.dumps([s.to_dict() for s in same])
+
+
+def test_real_otelcol_binary_path_runs_two_processes_with_rendered_configs(db, tmp_path):
+    import yaml
+
+    fake = tmp_path / "otelcol-contrib"
+    fake.write_text("#!/bin/sh\nwhile true; do sleep 1; done\n")  # stands in for the real binary
+    fake.chmod(0o755)
+    exp = _new(db, duration=60, load="none")
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=str(fake))
+    try:
+        info = dep.deploy(exp)
+        assert info["runtime"] == "local-otelcol" and len(set(info["pids"])) == 2
+        for variant, cfg in info["configs"].items():
+            assert cmdline_has(info["pids"], f"--config=file:{cfg}")
+            conf = yaml.safe_load(Path(cfg).read_text())
+            endpoints = [c.get("endpoint") for k, c in conf["exporters"].items() if k.startswith("prometheus")]
+            assert f"127.0.0.1:{info['ports'][variant]}" in endpoints
+        assert all(is_collector_of(p, exp.id) for p in info["pids"])
+        assert dep.healthy(exp)
+        assert dep.deploy(exp)["pids"][0] in info["pids"]  # idempotent
+    finally:
+        dep.teardown(exp)
+    assert _wait(lambda: not any(is_collector_of(p, exp.id) for p in info["pids"]), 10)
+
+
+def cmdline_has(pids, arg) -> bool:
+    from core.runtime.local import cmdline
+
+    return any(arg in cmdline(p) for p in pids)
