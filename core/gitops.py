@@ -67,6 +67,13 @@ def _check(name: str, files: dict[str, str], message: str) -> None:
         raise ValidationError("a commit message is required")
 
 
+def _check_dir(rel_dir: str, files: dict[str, str], message: str) -> None:
+    parts = (rel_dir or "").split("/")
+    if not rel_dir or not all(_SAFE_NAME.match(p) for p in parts):
+        raise ValidationError(f"directory {rel_dir!r} is not a safe relative path")
+    _check(parts[-1], files, message)
+
+
 class GitRepo:
     """A real repository driven through the git CLI."""
 
@@ -127,6 +134,21 @@ class GitRepo:
         self._run("add", "-A", "--", rel_dir)
         return self._commit(message, author_name, email)
 
+    def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
+        """Replace ``rel_dir`` (e.g. ``production/local``) with ``files`` and commit it."""
+        _check_dir(rel_dir, files, message)
+        author_name, email = split_author(author)
+        self.ensure()
+        target = self.path / rel_dir
+        if target.exists():
+            shutil.rmtree(target)
+        for rel, text in files.items():
+            path = target / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        self._run("add", "-A", "--", rel_dir)
+        return self._commit(message, author_name, email)
+
     def history(self, name: str | None = None, limit: int = 50) -> list[CommitInfo]:
         if not (self.path / ".git").exists():
             return []
@@ -169,6 +191,8 @@ class InMemoryGitOps:
 
     def __init__(self) -> None:
         self.commits: list[tuple[str, str, dict[str, str], CommitInfo]] = []
+        #: commit_dir commits (production/<target>): (id, directory, files, info)
+        self.dir_commits: list[tuple[str, str, dict[str, str], CommitInfo]] = []
 
     def commit_pipeline(self, name: str, files: dict[str, str], message: str, author: str) -> str:
         _check(name, files, message)
@@ -178,6 +202,16 @@ class InMemoryGitOps:
         ).hexdigest()
         info = CommitInfo(digest, author_name, email, datetime.now(UTC).isoformat(), message)
         self.commits.append((digest, name, dict(files), info))
+        return digest
+
+    def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
+        _check_dir(rel_dir, files, message)
+        author_name, email = split_author(author)
+        digest = hashlib.sha1(
+            f"{len(self.dir_commits)}|{rel_dir}|{message}|{sorted(files.items())}".encode(), usedforsecurity=False
+        ).hexdigest()
+        info = CommitInfo(digest, author_name, email, datetime.now(UTC).isoformat(), message)
+        self.dir_commits.append((digest, rel_dir, dict(files), info))
         return digest
 
     def history(self, name: str | None = None, limit: int = 50) -> list[CommitInfo]:

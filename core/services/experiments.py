@@ -57,8 +57,12 @@ class ExperimentSummary:
         )
 
 
-def experiment_to_dict(e: Experiment) -> dict[str, Any]:
-    """JSON-ready view used by ``--json`` and downloads."""
+def experiment_to_dict(e: Experiment, promoted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON-ready view used by ``--json`` and downloads.
+
+    ``promoted``: the experiment's promotion record (``core.services.promotion``), added
+    under ``"promoted"`` when given.
+    """
 
     def ts(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
@@ -86,6 +90,7 @@ def experiment_to_dict(e: Experiment) -> dict[str, Any]:
         "started_at": ts(e.started_at),
         "finished_at": ts(e.finished_at),
         "events": [ev.to_dict() for ev in e.events],
+        **({"promoted": promoted} if promoted is not None else {}),
     }
 
 
@@ -150,6 +155,38 @@ class ExperimentService:
     def audit(self, experiment_id: str, limit: int = 200) -> list[AuditEntry]:
         with self.uow_factory() as uow:
             return uow.audit.list(subject=experiment_id, limit=limit)
+
+    def promote(
+        self,
+        experiment_id: str,
+        *,
+        actor: str = "anonymous",
+        force: bool = False,
+        reason: str | None = None,
+        is_admin: bool = False,
+        gitops: Any = None,
+    ) -> dict[str, Any]:
+        """Promote the candidate to production (``core.services.promotion.promote``); returns the record.
+
+        ``gitops`` defaults to the repository at ``PHOENIX_GITOPS_REPO``.
+        """
+        from core.services.promotion import promote
+
+        if gitops is None:
+            from core.gitops import GitRepo
+            from core.settings import Settings
+
+            gitops = GitRepo(Settings.from_env().gitops_repo)
+        record = promote(self.uow_factory, gitops, experiment_id, actor=actor, force=force, reason=reason,
+                         is_admin=is_admin)  # fmt: skip
+        return record.to_dict(with_graph=False)
+
+    def promotion(self, experiment_id: str) -> dict[str, Any] | None:
+        """The experiment's promotion record, or None if it was never promoted."""
+        from core.services.promotion import promotion_of
+
+        rec = promotion_of(self.uow_factory, experiment_id)
+        return rec.to_dict(with_graph=False) if rec else None
 
     def cancel(self, experiment_id: str, *, actor: str = "anonymous", reason: str = "") -> Experiment:
         """Cancel now; the scheduler tears the collectors down on its next tick.

@@ -1,0 +1,266 @@
+"""The host's standing collector: the promoted pipeline, scraping this host until stopped.
+
+``phoenix collector --production`` runs ``run_production``: it reads the production
+record of the ``local`` target (``core.services.promotion``), scrapes this host's
+processes every interval (psutil, hostmetrics semantics, as the experiment emulator
+does), evaluates the promoted pipeline through the engine and serves the result at
+``/metrics`` (plus the collector's self-telemetry) through the same ``ExpositionServer``
+the experiment variants use. Labels: ``host_name`` and ``phoenix_pipeline`` (no
+experiment/variant labels: this is not an experiment).
+
+The process registers itself in ``collector_processes`` (owner ``production``) and marks
+the row stopped on exit, so a supervisor (``ProductionSupervisor``) or an operator can
+find it by PID; before signalling a stored PID, its command line is checked (PIDs get
+reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from core.domain.critical import CriticalPolicy
+from core.domain.pipeline import Pipeline
+from core.runtime.exposition import ExpositionServer, MetricsState, render_series
+
+log = logging.getLogger(__name__)
+
+OWNER = "production"
+ROLE = "production"
+DEFAULT_INTERVAL_S = 10.0
+_TUNABLE = ("topk", "adaptive", "intelligent")
+
+
+class ProductionCollector:
+    """One pipeline over this host's processes, served at one ``/metrics`` endpoint."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        interval_s: float,
+        policy: CriticalPolicy | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        reader: Any = None,
+        retune_every: int = 6,
+    ) -> None:
+        from core.engine.hostsnapshot import PsutilReader
+
+        self.pipeline = pipeline
+        self.interval_s = float(interval_s)
+        self.policy = policy
+        self.reader = reader or PsutilReader()
+        self.host_name = self.reader.host_name()
+        self.retune_every = retune_every
+        self.ticks = 0
+        self._prev: Any = None
+        self._proc = psutil.Process(os.getpid())
+        self.state = MetricsState(OWNER, OWNER, self.host_name, stale_after_s=max(30.0, 6 * self.interval_s))
+        # Not an experiment: drop the experiment/variant labels, name the pipeline instead.
+        self.state.labels = {"host_name": self.host_name, "phoenix_pipeline": pipeline.name}
+        self.state.update(series_text="")
+        self._port, self._host = int(port), host
+        self.server: ExpositionServer | None = None
+
+    def start_server(self) -> int:
+        if self.server is None:
+            self.server = ExpositionServer(self.state, self._host, self._port).start()
+        return self.server.port
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def _scrape(self) -> Any:
+        import pandas as pd
+
+        from core.engine.hostsnapshot import snapshot_this_host
+        from core.engine.snapshot import normalise_snapshot
+
+        cur = snapshot_this_host(scrapes=1, reader=self.reader)
+        snap = cur if self._prev is None else pd.concat([self._prev, cur], ignore_index=True)
+        self._prev = cur
+        return normalise_snapshot(snap)
+
+    def _retune(self, snap: Any) -> None:
+        from core.engine.tuning import needs_tuning, tune
+
+        if not any(n.type in _TUNABLE for n in self.pipeline.chain()):
+            return
+        if self.ticks > 0 and self.ticks % self.retune_every and not needs_tuning(self.pipeline):
+            return
+        self.pipeline = tune(self.pipeline, snap, policy=self.policy, source="production")
+
+    def tick(self, now: datetime | None = None) -> dict[str, float]:
+        """One interval: scrape, evaluate, serve. Returns the interval's figures."""
+        from core.engine.estimate import critical_coverage
+        from core.engine.evaluate import evaluate
+
+        t = now or datetime.now(UTC)
+        c0 = time.process_time()
+        snap = self._scrape()
+        self._retune(snap)
+        res = evaluate(self.pipeline, snap, policy=self.policy)
+        series = res.output_series(-1)
+        last = int(snap["timestamp"].nunique()) - 1
+        inp_last = res.input.df[res.input.df["scrape"].to_numpy() == last]
+        cov = critical_coverage(res, res.policy)
+        text = render_series(series, self.state.labels) if len(series) else ""
+        size = len(text.encode())
+        exporters = [e.id for e in res.exporters] or ["prometheus"]
+        processors = {n.node_id: (float(n.series_in), float(n.series_out)) for n in res.nodes if n.type != "hostmetrics"}
+        tel = self.state.telemetry
+        tel.add_interval(float(len(inp_last)), processors, {e: float(len(series)) for e in exporters},
+                         {e: float(size) for e in exporters})  # fmt: skip
+        tel.cpu_seconds += time.process_time() - c0
+        tel.rss_bytes = float(self._proc.memory_info().rss)
+        figures = {
+            "phoenix_interval_datapoints": float(len(series)),
+            "phoenix_interval_bytes": float(size),
+            "phoenix_processes_seen": float(len(inp_last)),
+            "phoenix_critical_coverage_ratio": cov["coverage_pct"] / 100.0,
+            "phoenix_interval_timestamp_seconds": t.timestamp(),
+        }
+        self.state.update(series_text=text, gauges=figures)
+        self.ticks += 1
+        return figures
+
+
+def run_production(
+    uow_factory: Callable[[], Any],
+    *,
+    port: int = 0,
+    interval_s: float | None = None,
+    target: str = "local",
+    stop: threading.Event | None = None,
+    max_ticks: int | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> int:
+    """The body of ``phoenix collector --production``. Runs until ``stop`` is set; returns 0."""
+    from core.domain.critical import policy_from_rules
+    from core.services.promotion import require_production
+
+    stop = stop or threading.Event()
+    rec = require_production(uow_factory, target)
+    interval = float(interval_s or rec.interval_s or DEFAULT_INTERVAL_S)
+    policy = policy_from_rules(rec.critical_rules, source="production") if rec.critical_rules else None
+    coll = ProductionCollector(rec.pipeline_object(), interval_s=interval, policy=policy, port=port)
+    bound = coll.start_server()
+    with uow_factory() as uow:
+        row_id = uow.processes.add(OWNER, ROLE, os.getpid(), bound)
+        uow.audit.add(f"collector:{OWNER}", "production.start", OWNER,
+                      {"pipeline": rec.ref, "experiment_id": rec.experiment_id, "port": bound, "pid": os.getpid()})  # fmt: skip
+        uow.commit()
+    if on_ready:
+        on_ready(bound)
+    try:
+        next_t = time.monotonic()
+        while not stop.is_set():
+            try:
+                coll.tick()
+            except Exception:  # noqa: BLE001 - one bad scrape must not stop the host's collector
+                log.exception("production collector: interval failed; trying again next interval")
+            if max_ticks is not None and coll.ticks >= max_ticks:
+                break
+            next_t += interval
+            stop.wait(max(0.0, next_t - time.monotonic()))
+    finally:
+        coll.stop_server()
+        with contextlib.suppress(Exception), uow_factory() as uow:
+            uow.processes.set_status(row_id, "stopped")
+            uow.commit()
+    return 0
+
+
+# ---------------------------------------------------------------- supervision
+
+
+def is_production_collector(pid: int) -> bool:
+    """PID is alive (not a zombie) and runs ``collector --production``."""
+    from core.runtime.local import cmdline
+
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rfind(")") + 2] in "ZX":
+            return False
+    except OSError:
+        return False
+    argv = cmdline(pid)
+    return "collector" in argv and "--production" in argv
+
+
+@dataclass
+class ProductionSupervisor:
+    """Start/stop ``phoenix collector --production`` as a child in its own session."""
+
+    uow_factory: Callable[[], Any]
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    python: str = sys.executable
+    _child: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def running_pids(self) -> list[int]:
+        with self.uow_factory() as uow:
+            rows = uow.processes.list(owner_ref=OWNER, status="running")
+        return [r.pid for r in rows if is_production_collector(r.pid)]
+
+    def start(self, port: int, interval_s: float | None = None) -> int:
+        """Start the standing collector unless one already runs (idempotent); returns its PID."""
+        alive = self.running_pids()
+        if alive:
+            return alive[0]
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        argv = [self.python, "-m", "core.cli", "collector", "--production", "--port", str(port)]
+        if interval_s:
+            argv += ["--interval", f"{interval_s:g}s"]
+        env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir)}
+        if self.database_url:
+            env["PHOENIX_DATABASE_URL"] = self.database_url
+        with (Path(self.data_dir) / "collector-production.log").open("ab") as logf:
+            self._child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                                           start_new_session=True)  # fmt: skip
+        return self._child.pid
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM (then SIGKILL) every verified production collector; returns how many were stopped."""
+        pids = set(self.running_pids())
+        if self._child is not None and self._child.poll() is None:
+            pids.add(self._child.pid)
+        for pid in pids:
+            if is_production_collector(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and any(is_production_collector(p) for p in pids):
+            if self._child is not None:
+                self._child.poll()  # reap our own child so it does not linger as a zombie
+            time.sleep(0.1)
+        for pid in pids:
+            if is_production_collector(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if self._child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._child.wait(timeout=5)
+            self._child = None
+        with self.uow_factory() as uow:
+            for r in uow.processes.list(owner_ref=OWNER, status="running"):
+                if r.pid in pids or not is_production_collector(r.pid):
+                    uow.processes.set_status(r.id, "stopped")
+            uow.commit()
+        return len(pids)
