@@ -94,7 +94,7 @@ def _scrape(port: int) -> str:
 
 def test_experiment_end_to_end_with_real_prometheus(db, tmp_path):
     before = _workers()
-    exp = _new(db)
+    exp = _new(db, duration=36.0)  # ~40 s with start-up, 18 intervals
     dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url)
     sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.5, lease_s=10)
     prom = None
