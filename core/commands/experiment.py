@@ -63,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     register_report(esub)  # phoenix experiment report ID --format csv|html|pdf --out FILE
 
+    from core.commands.experiment_run import register as register_run
+
+    register_run(esub)  # phoenix experiment run ... --wait --json; phoenix experiment promote ID
+
 
 def _services() -> Any:
     from core.bootstrap import bootstrap
@@ -191,7 +195,7 @@ def _show(args: argparse.Namespace) -> int:
     services = _services()
     exp = services.experiments.get(args.id)
     if args.json:
-        d = experiment_to_dict(exp)
+        d = experiment_to_dict(exp, promoted=services.experiments.promotion(exp.id))
         d["samples"] = len(services.experiments.samples(exp.id))
         print(json.dumps(d, indent=2))
         return 0

@@ -1,0 +1,271 @@
+"""``phoenix experiment run`` (end to end in one command) and ``phoenix experiment promote``.
+
+``run --wait`` creates the experiment and drives it with a scheduler embedded in this
+process (``Scheduler.run_once`` every scheduler interval) until it is terminal and its
+collectors are torn down. Progress (state transitions, samples recorded) goes to stderr;
+the final experiment goes to stdout (JSON with ``--json``). Exit 0 when Completed, 1
+when Failed or Cancelled. SIGINT/SIGTERM cancel the experiment and tear it down before
+exiting (130/143), so no collector or load process outlives the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from core.domain.criteria import LoadProfile, SuccessCriteria, format_duration, parse_duration
+from core.domain.errors import PhoenixError, ValidationError
+from core.domain.experiment import Experiment, State
+
+#: After this long without reaching a terminal state the command gives up (and cancels).
+GRACE_S = 180.0
+TEARDOWN_WAIT_S = 30.0
+
+
+def register(esub: Any) -> None:
+    r = esub.add_parser("run", help="create an experiment and run it to its verdict in this process")
+    r.add_argument("--baseline", required=True, help="baseline pipeline NAME[@VERSION]")
+    r.add_argument("--candidate", required=True, help="candidate pipeline NAME[@VERSION]")
+    r.add_argument("--duration", default="60s", help="how long both variants run (default 60s)")
+    r.add_argument("--interval", default="5s", help="measurement interval (default 5s)")
+    r.add_argument("--load", default="realistic", help="load profile: realistic, high-cardinality, process-churn, none")
+    r.add_argument("--critical-file", default=None, help="critical policy YAML: rules: [{match, pattern, priority}]")
+    r.add_argument("--name", default=None, help="default: BASELINE vs CANDIDATE")
+    r.add_argument("--owner", default=None, help="owner (default: $USER or anonymous)")
+    r.add_argument("--min-series-reduction", type=float, default=None, help="percent, default 50")
+    r.add_argument("--min-samples", type=int, default=None, help="default 5")
+    r.add_argument("--wait", action="store_true", help="run it here until it finishes (else: create and exit)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(handler=_run)
+
+    p = esub.add_parser("promote", help="make a completed experiment's candidate the production pipeline")
+    p.add_argument("id")
+    p.add_argument("--force", action="store_true", help="promote without a PROMOTE verdict (admin, needs --reason)")
+    p.add_argument("--reason", default=None)
+    p.add_argument("--actor", default=None, help="who promotes (default: $USER)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_promote)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
+    problems: list[str] = []
+    duration = interval = 0.0
+    for attr, flag in (("duration", "--duration"), ("interval", "--interval")):
+        try:
+            val = parse_duration(getattr(args, attr), flag)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            continue
+        if attr == "duration":
+            duration = val
+        else:
+            interval = val
+    critical_rules = None
+    if args.critical_file:
+        from core.domain.critical import load_policy_file
+
+        try:
+            critical_rules = [r.to_dict() for r in load_policy_file(args.critical_file).rules]
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    crit: dict[str, Any] = {}
+    if args.min_series_reduction is not None:
+        crit["min_series_reduction_pct"] = args.min_series_reduction
+    if args.min_samples is not None:
+        crit["min_samples"] = args.min_samples
+    if problems:
+        raise ValidationError(problems)
+    name = args.name or f"{args.baseline} vs {args.candidate}"[:120]
+    return services.experiments.create(
+        name=name, baseline=args.baseline, candidate=args.candidate, actor=actor, owner=actor,
+        duration_s=duration, interval_s=interval, load=LoadProfile(name=args.load),
+        criteria=SuccessCriteria(**crit), critical_rules=critical_rules,
+    )  # fmt: skip
+
+
+def final_view(services: Any, exp: Experiment) -> dict[str, Any]:
+    """The experiment as JSON, with the paths outside checks read guaranteed present.
+
+    ``result.samples`` is per variant, ``result.reasons`` one line per criterion (both
+    come from the analyzer); ``samples_recorded`` counts the stored rows per variant.
+    """
+    from core.services.experiments import experiment_to_dict
+
+    d = experiment_to_dict(exp, promoted=services.experiments.promotion(exp.id))
+    rows = services.experiments.samples(exp.id)
+    d["samples_recorded"] = {v: sum(1 for s in rows if s.variant == v) for v in ("baseline", "candidate")}
+    if isinstance(d.get("result"), dict):
+        res = d["result"]
+        for key in ("verdict", "series_reduction_pct", "critical_coverage_pct"):
+            res.setdefault(key, None)
+        res.setdefault("samples", d["samples_recorded"])
+        res.setdefault("reasons", [c.get("reason") for c in res.get("criteria", []) if isinstance(c, dict)])
+    return d
+
+
+class _Stop:
+    """SIGINT/SIGTERM → a flag the loop checks (no exception in the middle of a tick)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
+    """Tick an embedded scheduler until the experiment is terminal and torn down (or ``stop`` is set)."""
+    sched = services.new_scheduler()
+    get = services.experiments.get
+    exp = get(experiment_id)
+    budget = exp.timing.duration_s + sched.ready_timeout_s + GRACE_S
+    deadline = time.monotonic() + budget
+    last_samples = -1
+    try:
+        while not stop.is_set():
+            report = sched.run_once()
+            exp = get(experiment_id)
+            if progress:
+                for eid, a, b in report.transitions:
+                    if eid == experiment_id:
+                        _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {a} -> {b}")
+                for eid, msg in report.errors:
+                    if eid in (experiment_id, "*"):
+                        _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {msg}")
+                if exp.state is State.RUNNING:
+                    n = len(services.experiments.samples(experiment_id))
+                    if n != last_samples:
+                        last_samples = n
+                        _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: running, {n} samples recorded")
+            if exp.is_terminal and not exp.needs_teardown:
+                return exp
+            if time.monotonic() > deadline:
+                _err(f"{experiment_id}: no verdict after {format_duration(budget)}; cancelling")
+                break
+            stop.wait(sched.interval_s)
+        return _abort(services, sched, experiment_id)
+    finally:
+        sched.shutdown(wait=True)
+
+
+def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
+    """Cancel (when still cancellable) and tear the collectors down before returning."""
+    exp = services.experiments.get(experiment_id)
+    if exp.can_transition(State.CANCELLED):
+        try:
+            exp = services.experiments.cancel(experiment_id, actor="cli", reason="experiment run interrupted")
+            _err(f"{experiment_id}: cancelled")
+        except PhoenixError as exc:
+            _err(f"{experiment_id}: could not cancel: {exc}")
+    end = time.monotonic() + TEARDOWN_WAIT_S
+    while time.monotonic() < end:
+        exp = services.experiments.get(experiment_id)
+        if (exp.is_terminal or exp.state is State.ANALYZING) and not exp.deployed:
+            break
+        if exp.is_terminal and not exp.needs_teardown:
+            break
+        sched.run_once()
+        time.sleep(0.2)
+    exp = services.experiments.get(experiment_id)
+    if exp.deployed:  # the scheduler could not: stop them directly (idempotent)
+        try:
+            services.deployer.teardown(exp)
+        except Exception as exc:  # noqa: BLE001 - report, never leave silently
+            _err(f"{experiment_id}: teardown failed: {exc}")
+    return exp
+
+
+def _run(args: argparse.Namespace) -> int:
+    from core.bootstrap import bootstrap
+    from core.commands.experiment import _actor
+
+    services = bootstrap()
+    try:
+        exp = _create(args, services, _actor(args.owner))
+        label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
+        if not args.wait:
+            if args.json:
+                print(json.dumps(final_view(services, exp), indent=2))
+            else:
+                print(exp.id)
+            _err(f"created {exp.id}{label}; a running scheduler (the app or `phoenix scheduler`) will run it")
+            return 0
+        _err(f"{exp.id}: {exp.baseline} vs {exp.candidate}, {format_duration(exp.timing.duration_s)} every "
+             f"{format_duration(exp.timing.interval_s)}, load {exp.load.name}, runtime {services.runtime}{label}")  # fmt: skip
+        with _Stop() as stop:
+            exp = drive(services, exp.id, stop.event)
+        d = final_view(services, exp)
+        if args.json:
+            print(json.dumps(d, indent=2))
+        else:
+            _print_summary(d)
+        if stop.signum is not None:
+            return 128 + stop.signum
+        if exp.state is State.COMPLETED:
+            return 0
+        _err(f"error: experiment {exp.id} {exp.state.value}: {exp.error or 'cancelled'}")
+        return 1
+    finally:
+        services.close()
+
+
+def _print_summary(d: dict[str, Any]) -> None:
+    print(f"{d['id']}  {d['state']}")
+    res = d.get("result") or {}
+    if res:
+        print(f"  verdict:            {res.get('verdict')}")
+        print(f"  series reduction:   {res.get('series_reduction_pct')}%")
+        print(f"  critical coverage:  {res.get('critical_coverage_pct')}%")
+        print(f"  samples:            {res.get('samples')}")
+        for reason in res.get("reasons") or []:
+            print(f"    - {reason}")
+    if d.get("error"):
+        print(f"  error: {d['error']}")
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from core.bootstrap import bootstrap
+    from core.commands.experiment import _actor
+    from core.gitops import GitRepo
+
+    if args.reason is not None and not args.force:
+        raise ValidationError("--reason only applies with --force")
+    services = bootstrap()
+    try:
+        # The command line runs as this host's local admin (as the app's single local user
+        # does until accounts exist); forcing still needs a reason, recorded in the audit.
+        rec = services.experiments.promote(
+            args.id, actor=_actor(args.actor), force=args.force, reason=args.reason, is_admin=True,
+            gitops=GitRepo(services.settings.gitops_repo),
+        )  # fmt: skip
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(rec, indent=2))
+    else:
+        forced = f" (forced: {rec['reason']})" if rec.get("forced") else ""
+        print(f"{rec['ref']} is production for {rec['target']} (experiment {rec['experiment_id']}, "
+              f"commit {rec['commit_id'][:12]}){forced}")  # fmt: skip
+        print("run it on this host with: phoenix collector --production")
+    return 0
