@@ -20,17 +20,24 @@ def _drag(page, src, dst) -> None:
     page.mouse.up()
 
 
+def _settle(page) -> None:
+    """Let the canvas round trip finish: Python rerun, component update, its value back."""
+    wait_idle(page)
+    page.wait_for_timeout(800)
+    wait_idle(page)
+
+
 def test_build_connect_validate_and_save(page, browser, server) -> None:
     page.goto(f"{server.url}/builder")
     page.get_by_text("the canvas is empty").first.wait_for()
-    for group, label in (("Add receiver", "+ Host metrics (process)"), ("Add exporters", "+ Prometheus (pull)")):
-        page.get_by_role("button", name=group).click()
-        page.get_by_role("button", name=label).click()
-        wait_idle(page)
     flow = page.frame_locator(FLOW)
     nodes = flow.locator(".react-flow__node")
-    nodes.nth(1).wait_for()
-    expect(nodes).to_have_count(2)
+    for n, (group, label) in enumerate((("Add receiver", "+ Host metrics (process)"),
+                                        ("Add exporters", "+ Prometheus (pull)")), start=1):
+        page.get_by_role("button", name=group).click()
+        page.get_by_role("button", name=label).click()
+        expect(nodes).to_have_count(n)
+        _settle(page)
     page.get_by_text("is not reachable from the receiver").first.wait_for()
     assert flow.locator(".react-flow__edge").count() == 0
     expect(flow.locator(".react-flow__node", has_text="problem")).not_to_have_count(0)  # error badges
@@ -43,7 +50,7 @@ def test_build_connect_validate_and_save(page, browser, server) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 40, box["y"] + 60, steps=10)
     page.mouse.up()
-    wait_idle(page)
+    _settle(page)
 
     # Connect the receiver's source handle to the exporter's target handle.
     src = flow.locator(".react-flow__node[data-id='hostmetrics'] .react-flow__handle.source")
@@ -53,6 +60,11 @@ def test_build_connect_validate_and_save(page, browser, server) -> None:
     expect(flow.locator(".react-flow__edge")).to_have_count(1)
     expect(flow.locator(".react-flow__node", has_text="problem")).to_have_count(0)  # badges cleared
     no_exceptions(page)
+
+    # Clicking a node on the canvas selects it for the parameter form.
+    flow.locator(".react-flow__node[data-id='hostmetrics']").click()
+    expect(page.get_by_text("Host metrics (process) — ")).to_be_visible()
+    expect(page.get_by_label("collection_interval (seconds)", exact=True).and_(page.locator("input"))).to_have_value("10s")
 
     # Name it, write a message, save: a version number and a commit id come back.
     name = page.get_by_label("Pipeline name")
