@@ -11,6 +11,7 @@ exiting (130/143), so no collector or load process outlives the command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -165,6 +166,11 @@ def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress:
                 break
             stop.wait(sched.interval_s)
         return _abort(services, sched, experiment_id)
+    except BaseException:
+        # Whatever broke this loop, the collectors it started must not outlive the command.
+        with contextlib.suppress(Exception):
+            _abort(services, sched, experiment_id)
+        raise
     finally:
         sched.shutdown(wait=True)
 
