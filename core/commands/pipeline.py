@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from core.domain.errors import PhoenixError, ValidationError
+from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 
 
 def register(subparsers: Any) -> None:
@@ -89,11 +89,17 @@ def load_pipeline_ref(ref: str) -> Any:
         db = _database()
         try:
             return load_pipeline(ref, db.uow())
+        except NotFoundError as exc:
+            from core.catalog.templates import TEMPLATE_NAMES
+
+            raise NotFoundError(f"{exc}; {ref!r} is neither a built-in template "
+                                f"({', '.join(TEMPLATE_NAMES)}) nor a pipeline file") from None
         except PhoenixError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. tables missing: one clear line, no traceback
-            raise ValidationError(f"cannot read saved pipeline {ref!r}: {exc.__class__.__name__}; "
-                                  "is the database initialised (phoenix db upgrade)?") from None
+            raise ValidationError(f"{ref!r} is neither a built-in template nor a pipeline file, and saved "
+                                  f"pipelines cannot be read ({exc.__class__.__name__}; is the database "
+                                  "initialised? run: phoenix db upgrade)") from None
         finally:
             db.dispose()
     return load_pipeline(ref)
@@ -175,7 +181,7 @@ def validate_file(path_str: str) -> tuple[list[str], str]:
         return [f"{path}: no such file"], "file"
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safeload_pipeline_ref(text)
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{path}: cannot read: {exc}"], "file"
     except yaml.YAMLError as exc:
