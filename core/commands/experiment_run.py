@@ -143,14 +143,17 @@ def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress:
     budget = exp.timing.duration_s + sched.ready_timeout_s + GRACE_S
     deadline = time.monotonic() + budget
     last_samples = -1
+    seen_events = len(exp.events)
     try:
         while not stop.is_set():
             report = sched.run_once()
             exp = get(experiment_id)
             if progress:
-                for eid, a, b in report.transitions:
-                    if eid == experiment_id:
-                        _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {a} -> {b}")
+                # From the stored event log, so transitions made by another scheduler show too.
+                for ev in exp.events[seen_events:]:
+                    why = f" ({ev.reason})" if ev.to_state in ("Failed", "Cancelled") and ev.reason else ""
+                    _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {ev.from_state} -> {ev.to_state}{why}")
+                seen_events = len(exp.events)
                 for eid, msg in report.errors:
                     if eid in (experiment_id, "*"):
                         _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {msg}")

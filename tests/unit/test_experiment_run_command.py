@@ -13,12 +13,16 @@ def _create(services):  # noqa: ANN001, ANN202
                                        duration_s=2.5, interval_s=0.5, actor="alice")
 
 
-def test_drive_runs_to_completion_and_view_has_the_checked_paths(memory_services) -> None:
+def test_drive_runs_to_completion_and_view_has_the_checked_paths(memory_services, capsys) -> None:
     exp = _create(memory_services)
-    done = drive(memory_services, exp.id, threading.Event(), progress=False)
+    done = drive(memory_services, exp.id, threading.Event())
     assert done.state is State.COMPLETED and not done.needs_teardown
     states = [ev.to_state for ev in done.events]
     assert states == ["Initializing", "Running", "Analyzing", "Completed"]
+    err = capsys.readouterr().err
+    moves = [line.split(": ", 1)[1] for line in err.splitlines() if " -> " in line]
+    assert moves == ["Pending -> Initializing", "Initializing -> Running", "Running -> Analyzing",
+                     "Analyzing -> Completed"]
     view = final_view(memory_services, done)
     assert view["state"] == "Completed" and view["result"]["verdict"]
     for key in ("series_reduction_pct", "critical_coverage_pct", "samples", "reasons"):
