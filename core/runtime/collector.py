@@ -10,8 +10,12 @@ Per interval (``CollectorEmulator.tick``):
    and measured: series, data points, bytes as serialised (the Prometheus text served),
    critical coverage, processes seen, series created/removed since the last interval, and
    the emulator's own CPU time spent on that variant (process CPU clock around its
-   evaluate + render) and RSS (one process runs both variants, so RSS is shared:
-   the same figure for both, i.e. no memory overhead is attributable);
+   evaluate + render) and its memory. One process runs both variants, so its RSS is
+   shared; a variant's ``collector_rss_mb`` is that shared RSS *before* the interval's
+   work plus the variant's own peak working memory (tracemalloc peak over its evaluate +
+   render, which numpy and pandas buffers report to) — the part a separate collector
+   process would need on top of the same runtime. The difference between variants is
+   therefore the memory the candidate's pipeline really adds or saves;
 4. the samples go to a sink (the database in ``phoenix collector``).
 
 Adaptive / top-K thresholds are re-tuned from the live snapshot every ``retune_every``
@@ -24,6 +28,7 @@ import copy
 import logging
 import os
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -162,7 +167,11 @@ class CollectorEmulator:
         n_scrapes = int(snap["timestamp"].nunique())
         samples = []
         rss = float(self._proc.memory_info().rss)
+        if not tracemalloc.is_tracing():
+            tracemalloc.start()
         for v in self.variants.values():
+            traced_before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
             c0 = time.process_time()
             res = evaluate(v.pipeline, snap, policy=self.policy)
             series = res.output_series(-1)
@@ -188,8 +197,10 @@ class CollectorEmulator:
                 accepted_points, processors, {e: datapoints for e in exporters}, {e: size for e in exporters}
             )
             cpu = time.process_time() - c0
+            working = max(0, tracemalloc.get_traced_memory()[1] - traced_before)
+            variant_rss = rss + working
             v.state.telemetry.cpu_seconds += cpu
-            v.state.telemetry.rss_bytes = rss
+            v.state.telemetry.rss_bytes = variant_rss
             v.state.update(
                 series_text=text,
                 gauges={
@@ -204,7 +215,7 @@ class CollectorEmulator:
                 experiment_id=self.experiment_id, variant=v.name, t=t, series=int(len(series)),
                 datapoints=datapoints, bytes=int(size),
                 collector_cpu_pct=round(100.0 * cpu / self.interval_s, 4),
-                collector_rss_mb=round(rss / 1048576, 3), critical_coverage_pct=float(cov["coverage_pct"]),
+                collector_rss_mb=round(variant_rss / 1048576, 3), critical_coverage_pct=float(cov["coverage_pct"]),
                 processes_seen=processes_seen, series_created=created, series_removed=removed,
             ))  # fmt: skip
         self.ticks += 1

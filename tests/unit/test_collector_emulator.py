@@ -64,3 +64,16 @@ def test_self_telemetry_counts_accumulate():
     ins = {p: v[0] for p, v in tel.processors.items()}
     outs = {p: v[1] for p, v in tel.processors.items()}
     assert any(outs[p] < ins[p] for p in ins)  # some processor drops series
+
+
+def test_memory_is_attributed_per_variant_not_shared():
+    """Both variants share one process; each sample adds that variant's own working memory,
+    so the baseline (all series rendered) needs measurably more than the top-K candidate."""
+    got = []
+    em = make(sink=got.extend)
+    for _ in range(3):
+        em.tick()
+    b = [s.collector_rss_mb for s in got if s.variant == "baseline"]
+    c = [s.collector_rss_mb for s in got if s.variant == "candidate"]
+    assert all(x > 0 and y > 0 for x, y in zip(b, c, strict=True))
+    assert all(x > y for x, y in zip(b, c, strict=True))  # not one shared figure for both
