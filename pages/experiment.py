@@ -83,10 +83,15 @@ def _actions(exp) -> None:
     if not exp.is_terminal and c[0].button("Cancel", key="exp.cancel", type="secondary"):
         ex.cancel(exp.id)
         st.rerun()
-    if exp.state.value == "Completed":
+    promotion = ex.promotion(exp.id)
+    if promotion:
+        st.success(f"In production since {promotion.get('promoted_at')}: {promotion.get('ref')} "
+                   f"(commit `{str(promotion.get('commit_id'))[:12]}`, by {promotion.get('actor')})")
+    elif exp.state.value == "Completed":
         if ex.promote_available():
             if c[1].button("Promote", key="exp.promote", type="primary",
-                           disabled=(exp.result or {}).get("verdict") != "PROMOTE"):
+                           disabled=(exp.result or {}).get("verdict") != "PROMOTE",
+                           help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
                 ex.promote(exp.id)
                 st.success(f"Promoted {exp.candidate}.")
         else:

@@ -77,6 +77,12 @@ def promote_available() -> bool:
     return callable(getattr(backend.services().experiments, "promote", None))
 
 
+def promotion(experiment_id: str) -> dict[str, Any] | None:
+    """The experiment's promotion record (None when never promoted or unsupported)."""
+    fn = getattr(backend.services().experiments, "promotion", None)
+    return fn(experiment_id) if callable(fn) else None
+
+
 @guard.action("experiment.promote")
 def promote(experiment_id: str) -> Any:
     return backend.services().experiments.promote(experiment_id, actor=guard.current_user().name)

@@ -34,21 +34,24 @@ def gather(svc: Any, limit: int = 100) -> Insights:
     from app.widgets.backend import completed_experiments
 
     completed = completed_experiments(limit=50)
-    promoted: dict[str, float] = {}
     for e in completed:
-        result = e.result or {}
-        red = result.get("series_reduction_pct")
+        red = (e.result or {}).get("series_reduction_pct")
         if red is not None and (out.best_reduction_pct is None or red > out.best_reduction_pct):
             out.best_reduction_pct, out.best_experiment = float(red), e.id
-        if result.get("verdict") == "PROMOTE" and str(e.candidate) not in promoted:
-            costs = result.get("cost") or {}
-            if costs:
-                name, c = next(iter(costs.items()))
-                if c.get("baseline_usd") is not None and c.get("candidate_usd") is not None:
-                    promoted[str(e.candidate)] = float(c["baseline_usd"]) - float(c["candidate_usd"])
-                    out.savings_basis = name
-    if promoted:
-        out.projected_savings_usd = round(sum(promoted.values()), 2)
+    # Savings of what is in production: the promoted experiment's measured cost difference.
+    from core.services.promotion import current_production
+
+    rec = current_production(svc)
+    if rec is not None:
+        result = svc.experiments.get(rec.experiment_id).result or {}
+        costs = result.get("cost") or {}
+        if costs:
+            name, c = next(iter(costs.items()))
+            if c.get("baseline_usd") is not None and c.get("candidate_usd") is not None:
+                out.projected_savings_usd = round(float(c["baseline_usd"]) - float(c["candidate_usd"]), 2)
+                out.savings_basis = f"{rec.ref} on {name}"
+        else:
+            out.savings_basis = f"{rec.ref}: no price card in its result"
     # Failed experiments are already listed by the overview's experiment table.
     with svc.uow() as uow:
         procs = uow.processes.list(status="running")

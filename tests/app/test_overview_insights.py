@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.analysis.verdict import analyze_samples
 from core.bootstrap import bootstrap
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
+from core.gitops import GitRepo
 from core.settings import Settings
 from tests.app.conftest import page
 
@@ -50,11 +52,16 @@ def test_best_reduction_savings_and_collector_alert(app_env: Path) -> None:
         uow.commit()
     expected = e.result["series_reduction_pct"]
     saving = e.result["cost"]["Grafana Cloud Pro"]
-    svc.close()
     at = AppTest.from_file(page("overview.py"), default_timeout=60).run()
     assert not at.exception
     m = _metrics(at)
     assert m["Best measured reduction"] == f"{expected:.1f}%"
+    assert m["Projected savings of promoted pipelines"] == "—"  # nothing in production yet
+    svc.experiments.promote(exp.id, actor="test", gitops=GitRepo(app_env / "gitops"))
+    svc.close()
+    st.cache_data.clear()
+    at = AppTest.from_file(page("overview.py"), default_timeout=60).run()
+    m = _metrics(at)
     assert m["Projected savings of promoted pipelines"] == (
         f"${saving['baseline_usd'] - saving['candidate_usd']:,.0f}/month")
     assert any("is down" in e.value and "candidate" in e.value for e in at.error)
