@@ -215,8 +215,13 @@ def promote(
         reason=(reason or "").strip() or None, verdict=verdict, interval_s=float(exp.timing.interval_s),
         critical_rules=exp.critical_rules, graph=pipeline.to_dict(),
     )  # fmt: skip
-    previous = existing.experiment_id if existing else None
     with _uow(services_or_uow) as uow:
+        raw = uow.settings.get(production_key(key))
+        if raw and raw.get("experiment_id") == exp.id:
+            # A concurrent promote of the same experiment won: keep its record (our commit
+            # stays in the append-only history, unreferenced).
+            return ProductionRecord.from_dict(raw)
+        previous = raw.get("experiment_id") if raw else None
         uow.settings.set(production_key(key), record.to_dict(), by=actor)
         uow.settings.set(f"{PROMOTION_PREFIX}{exp.id}", record.to_dict(with_graph=False), by=actor)
         uow.audit.add(actor, AUDIT_ACTION, exp.id, {

@@ -157,3 +157,22 @@ def test_service_method_and_view(memory_services) -> None:
     view = experiment_to_dict(svc.get(eid), promoted=svc.promotion(eid))
     assert view["promoted"]["commit_id"] == out["commit_id"]
     assert "promoted" not in experiment_to_dict(svc.get(eid))
+
+
+def test_concurrent_promotion_of_the_same_experiment_records_once(memory_services) -> None:
+    eid = _finish(memory_services, "PROMOTE")
+
+    class RacingGit(InMemoryGitOps):
+        """The first commit lets a second promote of the same experiment run to the end first."""
+
+        def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
+            commit = super().commit_dir(rel_dir, files, message, author)
+            if len(self.dir_commits) == 1:
+                self.winner = promote(memory_services, self, eid, actor="bob")
+            return commit
+
+    git = RacingGit()
+    rec = promote(memory_services, git, eid, actor="alice")
+    assert rec == git.winner and rec.actor == "bob" and rec.commit_id == git.dir_commits[1][0]
+    assert current_production(memory_services) == rec
+    assert len([a for a in memory_services.experiments.audit(eid) if a.action == "promote"]) == 1
