@@ -3,8 +3,8 @@
 Both the app (once per process, cached in ``app/services.py``) and the CLI call
 ``bootstrap()``. Tests pass their own deployer/analyzer/database.
 
-Runtimes are a plain mapping so a new one (local, kubernetes) is one entry. Until the
-local runtime lands, ``PHOENIX_RUNTIME=local`` falls back to the in-memory dry run and
+Runtimes are a plain mapping so a new one (kubernetes) is one entry. ``local`` (the
+default) runs real collectors on this host; ``memory`` records calls only, and
 experiments created with it are labelled "dry run".
 """
 
@@ -84,6 +84,7 @@ class Services:
     def start_scheduler(self, **overrides: Any) -> Scheduler:
         """Start the background scheduler once (later calls return the running one)."""
         if self.scheduler is None:
+            overrides.setdefault("production_port", self.settings.collector_port_base)
             self.scheduler = self.new_scheduler(**overrides)
         self.scheduler.start()
         return self.scheduler

@@ -67,6 +67,7 @@ class Scheduler:
         batch_size: int = 50,
         ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
         clock: Callable[[], datetime] = utcnow,
+        production_port: int | None = None,
     ):
         if lease_s <= 0 or interval_s <= 0:
             raise ValueError("scheduler interval and lease must be positive")
@@ -80,6 +81,9 @@ class Scheduler:
         self.batch_size = batch_size
         self.ready_timeout_s = ready_timeout_s
         self.clock = clock
+        # Long-running schedulers (the app's, ``phoenix scheduler``) also keep the host's
+        # standing collector in line with the promoted pipeline; one-off runs do not.
+        self.production_port = production_port
         self._bg: Any = None
         self._tick_lock = threading.Lock()
 
@@ -110,7 +114,21 @@ class Scheduler:
                 except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
                     log.exception("scheduler %s: unexpected error on %s", self.id, eid)
                     report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+            self._reconcile_production(report)
         return report
+
+    def _reconcile_production(self, report: TickReport) -> None:
+        reconcile = getattr(self.deployer, "reconcile_production", None)
+        if self.production_port is None or reconcile is None:
+            return
+        try:
+            what = reconcile(self.production_port)
+        except Exception as exc:  # noqa: BLE001 - retried next tick; experiments are unaffected
+            log.warning("scheduler %s: production collector: %s", self.id, exc)
+            report.errors.append(("production", f"{type(exc).__name__}: {exc}"))
+            return
+        if what in ("started", "restarted"):
+            report.actions.append(("production", f"standing collector {what}"))
 
     def step(self, experiment_id: str, report: TickReport | None = None) -> None:
         report = report if report is not None else TickReport()

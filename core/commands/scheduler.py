@@ -35,7 +35,8 @@ def _run(args: argparse.Namespace) -> int:
         settings = replace(settings, scheduler_lease_s=args.lease)
     logging.getLogger("core").setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
     services = bootstrap(settings)
-    scheduler = services.new_scheduler()
+    # A standing scheduler also runs the promoted pipeline as this host's collector.
+    scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base)
     if args.once:
         report = scheduler.run_once()
         for eid, frm, to in report.transitions:

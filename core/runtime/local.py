@@ -250,6 +250,7 @@ class LocalDeployer:
     _restarts: dict[str, int] = field(default_factory=dict, repr=False)
     _next_restart: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _production: Any = field(default=None, repr=False)
 
     def _stored(self, eid: str) -> list[Any]:
         with self.uow_factory() as uow:
@@ -413,6 +414,15 @@ class LocalDeployer:
                 if p.status == "running":
                     uow.processes.set_status(p.id, "stopped")
             uow.commit()
+
+    def reconcile_production(self, port: int) -> str:
+        """Run the promoted pipeline as this host's standing collector (``collector --production``)."""
+        from core.runtime.production import ProductionSupervisor
+
+        if self._production is None:
+            self._production = ProductionSupervisor(self.uow_factory, data_dir=self.data_dir,
+                                                    database_url=self.database_url)  # fmt: skip
+        return self._production.reconcile(port)
 
     def describe(self, experiment: Experiment) -> str:
         return json.dumps({"ports": self._ports(experiment.id)})

@@ -264,3 +264,45 @@ class ProductionSupervisor:
                     uow.processes.set_status(r.id, "stopped")
             uow.commit()
         return len(pids)
+
+    # ------------------------------------------------------------ reconcile
+
+    @property
+    def _state_file(self) -> Path:
+        return Path(self.data_dir) / "production-collector.json"
+
+    def _serving(self) -> dict[str, Any]:
+        """What the supervised collector was started for (pid + record key), if it still runs."""
+        import json
+
+        try:
+            state = json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if is_production_collector(int(state.get("pid", 0))) else {}
+
+    def reconcile(self, port: int, target: str = "local", interval_s: float | None = None) -> str:
+        """Make the standing collector match the promoted record (idempotent, kopf-style).
+
+        Returns what it did: ``none`` (nothing promoted), ``up-to-date``, ``started`` or
+        ``restarted`` (a newer promotion replaced the pipeline it was serving).
+        """
+        import json
+
+        from core.services.promotion import current_production
+
+        rec = current_production(self.uow_factory, target)
+        if rec is None:
+            return "none"
+        key = f"{rec.experiment_id}@{rec.promoted_at}"
+        serving = self._serving()
+        if serving.get("key") == key:
+            return "up-to-date"
+        restarted = bool(serving) or bool(self.running_pids())
+        if restarted:
+            self.stop()
+        pid = self.start(port, interval_s)
+        self._state_file.write_text(json.dumps({"pid": pid, "key": key, "target": target}))
+        log.info("production collector for %s (%s) %s as pid %d", target, rec.ref,
+                 "restarted" if restarted else "started", pid)  # fmt: skip
+        return "restarted" if restarted else "started"

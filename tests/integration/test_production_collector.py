@@ -136,3 +136,49 @@ def test_supervisor_starts_once_and_stops(db: Database, tmp_path: Path) -> None:
     assert not is_production_collector(pid) and sup.running_pids() == []
     with db.uow() as uow:
         assert [r.status for r in uow.processes.list(owner_ref="production")] == ["stopped"]
+
+
+def test_standing_scheduler_runs_and_replaces_the_promoted_collector(db: Database, tmp_path: Path) -> None:
+    """The deployer, driven by a long-running scheduler, keeps the standing collector in line
+    with the promotion record: started once, left alone, restarted for a newer promotion."""
+    from core.runtime.local import LocalDeployer
+    from core.runtime.memory import InMemoryAnalyzer
+    from core.scheduler import Scheduler
+
+    deployer = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url)
+    port = _free_port()
+    sched = Scheduler(db.uow, deployer, InMemoryAnalyzer(), production_port=port)
+    assert sched.run_once().actions == []  # nothing promoted: nothing started
+    _promoted(db, tmp_path)
+    pids: list[int] = []
+    try:
+        assert ("production", "standing collector started") in sched.run_once().actions
+        first = deployer._production._serving()["pid"]
+        pids.append(first)
+        assert _wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz") == "ok\n", timeout=40)
+        assert sched.run_once().actions == []  # up to date: idempotent
+        assert deployer._production._serving()["pid"] == first
+
+        _promoted(db, tmp_path)  # a newer winner replaces production
+        assert ("production", "standing collector restarted") in sched.run_once().actions
+        second = deployer._production._serving()["pid"]
+        pids.append(second)
+        assert second != first and not is_production_collector(first)
+        assert _wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz") == "ok\n", timeout=40)
+    finally:
+        deployer._production.stop()
+        for pid in pids:
+            if Path(f"/proc/{pid}").exists() and is_production_collector(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not any(is_production_collector(p) for p in pids)
+
+
+def test_one_off_scheduler_leaves_production_alone(db: Database, tmp_path: Path) -> None:
+    from core.runtime.local import LocalDeployer
+    from core.runtime.memory import InMemoryAnalyzer
+    from core.scheduler import Scheduler
+
+    _promoted(db, tmp_path)
+    deployer = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url)
+    Scheduler(db.uow, deployer, InMemoryAnalyzer()).run_once()
+    assert deployer._production is None
