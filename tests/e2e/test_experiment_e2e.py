@@ -57,6 +57,11 @@ def test_wizard_run_reports_and_share_link(page, browser, server, tmp_path: Path
     no_exceptions(page)
     caption = page.locator("[data-testid='stCaptionContainer']", has_text=exp_id).first.inner_text()
     assert "Completed" in caption
+    if "dry run" not in caption:  # the local runtime measured both variants: six live panels
+        for title in ("Active series", "Data points / min", "Bytes / min", "Collector CPU", "Collector RSS",
+                      "Critical coverage"):
+            expect(page.locator(".js-plotly-plot", has_text=title)).to_have_count(1)
+        expect(page.get_by_text("series reduction")).not_to_have_count(0)
     shot(page, "experiment", page.get_by_role("heading", name="e2e topk trial"))
 
     for fmt, check in (("html", lambda b: b"Verdict:" in b and b"e2e topk trial" in b and b"<script src=" not in b),
