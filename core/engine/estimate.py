@@ -238,6 +238,15 @@ def exporter_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame 
     return out
 
 
+def _otlp_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame | None) -> dict[str, Any]:
+    from core.engine import encoding
+
+    sample = _series_sample(result, last_out)
+    bpp = float(encoding.bytes_per_point(sample, "otlp")) if len(sample) else 0.0
+    return {"type": "otlphttp", "encoding": "otlp", "bytes_per_point": round(bpp, 2),
+            "bytes_per_month": dpm * MINUTES_PER_MONTH * bpp}
+
+
 def _series_sample(result: EvaluationResult, last_out: pd.DataFrame | None = None) -> pd.DataFrame:
     """Last-scrape series of an evenly spaced sample of resources (bounded cost)."""
     df = last_out if last_out is not None else _last(result.output.df, result.input.n_scrapes)
@@ -337,7 +346,12 @@ def estimate(
     exporters = exporter_bytes(result, dpm_out, out_last)
     report["exporters"] = exporters
     if with_cost:
-        report["cost"] = _cost(report, exporters, result.ctx.warn)
+        priced = dict(exporters)
+        if not any(e["type"] == "otlphttp" for e in exporters.values()) and exporters:
+            # New Relic bills OTLP bytes: price what this pipeline's output would weigh as
+            # OTLP even when it exports elsewhere, rather than borrowing another encoding's size.
+            priced["(otlp for pricing)"] = _otlp_bytes(result, dpm_out, out_last)
+        report["cost"] = _cost(report, priced, result.ctx.warn)
     report["warnings"] = list(result.ctx.warnings)
     report["tuned_params"] = {
         node.id: node.params.get("computed") or node.params.get("learned")

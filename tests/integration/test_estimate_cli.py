@@ -130,3 +130,25 @@ def test_estimate_takes_a_saved_pipeline_version(capsys, snapshot_csv, tmp_path,
 
     code, _, err = run_cli(capsys, "estimate", "--pipeline", "my-rollup@7", "--snapshot", str(snapshot_csv))
     assert code == 1 and "my-rollup" in err
+
+
+def test_new_relic_is_priced_on_measured_otlp_bytes_even_without_an_otlphttp_exporter(capsys, snapshot_csv):
+    from core.catalog.templates import get_template as template
+    from core.engine.encoding import bytes_per_point
+    from core.engine.estimate import estimate
+    from core.engine.snapshot import load_snapshot
+
+    result = estimate(template("process-topk-v1"), load_snapshot(snapshot_csv))
+    report = result.report
+    assert {e["type"] for e in report["exporters"].values()} == {"prometheus"}
+    nr = next(c for c in report["cost"]["cards"] if c["card_id"].startswith("new-relic"))
+    assert nr["after_usd"] is not None and nr["note"] == ""
+    # what it priced is the OTLP size of the exported series, well below the Prometheus text size
+    priced = nr["details"]["after"]["bytes_per_month"]
+    prom_month = report["exporters"]["prometheus"]["bytes_per_month"]
+    from core.engine.estimate import _series_sample
+
+    exported = _series_sample(result.evaluation, None)  # the exported series, one column per attribute
+    ratio = bytes_per_point(exported, "otlp") / bytes_per_point(exported, "prometheus")
+    assert ratio < 1
+    assert priced / prom_month == pytest.approx(ratio, rel=0.1)
