@@ -13,6 +13,7 @@ from core.domain.experiment import ACTIVE_STATES, State
 
 REFRESH_S = 3
 CACHE_TTL_S = 2  # many viewers share one query per TTL; short enough to feel live
+RECENT = 100  # the overview lists the newest; the Experiments page finds any other
 
 
 def _age(t: datetime, now: datetime) -> str:
@@ -27,7 +28,7 @@ def _age(t: datetime, now: datetime) -> str:
 def _load(database_url: str) -> tuple[dict[str, int], list, bool, str]:
     # Keyed by URL so two databases never share a cache entry.
     svc = get_services()
-    return svc.experiments.counts_by_state(), svc.experiments.list(limit=500), svc.dry_run, svc.runtime
+    return svc.experiments.counts_by_state(), svc.experiments.list(limit=RECENT), svc.dry_run, svc.runtime
 
 
 def _kpis(counts: dict[str, int]) -> None:
@@ -90,7 +91,9 @@ def _experiments() -> None:
         failed = [r for r in rows if r.state == State.FAILED.value and r.error][:3]
         for r in failed:
             st.warning(f"**{r.name}** ({r.id}) failed: {r.error}")
-        st.caption(f"Refreshes every {REFRESH_S}s · runtime `{runtime}`" + (" (dry run)" if dry_run else ""))
+        total = sum(counts.values())
+        shown = f"the {len(rows)} newest of {total} experiments · " if total > len(rows) else ""
+        st.caption(f"{shown}Refreshes every {REFRESH_S}s · runtime `{runtime}`" + (" (dry run)" if dry_run else ""))
 
 
 def render() -> None:

@@ -2,7 +2,8 @@
 
 One server per test session on a free port with its own data directory (SQLite file,
 GitOps repo); Playwright drives ``/usr/bin/chromium`` (never ``playwright install``).
-Screenshots land in ``docs/screenshots/``.
+Screenshots land in ``test-artifacts/screenshots/`` (ignored by git); set
+``PHOENIX_SCREENSHOTS_DIR=docs/screenshots`` to refresh the README's pictures.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / os.environ.get("PHOENIX_SCREENSHOTS_DIR", "test-artifacts/screenshots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
