@@ -14,7 +14,9 @@ Per interval (``CollectorEmulator.tick``):
    shared; a variant's ``collector_rss_mb`` is that shared RSS *before* the interval's
    work plus the variant's own peak working memory (tracemalloc peak over its evaluate +
    render, which numpy and pandas buffers report to) — the part a separate collector
-   process would need on top of the same runtime. The difference between variants is
+   process would need on top of the same runtime. Tracing allocations costs CPU, so it is
+   measured on the first interval and every ``memory_every`` intervals, and carried over
+   in between (the working set of one pipeline changes slowly). The difference between variants is
    therefore the memory the candidate's pipeline really adds or saves;
 4. the samples go to a sink (the database in ``phoenix collector``).
 
@@ -92,6 +94,7 @@ class CollectorEmulator:
         sink: SampleSink | None = None,
         on_event: EventSink | None = None,
         retune_every: int = 6,
+        memory_every: int = 5,
     ) -> None:
         from core.engine.hostsnapshot import PsutilReader
 
@@ -103,6 +106,8 @@ class CollectorEmulator:
         self.sink = sink
         self.on_event = on_event
         self.retune_every = retune_every
+        self.memory_every = max(1, memory_every)
+        self._working: dict[str, float] = {}
         self._prev: pd.DataFrame | None = None
         self._proc = psutil.Process(os.getpid())
         self.ticks = 0
@@ -167,11 +172,13 @@ class CollectorEmulator:
         n_scrapes = int(snap["timestamp"].nunique())
         samples = []
         rss = float(self._proc.memory_info().rss)
-        if not tracemalloc.is_tracing():
+        measure_memory = self.ticks % self.memory_every == 0 and not tracemalloc.is_tracing()
+        if measure_memory:
             tracemalloc.start()
         for v in self.variants.values():
-            traced_before = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
+            traced_before = tracemalloc.get_traced_memory()[0] if measure_memory else 0
+            if measure_memory:
+                tracemalloc.reset_peak()
             c0 = time.process_time()
             res = evaluate(v.pipeline, snap, policy=self.policy)
             series = res.output_series(-1)
@@ -197,8 +204,9 @@ class CollectorEmulator:
                 accepted_points, processors, {e: datapoints for e in exporters}, {e: size for e in exporters}
             )
             cpu = time.process_time() - c0
-            working = max(0, tracemalloc.get_traced_memory()[1] - traced_before)
-            variant_rss = rss + working
+            if measure_memory:
+                self._working[v.name] = max(0, tracemalloc.get_traced_memory()[1] - traced_before)
+            variant_rss = rss + self._working.get(v.name, 0.0)
             v.state.telemetry.cpu_seconds += cpu
             v.state.telemetry.rss_bytes = variant_rss
             v.state.update(
@@ -218,6 +226,8 @@ class CollectorEmulator:
                 collector_rss_mb=round(variant_rss / 1048576, 3), critical_coverage_pct=float(cov["coverage_pct"]),
                 processes_seen=processes_seen, series_created=created, series_removed=removed,
             ))  # fmt: skip
+        if measure_memory:
+            tracemalloc.stop()
         self.ticks += 1
         if self.sink:
             self.sink(samples)
