@@ -25,6 +25,8 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", default=None, help="--production: scrape interval (default: the experiment's)")
     p.add_argument("--baseline-port", type=int, default=0, help="port of the baseline /metrics (0 = any)")
     p.add_argument("--candidate-port", type=int, default=0, help="port of the candidate /metrics (0 = any)")
+    p.add_argument("--measure-otelcol", action="store_true",
+                   help="measure the experiment's two real collectors (PHOENIX_OTELCOL_BIN) instead of emulating")
     p.add_argument("--max-intervals", type=int, default=None, help="stop after this many intervals")
     p.set_defaults(handler=_run)
 
@@ -50,6 +52,7 @@ def _run(args: argparse.Namespace) -> int:
             args.experiment, db.uow,
             ports={"baseline": args.baseline_port, "candidate": args.candidate_port},
             data_dir=settings.data_dir, stop=stop, max_ticks=args.max_intervals,
+            measure_otelcol=args.measure_otelcol,
         )  # fmt: skip
     finally:
         db.dispose()

@@ -18,9 +18,11 @@ PIDs are never trusted alone: before signalling, ``/proc/PID/cmdline`` must show
 ``collector --experiment ID`` command line (PIDs get reused).
 
 ``PHOENIX_OTELCOL_BIN``: when set to a real otelcol-contrib binary the deployer runs it
-twice with the rendered configs instead of the emulator (``otelcol_argv``); measurements
-then come from Prometheus. No binary exists on this machine, so only the argument
-construction is tested.
+twice with the rendered configs instead of the emulator (``otelcol_argv``), plus a
+measuring child (``collector --experiment ID --measure-otelcol``, role ``measurer``) that
+scrapes both collectors' ``/metrics`` and self-telemetry and the host once per interval
+and writes the same samples as the emulator (``core.runtime.scrape_measure``). No real
+binary exists on this machine: the tests use a stand-in that serves both endpoints.
 """
 
 from __future__ import annotations
@@ -154,8 +156,13 @@ def run_collector(
     data_dir: Path,
     stop: threading.Event | None = None,
     max_ticks: int | None = None,
+    measure_otelcol: bool = False,
 ) -> int:
-    """The body of ``phoenix collector --experiment ID``. Returns an exit code."""
+    """The body of ``phoenix collector --experiment ID``. Returns an exit code.
+
+    ``measure_otelcol``: the deployer runs two real collectors (``PHOENIX_OTELCOL_BIN``);
+    instead of emulating, measure them from outside (``core.runtime.scrape_measure``).
+    """
     from core.domain.critical import policy_from_rules
     from core.pipelines_service import load_pipeline
     from core.runtime.collector import CollectorEmulator
@@ -179,8 +186,15 @@ def run_collector(
             uow.audit.add(f"collector:{experiment_id}", f"experiment.{kind}", experiment_id, details)
             uow.commit()
 
-    emu = CollectorEmulator(experiment_id, baseline, candidate, interval_s=interval, policy=policy, ports=ports,
-                            sink=sink, on_event=on_event)  # fmt: skip
+    emu: Any
+    if measure_otelcol:
+        from core.runtime.scrape_measure import ScrapeMeasurer
+
+        emu = ScrapeMeasurer.from_configs(experiment_id, {"baseline": baseline, "candidate": candidate},
+                                          Path(data_dir), interval_s=interval, policy=policy, sink=sink)  # fmt: skip
+    else:
+        emu = CollectorEmulator(experiment_id, baseline, candidate, interval_s=interval, policy=policy, ports=ports,
+                                sink=sink, on_event=on_event)  # fmt: skip
     emu.start_servers()
     sim = None
     status = Path(data_dir) / f"loadsim-{experiment_id}.json"
@@ -256,10 +270,10 @@ class LocalDeployer:
         with self.uow_factory() as uow:
             return [p for p in uow.processes.list(owner_ref=eid) if p.status == "running"]
 
-    def _spawn(self, exp: Experiment, ports: dict[str, int]) -> int:
+    def _popen_child(self, exp: Experiment, args: list[str]) -> subprocess.Popen[bytes]:
+        """Start ``phoenix collector --experiment ID <args>`` in its own session (our child)."""
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        argv = [self.python, "-m", "core.cli", "collector", "--experiment", exp.id,
-                "--baseline-port", str(ports["baseline"]), "--candidate-port", str(ports["candidate"])]  # fmt: skip
+        argv = [self.python, "-m", "core.cli", "collector", "--experiment", exp.id, *args]
         logf = (Path(self.data_dir) / f"collector-{exp.id}.log").open("ab")
         env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir), "PHOENIX_COLLECTOR_PARENT": str(os.getpid())}
         if self.database_url:
@@ -269,6 +283,11 @@ class LocalDeployer:
         logf.close()
         with self._lock:
             self._children[exp.id] = proc
+        return proc
+
+    def _spawn(self, exp: Experiment, ports: dict[str, int]) -> int:
+        proc = self._popen_child(exp, ["--baseline-port", str(ports["baseline"]),
+                                       "--candidate-port", str(ports["candidate"])])  # fmt: skip
         with self.uow_factory() as uow:
             for p in uow.processes.list(owner_ref=exp.id):
                 if p.status == "running":
@@ -297,7 +316,9 @@ class LocalDeployer:
     def deploy(self, experiment: Experiment) -> dict[str, Any]:
         running = [p for p in self._stored(experiment.id) if is_collector_of(p.pid, experiment.id)]
         stored = self._stored(experiment.id)
-        if running and len(running) == len(stored) == 2:  # idempotent: already deployed
+        # two emulated variants in one child, or two real collectors + their measuring child
+        expected = 3 if self.otelcol_bin else 2
+        if running and len(running) == len(stored) == expected:  # idempotent: already deployed
             ports = {p.role: p.port for p in running}
             return self._info(running[0].pid, ports)
         self.cleanup_orphans(experiment)
@@ -337,11 +358,16 @@ class LocalDeployer:
                 logf.close()
                 pids.append(proc.pid)
                 uow.processes.add(experiment.id, variant, proc.pid, item["port"])
+            # The measuring child (no port): scrapes both collectors and the host, writes samples.
+            measurer = self._popen_child(experiment, ["--measure-otelcol"])
+            uow.processes.add(experiment.id, "measurer", measurer.pid, None)
             uow.commit()
+        info_measurer = measurer.pid
         info = self._info(pids[0], {v: ports[v] for v in ("baseline", "candidate")})
         info["pids"] = pids
         info["runtime"] = "local-otelcol"
         info["configs"] = {v: item["config"] for v, item in plan.items()}
+        info["measurer_pid"] = info_measurer
         return info
 
     @staticmethod

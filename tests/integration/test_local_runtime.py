@@ -312,3 +312,45 @@ def cmdline_has(pids, arg) -> bool:
     from core.runtime.local import cmdline
 
     return any(arg in cmdline(p) for p in pids)
+
+
+def test_real_otelcol_path_measures_both_collectors_from_outside(db, tmp_path):
+    """Stand-in binary serving /metrics + telemetry on its config's ports → a measured, completed run."""
+    fake = tmp_path / "otelcol-contrib"
+    script = Path(__file__).with_name("standin_otelcol.py")
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    fake.chmod(0o755)
+    exp = _new(db, duration=14.0, load="none")
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=str(fake))
+    sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.5, lease_s=10)
+    env = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # the stand-in imports core
+    try:
+        assert _wait(lambda: (sch.run_once(), _get(db, exp.id).is_terminal)[1], 45)
+        with db.uow() as u:
+            procs = u.processes.list(owner_ref=exp.id)
+    finally:
+        dep.teardown(exp)
+        if env is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = env
+    e = _get(db, exp.id)
+    assert e.state == State.COMPLETED, e.error
+    assert {p.role for p in procs} == {"baseline", "candidate", "measurer"}
+    with db.uow() as u:
+        samples = u.samples.list(exp.id)
+    by = {v: [s for s in samples if s.variant == v] for v in ("baseline", "candidate")}
+    assert len(by["baseline"]) >= 5 and len(by["baseline"]) == len(by["candidate"])
+    assert identical_input(samples)
+    n_procs = by["baseline"][0].processes_seen
+    assert n_procs > 10
+    for s in samples:
+        # the stand-in exports this host's processes: ~7 series each (fewer where /proc/PID/io is closed)
+        assert 3 * n_procs <= s.series <= 8 * n_procs
+        assert s.bytes > 100 * s.series and s.datapoints == s.series
+        assert s.collector_rss_mb is not None and 5 < s.collector_rss_mb < 500
+        assert s.critical_coverage_pct == 100.0
+    assert all(s.collector_cpu_pct is not None and s.collector_cpu_pct >= 0 for s in samples)
+    assert e.result["samples"]["baseline"] == len(by["baseline"]) if isinstance(e.result.get("samples"), dict) else True
+    assert not any(is_collector_of(p.pid, exp.id) for p in procs)

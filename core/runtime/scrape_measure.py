@@ -1,0 +1,407 @@
+"""Measurements of real collectors, taken from outside like Prometheus would.
+
+With ``PHOENIX_OTELCOL_BIN`` the local deployer runs two real otelcol-contrib processes;
+nothing inside them writes Phoenix samples. ``ScrapeMeasurer`` (run by ``phoenix
+collector --experiment ID --measure-otelcol``) produces the same per-variant
+``MeasurementSample`` the emulator writes, once per interval:
+
+- ``/metrics`` of each variant's prometheus exporter, parsed as text format 0.0.4
+  (``prometheus_client.parser``): series = samples of ``process_*`` families
+  (``target_info`` and scope info are not process series), data points = series ×
+  min(1, interval / export interval) as the emulator counts them, bytes = the payload;
+- each variant's self-telemetry endpoint: ``otelcol_process_cpu_seconds_total`` →
+  CPU % over the interval (Δcpu / Δt × 100), ``otelcol_process_memory_rss`` → MB;
+- critical coverage: ONE psutil scrape of the host in the same interval, classified with
+  the experiment's critical policy; a critical pid is covered when every series the
+  receiver would emit for it (enabled metrics × data-point attribute values that have
+  data) is in the variant's output with ``process_pid`` intact. Only pids some variant
+  reported are judged: the collectors scrape at their own instant, so a pid that was
+  born or died between their scrape and ours is a timing artefact, not a loss (a pid the
+  baseline keeps but the candidate drops is still counted against the candidate);
+- processes seen = processes in that psutil scrape (the identical input both real
+  collectors read); series created/removed = label-set identities vs the last interval.
+
+The functions over text and a snapshot are pure; only ``ScrapeMeasurer`` does I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.domain.critical import CriticalPolicy, classify
+from core.domain.errors import TemporaryError
+from core.domain.samples import MeasurementSample
+from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_metric_name
+from core.engine.metrics import PROCESS_METRICS
+
+log = logging.getLogger(__name__)
+
+#: families an exporter adds that are not series of the pipeline's metrics
+NON_SERIES = frozenset({"target_info", "otel_scope_info"})
+PID_LABEL = "process_pid"
+
+
+class ScrapeError(TemporaryError):
+    """An endpoint did not answer or served text that is not Prometheus exposition."""
+
+
+# ---------------------------------------------------------------- parsing (pure)
+
+
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def parse_samples(text: str, where: str = "endpoint") -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of a text exposition as ``(name, labels, value)``; bad text → ``ScrapeError``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        return [(s.name, dict(s.labels), float(s.value)) for fam in text_string_to_metric_families(text)
+                for s in fam.samples]  # fmt: skip
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ScrapeError(f"{where} served text that is not Prometheus exposition: {exc}") from None
+
+
+def process_series(text: str, where: str = "endpoint") -> list[SeriesKey]:
+    """Identities (name, sorted labels) of the ``process_*`` series in an exposition."""
+    out = []
+    for name, labels, _ in parse_samples(text, where):
+        if name.startswith("process_") and name not in NON_SERIES:
+            out.append((name, tuple(sorted(labels.items()))))
+    return out
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    cpu_seconds: float | None
+    rss_bytes: float | None
+
+
+def parse_telemetry(text: str, where: str = "telemetry endpoint") -> Telemetry:
+    """The collector's own CPU seconds and RSS from its self-telemetry exposition."""
+    cpu = rss = None
+    for name, _, value in parse_samples(text, where):
+        if name == "otelcol_process_cpu_seconds_total":
+            cpu = value if cpu is None else cpu + value
+        elif name == "otelcol_process_memory_rss":
+            rss = value if rss is None else max(rss, value)
+    return Telemetry(cpu, rss)
+
+
+def cpu_pct(prev: tuple[float, float] | None, cur: tuple[float, float] | None) -> float | None:
+    """CPU % between two ``(wall seconds, cpu seconds)`` readings; None without two readings."""
+    if prev is None or cur is None:
+        return None
+    dt, dc = cur[0] - prev[0], cur[1] - prev[1]
+    if dt <= 0 or dc < 0:  # clock did not move, or the collector restarted (counter reset)
+        return None
+    return round(100.0 * dc / dt, 4)
+
+
+# ---------------------------------------------------------------- coverage (pure)
+
+
+def _expected_points(enabled: Iterable[str]) -> list[tuple[str, str | None, str | None, str]]:
+    """(prometheus name, attribute label, attribute value, snapshot column) of every point."""
+    on = set(enabled)
+    out = []
+    for m in PROCESS_METRICS:
+        if m.name not in on:
+            continue
+        meta = metric_meta(m.name)
+        name = prometheus_metric_name(meta.name, meta.unit, meta.is_monotonic_sum, is_gauge=meta.kind == "gauge")
+        label = prometheus_label_name(m.attribute) if m.attribute else None
+        out.extend((name, label, value, col) for value, col in m.points)
+    return out
+
+
+def critical_pids(snapshot: pd.DataFrame, policy: CriticalPolicy) -> np.ndarray:
+    """Pids of the snapshot's last scrape that the policy classifies critical."""
+    last = _last_scrape(snapshot)
+    prio = classify(policy, last["executable_name"], last["command_line"], last["owner"])
+    return last["pid"].to_numpy(dtype=np.int64)[(prio == "critical").to_numpy()]
+
+
+def _last_scrape(snapshot: pd.DataFrame) -> pd.DataFrame:
+    if "scrape" in snapshot.columns and len(snapshot):
+        return snapshot[snapshot["scrape"].to_numpy() == snapshot["scrape"].max()]
+    return snapshot
+
+
+def pids_in(series: Iterable[SeriesKey]) -> set[int]:
+    out = set()
+    for _, labels in series:
+        for k, v in labels:
+            if k == PID_LABEL and v.isdigit():
+                out.add(int(v))
+    return out
+
+
+def coverage(
+    series: Iterable[SeriesKey],
+    snapshot: pd.DataFrame,
+    policy: CriticalPolicy,
+    enabled: Iterable[str],
+    *,
+    judged_pids: set[int] | None = None,
+) -> dict[str, Any]:
+    """Critical pids whose every expected series is in ``series`` / critical pids judged.
+
+    Expected for a pid = each enabled metric's point whose snapshot column has a value
+    (no value, no data point — as the receiver does). ``judged_pids`` limits the
+    denominator to pids some collector reported (see the module doc); None judges all.
+    """
+    points = _expected_points(enabled)
+    have: dict[int, set[tuple[str, str | None]]] = {}
+    labels_of = {name: label for name, label, _, _ in points}
+    for name, labels in series:
+        if name not in labels_of:
+            continue
+        lab = dict(labels)
+        pid = lab.get(PID_LABEL, "")
+        if not pid.isdigit():
+            continue  # a rollup (no pid) covers nobody
+        attr = labels_of[name]
+        have.setdefault(int(pid), set()).add((name, lab.get(attr) if attr else None))
+    last = _last_scrape(snapshot)
+    crit = set(critical_pids(last, policy).tolist())
+    if judged_pids is not None:
+        crit &= judged_pids
+    rows = last[last["pid"].isin(crit)]
+    covered, missing = 0, []
+    pids = rows["pid"].to_numpy(dtype=np.int64)
+    for i, pid in enumerate(pids.tolist()):
+        got = have.get(pid, set())
+        ok = True
+        for name, _, value, col in points:
+            if col in rows.columns and not math.isnan(float(rows[col].iloc[i])) and (name, value) not in got:
+                ok = False
+                break
+        covered += ok
+        if not ok and len(missing) < 5:
+            missing.append({"pid": pid, "executable_name": str(rows["executable_name"].iloc[i])})
+    total = len(pids)
+    return {
+        "critical_processes": total,
+        "covered": covered,
+        "coverage_pct": 100.0 if total == 0 else round(100.0 * covered / total, 4),
+        "missing_examples": missing,
+    }
+
+
+# ---------------------------------------------------------------- one variant, one interval (pure)
+
+
+@dataclass
+class VariantFacts:
+    """What the pipeline's config says, needed to read its output."""
+
+    enabled_metrics: frozenset[str]
+    export_interval_s: float | None
+    policy: CriticalPolicy
+
+
+@dataclass
+class VariantState:
+    last_ids: set[SeriesKey] = field(default_factory=set)
+    last_cpu: tuple[float, float] | None = None
+
+
+def measure_variant(
+    experiment_id: str,
+    variant: str,
+    t: datetime,
+    *,
+    metrics_text: str,
+    telemetry_text: str,
+    wall_s: float,
+    snapshot: pd.DataFrame,
+    facts: VariantFacts,
+    interval_s: float,
+    state: VariantState,
+    judged_pids: set[int] | None = None,
+    series: list[SeriesKey] | None = None,
+) -> MeasurementSample:
+    """One sample from the two scraped texts and the host scrape; updates ``state``."""
+    series = series if series is not None else process_series(metrics_text, f"{variant} /metrics")
+    tel = parse_telemetry(telemetry_text, f"{variant} telemetry")
+    ids = set(series)
+    created, removed = len(ids - state.last_ids), len(state.last_ids - ids)
+    state.last_ids = ids
+    pint = facts.export_interval_s
+    factor = 1.0 if not pint else min(1.0, interval_s / pint)
+    cur = (wall_s, tel.cpu_seconds) if tel.cpu_seconds is not None else None
+    pct = cpu_pct(state.last_cpu, cur)
+    state.last_cpu = cur
+    cov = coverage(series, snapshot, facts.policy, facts.enabled_metrics, judged_pids=judged_pids)
+    return MeasurementSample(
+        experiment_id=experiment_id, variant=variant, t=t, series=len(series),
+        datapoints=int(round(len(series) * factor)), bytes=len(metrics_text.encode()),
+        collector_cpu_pct=pct,
+        collector_rss_mb=None if tel.rss_bytes is None else round(tel.rss_bytes / 1048576, 3),
+        critical_coverage_pct=float(cov["coverage_pct"]), processes_seen=int(len(_last_scrape(snapshot))),
+        series_created=created, series_removed=removed,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- endpoints from the rendered configs
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    metrics_url: str
+    telemetry_url: str
+
+
+def endpoints_from_config(config: Mapping[str, Any], where: str = "config") -> Endpoints:
+    """The first prometheus exporter's ``/metrics`` and the self-telemetry pull reader."""
+    exporters = config.get("exporters") or {}
+    proms = sorted(k for k in exporters if k == "prometheus" or k.startswith("prometheus/"))
+    if not proms or not (exporters[proms[0]] or {}).get("endpoint"):
+        raise ScrapeError(f"{where} has no prometheus exporter endpoint to measure")
+    endpoint = str(exporters[proms[0]]["endpoint"])
+    try:
+        reader = config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+        tel = f"{reader['host']}:{int(reader['port'])}"
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ScrapeError(f"{where} has no service.telemetry.metrics prometheus pull reader") from None
+    return Endpoints(f"http://{endpoint}/metrics", f"http://{tel}/metrics")
+
+
+def config_path(data_dir: Path, experiment_id: str, variant: str) -> Path:
+    """Where ``otelcol_plan`` writes a variant's rendered config."""
+    return Path(data_dir) / f"otelcol-{experiment_id}-{variant}.yaml"
+
+
+def http_get(url: str, timeout: float = 5.0) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise ScrapeError(f"cannot scrape {url}: {exc}") from None
+
+
+# ---------------------------------------------------------------- the measuring loop's step (I/O)
+
+
+class ScrapeMeasurer:
+    """Once per ``tick``: scrape both real collectors and the host, write one sample per variant.
+
+    Same shape as ``CollectorEmulator`` for ``run_collector``: ``start_servers`` (nothing
+    to serve — the collectors do; it reads the CPU counters once so the first interval
+    has a Δ), ``tick``, ``stop_servers``. A failed scrape skips the whole interval (no
+    half pair: the analysis pairs the variants by interval) and is logged.
+    """
+
+    def __init__(
+        self,
+        experiment_id: str,
+        pipelines: Mapping[str, Any],
+        endpoints: Mapping[str, Endpoints],
+        *,
+        interval_s: float,
+        policy: CriticalPolicy | None = None,
+        reader: Any = None,
+        fetch: Callable[[str], str] = http_get,
+        sink: Callable[[list[MeasurementSample]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from core.engine.hostsnapshot import PsutilReader
+
+        self.experiment_id = experiment_id
+        self.pipelines = dict(pipelines)
+        self.endpoints = dict(endpoints)
+        self.interval_s = float(interval_s)
+        self.policy = policy
+        self.reader = reader or PsutilReader()
+        self.fetch = fetch
+        self.sink = sink
+        self.clock = clock
+        self.facts: dict[str, VariantFacts] = {}
+        self.states = {v: VariantState() for v in self.pipelines}
+        self.ticks = 0
+        self.skipped = 0
+
+    @classmethod
+    def from_configs(cls, experiment_id: str, pipelines: Mapping[str, Any], data_dir: Path,
+                     **kwargs: Any) -> ScrapeMeasurer:  # fmt: skip
+        import yaml
+
+        endpoints = {}
+        for v in pipelines:
+            path = config_path(data_dir, experiment_id, v)
+            try:
+                conf = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError) as exc:
+                raise ScrapeError(f"cannot read the rendered config {path}: {exc}") from None
+            endpoints[v] = endpoints_from_config(conf or {}, str(path))
+        return cls(experiment_id, pipelines, endpoints, **kwargs)
+
+    def _facts(self, snapshot: pd.DataFrame) -> dict[str, VariantFacts]:
+        """Enabled metrics, export interval and policy of each pipeline (engine, once)."""
+        if not self.facts:
+            from core.engine.evaluate import evaluate
+
+            for v, p in self.pipelines.items():
+                res = evaluate(p, snapshot, policy=self.policy)
+                self.facts[v] = VariantFacts(frozenset(res.ctx.enabled_metrics), res.ctx.processor_interval_s,
+                                             res.policy)  # fmt: skip
+        return self.facts
+
+    def start_servers(self) -> dict[str, int]:
+        for v, ep in self.endpoints.items():
+            try:
+                tel = parse_telemetry(self.fetch(ep.telemetry_url), f"{v} telemetry")
+            except ScrapeError as exc:  # not up yet: the first interval then has no CPU figure
+                log.info("priming %s: %s", v, exc)
+                continue
+            if tel.cpu_seconds is not None:
+                self.states[v].last_cpu = (self.clock(), tel.cpu_seconds)
+        return {}
+
+    def stop_servers(self) -> None:
+        return None
+
+    def scrape_host(self) -> pd.DataFrame:
+        from core.engine.hostsnapshot import snapshot_this_host
+
+        return snapshot_this_host(scrapes=1, reader=self.reader)
+
+    def tick(self, now: datetime | None = None) -> list[MeasurementSample]:
+        t = now or datetime.now(UTC)
+        try:
+            snap = self.scrape_host()
+            texts = {}
+            for v, ep in self.endpoints.items():
+                metrics = self.fetch(ep.metrics_url)
+                telemetry = self.fetch(ep.telemetry_url)
+                texts[v] = (metrics, telemetry, self.clock(), process_series(metrics, f"{v} /metrics"))
+        except ScrapeError as exc:
+            self.skipped += 1
+            log.warning("interval skipped for %s: %s", self.experiment_id, exc)
+            return []
+        facts = self._facts(snap)
+        judged: set[int] = set()
+        for *_, series in texts.values():
+            judged |= pids_in(series)
+        samples = [
+            measure_variant(self.experiment_id, v, t, metrics_text=m, telemetry_text=tel, wall_s=wall,
+                            snapshot=snap, facts=facts[v], interval_s=self.interval_s, state=self.states[v],
+                            judged_pids=judged, series=series)
+            for v, (m, tel, wall, series) in texts.items()
+        ]  # fmt: skip
+        self.ticks += 1
+        if self.sink:
+            self.sink(samples)
+        return samples
