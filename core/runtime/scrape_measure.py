@@ -14,10 +14,12 @@ collector --experiment ID --measure-otelcol``) produces the same per-variant
 - critical coverage: ONE psutil scrape of the host in the same interval, classified with
   the experiment's critical policy; a critical pid is covered when every series the
   receiver would emit for it (enabled metrics × data-point attribute values that have
-  data) is in the variant's output with ``process_pid`` intact. Only pids some variant
-  reported are judged: the collectors scrape at their own instant, so a pid that was
-  born or died between their scrape and ours is a timing artefact, not a loss (a pid the
-  baseline keeps but the candidate drops is still counted against the candidate);
+  data) is in the variant's output with ``process_pid`` intact. The collectors scrape
+  at their own instants (and serve their last scrape), so a pid born or gone between
+  their scrape and ours is a timing artefact, not a loss: only critical pids that are
+  older than two intervals (plus the export interval) and still alive, with the same
+  start time, after both endpoints were read are judged (``stable_pids``). A pid that
+  old which a variant does not export is lost by that variant, whatever the other does;
 - processes seen = processes in that psutil scrape (the identical input both real
   collectors read); series created/removed = label-set identities vs the last interval.
 
@@ -139,12 +141,17 @@ def _last_scrape(snapshot: pd.DataFrame) -> pd.DataFrame:
     return snapshot
 
 
-def pids_in(series: Iterable[SeriesKey]) -> set[int]:
+def stable_pids(pids: Iterable[int], *, born_before: float) -> set[int]:
+    """Pids alive now that started before ``born_before`` (epoch seconds): fair to judge."""
+    import psutil
+
     out = set()
-    for _, labels in series:
-        for k, v in labels:
-            if k == PID_LABEL and v.isdigit():
-                out.add(int(v))
+    for pid in pids:
+        try:
+            if psutil.Process(int(pid)).create_time() <= born_before:
+                out.add(int(pid))
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
     return out
 
 
@@ -316,6 +323,7 @@ class ScrapeMeasurer:
         fetch: Callable[[str], str] = http_get,
         sink: Callable[[list[MeasurementSample]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        judge: Callable[..., set[int]] = stable_pids,
     ) -> None:
         from core.engine.hostsnapshot import PsutilReader
 
@@ -328,6 +336,7 @@ class ScrapeMeasurer:
         self.fetch = fetch
         self.sink = sink
         self.clock = clock
+        self.judge = judge
         self.facts: dict[str, VariantFacts] = {}
         self.states = {v: VariantState() for v in self.pipelines}
         self.ticks = 0
@@ -393,8 +402,10 @@ class ScrapeMeasurer:
             return []
         facts = self._facts(snap)
         judged: set[int] = set()
-        for *_, series in texts.values():
-            judged |= pids_in(series)
+        scraped_at = float(snap["timestamp"].max()) if len(snap) else time.time()
+        for f in facts.values():
+            age = 2 * self.interval_s + (f.export_interval_s or 0.0)
+            judged |= self.judge(critical_pids(snap, f.policy), born_before=scraped_at - age)
         samples = [
             measure_variant(self.experiment_id, v, t, metrics_text=m, telemetry_text=tel, wall_s=wall,
                             snapshot=snap, facts=facts[v], interval_s=self.interval_s, state=self.states[v],

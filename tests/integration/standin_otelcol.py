@@ -59,7 +59,8 @@ def serve(host: str, port: int, body) -> ThreadingHTTPServer:
 
 def main(argv: list[str]) -> int:
     path = next(a.split("file:", 1)[1] for a in argv if a.startswith("--config=file:"))
-    conf = yaml.safe_load(open(path))
+    with open(path) as f:
+        conf = yaml.safe_load(f)
     exp = next(v for k, v in conf["exporters"].items() if k.split("/")[0] == "prometheus")
     host, port = exp["endpoint"].rsplit(":", 1)
     tel = conf["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]

@@ -343,14 +343,26 @@ def test_real_otelcol_path_measures_both_collectors_from_outside(db, tmp_path):
     by = {v: [s for s in samples if s.variant == v] for v in ("baseline", "candidate")}
     assert len(by["baseline"]) >= 5 and len(by["baseline"]) == len(by["candidate"])
     assert identical_input(samples)
-    n_procs = by["baseline"][0].processes_seen
-    assert n_procs > 10
     for s in samples:
-        # the stand-in exports this host's processes: ~7 series each (fewer where /proc/PID/io is closed)
-        assert 3 * n_procs <= s.series <= 8 * n_procs
+        # The stand-in exports this host's processes: ~7 series each (fewer where /proc/PID/io
+        # is closed). It scrapes a moment after the measurer, and the host is shared with
+        # other test runs, so its process count differs a little from processes_seen.
+        assert s.processes_seen > 10
+        assert 0.5 * 3 * s.processes_seen <= s.series <= 1.5 * 8 * s.processes_seen
         assert s.bytes > 100 * s.series and s.datapoints == s.series
         assert s.collector_rss_mb is not None and 5 < s.collector_rss_mb < 500
         assert s.critical_coverage_pct == 100.0
     assert all(s.collector_cpu_pct is not None and s.collector_cpu_pct >= 0 for s in samples)
-    assert e.result["samples"]["baseline"] == len(by["baseline"]) if isinstance(e.result.get("samples"), dict) else True
+    assert e.result["samples"] == {v: len(by[v]) for v in by}  # the verdict was computed on these samples
+    assert e.result["critical_coverage_pct"] == 100.0
     assert not any(is_collector_of(p.pid, exp.id) for p in procs)
+
+
+def test_stable_pids_judges_only_old_living_processes():
+    from core.runtime.scrape_measure import stable_pids
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    now = time.time()
+    assert stable_pids([os.getpid(), child.pid], born_before=now) == {os.getpid()}  # the child is gone
+    assert stable_pids([os.getpid()], born_before=now - 3600 * 24 * 365 * 50) == set()  # too young

@@ -162,7 +162,7 @@ def test_measurer_tick_pairs_variants_and_skips_failed_intervals():
                        {"baseline": Endpoints("http://b/metrics", "http://b/tel"),
                         "candidate": Endpoints("http://c/metrics", "http://c/tel")},
                        interval_s=5, policy=POLICY, reader=StaticReader([ROWS]), fetch=fetch, sink=got.extend,
-                       clock=lambda: next(clock))  # fmt: skip
+                       clock=lambda: next(clock), judge=lambda pids, born_before: set(pids))  # fmt: skip
     m.start_servers()
     out = m.tick(T)
     assert [x.variant for x in out] == ["baseline", "candidate"] and got == out
@@ -171,5 +171,10 @@ def test_measurer_tick_pairs_variants_and_skips_failed_intervals():
     assert b.processes_seen == c.processes_seen == 10
     assert b.critical_coverage_pct == c.critical_coverage_pct == 100.0
     assert b.collector_cpu_pct is not None and b.collector_cpu_pct == 0.0  # primed, counter unchanged
+    # the candidate loses critical pid 6 while the baseline still exports it
+    served["http://c/metrics"] = text_of(topk[topk["process.pid"] != 6])
+    b, c = m.tick(T)
+    assert (b.critical_coverage_pct, c.critical_coverage_pct) == (100.0, 50.0)
+    assert (c.series_created, c.series_removed) == (0, 7)
     del served["http://c/tel"]
-    assert m.tick(T) == [] and m.skipped == 1 and len(got) == 2
+    assert m.tick(T) == [] and m.skipped == 1 and len(got) == 4
