@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from core.runtime.procs import pid_alive
 
 
 @dataclass
@@ -17,14 +18,6 @@ class Insights:
     alerts: list[str] = field(default_factory=list)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def gather(svc: Any, limit: int = 100) -> Insights:
@@ -55,6 +48,6 @@ def gather(svc: Any, limit: int = 100) -> Insights:
     # Failed experiments are already listed by the overview's experiment table.
     with svc.uow() as uow:
         procs = uow.processes.list(status="running")
-    down = [p for p in procs if not _pid_alive(p.pid)]
+    down = [p for p in procs if not pid_alive(p.pid)]
     out.alerts += [f"Collector {p.role} of {p.owner_ref} (pid {p.pid}) is down" for p in down]
     return out

@@ -43,6 +43,7 @@ from typing import Any
 
 from core.domain.criteria import CPU_PATTERNS, DEFAULT_PATTERN, MEMORY_PATTERNS, LoadProfile, ensure_valid
 from core.domain.errors import ValidationError
+from core.runtime.procs import cmdline, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -441,14 +442,6 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes of process group ``pgid``."""
     out = []
@@ -475,7 +468,7 @@ def leftover_pids(run_dir: str, pgid: int | None = None) -> list[int]:
     pids = group_members(pgid) if pgid else [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
     mine = []
     for pid in pids:
-        argv = _cmdline(pid)
+        argv = cmdline(pid)
         if str(WORKER_FILE) in argv and "--run" in argv and run_dir in argv:
             mine.append(pid)
     return mine
@@ -494,7 +487,7 @@ def cleanup_leftovers(status_path: Path, *, force: bool = False) -> int:
     run_dir, pgid, owner = st.get("run_dir"), st.get("pgid"), st.get("pid")
     if not run_dir:
         return 0
-    if not force and owner and owner != os.getpid() and _alive(owner) and st.get("state") == "running":
+    if not force and owner and owner != os.getpid() and pid_alive(owner) and st.get("state") == "running":
         return 0
     pids = leftover_pids(run_dir, pgid)
     for pid in pids:
@@ -504,11 +497,3 @@ def cleanup_leftovers(status_path: Path, *, force: bool = False) -> int:
     return len(pids)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -45,6 +45,7 @@ from typing import Any
 
 from core.domain.errors import PermanentError, TemporaryError
 from core.domain.experiment import Experiment
+from core.runtime.procs import cmdline, is_running, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +58,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
 def is_collector_of(pid: int, experiment_id: str) -> bool:
     """PID is alive (not a zombie) and runs ``collector --experiment <experiment_id>``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat[stat.rfind(")") + 2] in "ZX":
-            return False
-    except OSError:
+    if not is_running(pid):
         return False
     argv = cmdline(pid)
     if "collector" in argv and "--experiment" in argv and experiment_id in argv:
@@ -93,16 +82,6 @@ def stop_pid(pid: int, experiment_id: str, timeout: float = 10.0) -> bool:
     if is_collector_of(pid, experiment_id):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -225,7 +204,7 @@ def run_collector(
                 state = str(uow.experiments.get(experiment_id).state.value).lower()
             if state not in ACTIVE_STATES:
                 break
-            if parent and not _alive(parent):
+            if parent and not pid_alive(parent):
                 orphan_since = orphan_since or time.monotonic()
                 if time.monotonic() - orphan_since > grace:
                     log.warning("deployer process %s is gone for %.0fs; collector exits", parent, grace)

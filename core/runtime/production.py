@@ -192,13 +192,9 @@ def run_production(
 
 def is_production_collector(pid: int) -> bool:
     """PID is alive (not a zombie) and runs ``collector --production``."""
-    from core.runtime.local import cmdline
+    from core.runtime.procs import cmdline, is_running
 
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat[stat.rfind(")") + 2] in "ZX":
-            return False
-    except OSError:
+    if not is_running(pid):
         return False
     argv = cmdline(pid)
     return "collector" in argv and "--production" in argv
