@@ -99,8 +99,10 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"{k['type']:<12} {node_id}: target K {k['target_k']}, achieved {k['achieved_k']}")
     cost = r.get("cost")
     if isinstance(cost, dict):
-        for card, v in cost.items():
-            lines.append(f"cost         {card}: {_money(v)}")
+        lines.append(f"cost         {cost.get('currency', 'USD')} per {cost.get('period', 'month')}, "
+                     f"{cost.get('hosts', '?')} host(s); before → after")
+        for card in cost.get("cards", []):
+            lines.append(f"  {card['vendor'] + ' ' + card['plan']:<44} {_money(card)}")
     for w in r["warnings"]:
         lines.append(f"warning      {w}")
     if "series_out_file" in r:
@@ -108,9 +110,9 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _money(v: Any) -> str:
-    if isinstance(v, dict):
-        parts = [f"{k} ${x:,.2f}" if isinstance(x, int | float) else f"{k} {x}" for k, x in v.items()
-                 if isinstance(x, int | float | str)]
-        return ", ".join(parts)
-    return str(v)
+def _money(card: dict[str, Any]) -> str:
+    if card.get("after_usd") is None:
+        return card.get("note") or "not computed"
+    text = (f"${card['before_usd']:>12,.2f} → ${card['after_usd']:>12,.2f}"
+            f"  saves ${card['saving_usd']:,.2f} ({card['saving_pct']:.1f}%)")
+    return f"{text}  [{card['note']}]" if card.get("note") else text

@@ -152,3 +152,12 @@ def test_new_relic_is_priced_on_measured_otlp_bytes_even_without_an_otlphttp_exp
     ratio = bytes_per_point(exported, "otlp") / bytes_per_point(exported, "prometheus")
     assert ratio < 1
     assert priced / prom_month == pytest.approx(ratio, rel=0.1)
+
+
+def test_text_report_prices_each_card_before_and_after(capsys, snapshot_csv):
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", "process-topk-v1", "--snapshot", str(snapshot_csv))
+    assert code == 0
+    card_lines = [line for line in out.splitlines() if line.startswith("  ") and "→" in line]
+    assert any(line.lstrip().startswith("Grafana Cloud") for line in card_lines)
+    assert all("saves $" in line or "[" in line for line in card_lines) and len(card_lines) >= 4
+    assert "{" not in out  # no raw dicts in the human-readable report
