@@ -96,7 +96,10 @@ def summary(r: dict[str, Any]) -> str:
             lines.append(f"exporter     {node_id} ({e['type']}): {e['bytes_per_point']} B/point, "
                          f"{e['bytes_per_month'] / 1e9:,.2f} GB/month")
     for node_id, k in r["k"].items():
-        lines.append(f"{k['type']:<12} {node_id}: target K {k['target_k']}, achieved {k['achieved_k']}")
+        got = k["achieved_k"]
+        got = (f"min {got['min']}, median {got['median']}, max {got['max']} per host"
+               if isinstance(got, dict) else got)
+        lines.append(f"{k['type']:<12} {node_id}: target K {k['target_k']}, achieved {got}")
     cost = r.get("cost")
     if isinstance(cost, dict):
         lines.append(f"cost         {cost.get('currency', 'USD')} per {cost.get('period', 'month')}, "
