@@ -108,14 +108,7 @@ def _create(args: argparse.Namespace) -> int:
         interval = parse_duration(args.interval, "--interval")
     except ValidationError as exc:
         problems.extend(exc.problems)
-    critical_rules = None
-    if args.critical_file:
-        from core.domain.critical import load_policy_file
-
-        try:
-            critical_rules = [r.to_dict() for r in load_policy_file(args.critical_file).rules]
-        except ValidationError as exc:
-            problems.extend(exc.problems)
+    critical_rules = critical_rules_from(args.critical_file, problems)
     crit_kw: dict[str, Any] = {}
     for arg, name in (
         ("min_series_reduction", "min_series_reduction_pct"),
@@ -151,6 +144,19 @@ def _create(args: argparse.Namespace) -> int:
         label = " (dry run: no collectors are started by this runtime)" if exp.dry_run else ""
         print(f"created {exp.id} '{exp.name}': {exp.baseline} vs {exp.candidate}, state {exp.state.value}{label}")
     return 0
+
+
+def critical_rules_from(path: str | None, problems: list[str]) -> list[dict[str, str]] | None:
+    """The ``--critical-file`` rules as stored on an experiment; problems are collected, not raised."""
+    if not path:
+        return None
+    from core.domain.critical import load_policy_file
+
+    try:
+        return [r.to_dict() for r in load_policy_file(path).rules]
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def _age(t: datetime) -> str:

@@ -70,14 +70,9 @@ def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
             duration = val
         else:
             interval = val
-    critical_rules = None
-    if args.critical_file:
-        from core.domain.critical import load_policy_file
+    from core.commands.experiment import critical_rules_from
 
-        try:
-            critical_rules = [r.to_dict() for r in load_policy_file(args.critical_file).rules]
-        except ValidationError as exc:
-            problems.extend(exc.problems)
+    critical_rules = critical_rules_from(args.critical_file, problems)
     crit: dict[str, Any] = {}
     if args.min_series_reduction is not None:
         crit["min_series_reduction_pct"] = args.min_series_reduction
