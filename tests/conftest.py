@@ -32,6 +32,20 @@ from pathlib import Path
 
 import pytest
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_phoenix_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Nothing the suite runs may read or write the developer's ./data (database, GitOps repo,
+    runtime files): every PHOENIX_* location defaults to a session temp dir. Tests that need
+    their own still set them explicitly; child processes inherit these."""
+    home = tmp_path_factory.mktemp("phoenix-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PHOENIX_DATA_DIR", str(home))
+        mp.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{home}/phoenix.db")
+        mp.setenv("PHOENIX_GITOPS_REPO", str(home / "gitops"))
+        yield home
+
+
 PG_HOST = os.environ.get("PHOENIX_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PHOENIX_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("PHOENIX_TEST_PG_USER", "postgres")

@@ -94,12 +94,13 @@ def load_pipeline_ref(ref: str) -> Any:
 
             raise NotFoundError(f"{exc}; {ref!r} is neither a built-in template "
                                 f"({', '.join(TEMPLATE_NAMES)}) nor a pipeline file") from None
-        except PhoenixError:
+        except ValidationError:
             raise
-        except Exception as exc:  # noqa: BLE001 - e.g. tables missing: one clear line, no traceback
+        except Exception as exc:  # noqa: BLE001 - e.g. no tables yet: one clear line, no traceback
+            why = str(exc) if isinstance(exc, PhoenixError) else exc.__class__.__name__
             raise ValidationError(f"{ref!r} is neither a built-in template nor a pipeline file, and saved "
-                                  f"pipelines cannot be read ({exc.__class__.__name__}; is the database "
-                                  "initialised? run: phoenix db upgrade)") from None
+                                  f"pipelines cannot be read ({why}; is the database initialised? "
+                                  "run: phoenix db upgrade)") from None
         finally:
             db.dispose()
     return load_pipeline(ref)

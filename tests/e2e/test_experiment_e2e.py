@@ -21,7 +21,11 @@ def _fill(page, label: str, value: str) -> None:
 
 
 def _next(page) -> None:
-    page.get_by_role("button", name="Next →").click()
+    # While Streamlit reruns, the previous step's button can linger beside the new one (stale
+    # element); click only once the page has settled on a single "Next".
+    button = page.get_by_role("button", name="Next →")
+    expect(button).to_have_count(1, timeout=15_000)
+    button.click()
     wait_idle(page)
 
 
