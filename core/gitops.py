@@ -196,23 +196,24 @@ class InMemoryGitOps:
 
     def commit_pipeline(self, name: str, files: dict[str, str], message: str, author: str) -> str:
         _check(name, files, message)
-        author_name, email = split_author(author)
-        digest = hashlib.sha1(
-            f"{len(self.commits)}|{name}|{message}|{sorted(files.items())}".encode(), usedforsecurity=False
-        ).hexdigest()
-        info = CommitInfo(digest, author_name, email, datetime.now(UTC).isoformat(), message)
+        digest, info = self._fake_commit(len(self.commits), name, files, message, author)
         self.commits.append((digest, name, dict(files), info))
         return digest
 
     def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
         _check_dir(rel_dir, files, message)
-        author_name, email = split_author(author)
-        digest = hashlib.sha1(
-            f"{len(self.dir_commits)}|{rel_dir}|{message}|{sorted(files.items())}".encode(), usedforsecurity=False
-        ).hexdigest()
-        info = CommitInfo(digest, author_name, email, datetime.now(UTC).isoformat(), message)
+        digest, info = self._fake_commit(len(self.dir_commits), rel_dir, files, message, author)
         self.dir_commits.append((digest, rel_dir, dict(files), info))
         return digest
+
+    @staticmethod
+    def _fake_commit(seq: int, where: str, files: dict[str, str], message: str,
+                     author: str) -> tuple[str, CommitInfo]:
+        """A deterministic commit id and its metadata, as git would report them."""
+        author_name, email = split_author(author)
+        digest = hashlib.sha1(f"{seq}|{where}|{message}|{sorted(files.items())}".encode(),
+                              usedforsecurity=False).hexdigest()  # fmt: skip
+        return digest, CommitInfo(digest, author_name, email, datetime.now(UTC).isoformat(), message)
 
     def history(self, name: str | None = None, limit: int = 50) -> list[CommitInfo]:
         hits = [info for _c, n, _f, info in reversed(self.commits) if name is None or n == name]
