@@ -121,18 +121,7 @@ class GitRepo:
 
     def commit_pipeline(self, name: str, files: dict[str, str], message: str, author: str) -> str:
         _check(name, files, message)
-        author_name, email = split_author(author)
-        self.ensure()
-        rel_dir = f"pipelines/{name}"
-        target = self.path / rel_dir
-        if target.exists():  # a version is the whole directory: stale manifests go
-            shutil.rmtree(target)
-        for rel, text in files.items():
-            path = target / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        self._run("add", "-A", "--", rel_dir)
-        return self._commit(message, author_name, email)
+        return self.commit_dir(f"pipelines/{name}", files, message, author)
 
     def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
         """Replace ``rel_dir`` (e.g. ``production/local``) with ``files`` and commit it."""
@@ -140,7 +129,7 @@ class GitRepo:
         author_name, email = split_author(author)
         self.ensure()
         target = self.path / rel_dir
-        if target.exists():
+        if target.exists():  # a version is the whole directory: stale manifests go
             shutil.rmtree(target)
         for rel, text in files.items():
             path = target / rel
