@@ -16,6 +16,15 @@ UPDATE of ``claimed_by``/``lease_until``, and every write is also guarded by the
 optimistic version, so two schedulers never record the same transition twice. A
 crashed scheduler's leases expire and another (or a restarted one) resumes its work.
 
+What a scheduler may claim:
+- its runtime's kind of experiment: one whose deployer starts real processes never takes
+  a dry run (created while the runtime started nothing), ``dry_run=`` narrows either way;
+- with ``experiment_ids`` (``phoenix experiment run --wait``) only those: such a scheduler
+  is the experiment's *exclusive driver* (id ``run@…``, recorded as the actor of the start)
+  and its processes die with it. Should it die, another scheduler that later gets the
+  lease does not resume the experiment — its collectors are gone with their command — but
+  fails it ("abandoned") and tears down whatever is left.
+
 ``TemporaryError`` from a deployer/analyzer means "try again next tick"; any other
 exception fails the experiment with its message.
 """
@@ -27,7 +36,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,8 +51,20 @@ log = logging.getLogger(__name__)
 DEFAULT_READY_TIMEOUT_S = 120.0
 
 
-def new_scheduler_id() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(2)}"
+#: Id prefix of a scheduler that drives only given experiments (``experiment run --wait``).
+EXCLUSIVE_PREFIX = "run@"
+
+
+def new_scheduler_id(exclusive: bool = False) -> str:
+    return f"{EXCLUSIVE_PREFIX if exclusive else ''}{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+def exclusive_driver(exp: Experiment) -> str | None:
+    """The actor of the exclusive scheduler that started ``exp``, if one did."""
+    for ev in exp.events:
+        if ev.to_state == State.INITIALIZING.value:
+            return ev.actor if ev.actor.startswith(f"scheduler:{EXCLUSIVE_PREFIX}") else None
+    return None
 
 
 @dataclass
@@ -68,13 +89,23 @@ class Scheduler:
         ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
         clock: Callable[[], datetime] = utcnow,
         production_port: int | None = None,
+        experiment_ids: Iterable[str] | None = None,
+        dry_run: bool | None = None,
     ):
         if lease_s <= 0 or interval_s <= 0:
             raise ValueError("scheduler interval and lease must be positive")
         self.uow_factory = uow_factory
         self.deployer = deployer
         self.analyzer = analyzer
-        self.id = scheduler_id or new_scheduler_id()
+        #: Only these experiments (None: any); see the module docstring.
+        self.experiment_ids = None if experiment_ids is None else frozenset(experiment_ids)
+        # Which kind of experiment: False = real ones only, True = dry runs only, None = any.
+        # A deployer that starts real processes must never run a dry run; the in-memory one
+        # also stands in for every runtime in tests, so it takes any unless told.
+        if dry_run is None and getattr(deployer, "dry_run", None) is False:
+            dry_run = False
+        self.dry_run = dry_run
+        self.id = scheduler_id or new_scheduler_id(exclusive=self.experiment_ids is not None)
         self.actor = f"scheduler:{self.id}"
         self.interval_s = interval_s
         self.lease_s = lease_s
@@ -95,7 +126,8 @@ class Scheduler:
         with self._tick_lock:
             try:
                 with self.uow_factory() as uow:
-                    report.claimed = uow.experiments.claim(self.id, self.clock(), self.lease_s, self.batch_size)
+                    report.claimed = uow.experiments.claim(self.id, self.clock(), self.lease_s, self.batch_size,
+                                                           experiment_ids=self.experiment_ids, dry_run=self.dry_run)  # fmt: skip
                     uow.commit()
             except PhoenixError as exc:
                 log.warning("scheduler %s could not claim work: %s", self.id, exc)
@@ -159,6 +191,14 @@ class Scheduler:
     # ------------------------------------------------------------ the reconcile logic
 
     def _reconcile(self, exp: Experiment, now: datetime, uow: UnitOfWork) -> str:
+        driver = exclusive_driver(exp)
+        if driver is not None and driver != self.actor and exp.state in (State.INITIALIZING, State.RUNNING):
+            # Its `experiment run --wait` died (we only got the lease because it expired),
+            # and its processes with it: resuming would start collectors nobody waits for.
+            # (Analysing needs no process, so anyone may finish that.)
+            exp.fail(f"abandoned: the `phoenix experiment run` process driving it ({driver}) stopped",
+                     self.actor, now)  # fmt: skip
+            return "abandoned by its run"
         if exp.state is State.PENDING:
             exp.start(self.actor, now)
             return "started"

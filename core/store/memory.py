@@ -7,7 +7,7 @@ objects), optimistic version checks, lease claims, and rollback unless committed
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,13 +89,26 @@ class MemoryExperimentRepository(_Repo):
     def _needs_work(self, e: Experiment) -> bool:
         return e.state in ACTIVE_STATES or e.needs_teardown
 
-    def claim(self, owner: str, now: datetime, lease_s: float, limit: int = 50) -> list[str]:
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int = 50,
+        *,
+        experiment_ids: Collection[str] | None = None,
+        dry_run: bool | None = None,
+    ) -> list[str]:
         self._wrote()
         out: list[str] = []
         for e in sorted(self.store.experiments.values(), key=lambda e: (e.created_at, e.id)):
             if len(out) >= limit:
                 break
             if not self._needs_work(e):
+                continue
+            if experiment_ids is not None and e.id not in experiment_ids:
+                continue
+            if dry_run is not None and e.dry_run != dry_run:
                 continue
             holder = self.store.claims.get(e.id)
             if holder is None or holder[0] == owner or holder[1] < now:

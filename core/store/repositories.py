@@ -5,7 +5,7 @@ Each repository works inside the session of one unit of work and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -166,14 +166,29 @@ class SqlExperimentRepository:
 
     # ------------------------------------------------------------ scheduler claims
 
-    def claim(self, owner: str, now: datetime, lease_s: float, limit: int = 50) -> list[str]:
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int = 50,
+        *,
+        experiment_ids: Collection[str] | None = None,
+        dry_run: bool | None = None,
+    ) -> list[str]:
         """Claim up to ``limit`` experiments needing work (active, or terminal awaiting teardown).
 
         A claim is a lease (``claimed_by``, ``lease_until``) so it works on SQLite and
         expires when its scheduler dies. On PostgreSQL the candidates are locked with
         ``FOR UPDATE SKIP LOCKED`` so concurrent schedulers split the work instead of
         queueing on each other. Claims never bump the optimistic-lock version.
+
+        ``experiment_ids``: only these (a scheduler that drives just its own experiments,
+        ``experiment run --wait``); ``dry_run``: only experiments of that kind of runtime
+        (a runtime that starts real processes never takes a dry run, and back).
         """
+        if experiment_ids is not None and not experiment_ids:
+            return []
         free = or_(
             ExperimentRow.claimed_by.is_(None),
             ExperimentRow.claimed_by == owner,
@@ -186,6 +201,10 @@ class SqlExperimentRepository:
             .order_by(ExperimentRow.created_at, ExperimentRow.id)
             .limit(limit)
         )
+        if experiment_ids is not None:
+            q = q.where(ExperimentRow.id.in_(sorted(set(experiment_ids))))
+        if dry_run is not None:
+            q = q.where(ExperimentRow.dry_run.is_(bool(dry_run)))
         if self.session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         ids = list(self.session.scalars(q))
