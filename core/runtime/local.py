@@ -14,6 +14,11 @@ scheduler died never runs forever.
   a dead child is restarted with exponential backoff (each crash recorded in the audit
   log) up to ``max_restarts``, after which the experiment is reported unhealthy;
 - ``teardown`` stops it (SIGTERM, then SIGKILL) — also any orphan whose PID is stored.
+With ``tie_children`` (``experiment run --wait``) every child also dies with the deployer's
+process, however that ends: the kernel sends it SIGTERM (``PR_SET_PDEATHSIG``, set by an
+exec wrapper, ``procs.popen_tied``); the emulator's load workers die with the emulator the
+same way (``core.runtime.loadsim``). Standing schedulers leave it off: their collectors
+outlive a scheduler restart and are adopted again by stored PID.
 PIDs are never trusted alone: before signalling, ``/proc/PID/cmdline`` must show a
 ``collector --experiment ID`` command line (PIDs get reused).
 
@@ -45,7 +50,7 @@ from typing import Any
 
 from core.domain.errors import PermanentError, TemporaryError
 from core.domain.experiment import Experiment
-from core.runtime.procs import cmdline, is_running, pid_alive
+from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +195,9 @@ def run_collector(
     # stored PID; if none comes back within the grace period we leave on our own.
     parent = int(os.environ.get("PHOENIX_COLLECTOR_PARENT", "0") or 0)
     grace = float(os.environ.get("PHOENIX_COLLECTOR_ORPHAN_GRACE", "60"))
+    # Tied to a one-off command (``experiment run --wait``): the kernel's death signal stops
+    # us when it dies; re-parenting is the fallback sign (a reused PID cannot fool it).
+    tied = os.environ.get("PHOENIX_COLLECTOR_TIED") == "1"
     orphan_since: float | None = None
     ticks = 0
     try:
@@ -204,7 +212,7 @@ def run_collector(
                 state = str(uow.experiments.get(experiment_id).state.value).lower()
             if state not in ACTIVE_STATES:
                 break
-            if parent and not pid_alive(parent):
+            if parent and (not pid_alive(parent) or (tied and os.getppid() != parent)):
                 orphan_since = orphan_since or time.monotonic()
                 if time.monotonic() - orphan_since > grace:
                     log.warning("deployer process %s is gone for %.0fs; collector exits", parent, grace)
@@ -239,6 +247,11 @@ class LocalDeployer:
     backoff_s: float = 1.0
     otelcol_bin: str | None = None
     dry_run: bool = False
+    #: Children die with this process (``experiment run --wait``): the kernel sends them
+    #: SIGTERM when it exits in any way, SIGKILL included (``procs.popen_tied``). Off for
+    #: standing schedulers (the app, ``phoenix scheduler``): their collectors must survive
+    #: a scheduler restart, which adopts them by stored PID (orphan grace in the child).
+    tie_children: bool = False
     _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     _restarts: dict[str, int] = field(default_factory=dict, repr=False)
     _next_restart: dict[str, float] = field(default_factory=dict, repr=False)
@@ -249,6 +262,13 @@ class LocalDeployer:
         with self.uow_factory() as uow:
             return [p for p in uow.processes.list(owner_ref=eid) if p.status == "running"]
 
+    def _popen(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        """Each child leads its own session (a terminal's Ctrl-C reaches only us: we cancel and
+        tear down in order); with ``tie_children`` the kernel also stops it when we die."""
+        if self.tie_children:
+            return popen_tied(argv, sig=signal.SIGTERM, start_new_session=True, **kw)
+        return subprocess.Popen(argv, start_new_session=True, **kw)
+
     def _popen_child(self, exp: Experiment, args: list[str]) -> subprocess.Popen[bytes]:
         """Start ``phoenix collector --experiment ID <args>`` in its own session (our child)."""
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
@@ -257,8 +277,9 @@ class LocalDeployer:
         env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir), "PHOENIX_COLLECTOR_PARENT": str(os.getpid())}
         if self.database_url:
             env["PHOENIX_DATABASE_URL"] = self.database_url
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
-                                start_new_session=True, cwd=os.getcwd())  # fmt: skip
+        if self.tie_children:  # and should the death signal be missed: leave at the next interval
+            env.update(PHOENIX_COLLECTOR_TIED="1", PHOENIX_COLLECTOR_ORPHAN_GRACE="0")
+        proc = self._popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env, cwd=os.getcwd())
         logf.close()
         with self._lock:
             self._children[exp.id] = proc
@@ -332,8 +353,7 @@ class LocalDeployer:
                     uow.processes.set_status(p.id, "lost")
             for variant, item in plan.items():
                 logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{variant}.log").open("ab")
-                proc = subprocess.Popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                        start_new_session=True)  # fmt: skip
+                proc = self._popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
                 logf.close()
                 pids.append(proc.pid)
                 uow.processes.add(experiment.id, variant, proc.pid, item["port"])
