@@ -6,6 +6,12 @@ collectors are torn down. Progress (state transitions, samples recorded) goes to
 the final experiment goes to stdout (JSON with ``--json``). Exit 0 when Completed, 1
 when Failed or Cancelled. SIGINT/SIGTERM cancel the experiment and tear it down before
 exiting (130/143), so no collector or load process outlives the command.
+
+The embedded scheduler drives only the experiment this command created (it claims
+nothing else: other Running experiments belong to the app's or another scheduler), and
+the processes it starts are tied to this process: should it be killed outright
+(SIGKILL, OOM), the kernel stops its collectors, which stop their load workers
+(``LocalDeployer.tie_children``, ``core.runtime.procs.popen_tied``).
 """
 
 from __future__ import annotations
@@ -131,8 +137,16 @@ class _Stop:
 
 
 def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
-    """Tick an embedded scheduler until the experiment is terminal and torn down (or ``stop`` is set)."""
-    sched = services.new_scheduler()
+    """Tick an embedded scheduler until the experiment is terminal and torn down (or ``stop`` is set).
+
+    The scheduler claims only ``experiment_id``; every process it starts dies with this
+    one. All spawning happens in this (the main) thread through ``run_once``; the death
+    signal is bound to the spawning thread, and ``popen_tied`` routes any other thread's
+    spawns through one that lives as long as the process.
+    """
+    if hasattr(services.deployer, "tie_children"):
+        services.deployer.tie_children = True
+    sched = services.new_scheduler(experiment_ids=[experiment_id])
     get = services.experiments.get
     exp = get(experiment_id)
     budget = exp.timing.duration_s + sched.ready_timeout_s + GRACE_S
@@ -206,18 +220,22 @@ def _run(args: argparse.Namespace) -> int:
 
     services = bootstrap()
     try:
-        exp = _create(args, services, _actor(args.owner))
-        label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
         if not args.wait:
+            exp = _create(args, services, _actor(args.owner))
+            label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             if args.json:
                 print(json.dumps(final_view(services, exp), indent=2))
             else:
                 print(exp.id)
             _err(f"created {exp.id}{label}; a running scheduler (the app or `phoenix scheduler`) will run it")
             return 0
-        _err(f"{exp.id}: {exp.baseline} vs {exp.candidate}, {format_duration(exp.timing.duration_s)} every "
-             f"{format_duration(exp.timing.interval_s)}, load {exp.load.name}, runtime {services.runtime}{label}")  # fmt: skip
+        # Signals are caught from before the experiment exists: one that arrives while it is
+        # being created cancels it at once instead of leaving it Pending for someone else.
         with _Stop() as stop:
+            exp = _create(args, services, _actor(args.owner))
+            label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
+            _err(f"{exp.id}: {exp.baseline} vs {exp.candidate}, {format_duration(exp.timing.duration_s)} every "
+                 f"{format_duration(exp.timing.interval_s)}, load {exp.load.name}, runtime {services.runtime}{label}")  # fmt: skip
             exp = drive(services, exp.id, stop.event)
         d = final_view(services, exp)
         if args.json:
