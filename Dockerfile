@@ -1,16 +1,20 @@
-# Phoenix app image: the Streamlit UI with the embedded scheduler.
+# Phoenix app image: the Streamlit UI with the embedded scheduler. It installs exactly as
+# `make smoke` does (scripts/install.sh: requirements.txt + a non-editable package, no dev
+# tools) and runs as an unprivileged user with its data on a volume.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY requirements.txt pyproject.toml ./
-RUN pip install --no-cache-dir -r requirements.txt
-COPY . .
-RUN pip install --no-cache-dir --no-deps -e .
+COPY . /tmp/phoenix-src
+RUN sh /tmp/phoenix-src/scripts/install.sh python \
+ && rm -rf /tmp/phoenix-src /root/.cache \
+ && useradd --system --uid 10001 --create-home --home-dir /home/phoenix phoenix \
+ && mkdir -p /data && chown phoenix:phoenix /data
+USER 10001:10001
+WORKDIR /data
 ENV PHOENIX_DATA_DIR=/data \
     PHOENIX_DATABASE_URL=sqlite:////data/phoenix.db
 VOLUME ["/data"]
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health')"
-CMD ["sh", "-c", "phoenix db upgrade && streamlit run app/main.py --server.port 8501 --server.address 0.0.0.0 --server.headless true"]
+CMD ["sh", "-c", "phoenix db upgrade && exec phoenix ui --host 0.0.0.0 --port 8501"]

@@ -3,12 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
 PORT ?= 8501
-# Debian packages the test suite talks to for real.
-TEST_DEB_PACKAGES := prometheus chromium git
+SMOKE_DIR := .smoke
+# Debian packages the test suite talks to for real (PostgreSQL: tests/conftest.py starts a
+# throwaway server with its initdb/pg_ctl when none answers on 127.0.0.1:5432).
+TEST_DEB_PACKAGES := postgresql prometheus chromium git
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 20000
 
-.PHONY: run test setup setup-dev deb-packages lint unit bench clean
+.PHONY: run test smoke setup setup-dev deb-packages lint unit fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,22 +42,29 @@ deb-packages:
 run: setup
 	mkdir -p data
 	$(BIN)/phoenix db upgrade
-	$(BIN)/streamlit run app/main.py --server.port $(PORT) --server.headless true
+	$(BIN)/phoenix ui --host $(HOST) --port $(PORT)
 
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: setup-dev
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The runtime-only install (as in the Docker image) through the main journeys, the browser
+# part included. See scripts/smoke.sh.
+smoke: setup-dev
+	PYTHON=$(PYTHON) scripts/smoke.sh $(SMOKE_DIR) $(abspath $(BIN)/python)
+
+# The e2e tests run inside `smoke`, against the installed app.
+test: lint smoke
+	$(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
 
 unit: setup-dev
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+fuzz: setup-dev
+	PHOENIX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/phoenix bench --json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "core.commands.collector",
     "core.commands.loadsim",
     "core.commands.demo",
+    "core.commands.ui",
 )
 
 

@@ -1,14 +1,14 @@
-"""The built-in pipeline templates (``templates/pipelines/*.yaml``), loaded as Pipelines."""
+"""The built-in pipeline templates (``core/templates/pipelines/*.yaml``), loaded as Pipelines."""
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline, validate_graph
+from core.resources import PIPELINE_TEMPLATES_DIR
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "pipelines"
+TEMPLATES_DIR = PIPELINE_TEMPLATES_DIR
 
 TEMPLATE_NAMES = (
     "process-baseline-v1",

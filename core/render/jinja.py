@@ -1,15 +1,14 @@
-"""The Jinja2 environment for collector and Kubernetes templates (``templates/``)."""
+"""The Jinja2 environment for collector and Kubernetes templates (``core/templates/``)."""
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 
-TEMPLATES_ROOT = Path(__file__).resolve().parents[2] / "templates"
+from core.resources import TEMPLATES_ROOT
 
 
 class _Dumper(yaml.SafeDumper):

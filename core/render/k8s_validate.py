@@ -4,19 +4,19 @@ Phoenix custom resources against their CRD's ``openAPIV3Schema`` with jsonschema
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-CRD_DIR = Path(__file__).resolve().parents[2] / "k8s" / "crds"
+from core.resources import CRD_DIR
+
 KUBERNETES_VERSION = "1.33"
 
 
 @cache
 def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(group, version, kind) → openAPIV3Schema, from k8s/crds/*.yaml."""
+    """(group, version, kind) → openAPIV3Schema, from core/k8s/crds/*.yaml."""
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for path in sorted(CRD_DIR.glob("*.phoenix.io.yaml")):
         crd = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -30,7 +30,7 @@ def validate_custom_resource(doc: dict[str, Any]) -> list[str]:
     group, _, version = str(doc.get("apiVersion", "")).partition("/")
     schema = crd_schemas().get((group, version, str(doc.get("kind"))))
     if schema is None:
-        return [f"{doc.get('kind')} {doc.get('apiVersion')}: no CRD in k8s/crds defines it"]
+        return [f"{doc.get('kind')} {doc.get('apiVersion')}: no CRD in core/k8s/crds defines it"]
     validator = jsonschema.Draft7Validator(schema)
     return [
         f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}: "

@@ -8,16 +8,16 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from core.domain.errors import ValidationError
 from core.reports.data import SAMPLE_FIELDS, ReportData
+from core.resources import REPORT_TEMPLATES_DIR
 
 FORMATS = ("csv", "html", "pdf")
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "reports"
+TEMPLATES = REPORT_TEMPLATES_DIR
 SERIES_CHARTS = (("series", "Active series"), ("datapoints", "Data points"), ("bytes", "Bytes"),
                  ("collector_cpu_pct", "Collector CPU %"), ("collector_rss_mb", "Collector RSS MB"))
 

@@ -54,12 +54,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
            "PHOENIX_COLLECTOR_PORT_BASE": str(_free_port()), "PHOENIX_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     env.pop("PHOENIX_KUBE_CONTEXT", None)
     log = data / "streamlit.log"
+    installed = os.environ.get("PHOENIX_E2E_PHOENIX")
+    if installed:  # `make smoke`: the non-editable install serves the app, from outside the checkout
+        cmd, cwd = [installed, "ui", "--host", "127.0.0.1", "--port", str(port)], data
+    else:
+        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+        cwd = ROOT
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -68,6 +68,14 @@ def test_wizard_run_reports_and_share_link(page, browser, server, tmp_path: Path
         expect(page.get_by_text("series reduction")).not_to_have_count(0)
     shot(page, "experiment", page.get_by_role("heading", name="e2e topk trial"))
 
+    # Promote the measured winner from the page: the promotion record replaces the button.
+    promote = page.get_by_role("button", name="Promote")
+    expect(promote).to_be_enabled()
+    promote.click()
+    wait_idle(page)
+    expect(page.get_by_text("In production since")).to_be_visible()
+    no_exceptions(page)
+
     for fmt, check in (("html", lambda b: b"Verdict:" in b and b"e2e topk trial" in b and b"<script src=" not in b),
                        ("pdf", lambda b: b.startswith(b"%PDF-") and len(b) > 2000)):
         page.get_by_role("button", name="Download report").click()

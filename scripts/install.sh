@@ -1,0 +1,10 @@
+#!/bin/sh
+# Install Phoenix's runtime into the environment of the given Python: requirements.txt, then
+# the package itself, non-editable. The Docker image and `make smoke` both install this way,
+# so the smoke test sees exactly what users get (no dev tools, no checkout on sys.path).
+#   scripts/install.sh PYTHON
+set -eu
+PY="${1:?usage: scripts/install.sh PYTHON}"
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+"$PY" -m pip install --quiet --disable-pip-version-check -r "$SRC/requirements.txt"
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps "$SRC"
