@@ -75,9 +75,12 @@ class Settings:
 
     def masked_database_url(self) -> str:
         """The database URL with any password replaced, safe to show and log."""
-        from sqlalchemy.engine import make_url
+        from core.redact import mask_url
 
-        try:
-            return make_url(self.database_url).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - a malformed URL is shown as unparseable, never raw
-            return "<unparseable database URL>"
+        return mask_url(self.database_url)
+
+    def masked_prometheus_url(self) -> str | None:
+        """The Prometheus URL with any password or token replaced, safe to show and log."""
+        from core.redact import mask_url
+
+        return mask_url(self.prometheus_url) if self.prometheus_url else None

@@ -18,8 +18,15 @@ import pandas as pd
 import yaml
 
 from core.cost import load_price_cards, validate_price_cards
-from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text  # noqa: F401
-from core.domain.errors import ValidationError
+from core.domain.critical import (  # noqa: F401 - pages import load_policy_text from here
+    DEFAULT_POLICY,
+    CriticalPolicy,
+    deciding_rule,
+    load_policy_file,
+    load_policy_text,
+)
+from core.domain.errors import PhoenixError, ValidationError
+from core.redact import mask_url, redact
 
 PRICE_CARD_NAME = "price_cards.yaml"
 POLICY_NAME = "critical_policy.yaml"
@@ -81,11 +88,9 @@ def save_policy(text: str, data_dir: Path) -> CriticalPolicy:
 def test_process(policy: CriticalPolicy, executable_name: str, command_line: str = "", owner: str = "") -> dict[str, Any]:
     """The priority ``policy`` gives one process, and the rule that decided it."""
     s = lambda v: pd.Series([v or None], dtype="object")  # noqa: E731 - tiny adapter
+    # Both answers come from RE2 (core.domain.user_regex), as in the runtime measurement.
     priority = policy.classify(s(executable_name), s(command_line), s(owner), default=policy.default_priority)[0]
-    import re
-
-    fields = {"executable_name": executable_name, "command_line": command_line, "owner": owner}
-    rule = next((r for r in policy.rules if fields[r.match] and re.search(r.pattern, fields[r.match])), None)
+    rule = deciding_rule(policy, executable_name or None, command_line or None, owner or None)
     return {"priority": priority, "rule": rule.to_dict() if rule else None}
 
 
@@ -95,6 +100,22 @@ class Check:
     ok: bool | None  # None = not configured (optional)
     detail: str
     config: str
+
+
+def _ready_request(prometheus_url: str) -> urllib.request.Request:
+    """GET <url>/-/ready; credentials in the URL become a Basic auth header (urllib cannot take them inline)."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(prometheus_url.rstrip("/"))
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    headers = {}
+    if at:
+        user, _, password = userinfo.partition(":")
+        token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+        parts = parts._replace(netloc=hostport)
+    return urllib.request.Request(urlunsplit(parts) + "/-/ready", headers=headers)
 
 
 def connection_checks(settings: Any, db_probe: Any = None) -> list[Check]:
@@ -107,14 +128,18 @@ def connection_checks(settings: Any, db_probe: Any = None) -> list[Check]:
         try:
             db_probe()
             out.append(Check("Database", True, "connected", url))
+        except PhoenixError as exc:  # already one masked line
+            out.append(Check("Database", False, str(exc), url))
         except Exception as exc:  # noqa: BLE001 - any failure is the status to show
-            out.append(Check("Database", False, f"{type(exc).__name__}: {exc}", url))
+            first = (str(exc).strip().splitlines() or [""])[0]
+            out.append(Check("Database", False, redact(f"{type(exc).__name__}: {first}", settings.database_url), url))
     if settings.prometheus_url:
+        prom = mask_url(settings.prometheus_url)
         try:
-            with urllib.request.urlopen(settings.prometheus_url.rstrip("/") + "/-/ready", timeout=2) as r:
-                out.append(Check("Prometheus", r.status == 200, f"HTTP {r.status}", settings.prometheus_url))
-        except OSError as exc:
-            out.append(Check("Prometheus", False, str(exc), settings.prometheus_url))
+            with urllib.request.urlopen(_ready_request(settings.prometheus_url), timeout=2) as r:
+                out.append(Check("Prometheus", r.status == 200, f"HTTP {r.status}", prom))
+        except (OSError, ValueError) as exc:  # ValueError: a URL urllib cannot use
+            out.append(Check("Prometheus", False, redact(str(exc), settings.prometheus_url), prom))
     else:
         out.append(Check("Prometheus", None, "not configured: measurements come from the database",
                          "PHOENIX_PROMETHEUS_URL unset"))

@@ -8,8 +8,11 @@ from urllib.parse import urlencode
 
 
 def base_url() -> str:
-    """The app's public address (``PHOENIX_PUBLIC_URL``), else the local default."""
-    return os.environ.get("PHOENIX_PUBLIC_URL", "http://localhost:8501").rstrip("/")
+    """The app's public address (``PHOENIX_PUBLIC_URL``), else the local default; never with a password."""
+    from core.redact import mask_url
+
+    raw = os.environ.get("PHOENIX_PUBLIC_URL") or "http://localhost:8501"
+    return (mask_url(raw) if "@" in raw else raw).rstrip("/")
 
 
 def link(path: str, params: Mapping[str, str]) -> str:

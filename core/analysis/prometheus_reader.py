@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.errors import TemporaryError, ValidationError
+from core.redact import mask_url, redact
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
@@ -96,7 +97,8 @@ class PrometheusReader:
             try:
                 result = client.custom_query_range(query=q, start_time=start, end_time=end, step=step)
             except Exception as exc:  # requests / API errors: Prometheus unreachable or refused
-                raise TemporaryError(f"Prometheus at {self.url} did not answer {key!r}: {exc}") from exc
+                raise TemporaryError(f"Prometheus at {mask_url(self.url)} did not answer {key!r}: "
+                                     f"{redact(str(exc), self.url)}") from exc
             for stream in result:
                 variant = stream.get("metric", {}).get("phoenix_variant")
                 if variant not in {"baseline", "candidate"}:
@@ -131,7 +133,8 @@ class PrometheusReader:
             try:
                 result = client.custom_query(query=q, params={"time": end.timestamp()})
             except Exception as exc:
-                raise TemporaryError(f"Prometheus at {self.url} did not answer {key!r}: {exc}") from exc
+                raise TemporaryError(f"Prometheus at {mask_url(self.url)} did not answer {key!r}: "
+                                     f"{redact(str(exc), self.url)}") from exc
             for stream in result:
                 variant = stream.get("metric", {}).get("phoenix_variant")
                 if variant:
