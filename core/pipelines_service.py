@@ -92,11 +92,7 @@ def load_pipeline(ref: str, uow: Any | None = None) -> Pipeline:
     if path.suffix.lower() in (".json", ".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise NotFoundError(f"pipeline file {ref} does not exist")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"cannot read {ref}: {exc}") from None
-        return Pipeline.from_text(text, source=str(path))
+        return Pipeline.from_file(path)
     if uow is None:
         raise NotFoundError(f"{ref!r} is neither a built-in template ({', '.join(TEMPLATE_NAMES)}) nor a file")
     name, _, num = ref.partition("@")

@@ -90,7 +90,8 @@ def _start_from() -> None:
         up = st.file_uploader("Import pipeline YAML or JSON", type=["yaml", "yml", "json"], key="builder.import")
         if up is not None and st.button("Import", key="builder.import_go"):
             try:
-                p = Pipeline.from_text(up.getvalue().decode("utf-8", errors="replace"), source=up.name)
+                # Raw bytes: the shared parser checks size, UTF-8, depth and aliases itself.
+                p = Pipeline.from_text(up.getvalue(), source=up.name)
             except ValidationError as exc:
                 st.error("Import refused:\n" + "\n".join(f"- {m}" for m in exc.problems))
             else:

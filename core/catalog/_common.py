@@ -1,5 +1,7 @@
 """Helpers shared by the node-type modules: parameter checks, RE2 checks, OTTL snippets.
 
+Regex checks live in ``core.domain.user_regex`` (RE2 only) and are re-exported here.
+
 Kept here so every node type phrases the critical guard and its keep-lists the same
 way (the YAML rules in DESIGN §3 are easy to break one module at a time).
 """
@@ -10,12 +12,12 @@ import re
 from typing import Any
 
 from core.catalog.base import Param
+from core.domain.user_regex import MAX_REGEX_LEN, quote_pattern, regex_problem  # noqa: F401 - re-exported
 
 # Size limits: a pipeline is edited in a browser form, so anything larger is a mistake
 # (or an attack on the regex engine) rather than a real configuration.
 MAX_STRING_LEN = 512
 MAX_LIST_ITEMS = 200
-MAX_REGEX_LEN = 1024
 
 # The OTTL fragments every reducing node uses. `!= "critical"` is also true when the
 # attribute is absent, which is what we want: unclassified processes are not critical.
@@ -61,40 +63,12 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# Constructs Python `re` accepts but Go RE2 (OTTL IsMatch, filterset regexp) refuses.
-_NOT_RE2 = (
-    (re.compile(r"\(\?[=!]"), "lookahead (?= / (?! is not supported by RE2"),
-    (re.compile(r"\(\?<[=!]"), "lookbehind (?<= / (?<! is not supported by RE2"),
-    (re.compile(r"\(\?>"), "atomic groups (?> are not supported by RE2"),
-    (re.compile(r"\(\?\("), "conditional groups are not supported by RE2"),
-    (re.compile(r"\(\?P="), "named backreferences are not supported by RE2"),
-    (re.compile(r"(?<!\\)\\[1-9]"), "backreferences (\\1 …) are not supported by RE2"),
-    (re.compile(r"(?<!\\)\\Z"), "\\Z is not RE2; use \\z or $"),
-    (re.compile(r"[*+?}][+]"), "possessive quantifiers are not supported by RE2"),
-)
-
 
 def parse_duration(text: str) -> float | None:
     """Seconds in a Go duration string (``10s``, ``1m30s``), or None when it is not one."""
     if not isinstance(text, str) or not _DURATION_RE.match(text):
         return None
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-
-
-def regex_problem(pattern: Any) -> str | None:
-    """Why ``pattern`` is not a usable RE2-compatible regex, or None when it is."""
-    if not isinstance(pattern, str) or pattern == "":
-        return "must be a non-empty regular expression"
-    if len(pattern) > MAX_REGEX_LEN:
-        return f"is longer than {MAX_REGEX_LEN} characters"
-    for rx, why in _NOT_RE2:
-        if rx.search(pattern):
-            return why
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"does not compile: {exc}"
-    return None
 
 
 def ottl_str(value: str) -> str:

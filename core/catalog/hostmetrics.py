@@ -9,6 +9,7 @@ from core.catalog._common import (
     RESOURCE_ATTRIBUTES,
     check_params,
     parse_duration,
+    quote_pattern,
     regex_problem,
 )
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
@@ -51,7 +52,7 @@ class HostMetrics(NodeType):
                 for i, name in enumerate(p[key]):
                     why = regex_problem(name)
                     if why:
-                        problems.append(f"{key}[{i}] {why}")
+                        problems.append(f"{key}[{i}] {quote_pattern(name)} {why}")
         for name, on in p["metrics"].items():
             if name not in PROCESS_METRICS:
                 problems.append(f"metrics: unknown process metric {name!r}")

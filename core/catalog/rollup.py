@@ -23,6 +23,7 @@ from core.catalog._common import (
     check_params,
     component_id,
     ottl_str,
+    quote_pattern,
     regex_problem,
 )
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
@@ -70,7 +71,7 @@ class Rollup(NodeType):
                 problems.append("categories: a category name is empty")
             why = regex_problem(rx)
             if why:
-                problems.append(f"categories[{name!r}] {why}")
+                problems.append(f"categories[{name!r}] {quote_pattern(rx)} {why}")
         if len(p["strip_after"]) > 16:
             problems.append("strip_after must be at most 16 characters")
         if not p["default_category"]:

@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 
 
@@ -173,6 +171,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def validate_file(path_str: str) -> tuple[list[str], str]:
     """(problems, what the file is) for a pipeline graph or a collector YAML."""
+    from core.domain.documents import load_mapping, read_bounded
     from core.domain.pipeline import Pipeline, validate_graph
     from core.render.bundle import render_bundle
     from core.render.schema_validate import validate_collector_config, validate_collector_yaml
@@ -181,12 +180,10 @@ def validate_file(path_str: str) -> tuple[list[str], str]:
     if not path.is_file():
         return [f"{path}: no such file"], "file"
     try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"{path}: cannot read: {exc}"], "file"
-    except yaml.YAMLError as exc:
-        return [f"{path}: not valid JSON/YAML: {exc}"], "file"
+        # The one bounded parser pipeline files go through (import and render use it too).
+        data = load_mapping(read_bounded(path, what="pipeline file"), source=str(path))
+    except ValidationError as exc:
+        return exc.problems, "file"
     if isinstance(data, dict) and "nodes" in data:
         try:
             pipeline = Pipeline.from_dict(data)
@@ -209,11 +206,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise ValidationError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read {path}: {exc}") from None
-    pipeline = Pipeline.from_text(text, source=str(path))
+    pipeline = Pipeline.from_file(path)
     if args.name:
         data = pipeline.to_dict()
         data["name"] = args.name

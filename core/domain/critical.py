@@ -2,20 +2,19 @@
 
 First match wins; unmatched processes get the policy's default priority. Critical
 processes keep all their series in every pipeline (DESIGN §5). Patterns are written
-for Go RE2 with *search* semantics (OTTL ``IsMatch``); Python's ``re.search`` gives
-the same answers on the RE2-compatible subset we accept.
+for Go RE2 with *search* semantics (OTTL ``IsMatch``) and evaluated here with RE2 too
+(``core.domain.user_regex``): same answers as the collector, linear time on any input.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from core.domain.documents import load_mapping, read_bounded
 from core.domain.errors import ValidationError
+from core.domain.user_regex import match_values, quote_pattern, regex_problem, search
 
 MatchField = Literal["executable_name", "command_line", "owner"]
 Priority = Literal["critical", "high", "medium", "low"]
@@ -108,8 +107,6 @@ DEFAULT_POLICY = CriticalPolicy(rules=DEFAULT_RULES, default_priority="low", sou
 
 def rule_problems(raw: Any, where: str = "rules") -> list[str]:
     """Specific problems with a raw ``rules`` list (empty when valid)."""
-    from core.catalog._common import regex_problem  # shared RE2 subset check
-
     if not isinstance(raw, list):
         return [f"{where} must be a list of {{match, pattern, priority}} mappings"]
     if len(raw) > MAX_RULES:
@@ -129,9 +126,11 @@ def rule_problems(raw: Any, where: str = "rules") -> list[str]:
         prio = item.get("priority")
         if prio not in PRIORITIES:
             problems.append(f"{at}.priority must be one of {', '.join(PRIORITIES)}, got {prio!r}")
-        why = regex_problem(item.get("pattern"))
+        pattern = item.get("pattern")
+        why = regex_problem(pattern)
         if why:
-            problems.append(f"{at}.pattern {why}")
+            shown = f" {quote_pattern(pattern)}" if isinstance(pattern, str) and pattern else ""
+            problems.append(f"{at}.pattern{shown} {why}")
     return problems
 
 
@@ -143,12 +142,17 @@ def policy_from_rules(raw: Any, source: str = "custom", default_priority: str = 
     return CriticalPolicy(rules=rules, default_priority=default_priority, source=source)
 
 
-def load_policy_text(text: str, source: str = "critical file") -> CriticalPolicy:
-    """Parse the ``--critical-file`` YAML: ``rules: [{match, pattern, priority}]``."""
+def load_policy_text(text: str | bytes, source: str = "critical file") -> CriticalPolicy:
+    """Parse the ``--critical-file`` YAML: ``rules: [{match, pattern, priority}]``.
+
+    Through the same bounded reader as pipeline files (size, depth, aliases, duplicate keys).
+    """
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValidationError(f"{source} is not valid YAML: {exc}") from None
+        data = load_mapping(text, source)
+    except ValidationError as exc:
+        if "must be a mapping at the top level" not in str(exc):
+            raise
+        data = None
     if not isinstance(data, dict) or "rules" not in data:
         raise ValidationError(f"{source} must be a mapping with a 'rules' list")
     extra = sorted(set(data) - {"rules", "default_priority"})
@@ -162,11 +166,7 @@ def load_policy_text(text: str, source: str = "critical file") -> CriticalPolicy
 
 def load_policy_file(path: str | Path) -> CriticalPolicy:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(f"cannot read critical file {p}: {exc.strerror or exc}") from None
-    return load_policy_text(text, source=str(p))
+    return load_policy_text(read_bounded(p, what="critical file"), source=str(p))
 
 
 def classify(policy: CriticalPolicy, executable_name: Any, command_line: Any, owner: Any,
@@ -174,7 +174,8 @@ def classify(policy: CriticalPolicy, executable_name: Any, command_line: Any, ow
     """Vectorised classification of pandas Series: first matching rule wins.
 
     Returns a pandas Series of priority strings aligned with ``executable_name``.
-    Missing values never match a rule. One ``str.contains`` per rule, no per-row loop.
+    Missing values never match a rule. One RE2 pass per rule over the distinct values
+    (``user_regex.match_values``), no per-row loop and no backtracking.
     """
     import numpy as np
     import pandas as pd
@@ -193,11 +194,17 @@ def classify(policy: CriticalPolicy, executable_name: Any, command_line: Any, ow
             values = pd.Series(pd.Categorical(col.astype("string").fillna("\x00missing")), index=index)
             cache[rule.match] = (values, values.cat.categories.to_numpy(dtype=object))
         values, cats = cache[rule.match]
-        hit_cats = np.fromiter((re.search(rule.pattern, c) is not None and c != "\x00missing" for c in cats),
-                               dtype=bool, count=len(cats))
+        hit_cats = match_values(rule.pattern, cats, where=f"critical rule {rule.match}") & (cats != "\x00missing")
         codes = values.cat.codes.to_numpy()
         hit = hit_cats[codes] & unset
         out[hit] = rule.priority
         unset &= ~hit
     out[unset] = default or policy.default_priority
     return pd.Series(out, index=index, dtype="string")
+
+
+def deciding_rule(policy: CriticalPolicy, executable_name: str | None, command_line: str | None,
+                  owner: str | None) -> Rule | None:
+    """The first rule that matches one process (what ``classify`` applies), or None."""
+    fields = {"executable_name": executable_name, "command_line": command_line, "owner": owner}
+    return next((r for r in policy.rules if fields[r.match] and search(r.pattern, fields[r.match])), None)

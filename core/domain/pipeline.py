@@ -8,6 +8,8 @@ exporters (fan-out only at the end). It is stored as JSON (or YAML with the same
 
 ``Pipeline.from_dict`` refuses malformed input with a ``ValidationError`` listing every
 problem; ``validate_graph`` checks the semantics (reachability, order, critical guard).
+Every pipeline *file* (CLI, builder upload, templates) is parsed by ``Pipeline.from_text`` /
+``Pipeline.from_file``, i.e. by ``core.domain.documents`` with its size, depth and alias limits.
 """
 
 from __future__ import annotations
@@ -16,16 +18,20 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, policy_from_rules, rule_problems
+from core.domain.documents import load_mapping, read_bounded
 from core.domain.errors import ValidationError
+from core.domain.user_regex import regex_problem, search
 
 MAX_NODES = 100
 MAX_EDGES = 400
 MAX_DESCRIPTION = 4000
+MAX_POSITION = 1e9  # canvas coordinates; beyond this a float() of a YAML integer overflows
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
 THRESHOLD_TYPES = ("resource_filter", "topk", "adaptive")
@@ -97,14 +103,14 @@ class Pipeline:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     @classmethod
-    def from_text(cls, text: str, source: str = "pipeline") -> Pipeline:
-        """Parse JSON or YAML (JSON is YAML, but JSON errors read better from json)."""
-        stripped = text.lstrip()
-        try:
-            data = json.loads(text) if stripped.startswith("{") else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ValidationError(f"{source} is not valid JSON/YAML: {exc}") from None
-        return cls.from_dict(data)
+    def from_text(cls, text: str | bytes, source: str = "pipeline") -> Pipeline:
+        """Parse a JSON or YAML pipeline within the document limits (the one pipeline-file parser)."""
+        return cls.from_dict(load_mapping(text, source))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Pipeline:
+        """Read and parse a pipeline file; a ValidationError names the file."""
+        return cls.from_text(read_bounded(path, what="pipeline file"), source=str(path))
 
     # ---- queries ------------------------------------------------------------------
     def node(self, node_id: str) -> Node:
@@ -200,10 +206,8 @@ def _shape_problems(data: Any) -> list[str]:
         if n.get("params") is not None and not isinstance(n.get("params"), dict):
             problems.append(f"{at}.params must be a mapping")
         pos = n.get("position")
-        if pos is not None and (not isinstance(pos, dict) or not all(
-            isinstance(pos.get(k, 0), int | float) and not isinstance(pos.get(k, 0), bool) for k in ("x", "y")
-        )):
-            problems.append(f"{at}.position must be {{x: number, y: number}}")
+        if pos is not None and (not isinstance(pos, dict) or not all(_coordinate(pos.get(k, 0)) for k in ("x", "y"))):
+            problems.append(f"{at}.position must be {{x: number, y: number}} within ±{MAX_POSITION:g}")
     edges = data.get("edges", [])
     if not isinstance(edges, list):
         problems.append("edges must be a list")
@@ -218,6 +222,11 @@ def _shape_problems(data: Any) -> list[str]:
     if policy is not None:
         problems.extend(rule_problems(policy, "critical_policy"))
     return problems
+
+
+def _coordinate(v: Any) -> bool:
+    # abs() first: NaN and ±inf fail it, and a huge int compares without converting to float.
+    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= MAX_POSITION
 
 
 def validate_graph(p: Pipeline) -> list[str]:
@@ -419,10 +428,8 @@ def _scraped(name: str, include: list[str], exclude: list[str], match_type: str)
 
 
 def _safe_search(pattern: str, text: str) -> bool:
-    try:
-        return re.search(pattern, text) is not None
-    except re.error:
-        return False
+    # RE2, like the collector's include/exclude filter; a refused pattern is reported elsewhere.
+    return regex_problem(pattern) is None and search(pattern, text)
 
 
 def _marks_keep(n: Node) -> bool:

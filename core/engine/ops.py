@@ -9,7 +9,6 @@ processes or series: masks on integer codes, regexes on categories only.
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any
 
 import numpy as np
@@ -86,18 +85,21 @@ def regex_hits(column: pd.Series, pattern: str) -> np.ndarray:
     """Rows whose categorical string value matches ``pattern`` with search semantics.
 
     Evaluated once per distinct value with RE2 (pyarrow), the engine OTTL ``IsMatch`` and
-    filterset ``regexp`` use; Python ``re.search`` is the fallback for patterns RE2 cannot
-    compile (validation refuses those for emitted configs). Missing values never match.
+    filterset ``regexp`` use. A pattern RE2 refuses raises ValidationError (validation refuses
+    it first); values Arrow cannot hold go through ``user_regex.match_values`` (RE2 as well).
+    Missing values never match. Never Python ``re``: user patterns must run in linear time.
     """
+    from core.domain.user_regex import compile_user, match_values
+
     cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
     cats = cat.cat.categories
     if len(cats) == 0:
         return np.zeros(len(cat), dtype=bool)
+    compile_user(pattern)
     try:
         hit_cats = pc.match_substring_regex(_labels(cats), pattern).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:
-        rx = re.compile(pattern)
-        hit_cats = np.fromiter((rx.search(c) is not None for c in cats.astype(str)), dtype=bool, count=len(cats))
+    except (pa.ArrowException, UnicodeEncodeError):
+        hit_cats = match_values(pattern, cats.astype(str).to_numpy(dtype=object))
     hit_cats = np.r_[np.asarray(hit_cats, dtype=bool), False]  # code -1 (NA) → the appended False
     codes = cat.cat.codes.to_numpy()
     return hit_cats[np.where(codes < 0, len(cats), codes)]
