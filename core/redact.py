@@ -11,7 +11,7 @@ a URL is never echoed. ``redact`` scrubs the secrets of the given URLs out of fr
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 MASK = "***"
 UNPARSEABLE = "<unparseable URL>"
@@ -19,8 +19,25 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SECRET_KEYS = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature|sig$", re.IGNORECASE)
 
 
-def _secret_query(query: str) -> bool:
-    return any(_SECRET_KEYS.search(k) for k, _ in parse_qsl(query, keep_blank_values=True))
+def _split(text: str) -> tuple[str, str | None, str | None, str, str | None, str]:
+    """scheme, user, password, host+path, query, fragment of ``scheme://…``.
+
+    Deliberately simpler than ``urlsplit`` (which drops tabs and newlines and stops the
+    authority at an unencoded '/' or '?' in a password): the user information is everything
+    between ``://`` and the last '@', so nothing of a password can end up outside it.
+    """
+    scheme, _, rest = text.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    user: str | None = None
+    password: str | None = None
+    if at:
+        user, colon, pw = userinfo.partition(":")
+        password = pw if colon else None
+    hostpath, qmark, tail = after.partition("?")
+    query, _, fragment = tail.partition("#") if qmark else ("", "", "")
+    if not qmark:
+        hostpath, _, fragment = hostpath.partition("#")
+    return scheme, user, password, hostpath, (query if qmark else None), fragment
 
 
 def mask_url(url: str | None) -> str:
@@ -30,44 +47,35 @@ def mask_url(url: str | None) -> str:
     text = str(url)
     if not text:
         return ""
-    if not _SCHEME.match(text) or any(c in text for c in "\r\n\x00"):
-        return UNPARSEABLE  # not a URL (a DSN string, a typo): it may hold a secret anywhere
-    try:
-        parts = urlsplit(text)
-    except ValueError:  # e.g. an invalid IPv6 literal
-        return UNPARSEABLE
-    # Rebuild by substitution, not urlunsplit: that would turn sqlite:///x into sqlite:/x.
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if at:
-        user, colon, _password = userinfo.partition(":")
-        masked = f"{user}:{MASK}@{hostport}" if colon else f"{user}@{hostport}"
-        text = text.replace(f"//{parts.netloc}", f"//{masked}", 1)
-    if parts.query and _secret_query(parts.query):
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        query = urlencode([(k, MASK if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*/:")
-        head, _, tail = text.rpartition(f"?{parts.query}")
-        text = f"{head}?{query}{tail}"
-    return text
+    if not _SCHEME.match(text) or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return UNPARSEABLE  # not a URL (a DSN string, a typo, control characters): it may hold a secret anywhere
+    scheme, user, password, hostpath, query, fragment = _split(text)
+    out = f"{scheme}://"
+    if user is not None:
+        out += f"{user}:{MASK}@" if password is not None else f"{user}@"
+    out += hostpath
+    if query is not None:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_KEYS.search(k) for k, _ in pairs):
+            query = urlencode([(k, MASK if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*/:")
+        out += f"?{query}"
+    if fragment:
+        out += f"#{fragment}"
+    return out
 
 
 def secrets_of(url: str | None) -> list[str]:
     """The secret strings inside ``url`` (password, secret query values), raw and percent-decoded."""
     if not url or not _SCHEME.match(str(url)):
         return []
-    out: list[str] = []
-    try:
-        parts = urlsplit(str(url))
-    except ValueError:
-        return []
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        out.append(userinfo.partition(":")[2])
-    out += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _SECRET_KEYS.search(k)]
-    found = set()
-    for s in out:
-        if s:
-            found.update({s, unquote(s), quote(s, safe="")})
-    return sorted((s for s in found if len(s) >= 1), key=len, reverse=True)
+    _scheme, _user, password, _hostpath, query, _fragment = _split(str(url))
+    out = [password] if password else []
+    out += [v for k, v in parse_qsl(query or "", keep_blank_values=True) if _SECRET_KEYS.search(k)]
+    found: set[str] = set()
+    for secret in out:
+        if secret:
+            found.update({secret, unquote(secret), quote(secret, safe="")})
+    return sorted(found, key=len, reverse=True)
 
 
 def redact(text: str, *urls: str | None) -> str:

@@ -24,7 +24,9 @@ from core.settings import Settings
         ("https://prom.example.com/?token=abc&step=5", "https://prom.example.com/?token=***&step=5"),
         ("http://localhost:9090", "http://localhost:9090"),
         ("host=db password=secret", UNPARSEABLE),  # a libpq DSN is not a URL: never echoed
-        ("http://[::1", UNPARSEABLE),
+        ("http://[::1", "http://[::1"),  # malformed, but nothing secret in it
+        ("postgresql://u:pa/ss?x@h/db", "postgresql://u:***@h/db"),  # '/' and '?' unencoded in the password
+        ("http://u:pa\tss@h/", UNPARSEABLE),  # control characters: never echoed
         ("", ""),
     ],
 )
@@ -46,7 +48,7 @@ def test_redact_scrubs_raw_and_decoded_secrets() -> None:
     assert "s3cr" not in out and out.count(MASK) == 3 and "admin:***@prom:9090" in out
 
 
-_PASSWORD = st.text(st.characters(blacklist_characters="@/?#[]\r\n\x00", blacklist_categories=("Cs",)), min_size=4)
+_PASSWORD = st.text(st.characters(blacklist_characters="@/?#[]", blacklist_categories=("Cs",)), min_size=4)
 
 
 @given(user=st.from_regex(r"[a-z]{1,8}", fullmatch=True), password=_PASSWORD,
