@@ -54,6 +54,7 @@ PROCESSES_SCOPE_NAME = (
 )
 COLLECTOR_VERSION = "0.150.0"  # the renderer's pinned otelcol-contrib
 DEFAULT_TIMESTAMP_MS = 1_795_996_800_000  # a representative 13-digit unix-ms timestamp
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # range of an OTLP as_int data point
 ENCODINGS = (
     "prometheus",
     "prometheus-gzip",
@@ -454,7 +455,8 @@ def encode_otlp(series: pd.DataFrame, *, time_unix_nano: int | None = None) -> b
             dp.time_unix_nano = now
             v = float(values[r])
             if meta.value_type == "int" and math.isfinite(v):
-                dp.as_int = int(round(v))
+                # A rollup's sum can pass int64 (the collector's own sum would wrap): saturate.
+                dp.as_int = min(max(int(round(v)), _INT64_MIN), _INT64_MAX)
             else:
                 dp.as_double = v
             for k in dp_keys:

@@ -21,6 +21,12 @@ frame*:
   collector stamps every data point of one scrape with the same time, so one scrape of a
   host is one timestamp.
 
+Every value is checked against the physical range of a real host (``MAX_*`` below):
+non-finite numbers (``nan``, ``inf``, ``1e400``), negative counters and byte counts,
+magnitudes no host can reach (``1e308``), pids that are not integers in 0..2^32−1, and
+empty or blank host names are refused. The bounds also keep every later sum finite and
+every integer data point encodable (OTLP ``as_int`` is an int64).
+
 Row numbers in error messages count data rows from 1 (the header is not a row).
 Rows are returned sorted by (host_name, scrape, pid).
 """
@@ -45,6 +51,13 @@ from core.domain.errors import ValidationError
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB
 MAX_LISTED_PROBLEMS = 20  # beyond this the message says how many more
 MAX_UNIX_SECONDS = 1e11  # year 5138: larger values are milliseconds (or nanoseconds) by mistake
+MAX_SHOWN_CHARS = 60  # a cell quoted in a message is cut to this many characters
+# Physical bounds (docs/pipeline-semantics.md, "Snapshot bounds"): no real host reaches them.
+MAX_PID = 2**32 - 1  # pid_t / DWORD are 32 bits wherever the scraper runs (Linux: at most 2^22)
+MAX_CPUS = 65_536  # logical CPUs of one host (Linux NR_CPUS is at most 8,192)
+MAX_CPU_SECONDS = 1e15  # cumulative CPU seconds of one process: 31.7 million CPU-years
+MAX_BYTES = 2**60  # 1 EiB: above any 64-bit address space (2^57 with 5-level paging) and any I/O total
+MAX_COUNT = 2**60  # threads, descriptors, I/O operations, page faults, context switches
 
 STRING_COLUMNS: tuple[str, ...] = (
     "host_name",
@@ -88,10 +101,20 @@ CUMULATIVE_COLUMNS: frozenset[str] = frozenset(CPU_COLUMNS) | {
 # Column order of the snapshot frame and of written CSVs (``scrape`` is not written).
 CSV_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + EXTRA_COLUMNS
 FRAME_COLUMNS: tuple[str, ...] = ("scrape",) + CSV_COLUMNS
+# Largest accepted value per numeric column, with how messages name it.
+UPPER_BOUNDS: dict[str, tuple[float, str]] = {
+    **{c: (MAX_PID, "2^32 - 1") for c in ID_COLUMNS},
+    "num_cpus": (MAX_CPUS, f"{MAX_CPUS:,} logical CPUs"),
+    **{c: (MAX_CPU_SECONDS, "1e15 CPU seconds") for c in CPU_COLUMNS},
+    **{c: (MAX_BYTES, "2^60 bytes = 1 EiB") for c in BYTE_COLUMNS},
+    **{c: (MAX_COUNT, "2^60") for c in OPTIONAL_COLUMNS},
+}
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
+# Spellings of non-finite numbers that parsers accept ("nan", "-inf", "Infinity", …).
+_NON_FINITE = r"[+-]?(?:nan|inf|infinity)"
 
 Source = str | os.PathLike[str] | bytes | IO[bytes] | IO[str]
 
@@ -123,6 +146,10 @@ def normalise_snapshot(raw: pa.Table | pd.DataFrame) -> pd.DataFrame:
     if missing:
         plural = "s" if len(missing) > 1 else ""
         raise ValidationError(f"missing column{plural}: {', '.join(missing)}")
+    repeated = sorted({c for c in table.column_names if c in CSV_COLUMNS and table.column_names.count(c) > 1})
+    if repeated:
+        plural = "s" if len(repeated) > 1 else ""
+        raise ValidationError(f"duplicate column{plural}: {', '.join(repeated)}")
     if table.num_rows == 0:
         raise ValidationError("snapshot is empty: no data rows after the header")
 
@@ -132,7 +159,10 @@ def normalise_snapshot(raw: pa.Table | pd.DataFrame) -> pd.DataFrame:
     ts = _parse_timestamps(table.column("timestamp"), problems)
     out["timestamp"] = ts
     for col in STRING_COLUMNS:
-        out[col] = _as_category(table.column(col))
+        out[col] = _as_category(table.column(col), col, problems)
+    _check_host_names(out["host_name"], problems)
+    if any(p.rows is None for p in problems):  # a whole column is unusable: say only that
+        raise ValidationError(_format_problems([p for p in problems if p.rows is None]))
     for col in INT_COLUMNS:
         if col in names:
             out[col] = _as_numeric(table.column(col), col, integer=True, nullable=False, problems=problems)
@@ -283,12 +313,14 @@ def _read_csv_table(data: bytes | Path) -> pa.Table:
     typed.update({c: pa.int64() for c in INT_COLUMNS if c in columns})
     # A cell that does not convert names its column: read that column as text (so
     # normalise_snapshot can report every bad row) and parse again; the other columns
-    # keep the fast typed path.
+    # keep the fast typed path. A text column with invalid UTF-8 is re-read as bytes
+    # (normalise_snapshot reports the rows that do not decode).
     # Quoted newlines (a command line can hold one) need the slower newline-aware parser:
     # used only when the fast one finds ragged rows.
     newlines = False
-    for _ in range(len(typed) + 2):
-        strings = {c: pa.string() for c in columns if c not in typed}
+    binary: set[str] = set()
+    for _ in range(2 * len(columns) + 2):
+        strings = {c: (pa.binary() if c in binary else pa.string()) for c in columns if c not in typed}
         try:
             return _arrow_csv(data, {**strings, **typed}, newlines_in_values=newlines)
         except pa.ArrowInvalid as exc:
@@ -296,10 +328,15 @@ def _read_csv_table(data: bytes | Path) -> pa.Table:
                 newlines = True
                 continue
             failed = _failed_column(str(exc), columns)
-            if failed is None or failed not in typed:
+            if failed in typed:
+                del typed[failed]
+            elif failed is not None and failed not in binary and "UTF8" in str(exc):
+                binary.add(failed)
+            else:
                 raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
-            del typed[failed]
-    raise ValidationError("not a valid CSV file")  # unreachable: each retry types one column less
+        except (pa.ArrowException, OSError) as exc:
+            raise ValidationError(f"not a valid CSV file: {_arrow_message(exc)}") from exc
+    raise ValidationError("not a valid CSV file")  # unreachable: each retry relaxes one column
 
 
 def _failed_column(message: str, columns: list[str]) -> str | None:
@@ -343,62 +380,168 @@ class _Problem:
         self.values = list(values) if values is not None else None
 
 
-def _as_category(col: pa.ChunkedArray) -> pd.Categorical:
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-        col = pc.cast(col, pa.string())
-    col = pc.fill_null(col, "")
-    encoded = pc.dictionary_encode(col.combine_chunks())
+def _is_text(dtype: pa.DataType) -> bool:
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _is_number(dtype: pa.DataType) -> bool:
+    """Arrow types read as numbers directly; any other (bool, dates, text) goes through its text."""
+    return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
+            or pa.types.is_null(dtype))
+
+
+def _as_text(col: pa.ChunkedArray, name: str, problems: list[_Problem]) -> pa.ChunkedArray | None:
+    """The column as UTF-8 strings (nulls kept); None after reporting a column that has none.
+
+    Binary cells (a CSV column with invalid UTF-8, Parquet ``binary``) that do not decode
+    are reported by row and replaced with U+FFFD so later checks still run.
+    """
+    if _is_text(col.type):
+        return col
+    if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type) or pa.types.is_fixed_size_binary(col.type):
+        raw = pd.Series(col.to_pandas(), dtype=object)
+        decoded = raw.str.decode("utf-8", errors="replace")
+        bad = (raw.notna() & (decoded.str.encode("utf-8") != raw)).to_numpy(dtype=bool)
+        if bad.any():
+            problems.append(_Problem(np.flatnonzero(bad), f"{name} is not UTF-8 text"))
+        return pa.chunked_array([pa.array(decoded, type=pa.string(), from_pandas=True)])
+    try:
+        return pc.cast(col, pa.string())
+    except (pa.ArrowException, UnicodeDecodeError):
+        problems.append(_Problem(None, f"column {name} holds {col.type} values; expected text or numbers"))
+        return None
+
+
+def _as_category(col: pa.ChunkedArray, name: str, problems: list[_Problem]) -> pd.Categorical:
+    text = _as_text(col, name, problems)
+    if text is None:
+        return pd.Categorical.from_codes(np.zeros(len(col), dtype=np.int8), categories=[""])
+    text = pc.fill_null(text, "")
+    encoded = pc.dictionary_encode(text.combine_chunks())
     return encoded.to_pandas().array
 
 
 def _as_numeric(
     col: pa.ChunkedArray, name: str, *, integer: bool, nullable: bool, problems: list[_Problem]
 ) -> np.ndarray:
+    """float64 values, NaN where the cell is empty or was reported.
+
+    Only an empty cell is "no value": ``nan``, ``inf`` and overflowing literals such as
+    ``1e400`` are refused as non-finite, in text and typed (Parquet) columns alike.
+    """
     kind = "an integer" if integer else "a number"
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        text = col.to_pandas()
+    if _is_number(col.type):
+        values = pc.cast(col, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        if not col.null_count and (pa.types.is_integer(col.type) or not integer) and np.isfinite(values).all():
+            return values  # the common case (typed CSV/Parquet column, every cell a finite number)
+        null = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else np.zeros(len(values), bool)
+        text = None
+        bad = np.zeros(len(values), dtype=bool)
+        if integer and not pa.types.is_integer(col.type):
+            with np.errstate(invalid="ignore"):
+                fractional = ~null & np.isfinite(values) & (values != np.floor(values))
+            if fractional.any():
+                rows = np.flatnonzero(fractional)
+                problems.append(_Problem(rows, f"{name} is not {kind}: {{value!r}}", values[rows]))
+                bad |= fractional
+    else:
+        as_text = _as_text(col, name, problems)
+        if as_text is None:
+            return np.full(len(col), np.nan)
+        text = as_text.to_pandas()
         stripped = text.str.strip()
-        empty = (stripped.isna() | (stripped == "")).to_numpy(dtype=bool)
-        values = pd.to_numeric(stripped.where(~empty, None), errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~empty & np.isnan(values)
+        null = (stripped.isna() | (stripped == "")).to_numpy(dtype=bool)
+        values = pd.to_numeric(stripped.where(~null, None), errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~null & np.isnan(values)
+        # "nan" parses to NaN: it is a non-finite number, reported below, not "not a number".
+        bad &= ~stripped.str.fullmatch(_NON_FINITE, case=False).fillna(False).to_numpy(dtype=bool)
         if integer:
-            bad |= ~empty & ~np.isnan(values) & (values != np.round(values))
-            bad |= ~empty & ~np.isnan(values) & text.str.contains(r"[.eE]", regex=True).to_numpy()
+            bad |= ~null & np.isfinite(values) & (values != np.round(values))
+            bad |= ~null & np.isfinite(values) & text.str.contains(r"[.eE]", regex=True).fillna(False).to_numpy()
         if bad.any():
             rows = np.flatnonzero(bad)
             problems.append(_Problem(rows, f"{name} is not {kind}: {{value!r}}", text.to_numpy()[rows]))
-        null = empty
-    else:
-        values = col.to_numpy(zero_copy_only=False).astype(np.float64)
-        null = np.isnan(values) if not col.null_count else col.is_null().to_numpy(zero_copy_only=False)
-        values = np.where(null, np.nan, values)
+    non_finite = ~null & ~bad & ~np.isfinite(values)
+    if non_finite.any():
+        rows = np.flatnonzero(non_finite)
+        shown = text.to_numpy()[rows] if text is not None else values[rows]
+        problems.append(_Problem(rows, f"{name} is not a finite number: {{value!r}}", shown))
     if not nullable and null.any():
         problems.append(_Problem(np.flatnonzero(null), f"{name} is empty"))
+    if bad.any() or non_finite.any():
+        values = np.where(bad | non_finite, np.nan, values)
     return values
 
 
+_TIME_UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
 def _parse_timestamps(col: pa.ChunkedArray, problems: list[_Problem]) -> np.ndarray:
-    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
-        return col.to_numpy(zero_copy_only=False).astype(np.float64)
+    """Unix seconds (float64), reporting every bad cell; NaN on the rows reported."""
+    n = len(col)
+    text: pd.Series | None = None  # the cells as written, to quote them
+    reported = np.zeros(n, dtype=bool)
     if pa.types.is_timestamp(col.type):
-        return pc.cast(col, pa.timestamp("ns", tz="UTC")).to_numpy().astype("int64") / 1e9
-    text = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(col, pa.string()), ""))
-    try:  # fast path: every cell is unix seconds
-        return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    strings = text.to_pandas()
+        if col.type.tz is None:
+            problems.append(_Problem(None, "column timestamp holds timestamps without a time zone; "
+                                           "store them in UTC or as unix seconds"))
+            return np.full(n, np.nan)
+        values = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        values /= _TIME_UNITS[col.type.unit]
+        null = np.isnan(values)
+    elif _is_number(col.type):
+        values = pc.cast(col, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        null = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else np.zeros(n, bool)
+    else:
+        as_text = _as_text(col, "timestamp", problems)
+        if as_text is None:
+            return np.full(n, np.nan)
+        trimmed = pc.utf8_trim_whitespace(pc.fill_null(as_text, ""))
+        null = pc.equal(trimmed, "").to_numpy(zero_copy_only=False)
+        try:  # fast path: every cell is unix seconds
+            values = pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            text = trimmed.to_pandas()
+            values, reported = _parse_text_timestamps(text, null, problems)
+        else:
+            if not np.isfinite(values).all():  # quote the cells as written ("nan", "1e400")
+                text = trimmed.to_pandas()
+    check = ~null & ~reported
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(values)
+        non_finite = check & ~finite
+        negative = check & finite & (values < 0)
+        millis = check & finite & (values > MAX_UNIX_SECONDS)
+    if null.any():
+        problems.append(_Problem(np.flatnonzero(null), "timestamp is empty"))
+    for mask, message in (
+        (non_finite, "timestamp is not a finite number: {value!r}"),
+        (negative, "timestamp is not a valid unix time: {value!r}"),
+        (millis, "timestamp {value!r} looks like milliseconds; the contract is unix seconds"),
+    ):
+        if mask.any():
+            rows = np.flatnonzero(mask)
+            problems.append(_Problem(rows, message, (text.to_numpy() if text is not None else values)[rows]))
+    bad = null | reported | non_finite | negative | millis
+    return np.where(bad, np.nan, values) if bad.any() else values
+
+
+def _parse_text_timestamps(
+    strings: pd.Series, empty: np.ndarray, problems: list[_Problem]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unix seconds or RFC 3339 with a zone, cell by cell (vectorised); (values, rows reported)."""
     values = pd.to_numeric(strings, errors="coerce").to_numpy(dtype=np.float64, copy=True)
-    todo = np.isnan(values)
+    words = strings.str.fullmatch(_NON_FINITE, case=False).fillna(False).to_numpy(dtype=bool)
+    todo = np.isnan(values) & ~words & ~empty
     candidates = strings[todo]
-    rfc = candidates.str.match(_RFC3339).to_numpy(dtype=bool)
+    rfc = candidates.str.match(_RFC3339).fillna(False).to_numpy(dtype=bool)
     parsed = pd.to_datetime(candidates[rfc].str.replace(" ", "T"), format="ISO8601", utc=True, errors="coerce")
     idx = np.flatnonzero(todo)
     ok_idx = idx[rfc]
     stamps = parsed.to_numpy(dtype="datetime64[ns]")
     good = ~np.isnat(stamps)
     values[ok_idx[good]] = stamps[good].astype(np.int64) / 1e9
-    bad = np.isnan(values)
+    bad = todo & np.isnan(values)
     if bad.any():
         rows = np.flatnonzero(bad)
         problems.append(
@@ -408,7 +551,7 @@ def _parse_timestamps(col: pa.ChunkedArray, problems: list[_Problem]) -> np.ndar
                 strings.to_numpy()[rows],
             )
         )
-    return values
+    return values, bad
 
 
 def _string_array(series: pd.Series) -> pa.Array:
@@ -436,31 +579,37 @@ def _compact_float(values: np.ndarray) -> pa.Array:
 
 
 def _check_ranges(out: dict[str, object], problems: list[_Problem]) -> None:
+    """Negative values and magnitudes beyond ``UPPER_BOUNDS`` (NaN cells were reported or are empty)."""
     for col in INT_COLUMNS + METRIC_COLUMNS:
         values = out.get(col)
         if not isinstance(values, np.ndarray):
             continue
-        negative = values < 0  # NaN compares False
+        with np.errstate(invalid="ignore"):
+            negative = values < 0  # NaN compares False
+            bound, text = UPPER_BOUNDS[col]
+            too_big = values > bound
         if negative.any():
             rows = np.flatnonzero(negative)
             problems.append(_Problem(rows, f"{col} is a negative {_kind(col)}: {{value!r}}", values[rows]))
+        if too_big.any():
+            rows = np.flatnonzero(too_big)
+            problems.append(_Problem(rows, f"{col} is beyond any real host: {{value!r}} (at most {text})",
+                                     values[rows]))
     cpus = out.get("num_cpus")
     if isinstance(cpus, np.ndarray):
         zero = cpus == 0
         if zero.any():
             problems.append(_Problem(np.flatnonzero(zero), "num_cpus must be at least 1"))
-    ts = out["timestamp"]
-    if isinstance(ts, np.ndarray):
-        bad = ~np.isnan(ts) & (~np.isfinite(ts) | (ts < 0))
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            problems.append(_Problem(rows, "timestamp is not a valid unix time: {value!r}", ts[rows]))
-        millis = ts > MAX_UNIX_SECONDS
-        if millis.any():
-            rows = np.flatnonzero(millis)
-            problems.append(
-                _Problem(rows, "timestamp {value!r} looks like milliseconds; the contract is unix seconds", ts[rows])
-            )
+
+
+def _check_host_names(host: object, problems: list[_Problem]) -> None:
+    """An empty or blank host name cannot be attributed to a host (``host.name`` is the key)."""
+    if not isinstance(host, pd.Categorical):
+        return
+    blank = np.flatnonzero(host.categories.astype(str).str.strip() == "")
+    if len(blank):
+        rows = np.flatnonzero(np.isin(host.codes, blank))
+        problems.append(_Problem(rows, "host_name is empty"))
 
 
 def _kind(col: str) -> str:
@@ -518,9 +667,11 @@ def _format_problems(problems: list[_Problem]) -> list[str]:
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, np.floating):
-        f = float(value)
-        return int(f) if f.is_integer() else f
+    """A cell as a message quotes it: integral floats as ints (below 2^53), long text cut."""
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARS:
+        return value[: MAX_SHOWN_CHARS - 1] + "…"
     return value
