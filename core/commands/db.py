@@ -29,10 +29,12 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    from core.store.migrate import current_revision, head_revision
+    from core.store.migrate import current_revision, head_revision, lacks_tables_error, missing_tables
 
     settings = Settings.from_env()
-    rev = current_revision(settings.database_url)
+    rev = current_revision(settings.database_url)  # refuses a corrupted or foreign database
     head = head_revision()
+    if rev == head and (missing := missing_tables(settings.database_url)):
+        raise lacks_tables_error(settings.database_url, rev, missing)
     print(f"{rev or 'empty'} (latest: {head}{', up to date' if rev == head else ', run: phoenix db upgrade'})")
     return 0

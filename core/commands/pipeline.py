@@ -94,11 +94,13 @@ def load_pipeline_ref(ref: str) -> Any:
                                 f"({', '.join(TEMPLATE_NAMES)}) nor a pipeline file") from None
         except ValidationError:
             raise
-        except Exception as exc:  # noqa: BLE001 - e.g. no tables yet: one clear line, no traceback
-            why = str(exc) if isinstance(exc, PhoenixError) else exc.__class__.__name__
+        except PhoenixError as exc:  # the database's own one-line reason (not migrated, corrupted, down)
             raise ValidationError(f"{ref!r} is neither a built-in template nor a pipeline file, and saved "
-                                  f"pipelines cannot be read ({why}; is the database initialised? "
-                                  "run: phoenix db upgrade)") from None
+                                  f"pipelines cannot be read: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - one clear line, no traceback
+            raise ValidationError(f"{ref!r} is neither a built-in template nor a pipeline file, and saved "
+                                  f"pipelines cannot be read ({exc.__class__.__name__}; is the database "
+                                  "initialised? run: phoenix db upgrade)") from None
         finally:
             db.dispose()
     return load_pipeline(ref)
@@ -122,6 +124,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         finally:
             db.dispose()
         rows += [(p.name, "saved", str(p.latest_version or "-"), _first_sentence(p.description)) for p in saved]
+    except PhoenixError as exc:  # templates are still useful without a database
+        note = f"note: saved pipelines unavailable: {exc}"
     except Exception as exc:  # noqa: BLE001 - templates are still useful without a database
         note = f"note: saved pipelines unavailable ({exc.__class__.__name__}); run 'phoenix db upgrade'"
     width = max(len(r[0]) for r in rows)

@@ -1,7 +1,13 @@
 """Engines: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL via psycopg.
 
-A database that cannot be reached becomes ``TemporaryError`` with a one-line message
-(never a driver traceback) through ``translate_db_errors``.
+Every driver error becomes one line a user can act on (never a traceback, SQL text, SQL
+parameters or a password) through ``translate_error`` / ``translate_db_errors``:
+
+- cannot be reached (server down, file unopenable, locked) → ``TemporaryError`` "is unavailable"
+- not an SQLite file / damaged pages → ``PermanentError`` "is corrupted"
+- a Phoenix table is missing → ``PermanentError`` "is not migrated: run `phoenix db upgrade`",
+  or "is not a Phoenix database" when the tables there belong to another application
+- anything else the database refuses → one line from the driver's first message line
 """
 
 from __future__ import annotations
@@ -15,9 +21,16 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from core.domain.errors import TemporaryError, ValidationError
+from core.domain.errors import PermanentError, PhoenixError, TemporaryError, ValidationError
+from core.redact import mask_url, redact
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+UPGRADE_HINT = "run `phoenix db upgrade`"
+# Driver messages (SQLite) and SQLSTATEs (PostgreSQL) of each failure shape.
+_CORRUPT = ("file is not a database", "file is encrypted or is not a database", "database disk image is malformed",
+            "malformed database schema")
+_MISSING = ("no such table", "no such column", "has no column named")
+_MISSING_SQLSTATES = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,10 +42,8 @@ def is_postgres(url: str) -> bool:
 
 
 def masked(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - never echo a malformed URL that may hold a secret
-        return "<unparseable database URL>"
+    """The database URL with its password hidden (``core.redact.mask_url``)."""
+    return mask_url(url)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -70,6 +81,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     )
 
 
+def _first_line(url: str, orig: BaseException) -> str:
+    lines = [ln.strip() for ln in str(orig).strip().splitlines() if ln.strip()]
+    # Later lines of a driver message carry SQL (LINE 1: SELECT …) or values (DETAIL: Key …=(…)).
+    return redact(lines[0] if lines else type(orig).__name__, url)
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    mod = type(exc).__module__ or ""
+    return mod.startswith(("sqlite3", "psycopg", "_sqlite3"))
+
+
+def not_a_phoenix_database(url: str, tables: list[str]) -> PermanentError:
+    shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+    return PermanentError(f"database at {masked(url)} is not a Phoenix database: it holds other tables ({shown}) "
+                          "and no Phoenix schema; point PHOENIX_DATABASE_URL at a new or a Phoenix database")
+
+
+def _missing_schema(url: str) -> PhoenixError:
+    """A Phoenix table is missing: an un-migrated database, or somebody else's database."""
+    try:
+        from core.store.migrate import current_revision, head_revision, lacks_tables_error, missing_tables
+
+        rev = current_revision(url)  # raises "not a Phoenix database" / unknown revision when that is the case
+        if rev is not None and rev == head_revision():
+            missing = missing_tables(url)
+            if missing:
+                return lacks_tables_error(url, rev, missing)
+    except PhoenixError as exc:
+        return exc
+    except Exception:  # noqa: BLE001 - the diagnosis is best effort; the hint below still holds
+        pass
+    return PermanentError(f"database at {masked(url)} is not migrated: {UPGRADE_HINT}")
+
+
 def translate_error(url: str, exc: BaseException) -> Exception | None:
     """The user-facing error for a driver/ORM exception, or None if it is not ours to translate."""
     from sqlalchemy.orm.exc import StaleDataError
@@ -78,19 +123,30 @@ def translate_error(url: str, exc: BaseException) -> Exception | None:
 
     if isinstance(exc, StaleDataError):
         return ConcurrencyError("the row was changed by someone else while saving; reload and try again")
+    if not isinstance(exc, sa_exc.DBAPIError) and not _is_driver_error(exc):
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).lower()
+    sqlstate = getattr(orig, "sqlstate", None)
+    if any(m in text for m in _CORRUPT):
+        return PermanentError(f"database at {masked(url)} is corrupted or is not an SQLite database file "
+                              f"({_first_line(url, orig)}); restore it from a backup or point PHOENIX_DATABASE_URL "
+                              "at a new file")
+    if sqlstate in _MISSING_SQLSTATES or any(m in text for m in _MISSING):
+        return _missing_schema(url)
+    detail = _first_line(url, orig)
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-    ):
-        orig = getattr(exc, "orig", None) or exc
-        lines = str(orig).strip().splitlines()
-        detail = lines[0] if lines else type(orig).__name__
+    ) or type(orig).__name__ in ("OperationalError", "InterfaceError"):
         return TemporaryError(f"database {masked(url)} is unavailable: {detail}")
-    return None
+    if isinstance(exc, sa_exc.DataError) or type(orig).__name__ == "DataError":
+        return ValidationError(f"database at {masked(url)} refused a value: {detail}")
+    return PermanentError(f"database at {masked(url)} refused the operation: {detail}")
 
 
 @contextlib.contextmanager
 def translate_db_errors(url: str) -> Iterator[None]:
-    """Turn connection-level driver errors into a TemporaryError users can read."""
+    """Turn driver errors into the one-line PhoenixError users can read (``translate_error``)."""
     try:
         yield
     except Exception as exc:
