@@ -89,9 +89,10 @@ def resolve_pipeline(ref: str) -> Pipeline:
 
 
 def settings() -> Any:
+    """The settings in use; read from the environment when services cannot start (a broken database)."""
     try:
         return services().settings
-    except ImportError:
+    except (ImportError, PhoenixError):
         from core.settings import Settings
 
         return Settings.from_env()
@@ -110,6 +111,13 @@ def db_probe() -> Any:
         svc = services()
     except ImportError:
         return None
+    except PhoenixError as exc:  # the database refused at start-up: that is its status
+        failure = exc
+
+        def failed() -> None:
+            raise failure
+
+        return failed
 
     def probe() -> None:
         with svc.uow() as uow:
