@@ -12,6 +12,8 @@ from typing import Any
 
 from core.domain.errors import ValidationError
 
+SHOWN_HOSTS = 10  # hosts named in the text summary's scrapes line (JSON lists them all)
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -79,6 +81,7 @@ def summary(r: dict[str, Any]) -> str:
         f"pipeline {r['pipeline']} on {r['source']}: {r['snapshot']['hosts']} hosts, "
         f"{r['snapshot']['processes']} processes (last of {r['snapshot']['scrapes']} scrapes)"
         + (" — thresholds/names tuned on this snapshot" if r["tuned"] else ""),
+        _scrapes_line(r["snapshot"]),
         f"series       in {r['series_in']:,}  out {r['series_out']:,}  reduction {r['reduction_pct']:.1f}%",
         f"data points  in {r['dpm_in']:,.0f}/min  out {r['dpm_out']:,.0f}/min "
         f"(export every {r['export_interval_s']:g}s)",
@@ -111,6 +114,18 @@ def summary(r: dict[str, Any]) -> str:
     if "series_out_file" in r:
         lines.append(f"wrote {r['series_out_file']['rows']:,} series to {r['series_out_file']['path']}")
     return "\n".join(lines) + "\n"
+
+
+def _scrapes_line(snap: dict[str, Any]) -> str:
+    """How many scrapes each host saw: everyone the same, or the hosts that saw fewer."""
+    fewer = snap.get("hosts_with_fewer_scrapes") or {}
+    if not fewer:
+        return f"scrapes      every host saw {snap['scrapes']}"
+    shown = ", ".join(f"{h} ({k})" for h, k in list(fewer.items())[:SHOWN_HOSTS])
+    more = f" … and {len(fewer) - SHOWN_HOSTS} more" if len(fewer) > SHOWN_HOSTS else ""
+    full = snap["hosts"] - len(fewer)
+    return (f"scrapes      {full} host(s) saw {snap['scrapes']}; {len(fewer)} saw fewer, each evaluated on its "
+            f"own last scrape: {shown}{more}")
 
 
 def _money(card: dict[str, Any]) -> str:

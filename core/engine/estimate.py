@@ -173,12 +173,13 @@ def _presence(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> np.ndarra
     return out
 
 
-def churn(frame: ResourceFrame, enabled: set[str] | frozenset[str]) -> int | None:
+def churn(frame: ResourceFrame, enabled: set[str] | frozenset[str], hosts: list[str] | None = None) -> int | None:
     """Series present in exactly one of the last two scrapes (new pids, exits, renames).
 
     Matched at resource level: rows of the two scrapes are paired by the hash of their
     exported identity (host + remaining attributes); a paired row contributes the points
-    whose presence differs, an unpaired row all its series.
+    whose presence differs, an unpaired row all its series. Only ``hosts`` (default: every
+    host) count: a host scraped once has no previous scrape, so none of its series churned.
     """
     n = frame.n_scrapes
     if n < 2:
@@ -186,6 +187,9 @@ def churn(frame: ResourceFrame, enabled: set[str] | frozenset[str]) -> int | Non
     scrape = frame.df["scrape"].to_numpy()
     a = frame.df[scrape == n - 2]
     b = frame.df[scrape == n - 1]
+    if hosts is not None:
+        a = a[a["host_name"].isin(hosts).to_numpy()]
+        b = b[b["host_name"].isin(hosts).to_numpy()]
     ha, hb = _identity_hashes(a), _identity_hashes(b)
     pa_, pb_ = _presence(a, enabled), _presence(b, enabled)
     # Identical identities within one scrape are one series each (collisions): dedupe.
@@ -258,6 +262,49 @@ def _series_sample(result: EvaluationResult, last_out: pd.DataFrame | None = Non
     return expand(ResourceFrame(df), result.ctx.enabled_metrics)
 
 
+def scrapes_per_host(frame: ResourceFrame) -> pd.Series:
+    """Scrapes each host saw, indexed by host name (scrape indices are aligned at the end,
+    ``core.engine.frame.align_scrapes``, so a host's count is S − its first index)."""
+    df = frame.df
+    if not len(df):
+        return pd.Series([], dtype=np.int64)
+    host = df["host_name"]
+    first = np.full(len(host.cat.categories), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, host.cat.codes.to_numpy(), df["scrape"].to_numpy(dtype=np.int64))
+    present = first < np.iinfo(np.int64).max
+    return pd.Series(frame.n_scrapes - first[present], index=host.cat.categories[present].astype(str))
+
+
+def scrape_report(counts: pd.Series, n_scrapes: int) -> dict[str, Any]:
+    """Compact per-host scrape counts: min/max, hosts per count, and every host below the max."""
+    fewer = counts[counts.to_numpy() < n_scrapes].sort_index()
+    by_count = counts.value_counts().sort_index()
+    return {
+        "scrapes_per_host": {
+            "min": int(counts.min()) if len(counts) else 0,
+            "max": int(n_scrapes),
+            "hosts_by_scrapes": {str(int(k)): int(v) for k, v in by_count.items()},
+        },
+        # Every host not listed here saw ``scrapes`` scrapes.
+        "hosts_with_fewer_scrapes": {str(h): int(k) for h, k in fewer.items()},
+    }
+
+
+def _fewer_scrapes_warning(counts: pd.Series, n_scrapes: int, utilisation_enabled: bool) -> str | None:
+    fewer = counts[counts.to_numpy() < n_scrapes].sort_index()
+    if fewer.empty:
+        return None
+    names = ", ".join(f"{h} ({k})" for h, k in fewer.head(5).items())
+    more = f" and {len(fewer) - 5} more" if len(fewer) > 5 else ""
+    text = (f"{len(fewer)} of {len(counts)} host(s) saw fewer than {n_scrapes} scrapes: {names}{more}; "
+            "each is evaluated on its own last scrape")
+    single = int((fewer.to_numpy() == 1).sum())
+    if single and utilisation_enabled:
+        text += (f"; {single} host(s) scraped once have no CPU utilisation points yet, so cpu thresholds "
+                 "keep none of their processes (memory thresholds and critical rules still apply)")
+    return text
+
+
 def k_report(result: EvaluationResult) -> dict[str, Any]:
     out = {}
     for n in result.nodes:
@@ -296,6 +343,11 @@ def estimate(
     if n < 2 and "process.cpu.utilization" in result.ctx.enabled_metrics:
         result.ctx.warn("the snapshot has one scrape: no CPU utilisation points exist yet, so cpu "
                         "thresholds match nothing (take two scrapes of the same processes)")
+    scrape_counts = scrapes_per_host(frame)
+    fewer = _fewer_scrapes_warning(scrape_counts, n, "process.cpu.utilization" in result.ctx.enabled_metrics)
+    if fewer:
+        result.ctx.warn(fewer)
+    multi_scrape_hosts = None if fewer is None else list(scrape_counts.index[scrape_counts.to_numpy() >= 2])
     inp_last = _last(frame.df, n)
     out_last = _last(result.output.df, n)
     n_hosts = len(frame.df["host_name"].cat.categories)
@@ -316,6 +368,7 @@ def estimate(
         "tuned": tuned,
         "snapshot": {
             "hosts": int(hosts_present.sum()), "processes": len(inp_last), "scrapes": n, "rows": len(frame.df),
+            **scrape_report(scrape_counts, n),
         },
         "series_in": series_in,
         "series_scraped": int(series_per_row(result.received.df, result.ctx.enabled_metrics)[
@@ -333,7 +386,8 @@ def estimate(
             "series_in": _stats(_per_host(inp_last, series_in_rows.astype(float), n_hosts)[hosts_present]),
             "series_out": _stats(_per_host(out_last, series_out_rows.astype(float), n_hosts)[hosts_present]),
         },
-        "churn": {"in": churn(frame, DEFAULT_METRICS), "out": churn(result.output, result.ctx.enabled_metrics)},
+        "churn": {"in": churn(frame, DEFAULT_METRICS, multi_scrape_hosts),
+                  "out": churn(result.output, result.ctx.enabled_metrics, multi_scrape_hosts)},
         "k": k_report(result),
         "top_contributors": {
             "before": top_contributors(inp_last, DEFAULT_METRICS),

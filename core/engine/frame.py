@@ -103,6 +103,23 @@ def _scrape_index(host_codes: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     return merged["rank"].to_numpy(dtype=np.int64)
 
 
+def align_scrapes(host_codes: np.ndarray, scrape: np.ndarray) -> np.ndarray:
+    """Shift each host's scrape indices so that its last scrape is the fleet's last (S − 1).
+
+    A host with k < S scrapes keeps S − k … S − 1: every "last scrape" view (series out,
+    coverage, host totals, tuning, ``--series-out``) then evaluates each host on its own
+    last scrape instead of dropping the hosts that were scraped fewer times.
+    """
+    if len(scrape) == 0:
+        return scrape
+    last = np.full(int(host_codes.max()) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, host_codes, scrape)
+    shift = int(scrape.max()) - last
+    if not shift[last >= 0].any():
+        return scrape
+    return scrape + shift[host_codes]
+
+
 def _utilization(df: pd.DataFrame, host_codes: np.ndarray, num_cpus: np.ndarray) -> dict[str, np.ndarray]:
     """Δcpu_time_state / (Δwall × num_cpus) against the same process's previous scrape.
 
@@ -146,8 +163,9 @@ def _as_category(series: pd.Series) -> pd.Series:
 def from_snapshot(snapshot: pd.DataFrame) -> ResourceFrame:
     """Build the resource frame from a snapshot frame (DESIGN §4 columns).
 
-    Adds ``scrape``, OTel attribute names, the Phoenix markers (all NA), utilisation per
-    state and ``members`` = 1.
+    Adds ``scrape`` (aligned at the end: each host's last scrape is S − 1, see
+    ``align_scrapes``), OTel attribute names, the Phoenix markers (all NA), utilisation
+    per state and ``members`` = 1.
     """
     missing = [c for c in REQUIRED_SNAPSHOT_COLUMNS if c not in snapshot.columns]
     if missing:
@@ -156,12 +174,13 @@ def from_snapshot(snapshot: pd.DataFrame) -> ResourceFrame:
     host = _as_category(snapshot["host_name"]).cat.remove_unused_categories()
     host_codes = host.cat.codes.to_numpy().astype(np.int64)
     ts = pd.to_numeric(snapshot["timestamp"], errors="raise").to_numpy(dtype=np.float64)
+    scrape = (
+        snapshot["scrape"].to_numpy(dtype=np.int64)
+        if "scrape" in snapshot.columns
+        else _scrape_index(host_codes, ts) if n else np.zeros(0, dtype=np.int64)
+    )
     data: dict[str, object] = {
-        "scrape": (
-            snapshot["scrape"].to_numpy(dtype=np.int64)
-            if "scrape" in snapshot.columns
-            else _scrape_index(host_codes, ts) if n else np.zeros(0, dtype=np.int64)
-        ),
+        "scrape": align_scrapes(host_codes, scrape),
         "timestamp": ts,
         "host_name": host.reset_index(drop=True),
     }
