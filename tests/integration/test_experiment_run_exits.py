@@ -304,3 +304,60 @@ def test_run_wait_does_not_touch_other_running_experiments(tmp_path: Path) -> No
             State.RUNNING, old.version, len(old.events), old.runtime_info)  # fmt: skip
         assert procs == [] and claims[eid] is None and _procs_mentioning(eid) == []
         assert not any(a.startswith("collector.") for a in audit[eid])
+
+
+# ---------------------------------------------------------------- real collector binaries too
+
+TIED_RUNNER = """
+import sys, threading, time
+from pathlib import Path
+from core.domain.criteria import LoadProfile, Timing
+from core.domain.experiment import Experiment
+from core.runtime.local import LocalDeployer
+from core.store.uow import Database
+db = Database(sys.argv[1])
+exp = Experiment.create(name="tied", baseline="process-baseline-v1", candidate="process-topk-v1",
+                        timing=Timing(120, 1), load=LoadProfile(name="none"))
+with db.uow() as u:
+    u.experiments.add(exp)
+    u.commit()
+dep = LocalDeployer(db.uow, data_dir=Path(sys.argv[2]), database_url=sys.argv[1], otelcol_bin=sys.argv[3],
+                    tie_children=True)
+# deployed from a short-lived thread: the children must not die when it ends, only with us
+t = threading.Thread(target=dep.deploy, args=(exp,))
+t.start()
+t.join()
+print(exp.id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_tied_real_collectors_and_measurer_die_with_their_parent(tmp_path: Path) -> None:
+    url = _env(tmp_path)["PHOENIX_DATABASE_URL"]
+    upgrade(url)
+    fake = tmp_path / "otelcol-contrib"
+    fake.write_text("#!/bin/sh\nwhile true; do sleep 1; done\n")  # stands in for the real binary
+    fake.chmod(0o755)
+    runner = subprocess.Popen([sys.executable, "-c", TIED_RUNNER, url, str(tmp_path), str(fake)], cwd=ROOT,
+                              env=_env(tmp_path), stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert runner.stdout is not None
+        eid = runner.stdout.readline().strip()
+        _, procs = _stored(tmp_path, eid)
+        pids = {p.role: p.pid for p in procs}
+        assert set(pids) == {"baseline", "candidate", "measurer"}
+        time.sleep(1.0)  # well after the spawning thread ended
+        assert is_running(pids["baseline"]) and is_running(pids["candidate"])
+        assert any(f"otelcol-{eid}-baseline" in a for a in cmdline(pids["baseline"]))  # exec'd: the real argv
+        runner.kill()
+        runner.wait(timeout=10)
+        end = time.monotonic() + 10  # (the stand-in's own `sleep 1` ends within a second)
+        while (any(is_running(p) for p in pids.values()) or session_members(set(pids.values()))) and (
+                time.monotonic() < end):  # fmt: skip
+            time.sleep(0.1)
+        assert [r for r, p in pids.items() if is_running(p)] == []
+        assert session_members(set(pids.values())) == [] and _procs_mentioning(eid) == []
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
