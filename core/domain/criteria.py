@@ -317,7 +317,7 @@ class PipelineRef:
         if not name.strip():
             raise ValidationError(f"{what} {text!r} has no pipeline name before '@'")
         if sep:
-            if not ver.isdigit() or int(ver) < 1:
+            if not (ver.isascii() and ver.isdigit()) or len(ver) > 9 or int(ver) < 1:
                 raise ValidationError(f"{what} version in {text!r} must be a positive whole number")
             return cls(name.strip(), int(ver))
         return cls(name.strip(), None)

@@ -10,14 +10,66 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.domain.criteria import LoadProfile, SuccessCriteria, Target, Timing
-from core.domain.errors import ConcurrencyError, InvalidTransitionError
+from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Target, Timing
+from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
 from core.store.uow import UnitOfWorkFactory
 
 CANCEL_RETRIES = 3
+#: Longest owner text kept (names, "Name <email>").
+MAX_OWNER = 200
+
+
+def text_problems(**fields: str | None) -> list[str]:
+    """Text a database cannot store or a terminal cannot show: NUL, lone surrogates, control characters.
+
+    ``description`` may hold newlines and tabs; single-line fields may not.
+    """
+    problems: list[str] = []
+    for what, value in fields.items():
+        if value is None:
+            continue
+        label = what.replace("_", " ")
+        if not isinstance(value, str):
+            problems.append(f"{label} must be text")
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(f"{label} contains characters that are not valid text (lone surrogates)")
+            continue
+        allowed = "\n\t\r" if what == "description" else ""
+        if any((ord(c) < 0x20 and c not in allowed) or 0x7F <= ord(c) < 0xA0 for c in value):
+            problems.append(f"{label} must not contain control characters"
+                            + ("" if what == "description" else " (it is a single line)"))
+    return problems
+
+
+def ref_problems(uow: Any, what: str, ref: str | PipelineRef) -> list[str]:
+    """Why ``ref`` names no pipeline that can run: an unknown name, or a version that was never saved."""
+    from core.catalog.templates import TEMPLATE_NAMES, is_template
+
+    try:
+        parsed = ref if isinstance(ref, PipelineRef) else PipelineRef.parse(ref, what)
+    except ValidationError:
+        return []  # Experiment.create reports the malformed ref itself
+    if is_template(parsed.name):
+        if parsed.version is None:
+            return []
+        return [f"{what} pipeline {str(parsed)!r}: {parsed.name} is a built-in template and has no saved "
+                f"versions; use {parsed.name} without @{parsed.version}"]
+    try:
+        latest = uow.pipelines.get_version(parsed.name).number
+    except NotFoundError:
+        return [f"{what} pipeline {str(parsed)!r} does not exist: it is neither a built-in template "
+                f"({', '.join(TEMPLATE_NAMES)}) nor a saved pipeline"]
+    if parsed.version is not None and not 1 <= parsed.version <= latest:
+        return [f"{what} pipeline {str(parsed)!r} does not exist: {parsed.name} has versions 1 to {latest}"
+                if latest > 1 else
+                f"{what} pipeline {str(parsed)!r} does not exist: {parsed.name} has only version 1"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -115,20 +167,36 @@ class ExperimentService:
         criteria: SuccessCriteria | None = None,
         critical_rules: list[dict[str, str]] | None = None,
     ) -> Experiment:
-        exp = Experiment.create(
-            name=name,
-            baseline=baseline,
-            candidate=candidate,
-            owner=owner or actor,
-            description=description,
-            timing=Timing(duration_s, interval_s),
-            load=load,
-            target=target,
-            criteria=criteria,
-            critical_rules=critical_rules,
-            dry_run=self.dry_run,
-        )
+        """Store a new Pending experiment; every problem is refused at once, in one ValidationError.
+
+        Beyond the values themselves, both pipeline refs must name something that can run: a
+        built-in template, or a saved pipeline (and, with ``@N``, a version that was saved).
+        """
+        problems = text_problems(name=name, description=description, owner=owner, actor=actor)
+        if owner is not None and isinstance(owner, str) and len(owner.strip()) > MAX_OWNER:
+            problems.append(f"owner must be at most {MAX_OWNER} characters")
+        exp: Experiment | None = None
+        try:
+            exp = Experiment.create(
+                name=name,
+                baseline=baseline,
+                candidate=candidate,
+                owner=owner or actor,
+                description=description,
+                timing=Timing(duration_s, interval_s),
+                load=load,
+                target=target,
+                criteria=criteria,
+                critical_rules=critical_rules,
+                dry_run=self.dry_run,
+            )
+        except ValidationError as exc:
+            problems += exc.problems
         with self.uow_factory() as uow:
+            for what, ref in (("baseline", baseline), ("candidate", candidate)):
+                problems += ref_problems(uow, what, ref)
+            if problems or exp is None:
+                raise ValidationError(problems)
             uow.experiments.add(exp)
             uow.audit.add(actor, "experiment.create", exp.id, {"name": exp.name, "baseline": str(exp.baseline),
                                                                "candidate": str(exp.candidate), "dry_run": exp.dry_run})

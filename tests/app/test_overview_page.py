@@ -49,6 +49,10 @@ def test_empty_state_explains_how_to_start(app_env: str) -> None:
 
 def test_lists_experiments_with_states_and_dry_run_label(app_env: str, tmp_path: Path) -> None:
     svc = bootstrap(Settings.from_env())
+    with svc.uow() as uow:  # a saved pipeline with two versions
+        for _ in range(2):
+            uow.pipelines.add_version("process-rollup-v1", {"name": "process-rollup-v1"}, "")
+        uow.commit()
     a = svc.experiments.create(name="topk trial", baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice")
     b = svc.experiments.create(name="rollup trial", baseline="process-baseline-v1", candidate="process-rollup-v1@2")
     svc.experiments.cancel(b.id, actor="alice")
@@ -91,7 +95,7 @@ def test_cached_services_start_one_embedded_scheduler(app_env: str, monkeypatch:
     first = app_services.get_services()
     assert app_services.get_services() is first  # one bootstrap per process
     assert first.scheduler is not None and first.scheduler.running
-    exp = first.experiments.create(name="embedded", baseline="a", candidate="b", duration_s=1, interval_s=0.5,
+    exp = first.experiments.create(name="embedded", baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=1, interval_s=0.5,
                                    criteria=SuccessCriteria(min_samples=2))
     deadline = time.monotonic() + 20
     while first.experiments.get(exp.id).state.value != "Completed":

@@ -20,6 +20,13 @@ def env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     return db_url
 
 
+def _saved_pipeline_yaml(name: str) -> str:
+    from core.catalog.templates import get_template
+    from core.domain.pipeline import Pipeline
+
+    return Pipeline.from_dict({**get_template("process-topk-v1").to_dict(), "name": name}).to_yaml()
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out = capsys.readouterr()
@@ -30,22 +37,26 @@ def test_create_list_show_cancel(env: str, capsys, tmp_path: Path) -> None:
     assert run(capsys, "db", "upgrade")[0] == 0
     crit = tmp_path / "critical.yaml"
     crit.write_text("rules:\n  - {match: executable_name, pattern: '^nginx$', priority: critical}\n")
+    saved = tmp_path / "my-topk.yaml"  # a saved pipeline with two versions: the candidate is my-topk@2
+    saved.write_text(_saved_pipeline_yaml("my-topk"))
+    for message in ("first cut", "second cut"):
+        assert run(capsys, "pipeline", "import", str(saved), "-m", message)[0] == 0
     code, out, _ = run(capsys, "experiment", "create", "--name", "demo", "--baseline", "process-baseline-v1",
-                       "--candidate", "process-topk-v1@2", "--duration", "2m", "--interval", "10s", "--load", "process-churn",
+                       "--candidate", "my-topk@2", "--duration", "2m", "--interval", "10s", "--load", "process-churn",
                        "--owner", "alice", "--description", "first try", "--critical-file", str(crit),
                        "--min-series-reduction", "60", "--max-cpu-overhead", "5", "--json")
     assert code == 0
     created = json.loads(out)
     eid = created["id"]
     assert created["state"] == "Pending" and created["dry_run"] is True
-    assert (created["duration_s"], created["interval_s"], created["candidate"]) == (120.0, 10.0, "process-topk-v1@2")
+    assert (created["duration_s"], created["interval_s"], created["candidate"]) == (120.0, 10.0, "my-topk@2")
     assert created["critical_policy"] == [{"match": "executable_name", "pattern": "^nginx$", "priority": "critical"}]
     assert created["criteria"]["min_series_reduction_pct"] == 60 and created["owner"] == "alice"
 
     code, out, _ = run(capsys, "experiment", "list", "--json")
     assert code == 0 and [r["id"] for r in json.loads(out)] == [eid]
     code, out, _ = run(capsys, "experiment", "list")
-    assert eid in out and "process-baseline-v1 -> process-topk-v1@2" in out and "[dry run]" in out
+    assert eid in out and "process-baseline-v1 -> my-topk@2" in out and "[dry run]" in out
 
     code, out, _ = run(capsys, "experiment", "cancel", eid, "--reason", "wrong load")
     assert code == 0 and "cancelled" in out
@@ -76,7 +87,8 @@ def test_create_list_show_cancel(env: str, capsys, tmp_path: Path) -> None:
     ],
 )
 def test_create_rejects_bad_input(env: str, capsys, argv: list[str], message: str) -> None:
-    code, out, err = run(capsys, "experiment", "create", "--name", "x", "--baseline", "a", "--candidate", "b", *argv)
+    code, out, err = run(capsys, "experiment", "create", "--name", "x", "--baseline", "process-baseline-v1",
+                         "--candidate", "process-topk-v1", *argv)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
@@ -114,7 +126,8 @@ def test_scheduler_once_drives_a_step_and_db_current(env: str, capsys) -> None:
     run(capsys, "db", "upgrade")
     code, out, _ = run(capsys, "db", "current")
     assert code == 0 and "up to date" in out
-    _, out, _ = run(capsys, "experiment", "create", "--name", "x", "--baseline", "a", "--candidate", "b", "--json")
+    _, out, _ = run(capsys, "experiment", "create", "--name", "x", "--baseline", "process-baseline-v1",
+                    "--candidate", "process-topk-v1", "--json")
     eid = json.loads(out)["id"]
     code, out, _ = run(capsys, "scheduler", "--once")
     assert code == 0 and f"{eid}: Pending -> Initializing" in out

@@ -14,13 +14,17 @@ from core.store.memory import MemoryStore, MemoryUnitOfWork
 
 def test_create_list_get_and_audit(memory_services) -> None:
     svc = memory_services.experiments
-    exp = svc.create(name="  first  ", baseline="process-baseline-v1", candidate="process-topk-v1@2",
+    with memory_services.uow() as uow:  # a saved pipeline with two versions
+        for _ in range(2):
+            uow.pipelines.add_version("my-topk", {"name": "my-topk"}, "")
+        uow.commit()
+    exp = svc.create(name="  first  ", baseline="process-baseline-v1", candidate="my-topk@2",
                      actor="alice", duration_s=30, interval_s=5)
     assert exp.name == "first" and exp.state is State.PENDING and exp.dry_run is True
     assert exp.owner == "alice" and exp.version == 1
     rows = svc.list()
     assert [(r.id, r.state, r.baseline, r.candidate, r.dry_run) for r in rows] == [
-        (exp.id, "Pending", "process-baseline-v1", "process-topk-v1@2", True)]
+        (exp.id, "Pending", "process-baseline-v1", "my-topk@2", True)]
     assert svc.get(exp.id).candidate.version == 2
     assert svc.counts_by_state() == {s.value: (1 if s is State.PENDING else 0) for s in State}
     (entry,) = svc.audit(exp.id)
@@ -32,13 +36,13 @@ def test_create_list_get_and_audit(memory_services) -> None:
 def test_create_rejects_bad_input_without_storing(memory_services) -> None:
     svc = memory_services.experiments
     with pytest.raises(ValidationError, match="interval"):
-        svc.create(name="x", baseline="a", candidate="b", duration_s=5, interval_s=10)
+        svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=5, interval_s=10)
     assert svc.list() == []
 
 
 def test_cancel_records_actor_and_reason(memory_services) -> None:
     svc = memory_services.experiments
-    exp = svc.create(name="x", baseline="a", candidate="b")
+    exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
     out = svc.cancel(exp.id, actor="bob", reason="typo in candidate")
     assert out.state is State.CANCELLED
     ev = svc.get(exp.id).events[-1]
@@ -75,7 +79,7 @@ def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
             return uow
 
     svc = ExperimentService(lambda: Racing(store), dry_run=True)
-    exp = svc.create(name="x", baseline="a", candidate="b")
+    exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
     out = svc.cancel(exp.id, actor="carol")
     events = [(e.from_state, e.to_state) for e in svc.get(exp.id).events]
     assert out.state is State.CANCELLED
@@ -85,7 +89,7 @@ def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
 def test_stale_save_raises_concurrency_error() -> None:
     store = MemoryStore()
     svc = ExperimentService(lambda: MemoryUnitOfWork(store), dry_run=False)
-    exp = svc.create(name="x", baseline="a", candidate="b")
+    exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
     a, b = svc.get(exp.id), svc.get(exp.id)
     with MemoryUnitOfWork(store) as uow:
         a.start("s")
