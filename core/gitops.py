@@ -48,8 +48,12 @@ class GitOps(Protocol):
 def split_author(author: str) -> tuple[str, str]:
     """"Alice <alice@example.com>" → ("Alice", email); a bare name gets a local address."""
     author = (author or "").strip() or "anonymous"
-    if len(author) > 200 or "\n" in author:
+    if len(author) > 200 or any(ord(c) < 0x20 for c in author):
         raise ValidationError("author must be a single line of at most 200 characters")
+    try:
+        author.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("author contains characters that are not valid text") from None
     m = _EMAIL.match(author)
     if m:
         return (m.group("name") or m.group("email").split("@")[0]), m.group("email")
@@ -65,6 +69,8 @@ def _check(name: str, files: dict[str, str], message: str) -> None:
             raise ValidationError(f"file path {rel!r} is not a safe relative path")
     if not message or not message.strip():
         raise ValidationError("a commit message is required")
+    if "\x00" in message:
+        raise ValidationError("a commit message must not contain NUL characters")
 
 
 def _check_dir(rel_dir: str, files: dict[str, str], message: str) -> None:

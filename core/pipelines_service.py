@@ -4,10 +4,16 @@ Saving order: render and validate everything first (nothing is written for an in
 pipeline), then commit to git, then append the version row with the commit id. If the
 database write fails after the git commit, the repository holds one commit no version
 points to; the next save simply commits again (git history is append-only anyway).
+
+Every version is its own commit in the pipeline's history, even when nothing else changed:
+``pipelines/<name>/version.json`` records the version number, so saving an unchanged
+pipeline still changes the directory. A version needs a message (blank is refused here,
+so the builder, the CLI and the API all get the same error).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,25 @@ from core.render.collector import RenderOptions
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
 from core.render.schema_validate import validate_collector_yaml
+
+MAX_MESSAGE = 10_000
+VERSION_FILE = "version.json"
+
+
+def check_message(message: Any) -> str:
+    """The version message, trimmed; ValidationError when blank or not storable."""
+    if not isinstance(message, str) or not message.strip():
+        raise ValidationError("a version message is required: say what changed and why")
+    text = message.strip()
+    if len(text) > MAX_MESSAGE:
+        raise ValidationError(f"the version message must be at most {MAX_MESSAGE:,} characters, got {len(text):,}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("the version message contains characters that are not valid text") from None
+    if "\x00" in text:
+        raise ValidationError("the version message must not contain NUL characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -40,8 +65,11 @@ def render_checked(pipeline: Pipeline, opts: RenderOptions | None = None, k8s: K
     return bundle
 
 
-def version_files(pipeline: Pipeline, bundle: Bundle) -> dict[str, str]:
-    return {"graph.json": pipeline.to_json(), **bundle.files()}
+def version_files(pipeline: Pipeline, bundle: Bundle, number: int | None = None) -> dict[str, str]:
+    files = {"graph.json": pipeline.to_json(), **bundle.files()}
+    if number is not None:  # changes on every save: each version is a commit in the pipeline's history
+        files[VERSION_FILE] = json.dumps({"pipeline": pipeline.name, "version": number}) + "\n"
+    return files
 
 
 def computed_params(pipeline: Pipeline) -> dict[str, Any]:
@@ -59,6 +87,7 @@ def save_version(uow: Any, gitops: GitOps, pipeline: Pipeline, message: str, aut
 
     ``uow`` is a unit of work that has not been entered yet (``db.uow()``).
     """
+    message = check_message(message)
     if is_template(pipeline.name):
         raise ValidationError(f"{pipeline.name} is a built-in template; save an edited copy under a new name")
     bundle = render_checked(pipeline)
@@ -68,7 +97,7 @@ def save_version(uow: Any, gitops: GitOps, pipeline: Pipeline, message: str, aut
         except NotFoundError:
             number = 1
         commit_id = gitops.commit_pipeline(
-            pipeline.name, version_files(pipeline, bundle), f"{pipeline.name} v{number}: {message}", author
+            pipeline.name, version_files(pipeline, bundle, number), f"{pipeline.name} v{number}: {message}", author
         )
         record = uow.pipelines.add_version(
             pipeline.name,
