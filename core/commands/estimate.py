@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from core.domain.critical import load_policy_file
     from core.engine.estimate import estimate
     from core.engine.snapshot import load_snapshot
+    from core.outputs import output_file, replacing
 
+    series_out = output_file(args.series_out, flag="--series-out") if args.series_out is not None else None
     pipeline = load_pipeline_ref(args.pipeline)
     policy = load_policy_file(args.critical_file) if args.critical_file else None
     if not Path(args.snapshot).is_file():
@@ -47,12 +49,10 @@ def run(args: argparse.Namespace) -> int:
     report = result.report
     report["timings"] = {"load_snapshot_seconds": round(loaded - started, 3),
                          "estimate_seconds": round(time.perf_counter() - loaded, 3)}
-    if args.series_out:
+    if series_out is not None:
         frame = result.series_out_frame()
-        try:
-            frame.to_csv(args.series_out, index=False)
-        except OSError as exc:
-            raise ValidationError(f"cannot write {args.series_out}: {exc.strerror or exc}") from None
+        with replacing(series_out, flag="--series-out") as tmp:
+            frame.to_csv(tmp, index=False)
         report["series_out_file"] = {"path": args.series_out, "rows": len(frame)}
     if args.json:
         json.dump(_clean(report), sys.stdout, indent=2)

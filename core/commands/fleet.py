@@ -57,12 +57,18 @@ def parse_interval(text: str) -> float:
 
 
 def _writable(path: str) -> Path:
-    out = Path(path)
-    if out.exists() and out.is_dir():
-        raise ValidationError(f"--out is a directory: {out}")
-    if not out.parent.exists():
-        raise ValidationError(f"--out directory does not exist: {out.parent}")
-    return out
+    from core.outputs import output_file
+
+    return output_file(path)
+
+
+def _write(frame: Any, out: Path) -> None:
+    """The snapshot CSV, all or nothing (``core.outputs.replacing``)."""
+    from core.engine.snapshot import write_snapshot
+    from core.outputs import replacing
+
+    with replacing(out) as tmp:
+        write_snapshot(frame, tmp)
 
 
 def _summary(frame: Any, out: Path, seconds: float) -> dict[str, Any]:
@@ -92,7 +98,6 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from core.engine.fleet import generate_fleet
-    from core.engine.snapshot import write_snapshot
 
     out = _writable(args.out)
     interval = parse_interval(args.interval)
@@ -100,19 +105,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     frame = generate_fleet(
         args.nodes, args.procs, seed=args.seed, scrapes=args.scrapes, profile=args.profile, interval_s=interval
     )
-    write_snapshot(frame, out)
+    _write(frame, out)
     _report(_summary(frame, out, time.perf_counter() - start), args.json)
     return 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from core.engine.hostsnapshot import snapshot_this_host
-    from core.engine.snapshot import write_snapshot
 
     out = _writable(args.out)
     interval = parse_interval(args.interval)
     start = time.perf_counter()
     frame = snapshot_this_host(scrapes=args.scrapes, interval_s=interval)
-    write_snapshot(frame, out)
+    _write(frame, out)
     _report(_summary(frame, out, time.perf_counter() - start), args.json)
     return 0

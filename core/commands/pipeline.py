@@ -138,12 +138,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from core.outputs import output_dir
     from core.pipelines_service import render_checked
     from core.render.bundle import write_bundle
     from core.render.collector import RenderOptions
 
     if bool(args.experiment_id) != bool(args.variant) and args.variant:
         raise ValidationError("--variant needs --experiment-id")
+    out = output_dir(args.out)
     pipeline = load_pipeline_ref(args.pipeline)
     if args.snapshot:
         from core.engine.snapshot import load_snapshot
@@ -153,9 +155,6 @@ def cmd_render(args: argparse.Namespace) -> int:
             raise ValidationError(f"snapshot file {args.snapshot} does not exist")
         pipeline = tune(pipeline, load_snapshot(args.snapshot), source=Path(args.snapshot).name)
     bundle = render_checked(pipeline, RenderOptions(experiment_id=args.experiment_id, variant=args.variant))
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValidationError(f"--out {out} exists and is not a directory")
     for path in write_bundle(bundle, out):
         print(path)
     for note in bundle.notes:
@@ -225,15 +224,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from core.outputs import output_file, write_file
+
+    out = output_file(args.out, create_parents=True) if args.out is not None else None
     pipeline = load_pipeline_ref(args.pipeline)
-    if args.out:
-        out = Path(args.out)
+    if out is not None:
         text = pipeline.to_yaml() if out.suffix.lower() in (".yaml", ".yml") else pipeline.to_json()
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ValidationError(f"cannot write {out}: {exc.strerror or exc}") from None
+        write_file(out, text, create_parents=True)
         print(out)
     else:
         sys.stdout.write(pipeline.to_json())

@@ -32,12 +32,12 @@ def render_bundle(pipeline: Pipeline, opts: RenderOptions | None = None, k8s: K8
     return Bundle(collector.text, render_manifests(pipeline, collector, opts, k8s), collector.notes)
 
 
-def write_bundle(bundle: Bundle, out_dir: str | Path) -> list[Path]:
-    root = Path(out_dir)
-    written = []
-    for rel, text in bundle.files().items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+def write_bundle(bundle: Bundle, out_dir: str | Path, *, flag: str = "--out") -> list[Path]:
+    """Write ``out_dir/collector.yaml`` and ``out_dir/k8s/*.yaml`` all or nothing.
+
+    ``k8s/`` is the render's own: manifests a previous render left that this one does not
+    produce are removed, and a foreign manifest there is refused (``core.outputs.write_tree``).
+    """
+    from core.outputs import write_tree
+
+    return write_tree(out_dir, bundle.files(), flag=flag, owned=("k8s",))

@@ -24,13 +24,17 @@ def _report(args: argparse.Namespace) -> int:
     import sys
 
     from core.bootstrap import bootstrap
+    from core.outputs import output_file, write_file
     from core.reports import experiment_report
 
+    if not args.out.strip():
+        raise ValidationError("--out is empty: give a file path, or - for stdout")
     fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out != "-" else "html")
     if fmt not in FORMATS:
         raise ValidationError(f"cannot tell the report format from {args.out!r}; pass --format csv|html|pdf")
     if args.out == "-" and fmt == "pdf":
         raise ValidationError("a PDF report needs --out FILE")
+    out = output_file(args.out) if args.out != "-" else None
     services = bootstrap()
     try:
         body = experiment_report(services, args.id, fmt)
@@ -39,9 +43,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.out == "-":
         sys.stdout.write(body.decode("utf-8"))
         return 0
-    out = Path(args.out)
-    if out.parent and not out.parent.is_dir():
-        raise ValidationError(f"directory {out.parent} does not exist")
-    out.write_bytes(body)
+    assert out is not None
+    write_file(out, body)
     print(f"wrote {fmt} report of {args.id} to {out} ({len(body):,} bytes)")
     return 0
