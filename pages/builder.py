@@ -8,9 +8,9 @@ from app import guard
 from app.widgets import backend, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
-from app.widgets.share import copy_link
+from app.widgets.share import builder_query, copy_link
 from core.catalog.registry import REGISTRY
-from core.catalog.templates import TEMPLATE_NAMES, get_template
+from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.pipeline import Pipeline, validate_graph
 
@@ -48,22 +48,25 @@ def _load(p: Pipeline, origin: dict[str, object]) -> None:
 
 
 def _restore_from_query() -> None:
-    """``?pipeline=NAME[&version=N]`` opens that template or saved version."""
+    """``?pipeline=NAME[&version=N]`` opens that template, saved version, or a saved pipeline's latest."""
     qp = st.query_params
-    name, version = qp.get("pipeline"), qp.get("version")
-    marker = f"{name}@{version}"
-    if not name or st.session_state.get(K_LOADED_QP) == marker:
+    marker = f"{qp.get('pipeline')}@{qp.get('version')}"
+    if not qp.get("pipeline") or st.session_state.get(K_LOADED_QP) == marker:
         return
     st.session_state[K_LOADED_QP] = marker
     try:
-        if version:
-            p, info = backend.load_pipeline_version(name, int(version))
-            _load(p, {"kind": "version", "name": name, "version": int(version), "yaml": info.get("yaml", "")})
-        else:
+        shared = builder_query(qp)  # hostile links are refused with a sentence
+        if shared is None:
+            return
+        name, version = shared
+        if version is None and is_template(name):
             p = get_template(name)
             _load(p, {"kind": "template", "name": name, "yaml": p.to_yaml()})
-    except (ValueError, PhoenixError) as exc:
-        st.warning(f"Could not open the shared pipeline {name!r}: {exc}")
+        else:
+            p, info = backend.load_pipeline_version(name, version)
+            _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
+    except PhoenixError as exc:
+        st.warning(f"Could not open the shared pipeline: {exc}")
 
 
 def _start_from() -> None:

@@ -7,11 +7,9 @@ import streamlit as st
 from app import guard
 from app.widgets import backend, figures, whatif
 from app.widgets.boundary import boundary
-from app.widgets.share import copy_link
+from app.widgets.share import COST_INTERVALS, copy_link, cost_explorer_query
 from core.catalog.templates import TEMPLATE_NAMES
 from core.cost import load_price_cards
-
-DEFAULTS = {"hosts": 1000, "procs": 300, "interval": 10, "pipeline": "process-topk-v1", "card": "all"}
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=64)
@@ -24,13 +22,6 @@ def _cards() -> list:
     return load_price_cards(backend.price_card_file())
 
 
-def _qp_int(name: str, lo: int, hi: int) -> int:
-    try:
-        return max(lo, min(hi, int(st.query_params.get(name, DEFAULTS[name]))))
-    except ValueError:
-        return int(DEFAULTS[name])
-
-
 def render() -> None:
     guard.page("cost explorer")
     st.title("Cost explorer")
@@ -39,17 +30,14 @@ def render() -> None:
     pipelines = list(TEMPLATE_NAMES) + [n for n in backend.list_pipeline_names() if n not in TEMPLATE_NAMES]
     cards = _cards()
     card_ids = ["all"] + [c.id for c in cards]
-    want_p = st.query_params.get("pipeline", DEFAULTS["pipeline"])
-    want_c = st.query_params.get("card", "all")
+    shared = cost_explorer_query(st.query_params, pipelines, card_ids)  # hostile values fall back to defaults
     c = st.columns(5)
-    hosts = c[0].number_input("Fleet size (hosts)", 1, 100_000, _qp_int("hosts", 1, 100_000), key="ce.hosts")
-    procs = c[1].number_input("Processes per host", 10, 2000, _qp_int("procs", 10, 2000), key="ce.procs")
-    interval = c[2].select_slider("Collection interval (s)", [5, 10, 15, 30, 60, 120, 300],
-                                  value=min([5, 10, 15, 30, 60, 120, 300], key=lambda v: abs(v - _qp_int(
-                                      "interval", 1, 3600))), key="ce.interval")
-    pipeline = c[3].selectbox("Pipeline", pipelines, index=pipelines.index(want_p) if want_p in pipelines else 0,
-                              key="ce.pipeline")
-    card = c[4].selectbox("Price card", card_ids, index=card_ids.index(want_c) if want_c in card_ids else 0,
+    hosts = c[0].number_input("Fleet size (hosts)", 1, 100_000, shared["hosts"], key="ce.hosts")
+    procs = c[1].number_input("Processes per host", 10, 2000, shared["procs"], key="ce.procs")
+    interval = c[2].select_slider("Collection interval (s)", list(COST_INTERVALS), value=shared["interval"],
+                                  key="ce.interval")
+    pipeline = c[3].selectbox("Pipeline", pipelines, index=pipelines.index(shared["pipeline"]), key="ce.pipeline")
+    card = c[4].selectbox("Price card", card_ids, index=card_ids.index(shared["card"]),
                           format_func=lambda i: "all vendors" if i == "all" else next(
                               x.label for x in cards if x.id == i), key="ce.card")
     state = {"hosts": str(hosts), "procs": str(procs), "interval": str(interval), "pipeline": pipeline, "card": card}

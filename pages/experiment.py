@@ -8,8 +8,8 @@ from app import guard
 from app.widgets import backend, figures
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
-from app.widgets.share import copy_link, page_link
-from core.domain.errors import NotFoundError
+from app.widgets.share import copy_link, experiment_query, page_link
+from core.domain.errors import NotFoundError, ValidationError
 
 LIVE_REFRESH_S = 2.0
 VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.warning}
@@ -113,7 +113,13 @@ def _actions(exp) -> None:
 
 def render() -> None:
     guard.page("experiment")
-    exp_id = st.query_params.get("id")
+    try:
+        exp_id = experiment_query(st.query_params)
+    except ValidationError as exc:
+        st.title("Experiments")
+        st.warning(f"This link does not open an experiment: {exc}")
+        _picker()
+        return
     if not exp_id:
         st.title("Experiments")
         _picker()

@@ -1,10 +1,98 @@
-"""Shareable links: the current page's URL with its query params, shown for copying."""
+"""Shareable links: the current page's URL with its query params, shown for copying.
+
+The query parameters of a shared link are hostile input (anyone can edit a URL), so each
+page reads them through a pure parser here — ``experiment_query`` (``/experiment?id=``),
+``builder_query`` (``/builder?pipeline=&version=``) and ``cost_explorer_query``
+(``/cost_explorer?hosts=&procs=&interval=&pipeline=&card=``) — that returns values the page
+can use as they are, or raises ``ValidationError`` with a sentence to show. The cost explorer
+never refuses: a value it cannot use falls back to its default.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
+
+from core.domain.errors import ValidationError
+
+#: Longest query value echoed back in a message.
+_SHOWN = 40
+_EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$")  # ids are at most 32 characters (the column)
+_PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")  # core.domain.pipeline.NAME_RE
+_MAX_VERSION = 999_999_999
+COST_DEFAULTS: dict[str, Any] = {"hosts": 1000, "procs": 300, "interval": 10, "pipeline": "process-topk-v1",
+                                 "card": "all"}
+COST_LIMITS = {"hosts": (1, 100_000), "procs": (10, 2000), "interval": (1, 3600)}
+COST_INTERVALS = (5, 10, 15, 30, 60, 120, 300)
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    text = "".join(c if c.isprintable() else "?" for c in text[:_SHOWN])
+    return repr(text + ("…" if len(str(value)) > _SHOWN else ""))
+
+
+def _param(params: Mapping[str, Any], key: str) -> str | None:
+    """One query value as text (Streamlit gives the last of repeated keys; lists are taken the same way)."""
+    value = params.get(key)
+    if isinstance(value, list | tuple):
+        value = value[-1] if value else None
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def experiment_query(params: Mapping[str, Any]) -> str | None:
+    """``?id=`` → the experiment id to open (None when absent); ValidationError when it cannot be one."""
+    raw = _param(params, "id")
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    if not _EXPERIMENT_ID.match(value):
+        raise ValidationError(f"{_shown(raw)} is not an experiment id (like exp-1a2b3c4d)")
+    return value
+
+
+def builder_query(params: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """``?pipeline=NAME[&version=N]`` → (name, version or None); None when no pipeline is named."""
+    name = _param(params, "pipeline")
+    if name is None or not name.strip():
+        return None
+    name = name.strip()
+    if not _PIPELINE_NAME.match(name):
+        raise ValidationError(f"{_shown(name)} is not a pipeline name (a-z, 0-9, '.', '_', '-'; at most 80)")
+    raw = _param(params, "version")
+    if raw is None or not raw.strip():
+        return name, None
+    v = raw.strip()
+    if not (v.isascii() and v.isdigit()) or len(v) > 9 or not 1 <= int(v) <= _MAX_VERSION:
+        raise ValidationError(f"version {_shown(raw)} of {name} must be a whole number from 1")
+    return name, int(v)
+
+
+def _int_or(raw: str | None, default: int, lo: int, hi: int) -> int:
+    text = (raw or "").strip()
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not (body.isascii() and body.isdigit()) or len(body) > 12:
+        return default
+    return max(lo, min(hi, int(text)))
+
+
+def cost_explorer_query(params: Mapping[str, Any], pipelines: Sequence[str], card_ids: Sequence[str]) -> dict[str, Any]:
+    """The cost explorer's state from its link: every value usable as is, defaults for what is not."""
+    out: dict[str, Any] = {}
+    for key, (lo, hi) in COST_LIMITS.items():
+        out[key] = _int_or(_param(params, key), int(COST_DEFAULTS[key]), lo, hi)
+    out["interval"] = min(COST_INTERVALS, key=lambda v: (abs(v - out["interval"]), v))
+    want_p, want_c = _param(params, "pipeline"), _param(params, "card")
+    default_p = COST_DEFAULTS["pipeline"] if COST_DEFAULTS["pipeline"] in pipelines else (pipelines[0] if pipelines
+                                                                                          else None)
+    out["pipeline"] = want_p if want_p in pipelines else default_p
+    out["card"] = want_c if want_c in card_ids else ("all" if "all" in card_ids or not card_ids else card_ids[0])
+    return out
 
 
 def base_url() -> str:
