@@ -38,12 +38,13 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, TemporaryError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import Analyzer, Deployer
+from core.domain.samples import MeasurementSample
 from core.store.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ def exclusive_driver(exp: Experiment) -> str | None:
         if ev.to_state == State.INITIALIZING.value:
             return ev.actor if ev.actor.startswith(f"scheduler:{EXCLUSIVE_PREFIX}") else None
     return None
+
+
+def _changes(exp: Experiment) -> tuple[Any, ...]:
+    """What a reconcile step may change; equal before and after = nothing to write."""
+    return exp.state, len(exp.events), exp.error, exp.result, dict(exp.runtime_info)
 
 
 @dataclass
@@ -117,6 +123,9 @@ class Scheduler:
         self.production_port = production_port
         self._bg: Any = None
         self._tick_lock = threading.Lock()
+        # Samples a runtime handed over (it never hands them over again) that could not be
+        # stored yet, e.g. while the database restarts: stored on a later step.
+        self._unsaved: dict[str, list[MeasurementSample]] = {}
 
     # ------------------------------------------------------------ one tick
 
@@ -173,9 +182,15 @@ class Scheduler:
                 exp = uow.experiments.get(experiment_id)
             except NotFoundError:
                 return
+            if experiment_id in self._unsaved:
+                self._store_samples(experiment_id, [])
             before, n_events = exp.state, len(exp.events)
+            unchanged = _changes(exp)
             what = self._reconcile(exp, now, uow)
-            uow.experiments.save(exp)
+            # A step that changed nothing (running, waiting for readiness) writes nothing:
+            # no version bump for a concurrent cancel to lose against, no row rewrite per tick.
+            if _changes(exp) != unchanged:
+                uow.experiments.save(exp)
             for ev in exp.events[n_events:]:
                 uow.audit.add(
                     ev.actor, "experiment.transition", exp.id, {"from": ev.from_state, "to": ev.to_state, "reason": ev.reason}
@@ -250,10 +265,28 @@ class Scheduler:
             return 0
         if samples:
             # Own unit: measurements are kept even if this tick's state write loses a race.
-            with self.uow_factory() as sample_uow:
-                sample_uow.samples.add_many(samples)
-                sample_uow.commit()
+            self._store_samples(exp.id, samples)
         return len(samples)
+
+    def _store_samples(self, experiment_id: str, samples: list[MeasurementSample]) -> None:
+        """Store handed-over samples; if that fails, keep them (with older unsaved ones) for the next step.
+
+        A kept batch is retried without the samples that are already stored, in case the
+        failed commit did reach the database.
+        """
+        retry = self._unsaved.pop(experiment_id, [])
+        try:
+            with self.uow_factory() as uow:
+                if retry:
+                    since = min(x.t for x in retry) - timedelta(microseconds=1)
+                    stored = {(x.variant, x.t) for x in uow.samples.list(experiment_id, since=since)}
+                    retry = [x for x in retry if (x.variant, x.t) not in stored]
+                if retry or samples:
+                    uow.samples.add_many(retry + samples)
+                uow.commit()
+        except BaseException:
+            self._unsaved[experiment_id] = retry + samples
+            raise
 
     def _running(self, exp: Experiment, now: datetime) -> str:
         self._collect(exp)
