@@ -141,6 +141,21 @@ def test_allof_squashing_allows_embedded_struct_keys(topk_config):
     assert with_change(topk_config, change) == []
 
 
+def test_schemas_are_the_pinned_release(topk_config):
+    """v0.159.0 keys: resourcedetection has ``retry`` (checked through refmap) and no ``env`` block;
+    prometheus has no ``resource_constant_labels``; OTTL has no ``clear`` editor."""
+    rd = "resourcedetection/resourcedetection"
+    assert with_change(topk_config, lambda c: c["processors"][rd].update(retry={"enabled": False})) == []
+    probs = with_change(topk_config, lambda c: c["processors"][rd].update(retry={"enabled": "no"}))
+    assert any(f"processors.{rd}.retry.enabled: must be true or false" in p for p in probs)
+    probs = with_change(topk_config, lambda c: c["processors"][rd].update(env={"allow_list": ["a"]}))
+    assert any("unknown key 'env'" in p for p in probs)
+    probs = with_change(topk_config, lambda c: c["exporters"]["prometheus/prometheus"].update(
+        resource_constant_labels={"enabled": True}))
+    assert any("unknown key 'resource_constant_labels'" in p for p in probs)
+    assert "clear" not in ottl_functions().editors
+
+
 def test_unknown_metric_names_and_types_are_errors(topk_config):
     def change(c):
         c["receivers"]["hostmetrics"]["scrapers"]["process"]["metrics"] = {"process.cpu.tme": {"enabled": True}}
