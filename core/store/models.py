@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -84,6 +85,11 @@ class ExperimentRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}
+    # The scheduler's claim reads `state IN (active) OR needs_teardown`: both sides indexed.
+    __table_args__ = (
+        Index("ix_experiments_needs_teardown", "needs_teardown",
+              postgresql_where=text("needs_teardown"), sqlite_where=text("needs_teardown")),
+    )
 
 
 class ExperimentEventRow(Base):

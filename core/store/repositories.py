@@ -196,9 +196,13 @@ class SqlExperimentRepository:
         )
         q = (
             select(ExperimentRow.id)
-            .where(or_(ExperimentRow.state.in_(_ACTIVE), ExperimentRow.needs_teardown.is_(True)))
+            # `= true`, not `IS true`: only the former can use ix_experiments_needs_teardown.
+            .where(or_(ExperimentRow.state.in_(_ACTIVE), ExperimentRow.needs_teardown == True))  # noqa: E712
             .where(free)
-            .order_by(ExperimentRow.created_at, ExperimentRow.id)
+            # Least recently claimed first (never claimed, then expired, then our oldest
+            # leases): with more work than `limit` every experiment still gets its turn
+            # instead of the oldest `limit` ones being re-claimed forever.
+            .order_by(ExperimentRow.lease_until.asc().nulls_first(), ExperimentRow.created_at, ExperimentRow.id)
             .limit(limit)
         )
         if experiment_ids is not None:
