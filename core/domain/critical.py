@@ -184,19 +184,19 @@ def classify(policy: CriticalPolicy, executable_name: Any, command_line: Any, ow
     index = executable_name.index
     out = np.full(len(index), None, dtype=object)
     unset = np.ones(len(index), dtype=bool)
-    cache: dict[str, tuple[pd.Series, np.ndarray]] = {}
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for rule in policy.rules:
         if not unset.any():
             break
-        col = columns[rule.match]
         if rule.match not in cache:
-            # Match on the distinct values only: categoricals make this cheap at fleet scale.
-            values = pd.Series(pd.Categorical(col.astype("string").fillna("\x00missing")), index=index)
-            cache[rule.match] = (values, values.cat.categories.to_numpy(dtype=object))
-        values, cats = cache[rule.match]
-        hit_cats = match_values(rule.pattern, cats, where=f"critical rule {rule.match}") & (cats != "\x00missing")
-        codes = values.cat.codes.to_numpy()
-        hit = hit_cats[codes] & unset
+            # Match on the distinct values only (cheap at fleet scale). Object arrays, not pandas
+            # strings: those are Arrow-backed and refuse undecodable /proc bytes (surrogates).
+            codes, uniques = pd.factorize(np.asarray(columns[rule.match], dtype=object))  # NA → -1
+            uniques = np.array([u if isinstance(u, str) else str(u) for u in uniques], dtype=object)
+            cache[rule.match] = (codes, uniques)
+        codes, uniques = cache[rule.match]
+        hit_values = match_values(rule.pattern, uniques, where=f"critical rule {rule.match}")
+        hit = np.append(hit_values, False)[codes] & unset  # code -1 (missing) → the appended False
         out[hit] = rule.priority
         unset &= ~hit
     out[unset] = default or policy.default_priority
