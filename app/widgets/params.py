@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 from core.catalog.base import NodeType, Param
+from core.domain.documents import load_document
+from core.domain.errors import ValidationError
 
 _UNIT_TEXT = {"s": "seconds", "bytes": "bytes", "%": "percent", "ratio": "fraction 0–1"}
 
@@ -53,9 +55,10 @@ def parse_text_value(p: Param, text: str) -> tuple[Any, str | None]:
         if not text.strip():
             return ({} if p.type == "map" else []), None
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            return None, f"{p.name}: not valid YAML ({str(exc).splitlines()[0]})"
+            # The bounded reader pipeline files use: no alias bombs or deep nesting in a param either.
+            value = load_document(text, source=p.name)
+        except ValidationError as exc:
+            return None, str(exc)
         want = dict if p.type == "map" else list
         if not isinstance(value, want):
             return None, f"{p.name}: must be a YAML {'mapping' if want is dict else 'list'}"

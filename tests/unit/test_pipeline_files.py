@@ -86,3 +86,16 @@ def test_cli_validate_reads_binary_junk_as_one_clear_line(tmp_path, capsys):
     path.write_bytes(b"\xff\xd8\xff\xe0JFIF")
     assert main(["pipeline", "validate", str(path)]) == 1
     assert capsys.readouterr().out.strip() == f"{path} is not UTF-8 text (byte 0xff at offset 0)"
+
+
+def test_builder_param_form_reads_map_and_rules_text_through_the_same_limits():
+    from app.widgets.params import parse_text_value
+    from core.catalog.registry import REGISTRY
+
+    categories = next(p for p in REGISTRY["rollup"].params if p.name == "categories")
+    assert parse_text_value(categories, "web: ^nginx$\n") == ({"web": "^nginx$"}, None)
+    bomb = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "x"] * 9) + "]\n" for i in range(9))
+    value, error = parse_text_value(categories, bomb)
+    assert value is None and error.startswith("categories line 5: alias *l3 expands the document beyond")
+    assert parse_text_value(categories, "web: 1\nweb: 2\n") == (None, "categories line 2: duplicate key 'web' "
+                                                                       "(first at line 1)")
