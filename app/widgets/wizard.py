@@ -8,6 +8,7 @@ never lets through what creation would refuse.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -35,6 +36,27 @@ def new_draft() -> dict[str, Any]:
     }
 
 
+def _whole(value: Any) -> Any:
+    """A whole number as ``int`` for the domain objects; anything else unchanged, for ``validate()`` to name.
+
+    The widgets only produce sane numbers, but the draft is also what an API would send:
+    ``int(nan)`` or ``int(inf)`` must become a validation problem, not a crash.
+    """
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _real(value: Any) -> Any:
+    """A number as ``float`` (NaN and infinities kept, for ``validate()`` to refuse); anything else unchanged."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range: validate() judges it as it is
+            return value
+    return value
+
+
 def _target(d: dict[str, Any]) -> Target:
     sel: dict[str, str] = {}
     for part in str(d.get("node_selector") or "").split(","):
@@ -56,8 +78,8 @@ def _load(d: dict[str, Any]) -> tuple[LoadProfile | None, list[str]]:
         if not isinstance(params, dict):
             return None, ["custom load patterns must be a mapping with a 'patterns' list"]
     else:
-        params = {"scale": float(d.get("load_scale") or 1.0)}
-    return LoadProfile(name=name, params=params, max_processes=int(d.get("max_processes") or 1)), []
+        params = {"scale": _real(d.get("load_scale") or 1.0)}
+    return LoadProfile(name=name, params=params, max_processes=_whole(d.get("max_processes") or 1)), []
 
 
 def _timing(d: dict[str, Any]) -> tuple[Timing | None, list[str]]:
@@ -70,12 +92,12 @@ def _timing(d: dict[str, Any]) -> tuple[Timing | None, list[str]]:
 
 def _criteria(d: dict[str, Any]) -> SuccessCriteria:
     return SuccessCriteria(
-        min_series_reduction_pct=float(d["min_series_reduction_pct"]),
+        min_series_reduction_pct=_real(d["min_series_reduction_pct"]),
         require_full_critical_coverage=bool(d["require_full_critical_coverage"]),
         max_cpu_overhead_pct=d.get("max_cpu_overhead_pct"),
         max_memory_overhead_mb=d.get("max_memory_overhead_mb"),
         min_cost_reduction_pct=d.get("min_cost_reduction_pct"),
-        min_samples=int(d["min_samples"]),
+        min_samples=_whole(d["min_samples"]),
     )
 
 
@@ -96,6 +118,11 @@ def step_problems(step: int, d: dict[str, Any], cluster_configured: bool = False
             p.append("The name must be at most 120 characters.")
         if len(d.get("description") or "") > 2000:
             p.append("The description must be at most 2000 characters.")
+        from core.services.experiments import MAX_OWNER, text_problems
+
+        p += text_problems(name=d.get("name"), description=d.get("description"), owner=d.get("owner") or None)
+        if len((d.get("owner") or "").strip()) > MAX_OWNER:
+            p.append(f"The owner must be at most {MAX_OWNER} characters.")
     elif step == 1:
         if not d.get("baseline") or not d.get("candidate"):
             p.append("Choose both a baseline and a candidate pipeline.")
@@ -118,7 +145,7 @@ def step_problems(step: int, d: dict[str, Any], cluster_configured: bool = False
         c = _criteria(d)
         p += c.validate()
         timing, _ = _timing(d)
-        if timing and not p and c.min_samples > timing.expected_samples():
+        if timing and not timing.validate() and not p and c.min_samples > timing.expected_samples():
             p.append(f"Min samples ({c.min_samples}) is more than the run collects "
                      f"({timing.expected_samples()} = duration / interval).")
     return p

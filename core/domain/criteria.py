@@ -202,6 +202,24 @@ DEFAULT_PATTERN: dict[str, Any] = {
     "churn_rate": 0.0,  # processes replaced per second
 }
 _PATTERN_KEYS = frozenset(DEFAULT_PATTERN)
+MAX_NAME_TEMPLATE = 64
+_TEMPLATE_SPEC = re.compile(r"^0?[0-9]{0,2}d?$")  # '', '3', '03', '03d': a zero-padded slot number at most
+
+
+def _safe_template(tmpl: str) -> bool:
+    """Only literal text and ``{i}`` / ``{i:03d}`` fields (no attributes, indexes, conversions, nesting)."""
+    import string
+
+    try:
+        fields = list(string.Formatter().parse(tmpl))
+    except ValueError:  # unbalanced braces
+        return False
+    for _literal, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name != "i" or conversion is not None or not _TEMPLATE_SPEC.match(spec or "") or "{" in (spec or ""):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -273,14 +291,15 @@ def _pattern_problems(pat: Any, at: str) -> list[str]:
     tmpl = full["name_template"]
     if not isinstance(tmpl, str) or not tmpl.strip():
         p.append(f"{at}: name template must be a non-empty string")
+    elif len(tmpl) > MAX_NAME_TEMPLATE:
+        p.append(f"{at}: name template must be at most {MAX_NAME_TEMPLATE} characters")
+    elif not _safe_template(tmpl):
+        # Checked before formatting: '{i:>999999999}' would build a gigabyte, '{i.x}' would raise.
+        p.append(f"{at}: name template {tmpl!r} may only use the placeholder {{i}} (optionally {{i:03d}})")
     else:
-        try:
-            name = tmpl.format(i=0)
-        except (KeyError, IndexError, ValueError):
-            p.append(f"{at}: name template {tmpl!r} may only use the placeholder {{i}}")
-        else:
-            if "/" in name or len(name) > 64:
-                p.append(f"{at}: process name {name!r} must not contain '/' and be at most 64 characters")
+        name = tmpl.format(i=0)
+        if "/" in name or "\x00" in name or len(name) > 64:
+            p.append(f"{at}: process name {name!r} must not contain '/' and be at most 64 characters")
     count = full["count"]
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_PROCESSES_CAP:
         p.append(f"{at}: count must be between 1 and {MAX_PROCESSES_CAP}, got {count!r}")
