@@ -53,12 +53,16 @@ def parse_duration(text: str | float | int, what: str = "duration") -> float:
         return float(text)  # type: ignore[arg-type]
     if not isinstance(text, str):
         raise ValidationError(f"{what} must be a duration like 60s, 5m or 1h, got {text!r}")
+    shown = text if len(text) <= 40 else text[:40] + "…"
     if text.strip().startswith("-"):
-        raise ValidationError(f"{what} must be positive, got {text!r}")
+        raise ValidationError(f"{what} must be positive, got {shown!r}")
     m = _DURATION.match(text)
     if not m:
-        raise ValidationError(f"{what} must be a duration like 60s, 5m or 1h, got {text!r}")
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
+        raise ValidationError(f"{what} must be a duration like 60s, 5m or 1h, got {shown!r}")
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if not math.isfinite(seconds):  # '1' * 400 + 's' overflows to infinity
+        raise ValidationError(f"{what} is far too long: at most {format_duration(MAX_DURATION_S)}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
