@@ -212,19 +212,21 @@ class SqlExperimentRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         ids = list(self.session.scalars(q))
+        if not ids:
+            return []
         until = now + timedelta(seconds=lease_s)
-        claimed: list[str] = []
-        for eid in ids:
-            # Conditional UPDATE: atomic on both backends, so two schedulers cannot both win.
-            res = self.session.execute(
+        # One conditional UPDATE (not one per row): atomic on both backends, so two
+        # schedulers cannot both win a row; RETURNING says which ones this one won.
+        won = set(
+            self.session.scalars(
                 update(ExperimentRow)
-                .where(ExperimentRow.id == eid, free)
+                .where(ExperimentRow.id.in_(ids), free)
                 .values(claimed_by=owner, lease_until=until)
+                .returning(ExperimentRow.id)
                 .execution_options(synchronize_session=False)
             )
-            if res.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(eid)
-        return claimed
+        )
+        return [eid for eid in ids if eid in won]
 
     def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
         row = self.session.execute(
