@@ -126,6 +126,8 @@ class Scheduler:
         # Samples a runtime handed over (it never hands them over again) that could not be
         # stored yet, e.g. while the database restarts: stored on a later step.
         self._unsaved: dict[str, list[MeasurementSample]] = {}
+        # Inside run_once: samples collected this tick, stored in one unit at its end.
+        self._tick_samples: dict[str, list[MeasurementSample]] | None = None
 
     # ------------------------------------------------------------ one tick
 
@@ -142,19 +144,23 @@ class Scheduler:
                 log.warning("scheduler %s could not claim work: %s", self.id, exc)
                 report.errors.append(("*", str(exc)))
                 return report
-            for eid in report.claimed:
-                try:
-                    self.step(eid, report)
-                except ConcurrencyError as exc:
-                    # Someone (a user cancelling, usually) wrote first; next tick sees their state.
-                    log.info("scheduler %s: %s", self.id, exc)
-                    report.actions.append((eid, "lost a concurrent write; will retry"))
-                except TemporaryError as exc:
-                    log.warning("scheduler %s: %s: %s", self.id, eid, exc)
-                    report.errors.append((eid, str(exc)))
-                except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
-                    log.exception("scheduler %s: unexpected error on %s", self.id, eid)
-                    report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+            self._tick_samples = {}
+            try:
+                for eid in report.claimed:
+                    try:
+                        self.step(eid, report)
+                    except ConcurrencyError as exc:
+                        # Someone (a user cancelling, usually) wrote first; next tick sees their state.
+                        log.info("scheduler %s: %s", self.id, exc)
+                        report.actions.append((eid, "lost a concurrent write; will retry"))
+                    except TemporaryError as exc:
+                        log.warning("scheduler %s: %s: %s", self.id, eid, exc)
+                        report.errors.append((eid, str(exc)))
+                    except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
+                        log.exception("scheduler %s: unexpected error on %s", self.id, eid)
+                        report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+            finally:
+                self._store_tick_samples(report)
             self._reconcile_production(report)
         return report
 
@@ -263,10 +269,28 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - a missed collection is retried next tick, not fatal
             log.warning("scheduler %s: collecting samples of %s failed: %s", self.id, exp.id, exc)
             return 0
-        if samples:
-            # Own unit: measurements are kept even if this tick's state write loses a race.
+        if samples and self._tick_samples is not None:
+            # Stored with the whole tick's in one unit (_store_tick_samples), also when
+            # this step's state write loses a race.
+            self._tick_samples.setdefault(exp.id, []).extend(samples)
+        elif samples:
             self._store_samples(exp.id, samples)
         return len(samples)
+
+    def _store_tick_samples(self, report: TickReport) -> None:
+        """Store every sample collected this tick in one unit; if that fails, each experiment's next step retries."""
+        batch, self._tick_samples = self._tick_samples or {}, None
+        if not batch:
+            return
+        try:
+            with self.uow_factory() as uow:
+                uow.samples.add_many([x for xs in batch.values() for x in xs])
+                uow.commit()
+        except Exception as exc:  # noqa: BLE001 - kept, not lost: see _unsaved
+            for eid, xs in batch.items():
+                self._unsaved.setdefault(eid, []).extend(xs)
+            log.warning("scheduler %s: storing samples failed (kept for the next step): %s", self.id, exc)
+            report.errors.append(("samples", str(exc) if isinstance(exc, PhoenixError) else f"{type(exc).__name__}: {exc}"))
 
     def _store_samples(self, experiment_id: str, samples: list[MeasurementSample]) -> None:
         """Store handed-over samples; if that fails, keep them (with older unsaved ones) for the next step.
@@ -302,6 +326,9 @@ class Scheduler:
             return "unhealthy"
         if not exp.duration_elapsed(now):
             return "running"
+        # The last samples are stored before the state moves on: the analysis must see them.
+        if self._tick_samples and exp.id in self._tick_samples:
+            self._store_samples(exp.id, self._tick_samples.pop(exp.id))
         # Measurement is over: stop the collectors before analysing, so nothing keeps running.
         try:
             self.deployer.teardown(exp)
