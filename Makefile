@@ -12,7 +12,7 @@ TEST_DEB_PACKAGES := postgresql prometheus chromium git
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 
-.PHONY: run test smoke setup setup-dev deb-packages lint unit fuzz bench clean
+.PHONY: run test smoke collector setup setup-dev deb-packages lint unit fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +48,18 @@ lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The pinned Phoenix collector distribution (collector/builder-config.yaml), built once into a
+# cache outside the work tree keyed by the manifest; needs Go and the Go module proxy.
+collector: setup
+	$(BIN)/phoenix otelcol build
+
 # The runtime-only install (as in the Docker image) through the main journeys, the browser
 # part included. See scripts/smoke.sh.
 smoke: setup-dev
 	PYTHON=$(PYTHON) scripts/smoke.sh $(SMOKE_DIR) $(abspath $(BIN)/python)
 
 # The e2e tests run inside `smoke`, against the installed app.
-test: lint smoke
+test: lint collector smoke
 	$(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
 
 unit: setup-dev

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "core.commands.estimate",
     "core.commands.bench",
     "core.commands.collector",
+    "core.commands.otelcol",
     "core.commands.loadsim",
     "core.commands.demo",
     "core.commands.ui",

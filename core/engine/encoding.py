@@ -52,7 +52,7 @@ SCOPE_NAME = (
 PROCESSES_SCOPE_NAME = (
     "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver/internal/scraper/processesscraper"
 )
-COLLECTOR_VERSION = "0.150.0"  # the renderer's pinned otelcol-contrib
+COLLECTOR_VERSION = "0.159.0"  # the renderer's pinned otelcol-contrib
 DEFAULT_TIMESTAMP_MS = 1_795_996_800_000  # a representative 13-digit unix-ms timestamp
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # range of an OTLP as_int data point
 ENCODINGS = (

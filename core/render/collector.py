@@ -1,13 +1,13 @@
 """Render a pipeline graph into an ``otelcol-contrib`` configuration.
 
-Pinned release: **otelcol-contrib 0.150.0** (image
-``otel/opentelemetry-collector-contrib:0.150.0``). Why this one: the upstream component
-schemas we validate against (``core/render/schemas/``, copied from
-``../shared/reference/otelcol``) were taken from contrib at about v0.148–v0.152, so
-0.150.0 is the release whose config surface they describe. Core's newer schemas
-(v0.159) are backwards compatible for the keys we emit. We write ``otlphttp`` (the
-exporter's type in 0.150.0; newer cores call it ``otlp_http`` and keep ``otlphttp`` as
-an accepted alias) and validate it against the ``otlp_http`` schema.
+Pinned release: **v0.159.0**, the one release of the Phoenix collector distribution
+(``collector/builder-config.yaml``, built by ``phoenix otelcol build``) and of the image
+``otel/opentelemetry-collector-contrib:0.159.0`` the Kubernetes manifests run. It is the
+newest release at which every component Phoenix emits resolves through the Go module proxy
+here (docs/real-collector.md). The vendored schemas (``core/render/schemas/``) are that
+release's; the real binary validates every rendered config (core.otelcol.validate). We write
+``otlphttp`` and ``hostmetrics`` etc., the type names the release still accepts as aliases of
+its newer snake_case names.
 
 Every node contributes its components through its catalogue module (``emit()``); this
 module only assembles them in chain order, appends ``transform/phoenix_cleanup`` when
@@ -28,7 +28,7 @@ from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline, validate_graph
 from core.render.jinja import render
 
-COLLECTOR_VERSION = "0.150.0"
+COLLECTOR_VERSION = "0.159.0"
 COLLECTOR_IMAGE = f"otel/opentelemetry-collector-contrib:{COLLECTOR_VERSION}"
 TELEMETRY_PORT = 8888
 HEALTH_PORT = 13133

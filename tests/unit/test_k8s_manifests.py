@@ -39,7 +39,7 @@ def test_daemonset_reads_host_processes_the_documented_way():
     pod = ds["spec"]["template"]["spec"]
     assert pod["hostPID"] is True
     (c,) = pod["containers"]
-    assert c["image"] == "otel/opentelemetry-collector-contrib:0.150.0"
+    assert c["image"] == "otel/opentelemetry-collector-contrib:0.159.0"
     mount = next(m for m in c["volumeMounts"] if m["name"] == "hostfs")
     assert mount == {"name": "hostfs", "mountPath": "/hostfs", "readOnly": True, "mountPropagation": "HostToContainer"}
     assert next(v for v in pod["volumes"] if v["name"] == "hostfs")["hostPath"]["path"] == "/"

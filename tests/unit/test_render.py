@@ -57,7 +57,7 @@ def test_self_telemetry_and_health_check():
 def test_header_names_the_pinned_release():
     text = render_collector(get_template("process-baseline-v1"))
     assert f"({COLLECTOR_IMAGE})" in text.splitlines()[1]
-    assert COLLECTOR_IMAGE == "otel/opentelemetry-collector-contrib:0.150.0"
+    assert COLLECTOR_IMAGE == "otel/opentelemetry-collector-contrib:0.159.0"
 
 
 def test_cleanup_runs_after_markers_and_before_batch():

@@ -1,0 +1,1 @@
+"""The Phoenix collector distribution: build it, find it, and ask it to validate configs."""
