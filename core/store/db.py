@@ -13,6 +13,7 @@ parameters or a password) through ``translate_error`` / ``translate_db_errors``:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,15 @@ def not_a_phoenix_database(url: str, tables: list[str]) -> PermanentError:
                           "and no Phoenix schema; point PHOENIX_DATABASE_URL at a new or a Phoenix database")
 
 
+_diagnosing = threading.local()
+
+
 def _missing_schema(url: str) -> PhoenixError:
     """A Phoenix table is missing: an un-migrated database, or somebody else's database."""
+    not_migrated = PermanentError(f"database at {masked(url)} is not migrated: {UPGRADE_HINT}")
+    if getattr(_diagnosing, "active", False):  # the diagnosis itself hit a missing table: stop there
+        return not_migrated
+    _diagnosing.active = True
     try:
         from core.store.migrate import current_revision, head_revision, lacks_tables_error, missing_tables
 
@@ -112,7 +120,9 @@ def _missing_schema(url: str) -> PhoenixError:
         return exc
     except Exception:  # noqa: BLE001 - the diagnosis is best effort; the hint below still holds
         pass
-    return PermanentError(f"database at {masked(url)} is not migrated: {UPGRADE_HINT}")
+    finally:
+        _diagnosing.active = False
+    return not_migrated
 
 
 def translate_error(url: str, exc: BaseException) -> Exception | None:
