@@ -119,7 +119,8 @@ def render_manifests(pipeline: Pipeline, collector: RenderedCollector, opts: Ren
     out: dict[str, str] = {}
     for fname in MANIFEST_FILES:
         text = render(f"k8s/{fname.replace('.yaml', '')}.yaml.j2", **ctx)
-        yaml.safe_load(text)  # a template bug must fail here, not in kubectl
+        # a template bug must fail here, not in kubectl (libyaml when present: renders run on every save)
+        yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         out[fname] = text
     return out
 

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from core.catalog._common import parse_duration
+from core.domain.user_regex import quote_pattern, regex_problem
 
 SCHEMA_ROOT = Path(__file__).resolve().parent / "schemas"
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
@@ -323,6 +324,12 @@ def _check_match(value: Any, path: str, errors: list[str]) -> None:
     names = value.get("names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         errors.append(f"{path}.names: must be a list of strings")
+    elif value.get("match_type") == "regexp":
+        # The collector compiles these with Go's RE2 at startup: refuse what it would refuse.
+        for i, name in enumerate(names):
+            why = regex_problem(name)
+            if why:
+                errors.append(f"{path}.names[{i}] {quote_pattern(name)} {why}")
     if value.get("match_type") not in ("strict", "regexp"):
         errors.append(f"{path}.match_type: must be strict or regexp, got {value.get('match_type')!r}")
 
@@ -330,7 +337,8 @@ def _check_match(value: Any, path: str, errors: list[str]) -> None:
 # ---- public API ---------------------------------------------------------------------------------
 def validate_collector_yaml(text: str) -> list[str]:
     try:
-        data = yaml.safe_load(text)
+        # libyaml when present: every save and render checks its YAML here (pure Python is ~10× slower)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         return [f"not valid YAML: {exc}"]
     return validate_collector_config(data)
@@ -390,7 +398,7 @@ def _check_service(service: Any, components: dict[str, dict[str, Any]]) -> list[
         if k not in ("extensions", "pipelines", "telemetry"):
             errors.append(f"service: unknown key {k!r}")
     used: dict[str, set[str]] = {k: set() for k in KINDS}
-    for ext in service.get("extensions") or []:
+    for ext in _id_list(service.get("extensions") or [], "service.extensions", errors):
         if ext not in components.get("extensions", {}):
             errors.append(f"service.extensions: {ext!r} is not configured under extensions")
         used["extensions"].add(ext)
@@ -416,7 +424,7 @@ def _check_service(service: Any, components: dict[str, dict[str, Any]]) -> list[
             if kind != "processors" and not ids:
                 errors.append(f"{where}: needs at least one {kind[:-1]}")
             seen: set[str] = set()
-            for cid in ids:
+            for cid in _id_list(ids, f"{where}.{kind}", errors):
                 if cid in seen:
                     errors.append(f"{where}.{kind}: {cid!r} appears twice")
                 seen.add(cid)
@@ -433,6 +441,16 @@ def _check_service(service: Any, components: dict[str, dict[str, Any]]) -> list[
     return errors
 
 
+def _id_list(ids: Any, where: str, errors: list[str]) -> list[str]:
+    """The component ids in a service list; anything else is reported (a hostile file must not crash)."""
+    if not isinstance(ids, list):
+        errors.append(f"{where}: must be a list of component ids")
+        return []
+    bad = [i for i in ids if not isinstance(i, str)]
+    errors.extend(f"{where}: {i!r} is not a component id" for i in bad)
+    return [i for i in ids if isinstance(i, str)]
+
+
 def _check_telemetry(t: Any) -> list[str]:
     if not isinstance(t, dict):
         return ["service.telemetry: must be a mapping"]
@@ -442,7 +460,11 @@ def _check_telemetry(t: Any) -> list[str]:
         errors += [f"service.telemetry.metrics: unknown key {k!r}" for k in m if k not in ("level", "readers", "views")]
         if "level" in m and m["level"] not in ("none", "basic", "normal", "detailed"):
             errors.append("service.telemetry.metrics.level: must be none, basic, normal or detailed")
-        for i, r in enumerate(m.get("readers") or []):
+        readers = m.get("readers") or []
+        if not isinstance(readers, list):
+            errors.append("service.telemetry.metrics.readers: must be a list")
+            readers = []
+        for i, r in enumerate(readers):
             if not isinstance(r, dict) or not (set(r) <= {"pull", "periodic"}) or not r:
                 errors.append(f"service.telemetry.metrics.readers[{i}]: must be a pull or periodic reader")
     return errors
@@ -521,7 +543,8 @@ def _port_conflicts(config: dict[str, Any], components: dict[str, dict[str, Any]
     service = config.get("service") if isinstance(config.get("service"), dict) else {}
     telemetry = service.get("telemetry") if isinstance(service.get("telemetry"), dict) else {}
     metrics = telemetry.get("metrics") if isinstance(telemetry.get("metrics"), dict) else {}
-    for i, reader in enumerate(metrics.get("readers") or []):
+    readers = metrics.get("readers") if isinstance(metrics.get("readers"), list) else []  # else reported above
+    for i, reader in enumerate(readers):
         try:
             port = reader["pull"]["exporter"]["prometheus"]["port"]
         except (KeyError, TypeError):

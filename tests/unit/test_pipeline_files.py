@@ -99,3 +99,29 @@ def test_builder_param_form_reads_map_and_rules_text_through_the_same_limits():
     assert value is None and error.startswith("categories line 5: alias *l3 expands the document beyond")
     assert parse_text_value(categories, "web: 1\nweb: 2\n") == (None, "categories line 2: duplicate key 'web' "
                                                                        "(first at line 1)")
+
+
+def test_cli_validate_reports_service_lists_of_the_wrong_type(tmp_path, capsys):
+    path = tmp_path / "collector.yaml"
+    path.write_text("receivers: {hostmetrics: {scrapers: {process: {}}}}\nexporters: {debug: {}}\n"
+                    "service:\n  extensions: true\n  pipelines:\n"
+                    "    metrics: {receivers: [[hostmetrics]], exporters: [debug, {x: 1}]}\n"
+                    "  telemetry: {metrics: {readers: 3}}\n")
+    assert main(["pipeline", "validate", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert "service.extensions: must be a list of component ids" in lines
+    assert "service.pipelines.metrics.receivers: ['hostmetrics'] is not a component id" in lines
+    assert "service.pipelines.metrics.exporters: {'x': 1} is not a component id" in lines
+    assert "service.telemetry.metrics.readers: must be a list" in lines
+
+
+def test_cli_validate_refuses_collector_include_patterns_re2_cannot_compile(tmp_path, capsys):
+    path = tmp_path / "collector.yaml"
+    path.write_text("receivers:\n  hostmetrics:\n    scrapers:\n      process:\n"
+                    "        include: {names: ['^nginx$', '(\\w+)-\\1'], match_type: regexp}\n"
+                    "exporters: {debug: {}}\n"
+                    "service: {pipelines: {metrics: {receivers: [hostmetrics], exporters: [debug]}}}\n")
+    assert main(["pipeline", "validate", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "receivers.hostmetrics.scrapers.process.include.names[1] '(\\\\w+)-\\\\1' backreferences (\\1 …) are not "
+        "supported by RE2"]
