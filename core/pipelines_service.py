@@ -22,11 +22,11 @@ from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline, ensure_valid
 from core.gitops import CommitInfo, GitOps
+from core.otelcol.validate import check_collector_yaml
 from core.render.bundle import Bundle, render_bundle
 from core.render.collector import RenderOptions
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
-from core.render.schema_validate import validate_collector_yaml
 
 MAX_MESSAGE = 10_000
 VERSION_FILE = "version.json"
@@ -58,7 +58,8 @@ def render_checked(pipeline: Pipeline, opts: RenderOptions | None = None, k8s: K
     """Render and validate everything a version contains; ValidationError lists problems."""
     ensure_valid(pipeline)
     bundle = render_bundle(pipeline, opts, k8s)
-    problems = [f"collector.yaml: {p}" for p in validate_collector_yaml(bundle.collector_yaml)]
+    # Schemas first, then the real collector when built: a version it refuses is never saved.
+    problems = [f"collector.yaml: {p}" for p in check_collector_yaml(bundle.collector_yaml).problems]
     problems += validate_manifests_text({f"k8s/{n}": t for n, t in bundle.manifests.items()})
     if problems:  # an emitter bug: say exactly what, never write a broken version
         raise ValidationError(problems)

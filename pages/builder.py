@@ -286,6 +286,12 @@ def render() -> None:
             ["Collector YAML", "Kubernetes", "Diff", "Estimate impact", "Save"])
         with t_yaml:
             if rendered and rendered.collector_yaml:
+                if rendered.collector_problems:
+                    st.error(f"The collector refuses this config ({rendered.validated_by}):\n\n"
+                             + "\n".join(f"- {m}" for m in rendered.collector_problems))
+                else:
+                    st.caption(f"Validated by {rendered.validated_by}. "
+                               + " ".join(rendered.validation_notes))
                 st.code(rendered.collector_yaml, language="yaml")
                 st.download_button("Download collector.yaml", rendered.collector_yaml, "collector.yaml",
                                    key="builder.dl_yaml")

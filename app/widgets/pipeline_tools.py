@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from core.domain.errors import PhoenixError
@@ -21,6 +22,19 @@ class Rendered:
     collector_yaml: str | None
     manifests: dict[str, str]
     problems: list[str]
+    # What the schemas and (when built) the real collector said of collector_yaml.
+    collector_problems: list[str] = field(default_factory=list)
+    validated_by: str = ""
+    validation_notes: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=64)
+def _check(yaml_text: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """Cached by text: the builder reruns on every click, the collector's verdict only changes with the YAML."""
+    from core.otelcol.validate import check_collector_yaml
+
+    check = check_collector_yaml(yaml_text)
+    return tuple(check.problems), check.describe(), tuple(check.notes)
 
 
 def render(pipeline: Pipeline) -> Rendered:
@@ -42,7 +56,8 @@ def render(pipeline: Pipeline) -> Rendered:
         manifests = {}
     except PhoenixError as exc:
         manifests = {"error.txt": f"Kubernetes manifests unavailable: {exc}"}
-    return Rendered(yaml_text, manifests, [])
+    problems_, validated_by, notes = _check(yaml_text)
+    return Rendered(yaml_text, manifests, [], list(problems_), validated_by, list(notes))
 
 
 def unified_diff(old: str, new: str, old_name: str = "previous", new_name: str = "current") -> str:

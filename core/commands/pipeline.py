@@ -163,43 +163,58 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    problems, kind = validate_file(args.file)
+    problems, kind, validators = check_file(args.file)
     if problems:
         for p in problems:
             print(p)
+        if validators:
+            print(f"validated by: {validators}")
         return 1
-    print(f"OK: {args.file} is a valid {kind}")
+    print(f"OK: {args.file} is a valid {kind}" + (f" (validated by: {validators})" if validators else ""))
     return 0
 
 
 def validate_file(path_str: str) -> tuple[list[str], str]:
     """(problems, what the file is) for a pipeline graph or a collector YAML."""
+    problems, kind, _ = check_file(path_str)
+    return problems, kind
+
+
+def check_file(path_str: str) -> tuple[list[str], str, str]:
+    """(problems, what the file is, which validators ran) for a pipeline graph or a collector YAML."""
     from core.domain.documents import load_mapping, read_bounded
     from core.domain.pipeline import Pipeline, validate_graph
+    from core.otelcol.validate import check_collector_yaml
     from core.render.bundle import render_bundle
-    from core.render.schema_validate import validate_collector_config, validate_collector_yaml
 
     path = Path(path_str)
     if not path.is_file():
-        return [f"{path}: no such file"], "file"
+        return [f"{path}: no such file"], "file", ""
     try:
         # The one bounded parser pipeline files go through (import and render use it too).
-        data = load_mapping(read_bounded(path, what="pipeline file"), source=str(path))
+        text = read_bounded(path, what="pipeline file")
+        data = load_mapping(text, source=str(path))
     except ValidationError as exc:
-        return exc.problems, "file"
+        return exc.problems, "file", ""
     if isinstance(data, dict) and "nodes" in data:
         try:
             pipeline = Pipeline.from_dict(data)
         except ValidationError as exc:
-            return exc.problems, "pipeline graph"
+            return exc.problems, "pipeline graph", ""
         problems = validate_graph(pipeline)
-        if not problems:
-            problems = [f"rendered collector.yaml: {p}"
-                        for p in validate_collector_yaml(render_bundle(pipeline).collector_yaml)]
-        return problems, "pipeline graph"
+        if problems:
+            return problems, "pipeline graph", "graph rules"
+        check = check_collector_yaml(render_bundle(pipeline).collector_yaml)
+        for note in check.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return [f"rendered collector.yaml: {p}" for p in check.problems], "pipeline graph", check.describe()
     if isinstance(data, dict) and ({"receivers", "exporters", "service"} & set(data)):
-        return validate_collector_config(data), "collector configuration"
-    return [f"{path}: neither a pipeline graph (nodes, edges) nor a collector config (receivers, service)"], "file"
+        check = check_collector_yaml(text if isinstance(text, str) else text.decode("utf-8"))
+        for note in check.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return check.problems, "collector configuration", check.describe()
+    return ([f"{path}: neither a pipeline graph (nodes, edges) nor a collector config (receivers, service)"],
+            "file", "")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -77,3 +77,36 @@ def _name(binary: Path) -> str:
     from core.otelcol.distribution import pinned_release
 
     return f"phoenix-otelcol v{pinned_release()} validate"
+
+
+@dataclass(frozen=True)
+class CollectorCheck:
+    """Both passes over one collector config: the vendored schemas, then the real binary."""
+
+    problems: list[str]
+    validators: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        """Which validators ran, in words (the CLI and the builder show it)."""
+        return " + ".join(self.validators)
+
+
+def check_collector_yaml(config_yaml: str) -> CollectorCheck:
+    """Schema pass first (fast, names the key); when it passes and the binary is built, the
+    collector's own ``validate`` on the exact text."""
+    from core.otelcol.distribution import BUILD_COMMAND, pinned_release
+    from core.render.schema_validate import validate_collector_yaml
+
+    schema = f"schemas v{pinned_release()}"
+    problems = validate_collector_yaml(config_yaml)
+    if problems:
+        return CollectorCheck(problems, [schema])
+    verdict = validate_with_binary(config_yaml)
+    if verdict is None:
+        return CollectorCheck([], [schema], [f"the real collector is not built, so only the schemas ran: {BUILD_COMMAND}"])
+    return CollectorCheck(verdict.problems, [schema, verdict.validator], verdict.notes)

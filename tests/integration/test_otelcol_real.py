@@ -87,3 +87,25 @@ def test_the_schema_pass_catches_what_the_receiver_tolerates(otelcol_bin: Path) 
     verdict = validate_with_binary(bad, otelcol_bin)
     assert verdict is not None and verdict.ok
     assert any("collection_intervall" in p for p in validate_collector_yaml(bad))
+
+
+def test_cli_validate_says_which_validators_ran(otelcol_bin: Path, tmp_path: Path, capsys) -> None:
+    from core.cli import main
+
+    path = tmp_path / "collector.yaml"
+    path.write_text(render_bundle(get_template("process-topk-v1")).collector_yaml)
+    assert main(["pipeline", "validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"schemas v{COLLECTOR_VERSION} + phoenix-otelcol v{COLLECTOR_VERSION} validate" in out
+
+    path.write_text(path.read_text().replace("processors:\n", "processors:\n  batch: {}\n  batch: {}\n", 1))
+    assert main(["pipeline", "validate", str(path)]) == 1
+    assert "duplicate key" in capsys.readouterr().out
+
+
+def test_the_builder_shows_the_real_collectors_verdict(otelcol_bin: Path) -> None:
+    from app.widgets.pipeline_tools import render
+
+    rendered = render(get_template("process-aggregated-v1"))
+    assert rendered.collector_problems == []
+    assert "phoenix-otelcol" in rendered.validated_by
