@@ -58,7 +58,7 @@ class _Services:
 
 # ------------------------------------------------------------------ strategies
 
-ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=60)  # surrogates and controls included
+ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=30)  # surrogates and controls included
 TEXT = st.one_of(
     ANY_TEXT,
     st.sampled_from(["", " ", "demo", "x" * 121, "y" * 2001, "名前", "a\x00b", "line\nbreak", "tab\there",
