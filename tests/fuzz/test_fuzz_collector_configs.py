@@ -8,14 +8,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.render.bundle import render_bundle
-from tests.fuzz.pipeline_inputs import VALUES, assert_handled, serialise
+from tests.fuzz.pipeline_inputs import (
+    VALUES,
+    assert_handled,
+    schema_pass_only,  # noqa: F401 - fixture
+    serialise,
+)
 from tests.fuzz.profile import FUZZ
+
+pytestmark = pytest.mark.usefixtures("schema_pass_only")
 
 CONFIGS = {name: yaml.safe_load(render_bundle(get_template(name)).collector_yaml) for name in TEMPLATE_NAMES}
 ODD = st.sampled_from(["", "nope/x", "${env:X}", "IsMatch(", "0.0.0.0:8888", "metrics/2", "debug"])

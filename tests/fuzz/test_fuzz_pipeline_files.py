@@ -22,8 +22,18 @@ from core.catalog.registry import REGISTRY
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.commands.pipeline import validate_file
 from core.domain.documents import MAX_DEPTH, MAX_VALUES
-from tests.fuzz.pipeline_inputs import FILES, HOSTILE_TEXT, SCALARS, VALUES, assert_handled, serialise
+from tests.fuzz.pipeline_inputs import (
+    FILES,
+    HOSTILE_TEXT,
+    SCALARS,
+    VALUES,
+    assert_handled,
+    schema_pass_only,  # noqa: F401 - fixture
+    serialise,
+)
 from tests.fuzz.profile import FUZZ
+
+pytestmark = pytest.mark.usefixtures("schema_pass_only")
 
 TEMPLATES = {name: get_template(name).to_dict() for name in TEMPLATE_NAMES}
 
