@@ -13,6 +13,7 @@ from typing import Any
 
 from core.catalog.base import Param
 from core.domain.user_regex import MAX_REGEX_LEN, quote_pattern, regex_problem  # noqa: F401 - re-exported
+from core.domain.user_text import user_text_problems
 
 # Size limits: a pipeline is edited in a browser form, so anything larger is a mistake
 # (or an attack on the regex engine) rather than a real configuration.
@@ -103,7 +104,38 @@ def check_params(specs: tuple[Param, ...], params: Any) -> list[str]:
         if p.name not in params:
             continue
         problems.extend(f"{p.name}: {msg}" for msg in _check_value(p, params[p.name]))
+        problems.extend(f"{p.name}: {msg}" for msg in user_text_problems(params[p.name]))
     return problems
+
+
+# Header secrets reach the collector only as ${env:NAME}, and only for these names: a config
+# can never ship an arbitrary environment variable (AWS keys, tokens) to an arbitrary host.
+SECRET_ENV_NAMES: dict[str, re.Pattern[str]] = {
+    "otlphttp": re.compile(r"^(NEW_RELIC_LICENSE_KEY|PHOENIX_[A-Z0-9_]+)$"),
+    "prometheusremotewrite": re.compile(r"^PHOENIX_[A-Z0-9_]+$"),
+}
+_LOOPBACK_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|\[::1\])$", re.IGNORECASE)
+_URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^@/?#\s]*@)?(?P<host>\[[^\]/\s]*\]|[^:/?#\s]+)"
+                  r"(?::\d{1,5})?(?:[/?#]\S*)?$", re.IGNORECASE)
+
+
+def secret_env_problem(exporter: str, field_name: str, name: Any) -> str | None:
+    allowed = SECRET_ENV_NAMES[exporter]
+    if not isinstance(name, str) or not allowed.match(name):
+        return (f"{field_name} must name an allowed environment variable for {exporter} secrets "
+                f"({allowed.pattern.strip('^$')}), got {name!r}; the value itself is never written into the config")
+    return None
+
+
+def endpoint_problem(url: Any) -> str | None:
+    """Remote exporters send to https only; plain http only to this host's loopback."""
+    m = _URL.match(url) if isinstance(url, str) else None
+    if m is None:
+        return f"endpoint must be an https URL, got {url!r}"
+    scheme, host = m.group("scheme").lower(), m.group("host")
+    if scheme == "https" or (scheme == "http" and _LOOPBACK_HOSTS.match(host)):
+        return None
+    return f"endpoint must be an https URL (plain http only to localhost/127.0.0.1/[::1]), got {url!r}"
 
 
 def _check_value(p: Param, v: Any) -> list[str]:

@@ -7,10 +7,9 @@ YAML works on both. Validated against the ``otlp_http`` schema.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
-from core.catalog._common import ENV_NAME_RE, check_params, component_id, env_ref
+from core.catalog._common import check_params, component_id, endpoint_problem, env_ref, secret_env_problem
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
 
 if TYPE_CHECKING:
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 
 NEW_RELIC_US = "https://otlp.nr-data.net"
 NEW_RELIC_EU = "https://otlp.eu01.nr-data.net"
-URL_RE = re.compile(r"^https?://[^\s]+$")
 
 
 class OtlpHttp(NodeType):
@@ -29,7 +27,7 @@ class OtlpHttp(NodeType):
     description = "Sends OTLP over HTTP; defaults to New Relic US with the license key from the environment."
     params = (
         Param("endpoint", "str", NEW_RELIC_US, f"OTLP endpoint (New Relic EU: {NEW_RELIC_EU})."),
-        Param("api_key_env", "str", "NEW_RELIC_LICENSE_KEY", "Environment variable with the api-key header value."),
+        Param("api_key_env", "str", "NEW_RELIC_LICENSE_KEY", "Environment variable with the api-key header value (NEW_RELIC_LICENSE_KEY or PHOENIX_*)."),
         Param("compression", "enum", "gzip", "Payload compression.", choices=("gzip", "zstd", "none")),
     )
 
@@ -38,11 +36,10 @@ class OtlpHttp(NodeType):
         if problems:
             return problems
         p = self.with_defaults(params)
-        if not URL_RE.match(p["endpoint"]):
-            problems.append(f"endpoint must be an http(s) URL, got {p['endpoint']!r}")
-        if p["api_key_env"] and not ENV_NAME_RE.match(p["api_key_env"]):
-            problems.append("api_key_env must name an environment variable (the key itself is never written "
-                            f"into the config), got {p['api_key_env']!r}")
+        if (bad := endpoint_problem(p["endpoint"])) is not None:
+            problems.append(bad)
+        if p["api_key_env"] and (bad := secret_env_problem("otlphttp", "api_key_env", p["api_key_env"])):
+            problems.append(bad)
         return problems
 
     def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:

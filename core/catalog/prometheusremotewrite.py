@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from core.catalog._common import ENV_NAME_RE, check_params, component_id, env_ref
+from core.catalog._common import check_params, component_id, endpoint_problem, env_ref, secret_env_problem
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
 from core.catalog.prometheus import LABEL_RE
 
@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from core.engine.context import EvalContext
     from core.engine.frame import ResourceFrame
 
-URL_RE = re.compile(r"^https?://[^\s]+$")
 HEADER_RE = re.compile(r"^[A-Za-z0-9-]+$")
 
 
@@ -23,9 +22,10 @@ class PrometheusRemoteWrite(NodeType):
     title = "Prometheus remote write"
     description = "Pushes series to a remote-write endpoint (Grafana Cloud, Mimir, Prometheus)."
     params = (
-        Param("endpoint", "str", "http://prometheus:9090/api/v1/write", "Remote-write URL."),
+        Param("endpoint", "str", "http://127.0.0.1:9090/api/v1/write",
+              "Remote-write URL: https, or http to this host only."),
         Param("headers_env", "map", {}, "HTTP header → environment variable holding its value "
-              "(e.g. Authorization → PRW_AUTHORIZATION); written as ${env:NAME}."),
+              "(e.g. Authorization → PHOENIX_PRW_AUTHORIZATION; PHOENIX_* names only); written as ${env:NAME}."),
         Param("external_labels", "map", {}, "Labels added to every series.", advanced=True),
     )
 
@@ -34,14 +34,13 @@ class PrometheusRemoteWrite(NodeType):
         if problems:
             return problems
         p = self.with_defaults(params)
-        if not URL_RE.match(p["endpoint"]):
-            problems.append(f"endpoint must be an http(s) URL, got {p['endpoint']!r}")
+        if (bad := endpoint_problem(p["endpoint"])) is not None:
+            problems.append(bad)
         for h, env in p["headers_env"].items():
             if not HEADER_RE.match(h):
                 problems.append(f"headers_env: {h!r} is not a valid header name")
-            if not isinstance(env, str) or not ENV_NAME_RE.match(env):
-                problems.append(f"headers_env: {h} must name an environment variable (secrets are never "
-                                f"written into the config), got {env!r}")
+            if (bad := secret_env_problem("prometheusremotewrite", f"headers_env: {h}", env)) is not None:
+                problems.append(bad)
         for k, v in p["external_labels"].items():
             if not LABEL_RE.match(k):
                 problems.append(f"external_labels: {k!r} is not a valid label name")

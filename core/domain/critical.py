@@ -15,6 +15,7 @@ from typing import Any, Literal
 from core.domain.documents import load_mapping, read_bounded
 from core.domain.errors import ValidationError
 from core.domain.user_regex import match_values, quote_pattern, regex_problem, search
+from core.domain.user_text import text_problem
 
 MatchField = Literal["executable_name", "command_line", "owner"]
 Priority = Literal["critical", "high", "medium", "low"]
@@ -127,7 +128,7 @@ def rule_problems(raw: Any, where: str = "rules") -> list[str]:
         if prio not in PRIORITIES:
             problems.append(f"{at}.priority must be one of {', '.join(PRIORITIES)}, got {prio!r}")
         pattern = item.get("pattern")
-        why = regex_problem(pattern)
+        why = regex_problem(pattern) or (text_problem(pattern) if isinstance(pattern, str) else None)
         if why:
             shown = f" {quote_pattern(pattern)}" if isinstance(pattern, str) and pattern else ""
             problems.append(f"{at}.pattern{shown} {why}")

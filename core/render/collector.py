@@ -154,17 +154,43 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
     if not processors:
         del config["processors"]
         del config["service"]["pipelines"]["metrics"]["processors"]
+    _refuse_unexpected_references(config)
+    notes = [comment_safe(n) for n in notes]
     text = render(
         "collector/collector.yaml.j2",
-        pipeline_name=pipeline.name,
+        pipeline_name=comment_safe(pipeline.name),
         collector_version=COLLECTOR_VERSION,
         collector_image=COLLECTOR_IMAGE,
-        experiment_id=opts.experiment_id,
+        experiment_id=opts.experiment_id and comment_safe(opts.experiment_id),
         variant=opts.variant,
         notes=notes,
         config=config,
     )
     return RenderedCollector(config=config, notes=notes, text=text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# The only ${...} a rendered config may hold: a whole value naming an allow-listed secret.
+_ALLOWED_REFERENCE = re.compile(r"^\$\{env:(NEW_RELIC_LICENSE_KEY|PHOENIX_[A-Z0-9_]+)\}$")
+
+
+def comment_safe(text: str) -> str:
+    """One line of text for a YAML comment: control characters (newlines) become spaces."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+def _refuse_unexpected_references(value: Any, where: str = "config") -> None:
+    """Defence in depth behind the catalogue's checks: a ``${`` or ``$$`` anywhere but an
+    allowed secret reference is an emitter bug or an injection, and nothing is rendered."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_unexpected_references(k, where)
+            _refuse_unexpected_references(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_unexpected_references(v, f"{where}[{i}]")
+    elif isinstance(value, str) and ("${" in value or "$$" in value) and not _ALLOWED_REFERENCE.match(value):
+        raise ValidationError(f"{where}: {value[:80]!r} would expand in the collector; refusing to render it")
 
 
 def render_collector(pipeline: Pipeline, opts: RenderOptions | None = None) -> str:

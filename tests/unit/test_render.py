@@ -108,11 +108,11 @@ def test_secrets_are_env_references():
     data["nodes"].append({"id": "nr", "type": "otlphttp", "params": {}})
     data["nodes"].append({"id": "grafana", "type": "prometheusremotewrite",
                           "params": {"endpoint": "https://prw.example/api/prom/push",
-                                     "headers_env": {"Authorization": "GRAFANA_AUTH"}}})
+                                     "headers_env": {"Authorization": "PHOENIX_GRAFANA_AUTH"}}})
     data["edges"] += [{"source": "batch", "target": "nr"}, {"source": "batch", "target": "grafana"}]
     text = render_collector(Pipeline.from_dict(data))
     assert "api-key: ${env:NEW_RELIC_LICENSE_KEY}" in text
-    assert "Authorization: ${env:GRAFANA_AUTH}" in text
+    assert "Authorization: ${env:PHOENIX_GRAFANA_AUTH}" in text
     assert validate_collector_yaml(text) == []
 
 
