@@ -59,7 +59,7 @@ def read_bounded(path: str | Path, what: str = "file") -> bytes:
         with p.open("rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
     except FileNotFoundError:
-        raise ValidationError(f"{what} {p} does not exist") from None
+        raise ValidationError(f"cannot read {what} {p}: no such file") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:

@@ -57,7 +57,7 @@ def test_read_bounded_refuses_a_large_file_by_its_size(tmp_path):
 def test_read_bounded_names_a_missing_file(tmp_path):
     with pytest.raises(ValidationError) as err:
         read_bounded(tmp_path / "nope.yaml", what="critical file")
-    assert str(err.value) == f"critical file {tmp_path / 'nope.yaml'} does not exist"
+    assert str(err.value) == f"cannot read critical file {tmp_path / 'nope.yaml'}: no such file"
 
 
 def test_non_utf8_bytes_are_refused_with_their_offset():
