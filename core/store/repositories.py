@@ -229,10 +229,10 @@ class SqlExperimentRepository:
         return [eid for eid in ids if eid in won]
 
     def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
-        row = self.session.execute(
-            select(ExperimentRow.claimed_by, ExperimentRow.lease_until).where(ExperimentRow.id == experiment_id)
-        ).first()
-        return row is not None and row[0] == owner and row[1] is not None and row[1] > now
+        # Loads (and refreshes) the whole row: the `get` that follows in the same unit of
+        # work then finds it in the session instead of reading it again.
+        row = self.session.get(ExperimentRow, experiment_id, populate_existing=True)
+        return row is not None and row.claimed_by == owner and row.lease_until is not None and row.lease_until > now
 
     def release(self, experiment_id: str, owner: str) -> None:
         self.session.execute(
