@@ -141,12 +141,16 @@ def normalise_snapshot(raw: pa.Table | pd.DataFrame) -> pd.DataFrame:
     the fleet simulator) so every frame in Phoenix passes the same checks.
     """
     table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, preserve_index=False)
-    names = set(table.column_names)
+    try:
+        column_names = table.column_names
+    except UnicodeDecodeError:
+        raise ValidationError("column names are not UTF-8 text") from None
+    names = set(column_names)
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         plural = "s" if len(missing) > 1 else ""
         raise ValidationError(f"missing column{plural}: {', '.join(missing)}")
-    repeated = sorted({c for c in table.column_names if c in CSV_COLUMNS and table.column_names.count(c) > 1})
+    repeated = sorted({c for c in column_names if c in CSV_COLUMNS and column_names.count(c) > 1})
     if repeated:
         plural = "s" if len(repeated) > 1 else ""
         raise ValidationError(f"duplicate column{plural}: {', '.join(repeated)}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
+from core.domain.user_text import text_problem
 from core.engine.context import EvalContext
 from core.engine.evaluate import evaluate
 from core.engine.expand import series_per_row
@@ -129,7 +131,12 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
     name_cat = df["process.executable.name"]
     name = name_cat.cat.codes.to_numpy().astype(np.int64)
     cats = name_cat.cat.categories
+    # Names the node's validation would refuse (empty; control characters, ``${``/``$$``:
+    # core.domain.user_text) cannot be kept by name: their processes are left to the rollup.
     cand = frame.reducible_mask() & ~frame.rollup_mask() & (name >= 0)
+    unlearnable = [i for i, c in enumerate(cats.astype(str)) if not c or text_problem(c)]  # per name, not row
+    if unlearnable:
+        cand &= ~np.isin(name, unlearnable)
     cpu = np.nan_to_num(cpu_values_sum(df))
     mem = np.nan_to_num(df["memory_usage"].to_numpy(dtype=np.float64)) if "memory_usage" in df else np.zeros(len(df))
     n_hosts = int(host.max()) + 1 if len(host) else 0
@@ -193,6 +200,12 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _plain_text(text: str) -> str:
+    """A snapshot's name as ``computed.source``: control characters and the ``$`` of ``${``/``$$``
+    become ``_`` (the node's validation refuses them in any param; ``a$$b.csv`` is a valid file name)."""
+    return re.sub(r"[\x00-\x1f\x7f]|\$(?=[{$])", "_", text)
+
+
 def cpu_values_sum(df: pd.DataFrame) -> np.ndarray:
     cols = [c for c in UTIL_COLUMNS if c in df.columns]
     if not cols:
@@ -238,7 +251,7 @@ def tune(
     (intelligent) filled from ``data``; other nodes are untouched."""
     frame = data if isinstance(data, ResourceFrame) else from_snapshot(data)
     tuned = copy.deepcopy(pipeline)
-    stamp = {"source": source, "computed_at": computed_at or now_iso()}
+    stamp = {"source": _plain_text(source), "computed_at": computed_at or now_iso()}
     # Thresholds look at the last scrape only: evaluate just that (half the work).
     last = frame.scrape(-1)
     for node in tuned.chain():
