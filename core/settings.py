@@ -47,6 +47,8 @@ class Settings:
     scheduler_lease_s: float = 30.0
     prometheus_url: str | None = None
     otelcol_bin: str | None = None
+    # real | emulator | auto (real when the Phoenix collector is built): which collectors run experiments
+    collector: str = "auto"
     kube_context: str | None = None
     price_card_file: Path | None = None
     collector_port_base: int = 19000
@@ -67,11 +69,33 @@ class Settings:
             scheduler_lease_s=_env_float("PHOENIX_SCHEDULER_LEASE", 30.0),
             prometheus_url=os.environ.get("PHOENIX_PROMETHEUS_URL") or None,
             otelcol_bin=os.environ.get("PHOENIX_OTELCOL_BIN") or None,
+            collector=_env("PHOENIX_COLLECTOR", "auto").strip().lower(),
             kube_context=os.environ.get("PHOENIX_KUBE_CONTEXT") or None,
             price_card_file=Path(price_card) if price_card else None,
             collector_port_base=int(_env_float("PHOENIX_COLLECTOR_PORT_BASE", 19000)),
             log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
         )
+
+    def collector_binary(self) -> str | None:
+        """The real collector experiments run (None: the emulator), per ``PHOENIX_COLLECTOR``.
+
+        ``auto`` (the default) means the Phoenix distribution when it is built, else the
+        emulator; ``real`` insists on it (a clear error naming the build command when absent);
+        ``PHOENIX_OTELCOL_BIN`` names another binary explicitly.
+        """
+        from core.domain.errors import PermanentError
+        from core.otelcol.distribution import built_binary, require_binary
+
+        if self.collector not in ("auto", "real", "emulator"):
+            raise PermanentError(f"PHOENIX_COLLECTOR must be real, emulator or auto, got {self.collector!r}")
+        if self.collector == "emulator":
+            return None
+        if self.otelcol_bin:
+            return self.otelcol_bin
+        if self.collector == "real":
+            return str(require_binary())
+        found = built_binary()
+        return str(found) if found else None
 
     def masked_database_url(self) -> str:
         """The database URL with any password replaced, safe to show and log."""

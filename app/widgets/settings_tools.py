@@ -7,7 +7,6 @@ the UI shows is exactly what every tool uses.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import urllib.request
 from dataclasses import dataclass
@@ -159,12 +158,17 @@ def connection_checks(settings: Any, db_probe: Any = None) -> list[Check]:
             out.append(Check("Git repository", False, str(exc), str(repo)))
     else:
         out.append(Check("Git repository", None, "created on the first pipeline save", str(repo)))
-    binary = settings.otelcol_bin or shutil.which("otelcol-contrib")
-    if binary and Path(binary).is_file():
-        out.append(Check("Collector binary", True, "real otelcol-contrib runs experiments", binary))
-    elif settings.otelcol_bin:
-        out.append(Check("Collector binary", False, "configured binary not found", settings.otelcol_bin))
+    try:
+        binary = settings.collector_binary()
+    except PhoenixError as exc:
+        out.append(Check("Collector", False, str(exc), f"PHOENIX_COLLECTOR={settings.collector}"))
     else:
-        out.append(Check("Collector binary", None, "not configured: the built-in collector emulator runs experiments",
-                         "PHOENIX_OTELCOL_BIN unset"))
+        if binary and Path(binary).is_file():
+            out.append(Check("Collector", True, "real collectors run experiments (tap + baseline + candidate)",
+                             binary))
+        elif binary:
+            out.append(Check("Collector", False, "configured binary not found", binary))
+        else:
+            out.append(Check("Collector", None, "the collector emulator runs experiments "
+                             "(build the real one with: make collector)", f"PHOENIX_COLLECTOR={settings.collector}"))
     return out

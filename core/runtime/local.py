@@ -97,6 +97,11 @@ def otelcol_argv(binary: str, config_path: str) -> list[str]:
     return [binary, f"--config=file:{config_path}"]
 
 
+TAP_PORT_NAMES = ("tap_telemetry", "tap_health", "input_metrics", "baseline_otlp", "candidate_otlp",
+                  "baseline_metrics", "candidate_metrics", "baseline_telemetry", "candidate_telemetry",
+                  "baseline_health", "candidate_health")
+
+
 def otelcol_plan(
     experiment_id: str,
     pipelines: dict[str, Any],
@@ -104,28 +109,32 @@ def otelcol_plan(
     config_dir: Path,
     ports: dict[str, int],
 ) -> dict[str, dict[str, Any]]:
-    """Render each variant's collector config for this host and the command to run it.
+    """Render the tap's and each variant's config for this host and the command to run each.
 
-    ``ports``: ``baseline``/``candidate`` (prometheus exporter) and
-    ``baseline_telemetry``/``candidate_telemetry``/``baseline_health``/``candidate_health``.
-    Writes ``config_dir/otelcol-<id>-<variant>.yaml``; returns variant → {argv, config, port}.
+    ``ports`` has every name in ``TAP_PORT_NAMES`` (core.render.tap.TapPorts). Writes
+    ``config_dir/otelcol-<id>-{tap,baseline,candidate}.yaml``; returns role → {argv, config,
+    port} where port is what the role serves for measuring (variants: their prometheus
+    exporter; the tap: the experiment's input as Prometheus text). Every config passes the
+    schema check and, this being the real binary, the collector's own ``validate``.
     """
-    from core.pipelines_service import render_checked
-    from core.render.collector import RenderOptions
+    from core.domain.errors import ValidationError
+    from core.otelcol.validate import check_collector_yaml
+    from core.render.tap import TapPorts, render_tap
 
+    tap_ports = TapPorts(**{n: int(ports[n]) for n in TAP_PORT_NAMES})
+    configs = render_tap(experiment_id, pipelines, tap_ports)
     config_dir.mkdir(parents=True, exist_ok=True)
     plan: dict[str, dict[str, Any]] = {}
-    for variant, pipeline in pipelines.items():
-        opts = RenderOptions(
-            experiment_id=experiment_id, variant=variant,
-            telemetry_host="127.0.0.1", telemetry_port=ports[f"{variant}_telemetry"],
-            health_host="127.0.0.1", health_port=ports[f"{variant}_health"],
-            prometheus_host="127.0.0.1", prometheus_port=ports[variant],
-        )  # fmt: skip
-        bundle = render_checked(pipeline, opts)
-        path = config_dir / f"otelcol-{experiment_id}-{variant}.yaml"
-        path.write_text(bundle.collector_yaml)
-        plan[variant] = {"argv": otelcol_argv(binary, str(path)), "config": str(path), "port": ports[variant]}
+    served = {"tap": tap_ports.input_metrics, "baseline": tap_ports.baseline_metrics,
+              "candidate": tap_ports.candidate_metrics}  # fmt: skip
+    for role, rendered in (("baseline", configs.variants["baseline"]), ("candidate", configs.variants["candidate"]),
+                           ("tap", configs.tap)):  # fmt: skip
+        problems = check_collector_yaml(rendered.text).problems
+        if problems:
+            raise ValidationError([f"{role} collector config: {p}" for p in problems])
+        path = config_dir / f"otelcol-{experiment_id}-{role}.yaml"
+        path.write_text(rendered.text)
+        plan[role] = {"argv": otelcol_argv(binary, str(path)), "config": str(path), "port": served[role]}
     return plan
 
 
@@ -316,8 +325,8 @@ class LocalDeployer:
     def deploy(self, experiment: Experiment) -> dict[str, Any]:
         running = [p for p in self._stored(experiment.id) if is_collector_of(p.pid, experiment.id)]
         stored = self._stored(experiment.id)
-        # two emulated variants in one child, or two real collectors + their measuring child
-        expected = 3 if self.otelcol_bin else 2
+        # two emulated variants in one child, or tap + two real collectors + their measuring child
+        expected = 4 if self.otelcol_bin else 2
         if running and len(running) == len(stored) == expected:  # idempotent: already deployed
             ports = {p.role: p.port for p in running}
             return self._info(running[0].pid, ports)
@@ -331,15 +340,14 @@ class LocalDeployer:
         return self._info(pid, ports)
 
     def _deploy_otelcol(self, experiment: Experiment) -> dict[str, Any]:
-        """Two real collectors with the rendered configs; measurements then come from Prometheus."""
+        """Tap + baseline + candidate real collectors (identical input by construction) and the
+        measuring child; variants start first so the tap's first batch finds them listening."""
         from core.pipelines_service import load_pipeline
 
         if not Path(str(self.otelcol_bin)).is_file():
-            raise PermanentError(f"PHOENIX_OTELCOL_BIN={self.otelcol_bin} is not a file")
-        names = ("baseline", "candidate", "baseline_telemetry", "candidate_telemetry", "baseline_health",
-                 "candidate_health")  # fmt: skip
+            raise PermanentError(f"the collector binary {self.otelcol_bin} is not a file")
         ports: dict[str, int] = {}
-        for n in names:
+        for n in TAP_PORT_NAMES:
             port = free_port()
             while port in ports.values():
                 port = free_port()
@@ -351,22 +359,22 @@ class LocalDeployer:
             for p in uow.processes.list(owner_ref=experiment.id):
                 if p.status == "running":
                     uow.processes.set_status(p.id, "lost")
-            for variant, item in plan.items():
-                logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{variant}.log").open("ab")
+            for role, item in plan.items():
+                logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{role}.log").open("ab")
                 proc = self._popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
                 logf.close()
                 pids.append(proc.pid)
-                uow.processes.add(experiment.id, variant, proc.pid, item["port"])
-            # The measuring child (no port): scrapes both collectors and the host, writes samples.
+                uow.processes.add(experiment.id, role, proc.pid, item["port"])
+            # The measuring child (no port): scrapes the three collectors, writes samples.
             measurer = self._popen_child(experiment, ["--measure-otelcol"])
             uow.processes.add(experiment.id, "measurer", measurer.pid, None)
             uow.commit()
-        info_measurer = measurer.pid
-        info = self._info(pids[0], {v: ports[v] for v in ("baseline", "candidate")})
+        info = self._info(pids[0], {v: ports[f"{v}_metrics"] for v in ("baseline", "candidate")})
         info["pids"] = pids
         info["runtime"] = "local-otelcol"
-        info["configs"] = {v: item["config"] for v, item in plan.items()}
-        info["measurer_pid"] = info_measurer
+        info["configs"] = {role: item["config"] for role, item in plan.items()}
+        info["input_url"] = f"http://127.0.0.1:{ports['input_metrics']}/metrics"
+        info["measurer_pid"] = measurer.pid
         return info
 
     @staticmethod
@@ -379,7 +387,7 @@ class LocalDeployer:
 
     def is_ready(self, experiment: Experiment) -> bool:
         ports = self._ports(experiment.id)
-        if set(ports) != {"baseline", "candidate"}:
+        if set(ports) != ({"baseline", "candidate", "tap"} if self.otelcol_bin else {"baseline", "candidate"}):
             return False
         # the emulator has /healthz next to /metrics; a real collector's prometheus exporter only /metrics
         path = "/metrics" if self.otelcol_bin else "/healthz"
@@ -396,7 +404,7 @@ class LocalDeployer:
         stored = self._stored(experiment.id)
         if stored and all(is_collector_of(p.pid, experiment.id) for p in stored):
             return True
-        for p in stored:  # one of two real collectors died: stop the other before restarting
+        for p in stored:  # one of the real collectors died: stop the others before restarting
             stop_pid(p.pid, experiment.id)
         # Dead: reap our child if it was ours, then restart with backoff.
         with self._lock:
@@ -474,5 +482,5 @@ def local_runtime(settings: Any) -> tuple[LocalDeployer, Any]:
         return holder[0].uow()
 
     deployer = LocalDeployer(uow, data_dir=Path(settings.data_dir), database_url=url,
-                             otelcol_bin=settings.otelcol_bin)  # fmt: skip
+                             otelcol_bin=settings.collector_binary())  # fmt: skip
     return deployer, ExperimentAnalyzer(prices=default_prices, prometheus_url=settings.prometheus_url)

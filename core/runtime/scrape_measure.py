@@ -48,6 +48,7 @@ from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_
 from core.engine.metrics import PROCESS_METRICS
 
 log = logging.getLogger(__name__)
+PROCESS_METRICS_NAMES = tuple(m.name for m in PROCESS_METRICS)
 
 #: families an exporter adds that are not series of the pipeline's metrics
 NON_SERIES = frozenset({"target_info", "otel_scope_info"})
@@ -94,7 +95,7 @@ def parse_telemetry(text: str, where: str = "telemetry endpoint") -> Telemetry:
     """The collector's own CPU seconds and RSS from its self-telemetry exposition."""
     cpu = rss = None
     for name, _, value in parse_samples(text, where):
-        if name == "otelcol_process_cpu_seconds_total":
+        if name in ("otelcol_process_cpu_seconds_total", "otelcol_process_cpu_seconds"):
             cpu = value if cpu is None else cpu + value
         elif name == "otelcol_process_memory_rss":
             rss = value if rss is None else max(rss, value)
@@ -207,6 +208,32 @@ def coverage(
     }
 
 
+def input_snapshot(text: str, where: str = "tap input") -> pd.DataFrame:
+    """The tap's input exposition as a one-scrape snapshot frame ``coverage`` reads: one row
+    per pid with its identity and a value in each snapshot column the input has a point for."""
+    points = {(name, value): (label, col) for name, label, value, col in _expected_points(PROCESS_METRICS_NAMES)}
+    by_label = {name: label for (name, _), (label, _) in points.items()}
+    rows: dict[int, dict[str, Any]] = {}
+    for name, labels, value in parse_samples(text, where):
+        pid = labels.get(PID_LABEL, "")
+        if name not in by_label or not pid.isdigit():
+            continue
+        label = by_label[name]
+        hit = points.get((name, labels.get(label) if label else None))
+        if hit is None:
+            continue
+        row = rows.setdefault(int(pid), {
+            "pid": int(pid), "executable_name": labels.get("process_executable_name", ""),
+            "command_line": labels.get("process_command_line", ""), "owner": labels.get("process_owner", ""),
+            "host_name": labels.get("host_name", "")})
+        row[hit[1]] = value
+    columns = ["pid", "executable_name", "command_line", "owner", "host_name",
+               *sorted({col for _, col in points.values()})]
+    frame = pd.DataFrame(list(rows.values()), columns=columns)
+    frame["timestamp"] = time.time()
+    return frame
+
+
 # ---------------------------------------------------------------- one variant, one interval (pure)
 
 
@@ -286,6 +313,15 @@ def endpoints_from_config(config: Mapping[str, Any], where: str = "config") -> E
     return Endpoints(f"http://{endpoint}/metrics", f"http://{tel}/metrics")
 
 
+def input_endpoint_from_config(config: Mapping[str, Any], where: str = "tap config") -> Endpoints:
+    """The tap's ``prometheus/input`` exporter (the experiment's input) and its self-telemetry."""
+    exporter = (config.get("exporters") or {}).get("prometheus/input") or {}
+    if not exporter.get("endpoint"):
+        raise ScrapeError(f"{where} has no prometheus/input exporter")
+    tel = endpoints_from_config({"exporters": {"prometheus": exporter}, "service": config.get("service", {})}, where)
+    return tel
+
+
 def config_path(data_dir: Path, experiment_id: str, variant: str) -> Path:
     """Where ``otelcol_plan`` writes a variant's rendered config."""
     return Path(data_dir) / f"otelcol-{experiment_id}-{variant}.yaml"
@@ -324,6 +360,7 @@ class ScrapeMeasurer:
         sink: Callable[[list[MeasurementSample]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         judge: Callable[..., set[int]] = stable_pids,
+        tap: Endpoints | None = None,
     ) -> None:
         from core.engine.hostsnapshot import PsutilReader
 
@@ -339,6 +376,12 @@ class ScrapeMeasurer:
         self.judge = judge
         self.facts: dict[str, VariantFacts] = {}
         self.states = {v: VariantState() for v in self.pipelines}
+        # With a tap, the input both variants received is read from the tap itself: no
+        # separate host scrape, so no timing artefacts between "input" and "output".
+        self.tap = tap
+        self.first_seen: dict[int, float] = {}
+        self.tap_cpu: tuple[float, float] | None = None
+        self.tap_overhead: list[dict[str, float | None]] = []
         self.ticks = 0
         self.skipped = 0
 
@@ -355,6 +398,12 @@ class ScrapeMeasurer:
             except (OSError, yaml.YAMLError) as exc:
                 raise ScrapeError(f"cannot read the rendered config {path}: {exc}") from None
             endpoints[v] = endpoints_from_config(conf or {}, str(path))
+        tap_path = config_path(data_dir, experiment_id, "tap")
+        if tap_path.is_file() and "tap" not in kwargs:
+            try:
+                kwargs["tap"] = input_endpoint_from_config(yaml.safe_load(tap_path.read_text()) or {}, str(tap_path))
+            except (OSError, yaml.YAMLError) as exc:
+                raise ScrapeError(f"cannot read the rendered config {tap_path}: {exc}") from None
         return cls(experiment_id, pipelines, endpoints, **kwargs)
 
     def _facts(self, snapshot: pd.DataFrame) -> dict[str, VariantFacts]:
@@ -390,22 +439,26 @@ class ScrapeMeasurer:
     def tick(self, now: datetime | None = None) -> list[MeasurementSample]:
         t = now or datetime.now(UTC)
         try:
-            snap = self.scrape_host()
+            if not self.facts or self.tap is None:
+                host = self.scrape_host()
+                self._facts(host)
+            snap = host if self.tap is None else input_snapshot(self.fetch(self.tap.metrics_url))
             texts = {}
             for v, ep in self.endpoints.items():
                 metrics = self.fetch(ep.metrics_url)
                 telemetry = self.fetch(ep.telemetry_url)
                 texts[v] = (metrics, telemetry, self.clock(), process_series(metrics, f"{v} /metrics"))
+            if self.tap is not None:
+                self._tap_overhead(self.fetch(self.tap.telemetry_url))
         except ScrapeError as exc:
             self.skipped += 1
             log.warning("interval skipped for %s: %s", self.experiment_id, exc)
             return []
-        facts = self._facts(snap)
+        facts = self.facts
         judged: set[int] = set()
-        scraped_at = float(snap["timestamp"].max()) if len(snap) else time.time()
         for f in facts.values():
             age = 2 * self.interval_s + (f.export_interval_s or 0.0)
-            judged |= self.judge(critical_pids(snap, f.policy), born_before=scraped_at - age)
+            judged |= self._judged(critical_pids(snap, f.policy), age, snap)
         samples = [
             measure_variant(self.experiment_id, v, t, metrics_text=m, telemetry_text=tel, wall_s=wall,
                             snapshot=snap, facts=facts[v], interval_s=self.interval_s, state=self.states[v],
@@ -416,3 +469,21 @@ class ScrapeMeasurer:
         if self.sink:
             self.sink(samples)
         return samples
+
+    def _judged(self, pids: np.ndarray, age: float, snap: pd.DataFrame) -> set[int]:
+        """Critical pids old enough that every variant has had their data for ``age`` seconds."""
+        if self.tap is None:
+            scraped_at = float(snap["timestamp"].max()) if len(snap) else time.time()
+            return self.judge(pids, born_before=scraped_at - age)
+        now = self.clock()
+        for pid in snap["pid"].tolist():
+            self.first_seen.setdefault(int(pid), now)
+        return {int(p) for p in pids.tolist() if self.first_seen.get(int(p), now) <= now - age}
+
+    def _tap_overhead(self, telemetry_text: str) -> None:
+        """The tap's own CPU and RSS: shared by both variants, reported beside them."""
+        tel = parse_telemetry(telemetry_text, "tap telemetry")
+        cur = (self.clock(), tel.cpu_seconds) if tel.cpu_seconds is not None else None
+        self.tap_overhead.append({"cpu_pct": cpu_pct(self.tap_cpu, cur),
+                                  "rss_mb": None if tel.rss_bytes is None else round(tel.rss_bytes / 1048576, 3)})
+        self.tap_cpu = cur
