@@ -89,6 +89,7 @@ def _copy_into(row: ExperimentRow, exp: Experiment) -> None:
 class SqlExperimentRepository:
     def __init__(self, session: Session):
         self.session = session
+        self._recent: ExperimentRow | None = None
 
     # ------------------------------------------------------------ reads
 
@@ -229,9 +230,10 @@ class SqlExperimentRepository:
         return [eid for eid in ids if eid in won]
 
     def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
-        # Loads (and refreshes) the whole row: the `get` that follows in the same unit of
-        # work then finds it in the session instead of reading it again.
+        # Loads (and refreshes) the whole row and keeps it referenced (the session's identity
+        # map is weak): the `get` that follows in this unit of work finds it without a query.
         row = self.session.get(ExperimentRow, experiment_id, populate_existing=True)
+        self._recent = row
         return row is not None and row.claimed_by == owner and row.lease_until is not None and row.lease_until > now
 
     def release(self, experiment_id: str, owner: str) -> None:
