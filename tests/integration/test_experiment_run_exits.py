@@ -335,23 +335,23 @@ time.sleep(600)
 def test_tied_real_collectors_and_measurer_die_with_their_parent(tmp_path: Path) -> None:
     url = _env(tmp_path)["PHOENIX_DATABASE_URL"]
     upgrade(url)
-    fake = tmp_path / "otelcol-contrib"
-    fake.write_text("#!/bin/sh\nwhile true; do sleep 1; done\n")  # stands in for the real binary
-    fake.chmod(0o755)
-    runner = subprocess.Popen([sys.executable, "-c", TIED_RUNNER, url, str(tmp_path), str(fake)], cwd=ROOT,
+    from core.otelcol.distribution import build
+
+    binary = build().path  # the real Phoenix collector (built by `make collector`)
+    runner = subprocess.Popen([sys.executable, "-c", TIED_RUNNER, url, str(tmp_path), binary], cwd=ROOT,
                               env=_env(tmp_path), stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert runner.stdout is not None
         eid = runner.stdout.readline().strip()
         _, procs = _stored(tmp_path, eid)
         pids = {p.role: p.pid for p in procs}
-        assert set(pids) == {"baseline", "candidate", "measurer"}
+        assert set(pids) == {"tap", "baseline", "candidate", "measurer"}
         time.sleep(1.0)  # well after the spawning thread ended
-        assert is_running(pids["baseline"]) and is_running(pids["candidate"])
+        assert all(is_running(pids[r]) for r in ("tap", "baseline", "candidate"))
         assert any(f"otelcol-{eid}-baseline" in a for a in cmdline(pids["baseline"]))  # exec'd: the real argv
         runner.kill()
         runner.wait(timeout=10)
-        end = time.monotonic() + 10  # (the stand-in's own `sleep 1` ends within a second)
+        end = time.monotonic() + 10
         while (any(is_running(p) for p in pids.values()) or session_members(set(pids.values()))) and (
                 time.monotonic() < end):  # fmt: skip
             time.sleep(0.1)

@@ -284,23 +284,38 @@ def test_identical_input_helper():
     assert json.dumps([s.to_dict() for s in same])
 
 
-def test_real_otelcol_binary_path_runs_two_processes_with_rendered_configs(db, tmp_path):
+@pytest.fixture(scope="module")
+def otelcol_bin() -> str:
+    from core.otelcol.distribution import build
+
+    return build().path  # the real Phoenix collector (built by `make collector`; built here if absent)
+
+
+def test_real_collectors_run_as_tap_and_two_variants_with_rendered_configs(db, tmp_path, otelcol_bin):
     import yaml
 
-    fake = tmp_path / "otelcol-contrib"
-    fake.write_text("#!/bin/sh\nwhile true; do sleep 1; done\n")  # stands in for the real binary
-    fake.chmod(0o755)
     exp = _new(db, duration=60, load="none")
-    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=str(fake))
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=otelcol_bin)
     try:
         info = dep.deploy(exp)
-        assert info["runtime"] == "local-otelcol" and len(set(info["pids"])) == 2
-        for variant, cfg in info["configs"].items():
+        assert info["runtime"] == "local-otelcol" and len(set(info["pids"])) == 3
+        assert set(info["configs"]) == {"tap", "baseline", "candidate"}
+        confs = {role: yaml.safe_load(Path(cfg).read_text()) for role, cfg in info["configs"].items()}
+        for cfg in info["configs"].values():
             assert cmdline_has(info["pids"], f"--config=file:{cfg}")
-            conf = yaml.safe_load(Path(cfg).read_text())
+        tap = confs["tap"]
+        assert list(tap["receivers"]) == ["hostmetrics"]
+        for variant in ("baseline", "candidate"):
+            conf = confs[variant]
+            assert list(conf["receivers"]) == ["otlp"]  # its only input is the tap
+            listen = conf["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+            assert tap["exporters"][f"otlp/{variant}"]["endpoint"] == listen
             endpoints = [c.get("endpoint") for k, c in conf["exporters"].items() if k.startswith("prometheus")]
             assert f"127.0.0.1:{info['ports'][variant]}" in endpoints
+        assert set(tap["service"]["pipelines"]["metrics"]["exporters"]) == {
+            "otlp/baseline", "otlp/candidate", "prometheus/input"}
         assert all(is_collector_of(p, exp.id) for p in info["pids"])
+        assert _wait(lambda: dep.is_ready(exp), 30)
         assert dep.healthy(exp)
         assert dep.deploy(exp)["pids"][0] in info["pids"]  # idempotent
     finally:
@@ -314,45 +329,35 @@ def cmdline_has(pids, arg) -> bool:
     return any(arg in cmdline(p) for p in pids)
 
 
-def test_real_otelcol_path_measures_both_collectors_from_outside(db, tmp_path):
-    """Stand-in binary serving /metrics + telemetry on its config's ports → a measured, completed run."""
-    fake = tmp_path / "otelcol-contrib"
-    script = Path(__file__).with_name("standin_otelcol.py")
-    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
-    fake.chmod(0o755)
+def test_real_collectors_measured_with_identical_input(db, tmp_path, otelcol_bin):
+    """Tap + baseline + candidate on the real binary → a measured, completed run."""
     exp = _new(db, duration=14.0, load="none")
-    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=str(fake))
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=otelcol_bin)
     sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.5, lease_s=10)
-    env = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # the stand-in imports core
     try:
-        assert _wait(lambda: (sch.run_once(), _get(db, exp.id).is_terminal)[1], 45)
+        assert _wait(lambda: (sch.run_once(), _get(db, exp.id).is_terminal)[1], 60)
         with db.uow() as u:
             procs = u.processes.list(owner_ref=exp.id)
     finally:
         dep.teardown(exp)
-        if env is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = env
     e = _get(db, exp.id)
     assert e.state == State.COMPLETED, e.error
-    assert {p.role for p in procs} == {"baseline", "candidate", "measurer"}
+    assert {p.role for p in procs} == {"tap", "baseline", "candidate", "measurer"}
     with db.uow() as u:
         samples = u.samples.list(exp.id)
     by = {v: [s for s in samples if s.variant == v] for v in ("baseline", "candidate")}
     assert len(by["baseline"]) >= 5 and len(by["baseline"]) == len(by["candidate"])
-    assert identical_input(samples)
-    for s in samples:
-        # The stand-in exports this host's processes: ~7 series each (fewer where /proc/PID/io
-        # is closed). It scrapes a moment after the measurer, and the host is shared with
-        # other test runs, so its process count differs a little from processes_seen.
-        assert s.processes_seen > 10
-        assert 0.5 * 3 * s.processes_seen <= s.series <= 1.5 * 8 * s.processes_seen
-        assert s.bytes > 100 * s.series and s.datapoints == s.series
-        assert s.collector_rss_mb is not None and 5 < s.collector_rss_mb < 500
-        assert s.critical_coverage_pct == 100.0
-    assert all(s.collector_cpu_pct is not None and s.collector_cpu_pct >= 0 for s in samples)
+    assert identical_input(samples)  # both read the tap's one input
+    for b, c in zip(by["baseline"], by["candidate"], strict=True):
+        assert b.processes_seen == c.processes_seen > 10
+        # baseline exports every process's default series: ~7 each (fewer where /proc/PID/io is closed)
+        assert 3 * b.processes_seen <= b.series <= 8 * b.processes_seen
+        assert c.series < b.series  # top-K keeps critical + K per host and rolls up the rest
+        for s in (b, c):
+            assert s.bytes > 100 * s.series and s.datapoints == s.series
+            assert s.collector_rss_mb is not None and 5 < s.collector_rss_mb < 500  # the real process's own RSS
+            assert s.critical_coverage_pct == 100.0
+    assert all(s.collector_cpu_pct is not None and s.collector_cpu_pct >= 0 for s in samples[2:])
     assert e.result["samples"] == {v: len(by[v]) for v in by}  # the verdict was computed on these samples
     assert e.result["critical_coverage_pct"] == 100.0
     assert not any(is_collector_of(p.pid, exp.id) for p in procs)
