@@ -7,6 +7,9 @@ Recipe (contrib has no single "aggregate resources" processor):
 2. ``groupbyattrs`` without keys compacts the now-identical resources into one;
 3. ``transform`` (metric): ``aggregate_on_attributes("sum", [dp keys])`` on rollup
    resources, keeping each metric's data-point attributes (state, direction, …).
+   The real collector merges only points with equal timestamps, and the scraper stamps
+   every process at its own read time: step 1 sets the rolled points' ``time_unix_nano``
+   to 0, step 3 sets ``time`` to ``Now()`` after the sum (found by the differential test).
 Sum-preserving; summed cumulative counters dip when a member exits (documented reset).
 """
 
@@ -110,15 +113,25 @@ class Rollup(NodeType):
         plain = " and ".join(f"metric.name != {ottl_str(m)}" for m, k in PROCESS_METRICS.items() if k)
         agg.append(f'aggregate_on_attributes("sum") where {rolled} and {plain}')
 
+        # aggregate_on_attributes groups points by attributes *and timestamp*, and the process
+        # scraper stamps each process when it reads it: with the members' own timestamps nothing
+        # merges and the exporter keeps one member's value. So the group's points get one
+        # timestamp (0) before the sum and the processing time after it.
         out = Emitted()
         out.processors[component_id("transform", ctx.node_id, "group")] = {
             "error_mode": "ignore",
-            "metric_statements": [{"context": "resource", "statements": st}],
+            "metric_statements": [
+                {"context": "resource", "statements": st},
+                {"context": "datapoint", "statements": [f"set(time_unix_nano, 0) where {rolled}"]},
+            ],
         }
         out.processors[component_id("groupbyattrs", ctx.node_id)] = {}
         out.processors[component_id("transform", ctx.node_id, "sum")] = {
             "error_mode": "ignore",
-            "metric_statements": [{"context": "metric", "statements": agg}],
+            "metric_statements": [
+                {"context": "metric", "statements": agg},
+                {"context": "datapoint", "statements": [f"set(time, Now()) where {rolled}"]},
+            ],
         }
         return out
 

@@ -70,7 +70,7 @@ def scrape(snapshot: pd.DataFrame, receiver: dict[str, Any], scrape_index: int) 
     attrs_off = {a for a, cfg in (process.get("resource_attributes") or {}).items() if not cfg["enabled"]}
     util = _utilisation(snapshot)
     resources = []
-    for row in snapshot[snapshot["scrape"] == scrape_index].to_dict("records"):
+    for i, row in enumerate(snapshot[snapshot["scrape"] == scrape_index].to_dict("records")):
         name = row["executable_name"]
         if not _name_filter(process, name):
             continue
@@ -84,7 +84,9 @@ def scrape(snapshot: pd.DataFrame, receiver: dict[str, Any], scrape_index: int) 
                 v = row.get(col)
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     continue
-                points.append({"metric": metric, "attrs": {key: value} if key else {}, "value": float(v)})
+                # The real scraper stamps each process when it reads it: no two share a time.
+                points.append({"metric": metric, "attrs": {key: value} if key else {}, "value": float(v),
+                               "time": float(row["timestamp"]) + i * 1e-6})
         resources.append({"host": row["host_name"], "attrs": attrs, "points": points})
     return resources
 
@@ -156,7 +158,7 @@ def _transform(cfg: dict[str, Any], resources: list[dict[str, Any]]) -> None:
                 elif ctx == "datapoint":
                     for p in list(res["points"]):
                         if _cond(cond, res, p["metric"], p):
-                            _edit(head, res)
+                            _edit_point(head, res, p)
                 elif ctx == "metric":
                     for metric in sorted({p["metric"] for p in res["points"]}):
                         if _cond(cond, res, metric):
@@ -180,7 +182,21 @@ def _edit(head: str, res: dict[str, Any]) -> None:
         raise AssertionError(f"reference collector does not understand statement {head!r}")
 
 
+NOW = -1.0  # what set(time, Now()) writes: one processing instant
+
+
+def _edit_point(head: str, res: dict[str, Any], point: dict[str, Any]) -> None:
+    if head == "set(time_unix_nano, 0)":
+        point["time"] = 0.0
+    elif head == "set(time, Now())":
+        point["time"] = NOW
+    else:
+        _edit(head, res)
+
+
 def _aggregate(head: str, res: dict[str, Any], metric: str) -> None:
+    """aggregate_on_attributes as contrib's aggregateutil does it: points merge only when
+    their attributes *and timestamps* are equal; the merged point keeps the first's time."""
     m = re.fullmatch(r'aggregate_on_attributes\("sum"(?:, \[(.*)\])?\)', head)
     if not m:
         raise AssertionError(f"reference collector does not understand statement {head!r}")
@@ -192,11 +208,11 @@ def _aggregate(head: str, res: dict[str, Any], metric: str) -> None:
             rest.append(p)
             continue
         kept = p["attrs"] if keys is None else {k: v for k, v in p["attrs"].items() if k in keys}
-        k = tuple(sorted(kept.items()))
+        k = (tuple(sorted(kept.items())), p["time"])
         if k in sums:
             sums[k]["value"] += p["value"]
         else:
-            sums[k] = {"metric": metric, "attrs": dict(kept), "value": p["value"]}
+            sums[k] = {"metric": metric, "attrs": dict(kept), "value": p["value"], "time": p["time"]}
     res["points"] = rest + list(sums.values())
 
 
@@ -239,12 +255,14 @@ def run(config: dict[str, Any], snapshot: pd.DataFrame, scrape_index: int) -> li
             continue
         else:
             raise AssertionError(f"reference collector does not know processor {pid}")
-    out = []
+    # The prometheus exporter keeps one value per series: points with the same labels
+    # overwrite each other (the last one wins).
+    out: dict[tuple, tuple] = {}
     for res in resources:
         for p in res["points"]:
             attrs = {k: v for k, v in res["attrs"].items() if v is not None}
             attrs.update(p["attrs"])
             key = tuple(sorted((k, str(int(v)) if isinstance(v, int | float) and k.endswith("pid") else str(v))
                                for k, v in attrs.items()))
-            out.append((res["host"], p["metric"], key, p["value"]))
-    return sorted(out, key=lambda t: t[:3])
+            out[(res["host"], p["metric"], key)] = (res["host"], p["metric"], key, p["value"])
+    return sorted(out.values(), key=lambda t: t[:3])
