@@ -4,9 +4,13 @@ Field meanings follow the scraper on Linux (contrib ``processscraper``):
 
 - ``executable_name``: the process name (``/proc/PID/status`` Name / ``comm``, extended
   from the command line when the kernel truncated it to 15 characters — psutil and
-  gopsutil both do this); ``executable_path``: the target of ``/proc/PID/exe``;
-  ``command``: ``cmdline[0]``; ``command_line``: the cmdline arguments joined by spaces;
-  ``owner``: the user name.
+  gopsutil both do this); ``executable_path``: the target of ``/proc/PID/exe`` exactly as
+  ``readlink`` gives it (a deleted binary keeps its `` (deleted)`` suffix, which psutil
+  strips); ``command``: ``cmdline[0]``; ``command_line``: the arguments joined by spaces.
+  Both from ``/proc/PID/cmdline`` the way gopsutil's ``CmdlineSlice`` splits it: trailing
+  NULs trimmed, then split on NUL (psutil keeps the empty arguments of a process that
+  rewrote its title, e.g. ``postgres: checkpointer`` padded with NULs, and splits on
+  spaces when the buffer has no NUL at the end); ``owner``: the user name.
 - CPU times user/system/iowait in seconds, RSS and VMS in bytes, ``/proc/PID/io``
   read_bytes/write_bytes, and the optional threads, open fds, syscall read/write counts
   (``disk_operations_*``), page faults and context switches.
@@ -24,6 +28,8 @@ The reader is an interface so tests and the runtime can substitute a fake.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -77,6 +83,7 @@ class PsutilReader:
             row = _row_from_info(info)
             if row is None:
                 continue
+            row.update(self._scraper_identity(info["pid"], row))
             major, minor = self._page_faults(info["pid"])
             row["paging_faults_major"], row["paging_faults_minor"] = major, minor
             rows.append(row)
@@ -89,6 +96,27 @@ class PsutilReader:
 
     def host_name(self) -> str:
         return socket.gethostname()
+
+    def _scraper_identity(self, pid: int, row: dict[str, Any]) -> dict[str, Any]:
+        """executable_path, command, command_line (and the name they extend) as the
+        collector's scraper reads them (gopsutil: raw readlink, CmdlineSlice)."""
+        out: dict[str, Any] = {}
+        with contextlib.suppress(OSError):
+            out["executable_path"] = os.readlink(f"{self.proc_root}/{pid}/exe")
+        try:
+            with open(f"{self.proc_root}/{pid}/cmdline", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            return out
+        args = [a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0")] if raw else []
+        out["command"] = args[0] if args else ""
+        out["command_line"] = " ".join(args)
+        name = row["executable_name"]
+        if len(name) >= 15 and args:
+            # gopsutil extends a truncated name from basename(cmdline[0]) when it starts with it
+            base = os.path.basename(args[0])
+            out["executable_name"] = base if base.startswith(name[:15]) else name[:15]
+        return out
 
     def _page_faults(self, pid: int) -> tuple[float, float]:
         """majflt/minflt from /proc/PID/stat (psutil has no accessor; gopsutil reads the same)."""
