@@ -155,9 +155,9 @@ def receiver_processors(variant: Mapping[str, Any], tap: Mapping[str, Any]) -> d
 # ---------------------------------------------------------------- the three configs
 
 
-def _telemetry(port: int) -> dict[str, Any]:
+def _telemetry(port: int, host: str) -> dict[str, Any]:
     return {"metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {
-        "host": "127.0.0.1", "port": port}}}}]}}
+        "host": host, "port": port}}}}]}}
 
 
 def _text(config: dict[str, Any], name: str, experiment_id: str, variant: str, notes: list[str]) -> str:
@@ -169,13 +169,21 @@ def _text(config: dict[str, Any], name: str, experiment_id: str, variant: str, n
                   config=config)  # fmt: skip
 
 
-def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: TapPorts) -> TapConfigs:
-    """The tap's config and each variant's (otlp receiver + receiver choices + its pipeline)."""
+def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: TapPorts, *,
+               listen_host: str = "127.0.0.1", root_path: str | None = None) -> TapConfigs:
+    """The tap's config and each variant's (otlp receiver + receiver choices + its pipeline).
+
+    The OTLP hop from the tap to each variant is always on loopback. ``listen_host`` is where
+    what is scraped or probed from outside listens (health_check, self-telemetry, prometheus
+    exporters, the input): loopback on this host, ``0.0.0.0`` in a pod (kubelet probes and
+    Prometheus reach the pod's IP). ``root_path`` is the tap's hostmetrics ``root_path``
+    (``/hostfs`` in the Kubernetes pod, core.render.k8s_experiment).
+    """
     built = {}
     for v in VARIANTS:
-        opts = RenderOptions(experiment_id=experiment_id, variant=v, telemetry_host="127.0.0.1",
-                             telemetry_port=ports.of(v, "telemetry"), health_host="127.0.0.1",
-                             health_port=ports.of(v, "health"), prometheus_host="127.0.0.1",
+        opts = RenderOptions(experiment_id=experiment_id, variant=v, telemetry_host=listen_host,
+                             telemetry_port=ports.of(v, "telemetry"), health_host=listen_host,
+                             health_port=ports.of(v, "health"), prometheus_host=listen_host,
                              prometheus_port=ports.of(v, "metrics"))  # fmt: skip
         built[v] = build(pipelines[v], opts)
     receivers = {v: _receiver(built[v].config) for v in VARIANTS}
@@ -201,20 +209,21 @@ def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: Tap
                                         text=_text(config, pipelines[v].name, experiment_id, v, notes))
 
     input_exporter = REGISTRY["prometheus"].emit(
-        {"endpoint": f"127.0.0.1:{ports.input_metrics}"}, EmitContext(node_id="input", experiment_id=experiment_id,
+        {"endpoint": f"{listen_host}:{ports.input_metrics}"}, EmitContext(node_id="input", experiment_id=experiment_id,
                                                                       variant="input"))  # fmt: skip
     exporters: dict[str, Any] = {
         f"otlp/{v}": {"endpoint": f"127.0.0.1:{ports.of(v, 'otlp')}", "tls": {"insecure": True},
                       "compression": "none"} for v in VARIANTS}  # fmt: skip
     exporters[INPUT_EXPORTER] = input_exporter.exporters["prometheus/input"]
+    tap_hostmetrics = {**tap_recv, "root_path": root_path} if root_path else tap_recv
     tap_config: dict[str, Any] = {
-        "extensions": {"health_check": {"endpoint": f"127.0.0.1:{ports.tap_health}"}},
-        "receivers": {"hostmetrics": tap_recv},
+        "extensions": {"health_check": {"endpoint": f"{listen_host}:{ports.tap_health}"}},
+        "receivers": {"hostmetrics": tap_hostmetrics},
         "exporters": exporters,
         "service": {
             "extensions": ["health_check"],
             "pipelines": {"metrics": {"receivers": ["hostmetrics"], "exporters": list(exporters)}},
-            "telemetry": _telemetry(ports.tap_telemetry),
+            "telemetry": _telemetry(ports.tap_telemetry, listen_host),
         },
     }
     tap_name = f"tap-{pipelines['baseline'].name}-vs-{pipelines['candidate'].name}"[:200]
