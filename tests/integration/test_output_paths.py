@@ -17,8 +17,14 @@ from core.engine.fleet import generate_fleet
 from core.engine.snapshot import write_snapshot
 
 TEMPLATE = "process-topk-v1"
-K8S = ["configmap.yaml", "daemonset.yaml", "namespace.yaml", "pipeline-cr.yaml", "service.yaml",
-       "serviceaccount.yaml"]
+
+def manifests(template: str) -> list[str]:
+    """The k8s/ file names a render of ``template`` writes."""
+    from core.catalog.templates import get_template
+    from core.render.bundle import render_bundle
+
+    return sorted(render_bundle(get_template(template)).manifests)
+
 ROOT = os.geteuid() == 0
 
 
@@ -54,7 +60,7 @@ def test_render_writes_the_bundle_and_leaves_no_staging(tmp_path, capsys):
     out = tmp_path / "out" / "deep"
     assert run(capsys, "pipeline", "render", TEMPLATE, "--out", str(out))[0] == 0
     assert sorted(p.name for p in out.iterdir()) == ["collector.yaml", "k8s"]
-    assert sorted(p.name for p in (out / "k8s").iterdir()) == K8S
+    assert sorted(p.name for p in (out / "k8s").iterdir()) == manifests(TEMPLATE)
 
 
 def test_render_empty_out_is_refused(capsys):
@@ -124,7 +130,7 @@ def test_render_removes_stale_manifests_a_previous_render_left(tmp_path, capsys)
     (out / "k8s" / "legacy.yml").write_text("metadata:\n  labels:\n    app.kubernetes.io/part-of: phoenix\n")
     (out / "k8s" / "README.md").write_text("notes: not a manifest, left alone")
     assert run(capsys, "pipeline", "render", "process-baseline-v1", "--out", str(out))[0] == 0
-    assert sorted(p.name for p in (out / "k8s").iterdir()) == sorted([*K8S, "README.md"])
+    assert sorted(p.name for p in (out / "k8s").iterdir()) == sorted([*manifests("process-baseline-v1"), "README.md"])
     assert "process-baseline-v1" in (out / "collector.yaml").read_text()
 
 
