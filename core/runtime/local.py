@@ -372,6 +372,7 @@ class LocalDeployer:
         info = self._info(pids[0], {v: ports[f"{v}_metrics"] for v in ("baseline", "candidate")})
         info["pids"] = pids
         info["runtime"] = "local-otelcol"
+        info["collector"] = {"kind": "real", "binary": str(self.otelcol_bin)}
         info["configs"] = {role: item["config"] for role, item in plan.items()}
         info["input_url"] = f"http://127.0.0.1:{ports['input_metrics']}/metrics"
         info["measurer_pid"] = measurer.pid
@@ -379,7 +380,8 @@ class LocalDeployer:
 
     @staticmethod
     def _info(pid: int, ports: dict[str, Any]) -> dict[str, Any]:
-        return {"runtime": "local", "dry_run": False, "pids": [pid], "ports": dict(ports),
+        return {"runtime": "local", "collector": {"kind": "emulator"}, "dry_run": False, "pids": [pid],
+                "ports": dict(ports),
                 "urls": {v: f"http://127.0.0.1:{p}/metrics" for v, p in ports.items()}}  # fmt: skip
 
     def _ports(self, eid: str) -> dict[str, int]:
