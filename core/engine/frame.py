@@ -123,19 +123,21 @@ def align_scrapes(host_codes: np.ndarray, scrape: np.ndarray) -> np.ndarray:
 def _utilization(df: pd.DataFrame, host_codes: np.ndarray, num_cpus: np.ndarray) -> dict[str, np.ndarray]:
     """Δcpu_time_state / (Δwall × num_cpus) against the same process's previous scrape.
 
-    "Same process" = same host, pid and executable name with non-decreasing CPU time (a
-    reused pid is a new process, as the scraper keys processes by pid and start time).
+    "Same process" = same host and pid with non-decreasing CPU time. The scraper keeps one
+    calculator per pid (``ucals[pid]``), whatever the name: a kernel worker renamed between
+    scrapes (``kworker/0:1-events`` → ``kworker/0:1-mm_percpu_wq``) still gets its point
+    (docs/pipeline-semantics.md, "What the real collector showed"). A counter that went
+    backwards is taken for a reused pid (no point).
     NaN on a process's first scrape: the collector emits no utilisation point then.
     """
     n = len(df)
     pid = df["process.pid"].to_numpy(dtype=np.int64, na_value=-1)
     ts = df["timestamp"].to_numpy(dtype=np.float64)
     order = np.lexsort((ts, pid, host_codes))
-    name_codes = df["process.executable.name"].cat.codes.to_numpy()
     same = np.zeros(n, dtype=bool)
     if n > 1:
         a, b = order[:-1], order[1:]
-        same[1:] = (host_codes[a] == host_codes[b]) & (pid[a] == pid[b]) & (name_codes[a] == name_codes[b])
+        same[1:] = (host_codes[a] == host_codes[b]) & (pid[a] == pid[b])
     prev = np.r_[order[0:1], order[:-1]] if n else order
     dwall = ts[order] - ts[prev]
     same &= dwall > 0
