@@ -393,10 +393,14 @@ class LocalDeployer:
             return False
         # the emulator has /healthz next to /metrics; a real collector's prometheus exporter only /metrics
         path = "/metrics" if self.otelcol_bin else "/healthz"
-        for port in ports.values():
+        for role, port in ports.items():
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
                     if r.status != 200:
+                        return False
+                    # Real collectors: running starts once the tap's first scrape has gone out,
+                    # so the experiment's duration is all measured intervals, not start-up.
+                    if role == "tap" and b"\nprocess_" not in r.read():
                         return False
             except OSError:
                 return False

@@ -418,6 +418,8 @@ class ScrapeMeasurer:
         return self.facts
 
     def start_servers(self) -> dict[str, int]:
+        if self.tap is not None:  # what the configs say, read once before the first interval
+            self._facts(self.scrape_host())
         for v, ep in self.endpoints.items():
             try:
                 tel = parse_telemetry(self.fetch(ep.telemetry_url), f"{v} telemetry")

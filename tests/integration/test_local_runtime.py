@@ -331,7 +331,7 @@ def cmdline_has(pids, arg) -> bool:
 
 def test_real_collectors_measured_with_identical_input(db, tmp_path, otelcol_bin):
     """Tap + baseline + candidate on the real binary → a measured, completed run."""
-    exp = _new(db, duration=14.0, load="none")
+    exp = _new(db, duration=16.0, load="none")
     dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=otelcol_bin)
     sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.5, lease_s=10)
     try:
