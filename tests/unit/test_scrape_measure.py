@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.domain.critical import policy_from_rules
 from core.engine.expand import expand
@@ -178,3 +180,26 @@ def test_measurer_tick_pairs_variants_and_skips_failed_intervals():
     assert (c.series_created, c.series_removed) == (0, 7)
     del served["http://c/tel"]
     assert m.tick(T) == [] and m.skipped == 1 and len(got) == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["process_a", "process_b_total", "up"]),
+                          st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+                                          st.text(max_size=20), max_size=4),
+                          st.floats(allow_nan=False, allow_infinity=False, width=32)), max_size=20))
+def test_the_fast_parser_reads_what_prometheus_client_reads(samples):
+    """parse_samples is a regex parser for speed; it must agree with the library on escapes."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from core.runtime.scrape_measure import parse_samples
+
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    lines = []
+    for name, labels, value in samples:
+        body = ",".join(f'{k}="{esc(v)}"' for k, v in labels.items())
+        lines.append(f"{name}{{{body}}} {value!r}" if labels else f"{name} {value!r}")
+    text = "\n".join(lines) + "\n"
+    lib = [(s.name, dict(s.labels), float(s.value)) for f in text_string_to_metric_families(text) for s in f.samples]
+    assert parse_samples(text) == lib
