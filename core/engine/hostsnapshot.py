@@ -12,8 +12,10 @@ Field meanings follow the scraper on Linux (contrib ``processscraper``):
   rewrote its title, e.g. ``postgres: checkpointer`` padded with NULs, and splits on
   spaces when the buffer has no NUL at the end); ``owner``: the user name.
 - CPU times user/system/iowait in seconds, RSS and VMS in bytes, ``/proc/PID/io``
-  read_bytes/write_bytes, and the optional threads, open fds, syscall read/write counts
-  (``disk_operations_*``), page faults and context switches.
+  rchar/wchar (what the scraper's ``process.disk.io`` reports: gopsutil's ``ReadBytes`` /
+  ``WriteBytes``; read_bytes/write_bytes are only what reached storage), and the optional
+  threads, open fds, syscall read/write counts (``disk_operations_*``), page faults and
+  context switches.
 
 Failures are tolerated per field, as the scraper does with its ``mute_process_*`` flags:
 a process whose name cannot be read is skipped (the scraper skips it too); an unreadable
@@ -155,8 +157,10 @@ def _row_from_info(info: dict[str, Any]) -> dict[str, Any] | None:
         "cpu_time_wait": getattr(cpu, "iowait", 0.0) if cpu is not None else nan,
         "memory_usage": float(mem.rss) if mem is not None else nan,
         "memory_virtual": float(mem.vms) if mem is not None else nan,
-        "disk_io_read": float(io.read_bytes) if io is not None else nan,
-        "disk_io_write": float(io.write_bytes) if io is not None else nan,
+        # The scraper's process.disk.io is gopsutil's ReadBytes/WriteBytes: /proc/PID/io
+        # rchar/wchar (every byte through read/write syscalls), not read_bytes/write_bytes.
+        "disk_io_read": float(getattr(io, "read_chars", io.read_bytes)) if io is not None else nan,
+        "disk_io_write": float(getattr(io, "write_chars", io.write_bytes)) if io is not None else nan,
         "disk_operations_read": float(io.read_count) if io is not None else nan,
         "disk_operations_write": float(io.write_count) if io is not None else nan,
         "threads": float(info["num_threads"]) if info.get("num_threads") is not None else nan,
