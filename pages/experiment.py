@@ -92,8 +92,8 @@ def _actions(exp) -> None:
             if c[1].button("Promote", key="exp.promote", type="primary",
                            disabled=(exp.result or {}).get("verdict") != "PROMOTE",
                            help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
-                ex.promote(exp.id)
-                st.success(f"Promoted {exp.candidate}.")
+                ex.promote(exp.id)  # raises on failure (the boundary shows it)
+                st.rerun()  # the promotion record replaces the button
         else:
             c[1].button("Promote", key="exp.promote", disabled=True,
                         help="Promotion is not available in this build.")

@@ -422,6 +422,9 @@ class LocalDeployer:
                         return False
             except OSError:
                 return False
+        if self.otelcol_bin:  # and the measuring child has read its first interval of all three
+            with self.uow_factory() as uow:
+                return bool(uow.samples.count(experiment.id))
         return True
 
     def healthy(self, experiment: Experiment) -> bool:

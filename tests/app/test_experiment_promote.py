@@ -26,7 +26,8 @@ def test_promote_button_commits_and_records(svc: Services, app_env: Path) -> Non
     assert not at.exception
     at.button(key="exp.promote").click().run()
     assert not at.exception
-    assert any("Promoted process-topk-v1" in s.value for s in at.success)
+    assert any("In production since" in s.value and "process-topk-v1" in s.value for s in at.success)
+    assert not [b for b in at.button if b.key == "exp.promote"]  # the record replaced the button
     rec = current_production(svc)
     assert rec is not None and rec.experiment_id == exp_id
     head = subprocess.run(["git", "-C", str(app_env / "gitops"), "rev-parse", "HEAD"], capture_output=True,
