@@ -102,14 +102,16 @@ class PsutilReader:
     def _scraper_identity(self, pid: int, row: dict[str, Any]) -> dict[str, Any]:
         """executable_path, command, command_line (and the name they extend) as the
         collector's scraper reads them (gopsutil: raw readlink, CmdlineSlice)."""
-        out: dict[str, Any] = {}
+        # Unreadable now (a zombie, an exiting process) is empty, as the scraper sends it;
+        # psutil would return the exe it cached from an earlier scan of the same pid.
+        out: dict[str, Any] = {"executable_path": ""}
         with contextlib.suppress(OSError):
             out["executable_path"] = os.readlink(f"{self.proc_root}/{pid}/exe")
         try:
             with open(f"{self.proc_root}/{pid}/cmdline", "rb") as fh:
                 raw = fh.read()
         except OSError:
-            return out
+            raw = b""
         args = [a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0")] if raw else []
         out["command"] = args[0] if args else ""
         out["command_line"] = " ".join(args)

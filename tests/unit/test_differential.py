@@ -170,3 +170,8 @@ def test_host_reader_reads_identity_like_the_scraper(tmp_path: Path) -> None:
     long = reader._scraper_identity(42, {"executable_name": "phoenix-otelcol"})
     assert long["executable_name"] == "phoenix-otelcol-contrib"
     assert long["command_line"] == "/opt/bin/phoenix-otelcol-contrib --config=x"
+    zombie = tmp_path / "43"
+    zombie.mkdir()
+    (zombie / "cmdline").write_bytes(b"")
+    assert reader._scraper_identity(43, {"executable_name": "phoenix-otelcol"}) == {
+        "executable_path": "", "command": "", "command_line": ""}  # not psutil's cached exe
