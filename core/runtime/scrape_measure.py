@@ -1,27 +1,29 @@
 """Measurements of real collectors, taken from outside like Prometheus would.
 
-With ``PHOENIX_OTELCOL_BIN`` the local deployer runs two real otelcol-contrib processes;
-nothing inside them writes Phoenix samples. ``ScrapeMeasurer`` (run by ``phoenix
+With the real collector (docs/real-collector.md) the local deployer runs a tap and two variant
+collectors; nothing inside them writes Phoenix samples. ``ScrapeMeasurer`` (run by ``phoenix
 collector --experiment ID --measure-otelcol``) produces the same per-variant
 ``MeasurementSample`` the emulator writes, once per interval:
 
-- ``/metrics`` of each variant's prometheus exporter, parsed as text format 0.0.4
-  (``prometheus_client.parser``): series = samples of ``process_*`` families
-  (``target_info`` and scope info are not process series), data points = series ×
-  min(1, interval / export interval) as the emulator counts them, bytes = the payload;
+- ``/metrics`` of each variant's prometheus exporter, parsed as text format 0.0.4 (a small
+  regex parser, checked against ``prometheus_client``'s in the tests): series = samples of
+  ``process_*`` families (``target_info`` and scope info are not process series), data
+  points = series × min(1, interval / export interval) as the emulator counts them, bytes =
+  the payload;
 - each variant's self-telemetry endpoint: ``otelcol_process_cpu_seconds_total`` →
   CPU % over the interval (Δcpu / Δt × 100), ``otelcol_process_memory_rss`` → MB;
-- critical coverage: ONE psutil scrape of the host in the same interval, classified with
+- critical coverage: the tap's ``prometheus/input`` exposition (the input both variants
+  received; without a tap, ONE psutil scrape of the host in the same interval), classified with
   the experiment's critical policy; a critical pid is covered when every series the
   receiver would emit for it (enabled metrics × data-point attribute values that have
-  data) is in the variant's output with ``process_pid`` intact. The collectors scrape
-  at their own instants (and serve their last scrape), so a pid born or gone between
-  their scrape and ours is a timing artefact, not a loss: only critical pids that are
-  older than two intervals (plus the export interval) and still alive, with the same
-  start time, after both endpoints were read are judged (``stable_pids``). A pid that
-  old which a variant does not export is lost by that variant, whatever the other does;
-- processes seen = processes in that psutil scrape (the identical input both real
-  collectors read); series created/removed = label-set identities vs the last interval.
+  data) is in the variant's output with ``process_pid`` intact. With the tap, a critical
+  pid is judged once the tap has exported it for two intervals plus the variant's export
+  interval (every variant has then had its data). Without one, the collectors scrape at
+  their own instants, so only critical pids older than that and still alive after both
+  endpoints were read are judged (``stable_pids``). A judged pid that a variant does not
+  export is lost by that variant, whatever the other does;
+- processes seen = pids in the input; series created/removed = label-set identities vs
+  the last interval.
 
 The functions over text and a snapshot are pure; only ``ScrapeMeasurer`` does I/O.
 """
