@@ -25,12 +25,18 @@ collector showed"):
    to what churn processes summed into a group and the interpolation itself may account
    for; and within 1 % (plus churn) of the psutil read aligned with the candidate's scrape.
 
-Churn is identified by pid from pid censuses (start time, name, command line) taken just
-before and after each collector scrape: a pid present in one and not the other, reused, or
-renamed/retitled in between. Two more timing cases are churn too, each proven by our own
-reads: kernel threads the kernel renamed between the two reads (``kworker/1:2-events`` →
-``kworker/1:2-mm_percpu_wq``) and processes the collector exported under a name and command
-line one of our censuses saw for that pid (postgres backends retitle themselves per query).
+Left out of the comparison, by pid, each shown by our own reads (pid censuses of start
+time, name, command line and RSS taken just before and after each collector scrape):
+
+- *started or stopped*: a pid in one census and not the other, reused, or exported by the
+  collector but absent from the snapshot;
+- *renamed or retitled*: the same process under another name or command line — between two
+  censuses, in the collector's export under an identity one of our censuses saw, or a
+  kernel thread the kernel renamed (``kworker/1:2-events`` → ``kworker/1:2-mm_percpu_wq``);
+  postgres backends retitle themselves per query;
+- *threshold crossing*: kept by one side and rolled up by the other while our RSS samples
+  lie on both sides of the memory threshold;
+- *observer*: the collector under test itself (it reads its own process mid-scrape).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,15 +209,37 @@ class Churn:
     groups: frozenset[str] = frozenset()
 
 
-def churn_pids(before: Mapping[int, Hashable], after: Mapping[int, Hashable]) -> set[int]:
-    """Pids whose existence is ambiguous at an instant bracketed by two pid censuses.
+def churn_pids(before: Mapping[int, tuple[float, str, str]], after: Mapping[int, tuple[float, str, str]]) -> set[int]:
+    """Pids that started or stopped at an instant bracketed by two pid censuses.
 
-    ``before``/``after`` map pid → identity (start time, name), read just before and just
-    after the instant (and after every read that has to see it). A pid in only one census,
-    or with another identity (a reused pid, a renamed process), started or stopped — as a
-    series identity — in between: a scrape inside the window may or may not have seen it.
+    ``before``/``after`` map pid → (start time, name, command line), read just before and
+    just after the instant (and after every read that has to see it). A pid in only one
+    census, or with another start time (a reused pid), started or stopped in between: a
+    scrape inside the window may or may not have seen it.
     """
-    return {pid for pid, _ in set(before.items()) ^ set(after.items())}
+    out = set(before) ^ set(after)
+    out |= {pid for pid in set(before) & set(after) if before[pid][0] != after[pid][0]}
+    return out
+
+
+def identity_changed(before: Mapping[int, tuple[float, str, str]],
+                     after: Mapping[int, tuple[float, str, str]]) -> set[int]:
+    """Pids of one process (same start time) whose name or command line changed in between:
+    a new series identity for the same process."""
+    return {pid for pid in set(before) & set(after)
+            if before[pid][0] == after[pid][0] and before[pid][1:] != after[pid][1:]}
+
+
+def observed_crossings(pids: Iterable[int], rss: Mapping[int, Sequence[float]],
+                       thresholds: Sequence[float]) -> set[int]:
+    """Pids whose RSS samples from our own reads lie on both sides of a memory threshold
+    (``value_int >= T``): the collector's read, between ours, may have gone either way."""
+    out = set()
+    for pid in pids:
+        samples = rss.get(pid) or []
+        if samples and any(min(samples) < t <= max(samples) for t in thresholds):
+            out.add(pid)
+    return out
 
 
 def renamed_kernel_threads(collector: Iterable[Point], names: Mapping[int, str], kernel: Iterable[int]) -> set[int]:

@@ -95,10 +95,17 @@ def test_compare_series_leaves_out_churn_by_pid_and_one_sided_groups_of_churn_na
     assert [k[1] for k in got.only_collector] == [_p("process.cpu.time", 2).labels]
 
 
-def test_churn_pids_are_the_ones_whose_identity_changed_between_censuses() -> None:
+def test_censuses_tell_started_or_stopped_from_retitled() -> None:
     before = {1: (0.0, "init", ""), 5: (1.0, "a", "a"), 6: (2.0, "b", "b"), 7: (3.0, "pg", "idle")}
     after = {1: (0.0, "init", ""), 6: (9.0, "c", "c"), 7: (3.0, "pg", "SELECT"), 8: (4.0, "d", "d")}
-    assert d.churn_pids(before, after) == {5, 6, 7, 8}
+    assert d.churn_pids(before, after) == {5, 6, 8}  # 6 is a reused pid
+    assert d.identity_changed(before, after) == {7}
+
+
+def test_threshold_crossings_need_samples_on_both_sides() -> None:
+    rss = {1: [90.0, 110.0], 2: [120.0, 130.0], 3: [100.0]}
+    assert d.observed_crossings({1, 2, 3, 4}, rss, [100.0]) == {1}
+    assert d.observed_crossings({1, 2}, rss, []) == set()
 
 
 def test_renames_count_as_churn_only_when_explained() -> None:
