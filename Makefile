@@ -60,7 +60,7 @@ smoke: setup-dev
 
 # The e2e tests run inside `smoke`, against the installed app.
 test: lint collector smoke
-	$(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ignore=tests/e2e --durations=25 $(PYTEST_ARGS)
 
 unit: setup-dev
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
