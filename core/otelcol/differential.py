@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from typing import Any
 import pandas as pd
 
 from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_metric_name
+from core.engine.exposition_parse import parse_exposition
 from core.engine.metrics import METRICS_BY_NAME, PROCESS_METRICS
 
 SCOPE_LABELS = frozenset({"otel_scope_name", "otel_scope_schema_url", "otel_scope_version"})
@@ -111,35 +111,13 @@ def identity(labels: Mapping[str, str]) -> Labels:
 # ---------------------------------------------------------------- the collector side
 
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+(-?\d+))?[ \t]*$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-_UNESCAPE = re.compile(r"\\(.)")
-
-
-def _unescape(value: str) -> str:
-    if "\\" not in value:
-        return value
-    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
-
-
 def parse_collector(text: str) -> list[Point]:
-    """``process_*`` samples of a prometheus-exporter exposition (timestamps kept).
-
-    A small regex reader of the text format the exporter writes (one sample a line,
-    ``name{label="value",…} value [timestamp_ms]``): ``prometheus_client``'s parser reads
-    character by character and takes seconds on a busy host for a 2,000-series page.
-    """
+    """``process_*`` samples of a prometheus-exporter exposition (timestamps kept)."""
     out = []
-    for line in text.splitlines():
-        if not line.startswith("process_"):
-            continue
-        m = _SAMPLE.match(line)
-        if m is None:
-            raise ValueError(f"not a Prometheus sample line: {line[:120]!r}")
-        name, labels, value, ts = m.groups()
-        metric = PROM_TO_OTEL.get(name, name)
-        pairs = {k: _unescape(v) for k, v in _LABEL.findall(labels or "")}
-        out.append(Point(metric, identity(pairs), float(value), int(ts) / 1000.0 if ts is not None else None))
+    for sample in parse_exposition(text, prefix="process_"):
+        metric = PROM_TO_OTEL.get(sample.name, sample.name)
+        ts = sample.timestamp_ms
+        out.append(Point(metric, identity(sample.labels), sample.value, ts / 1000.0 if ts is not None else None))
     return out
 
 
