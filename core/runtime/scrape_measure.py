@@ -380,6 +380,8 @@ class ScrapeMeasurer:
         # separate host scrape, so no timing artefacts between "input" and "output".
         self.tap = tap
         self.first_seen: dict[int, float] = {}
+        self.has_data: set[str] = set()
+        self.started: float | None = None
         self.tap_cpu: tuple[float, float] | None = None
         self.tap_overhead: list[dict[str, float | None]] = []
         self.ticks = 0
@@ -457,6 +459,8 @@ class ScrapeMeasurer:
             log.warning("interval skipped for %s: %s", self.experiment_id, exc)
             return []
         facts = self.facts
+        if self._warming_up(texts):
+            return []
         judged: set[int] = set()
         for f in facts.values():
             age = 2 * self.interval_s + (f.export_interval_s or 0.0)
@@ -471,6 +475,29 @@ class ScrapeMeasurer:
         if self.sink:
             self.sink(samples)
         return samples
+
+    def _warming_up(self, texts: Mapping[str, tuple[str, str, float, list[SeriesKey]]]) -> bool:
+        """With a tap: no sample until every variant has exported its first batch.
+
+        The tap's first scrape reaches the variants a moment later (and a batching or
+        downsampling variant holds it for its export interval); an interval read before then
+        would count an empty variant as a 100 % reduction. A variant still empty after two
+        intervals plus its export interval (and 5 s of start-up) is measured as it is.
+        """
+        if self.tap is None:
+            return False
+        now = self.clock()
+        self.started = self.started or now
+        for v, (_, _, _, series) in texts.items():
+            if series:
+                self.has_data.add(v)
+            elif v not in self.has_data:
+                patience = 2 * self.interval_s + (self.facts[v].export_interval_s or 0.0) + 5.0
+                if now - self.started < patience:
+                    log.info("interval skipped for %s: %s has not exported its first batch yet",
+                             self.experiment_id, v)
+                    return True
+        return False
 
     def _judged(self, pids: np.ndarray, age: float, snap: pd.DataFrame) -> set[int]:
         """Critical pids old enough that every variant has had their data for ``age`` seconds."""

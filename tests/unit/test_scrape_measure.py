@@ -182,6 +182,29 @@ def test_measurer_tick_pairs_variants_and_skips_failed_intervals():
     assert m.tick(T) == [] and m.skipped == 1 and len(got) == 4
 
 
+def test_with_a_tap_the_input_is_the_taps_and_empty_variants_warm_up_first():
+    """The tap's prometheus/input is the input; no sample until each variant exported a batch."""
+    s = series_frame()
+    topk = s[(s["process.pid"] < 100) | (s["process.pid"] == 100)]
+    served = {"http://t/metrics": text_of(s), "http://t/tel": tel(2.0), "http://b/metrics": "",
+              "http://c/metrics": text_of(topk), "http://b/tel": tel(1.0), "http://c/tel": tel(0.5)}  # fmt: skip
+    now = [0.0]
+    m = ScrapeMeasurer("e1", {"baseline": load_pipeline("process-baseline-v1"),
+                              "candidate": load_pipeline("process-topk-v1")},
+                       {"baseline": Endpoints("http://b/metrics", "http://b/tel"),
+                        "candidate": Endpoints("http://c/metrics", "http://c/tel")},
+                       interval_s=5, policy=POLICY, reader=StaticReader([ROWS]), fetch=served.__getitem__,
+                       clock=lambda: now[0], tap=Endpoints("http://t/metrics", "http://t/tel"))  # fmt: skip
+    m.start_servers()
+    assert m.tick(T) == []  # the baseline has not exported its first batch yet
+    now[0] = 5.0
+    served["http://b/metrics"] = text_of(s)
+    b, c = m.tick(T)
+    assert (b.series, c.series) == (70, 21)
+    assert b.processes_seen == c.processes_seen == 10  # pids in the tap's input
+    assert len(m.tap_overhead) == 2 and m.tap_overhead[-1]["rss_mb"] is not None
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["process_a", "process_b_total", "up"]),
                           st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
