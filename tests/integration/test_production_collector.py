@@ -153,6 +153,8 @@ def test_standing_scheduler_runs_and_replaces_the_promoted_collector(db: Databas
     pids: list[int] = []
     try:
         assert ("production", "standing collector started") in sched.run_once().actions
+        # the child is recognised once it has exec'd (its cmdline): a moment after Popen on a busy host
+        assert _wait_for(lambda: deployer._production._serving().get("pid"), timeout=20)
         first = deployer._production._serving()["pid"]
         pids.append(first)
         assert _wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz") == "ok\n", timeout=40)
@@ -161,6 +163,7 @@ def test_standing_scheduler_runs_and_replaces_the_promoted_collector(db: Databas
 
         _promoted(db, tmp_path)  # a newer winner replaces production
         assert ("production", "standing collector restarted") in sched.run_once().actions
+        assert _wait_for(lambda: deployer._production._serving().get("pid"), timeout=20)
         second = deployer._production._serving()["pid"]
         pids.append(second)
         assert second != first and not is_production_collector(first)
