@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from core.domain.criteria import LoadProfile, SuccessCriteria, Target, Timing, parse_duration
+from core.domain.criteria import LoadProfile, SuccessCriteria, Target, Timing
 from core.domain.critical import load_policy_text
+from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
 
 STEPS = ("Basics", "Pipelines", "Target & load", "Criteria & review")

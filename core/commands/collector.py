@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
 def _run_production(args: argparse.Namespace) -> int:
     import sys
 
-    from core.domain.criteria import parse_duration
+    from core.domain.durations import parse_duration
     from core.runtime.production import run_production
     from core.settings import Settings
     from core.store.uow import Database

@@ -11,7 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from core.domain.criteria import LoadProfile, SuccessCriteria, Target, format_duration, parse_duration
+from core.domain.criteria import LoadProfile, SuccessCriteria, Target
+from core.domain.durations import format_duration, parse_duration
 from core.domain.errors import ValidationError
 from core.domain.experiment import State, utcnow
 

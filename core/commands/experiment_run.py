@@ -25,7 +25,8 @@ import threading
 import time
 from typing import Any
 
-from core.domain.criteria import LoadProfile, SuccessCriteria, format_duration, parse_duration
+from core.domain.criteria import LoadProfile, SuccessCriteria
+from core.domain.durations import format_duration, parse_duration
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment, State
 

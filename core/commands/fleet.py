@@ -43,14 +43,9 @@ def register(subparsers: Any) -> None:
 
 def parse_interval(text: str) -> float:
     """Seconds from ``10s`` / ``1m30s`` / ``2.5``; a clear error otherwise."""
-    from core.catalog._common import parse_duration
+    from core.domain.durations import parse_duration
 
-    seconds = parse_duration(text)
-    if seconds is None:
-        try:
-            seconds = float(text)
-        except ValueError:
-            raise ValidationError(f"--interval must be a duration like 10s or 1m, got {text!r}") from None
+    seconds = parse_duration(text, "--interval")
     if seconds <= 0:
         raise ValidationError(f"--interval must be positive, got {text!r}")
     return seconds

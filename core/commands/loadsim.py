@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.domain.criteria import LOAD_PROFILES, LoadProfile, parse_duration
+from core.domain.criteria import LOAD_PROFILES, LoadProfile
+from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.domain.durations import format_duration
 from core.domain.errors import ValidationError
 
 # Caps that keep a single experiment from running for days or scraping too fast for
@@ -39,38 +40,6 @@ def _raise(problems: list[str]) -> None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# ---------------------------------------------------------------- durations
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str | float | int, what: str = "duration") -> float:
-    """``"60s"``, ``"5m"``, ``"1.5h"``, ``"500ms"`` or a bare number of seconds → seconds."""
-    if _is_number(text):
-        return float(text)  # type: ignore[arg-type]
-    if not isinstance(text, str):
-        raise ValidationError(f"{what} must be a duration like 60s, 5m or 1h, got {text!r}")
-    shown = text if len(text) <= 40 else text[:40] + "…"
-    if text.strip().startswith("-"):
-        raise ValidationError(f"{what} must be positive, got {shown!r}")
-    m = _DURATION.match(text)
-    if not m:
-        raise ValidationError(f"{what} must be a duration like 60s, 5m or 1h, got {shown!r}")
-    seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
-    if not math.isfinite(seconds):  # '1' * 400 + 's' overflows to infinity
-        raise ValidationError(f"{what} is far too long: at most {format_duration(MAX_DURATION_S)}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,7 @@ def test_wizard_draft_is_validated_then_created_or_refused(d: dict[str, Any], cl
 def test_service_create_with_any_values(name: str, description: str, owner: str, baseline: str, candidate: str,
                                         duration: Any, interval: Any) -> None:
     """What a future API hands the service directly: raw values, durations as numbers or text."""
-    from core.domain.criteria import parse_duration
+    from core.domain.durations import parse_duration
 
     services = _Services()
     try:

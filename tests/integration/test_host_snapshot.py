@@ -48,7 +48,9 @@ def test_fleet_generate_cli_is_reproducible_and_loadable(tmp_path, capsys):
 def test_fleet_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["fleet", "generate", "--nodes", "2", "--procs", "5", "--interval", "soon",
                  "--out", str(tmp_path / "x.csv")]) == 1
-    assert capsys.readouterr().err.strip() == "error: --interval must be a duration like 10s or 1m, got 'soon'"
+    assert capsys.readouterr().err.strip() == (
+        "error: --interval must be a duration like 60s, 5m or 1h (units ns, us, ms, s, m, h; combined as in 1m30s), "
+        "got 'soon'")
     assert main(["fleet", "generate", "--nodes", "2", "--procs", "5", "--out", str(tmp_path / "no" / "x.csv")]) == 1
     assert "--out directory does not exist" in capsys.readouterr().err
 

@@ -12,9 +12,8 @@ from core.domain.criteria import (
     SuccessCriteria,
     Target,
     Timing,
-    format_duration,
-    parse_duration,
 )
+from core.domain.durations import format_duration, parse_duration
 from core.domain.errors import ValidationError
 
 
