@@ -51,12 +51,12 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
+    from core.catalog.frame import from_snapshot
+    from core.catalog.process_metrics import DEFAULT_METRICS
     from core.engine import encoding
     from core.engine.expand import expand
     from core.engine.fleet import generate_fleet
-    from core.engine.frame import from_snapshot
     from core.engine.hostsnapshot import PsutilReader
-    from core.engine.metrics import DEFAULT_METRICS
     from core.engine.snapshot import load_snapshot, write_snapshot
 
     results: dict[str, object] = {"machine": machine(), "nodes": args.nodes, "procs": args.procs}

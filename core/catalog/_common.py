@@ -3,7 +3,7 @@
 Regex checks live in ``core.domain.user_regex`` (RE2 only) and are re-exported here.
 
 Kept here so every node type phrases the critical guard and its keep-lists the same
-way (the YAML rules in DESIGN §3 are easy to break one module at a time).
+way (the YAML rules in docs/pipeline-semantics.md are easy to break one module at a time).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from core.catalog.base import Param
+from core.domain.durations import duration_or_none
 from core.domain.user_regex import MAX_REGEX_LEN, quote_pattern, regex_problem  # noqa: F401 - re-exported
 from core.domain.user_text import user_text_problems
 
@@ -27,49 +28,7 @@ NOT_KEPT = 'resource.attributes["phoenix.keep"] == nil'
 NOT_ROLLUP = 'resource.attributes["phoenix.rollup"] == nil'
 GUARD = f"{NOT_CRITICAL} and {NOT_KEPT}"
 
-# Linux hostmetrics `process` scraper metrics (upstream metadata.yaml) and their
-# data-point attribute keys: a rollup must keep these keys when it sums.
-PROCESS_METRICS: dict[str, tuple[str, ...]] = {
-    "process.cpu.time": ("state",),
-    "process.memory.usage": (),
-    "process.memory.virtual": (),
-    "process.disk.io": ("direction",),
-    "process.cpu.utilization": ("state",),
-    "process.memory.utilization": (),
-    "process.paging.faults": ("type",),
-    "process.signals_pending": (),
-    "process.threads": (),
-    "process.open_file_descriptors": (),
-    "process.handles": (),
-    "process.context_switches": ("type",),
-    "process.disk.operations": ("direction",),
-    "process.uptime": (),
-}
-DEFAULT_METRICS = frozenset(
-    {"process.cpu.time", "process.memory.usage", "process.memory.virtual", "process.disk.io"}
-)
-RESOURCE_ATTRIBUTES: dict[str, bool] = {
-    "process.pid": True,
-    "process.parent_pid": True,
-    "process.executable.name": True,
-    "process.executable.path": True,
-    "process.command": True,
-    "process.command_line": True,
-    "process.owner": True,
-    "process.cgroup": False,
-}
-
-_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in a Go duration string (``10s``, ``1m30s``), or None when it is not one."""
-    if not isinstance(text, str) or not _DURATION_RE.match(text):
-        return None
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
 
 
 def ottl_str(value: str) -> str:
@@ -156,7 +115,7 @@ def _check_value(p: Param, v: Any) -> list[str]:
         if p.type == "enum" and p.choices and v not in p.choices:
             return [f"must be one of {', '.join(p.choices)}; got {v!r}"]
     elif p.type == "duration":
-        secs = parse_duration(v)
+        secs = duration_or_none(v)
         if secs is None:
             return [f"must be a Go duration such as 10s or 1m30s, got {v!r}"]
         if p.minimum is not None and secs < p.minimum:

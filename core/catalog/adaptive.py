@@ -18,11 +18,12 @@ from core.catalog._thresholds import (
     emit_thresholds,
 )
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.kernel_ops import apply_thresholds
 from core.catalog.topk import threshold_note
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class Adaptive(NodeType):
@@ -56,9 +57,15 @@ class Adaptive(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.adaptive(frame, params, ctx)
+        p = self.with_defaults(params)
+        cpu, mem, computed = effective(p.get("computed"), p["by"], DEFAULT_CPU_UTILIZATION, DEFAULT_MEMORY_BYTES)
+        if not computed:
+            ctx.warn(f"{ctx.node_id}: thresholds not computed from data; the documented defaults apply")
+        out = apply_thresholds(frame, ctx, p["by"], cpu, mem, p["action"] == "drop")
+        k = (p.get("computed") or {}).get("k")
+        ctx.report(target_k=None if k is None else int(k), computed=bool(computed),
+                   series_budget_per_host=int(p["series_budget_per_host"]))
+        return out
 
 
 NODE = Adaptive()

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.catalog._common import NOT_CRITICAL, RESOURCE_ATTRIBUTES, check_params, component_id, ottl_str
+from core.catalog._common import NOT_CRITICAL, check_params, component_id, ottl_str
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.kernel_ops import set_na
+from core.catalog.process_metrics import RESOURCE_ATTRIBUTE_DEFAULTS
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
-KEYS = tuple(RESOURCE_ATTRIBUTES)
+KEYS = tuple(RESOURCE_ATTRIBUTE_DEFAULTS)
 
 
 class AttributeReduction(NodeType):
@@ -55,9 +57,15 @@ class AttributeReduction(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.attribute_reduction(frame, params, ctx)
+        """collector: ``delete_key`` per key (or ``keep_keys``) in resource context, conditioned
+        on not-critical unless ``apply_to: all``. Phoenix markers are never deleted here."""
+        p = self.with_defaults(params)
+        df = frame.df.copy(deep=False)
+        mask = None if p.get("apply_to") == "all" else ~frame.critical_mask()
+        delete = list(p.get("delete_keys") or [])
+        set_na(df, delete, mask)
+        ctx.report(deleted_keys=sorted(set(delete)))
+        return frame.replace(df)
 
 
 NODE = AttributeReduction()

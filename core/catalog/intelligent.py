@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from core.catalog._common import MAX_LIST_ITEMS, attr, check_params, component_id, ottl_str
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.frame import KEEP
+from core.catalog.kernel_ops import equal_hits, per_host_counts, set_marker, spread
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class Intelligent(NodeType):
@@ -75,9 +79,23 @@ class Intelligent(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
+        """collector: ``set(phoenix.keep, "true") where IsMatch(executable.name, "^(?:n1|n2…)$")``."""
+        p = self.with_defaults(params)
+        names = learned_names(p)
+        df = frame.df.copy(deep=False)
+        mark = equal_hits(df["process.executable.name"], names) if names else np.zeros(len(df), dtype=bool)
+        newly = mark & ~frame.keep_mask() & ~frame.critical_mask()
+        set_marker(df, KEEP, mark)
+        ctx.report(learned_names=len(names), achieved_k=spread(per_host_counts(df, newly)), marked=int(newly.sum()))
+        return frame.replace(df)
 
-        return ops.intelligent(frame, params, ctx)
+
+
+def learned_names(params: dict[str, Any]) -> list[str]:
+    """The names the engine learned, whether ``learned`` is ``{names: [...]}`` or a bare list."""
+    learned = params.get("learned") or {}
+    names = learned.get("names") if isinstance(learned, dict) else learned
+    return [str(n) for n in (names or [])]
 
 
 NODE = Intelligent()

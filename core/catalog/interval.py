@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import check_params, component_id
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.kernel_ops import duration_seconds
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class Interval(NodeType):
@@ -32,9 +33,11 @@ class Interval(NodeType):
         return Emitted(processors={component_id("interval", ctx.node_id): cfg})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.interval(frame, params, ctx)
+        """collector: ``interval`` processor — same series, one point per interval at most."""
+        p = self.with_defaults(params)
+        ctx.processor_interval_s = duration_seconds(p.get("interval"), ctx.collection_interval_s)
+        ctx.report(export_interval_s=ctx.export_interval_s)
+        return frame
 
 
 NODE = Interval()

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.catalog._common import NOT_CRITICAL, PROCESS_METRICS, check_params, component_id, ottl_str
+import numpy as np
+
+from core.catalog._common import NOT_CRITICAL, check_params, component_id, ottl_str
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.kernel_ops import metric_available
+from core.catalog.process_metrics import METRICS_BY_NAME
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
-METRICS = tuple(PROCESS_METRICS)
+METRICS = tuple(METRICS_BY_NAME)
 
 
 class MetricSelection(NodeType):
@@ -70,9 +74,24 @@ class MetricSelection(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.metric_selection(frame, params, ctx)
+        """Receiver mode: scraper toggles for everyone (already applied by ``hostmetrics`` via
+        ``ctx.receiver_patches``). Filter mode: ``metric.name == m and priority != "critical"``
+        (or the negated keep-list) drops the metric's points of non-critical processes."""
+        p = self.with_defaults(params)
+        if p.get("mode") == "receiver":
+            ctx.report(mode="receiver", enabled_metrics=sorted(ctx.enabled_metrics))
+            return frame
+        keep = set(p.get("keep_metrics") or [])
+        dropped = {m for m in METRICS if m not in keep} if keep else set(p.get("drop_metrics") or [])
+        df = frame.df.copy(deep=False)
+        non_critical = ~frame.critical_mask()
+        for m in sorted(dropped):
+            for col in metric_available(df, ctx, m):
+                v = df[col].to_numpy(dtype=np.float64).copy()
+                v[non_critical] = np.nan
+                df[col] = v
+        ctx.report(mode="filter", dropped_metrics=sorted(dropped & ctx.enabled_metrics))
+        return frame.replace(df)
 
 
 NODE = MetricSelection()

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from core.catalog._common import NOT_CRITICAL, attr, check_params, component_id, ottl_str
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.frame import KEEP, PRIORITIES, PRIORITY
+from core.catalog.kernel_ops import keep_rows, last_scrape_rows, regex_hits, set_marker
 from core.domain.critical import DEFAULT_POLICY, FIELD_ATTRIBUTE, CriticalPolicy
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 NON_CRITICAL = ("high", "medium", "low")
 
@@ -75,9 +80,32 @@ class PriorityClassifier(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.priority_classifier(frame, params, ctx)
+        """collector: one ``set(phoenix.priority, …) where phoenix.priority == nil and IsMatch(…)``
+        per policy rule, then the default, then ``phoenix.keep`` for ``keep_priorities``."""
+        p = self.with_defaults(params)
+        policy = ctx.critical_policy or DEFAULT_POLICY
+        df = frame.df.copy(deep=False)
+        codes = df[PRIORITY].cat.codes.to_numpy().astype(np.int8).copy()
+        for rule in policy.rules:
+            unset = codes < 0
+            if not unset.any():
+                break
+            hit = regex_hits(df[FIELD_ATTRIBUTE[rule.match]], rule.pattern)
+            codes[unset & hit] = PRIORITIES.index(rule.priority)
+        default = p.get("default_priority") or getattr(policy, "default_priority", "low")
+        codes[codes < 0] = PRIORITIES.index(default)
+        df[PRIORITY] = pd.Categorical.from_codes(codes, dtype=df[PRIORITY].dtype)
+        keep_codes = [PRIORITIES.index(k) for k in p.get("keep_priorities") or []]
+        if keep_codes:
+            set_marker(df, KEEP, np.isin(codes, keep_codes))
+        last = last_scrape_rows(df)
+        ctx.report(priorities={k: int(((codes == i) & last).sum()) for i, k in enumerate(PRIORITIES)})
+        out = frame.replace(df)
+        drop_codes = [PRIORITIES.index(d) for d in p.get("drop_priorities") or [] if d != "critical"]
+        if drop_codes:
+            # collector: filter drops `priority == d and priority != "critical"` (keep ignored).
+            out = keep_rows(out, ~np.isin(codes, drop_codes))
+        return out
 
 
 NODE = PriorityClassifier()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from core.catalog._common import check_params, component_id, parse_duration
+from core.catalog._common import check_params, component_id
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.domain.durations import duration_or_none
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]*:\d{1,5}$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -43,7 +44,7 @@ class Prometheus(NodeType):
                 problems.append(f"const_labels: {k!r} is not a valid label name")
             if not isinstance(v, str):
                 problems.append(f"const_labels: value of {k} must be a string")
-        if parse_duration(p["metric_expiration"]) is None:
+        if duration_or_none(p["metric_expiration"]) is None:
             problems.append("metric_expiration must be a Go duration")
         return problems
 
@@ -65,9 +66,7 @@ class Prometheus(NodeType):
         return Emitted(exporters={component_id("prometheus", ctx.node_id): cfg})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.prometheus(frame, params, ctx)
+        return frame  # exporters change no data; the estimate accounts their bytes per encoding
 
 
 NODE = Prometheus()

@@ -10,8 +10,8 @@ from core.catalog.base import EmitContext, Emitted, NodeType, Param
 from core.catalog.prometheus import LABEL_RE
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 HEADER_RE = re.compile(r"^[A-Za-z0-9-]+$")
 
@@ -64,9 +64,7 @@ class PrometheusRemoteWrite(NodeType):
         return Emitted(exporters={component_id("prometheusremotewrite", ctx.node_id): cfg})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.prometheusremotewrite(frame, params, ctx)
+        return frame  # exporters change no data; the estimate accounts their bytes per encoding
 
 
 NODE = PrometheusRemoteWrite()

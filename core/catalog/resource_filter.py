@@ -12,10 +12,11 @@ from core.catalog._thresholds import (
     emit_thresholds,
 )
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.kernel_ops import apply_thresholds
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class ResourceFilter(NodeType):
@@ -44,9 +45,9 @@ class ResourceFilter(NodeType):
         return emit_thresholds(ctx.node_id, p["by"], p["cpu_utilization"], p["memory_bytes"], p["action"] == "drop")
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.resource_filter(frame, params, ctx)
+        p = self.with_defaults(params)
+        return apply_thresholds(frame, ctx, p["by"], float(p["cpu_utilization"]), int(p["memory_bytes"]),
+                                p["action"] == "drop")
 
 
 NODE = ResourceFilter()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from core.catalog._common import check_params, component_id
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.frame import HOST_NAME_ATTRIBUTE, OS_TYPE_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class ResourceDetection(NodeType):
@@ -34,9 +38,16 @@ class ResourceDetection(NodeType):
         }})
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.resourcedetection(frame, params, ctx)
+        """collector: ``resourcedetection`` with the ``system`` detector adds ``host.name`` (and
+        ``os.type``, on by default); ``env`` adds nothing without OTEL_RESOURCE_ATTRIBUTES."""
+        p = self.with_defaults(params)
+        detectors = p.get("detectors") or ["env", "system"]
+        if "system" not in detectors:
+            return frame
+        df = frame.df.copy(deep=False)
+        df[HOST_NAME_ATTRIBUTE] = df["host_name"].copy()
+        df[OS_TYPE_ATTRIBUTE] = pd.Categorical.from_codes(np.zeros(len(df), dtype=np.int8), categories=["linux"])
+        return frame.replace(df)
 
 
 NODE = ResourceDetection()

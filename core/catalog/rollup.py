@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from core.catalog._common import (
     GUARD,
     NOT_ROLLUP,
-    PROCESS_METRICS,
     attr,
     check_params,
     component_id,
@@ -30,11 +29,15 @@ from core.catalog._common import (
     regex_problem,
 )
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.frame import ROLLUP
+from core.catalog.kernel_ops import categorise, compact, rename_rows, set_marker, set_na, strip_after
+from core.catalog.process_metrics import PROCESS_METRICS
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
+OTHER = "other"
 IDENTITY_KEYS = (
     "process.pid",
     "process.parent_pid",
@@ -105,12 +108,12 @@ class Rollup(NodeType):
 
         agg: list[str] = []
         rolled = f'{attr("phoenix.rollup")} == "true"'
-        for metric, keys in PROCESS_METRICS.items():
-            if keys:
-                key_list = "[" + ", ".join(ottl_str(k) for k in keys) + "]"
+        for metric in PROCESS_METRICS:
+            if metric.attribute_keys:
+                key_list = "[" + ", ".join(ottl_str(k) for k in metric.attribute_keys) + "]"
                 agg.append(f'aggregate_on_attributes("sum", {key_list}) where {rolled} and '
-                           f"metric.name == {ottl_str(metric)}")
-        plain = " and ".join(f"metric.name != {ottl_str(m)}" for m, k in PROCESS_METRICS.items() if k)
+                           f"metric.name == {ottl_str(metric.name)}")
+        plain = " and ".join(f"metric.name != {ottl_str(m.name)}" for m in PROCESS_METRICS if m.attribute_keys)
         agg.append(f'aggregate_on_attributes("sum") where {rolled} and {plain}')
 
         # aggregate_on_attributes groups points by attributes *and timestamp*, and the process
@@ -136,9 +139,31 @@ class Rollup(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
+        """collector: transform (rename, delete identity, mark) → groupbyattrs → sum.
 
-        return ops.rollup(frame, params, ctx)
+        Rows that are neither critical nor kept get their group name and lose their identity;
+        then identical resources merge and every value column is summed per group, so for each
+        host, metric and data-point attribute set the total is unchanged.
+        """
+        p = self.with_defaults(params)
+        df = frame.df.copy(deep=False)
+        # collector: eligible = not critical, not kept and not already a rollup group.
+        target = frame.reducible_mask() & ~frame.rollup_mask()
+        group_by = p.get("group_by", OTHER)
+        default = str(p.get("default_category") or OTHER)
+        name_col = df["process.executable.name"]
+        if group_by == "category":
+            df["process.executable.name"] = categorise(name_col, p.get("categories") or {}, target, default)
+        elif group_by != "executable_name":  # "other": one group per host
+            df["process.executable.name"] = rename_rows(name_col, target, default)
+        elif p.get("strip_after"):
+            # collector: replace_pattern(name, "<re.escape(text)>.*$", "") on grouped rows.
+            df["process.executable.name"] = strip_after(name_col, target, str(p["strip_after"]))
+        set_na(df, list(IDENTITY_KEYS), target)
+        set_marker(df, ROLLUP, target)
+        out, groups, collisions = compact(df)
+        ctx.report(rolled_up=int(target.sum()), groups=groups, collisions=collisions)
+        return frame.replace(out)
 
 
 NODE = Rollup()

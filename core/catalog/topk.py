@@ -21,10 +21,11 @@ from core.catalog._thresholds import (
     emit_thresholds,
 )
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.kernel_ops import apply_thresholds
 
 if TYPE_CHECKING:
-    from core.engine.context import EvalContext
-    from core.engine.frame import ResourceFrame
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.frame import ResourceFrame
 
 
 class TopK(NodeType):
@@ -55,9 +56,13 @@ class TopK(NodeType):
         return out
 
     def kernel(self, frame: ResourceFrame, params: dict[str, Any], ctx: EvalContext) -> ResourceFrame:
-        from core.engine import ops
-
-        return ops.topk(frame, params, ctx)
+        p = self.with_defaults(params)
+        cpu, mem, computed = effective(p.get("computed"), p["by"], DEFAULT_CPU_UTILIZATION, DEFAULT_MEMORY_BYTES)
+        if not computed:
+            ctx.warn(f"{ctx.node_id}: thresholds not computed from data; the documented defaults apply")
+        out = apply_thresholds(frame, ctx, p["by"], cpu, mem, p["action"] == "drop")
+        ctx.report(target_k=int(p["k"]), computed=bool(computed))
+        return out
 
 
 def threshold_note(node_id: str, p: dict[str, Any], computed: bool) -> str:

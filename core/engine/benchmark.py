@@ -70,11 +70,11 @@ def _peak_mb() -> float:
 
 def prepare(nodes: int, procs: int, seed: int, workdir: Path) -> dict[str, Any]:
     """Simulate, build the frame, tune every template; save inputs for the workers."""
+    from core.catalog.frame import ResourceFrame, from_snapshot
+    from core.catalog.process_metrics import DEFAULT_METRICS
     from core.catalog.templates import TEMPLATE_NAMES, get_template
     from core.engine.expand import count_series
     from core.engine.fleet import generate_fleet
-    from core.engine.frame import ResourceFrame, from_snapshot
-    from core.engine.metrics import DEFAULT_METRICS
     from core.engine.tuning import tune
 
     t0 = time.perf_counter()
@@ -107,14 +107,14 @@ def worker(workdir: Path, name: str) -> dict[str, Any]:
     import gc
 
     _pin_one_cpu()
+    from core.catalog.frame import ResourceFrame
     from core.domain.pipeline import Pipeline
     from core.engine.evaluate import evaluate
-    from core.engine.frame import ResourceFrame
 
     with open(workdir / "frame.pkl", "rb") as fh:
         frame = ResourceFrame(pickle.load(fh))
     pipeline = Pipeline.from_dict(json.loads((workdir / "pipelines.json").read_text())[name])
-    from core.engine import ops
+    from core.catalog.kernel_ops import clear_label_cache
 
     evaluate(pipeline, ResourceFrame(frame.df.iloc[:50].reset_index(drop=True)))  # import everything once
     gc.collect()
@@ -123,7 +123,7 @@ def worker(workdir: Path, name: str) -> dict[str, Any]:
     times = []
     series_out = 0
     for _ in range(REPEATS):
-        ops._LABELS_CACHE.clear()  # no help from the previous run: each run converts labels anew
+        clear_label_cache()  # no help from the previous run: each run converts labels anew
         start = time.perf_counter()
         result = evaluate(pipeline, frame)
         times.append(time.perf_counter() - start)
@@ -153,11 +153,11 @@ def _run_worker(workdir: Path, name: str) -> dict[str, Any]:
 
 def scaling(nodes: int, procs: int, seed: int) -> list[dict[str, Any]]:
     """Seconds per template at three sizes (in-process, one core) to show linear cost."""
+    from core.catalog.frame import ResourceFrame, from_snapshot
+    from core.catalog.kernel_ops import clear_label_cache
     from core.catalog.templates import TEMPLATE_NAMES, get_template
-    from core.engine import ops
     from core.engine.evaluate import evaluate
     from core.engine.fleet import generate_fleet
-    from core.engine.frame import ResourceFrame, from_snapshot
     from core.engine.tuning import tune
 
     rows = []
@@ -168,7 +168,7 @@ def scaling(nodes: int, procs: int, seed: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"nodes": n, "procs": procs, "series_in": len(last) * 7, "seconds": {}}
         for name in TEMPLATE_NAMES:
             pipeline = tune(get_template(name), frame)
-            best = min(_timed(lambda p=pipeline, f=last: (ops._LABELS_CACHE.clear(), evaluate(p, f))) for _ in range(2))
+            best = min(_timed(lambda p=pipeline, f=last: (clear_label_cache(), evaluate(p, f))) for _ in range(2))
             row["seconds"][name] = round(best, 4)
         row["total_seconds"] = round(sum(row["seconds"].values()), 4)
         rows.append(row)

@@ -1,4 +1,4 @@
-"""What exporters put on the wire, measured by really encoding series (DESIGN §9).
+"""What exporters put on the wire, measured by really encoding series.
 
 Encodings (``ENCODINGS``):
 
@@ -34,7 +34,6 @@ import itertools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,10 +41,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.catalog.process_metrics import ALL_DATAPOINT_ATTRIBUTES, ALL_METRICS_BY_NAME, ProcessMetric
 from core.domain.errors import ValidationError
 
 BASE_COLUMNS = ("scrape", "host_name", "metric", "value")
-DATAPOINT_KEYS = ("state", "direction", "type", "status")
+DATAPOINT_KEYS = ALL_DATAPOINT_ATTRIBUTES
 SCOPE_NAME = (
     "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver/internal/scraper/processscraper"
 )
@@ -65,54 +65,8 @@ ENCODINGS = (
 )
 
 
-@dataclass(frozen=True)
-class MetricMeta:
-    """Facts from the scrapers' metadata.yaml (reference/otelcol/metadata)."""
-
-    name: str
-    unit: str
-    kind: str  # "sum" | "gauge"
-    monotonic: bool
-    value_type: str  # "int" | "double"
-    description: str
-
-    @property
-    def is_monotonic_sum(self) -> bool:
-        return self.kind == "sum" and self.monotonic
-
-
-def _mm(name: str, unit: str, kind: str, mono: bool, vt: str, desc: str) -> MetricMeta:
-    return MetricMeta(name, unit, kind, mono, vt, desc)
-
-
-# Copied from hostmetrics.process.metadata.yaml and hostmetrics.processes.metadata.yaml.
-METRIC_METADATA: dict[str, MetricMeta] = {
-    m.name: m
-    for m in (
-        _mm("process.cpu.time", "s", "sum", True, "double", "Total CPU seconds broken down by different states."),
-        _mm("process.cpu.utilization", "1", "gauge", False, "double",
-            "Percentage of total CPU time used by the process since last scrape, expressed as a value between 0 and "
-            "1. On the first scrape, no data point is emitted for this metric."),
-        _mm("process.memory.usage", "By", "sum", False, "int", "The amount of physical memory in use."),
-        _mm("process.memory.virtual", "By", "sum", False, "int", "Virtual memory size."),
-        _mm("process.memory.utilization", "1", "gauge", False, "double",
-            "Percentage of total physical memory that is used by the process."),
-        _mm("process.disk.io", "By", "sum", True, "int", "Disk bytes transferred."),
-        _mm("process.disk.operations", "{operations}", "sum", True, "int",
-            "Number of disk operations performed by the process."),
-        _mm("process.paging.faults", "{faults}", "sum", True, "int", "Number of page faults the process has made."),
-        _mm("process.signals_pending", "{signals}", "sum", False, "int", "Number of pending signals for the process."),
-        _mm("process.threads", "{threads}", "sum", False, "int", "Process threads count."),
-        _mm("process.open_file_descriptors", "{count}", "sum", False, "int",
-            "Number of file descriptors in use by the process."),
-        _mm("process.handles", "{count}", "sum", False, "int", "Number of handles held by the process."),
-        _mm("process.context_switches", "{count}", "sum", True, "int",
-            "Number of times the process has been context switched."),
-        _mm("process.uptime", "s", "gauge", False, "double", "The time the process has been running."),
-        _mm("system.processes.created", "{processes}", "sum", True, "int", "Total number of created processes."),
-        _mm("system.processes.count", "{processes}", "sum", False, "int", "Total number of processes in each state."),
-    )
-}
+# Units, types, monotonicity and HELP text of both scrapers' metrics (the one table).
+METRIC_METADATA: dict[str, ProcessMetric] = ALL_METRICS_BY_NAME
 
 # OTel unit → Prometheus suffix (prometheus/otlptranslator's unit map, the units used here).
 _UNIT_SUFFIX = {"s": "seconds", "ms": "milliseconds", "By": "bytes", "KiBy": "kibibytes", "MiBy": "mebibytes"}
@@ -174,14 +128,14 @@ def scope_name(otel_name: str) -> str:
     return PROCESSES_SCOPE_NAME if otel_name.startswith("system.processes.") else SCOPE_NAME
 
 
-def metric_meta(otel_name: str) -> MetricMeta:
+def metric_meta(otel_name: str) -> ProcessMetric:
     meta = METRIC_METADATA.get(otel_name)
     if meta is None:  # unknown metrics are treated as double gauges without unit
-        return MetricMeta(otel_name, "", "gauge", False, "double", "")
+        return ProcessMetric(otel_name, "", "gauge", False, "double", False, "")
     return meta
 
 
-def _prom_name(meta: MetricMeta) -> str:
+def _prom_name(meta: ProcessMetric) -> str:
     return prometheus_metric_name(meta.name, meta.unit, meta.is_monotonic_sum, is_gauge=meta.kind == "gauge")
 
 

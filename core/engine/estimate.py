@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.catalog.eval_context import EvalContext
+from core.catalog.frame import INTERNAL_MARKERS, ResourceFrame, attribute_columns, from_snapshot
+from core.catalog.process_metrics import DEFAULT_METRICS, METRICS_BY_NAME
+from core.catalog.registry import get as get_node_type
 from core.domain.critical import CriticalPolicy
+from core.domain.durations import duration_or_none
 from core.domain.pipeline import Pipeline
-from core.engine.context import EvalContext
 from core.engine.evaluate import EvaluationResult, evaluate
 from core.engine.expand import expand, series_per_row
-from core.engine.frame import ResourceFrame, attribute_columns, from_snapshot
-from core.engine.metrics import DEFAULT_METRICS, INTERNAL_MARKERS, METRICS_BY_NAME, TOTAL_COLUMNS
 from core.engine.tuning import needs_tuning, tune
 
 MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
@@ -34,6 +36,14 @@ EXPORTER_ENCODINGS: dict[str, str | None] = {
     "prometheusremotewrite": "prometheusremotewrite",
     "otlphttp": "otlp",
     "debug": None,  # writes to the collector's log, sends nothing
+}
+
+# Host totals the estimate compares in vs out (sum-preserving rollups keep them equal).
+TOTAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cpu_time_seconds": ("cpu_time_user", "cpu_time_system", "cpu_time_wait"),
+    "memory_usage_bytes": ("memory_usage",),
+    "memory_virtual_bytes": ("memory_virtual",),
+    "disk_io_bytes": ("disk_io_read", "disk_io_write"),
 }
 
 
@@ -80,11 +90,9 @@ def critical_coverage(result: EvaluationResult, policy: CriticalPolicy,
 
     Expected = what the receiver scrapes for that process (its enabled metrics with data).
     """
-    from core.engine import ops
-
     n = result.input.n_scrapes
     inp = ResourceFrame((last_in if last_in is not None else _last(result.input.df, n)).reset_index(drop=True))
-    classified = ops.priority_classifier(inp, {}, EvalContext(critical_policy=policy))
+    classified = get_node_type("priority_classifier").kernel(inp, {}, EvalContext(critical_policy=policy))
     crit = classified.df[classified.critical_mask()]
     expected = series_per_row(crit, result.ctx.enabled_metrics)
     out = last_out if last_out is not None else _last(result.output.df, n)
@@ -264,7 +272,7 @@ def _series_sample(result: EvaluationResult, last_out: pd.DataFrame | None = Non
 
 def scrapes_per_host(frame: ResourceFrame) -> pd.Series:
     """Scrapes each host saw, indexed by host name (scrape indices are aligned at the end,
-    ``core.engine.frame.align_scrapes``, so a host's count is S − its first index)."""
+    ``core.catalog.frame.align_scrapes``, so a host's count is S − its first index)."""
     df = frame.df
     if not len(df):
         return pd.Series([], dtype=np.int64)
@@ -355,10 +363,9 @@ def estimate(
     series_out_rows = series_per_row(out_last, result.ctx.enabled_metrics)
     series_in = int(series_in_rows.sum())
     series_out = int(series_out_rows.sum())
-    from core.catalog._common import parse_duration
     from core.catalog.hostmetrics import NODE as HOSTMETRICS
 
-    baseline_interval = parse_duration(HOSTMETRICS.defaults()["collection_interval"]) or 60.0
+    baseline_interval = duration_or_none(HOSTMETRICS.defaults()["collection_interval"]) or 60.0
     dpm_in = series_in * 60.0 / baseline_interval
     dpm_out = series_out * 60.0 / result.ctx.export_interval_s
     hosts_present = np.bincount(inp_last["host_name"].cat.codes.to_numpy(), minlength=n_hosts) > 0

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from core.catalog.base import EmitContext
+from core.catalog.eval_context import EvalContext
+from core.catalog.frame import ResourceFrame, from_snapshot
 from core.catalog.registry import get as get_node_type
 from core.domain.critical import CriticalPolicy
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Node, Pipeline, validate_graph
-from core.engine.context import EvalContext
 from core.engine.expand import expand, series_per_row
-from core.engine.frame import ResourceFrame, from_snapshot
 
 
 @dataclass
@@ -144,7 +144,7 @@ def evaluate(
 
 def _node_report(node: Node, before: ResourceFrame, after: ResourceFrame, ctx: EvalContext, last: int,
                  is_receiver: bool) -> NodeReport:
-    from core.engine.metrics import DEFAULT_METRICS
+    from core.catalog.process_metrics import DEFAULT_METRICS
 
     # Masks, not slices: copying every column of a 500 k-row frame per node costs more
     # than the kernels themselves.

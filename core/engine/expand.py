@@ -13,15 +13,15 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from core.engine.frame import ResourceFrame, attribute_columns
-from core.engine.metrics import DATAPOINT_ATTRIBUTES, INTERNAL_MARKERS, PROCESS_METRICS, MetricSpec
+from core.catalog.frame import INTERNAL_MARKERS, ResourceFrame, attribute_columns
+from core.catalog.process_metrics import DATAPOINT_ATTRIBUTES, FRAME_METRICS, ProcessMetric
 
 
-def _points(df: pd.DataFrame, enabled: Iterable[str]) -> list[tuple[MetricSpec, str | None, str]]:
+def _points(df: pd.DataFrame, enabled: Iterable[str]) -> list[tuple[ProcessMetric, str | None, str]]:
     on = set(enabled)
     return [
         (m, value, col)
-        for m in PROCESS_METRICS
+        for m in FRAME_METRICS
         if m.name in on
         for value, col in m.points
         if col in df.columns

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.catalog.eval_context import EvalContext
+from core.catalog.frame import ResourceFrame, from_snapshot
+from core.catalog.process_metrics import METRICS_BY_NAME
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
 from core.domain.user_text import text_problem
-from core.engine.context import EvalContext
 from core.engine.evaluate import evaluate
 from core.engine.expand import series_per_row
-from core.engine.frame import ResourceFrame, from_snapshot
-from core.engine.metrics import METRICS_BY_NAME
 
 TUNABLE = ("topk", "adaptive", "intelligent")
 POOL_SIZE = 3  # intelligent: names with more processes per typical host are pools

@@ -50,9 +50,9 @@ from typing import Any
 
 import pandas as pd
 
+from core.catalog.process_metrics import FRAME_METRICS, METRICS_BY_NAME
 from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_metric_name
 from core.engine.exposition_parse import parse_exposition
-from core.engine.metrics import METRICS_BY_NAME, PROCESS_METRICS
 
 SCOPE_LABELS = frozenset({"otel_scope_name", "otel_scope_schema_url", "otel_scope_version"})
 PID_LABEL = "process_pid"
@@ -71,7 +71,7 @@ def _prom_name(otel: str) -> str:
     return prometheus_metric_name(meta.name, meta.unit, meta.is_monotonic_sum, is_gauge=meta.kind == "gauge")
 
 
-PROM_TO_OTEL: dict[str, str] = {_prom_name(m.name): m.name for m in PROCESS_METRICS}
+PROM_TO_OTEL: dict[str, str] = {_prom_name(m.name): m.name for m in FRAME_METRICS}
 
 
 @dataclass(frozen=True)
@@ -389,7 +389,7 @@ def expected_series(last: pd.DataFrame, enabled: Iterable[str]) -> pd.Series:
     """Series each process must have, by pid: the enabled metrics' points that hold a value
     (the scraper sends nothing it could not read; utilisation only from a pid's second
     scrape). ``last``: the engine's resource frame rows of the last scrape (input side)."""
-    cols = [c for m in PROCESS_METRICS if m.name in set(enabled) for c in m.columns if c in last.columns]
+    cols = [c for m in FRAME_METRICS if m.name in set(enabled) for c in m.columns if c in last.columns]
     counts = last[cols].notna().sum(axis=1) if cols else pd.Series(0, index=last.index)
     return pd.Series(counts.to_numpy(), index=last["process.pid"].to_numpy(dtype="int64"))
 

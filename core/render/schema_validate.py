@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from core.catalog._common import parse_duration
+from core.domain.durations import duration_or_none
 from core.domain.user_regex import quote_pattern, regex_problem
 
 SCHEMA_ROOT = Path(__file__).resolve().parent / "schemas"
@@ -300,7 +300,7 @@ def _check(value: Any, schema: Any, file: str, path: str, errors: list[str], sto
     if typ == "string":
         if not isinstance(value, str):
             errors.append(f"{path}: must be a string, got {value!r}")
-        elif schema.get("format") == "duration" and parse_duration(value) is None and value != "0":
+        elif schema.get("format") == "duration" and duration_or_none(value) is None and value != "0":
             errors.append(f"{path}: must be a Go duration such as 10s or 1m30s, got {value!r}")
     elif typ == "integer":
         if isinstance(value, bool) or not isinstance(value, int):

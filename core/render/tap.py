@@ -24,10 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.catalog._common import PROCESS_METRICS, RESOURCE_ATTRIBUTES, attr, ottl_str, parse_duration
+from core.catalog._common import attr, ottl_str
 from core.catalog.base import EmitContext
 from core.catalog.hostmetrics import MUTE_FLAGS
+from core.catalog.process_metrics import DEFAULT_METRICS, METRICS_BY_NAME, RESOURCE_ATTRIBUTE_DEFAULTS
 from core.catalog.registry import REGISTRY
+from core.domain.durations import duration_or_none
 from core.domain.pipeline import Pipeline
 from core.render.collector import RenderedCollector, RenderOptions, build, comment_safe
 from core.render.jinja import render
@@ -38,7 +40,6 @@ TAP_NAMES_FILTER = "filter/phoenix_tap_names"
 TAP_ATTRIBUTES = "transform/phoenix_tap_attributes"
 TAP_INTERVAL = "interval/phoenix_tap_interval"
 INPUT_EXPORTER = "prometheus/input"
-_DEFAULT_ON = {"process.cpu.time", "process.memory.usage", "process.memory.virtual", "process.disk.io"}
 _MUTE_KEYS = ("mute_process_all_errors", *(f"mute_process_{f}_error" for f in MUTE_FLAGS))
 
 
@@ -81,15 +82,15 @@ def _enabled(process: Mapping[str, Any], table: Mapping[str, bool], key: str) ->
 
 
 def _metrics_on(process: Mapping[str, Any]) -> set[str]:
-    return _enabled(process, {m: m in _DEFAULT_ON for m in PROCESS_METRICS}, "metrics")
+    return _enabled(process, {m: m in DEFAULT_METRICS for m in METRICS_BY_NAME}, "metrics")
 
 
 def _attributes_on(process: Mapping[str, Any]) -> set[str]:
-    return _enabled(process, RESOURCE_ATTRIBUTES, "resource_attributes")
+    return _enabled(process, RESOURCE_ATTRIBUTE_DEFAULTS, "resource_attributes")
 
 
 def _seconds(receiver: Mapping[str, Any]) -> float:
-    return float(parse_duration(str(receiver.get("collection_interval", "1m"))) or 60.0)
+    return float(duration_or_none(str(receiver.get("collection_interval", "1m"))) or 60.0)
 
 
 def tap_receiver(variant_receivers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -104,11 +105,11 @@ def tap_receiver(variant_receivers: Mapping[str, Mapping[str, Any]]) -> dict[str
     for key in _MUTE_KEYS:
         process[key] = any(bool(p.get(key)) for p in procs)
     metrics = set().union(*(_metrics_on(p) for p in procs))
-    toggles = {m: {"enabled": m in metrics} for m in PROCESS_METRICS if (m in metrics) != (m in _DEFAULT_ON)}
+    toggles = {m: {"enabled": m in metrics} for m in METRICS_BY_NAME if (m in metrics) != (m in DEFAULT_METRICS)}
     if toggles:
         process["metrics"] = dict(sorted(toggles.items()))
     attrs = set().union(*(_attributes_on(p) for p in procs))
-    atoggles = {a: {"enabled": a in attrs} for a, on in RESOURCE_ATTRIBUTES.items() if (a in attrs) != on}
+    atoggles = {a: {"enabled": a in attrs} for a, on in RESOURCE_ATTRIBUTE_DEFAULTS.items() if (a in attrs) != on}
     if atoggles:
         process["resource_attributes"] = dict(sorted(atoggles.items()))
     scrapers: dict[str, Any] = {"process": process}

@@ -43,15 +43,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.catalog.process_metrics import FRAME_METRICS
 from core.domain.critical import CriticalPolicy, classify
 from core.domain.errors import TemporaryError
 from core.domain.samples import MeasurementSample
 from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_metric_name
 from core.engine.exposition_parse import ExpositionError, parse_exposition
-from core.engine.metrics import PROCESS_METRICS
 
 log = logging.getLogger(__name__)
-PROCESS_METRICS_NAMES = tuple(m.name for m in PROCESS_METRICS)
+PROCESS_METRICS_NAMES = tuple(m.name for m in FRAME_METRICS)
 
 #: families an exporter adds that are not series of the pipeline's metrics
 NON_SERIES = frozenset({"target_info", "otel_scope_info"})
@@ -119,7 +119,7 @@ def _expected_points(enabled: Iterable[str]) -> list[tuple[str, str | None, str 
     """(prometheus name, attribute label, attribute value, snapshot column) of every point."""
     on = set(enabled)
     out = []
-    for m in PROCESS_METRICS:
+    for m in FRAME_METRICS:
         if m.name not in on:
             continue
         meta = metric_meta(m.name)

@@ -62,10 +62,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from core.catalog.process_metrics import FRAME_METRICS, RESOURCE_ATTRIBUTE_COLUMNS
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.domain.pipeline import Pipeline
 from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_metric_name
-from core.engine.metrics import PROCESS_METRICS, RESOURCE_ATTRIBUTES
 from core.engine.snapshot import NULLABLE_REQUIRED, REQUIRED_METRIC_COLUMNS
 from core.render.tap import VARIANTS, TapPorts, render_tap
 from core.runtime.local import TAP_PORT_NAMES, free_port
@@ -190,7 +190,7 @@ def fetch(port: int) -> str:
 def _point_columns() -> dict[tuple[str, str | None], tuple[str | None, str]]:
     """(prometheus name, data-point label value) → (label, snapshot column), every process metric."""
     out = {}
-    for m in PROCESS_METRICS:
+    for m in FRAME_METRICS:
         meta = metric_meta(m.name)
         name = prometheus_metric_name(meta.name, meta.unit, meta.is_monotonic_sum, is_gauge=meta.kind == "gauge")
         label = prometheus_label_name(m.attribute) if m.attribute else None
@@ -201,11 +201,11 @@ def _point_columns() -> dict[tuple[str, str | None], tuple[str | None, str]]:
 
 POINT_COLUMNS = _point_columns()
 LABEL_OF_METRIC = {name: label for (name, _), (label, _) in POINT_COLUMNS.items()}
-ATTRIBUTE_LABELS = {prometheus_label_name(k): col for k, col in RESOURCE_ATTRIBUTES.items()}
+ATTRIBUTE_LABELS = {prometheus_label_name(k): col for k, col in RESOURCE_ATTRIBUTE_COLUMNS.items()}
 #: a process of the input has these (the snapshot contract requires them; disk io may be absent)
 MUST_HAVE = tuple(c for c in REQUIRED_METRIC_COLUMNS if c not in NULLABLE_REQUIRED)
 #: computed by the engine from two scrapes (as the collector computes it), never read back
-DERIVED_COLUMNS = frozenset(c for m in PROCESS_METRICS if m.name == "process.cpu.utilization" for c in m.columns)
+DERIVED_COLUMNS = frozenset(c for m in FRAME_METRICS if m.name == "process.cpu.utilization" for c in m.columns)
 
 
 def tap_rows(window: frozenset[Point], ts: float, host_name: str, num_cpus: int) -> pd.DataFrame:
@@ -569,7 +569,7 @@ def _engine_utilization_error(snap: pd.DataFrame, window: frozenset[Point]) -> d
     """The engine's utilisation (from the two scrapes) against the collector's own points in
     the tap's input (there when some variant enables process.cpu.utilization): the same
     (pid, state) points — none on a pid's first scrape — and values within tolerance."""
-    from core.engine.frame import from_snapshot
+    from core.catalog.frame import from_snapshot
 
     df = from_snapshot(snap).df
     last = df[df["scrape"] == df["scrape"].max()]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.catalog.frame import ResourceFrame, from_snapshot
 from core.domain.pipeline import Pipeline
-from core.engine.frame import ResourceFrame, from_snapshot
 from core.engine.snapshot import normalise_snapshot
 
 GiB = 1024**3

@@ -14,11 +14,11 @@ import re
 import pandas as pd
 import pytest
 
+from core.catalog.frame import from_snapshot
+from core.catalog.rollup import IDENTITY_KEYS as ROLLUP_DELETES
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.engine.evaluate import evaluate
 from core.engine.fleet import generate_fleet
-from core.engine.frame import from_snapshot
-from core.engine.ops import ROLLUP_DELETES
 from core.engine.tuning import tune
 from core.render.collector import build
 from tests.unit import otelcol_reference

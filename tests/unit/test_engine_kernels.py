@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from core.catalog.process_metrics import DEFAULT_METRICS
 from core.engine.evaluate import evaluate
 from core.engine.expand import attributes_json, count_series, expand, series_per_row
-from core.engine.metrics import DEFAULT_METRICS
 from core.engine.tuning import fleet_threshold, kth_largest_per_host, learn_names, thresholds_for, tune
 from tests.unit.engine_data import POLICY, GiB, MiB, frame, pipeline, proc, two_scrapes
 
@@ -122,11 +122,11 @@ def test_resource_filter_marks_by_memory_or_cpu_and_drops_the_rest():
 
 def test_cpu_threshold_cannot_match_when_utilization_is_disabled():
     # Validation refuses such a graph; the kernel alone still mirrors the collector.
-    from core.engine import ops
-    from core.engine.context import EvalContext
+    from core.catalog.eval_context import EvalContext
+    from core.catalog.resource_filter import NODE as RESOURCE_FILTER
 
     rows = two_scrapes([proc("a", 3, "busy", rss=1 * MiB)], cpu_delta={3: 9.0})
-    out = ops.resource_filter(frame(rows), {"by": "cpu", "cpu_utilization": 0.1, "action": "drop"}, EvalContext())
+    out = RESOURCE_FILTER.kernel(frame(rows), {"by": "cpu", "cpu_utilization": 0.1, "action": "drop"}, EvalContext())
     assert len(out) == 0  # the collector never sees a utilisation point to compare
 
 

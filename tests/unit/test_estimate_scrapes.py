@@ -9,11 +9,11 @@ import json
 
 import numpy as np
 
+from core.catalog.frame import align_scrapes
 from core.catalog.templates import get_template
 from core.cli import main
 from core.engine.estimate import estimate
 from core.engine.evaluate import evaluate
-from core.engine.frame import align_scrapes
 from core.engine.snapshot import write_snapshot
 from tests.unit.engine_data import POLICY, MiB, frame, pipeline, proc, snapshot, two_scrapes
 

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.catalog.frame import from_snapshot
+from core.catalog.process_metrics import DEFAULT_METRICS
 from core.domain.critical import policy_from_rules
 from core.engine.expand import expand
-from core.engine.frame import from_snapshot
 from core.engine.hostsnapshot import StaticReader, snapshot_this_host
-from core.engine.metrics import DEFAULT_METRICS
 from core.pipelines_service import load_pipeline
 from core.runtime.exposition import render_series
 from core.runtime.scrape_measure import (

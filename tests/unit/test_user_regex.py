@@ -33,7 +33,7 @@ def test_catastrophic_pattern_is_linear_in_the_runtime_measurement():
 
 def test_catastrophic_pattern_is_linear_in_the_engine_and_the_settings_tester():
     from app.widgets.settings_tools import test_process
-    from core.engine.ops import regex_hits
+    from core.catalog.kernel_ops import regex_hits
 
     started = time.perf_counter()
     column = pd.Series(pd.Categorical([HOSTILE, "xa", None]))

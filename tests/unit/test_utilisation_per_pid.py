@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from core.engine.frame import from_snapshot
+from core.catalog.frame import from_snapshot
 from core.engine.snapshot import normalise_snapshot
 
 
