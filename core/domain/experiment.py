@@ -47,6 +47,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 TERMINAL_STATES: frozenset[State] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 ACTIVE_STATES: frozenset[State] = frozenset(State) - TERMINAL_STATES
+# States in which an experiment's collectors keep measuring. Not Analyzing: the verdict is
+# computed from a closed set of samples, so measuring stops when analysis begins.
+MEASURING_STATES: frozenset[State] = frozenset({State.PENDING, State.INITIALIZING, State.RUNNING})
 
 MAX_NAME = 120
 MAX_DESCRIPTION = 2000

@@ -49,12 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from core.domain.errors import PermanentError, TemporaryError
-from core.domain.experiment import Experiment
+from core.domain.experiment import MEASURING_STATES, Experiment
 from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied
 
 log = logging.getLogger(__name__)
-
-ACTIVE_STATES = {"pending", "initializing", "running"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -235,8 +233,8 @@ def run_collector(
         next_t = time.monotonic()
         while not stop.is_set() and time.monotonic() < deadline:
             with uow_factory() as uow:
-                state = str(uow.experiments.get(experiment_id).state.value).lower()
-            if state not in ACTIVE_STATES:
+                state = uow.experiments.get(experiment_id).state
+            if state not in MEASURING_STATES:
                 break
             if parent and (not pid_alive(parent) or (tied and os.getppid() != parent)):
                 orphan_since = orphan_since or time.monotonic()
