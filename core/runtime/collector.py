@@ -1,4 +1,7 @@
-"""The collector emulator: one host scrape per interval → both variants' pipelines.
+"""One scrape → tune → evaluate → serve loop, and the experiment's collector emulator.
+
+``HostScraper`` and ``ServedPipeline`` are the loop: the emulator runs it for both variants
+of an experiment, ``core.runtime.production`` for the host's standing collector.
 
 Per interval (``CollectorEmulator.tick``):
 
@@ -70,13 +73,129 @@ def _tuned_state(p: Pipeline) -> dict[str, Any]:
     return out
 
 
+class HostScraper:
+    """One scrape of this host per call, joined with the previous one (utilisation is
+    Δcpu/Δwall between two scrapes of a pid, as the hostmetrics receiver computes it)."""
+
+    def __init__(self, reader: Any = None) -> None:
+        from core.engine.hostsnapshot import PsutilReader
+
+        self.reader = reader or PsutilReader()
+        self.host_name: str = self.reader.host_name()
+        self._prev: pd.DataFrame | None = None
+
+    def scrape(self) -> pd.DataFrame:
+        from core.engine.hostsnapshot import snapshot_this_host
+        from core.engine.snapshot import normalise_snapshot
+
+        cur = snapshot_this_host(scrapes=1, reader=self.reader)
+        snap = cur if self._prev is None else pd.concat([self._prev, cur], ignore_index=True)
+        self._prev = cur
+        return normalise_snapshot(snap)
+
+
+@dataclass(frozen=True)
+class IntervalFigures:
+    """What one pipeline exported for one interval, as its ``/metrics`` serves it."""
+
+    series: int
+    datapoints: int
+    bytes: int
+    processes_seen: int
+    critical_coverage_pct: float
+    series_created: int
+    series_removed: int
+    text: str
+
+    def gauges(self, t: datetime) -> dict[str, float]:
+        return {
+            "phoenix_interval_datapoints": self.datapoints,
+            "phoenix_interval_bytes": self.bytes,
+            "phoenix_processes_seen": self.processes_seen,
+            "phoenix_critical_coverage_ratio": self.critical_coverage_pct / 100.0,
+            "phoenix_interval_timestamp_seconds": t.timestamp(),
+        }
+
+
 @dataclass
-class VariantRuntime:
+class ServedPipeline:
+    """One pipeline over this host's snapshots: tune → evaluate → measure → serve.
+
+    The one loop body both the experiment emulator (two of these, one per variant) and the
+    host's standing production collector (one) run each interval. CPU and memory belong to
+    the caller, which knows what one process shares between pipelines.
+    """
+
     name: str
     pipeline: Pipeline
     state: MetricsState
     server: ExpositionServer | None = None
     last_ids: set[int] = field(default_factory=set)
+
+    def start_server(self, host: str, port: int) -> int:
+        if self.server is None:
+            self.server = ExpositionServer(self.state, host, port).start()
+        return self.server.port
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def retune(self, snap: pd.DataFrame, *, tick: int, every: int, policy: CriticalPolicy | None,
+               source: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Re-tune thresholds from the live snapshot every ``every`` intervals (and whenever a
+        tunable node has nothing computed yet); (before, after) when the tuned state changed."""
+        from core.engine.tuning import needs_tuning, tune
+
+        if not any(n.type in _TUNABLE for n in self.pipeline.chain()):
+            return None
+        if tick > 0 and tick % every and not needs_tuning(self.pipeline):
+            return None
+        before = _tuned_state(self.pipeline)
+        self.pipeline = tune(self.pipeline, snap, policy=policy, source=source)
+        after = _tuned_state(self.pipeline)
+        return (before, after) if after != before else None
+
+    def measure(self, snap: pd.DataFrame, *, policy: CriticalPolicy | None, interval_s: float) -> IntervalFigures:
+        """Evaluate the snapshot and count what the pipeline exports at its last scrape; the
+        self-telemetry counters (accepted, per processor, per exporter) move with it."""
+        from core.engine.estimate import critical_coverage
+        from core.engine.evaluate import evaluate
+        from core.engine.expand import series_per_row
+
+        res = evaluate(self.pipeline, snap, policy=policy)
+        series = res.output_series(-1)
+        last = int(snap["timestamp"].nunique()) - 1
+        received = res.received
+        accepted = int(received.df["scrape"].eq(last).sum()) if len(received.df) else 0
+        inp_last = res.input.df[res.input.df["scrape"].to_numpy() == last]
+        cov = critical_coverage(res, res.policy)
+        ids = _identities(series)
+        created, removed = len(ids - self.last_ids), len(self.last_ids - ids)
+        self.last_ids = ids
+        # An interval processor exports one point per its interval: fewer points than series.
+        pint = res.ctx.processor_interval_s
+        factor = 1.0 if not pint else min(1.0, interval_s / pint)
+        datapoints = int(round(len(series) * factor))
+        accepted_points = int(series_per_row(inp_last, res.ctx.enabled_metrics).sum()) if accepted else 0
+        processors = {n.node_id: (float(n.series_in), float(n.series_out)) for n in res.nodes
+                      if n.type != "hostmetrics"}  # fmt: skip
+        text = render_series(series, self.state.labels) if len(series) else ""
+        size = len(text.encode())  # the prometheus exporter's payload for this interval
+        exporters = [e.id for e in res.exporters] or ["prometheus"]
+        self.state.telemetry.add_interval(
+            accepted_points, processors, {e: datapoints for e in exporters}, {e: size for e in exporters}
+        )
+        return IntervalFigures(int(len(series)), datapoints, size, int(len(inp_last)), float(cov["coverage_pct"]),
+                               created, removed, text)  # fmt: skip
+
+    def publish(self, figures: IntervalFigures, t: datetime, *, cpu_seconds: float, rss_bytes: float) -> None:
+        """Serve the interval's series with the self-telemetry and ``phoenix_*`` gauges."""
+        tel = self.state.telemetry
+        tel.cpu_seconds += cpu_seconds
+        tel.rss_bytes = rss_bytes
+        self.state.update(series_text=figures.text, gauges=figures.gauges(t))
 
 
 class CollectorEmulator:
@@ -96,24 +215,21 @@ class CollectorEmulator:
         retune_every: int = 6,
         memory_every: int = 5,
     ) -> None:
-        from core.engine.hostsnapshot import PsutilReader
-
         self.experiment_id = experiment_id
         self.interval_s = float(interval_s)
         self.policy = policy
-        self.reader = reader or PsutilReader()
-        self.host_name = self.reader.host_name()
+        self.scraper = HostScraper(reader)
+        self.host_name = self.scraper.host_name
         self.sink = sink
         self.on_event = on_event
         self.retune_every = retune_every
         self.memory_every = max(1, memory_every)
         self._working: dict[str, float] = {}
-        self._prev: pd.DataFrame | None = None
         self._proc = psutil.Process(os.getpid())
         self.ticks = 0
         ports = ports or {}
         self.variants = {
-            name: VariantRuntime(name, copy.deepcopy(p), MetricsState(experiment_id, name, self.host_name,
+            name: ServedPipeline(name, copy.deepcopy(p), MetricsState(experiment_id, name, self.host_name,
                                  stale_after_s=max(30.0, 6 * self.interval_s)))
             for name, p in (("baseline", baseline), ("candidate", candidate))
         }  # fmt: skip
@@ -123,53 +239,23 @@ class CollectorEmulator:
     # ------------------------------------------------------------ servers
 
     def start_servers(self) -> dict[str, int]:
-        for v in self.variants.values():
-            if v.server is None:
-                v.server = ExpositionServer(v.state, self._host, self._ports[v.name]).start()
-        return {n: v.server.port for n, v in self.variants.items() if v.server is not None}
+        return {n: v.start_server(self._host, self._ports[n]) for n, v in self.variants.items()}
 
     def stop_servers(self) -> None:
         for v in self.variants.values():
-            if v.server is not None:
-                v.server.stop()
-                v.server = None
+            v.stop_server()
 
     # ------------------------------------------------------------ one interval
 
-    def scrape(self) -> pd.DataFrame:
-        """This scrape plus the previous one (two scrapes of a pid give utilisation)."""
-        from core.engine.hostsnapshot import snapshot_this_host
-
-        cur = snapshot_this_host(scrapes=1, reader=self.reader)
-        snap = cur if self._prev is None else pd.concat([self._prev, cur], ignore_index=True)
-        self._prev = cur
-        from core.engine.snapshot import normalise_snapshot
-
-        return normalise_snapshot(snap)
-
-    def _retune(self, snap: pd.DataFrame) -> None:
-        from core.engine.tuning import needs_tuning, tune
-
-        for v in self.variants.values():
-            if not any(n.type in _TUNABLE for n in v.pipeline.chain()):
-                continue
-            if self.ticks > 0 and self.ticks % self.retune_every and not needs_tuning(v.pipeline):
-                continue
-            before = _tuned_state(v.pipeline)
-            v.pipeline = tune(v.pipeline, snap, policy=self.policy, source=f"experiment {self.experiment_id}")
-            after = _tuned_state(v.pipeline)
-            if after != before and self.on_event:
-                self.on_event("retune", {"variant": v.name, "interval": self.ticks, "before": before, "after": after})
-
     def tick(self, now: datetime | None = None) -> list[MeasurementSample]:
-        from core.engine.estimate import critical_coverage
-        from core.engine.evaluate import evaluate
-        from core.engine.expand import series_per_row
-
         t = now or datetime.now(UTC)
-        snap = self.scrape()
-        self._retune(snap)
-        n_scrapes = int(snap["timestamp"].nunique())
+        snap = self.scraper.scrape()  # ONE scrape: both variants see the identical input
+        for v in self.variants.values():
+            changed = v.retune(snap, tick=self.ticks, every=self.retune_every, policy=self.policy,
+                               source=f"experiment {self.experiment_id}")  # fmt: skip
+            if changed and self.on_event:
+                self.on_event("retune", {"variant": v.name, "interval": self.ticks, "before": changed[0],
+                                         "after": changed[1]})  # fmt: skip
         samples = []
         rss = float(self._proc.memory_info().rss)
         measure_memory = self.ticks % self.memory_every == 0 and not tracemalloc.is_tracing()
@@ -180,51 +266,19 @@ class CollectorEmulator:
             if measure_memory:
                 tracemalloc.reset_peak()
             c0 = time.process_time()
-            res = evaluate(v.pipeline, snap, policy=self.policy)
-            series = res.output_series(-1)
-            received = res.received
-            last = n_scrapes - 1
-            accepted = int(received.df["scrape"].eq(last).sum()) if len(received.df) else 0
-            inp_last = res.input.df[res.input.df["scrape"].to_numpy() == last]
-            processes_seen = int(len(inp_last))
-            cov = critical_coverage(res, res.policy)
-            ids = _identities(series)
-            created, removed = len(ids - v.last_ids), len(v.last_ids - ids)
-            v.last_ids = ids
-            pint = res.ctx.processor_interval_s
-            factor = 1.0 if not pint else min(1.0, self.interval_s / pint)
-            datapoints = int(round(len(series) * factor))
-            accepted_points = int(series_per_row(inp_last, res.ctx.enabled_metrics).sum()) if accepted else 0
-            processors = {n.node_id: (float(n.series_in), float(n.series_out)) for n in res.nodes
-                          if n.type != "hostmetrics"}  # fmt: skip
-            text = render_series(series, v.state.labels) if len(series) else ""
-            size = len(text.encode())  # the prometheus exporter's payload for this interval
-            exporters = [e.id for e in res.exporters] or ["prometheus"]
-            v.state.telemetry.add_interval(
-                accepted_points, processors, {e: datapoints for e in exporters}, {e: size for e in exporters}
-            )
+            fig = v.measure(snap, policy=self.policy, interval_s=self.interval_s)
             cpu = time.process_time() - c0
             if measure_memory:
                 self._working[v.name] = max(0, tracemalloc.get_traced_memory()[1] - traced_before)
             variant_rss = rss + self._working.get(v.name, 0.0)
-            v.state.telemetry.cpu_seconds += cpu
-            v.state.telemetry.rss_bytes = variant_rss
-            v.state.update(
-                series_text=text,
-                gauges={
-                    "phoenix_interval_datapoints": datapoints,
-                    "phoenix_interval_bytes": size,
-                    "phoenix_processes_seen": processes_seen,
-                    "phoenix_critical_coverage_ratio": cov["coverage_pct"] / 100.0,
-                    "phoenix_interval_timestamp_seconds": t.timestamp(),
-                },
-            )
+            v.publish(fig, t, cpu_seconds=cpu, rss_bytes=variant_rss)
             samples.append(MeasurementSample(
-                experiment_id=self.experiment_id, variant=v.name, t=t, series=int(len(series)),
-                datapoints=datapoints, bytes=int(size),
+                experiment_id=self.experiment_id, variant=v.name, t=t, series=fig.series,
+                datapoints=fig.datapoints, bytes=fig.bytes,
                 collector_cpu_pct=round(100.0 * cpu / self.interval_s, 4),
-                collector_rss_mb=round(variant_rss / 1048576, 3), critical_coverage_pct=float(cov["coverage_pct"]),
-                processes_seen=processes_seen, series_created=created, series_removed=removed,
+                collector_rss_mb=round(variant_rss / 1048576, 3), critical_coverage_pct=fig.critical_coverage_pct,
+                processes_seen=fig.processes_seen, series_created=fig.series_created,
+                series_removed=fig.series_removed,
             ))  # fmt: skip
         if measure_memory:
             tracemalloc.stop()

@@ -34,18 +34,22 @@ import psutil
 
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
-from core.runtime.exposition import ExpositionServer, MetricsState, render_series
+from core.runtime.collector import HostScraper, ServedPipeline
+from core.runtime.exposition import MetricsState
 
 log = logging.getLogger(__name__)
 
 OWNER = "production"
 ROLE = "production"
 DEFAULT_INTERVAL_S = 10.0
-_TUNABLE = ("topk", "adaptive", "intelligent")
 
 
 class ProductionCollector:
-    """One pipeline over this host's processes, served at one ``/metrics`` endpoint."""
+    """One pipeline over this host's processes, served at one ``/metrics`` endpoint.
+
+    Each interval is the experiment emulator's loop (``core.runtime.collector``): one
+    ``HostScraper`` scrape, then ``ServedPipeline`` tunes, evaluates, measures and serves.
+    """
 
     def __init__(
         self,
@@ -58,87 +62,45 @@ class ProductionCollector:
         reader: Any = None,
         retune_every: int = 6,
     ) -> None:
-        from core.engine.hostsnapshot import PsutilReader
-
-        self.pipeline = pipeline
         self.interval_s = float(interval_s)
         self.policy = policy
-        self.reader = reader or PsutilReader()
-        self.host_name = self.reader.host_name()
+        self.scraper = HostScraper(reader)
+        self.host_name = self.scraper.host_name
         self.retune_every = retune_every
         self.ticks = 0
-        self._prev: Any = None
         self._proc = psutil.Process(os.getpid())
-        self.state = MetricsState(OWNER, OWNER, self.host_name, stale_after_s=max(30.0, 6 * self.interval_s))
+        state = MetricsState(OWNER, OWNER, self.host_name, stale_after_s=max(30.0, 6 * self.interval_s))
         # Not an experiment: drop the experiment/variant labels, name the pipeline instead.
-        self.state.labels = {"host_name": self.host_name, "phoenix_pipeline": pipeline.name}
-        self.state.update(series_text="")
+        state.labels = {"host_name": self.host_name, "phoenix_pipeline": pipeline.name}
+        state.update(series_text="")
+        self.served = ServedPipeline(OWNER, pipeline, state)
         self._port, self._host = int(port), host
-        self.server: ExpositionServer | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.served.pipeline
+
+    @property
+    def state(self) -> MetricsState:
+        return self.served.state
 
     def start_server(self) -> int:
-        if self.server is None:
-            self.server = ExpositionServer(self.state, self._host, self._port).start()
-        return self.server.port
+        return self.served.start_server(self._host, self._port)
 
     def stop_server(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def _scrape(self) -> Any:
-        import pandas as pd
-
-        from core.engine.hostsnapshot import snapshot_this_host
-        from core.engine.snapshot import normalise_snapshot
-
-        cur = snapshot_this_host(scrapes=1, reader=self.reader)
-        snap = cur if self._prev is None else pd.concat([self._prev, cur], ignore_index=True)
-        self._prev = cur
-        return normalise_snapshot(snap)
-
-    def _retune(self, snap: Any) -> None:
-        from core.engine.tuning import needs_tuning, tune
-
-        if not any(n.type in _TUNABLE for n in self.pipeline.chain()):
-            return
-        if self.ticks > 0 and self.ticks % self.retune_every and not needs_tuning(self.pipeline):
-            return
-        self.pipeline = tune(self.pipeline, snap, policy=self.policy, source="production")
+        self.served.stop_server()
 
     def tick(self, now: datetime | None = None) -> dict[str, float]:
-        """One interval: scrape, evaluate, serve. Returns the interval's figures."""
-        from core.engine.estimate import critical_coverage
-        from core.engine.evaluate import evaluate
-
+        """One interval: scrape, tune, evaluate, serve. Returns the interval's gauges."""
         t = now or datetime.now(UTC)
-        c0 = time.process_time()
-        snap = self._scrape()
-        self._retune(snap)
-        res = evaluate(self.pipeline, snap, policy=self.policy)
-        series = res.output_series(-1)
-        last = int(snap["timestamp"].nunique()) - 1
-        inp_last = res.input.df[res.input.df["scrape"].to_numpy() == last]
-        cov = critical_coverage(res, res.policy)
-        text = render_series(series, self.state.labels) if len(series) else ""
-        size = len(text.encode())
-        exporters = [e.id for e in res.exporters] or ["prometheus"]
-        processors = {n.node_id: (float(n.series_in), float(n.series_out)) for n in res.nodes if n.type != "hostmetrics"}
-        tel = self.state.telemetry
-        tel.add_interval(float(len(inp_last)), processors, {e: float(len(series)) for e in exporters},
-                         {e: float(size) for e in exporters})  # fmt: skip
-        tel.cpu_seconds += time.process_time() - c0
-        tel.rss_bytes = float(self._proc.memory_info().rss)
-        figures = {
-            "phoenix_interval_datapoints": float(len(series)),
-            "phoenix_interval_bytes": float(size),
-            "phoenix_processes_seen": float(len(inp_last)),
-            "phoenix_critical_coverage_ratio": cov["coverage_pct"] / 100.0,
-            "phoenix_interval_timestamp_seconds": t.timestamp(),
-        }
-        self.state.update(series_text=text, gauges=figures)
+        c0 = time.process_time()  # one pipeline per process: the scrape is its own cost too
+        snap = self.scraper.scrape()
+        self.served.retune(snap, tick=self.ticks, every=self.retune_every, policy=self.policy, source="production")
+        fig = self.served.measure(snap, policy=self.policy, interval_s=self.interval_s)
+        self.served.publish(fig, t, cpu_seconds=time.process_time() - c0,
+                            rss_bytes=float(self._proc.memory_info().rss))  # fmt: skip
         self.ticks += 1
-        return figures
+        return fig.gauges(t)
 
 
 def run_production(
