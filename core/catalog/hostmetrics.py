@@ -11,8 +11,8 @@ from core.catalog.base import EmitContext, Emitted, NodeType, Param
 from core.catalog.frame import value_columns
 from core.catalog.kernel_ops import any_regex, duration_seconds, equal_hits, set_na
 from core.catalog.process_metrics import (
-    DEFAULT_METRICS,
     METRICS_BY_NAME,
+    PROCESS_METRICS,
     RESOURCE_ATTRIBUTE_COLUMNS,
     RESOURCE_ATTRIBUTE_DEFAULTS,
 )
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from core.catalog.frame import ResourceFrame
 
 MUTE_FLAGS = ("name", "exe", "io", "user", "cgroup")
-_DEFAULT_ON = [METRICS_BY_NAME[m] for m in METRICS_BY_NAME if m in DEFAULT_METRICS]
+# The description counts the default series from the table, so it cannot drift from it.
+_DEFAULT_ON = [m for m in PROCESS_METRICS if m.default_enabled]
 _DEFAULT_SERIES = sum(len(m.points) for m in _DEFAULT_ON)
 _DEFAULT_SUMMARY = ", ".join(
     m.name.removeprefix("process.") + (f" ×{len(m.points)} {m.attribute}s" if m.attribute else "") for m in _DEFAULT_ON

@@ -363,9 +363,7 @@ def estimate(
     series_out_rows = series_per_row(out_last, result.ctx.enabled_metrics)
     series_in = int(series_in_rows.sum())
     series_out = int(series_out_rows.sum())
-    from core.catalog.hostmetrics import NODE as HOSTMETRICS
-
-    baseline_interval = duration_or_none(HOSTMETRICS.defaults()["collection_interval"]) or 60.0
+    baseline_interval = duration_or_none(get_node_type("hostmetrics").defaults()["collection_interval"]) or 60.0
     dpm_in = series_in * 60.0 / baseline_interval
     dpm_out = series_out * 60.0 / result.ctx.export_interval_s
     hosts_present = np.bincount(inp_last["host_name"].cat.codes.to_numpy(), minlength=n_hosts) > 0
