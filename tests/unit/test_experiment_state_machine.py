@@ -219,6 +219,6 @@ def test_random_event_sequences(batch: list[list[str]]) -> None:
 def test_collectors_measure_in_every_active_state_but_analysis():
     from core.domain.experiment import MEASURING_STATES
 
-    assert MEASURING_STATES == ACTIVE_STATES - {State.ANALYZING}
+    assert ACTIVE_STATES - {State.ANALYZING} == MEASURING_STATES
     # Measuring stops exactly when the run ends: Running's only non-terminal successor is Analyzing.
     assert {s for s in TRANSITIONS[State.RUNNING] if s in ACTIVE_STATES} == {State.ANALYZING}
