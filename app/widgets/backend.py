@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from app import guard
+from core.catalog.compiled import validate_graph
 from core.domain.errors import NotFoundError, PhoenixError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 
 
 def services() -> Any:

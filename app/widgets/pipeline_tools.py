@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from core.catalog.compiled import validate_graph
 from core.domain.errors import PhoenixError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pandas as pd
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
 from core.engine.context import EvalContext
-from core.engine.evaluate import EvaluationResult, evaluate
+from core.engine.evaluate import EvaluationResult, compile_for_engine, evaluate
 from core.engine.expand import expand, series_per_row
 from core.engine.frame import ResourceFrame, attribute_columns, from_snapshot
 from core.engine.metrics import DEFAULT_METRICS, INTERNAL_MARKERS, METRICS_BY_NAME, TOTAL_COLUMNS
@@ -28,13 +28,6 @@ from core.engine.tuning import needs_tuning, tune
 MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
 BYTE_SAMPLE_SERIES = 2_000  # series handed to the encoders (they sample whole resources)
 TOP_CONTRIBUTORS = 10
-# Exporter type → encoding name understood by core.engine.encoding.bytes_per_point.
-EXPORTER_ENCODINGS: dict[str, str | None] = {
-    "prometheus": "prometheus",
-    "prometheusremotewrite": "prometheusremotewrite",
-    "otlphttp": "otlp",
-    "debug": None,  # writes to the collector's log, sends nothing
-}
 
 
 @dataclass
@@ -228,7 +221,7 @@ def exporter_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame 
     out: dict[str, Any] = {}
     sample: pd.DataFrame | None = None
     for node in result.exporters:
-        enc = EXPORTER_ENCODINGS.get(node.type)
+        enc = node.node_type.wire_encoding
         if enc is None:
             out[node.id] = {"type": node.type, "encoding": None, "bytes_per_point": 0.0, "bytes_per_month": 0.0}
             continue
@@ -308,7 +301,7 @@ def _fewer_scrapes_warning(counts: pd.Series, n_scrapes: int, utilisation_enable
 def k_report(result: EvaluationResult) -> dict[str, Any]:
     out = {}
     for n in result.nodes:
-        if n.type in ("topk", "adaptive", "intelligent"):
+        if result.compiled.node(n.node_id).node_type.tunable:
             out[n.node_id] = {
                 "type": n.type, "target_k": n.details.get("target_k"), "achieved_k": n.details.get("achieved_k"),
                 "thresholds": n.details.get("thresholds"), "learned_names": n.details.get("learned_names"),
@@ -334,11 +327,13 @@ def estimate(
         # The pipeline carries the policy, so what is rendered afterwards classifies alike.
         pipeline = copy.deepcopy(pipeline)
         pipeline.critical_policy = [r.to_dict() for r in policy.rules]
-    policy = policy or pipeline.policy()
-    tuned = needs_tuning(pipeline)
+    compiled = compile_for_engine(pipeline)
+    policy = policy or compiled.policy
+    tuned = needs_tuning(compiled)
     if tuned:
-        pipeline = tune(pipeline, frame, policy=policy, source=source)
-    result = evaluate(pipeline, frame, policy=policy)
+        pipeline = tune(compiled, frame, policy=policy, source=source)
+        compiled = compile_for_engine(pipeline)
+    result = evaluate(compiled, frame, policy=policy)
     n = frame.n_scrapes
     if n < 2 and "process.cpu.utilization" in result.ctx.enabled_metrics:
         result.ctx.warn("the snapshot has one scrape: no CPU utilisation points exist yet, so cpu "
@@ -407,10 +402,8 @@ def estimate(
             priced["(otlp for pricing)"] = _otlp_bytes(result, dpm_out, out_last)
         report["cost"] = _cost(report, priced, result.ctx.warn)
     report["warnings"] = list(result.ctx.warnings)
-    report["tuned_params"] = {
-        node.id: node.params.get("computed") or node.params.get("learned")
-        for node in pipeline.chain() if node.type in ("topk", "adaptive", "intelligent")
-    }
+    report["tuned_params"] = {node.id: node.params.get(node.node_type.tuned_param) or None
+                              for node in compiled.tunable()}
     return EstimateResult(report=report, evaluation=result, pipeline=pipeline)
 
 

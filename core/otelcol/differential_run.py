@@ -45,7 +45,7 @@ from core.domain.pipeline import Pipeline
 from core.engine.estimate import EstimateResult
 from core.engine.evaluate import evaluate
 from core.engine.hostsnapshot import snapshot_this_host
-from core.engine.tuning import tune
+from core.engine.tuning import tunable_nodes, tune
 from core.otelcol import differential as d
 from core.render.collector import RenderOptions, build
 
@@ -537,7 +537,7 @@ def prepared(names: Sequence[str], tuning_snapshot: pd.DataFrame, interval_s: fl
     out = {}
     for name in names:
         p = with_interval(get_template(name), interval_s)
-        if any(n.type in ("topk", "adaptive", "intelligent") for n in p.chain()):
+        if tunable_nodes(p):
             p = tune(p, tuning_snapshot, source="differential tuning snapshot")
         out[name] = p
     return out

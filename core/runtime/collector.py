@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[MeasurementSample]], None]
 EventSink = Callable[[str, dict[str, Any]], None]
-_TUNABLE = ("topk", "adaptive", "intelligent")
 
 
 def _identities(series: pd.DataFrame) -> set[int]:
@@ -57,17 +56,6 @@ def _identities(series: pd.DataFrame) -> set[int]:
         return set()
     cols = [c for c in series.columns if c not in ("scrape", "value", "timestamp")]
     return set(pd.util.hash_pandas_object(series[cols].astype(str), index=False).to_numpy().tolist())
-
-
-def _tuned_state(p: Pipeline) -> dict[str, Any]:
-    out = {}
-    for n in p.chain():
-        if n.type in _TUNABLE:
-            c = dict(n.params.get("computed") or n.params.get("learned") or {})
-            c.pop("computed_at", None)
-            c.pop("source", None)
-            out[n.id] = c
-    return out
 
 
 @dataclass
@@ -148,16 +136,16 @@ class CollectorEmulator:
         return normalise_snapshot(snap)
 
     def _retune(self, snap: pd.DataFrame) -> None:
-        from core.engine.tuning import needs_tuning, tune
+        from core.engine.tuning import needs_tuning, tunable_nodes, tune, tuned_state
 
         for v in self.variants.values():
-            if not any(n.type in _TUNABLE for n in v.pipeline.chain()):
+            if not tunable_nodes(v.pipeline):
                 continue
             if self.ticks > 0 and self.ticks % self.retune_every and not needs_tuning(v.pipeline):
                 continue
-            before = _tuned_state(v.pipeline)
+            before = tuned_state(v.pipeline)
             v.pipeline = tune(v.pipeline, snap, policy=self.policy, source=f"experiment {self.experiment_id}")
-            after = _tuned_state(v.pipeline)
+            after = tuned_state(v.pipeline)
             if after != before and self.on_event:
                 self.on_event("retune", {"variant": v.name, "interval": self.ticks, "before": before, "after": after})
 

@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 OWNER = "production"
 ROLE = "production"
 DEFAULT_INTERVAL_S = 10.0
-_TUNABLE = ("topk", "adaptive", "intelligent")
 
 
 class ProductionCollector:
@@ -98,9 +97,9 @@ class ProductionCollector:
         return normalise_snapshot(snap)
 
     def _retune(self, snap: Any) -> None:
-        from core.engine.tuning import needs_tuning, tune
+        from core.engine.tuning import needs_tuning, tunable_nodes, tune
 
-        if not any(n.type in _TUNABLE for n in self.pipeline.chain()):
+        if not tunable_nodes(self.pipeline):
             return
         if self.ticks > 0 and self.ticks % self.retune_every and not needs_tuning(self.pipeline):
             return
