@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.catalog.compiled import ensure_valid
+from core.catalog.compiler import ensure_valid
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline

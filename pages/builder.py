@@ -9,7 +9,7 @@ from app.widgets import backend, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
 from app.widgets.share import builder_query, copy_link
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.catalog.registry import REGISTRY
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.errors import PhoenixError, ValidationError

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app import guard
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.domain.errors import NotFoundError, PhoenixError
 from core.domain.pipeline import Pipeline
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.domain.errors import PhoenixError
 from core.domain.pipeline import Pipeline
 

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import NOT_CRITICAL, RESOURCE_ATTRIBUTES, check_params, component_id, ottl_str
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import ChainNode, EmitContext, Emitted, NodeType, Param
 
 if TYPE_CHECKING:
-    from core.catalog.compiled import CompiledNode
     from core.engine.context import EvalContext
     from core.engine.frame import ResourceFrame
 
@@ -45,7 +44,7 @@ class AttributeReduction(NodeType):
                             "use apply_to non_critical")
         return problems
 
-    def chain_problems(self, node: CompiledNode, chain: Sequence[CompiledNode]) -> list[str]:
+    def chain_problems(self, node: ChainNode, chain: Sequence[ChainNode]) -> list[str]:
         # Dropping pid without aggregating makes distinct processes one series (corrupt data).
         if "process.pid" not in node.params["delete_keys"]:
             return []

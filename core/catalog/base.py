@@ -11,10 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # the engine imports the catalog, not the other way round at runtime
-    from core.catalog.compiled import CompiledNode
     from core.engine.context import EvalContext
     from core.engine.frame import ResourceFrame
 
@@ -71,6 +70,19 @@ class EmitContext:
     # Metrics the receiver enables after toggles (some nodes need e.g. cpu.utilization).
     enabled_metrics: frozenset[str] = frozenset()
     critical_policy: Any = None
+
+
+class ChainNode(Protocol):
+    """A node of a compiled chain as node types see it (``core.catalog.compiled.CompiledNode``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def node_type(self) -> NodeType: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
 
 
 class NodeType(ABC):
@@ -138,7 +150,7 @@ class NodeType(ABC):
         """The local port this node listens on, if any (ports must not clash)."""
         return None
 
-    def chain_problems(self, node: CompiledNode, chain: Sequence[CompiledNode]) -> list[str]:
+    def chain_problems(self, node: ChainNode, chain: Sequence[ChainNode]) -> list[str]:
         """Problems that depend on the rest of the chain (``node`` is one of ``chain``)."""
         return []
 

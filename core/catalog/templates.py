@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
 from core.resources import PIPELINE_TEMPLATES_DIR

@@ -1,8 +1,8 @@
 """What the node types say about a pipeline: params, roles, order, critical guard, metrics.
 
 The graph-shape rules (ids, edges, cycles, reachability, one chain) live in
-``core.domain.pipeline``; ``core.catalog.compiled.check`` runs both, in the order a user
-reads them. Every rule here asks a node type's capability attributes (``position``,
+``core.domain.pipeline``; ``core.catalog.compiler.check`` runs both, in the order a user
+reads them (``core.catalog.compiler``). Every rule here asks a node type's capability attributes (``position``,
 ``needs_classifier``, ``ranked_by``, ``listen_port``, ``chain_problems``) rather than
 naming a type, so a new node type brings its rules along in its own module.
 """
@@ -10,13 +10,10 @@ naming a type, so a new node type brings its rules along in its own module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+from core.catalog.compiled import CompiledPipeline
 from core.catalog.registry import REGISTRY, by_kind
 from core.domain.pipeline import Pipeline, critical_literal_names, name_scraped
-
-if TYPE_CHECKING:
-    from core.catalog.compiled import CompiledPipeline
 
 # Ports the rendered config always uses besides the exporters' (core.render.collector).
 _RESERVED_PORTS = {"8888": "the collector's self-telemetry", "13133": "the health_check extension"}

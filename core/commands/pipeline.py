@@ -182,7 +182,7 @@ def validate_file(path_str: str) -> tuple[list[str], str]:
 
 def check_file(path_str: str) -> tuple[list[str], str, str]:
     """(problems, what the file is, which validators ran) for a pipeline graph or a collector YAML."""
-    from core.catalog.compiled import validate_graph
+    from core.catalog.compiler import validate_graph
     from core.domain.documents import load_mapping, read_bounded
     from core.domain.pipeline import Pipeline
     from core.otelcol.validate import check_collector_yaml

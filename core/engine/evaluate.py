@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.catalog.compiled import CompiledNode, CompiledPipeline, check
+from core.catalog.compiled import CompiledNode, CompiledPipeline
+from core.catalog.compiler import check
 from core.domain.critical import CriticalPolicy
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline

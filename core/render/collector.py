@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.catalog.base import EmitContext
-from core.catalog.compiled import CompiledPipeline, check
+from core.catalog.compiled import CompiledPipeline
+from core.catalog.compiler import check
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
 from core.render.jinja import render

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.widgets import canvas
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import get_template
 from core.domain.pipeline import Pipeline
 

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import event
 from hypothesis import strategies as st
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.commands.pipeline import validate_file
 from core.domain.documents import MAX_STRING_CHARS
 from core.domain.errors import PhoenixError

@@ -14,7 +14,7 @@ import pytest
 
 from core.catalog._common import GUARD, attr, check_params, component_id, ottl_str
 from core.catalog.base import EmitContext, Emitted, NodeType, Param
-from core.catalog.compiled import compile_pipeline, validate_graph
+from core.catalog.compiler import compile_pipeline, validate_graph
 from core.catalog.registry import REGISTRY
 from core.catalog.templates import get_template
 from core.domain.errors import ValidationError
@@ -192,3 +192,16 @@ def test_compile_lists_every_problem_at_once() -> None:
     assert {"node 'ml' (memory_limiter) must be the first processor",
             "node 'topk' (topk) needs a priority_classifier before it, so critical processes are known and "
             "exempted"} <= set(err.value.problems)
+
+
+def test_threshold_metrics_are_checked_against_what_the_receiver_really_exports() -> None:
+    # Receiver-mode metric selection keeping only memory switches cpu.utilization off again:
+    # a cpu-ranked top-K after it could never match (validation used to miss this).
+    p = pipeline(("select", "metric_selection", {"mode": "receiver", "keep_metrics": ["process.memory.usage"]}),
+                 CLASSIFY, ("topk", "topk", {"by": "cpu"}), BATCH,
+                 receiver={"metrics": {"process.cpu.utilization": True}})
+    assert validate_graph(p) == ["node 'topk' (topk) ranks by cpu but the receiver does not enable "
+                                 "process.cpu.utilization; enable it in the hostmetrics metrics toggles"]
+    p.node("topk").params["by"] = "memory"
+    assert validate_graph(p) == []
+    assert compile_pipeline(p).enabled_metrics == {"process.memory.usage"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import get_template
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.engine.estimate import estimate
 from core.engine.fleet import critical_share, generate_fleet

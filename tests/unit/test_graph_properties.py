@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.catalog.registry import REGISTRY
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.pipeline import Pipeline

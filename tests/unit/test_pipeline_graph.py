@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from core.catalog.compiled import validate_graph
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import get_template
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
