@@ -162,6 +162,16 @@ class NodeType(ABC):
         merged.update(params or {})
         return merged
 
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Valid ``params`` as consumers read them: defaults filled in, float params as floats
+        (a YAML ``1`` for a ratio is the number 1.0, not an integer)."""
+        out = self.with_defaults(params)
+        for p in self.params:
+            v = out[p.name]
+            if p.type == "float" and isinstance(v, int) and not isinstance(v, bool):
+                out[p.name] = float(v)
+        return out
+
     @abstractmethod
     def validate(self, params: dict[str, Any]) -> list[str]:
         """Specific, human-readable problems with ``params`` (empty list when valid)."""

@@ -70,7 +70,7 @@ def as_compiled(p: Pipeline | CompiledPipeline) -> CompiledPipeline:
 
 def _compiled_node(node_id: str, type_name: str, params: Mapping[str, Any]) -> CompiledNode:
     t = REGISTRY[type_name]
-    return CompiledNode(node_id, t, MappingProxyType(copy.deepcopy(t.with_defaults(params))))
+    return CompiledNode(node_id, t, MappingProxyType(copy.deepcopy(t.resolve(params))))
 
 
 def _build(p: Pipeline) -> CompiledPipeline:

@@ -205,3 +205,11 @@ def test_threshold_metrics_are_checked_against_what_the_receiver_really_exports(
     p.node("topk").params["by"] = "memory"
     assert validate_graph(p) == []
     assert compile_pipeline(p).enabled_metrics == {"process.memory.usage"}
+
+
+def test_compiled_params_are_typed_by_the_schema() -> None:
+    p = pipeline(CLASSIFY, ("rf", "resource_filter", {"by": "cpu", "cpu_utilization": 1}), BATCH,
+                 receiver={"metrics": {"process.cpu.utilization": True}})
+    params = compile_pipeline(p).node("rf").params
+    assert params["cpu_utilization"] == 1.0 and isinstance(params["cpu_utilization"], float)
+    assert isinstance(params["memory_bytes"], int)  # the default, an integer byte count
