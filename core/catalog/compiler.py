@@ -64,10 +64,6 @@ def ensure_valid(p: Pipeline) -> Pipeline:
     return p
 
 
-def as_compiled(p: Pipeline | CompiledPipeline) -> CompiledPipeline:
-    return p if isinstance(p, CompiledPipeline) else compile_pipeline(p)
-
-
 def _compiled_node(node_id: str, type_name: str, params: Mapping[str, Any]) -> CompiledNode:
     t = REGISTRY[type_name]
     return CompiledNode(node_id, t, MappingProxyType(copy.deepcopy(t.resolve(params))))

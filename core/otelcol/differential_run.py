@@ -501,11 +501,12 @@ def _churn(pipeline: Pipeline, excluded: dict[str, set[int]], read: AlignedRead,
 
 def _tuned(p: Pipeline) -> dict[str, Any]:
     out = {}
-    for n in p.chain():
-        if n.type in ("topk", "adaptive"):
-            out[n.id] = {k: v for k, v in (n.params.get("computed") or {}).items() if k not in ("source", "computed_at")}
-        elif n.type == "intelligent":
-            out[n.id] = {"names": (n.params.get("learned") or {}).get("names", [])}
+    for n in tunable_nodes(p):
+        tuned = n.params.get(n.node_type.tuned_param) or {}
+        if n.node_type.tuning == "learned_names":
+            out[n.id] = {"names": tuned.get("names", [])}
+        else:
+            out[n.id] = {k: v for k, v in tuned.items() if k not in ("source", "computed_at")}
     return out
 
 
