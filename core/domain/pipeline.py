@@ -8,8 +8,9 @@ exporters (fan-out only at the end). It is stored as JSON (or YAML with the same
 
 ``Pipeline.from_dict`` refuses malformed input with a ``ValidationError`` listing every
 problem. This module knows no node types: it holds the graph-shape checks (ids, edges,
-cycles, reachability, one chain) given each node's role, and ``core.catalog.validate``
-adds what the node types say (params, order, critical guard) and compiles the result.
+cycles, reachability, one chain) given each node's role; ``core.catalog.compiler`` adds
+what the node types say (``core.catalog.validate``: params, order, critical guard) and
+compiles the result.
 Every pipeline *file* (CLI, builder upload, templates) is parsed by ``Pipeline.from_text`` /
 ``Pipeline.from_file``, i.e. by ``core.domain.documents`` with its size, depth and alias limits.
 """
