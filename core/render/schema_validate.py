@@ -229,7 +229,7 @@ def _strings(node: Any, path: str = "") -> list[tuple[str, str, str]]:
     return out
 
 
-def ottl_expressions(components: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+def _ottl_expressions(components: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(path, processor type, expression) for every OTTL statement/condition."""
     out: list[tuple[str, str, str]] = []
     for cid, cfg in (components.get("processors") or {}).items():
@@ -245,7 +245,7 @@ def ottl_expressions(components: dict[str, dict[str, Any]]) -> list[tuple[str, s
 def _check_rules(config: dict[str, Any], components: dict[str, dict[str, Any]]) -> list[str]:
     errors: list[str] = []
     funcs = ottl_functions()
-    exprs = ottl_expressions(components)
+    exprs = _ottl_expressions(components)
     phoenix_marked = any("phoenix.priority" in e for _p, _t, e in exprs)
     for path, ptype, expr in exprs:
         code = _OTTL_STRING.sub('""', expr)
