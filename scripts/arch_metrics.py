@@ -53,9 +53,8 @@ def collect(package: str = "core"):
                 base = _resolve(name, node, is_pkg)
                 targets = [base] + [f"{base}.{a.name}" for a in node.names]
             else:
-                if isinstance(node, ast.Name) and node.id == "Any":
-                    any_count += 1
-                elif isinstance(node, ast.Attribute) and node.attr == "Any":
+                if (isinstance(node, ast.Name) and node.id == "Any") or (
+                        isinstance(node, ast.Attribute) and node.attr == "Any"):
                     any_count += 1
                 continue
             in_function = id(node) not in top and not _under_type_checking(tree, node)
@@ -74,9 +73,9 @@ def collect(package: str = "core"):
 
 def _under_type_checking(tree: ast.Module, target: ast.AST) -> bool:
     for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            if any(n is target for n in ast.walk(node)):
-                return True
+        if (isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                and any(n is target for n in ast.walk(node))):
+            return True
     return False
 
 
