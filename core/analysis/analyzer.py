@@ -33,7 +33,8 @@ def default_prices(hosts: int = 1) -> dict[str, PriceFn]:
 @dataclass
 class ExperimentAnalyzer:
     prices: Mapping[str, PriceFn] | Callable[[], Mapping[str, PriceFn]] | None = None
-    prometheus_url: str | None = None
+    # A callable is asked at each analysis, so a URL changed in Settings applies to the next one.
+    prometheus_url: str | None | Callable[[], str | None] = None
 
     def _prices(self) -> Mapping[str, PriceFn] | None:
         p = self.prices() if callable(self.prices) else self.prices
@@ -49,14 +50,15 @@ class ExperimentAnalyzer:
         prices = self._prices()
         db = analyze_samples(samples, experiment.criteria, interval_s=interval, prices=prices)
         db["source"] = "database"
-        if not self.prometheus_url:
+        prometheus_url = self.prometheus_url() if callable(self.prometheus_url) else self.prometheus_url
+        if not prometheus_url:
             return db
         from core.analysis.prometheus_reader import PrometheusReader
 
         start = min(s.t for s in samples) - timedelta(seconds=interval)
         end = max(s.t for s in samples) + timedelta(seconds=interval)
         try:
-            prom_samples = PrometheusReader(self.prometheus_url).read_samples(experiment.id, start, end, interval)
+            prom_samples = PrometheusReader(prometheus_url).read_samples(experiment.id, start, end, interval)
         except TemporaryError as exc:
             db["prometheus_error"] = str(exc)
             return db
