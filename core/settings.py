@@ -64,12 +64,13 @@ class Settings:
     embedded_scheduler: bool = True
     scheduler_interval_s: float = 2.0
     scheduler_lease_s: float = 30.0
+    # The deployed PHOENIX_PROMETHEUS_URL; what analysis uses is the settings service's value
+    # (this one, or the one saved in Settings when the variable is unset).
     prometheus_url: str | None = None
     otelcol_bin: str | None = None
     # real | emulator | auto (real when the Phoenix collector is built): which collectors run experiments
     collector: str = "auto"
     kube_context: str | None = None
-    price_card_file: Path | None = None
     collector_port_base: int = 19000
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
@@ -77,7 +78,6 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(_env("PHOENIX_DATA_DIR", str(DEFAULT_DATA_DIR)))
-        price_card = os.environ.get("PHOENIX_PRICE_CARD_FILE") or None
         return cls(
             data_dir=data_dir,
             database_url=_env("PHOENIX_DATABASE_URL", f"sqlite:///{data_dir}/phoenix.db"),
@@ -90,7 +90,6 @@ class Settings:
             otelcol_bin=os.environ.get("PHOENIX_OTELCOL_BIN") or None,
             collector=_env("PHOENIX_COLLECTOR", "auto").strip().lower(),
             kube_context=os.environ.get("PHOENIX_KUBE_CONTEXT") or None,
-            price_card_file=Path(price_card) if price_card else None,
             collector_port_base=_env_int("PHOENIX_COLLECTOR_PORT_BASE", 19000),
             log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
         )

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from app import guard
+from core.cost import PriceCard
 from core.domain.errors import NotFoundError, PhoenixError
 from core.domain.pipeline import Pipeline, validate_graph
+from core.services.settings import SettingsService
 
 
 def services() -> Any:
@@ -98,11 +100,22 @@ def settings() -> Any:
         return Settings.from_env()
 
 
-def price_card_file() -> Any:
-    """The price card file in use: the one edited in Settings, else the configured one."""
-    s = settings()
-    edited = s.data_dir / "price_cards.yaml"
-    return edited if edited.is_file() else s.price_card_file
+def configuration() -> SettingsService:
+    """The settings service (critical policy, price cards, URLs, retention) the pages read and edit.
+
+    Without services (a broken database) it still answers from the environment and the
+    built-in defaults; saving then refuses with a clear message.
+    """
+    try:
+        svc = services()
+    except (ImportError, PhoenixError):
+        return SettingsService(None)
+    return svc.configuration or SettingsService(svc.uow)
+
+
+def price_cards() -> list[PriceCard]:
+    """The price cards in use (ValidationError naming the source when they are broken)."""
+    return configuration().price_cards()
 
 
 def db_probe() -> Any:

@@ -234,7 +234,8 @@ class SettingsService:
         try:
             return Sourced(parse(raw, where), top, origin, hidden)
         except ValidationError as exc:  # kept as it is, reported with its source; nothing is dropped
-            return Sourced(spec.default(), top, origin, hidden, error=_error_text(exc))
+            text = _error_text(exc)
+            return Sourced(spec.default(), top, origin, hidden, error=text if where in text else f"{where}: {text}")
 
     def effective(self) -> EffectiveSettings:
         stored, db_error = self._stored()

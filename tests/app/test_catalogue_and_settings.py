@@ -58,11 +58,17 @@ def test_settings_policy_test_and_invalid_edit(app_env: Path) -> None:
                                               "  priority: critical\n")
     at.button(key="settings.save_policy").click().run()
     assert any("Not saved" in e.value and "RE2" in e.value for e in at.error)
-    assert not (app_env / "critical_policy.yaml").exists()
+    assert backend.configuration().get("critical_policy").source == "default"  # nothing stored
     at.text_area(key="settings.policy").input("rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n"
                                               "  priority: critical\n")
     at.button(key="settings.save_policy").click().run()
-    assert (app_env / "critical_policy.yaml").is_file()
+    saved = backend.configuration().get("critical_policy")
+    assert saved.source == "database" and [r.pattern for r in saved.value.rules] == ["^my-batch-job$"]
+    with backend.services().uow() as uow:
+        (entry,) = [a for a in uow.audit.list(subject="settings") if a.action == "settings.critical_policy"]
+    assert "^my-batch-job$" in entry.details["new"] and entry.details["old"] is None
+    sources = {r["setting"]: r["source"] for r in at.dataframe[0].value.to_dict("records")}
+    assert sources["critical policy"] == "database" and sources["price cards"] == "default"
     statuses = {r["component"]: r["status"] for r in at.dataframe[-1].value.to_dict("records")}
     assert statuses["Database"] == "connected"
     assert "PHOENIX_PROMETHEUS_URL" not in str(statuses)
