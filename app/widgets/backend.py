@@ -14,7 +14,7 @@ from app import guard
 from core.cost import PriceCard
 from core.domain.errors import NotFoundError, PhoenixError
 from core.domain.pipeline import Pipeline, validate_graph
-from core.services.settings import SettingsService
+from core.services.settings import DEFAULT_PUBLIC_URL, SettingsService
 
 
 def services() -> Any:
@@ -116,6 +116,15 @@ def configuration() -> SettingsService:
 def price_cards() -> list[PriceCard]:
     """The price cards in use (ValidationError naming the source when they are broken)."""
     return configuration().price_cards()
+
+
+def public_url() -> str:
+    """Where share links point: the public URL in use; the default while it cannot be read or is
+    invalid (a link is no place for an error; the Settings page reports it)."""
+    try:
+        return configuration().public_url()
+    except PhoenixError:
+        return DEFAULT_PUBLIC_URL
 
 
 def db_probe() -> Any:

@@ -31,7 +31,7 @@ import yaml
 
 from core.cost import PriceCard, load_price_cards, monthly_cost, parse_price_cards, price_card_document
 from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text
-from core.domain.errors import PhoenixError, ValidationError
+from core.domain.errors import PhoenixError, TemporaryError, ValidationError
 from core.redact import mask_url
 from core.store.migrate import missing_tables
 from core.store.uow import Database, UnitOfWorkFactory
@@ -246,10 +246,16 @@ class SettingsService:
     def get(self, name: str) -> Sourced[Any]:
         if name not in SPECS:
             raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
-        stored, db_error = self._stored()
-        if db_error:  # what Settings saved is unknown: guessing the default would mislead
-            raise ValidationError(db_error)
-        return self._resolve(name, stored)
+        if self.uow_factory is None:
+            return self._resolve(name, {})
+        try:
+            with self.uow_factory() as uow:
+                rows = uow.settings.all()
+        except TemporaryError:
+            raise  # a database that is down for a moment: the caller retries (the scheduler does)
+        except PhoenixError as exc:  # what Settings saved is unknown: guessing the default would mislead
+            raise ValidationError(f"database settings could not be read: {exc}") from None
+        return self._resolve(name, {k[len(KEY_PREFIX):]: v for k, v in rows.items() if k.startswith(KEY_PREFIX)})
 
     # The typed accessors consumers call; each raises ValidationError naming a broken source.
     def critical_policy(self) -> CriticalPolicy:
