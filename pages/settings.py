@@ -54,6 +54,7 @@ def _save_services(prometheus_url: str | None | EllipsisType, public_url: str, r
 def _saved(message: str) -> None:
     """Rerun so every tab (sources included) shows the saved values; the message survives the rerun."""
     st.session_state[FLASH] = message
+    st.session_state.pop("settings.prometheus_url", None)  # a typed password does not linger in the form
     st.rerun()
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from core.domain.errors import PhoenixError
 from core.domain.pipeline import Pipeline, validate_graph
+from core.services.estimate import estimate_pipeline
+from core.services.settings import SettingsService
 
 
 @dataclass
@@ -87,11 +89,9 @@ def host_snapshot_available() -> bool:
     return True
 
 
-def run_estimate(pipeline: Pipeline, snapshot: Any, source: str, configuration: Any = None) -> dict[str, Any]:
+def run_estimate(pipeline: Pipeline, snapshot: Any, source: str,
+                 configuration: SettingsService | None = None) -> dict[str, Any]:
     """The estimate use case (``core.services.estimate``): priced and classified with what Settings holds."""
-    from core.services.estimate import estimate_pipeline
-    from core.services.settings import SettingsService
-
     return estimate_pipeline(pipeline, snapshot, configuration or SettingsService(None), source=source).report
 
 

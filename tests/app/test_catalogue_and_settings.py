@@ -72,3 +72,26 @@ def test_settings_policy_test_and_invalid_edit(app_env: Path) -> None:
     statuses = {r["component"]: r["status"] for r in at.dataframe[-1].value.to_dict("records")}
     assert statuses["Database"] == "connected"
     assert "PHOENIX_PROMETHEUS_URL" not in str(statuses)
+
+
+def test_settings_services_tab_saves_masks_and_shows_the_env_override(app_env: Path, monkeypatch) -> None:
+    secret = "hunter2-s3cret"
+    at = AppTest.from_file(page("settings.py"), default_timeout=60).run()
+    assert not at.exception
+    at.text_input(key="settings.prometheus_url").input("ftp://nope").run()
+    at.button(key="settings.save_services").click().run()
+    assert any("Not saved" in e.value and "http(s) URL" in e.value for e in at.error)
+    at.text_input(key="settings.prometheus_url").input(f"http://admin:{secret}@127.0.0.1:9").run()
+    at.number_input(key="settings.retention").set_value(90)
+    at.button(key="settings.save_services").click().run()
+    assert any("Saved." in s.value for s in at.success)
+    conf = backend.configuration()
+    assert conf.get("prometheus_url").source == "database" and conf.retention_days() == 90
+    texts = [str(df.value.to_dict()) for df in at.dataframe] + [t.value for t in at.text_input]
+    assert all(secret not in t for t in texts)  # shown masked, never sent back into an input
+    monkeypatch.setenv("PHOENIX_RETENTION_DAYS", "7")
+    at = AppTest.from_file(page("settings.py"), default_timeout=60).run()
+    assert any("PHOENIX_RETENTION_DAYS is set" in w.value for w in at.warning)
+    sources = {r["setting"]: r for r in at.dataframe[0].value.to_dict("records")}
+    assert sources["retention days"]["source"] == "environment" and sources["retention days"]["overrides"] == "database"
+    assert sources["retention days"]["value"] == "7"
