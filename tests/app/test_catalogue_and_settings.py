@@ -95,3 +95,15 @@ def test_settings_services_tab_saves_masks_and_shows_the_env_override(app_env: P
     sources = {r["setting"]: r for r in at.dataframe[0].value.to_dict("records")}
     assert sources["retention days"]["source"] == "environment" and sources["retention days"]["overrides"] == "database"
     assert sources["retention days"]["value"] == "7"
+
+
+def test_cost_explorer_prices_with_the_cards_saved_in_settings(app_env: Path) -> None:
+    from app.widgets import settings_tools
+
+    rows = [r for r in settings_tools.cards_as_rows(None) if r["id"] == "datadog-pro"]
+    rows[0]["vendor"] = "Datadog (negotiated)"
+    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), "admin")
+    at = AppTest.from_file(page("cost_explorer.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox(key="ce.card").options == ["all vendors", "Datadog (negotiated) — Infrastructure Pro"]
+    assert at.dataframe[0].value["vendor"].tolist() == ["Datadog (negotiated) — Infrastructure Pro"]
