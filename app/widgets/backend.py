@@ -103,13 +103,20 @@ def settings() -> Any:
 def configuration() -> SettingsService:
     """The settings service (critical policy, price cards, URLs, retention) the pages read and edit.
 
-    Without services (a broken database) it still answers from the environment and the
-    built-in defaults; saving then refuses with a clear message.
+    Without services (a broken database) the Settings page still shows the environment and
+    the defaults, with the database's own one-line reason; whatever needs a value says so.
     """
     try:
         svc = services()
-    except (ImportError, PhoenixError):
+    except ImportError:
         return SettingsService(None)
+    except PhoenixError as exc:
+        failure = exc
+
+        def unreadable() -> Any:
+            raise failure
+
+        return SettingsService(unreadable)
     return svc.configuration or SettingsService(svc.uow)
 
 

@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -89,7 +89,6 @@ class EffectiveSettings:
     retention_days: Sourced[int]
     public_url: Sourced[str]
     database_error: str | None = None  # the database layer could not be read (shown, not raised)
-    problems: tuple[str, ...] = field(default=())
 
     def items(self) -> list[tuple[str, Sourced[Any]]]:
         return [(CRITICAL_POLICY, self.critical_policy), (PRICE_CARDS, self.price_cards),
@@ -121,10 +120,9 @@ def url_value(raw: Any, where: str) -> str:
             ok = parts.scheme in ("http", "https") and bool(parts.hostname)
         except ValueError:  # a port that is not a number, a broken IPv6 literal
             ok = False
-    if not ok:
+    if not ok or not isinstance(text, str):
         shown = mask_url(text)[:80] if isinstance(text, str) else repr(text)[:80]
         raise ValidationError(f"{where} must be an http(s) URL such as http://host:9090, got {shown!r}")
-    assert isinstance(text, str)
     return text.rstrip("/")
 
 
@@ -202,22 +200,26 @@ class SettingsService:
         self.env = os.environ if env is None else env
 
     # ---- reading -----------------------------------------------------------------------
-    def _stored(self) -> tuple[dict[str, Any], str | None]:
+    def _read(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The database values of ``names`` (absent ones left out); PhoenixError when unreadable."""
         if self.uow_factory is None:
-            return {}, None
+            return {}
+        with self.uow_factory() as uow:  # one key each: uow.settings also holds promotion records
+            values = {name: uow.settings.get(KEY_PREFIX + name) for name in names}
+        return {name: v for name, v in values.items() if v is not None}
+
+    def _stored(self) -> tuple[dict[str, Any], str | None]:
         try:
-            with self.uow_factory() as uow:
-                rows = uow.settings.all()
+            return self._read(tuple(SPECS)), None
         except PhoenixError as exc:
             return {}, f"database settings could not be read: {exc}"
-        return {k[len(KEY_PREFIX):]: v for k, v in rows.items() if k.startswith(KEY_PREFIX)}, None
 
     def _resolve(self, name: str, stored: Mapping[str, Any]) -> Sourced[Any]:
         spec = SPECS[name]
         var = ENV_VARS[name]
         raw_env = self.env.get(var, "")
         layers: list[Source] = []
-        if name in stored and stored[name] is not None:
+        if stored.get(name) is not None:
             layers.append("database")
         if raw_env.strip():
             layers.append("environment")
@@ -240,22 +242,18 @@ class SettingsService:
     def effective(self) -> EffectiveSettings:
         stored, db_error = self._stored()
         resolved = {name: self._resolve(name, stored) for name in SPECS}
-        problems = tuple(s.error for s in resolved.values() if s.error) + ((db_error,) if db_error else ())
-        return EffectiveSettings(**resolved, database_error=db_error, problems=problems)
+        return EffectiveSettings(**resolved, database_error=db_error)
 
     def get(self, name: str) -> Sourced[Any]:
         if name not in SPECS:
             raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
-        if self.uow_factory is None:
-            return self._resolve(name, {})
         try:
-            with self.uow_factory() as uow:
-                rows = uow.settings.all()
+            stored = self._read((name,))
         except TemporaryError:
             raise  # a database that is down for a moment: the caller retries (the scheduler does)
         except PhoenixError as exc:  # what Settings saved is unknown: guessing the default would mislead
             raise ValidationError(f"database settings could not be read: {exc}") from None
-        return self._resolve(name, {k[len(KEY_PREFIX):]: v for k, v in rows.items() if k.startswith(KEY_PREFIX)})
+        return self._resolve(name, stored)
 
     # The typed accessors consumers call; each raises ValidationError naming a broken source.
     def critical_policy(self) -> CriticalPolicy:
