@@ -20,7 +20,7 @@ from core.engine.fleet import generate_fleet
 from core.runtime.memory import InMemoryDeployer
 from core.services.estimate import estimate_pipeline
 from core.services.experiments import ExperimentService
-from core.services.settings import SettingsService, open_configuration
+from core.services.settings import SettingsService, open_configuration, price_functions
 from core.settings import Settings
 from core.store.memory import MemoryDatabase
 
@@ -267,3 +267,24 @@ def test_sqlite_persists_and_phoenix_estimate_reads_it(tmp_path: Path, monkeypat
     monkeypatch.setenv("PHOENIX_SCHEDULER_INTERVAL", "fast")
     assert main(["estimate", "--pipeline", "process-topk-v1", "--snapshot", str(csv)]) == 1
     assert "PHOENIX_SCHEDULER_INTERVAL must be a number" in capsys.readouterr().err
+
+
+def test_broken_price_cards_or_prometheus_url_do_not_throw_away_a_finished_run(tmp_path: Path) -> None:
+    from core.domain.criteria import SuccessCriteria
+    from core.domain.experiment import Experiment
+    from tests.unit.test_analysis_verdict import make_samples
+
+    bad = tmp_path / "cards.yaml"
+    bad.write_text("cards: [unclosed")
+    conf = SettingsService(MemoryDatabase().uow, env={"PHOENIX_PRICE_CARD_FILE": str(bad),
+                                                      "PHOENIX_PROMETHEUS_URL": "ftp://prom"})
+    analyzer = ExperimentAnalyzer(prices=lambda: price_functions(conf.price_cards()),
+                                  prometheus_url=conf.prometheus_url)
+    exp = Experiment.create(name="e", baseline="process-baseline-v1", candidate="process-topk-v1",
+                            criteria=SuccessCriteria(min_cost_reduction_pct=10.0))
+    result = analyzer.analyze(exp, make_samples())
+    assert result["source"] == "database" and result["verdict"]
+    assert result["price_cards_error"].startswith("PHOENIX_PRICE_CARD_FILE")
+    assert result["prometheus_error"].startswith("PHOENIX_PROMETHEUS_URL")
+    cost = next(c for c in result["criteria"] if c["criterion"] == "min_cost_reduction_pct")
+    assert cost["status"] == "uncertain" and result["verdict"] == "INCONCLUSIVE"  # unpriced: never a pass
