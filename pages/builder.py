@@ -188,7 +188,7 @@ def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
                     else pipeline_tools.host_snapshot())
             status.write("Evaluating the pipeline")
             report = pipeline_tools.run_estimate(p, snap, source=where.lower(),
-                                                 price_card_file=backend.price_card_file())
+                                                 configuration=backend.configuration())
             status.update(label="Estimate ready", state="complete")
         st.session_state["builder.estimate_report"] = report
     report = st.session_state.get("builder.estimate_report")

@@ -316,6 +316,7 @@ def estimate(
     policy: CriticalPolicy | None = None,
     source: str = "snapshot",
     with_cost: bool = True,
+    cards: list[Any] | None = None,
 ) -> EstimateResult:
     """Evaluate ``pipeline`` on ``snapshot`` and report what it keeps, sends and costs.
 
@@ -400,14 +401,14 @@ def estimate(
             # New Relic bills OTLP bytes: price what this pipeline's output would weigh as
             # OTLP even when it exports elsewhere, rather than borrowing another encoding's size.
             priced["(otlp for pricing)"] = _otlp_bytes(result, dpm_out, out_last)
-        report["cost"] = _cost(report, priced, result.ctx.warn)
+        report["cost"] = _cost(report, priced, result.ctx.warn, cards)
     report["warnings"] = list(result.ctx.warnings)
     report["tuned_params"] = {node.id: node.params.get(node.node_type.tuned_param) or None
                               for node in compiled.tunable()}
     return EstimateResult(report=report, evaluation=result, pipeline=pipeline)
 
 
-def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any) -> Any:
+def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any, cards: list[Any] | None = None) -> Any:
     """$/month per price card for series/DPM/bytes in vs out (``core.cost.project``)."""
     try:
         cost = importlib.import_module("core.cost")
@@ -419,5 +420,5 @@ def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any) -> Any:
     bytes_month = {e["type"]: e["bytes_per_month"] for e in exporters.values() if e.get("bytes_per_month")}
     return cost.project(
         series_out=report["series_out"], series_in=report["series_in"], dpm_out=report["dpm_out"],
-        dpm_in=report["dpm_in"], hosts=report["snapshot"]["hosts"], bytes_per_month=bytes_month,
+        dpm_in=report["dpm_in"], hosts=report["snapshot"]["hosts"], bytes_per_month=bytes_month, cards=cards,
     )
