@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.analysis.analyzer import ExperimentAnalyzer
 from core.domain.errors import ValidationError
 from core.domain.ports import Analyzer, Deployer
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.experiments import ExperimentService
+from core.services.settings import SettingsService, price_functions
 from core.settings import Settings
 from core.store.uow import Database, UnitOfWork
 
@@ -63,6 +65,7 @@ class Services:
     analyzer: Analyzer
     runtime: str
     experiments: ExperimentService
+    configuration: SettingsService | None = None  # the settings users edit (critical policy, price cards, …)
     scheduler: Scheduler | None = None
     _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -96,6 +99,15 @@ class Services:
         self.database.dispose()
 
 
+def _read_settings(configuration: SettingsService, analyzer: Analyzer, settings: Settings) -> None:
+    """The analysis prices with, and reads Prometheus at, what Settings holds at analysis time."""
+    for note in configuration.adopt_legacy_files(settings.data_dir):
+        log.warning("%s", note)
+    if isinstance(analyzer, ExperimentAnalyzer):
+        analyzer.prices = lambda: price_functions(configuration.price_cards())
+        analyzer.prometheus_url = configuration.prometheus_url
+
+
 def bootstrap(
     settings: Settings | None = None,
     deployer: Deployer | None = None,
@@ -126,7 +138,9 @@ def bootstrap(
         analyzer=analyzer,
         runtime=runtime,
         experiments=ExperimentService(database.uow, dry_run=dry_run),
+        configuration=SettingsService(database.uow),
     )
+    _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:
         services.start_scheduler()
     return services

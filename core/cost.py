@@ -86,10 +86,15 @@ class CostLine:
 # --------------------------------------------------------------------------- loading
 
 
+def bundled_price_card_text() -> str:
+    """The price-card YAML shipped in ``core/data`` (the built-in default)."""
+    return resources.files("core.data").joinpath(DEFAULT_CARD_FILE).read_text(encoding="utf-8")
+
+
 def load_price_cards(path: str | Path | None = None) -> list[PriceCard]:
     """Cards from ``path`` or, when None, the defaults shipped in ``core/data``."""
     if path is None:
-        text = resources.files("core.data").joinpath(DEFAULT_CARD_FILE).read_text(encoding="utf-8")
+        text = bundled_price_card_text()
         where = f"core/data/{DEFAULT_CARD_FILE}"
     else:
         p = Path(path)
@@ -101,10 +106,26 @@ def load_price_cards(path: str | Path | None = None) -> list[PriceCard]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError(f"{where}: not valid YAML: {exc}") from exc
+    return parse_price_cards(data, where)
+
+
+def parse_price_cards(data: Any, where: str) -> list[PriceCard]:
+    """Cards from a parsed price-card document; ValidationError names ``where`` in every problem."""
     problems = validate_price_cards(data)
     if problems:
         raise ValidationError([f"{where}: {p}" for p in problems])
     return [_card(c) for c in data["cards"]]
+
+
+def price_card_document(cards: list[PriceCard]) -> dict[str, Any]:
+    """``cards`` back to the file shape, JSON-ready (dates as text), for storing in the database."""
+    out = []
+    for c in cards:
+        doc: dict[str, Any] = {"id": c.id, "vendor": c.vendor, "model": c.model, "params": dict(c.params),
+                               "source": c.source, "as_of": c.as_of}
+        doc.update({k: v for k, v in (("plan", c.plan), ("notes", c.notes)) if v})
+        out.append(doc)
+    return {"cards": out}
 
 
 def validate_price_cards(data: Any) -> list[str]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.catalog.compiler import ensure_valid
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.errors import NotFoundError, ValidationError
-from core.domain.pipeline import Pipeline, ensure_valid
+from core.domain.pipeline import Pipeline
 from core.gitops import CommitInfo, GitOps
 from core.otelcol.validate import check_collector_yaml
 from core.render.bundle import Bundle, render_bundle

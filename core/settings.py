@@ -3,13 +3,21 @@
 Every knob has a default that makes ``make run`` work on a bare machine: a SQLite file
 under ``./data/``, the local runtime on this host and the embedded scheduler.
 Secrets (API keys) are never settings: collector YAML refers to them as ``${env:NAME}``.
+
+These are the process's wiring (where the database is, which runtime). The settings users
+edit in the app (critical policy, price cards, Prometheus URL, retention, public URL) are
+owned by ``core.services.settings``, which reads their ``PHOENIX_*`` overrides itself;
+``docs/configuration.md`` lists them all with their precedence.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from core.domain.errors import ValidationError
 
 DEFAULT_DATA_DIR = Path("./data")
 
@@ -24,9 +32,20 @@ def _env_float(name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        # A PhoenixError: the CLI and the app show this one line instead of a traceback.
+        raise ValidationError(f"environment variable {name} must be a number, got {raw[:40]!r}")
+    return value
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env_float(name, float(default))
+    if not value.is_integer():
+        raise ValidationError(f"environment variable {name} must be a whole number, got {os.environ.get(name)!r}")
+    return int(value)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -45,12 +64,13 @@ class Settings:
     embedded_scheduler: bool = True
     scheduler_interval_s: float = 2.0
     scheduler_lease_s: float = 30.0
+    # The deployed PHOENIX_PROMETHEUS_URL; what analysis uses is the settings service's value
+    # (this one, or the one saved in Settings when the variable is unset).
     prometheus_url: str | None = None
     otelcol_bin: str | None = None
     # real | emulator | auto (real when the Phoenix collector is built): which collectors run experiments
     collector: str = "auto"
     kube_context: str | None = None
-    price_card_file: Path | None = None
     collector_port_base: int = 19000
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
@@ -58,7 +78,6 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(_env("PHOENIX_DATA_DIR", str(DEFAULT_DATA_DIR)))
-        price_card = os.environ.get("PHOENIX_PRICE_CARD_FILE") or None
         return cls(
             data_dir=data_dir,
             database_url=_env("PHOENIX_DATABASE_URL", f"sqlite:///{data_dir}/phoenix.db"),
@@ -71,8 +90,7 @@ class Settings:
             otelcol_bin=os.environ.get("PHOENIX_OTELCOL_BIN") or None,
             collector=_env("PHOENIX_COLLECTOR", "auto").strip().lower(),
             kube_context=os.environ.get("PHOENIX_KUBE_CONTEXT") or None,
-            price_card_file=Path(price_card) if price_card else None,
-            collector_port_base=int(_env_float("PHOENIX_COLLECTOR_PORT_BASE", 19000)),
+            collector_port_base=_env_int("PHOENIX_COLLECTOR_PORT_BASE", 19000),
             log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
         )
 

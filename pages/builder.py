@@ -9,10 +9,11 @@ from app.widgets import backend, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
 from app.widgets.share import builder_query, copy_link
+from core.catalog.compiler import validate_graph
 from core.catalog.registry import REGISTRY
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.errors import PhoenixError, ValidationError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 
 K_PIPE = "builder.pipeline"
 K_SEL = "builder.selected"
@@ -187,7 +188,7 @@ def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
                     else pipeline_tools.host_snapshot())
             status.write("Evaluating the pipeline")
             report = pipeline_tools.run_estimate(p, snap, source=where.lower(),
-                                                 price_card_file=backend.price_card_file())
+                                                 configuration=backend.configuration())
             status.update(label="Estimate ready", state="complete")
         st.session_state["builder.estimate_report"] = report
     report = st.session_state.get("builder.estimate_report")

@@ -9,17 +9,16 @@ from app.widgets import backend, figures, whatif
 from app.widgets.boundary import boundary
 from app.widgets.share import COST_INTERVALS, copy_link, cost_explorer_query
 from core.catalog.templates import TEMPLATE_NAMES
-from core.cost import load_price_cards
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=64)
 def _per_host(pipeline_ref: str, procs: int, interval: int) -> whatif.PerHost:
-    return whatif.per_host(backend.resolve_pipeline(pipeline_ref), procs, interval)
+    return whatif.per_host(backend.resolve_pipeline(pipeline_ref), procs, interval, backend.configuration())
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def _cards() -> list:
-    return load_price_cards(backend.price_card_file())
+    return backend.price_cards()  # Settings' cards (a broken source is a clear error on the page)
 
 
 def render() -> None:

@@ -1,6 +1,11 @@
-"""Settings: price cards, the default critical policy, connection status."""
+"""Settings: where every setting comes from, price cards, the default critical policy,
+service URLs and retention, connection status. Saved through the settings service
+(database, audited); an environment override wins and is shown as such."""
 
 from __future__ import annotations
+
+from types import EllipsisType
+from typing import Any
 
 import streamlit as st
 
@@ -8,48 +13,108 @@ from app import guard
 from app.widgets import backend, settings_tools
 from app.widgets.boundary import boundary
 from core.domain.errors import ValidationError
+from core.services.settings import (
+    CRITICAL_POLICY,
+    ENV_VARS,
+    PRICE_CARDS,
+    PROMETHEUS_URL,
+    PUBLIC_URL,
+    RETENTION_DAYS,
+    EffectiveSettings,
+    Sourced,
+)
+
+FLASH = "settings.flash"
+
+
+def _actor() -> str:
+    return guard.current_user().name
 
 
 @guard.action("settings.price_cards", guard.Role.ADMIN)
-def _save_cards(rows: list[dict], data_dir) -> None:
-    settings_tools.save_cards(settings_tools.rows_to_cards(rows), data_dir)
+def _save_cards(rows: list[dict]) -> None:
+    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), _actor())
 
 
 @guard.action("settings.critical_policy", guard.Role.ADMIN)
-def _save_policy(text: str, data_dir):
-    return settings_tools.save_policy(text, data_dir)
+def _save_policy(text: str):
+    return backend.configuration().set_critical_policy(text, _actor())
 
 
-def _price_cards(s) -> None:
+@guard.action("settings.services", guard.Role.ADMIN)
+def _save_services(prometheus_url: str | None | EllipsisType, public_url: str, retention_days: int) -> None:
+    """``prometheus_url``: ``...`` keeps the saved one, None forgets it."""
+    conf = backend.configuration()
+    if prometheus_url is not ...:
+        conf.set_prometheus_url(prometheus_url, _actor())
+    conf.set_public_url(public_url.strip() or None, _actor())
+    conf.set_retention_days(retention_days, _actor())
+
+
+def _saved(message: str) -> None:
+    """Rerun so every tab (sources included) shows the saved values; the message survives the rerun."""
+    st.session_state[FLASH] = message
+    st.session_state.pop("settings.prometheus_url", None)  # a typed password does not linger in the form
+    st.rerun()
+
+
+def _problems(exc: ValidationError) -> str:
+    return "Not saved:\n" + "\n".join(f"- {p}" for p in exc.problems)
+
+
+def _override_note(name: str, s: Sourced[Any]) -> None:
+    """Say plainly when what is saved here is not what is used."""
+    if s.error:
+        st.error(f"The {name.replace('_', ' ')} in use is invalid ({s.origin}): {s.error}. "
+                 "Fix it there; nothing has been discarded.")
+    if s.source == "environment":
+        st.warning(f"{ENV_VARS[name]} is set ({s.origin}): it overrides what is saved here.")
+
+
+def _sources(eff: EffectiveSettings) -> None:
+    st.subheader("Where each setting comes from")
+    st.caption("Precedence: built-in default < database (saved here) < environment (PHOENIX_* variables). "
+               "See docs/configuration.md.")
+    if eff.database_error:
+        st.error(eff.database_error)
+    st.dataframe(settings_tools.source_rows(eff.items()), hide_index=True, width="stretch")
+
+
+def _price_cards(eff: EffectiveSettings) -> None:
     st.subheader("Price cards")
-    path = backend.price_card_file()
-    st.caption(f"In use: `{path or 'bundled defaults (core/data)'}` — every card keeps its source and date.")
-    rows = settings_tools.cards_as_rows(path)
+    s = eff.price_cards
+    _override_note(PRICE_CARDS, s)
+    st.caption(f"In use: {s.origin} — every card keeps its source and date.")
+    rows = settings_tools.cards_as_rows(s.value)
     edited = st.data_editor(rows, num_rows="dynamic", width="stretch", key="settings.cards",
                             column_config={"source": st.column_config.LinkColumn("source"),
                                            "params": st.column_config.TextColumn("params (YAML)")})
     if st.button("Save price cards", key="settings.save_cards", type="primary"):
         try:
-            _save_cards(list(edited), s.data_dir)
+            _save_cards(list(edited))
         except ValidationError as exc:
-            st.error("Not saved:\n" + "\n".join(f"- {p}" for p in exc.problems))
+            st.error(_problems(exc))
         else:
             st.cache_data.clear()
-            st.success("Price cards saved.")
+            _saved("Price cards saved.")
 
 
-def _policy(s) -> None:
+def _policy(eff: EffectiveSettings) -> None:
     st.subheader("Default critical policy")
-    policy = settings_tools.current_policy(s.data_dir)
+    s = eff.critical_policy
+    _override_note(CRITICAL_POLICY, s)
+    st.caption(f"In use: {s.origin}. New experiments without their own policy, and estimates of pipelines "
+               "without one, use it.")
     text = st.text_area("Rules (YAML: match executable_name | command_line | owner, RE2 pattern, priority)",
-                        settings_tools.policy_text(policy), height=260, key="settings.policy")
+                        settings_tools.policy_text(s.value), height=260, key="settings.policy")
     if st.button("Save policy", key="settings.save_policy", type="primary"):
         try:
-            _save_policy(text, s.data_dir)
+            _save_policy(text)
         except ValidationError as exc:
-            st.error("Not saved:\n" + "\n".join(f"- {p}" for p in exc.problems))
+            st.error(_problems(exc))
         else:
-            st.success("Default critical policy saved.")
+            st.cache_data.clear()
+            _saved("Default critical policy saved.")
     st.markdown("**Test a process against the policy**")
     a, b, c = st.columns(3)
     name = a.text_input("Executable name", key="settings.test_name", placeholder="postgres")
@@ -67,9 +132,33 @@ def _policy(s) -> None:
         st.info(f"**{r['priority']}** — {why}")
 
 
-def _connections(s) -> None:
+def _services(eff: EffectiveSettings) -> None:
+    st.subheader("Prometheus, public URL, retention")
+    for name, s in ((PROMETHEUS_URL, eff.prometheus_url), (PUBLIC_URL, eff.public_url),
+                    (RETENTION_DAYS, eff.retention_days)):
+        _override_note(name, s)
+    # The stored URL may carry credentials: it is never sent back to the browser. Empty keeps it.
+    stored = eff.prometheus_url.source == "database" or "database" in eff.prometheus_url.hidden
+    prom_in = st.text_input("Prometheus URL (empty: keep the saved one)", "", key="settings.prometheus_url",
+                            type="password", placeholder=settings_tools.shown_url(eff.prometheus_url))
+    clear = stored and st.checkbox("Forget the saved Prometheus URL", key="settings.prometheus_clear")
+    public = eff.public_url.value if eff.public_url.source == "database" else ""
+    public_in = st.text_input("Public URL of this app (share links; empty: the default)", public or "",
+                              key="settings.public_url", placeholder="http://localhost:8501")
+    days = st.number_input("Retention (days)", 1, 3650, int(eff.retention_days.value), key="settings.retention")
+    if st.button("Save", key="settings.save_services", type="primary"):
+        try:
+            _save_services(None if clear else (prom_in.strip() or ...), public_in, int(days))
+        except ValidationError as exc:
+            st.error(_problems(exc))
+        else:
+            _saved("Saved.")
+
+
+def _connections(s, eff: EffectiveSettings) -> None:
     st.subheader("Connections")
-    checks = settings_tools.connection_checks(s, backend.db_probe())
+    prom = eff.prometheus_url.value if not eff.prometheus_url.error else None
+    checks = settings_tools.connection_checks(s, backend.db_probe(), prometheus_url=prom)
     icon = {True: "✅", False: "❌", None: "➖"}
     st.dataframe([{"": icon[c.ok], "component": c.name, "status": c.detail, "configuration": c.config}
                   for c in checks], hide_index=True, width="stretch")
@@ -78,14 +167,22 @@ def _connections(s) -> None:
 def render() -> None:
     guard.page("settings")
     st.title("Settings")
+    if FLASH in st.session_state:
+        st.success(st.session_state.pop(FLASH))
     s = backend.settings()
-    t1, t2, t3 = st.tabs(["Price cards", "Critical policy", "Connections"])
+    eff = backend.configuration().effective()
+    t0, t1, t2, t3, t4 = st.tabs(["Sources", "Price cards", "Critical policy", "Services & retention",
+                                  "Connections"])
+    with t0, boundary("setting sources"):
+        _sources(eff)
     with t1, boundary("price cards"):
-        _price_cards(s)
+        _price_cards(eff)
     with t2, boundary("critical policy"):
-        _policy(s)
-    with t3, boundary("connections"):
-        _connections(s)
+        _policy(eff)
+    with t3, boundary("services and retention"):
+        _services(eff)
+    with t4, boundary("connections"):
+        _connections(s, eff)
 
 
 with boundary("Settings"):

@@ -22,7 +22,12 @@ def create_experiment(draft: dict) -> str:
 @st.cache_data(ttl=600, show_spinner=False)
 def _preview(ref: str) -> dict:
     p = backend.resolve_pipeline(ref)
-    return pipeline_tools.run_estimate(p, pipeline_tools.fleet_snapshot(3, 150), source="wizard preview")
+    return pipeline_tools.run_estimate(p, pipeline_tools.fleet_snapshot(3, 150), source="wizard preview",
+                                       configuration=backend.configuration())
+
+
+def _default_policy_label() -> str:
+    return wizard.default_policy_label(backend.configuration().effective().critical_policy)
 
 
 def _pipeline_options() -> list[str]:
@@ -78,8 +83,10 @@ def _step_target(d: dict, cluster: bool) -> None:
     d["duration"] = a.text_input("Duration", d["duration"], key="wiz.2.duration", help="e.g. 60s, 5m, 1h")
     d["interval"] = b.text_input("Measurement interval", d["interval"], key="wiz.2.interval", help="e.g. 5s")
     modes = ["default", "custom"]
+    default_label = _default_policy_label()
     d["policy_mode"] = st.radio("Critical policy", modes, index=modes.index(d["policy_mode"]), horizontal=True,
-                                key="wiz.2.policy_mode")
+                                key="wiz.2.policy_mode", format_func=lambda m: default_label if m == "default"
+                                else "custom", help="Default: the policy saved in Settings.")
     if d["policy_mode"] == "custom":
         d["policy_yaml"] = st.text_area("Rules (YAML: rules: [{match, pattern, priority}])", d["policy_yaml"]
                                         or "rules:\n- match: executable_name\n  pattern: ^postgres$\n"
@@ -107,7 +114,8 @@ def _step_criteria(d: dict) -> None:
     d["min_cost_reduction_pct"] = _opt(c3, "Min cost reduction", d["min_cost_reduction_pct"], "wiz.3.cost", "%")
     if not wizard.step_problems(3, d):
         st.markdown("**Review**")
-        st.table({"": [k for k, _ in wizard.review(d)], "value": [v for _, v in wizard.review(d)]})
+        rows = wizard.review(d, _default_policy_label())
+        st.table({"": [k for k, _ in rows], "value": [v for _, v in rows]})
 
 
 def render() -> None:

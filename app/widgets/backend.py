@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from app import guard
+from core.catalog.compiler import validate_graph
+from core.cost import PriceCard
 from core.domain.errors import NotFoundError, PhoenixError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
+from core.services.settings import DEFAULT_PUBLIC_URL, SettingsService
 
 
 def services() -> Any:
@@ -98,11 +101,38 @@ def settings() -> Any:
         return Settings.from_env()
 
 
-def price_card_file() -> Any:
-    """The price card file in use: the one edited in Settings, else the configured one."""
-    s = settings()
-    edited = s.data_dir / "price_cards.yaml"
-    return edited if edited.is_file() else s.price_card_file
+def configuration() -> SettingsService:
+    """The settings service (critical policy, price cards, URLs, retention) the pages read and edit.
+
+    Without services (a broken database) the Settings page still shows the environment and
+    the defaults, with the database's own one-line reason; whatever needs a value says so.
+    """
+    try:
+        svc = services()
+    except ImportError:
+        return SettingsService(None)
+    except PhoenixError as exc:
+        failure = exc
+
+        def unreadable() -> Any:
+            raise failure
+
+        return SettingsService(unreadable)
+    return svc.configuration or SettingsService(svc.uow)
+
+
+def price_cards() -> list[PriceCard]:
+    """The price cards in use (ValidationError naming the source when they are broken)."""
+    return configuration().price_cards()
+
+
+def public_url() -> str:
+    """Where share links point: the public URL in use; the default while it cannot be read or is
+    invalid (a link is no place for an error; the Settings page reports it)."""
+    try:
+        return configuration().public_url()
+    except PhoenixError:
+        return DEFAULT_PUBLIC_URL
 
 
 def db_probe() -> Any:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from core.catalog.compiler import validate_graph
 from core.domain.errors import PhoenixError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
+from core.services.estimate import estimate_pipeline
+from core.services.settings import SettingsService
 
 
 @dataclass
@@ -87,19 +90,10 @@ def host_snapshot_available() -> bool:
     return True
 
 
-def run_estimate(pipeline: Pipeline, snapshot: Any, source: str, price_card_file: Any = None) -> dict[str, Any]:
-    """The engine's estimate, priced with the price cards in use (Settings edits included)."""
-    from core.cost import load_price_cards, project_estimate
-    from core.engine.estimate import estimate
-
-    report = estimate(pipeline, snapshot, source=source, with_cost=False).report
-    bytes_month = {e["type"]: e["bytes_per_month"] for e in (report.get("exporters") or {}).values()
-                   if e.get("bytes_per_month")}
-    report["cost"] = project_estimate(
-        series_out=report["series_out"], series_in=report["series_in"], dpm_out=report["dpm_out"],
-        dpm_in=report["dpm_in"], hosts=report["snapshot"]["hosts"], bytes_per_month=bytes_month,
-        cards=load_price_cards(price_card_file))
-    return report
+def run_estimate(pipeline: Pipeline, snapshot: Any, source: str,
+                 configuration: SettingsService | None = None) -> dict[str, Any]:
+    """The estimate use case (``core.services.estimate``): priced and classified with what Settings holds."""
+    return estimate_pipeline(pipeline, snapshot, configuration or SettingsService(None), source=source).report
 
 
 def cost_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

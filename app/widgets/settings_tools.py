@@ -1,8 +1,7 @@
-"""Settings helpers (no Streamlit): price card and critical policy files, connection checks.
+"""Settings helpers (no Streamlit): the price card table, the policy tester, connection checks.
 
-Edited price cards and the default critical policy are files in the data directory, in
-the same formats the CLI reads (``PHOENIX_PRICE_CARD_FILE``, ``--critical-file``), so what
-the UI shows is exactly what every tool uses.
+What is edited is stored by ``core.services.settings`` (database, audited); this module
+only turns its values into table rows and back, and checks the connections.
 """
 
 from __future__ import annotations
@@ -16,25 +15,22 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from core.cost import load_price_cards, validate_price_cards
+from core.cost import PriceCard, load_price_cards, validate_price_cards
 from core.domain.critical import (  # noqa: F401 - pages import load_policy_text from here
-    DEFAULT_POLICY,
     CriticalPolicy,
     deciding_rule,
-    load_policy_file,
     load_policy_text,
 )
 from core.domain.errors import PhoenixError, ValidationError
 from core.redact import mask_url, redact
-
-PRICE_CARD_NAME = "price_cards.yaml"
-POLICY_NAME = "critical_policy.yaml"
+from core.services.settings import Sourced, policy_text  # noqa: F401 - the Settings page shows policy_text
 
 
-def cards_as_rows(path: Path | None) -> list[dict[str, Any]]:
+def cards_as_rows(cards: list[PriceCard] | None) -> list[dict[str, Any]]:
+    """Cards as editable table rows (None: the built-in cards)."""
     return [{"id": c.id, "vendor": c.vendor, "plan": c.plan, "model": c.model, "params": yaml.safe_dump(
         c.params, default_flow_style=True, sort_keys=False).strip(), "source": c.source, "as_of": c.as_of,
-        "notes": c.notes} for c in load_price_cards(path)]
+        "notes": c.notes} for c in (load_price_cards() if cards is None else cards)]
 
 
 def rows_to_cards(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -57,31 +53,28 @@ def rows_to_cards(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def save_cards(data: dict[str, Any], data_dir: Path) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / PRICE_CARD_NAME
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
+def source_rows(items: list[tuple[str, Sourced[Any]]]) -> list[dict[str, str]]:
+    """One row per setting: where its value comes from and what that hides (the precedence, visible)."""
+    rows = []
+    for name, s in items:
+        rows.append({"setting": name.replace("_", " "), "source": s.source, "from": s.origin,
+                     "overrides": ", ".join(s.hidden) or "—", "value": "❌ " + s.error if s.error else _shown(s.value)})
+    return rows
 
 
-def policy_path(data_dir: Path) -> Path:
-    return data_dir / POLICY_NAME
+def shown_url(s: Sourced[Any]) -> str:
+    """A URL setting as it may be shown: masked, or what it is when unset."""
+    return mask_url(s.value) if isinstance(s.value, str) and s.value else "not set"
 
 
-def current_policy(data_dir: Path) -> CriticalPolicy:
-    path = policy_path(data_dir)
-    return load_policy_file(path) if path.is_file() else DEFAULT_POLICY
-
-
-def policy_text(policy: CriticalPolicy) -> str:
-    return yaml.safe_dump({"default_priority": policy.default_priority, **policy.to_dict()}, sort_keys=False)
-
-
-def save_policy(text: str, data_dir: Path) -> CriticalPolicy:
-    policy = load_policy_text(text, source="default critical policy")  # raises with the problems
-    data_dir.mkdir(parents=True, exist_ok=True)
-    policy_path(data_dir).write_text(text, encoding="utf-8")
-    return policy
+def _shown(value: Any) -> str:
+    if isinstance(value, CriticalPolicy):
+        return f"{len(value.rules)} rules ({len(value.critical_rules)} critical), default {value.default_priority}"
+    if isinstance(value, list):
+        return f"{len(value)} cards: " + ", ".join(c.id for c in value[:6]) + (" …" if len(value) > 6 else "")
+    if isinstance(value, str):
+        return mask_url(value)
+    return "not set" if value is None else str(value)
 
 
 def test_process(policy: CriticalPolicy, executable_name: str, command_line: str = "", owner: str = "") -> dict[str, Any]:
@@ -117,8 +110,9 @@ def _ready_request(prometheus_url: str) -> urllib.request.Request:
     return urllib.request.Request(urlunsplit(parts) + "/-/ready", headers=headers)
 
 
-def connection_checks(settings: Any, db_probe: Any = None) -> list[Check]:
-    """Database, Prometheus, Kubernetes, git repository and collector binary."""
+def connection_checks(settings: Any, db_probe: Any = None, prometheus_url: str | None = None) -> list[Check]:
+    """Database, Prometheus (``prometheus_url``: the one in use, from the settings service),
+    Kubernetes, git repository and collector binary."""
     out: list[Check] = []
     url = settings.masked_database_url()
     if db_probe is None:
@@ -132,16 +126,16 @@ def connection_checks(settings: Any, db_probe: Any = None) -> list[Check]:
         except Exception as exc:  # noqa: BLE001 - any failure is the status to show
             first = (str(exc).strip().splitlines() or [""])[0]
             out.append(Check("Database", False, redact(f"{type(exc).__name__}: {first}", settings.database_url), url))
-    if settings.prometheus_url:
-        prom = mask_url(settings.prometheus_url)
+    if prometheus_url:
+        prom = mask_url(prometheus_url)
         try:
-            with urllib.request.urlopen(_ready_request(settings.prometheus_url), timeout=2) as r:
+            with urllib.request.urlopen(_ready_request(prometheus_url), timeout=2) as r:
                 out.append(Check("Prometheus", r.status == 200, f"HTTP {r.status}", prom))
         except (OSError, ValueError) as exc:  # ValueError: a URL urllib cannot use
-            out.append(Check("Prometheus", False, redact(str(exc), settings.prometheus_url), prom))
+            out.append(Check("Prometheus", False, redact(str(exc), prometheus_url), prom))
     else:
         out.append(Check("Prometheus", None, "not configured: measurements come from the database",
-                         "PHOENIX_PROMETHEUS_URL unset"))
+                         "no Prometheus URL (Settings or PHOENIX_PROMETHEUS_URL)"))
     if settings.kube_context:
         out.append(Check("Kubernetes", None, "context configured (cluster targets enabled)", settings.kube_context))
     else:

@@ -10,12 +10,12 @@ never refuses: a value it cannot use falls back to its default.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from app.widgets.backend import public_url
 from core.domain.errors import ValidationError
 
 #: Longest query value echoed back in a message.
@@ -96,10 +96,10 @@ def cost_explorer_query(params: Mapping[str, Any], pipelines: Sequence[str], car
 
 
 def base_url() -> str:
-    """The app's public address (``PHOENIX_PUBLIC_URL``), else the local default; never with a password."""
+    """The app's public address (Settings or ``PHOENIX_PUBLIC_URL``), else the local default; never with a password."""
     from core.redact import mask_url
 
-    raw = os.environ.get("PHOENIX_PUBLIC_URL") or "http://localhost:8501"
+    raw = public_url()
     return (mask_url(raw) if "@" in raw else raw).rstrip("/")
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target, Timing
-from core.domain.critical import load_policy_text
+from core.domain.critical import CriticalPolicy, load_policy_text
 from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
+from core.services.settings import Sourced
 
 STEPS = ("Basics", "Pipelines", "Target & load", "Criteria & review")
 LOAD_PROFILES = ("realistic", "high-cardinality", "process-churn", "custom")
@@ -102,7 +103,16 @@ def _criteria(d: dict[str, Any]) -> SuccessCriteria:
     )
 
 
+def default_policy_label(saved: Sourced[CriticalPolicy]) -> str:
+    """What "default" means for a new experiment: the policy Settings holds, and where it comes from."""
+    if saved.error:
+        return f"default — invalid ({saved.error})"
+    where = "built-in" if saved.source == "default" else saved.origin
+    return f"default: {len(saved.value.rules)} rules ({where})"
+
+
 def critical_rules(d: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The draft's own rules; None for "default", which creation resolves to the Settings policy."""
     if d.get("policy_mode") != "custom":
         return None
     policy = load_policy_text(d.get("policy_yaml") or "", source="experiment critical policy")
@@ -170,7 +180,7 @@ def create_kwargs(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def review(d: dict[str, Any]) -> list[tuple[str, str]]:
+def review(d: dict[str, Any], default_policy: str = "default") -> list[tuple[str, str]]:
     t, _ = _timing(d)
     c = _criteria(d)
     rows = [
@@ -181,7 +191,7 @@ def review(d: dict[str, Any]) -> list[tuple[str, str]]:
          + f", at most {d['max_processes']} processes"),
         ("Duration / interval", f"{d['duration']} / {d['interval']}"
          + (f" ({t.expected_samples()} samples)" if t else "")),
-        ("Critical policy", "default" if d.get("policy_mode") != "custom" else "custom rules"),
+        ("Critical policy", default_policy if d.get("policy_mode") != "custom" else "custom rules"),
         ("Min series reduction", f"{c.min_series_reduction_pct:g} %"),
         ("Full critical coverage", "required" if c.require_full_critical_coverage else "not required"),
         ("Min samples", str(c.min_samples)),

@@ -31,6 +31,9 @@ class Adaptive(NodeType):
     title = "Adaptive (series budget)"
     description = "Keeps as many of the largest processes per host as a series budget allows; re-tuned during runs."
     reduces_processes = True
+    keeps_processes = True
+    ranked_by = "by"
+    tuning = "budget_thresholds"
     params = (
         Param("series_budget_per_host", "int", 800, "Target exported series per host.", "series",
               minimum=1, maximum=1_000_000),

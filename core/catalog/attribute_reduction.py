@@ -7,10 +7,11 @@ never lets ``apply_to: all`` strip a critical process's pid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import NOT_CRITICAL, check_params, component_id, ottl_str
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import ChainNode, EmitContext, Emitted, NodeType, Param
 from core.catalog.kernel_ops import set_na
 from core.catalog.process_metrics import RESOURCE_ATTRIBUTE_DEFAULTS
 
@@ -44,6 +45,20 @@ class AttributeReduction(NodeType):
             problems.append("deleting process.pid with apply_to all would strip critical processes' identity; "
                             "use apply_to non_critical")
         return problems
+
+    def chain_problems(self, node: ChainNode, chain: Sequence[ChainNode]) -> list[str]:
+        # Dropping pid without aggregating makes distinct processes one series (corrupt data).
+        if "process.pid" not in node.params["delete_keys"]:
+            return []
+        later = chain[chain.index(node) + 1:]
+        if not any(m.node_type.rolls_up for m in later):
+            return [f"node {node.id!r} (attribute_reduction) deletes process.pid without a rollup "
+                    "after it: distinct processes would collide into one series"]
+        markers = [m.id for m in chain if m.node_type.marks_keep(m.params)]
+        if markers:
+            return [f"node {node.id!r} (attribute_reduction) deletes process.pid, but processes "
+                    f"kept individual by {', '.join(markers)} are not rolled up and would collide"]
+        return []
 
     def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
         p = self.with_defaults(params)

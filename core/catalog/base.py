@@ -9,14 +9,21 @@ messages, ``emit()`` — the otelcol-contrib configuration it contributes — an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # annotations only; the frame and its context live in the catalog layer too
     from core.catalog.eval_context import EvalContext
     from core.catalog.frame import ResourceFrame
 
 NodeKind = Literal["receiver", "processor", "exporter"]
+# Where a processor must sit in the chain (the collector's own advice: memory_limiter
+# first so it can refuse data early, batch last so it batches what is exported).
+ChainPosition = Literal["first", "last"]
+# How the engine fills a tunable node's data-driven params (core.engine.tuning):
+# thresholds for K per host, thresholds for K derived from a series budget, or names.
+Tuning = Literal["k_thresholds", "budget_thresholds", "learned_names"]
 ParamType = Literal["int", "float", "str", "bool", "enum", "duration", "list[str]", "rules", "map", "bytes"]
 
 
@@ -65,8 +72,26 @@ class EmitContext:
     critical_policy: Any = None
 
 
+class ChainNode(Protocol):
+    """A node of a compiled chain as node types see it (``core.catalog.compiled.CompiledNode``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def node_type(self) -> NodeType: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+
 class NodeType(ABC):
-    """Base class: subclasses set the class attributes and implement the three methods."""
+    """Base class: subclasses set the class attributes and implement the three methods.
+
+    The capability attributes below are what validation, rendering, the engine, tuning
+    and the runtimes ask of a node; none of them names a type, so a new node type is its
+    module plus one line in the registry.
+    """
 
     type_name: str = ""
     kind: NodeKind = "processor"
@@ -75,18 +100,77 @@ class NodeType(ABC):
     params: tuple[Param, ...] = ()
     # True for nodes that drop or aggregate processes: they must exempt critical ones.
     reduces_processes: bool = False
+    # True for nodes that set phoenix.keep (processes that stay individual, skip rollups).
+    keeps_processes: bool = False
+    # True for nodes that set phoenix.rollup (resources that stand for a group).
+    rolls_up: bool = False
+    # True for the node that sets phoenix.priority (what the critical guard needs first).
+    classifies: bool = False
+    # Order constraint within the processor chain, if any.
+    position: ChainPosition | None = None
+    # Name of an enum param choosing cpu / memory / combined thresholds: those metrics
+    # must be scraped for the node to match anything.
+    ranked_by: str | None = None
+    # Set for nodes whose params Phoenix computes from data (see ``Tuning``).
+    tuning: Tuning | None = None
+    # Exporters: the wire format core.engine.encoding measures bytes in (None: sends nothing).
+    wire_encoding: str | None = None
 
-    def reduces(self, params: dict[str, Any]) -> bool:
+    @property
+    def tunable(self) -> bool:
+        return self.tuning is not None
+
+    @property
+    def tuned_param(self) -> str:
+        """The param tuning writes: ``learned`` names or ``computed`` thresholds."""
+        return "learned" if self.tuning == "learned_names" else "computed"
+
+    def is_tuned(self, params: Mapping[str, Any]) -> bool:
+        """Whether tuning has filled this node's data-driven param."""
+        value = params.get(self.tuned_param) or {}
+        return bool(value.get("names")) if self.tuning == "learned_names" else bool(value)
+
+    def reduces(self, params: Mapping[str, Any]) -> bool:
         """Whether this node, with these params, can drop or aggregate processes."""
         return self.reduces_processes
+
+    def marks_keep(self, params: Mapping[str, Any]) -> bool:
+        """Whether this node, with these params, sets phoenix.keep on some processes."""
+        return self.keeps_processes
+
+    def uses_markers(self, params: Mapping[str, Any]) -> bool:
+        """Whether the rendered config sets Phoenix's internal markers (cleaned up before export)."""
+        return self.marks_keep(params) or self.rolls_up
+
+    def needs_classifier(self, params: Mapping[str, Any]) -> bool:
+        """Whether a priority classifier must run before this node (the critical guard)."""
+        return not self.classifies and (self.reduces(params) or self.marks_keep(params))
+
+    def listen_port(self, params: Mapping[str, Any]) -> str | None:
+        """The local port this node listens on, if any (ports must not clash)."""
+        return None
+
+    def chain_problems(self, node: ChainNode, chain: Sequence[ChainNode]) -> list[str]:
+        """Problems that depend on the rest of the chain (``node`` is one of ``chain``)."""
+        return []
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
-    def with_defaults(self, params: dict[str, Any]) -> dict[str, Any]:
+    def with_defaults(self, params: Mapping[str, Any]) -> dict[str, Any]:
         merged = self.defaults()
         merged.update(params or {})
         return merged
+
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Valid ``params`` as consumers read them: defaults filled in, float params as floats
+        (a YAML ``1`` for a ratio is the number 1.0, not an integer)."""
+        out = self.with_defaults(params)
+        for p in self.params:
+            v = out[p.name]
+            if p.type == "float" and isinstance(v, int) and not isinstance(v, bool):
+                out[p.name] = float(v)
+        return out
 
     @abstractmethod
     def validate(self, params: dict[str, Any]) -> list[str]:

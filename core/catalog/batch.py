@@ -16,6 +16,7 @@ class Batch(NodeType):
     type_name = "batch"
     title = "Batch"
     description = "Batches data points before export; must be the last processor."
+    position = "last"
     params = (
         Param("timeout", "duration", "1s", "Send a batch at least this often.", "s", minimum=0, maximum=600),
         Param("send_batch_size", "int", 8192, "Send when this many items are queued.", minimum=1, maximum=1_000_000),

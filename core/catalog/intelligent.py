@@ -28,6 +28,8 @@ class Intelligent(NodeType):
     title = "Intelligent (learned)"
     description = "Keeps processes Phoenix learned to matter (resource share, variance/anomaly) individual."
     reduces_processes = True
+    keeps_processes = True
+    tuning = "learned_names"
     params = (
         Param("resource_share_pct", "float", 5.0, "Keep names using at least this % of host CPU or memory.", "%",
               minimum=0, maximum=100),

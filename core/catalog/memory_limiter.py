@@ -16,6 +16,7 @@ class MemoryLimiter(NodeType):
     type_name = "memory_limiter"
     title = "Memory limiter"
     description = "Protects the collector's memory; must be the first processor."
+    position = "first"
     params = (
         Param("check_interval", "duration", "1s", "How often memory is checked.", "s", minimum=0.001, maximum=60),
         Param("limit_percentage", "int", 80, "Hard limit, % of the container memory.", "%", minimum=1, maximum=100),

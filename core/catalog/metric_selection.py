@@ -8,6 +8,7 @@ processes only; a keep-list is written as negated drop conditions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +36,7 @@ class MetricSelection(NodeType):
         Param("drop_metrics", "list[str]", [], "Drop these metrics.", choices=METRICS),
     )
 
-    def reduces(self, params: dict[str, Any]) -> bool:
+    def reduces(self, params: Mapping[str, Any]) -> bool:
         return self.with_defaults(params)["mode"] == "filter"
 
     def validate(self, params: dict[str, Any]) -> list[str]:

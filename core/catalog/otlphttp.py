@@ -23,6 +23,7 @@ NEW_RELIC_EU = "https://otlp.eu01.nr-data.net"
 class OtlpHttp(NodeType):
     type_name = "otlphttp"
     kind = "exporter"
+    wire_encoding = "otlp"
     title = "OTLP/HTTP (New Relic)"
     description = "Sends OTLP over HTTP; defaults to New Relic US with the license key from the environment."
     params = (

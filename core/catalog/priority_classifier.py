@@ -8,6 +8,7 @@ drops whole classes (never ``critical``) with a negated filter condition.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ class PriorityClassifier(NodeType):
     type_name = "priority_classifier"
     title = "Priority classifier"
     description = "Tags each process critical/high/medium/low from ordered regex rules (first match wins)."
+    classifies = True
     params = (
         Param("default_priority", "enum", "low", "Priority of processes no rule matches.", choices=NON_CRITICAL),
         Param("keep_priorities", "list[str]", [], "Classes kept individual by later reducing nodes.",
@@ -48,8 +50,11 @@ class PriorityClassifier(NodeType):
             problems.append(f"{', '.join(both)} cannot be both kept and dropped")
         return problems
 
-    def reduces(self, params: dict[str, Any]) -> bool:
+    def reduces(self, params: Mapping[str, Any]) -> bool:
         return bool((params or {}).get("drop_priorities"))
+
+    def marks_keep(self, params: Mapping[str, Any]) -> bool:
+        return bool(self.with_defaults(params)["keep_priorities"])
 
     def emit(self, params: dict[str, Any], ctx: EmitContext) -> Emitted:
         p = self.with_defaults(params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import check_params, component_id
@@ -20,6 +21,7 @@ LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 class Prometheus(NodeType):
     type_name = "prometheus"
     kind = "exporter"
+    wire_encoding = "prometheus"
     title = "Prometheus (pull)"
     description = "Serves /metrics for Prometheus to scrape; resource attributes become labels."
     params = (
@@ -29,6 +31,9 @@ class Prometheus(NodeType):
               minimum=1, maximum=86400),
         Param("const_labels", "map", {}, "Extra labels on every series.", advanced=True),
     )
+
+    def listen_port(self, params: Mapping[str, Any]) -> str | None:
+        return str(self.with_defaults(params)["endpoint"]).rsplit(":", 1)[-1]
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)

@@ -19,6 +19,7 @@ HEADER_RE = re.compile(r"^[A-Za-z0-9-]+$")
 class PrometheusRemoteWrite(NodeType):
     type_name = "prometheusremotewrite"
     kind = "exporter"
+    wire_encoding = "prometheusremotewrite"
     title = "Prometheus remote write"
     description = "Pushes series to a remote-write endpoint (Grafana Cloud, Mimir, Prometheus)."
     params = (

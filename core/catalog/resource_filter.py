@@ -27,6 +27,8 @@ class ResourceFilter(NodeType):
         "with action drop, other non-critical processes are dropped."
     )
     reduces_processes = True
+    keeps_processes = True
+    ranked_by = "by"
     params = (
         Param("by", "enum", "combined", "Which thresholds apply (cpu needs process.cpu.utilization enabled).",
               choices=BY_CHOICES),

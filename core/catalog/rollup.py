@@ -54,6 +54,7 @@ class Rollup(NodeType):
     title = "Rollup aggregation"
     description = "Sums non-critical, non-kept processes per host into one series set per group (sum-preserving)."
     reduces_processes = True
+    rolls_up = True
     params = (
         Param("group_by", "enum", "other", "other: one group per host; executable_name: one per name; "
               "category: by the categories regex map.", choices=("other", "executable_name", "category")),

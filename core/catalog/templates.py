@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from core.catalog.compiler import validate_graph
 from core.domain.errors import NotFoundError, ValidationError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 from core.resources import PIPELINE_TEMPLATES_DIR
 
 TEMPLATES_DIR = PIPELINE_TEMPLATES_DIR

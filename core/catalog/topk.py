@@ -33,6 +33,9 @@ class TopK(NodeType):
     title = "Top-K per host"
     description = "Keeps the K largest non-critical processes per host individual (by cpu, memory or both)."
     reduces_processes = True
+    keeps_processes = True
+    ranked_by = "by"
+    tuning = "k_thresholds"
     params = (
         Param("k", "int", 10, "Processes kept individual per host (besides critical ones).", minimum=0, maximum=10000),
         Param("by", "enum", "memory", "Ranking (cpu needs process.cpu.utilization enabled).", choices=BY_CHOICES),

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pipeline", required=True, metavar="NAME_OR_FILE",
                    help="built-in template name, saved pipeline NAME[@VERSION], or a pipeline JSON/YAML file")
     p.add_argument("--snapshot", required=True, metavar="FILE.csv", help="process snapshot (DESIGN §4 columns)")
-    p.add_argument("--critical-file", metavar="F.yaml", help="critical policy: rules: [{match, pattern, priority}]")
+    p.add_argument("--critical-file", metavar="F.yaml", help="critical policy: rules: [{match, pattern, priority}] "
+                   "(default: the pipeline's own, else the default saved in Settings)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--series-out", metavar="OUT.csv",
                    help="write the exported series of the last scrape: host_name,metric,attributes,value")
@@ -33,9 +34,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands.pipeline import load_pipeline_ref
     from core.domain.critical import load_policy_file
-    from core.engine.estimate import estimate
     from core.engine.snapshot import load_snapshot
     from core.outputs import output_file, replacing
+    from core.services.estimate import estimate_pipeline
+    from core.services.settings import open_configuration
+    from core.settings import Settings
 
     series_out = output_file(args.series_out, flag="--series-out") if args.series_out is not None else None
     pipeline = load_pipeline_ref(args.pipeline)
@@ -45,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     snapshot = load_snapshot(args.snapshot)
     loaded = time.perf_counter()
-    result = estimate(pipeline, snapshot, policy=policy, source=Path(args.snapshot).name)
+    # Price cards and the default critical policy: what Settings holds (env overrides included).
+    with open_configuration(Settings.from_env().database_url) as configuration:
+        result = estimate_pipeline(pipeline, snapshot, configuration, policy=policy, source=Path(args.snapshot).name)
     report = result.report
     report["timings"] = {"load_snapshot_seconds": round(loaded - started, 3),
                          "estimate_seconds": round(time.perf_counter() - loaded, 3)}

@@ -182,8 +182,9 @@ def validate_file(path_str: str) -> tuple[list[str], str]:
 
 def check_file(path_str: str) -> tuple[list[str], str, str]:
     """(problems, what the file is, which validators ran) for a pipeline graph or a collector YAML."""
+    from core.catalog.compiler import validate_graph
     from core.domain.documents import load_mapping, read_bounded
-    from core.domain.pipeline import Pipeline, validate_graph
+    from core.domain.pipeline import Pipeline
     from core.otelcol.validate import check_collector_yaml
     from core.render.bundle import render_bundle
 

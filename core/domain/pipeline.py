@@ -7,7 +7,10 @@ exporters (fan-out only at the end). It is stored as JSON (or YAML with the same
      "edges": [{"source", "target"}], "critical_policy": [{match, pattern, priority}] | null}
 
 ``Pipeline.from_dict`` refuses malformed input with a ``ValidationError`` listing every
-problem; ``validate_graph`` checks the semantics (reachability, order, critical guard).
+problem. This module knows no node types: it holds the graph-shape checks (ids, edges,
+cycles, reachability, one chain) given each node's role; ``core.catalog.compiler`` adds
+what the node types say (``core.catalog.validate``: params, order, critical guard) and
+compiles the result.
 Every pipeline *file* (CLI, builder upload, templates) is parsed by ``Pipeline.from_text`` /
 ``Pipeline.from_file``, i.e. by ``core.domain.documents`` with its size, depth and alias limits.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,6 @@ MAX_DESCRIPTION = 4000
 MAX_POSITION = 1e9  # canvas coordinates; beyond this a float() of a YAML integer overflows
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 NODE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
-THRESHOLD_TYPES = ("resource_filter", "topk", "adaptive")
 
 
 @dataclass
@@ -124,33 +127,45 @@ class Pipeline:
             return DEFAULT_POLICY
         return policy_from_rules(self.critical_policy, source=f"pipeline {self.name}")
 
+    # The three queries below read roles off the graph's shape, which in a valid pipeline
+    # says exactly what the node types would: the receiver is the one node nothing feeds,
+    # exporters are the nodes that feed nothing, processors are the rest. Code that knows
+    # node types uses core.catalog.compiled instead.
     def receiver(self) -> Node:
-        return next(n for n in self.nodes if n.type == "hostmetrics")
+        """The receiver (the graph must be valid)."""
+        fed = {e.target for e in self.edges}
+        return next(n for n in self.nodes if n.id not in fed)
 
     def chain(self) -> list[Node]:
         """Processors in order from the receiver (the graph must be valid)."""
-        succ = _successors(self)
-        kinds = _kinds(self)
-        out: list[Node] = []
-        current = self.receiver().id
-        seen = {current}
-        while True:
-            nxt = [t for t in succ.get(current, []) if kinds.get(t) == "processor"]
-            if len(nxt) != 1 or nxt[0] in seen:
-                return out
-            current = nxt[0]
-            seen.add(current)
-            out.append(self.node(current))
+        return _chain(self, _roles(self))
 
     def exporters(self) -> list[Node]:
-        kinds = _kinds(self)
+        """Exporters in node order (the graph must be valid)."""
+        kinds = _roles(self)
         return [n for n in self.nodes if kinds.get(n.id) == "exporter"]
 
 
-def _kinds(p: Pipeline) -> dict[str, str]:
-    from core.catalog.registry import REGISTRY
+def _roles(p: Pipeline) -> dict[str, str]:
+    """Node id → receiver / processor / exporter, from the graph's shape alone."""
+    feeding = {e.source for e in p.edges}
+    recv = p.receiver().id
+    return {n.id: "receiver" if n.id == recv else "processor" if n.id in feeding else "exporter"
+            for n in p.nodes}
 
-    return {n.id: REGISTRY[n.type].kind for n in p.nodes if n.type in REGISTRY}
+
+def _chain(p: Pipeline, kinds: Mapping[str, str]) -> list[Node]:
+    succ = _successors(p)
+    out: list[Node] = []
+    current = next(n.id for n in p.nodes if kinds.get(n.id) == "receiver")
+    seen = {current}
+    while True:
+        nxt = [t for t in succ.get(current, []) if kinds.get(t) == "processor"]
+        if len(nxt) != 1 or nxt[0] in seen:
+            return out
+        current = nxt[0]
+        seen.add(current)
+        out.append(p.node(current))
 
 
 def _successors(p: Pipeline) -> dict[str, list[str]]:
@@ -229,34 +244,22 @@ def _coordinate(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= MAX_POSITION
 
 
-def validate_graph(p: Pipeline) -> list[str]:
-    """Every problem with the graph, each a sentence naming the node it is about."""
-    from core.catalog.hostmetrics import enabled_metrics
-    from core.catalog.metric_selection import NODE as METRIC_SELECTION
-    from core.catalog.registry import REGISTRY
-
-    problems: list[str] = []
+def duplicate_id_problems(p: Pipeline) -> list[str]:
     ids = [n.id for n in p.nodes]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        problems.append(f"duplicate node id(s): {', '.join(dup)}")
-    for n in p.nodes:
-        t = REGISTRY.get(n.type)
-        if t is None:
-            problems.append(f"node {n.id!r}: unknown node type {n.type!r} (known: {', '.join(sorted(REGISTRY))})")
-            continue
-        problems.extend(f"node {n.id!r} ({n.type}): {msg}" for msg in t.validate(n.params))
-    if p.critical_policy is not None:
-        problems.extend(rule_problems(p.critical_policy, "critical_policy"))
-    kinds = _kinds(p)
-    receivers = [n for n in p.nodes if n.type == "hostmetrics"]
-    if len(receivers) != 1:
-        problems.append(f"a pipeline needs exactly one hostmetrics receiver, found {len(receivers)}")
-    exporters = [n for n in p.nodes if kinds.get(n.id) == "exporter"]
-    if not exporters:
-        problems.append("a pipeline needs at least one exporter (prometheus, prometheusremotewrite, otlphttp "
-                        "or debug)")
-    node_ids = set(ids)
+    if len(set(ids)) == len(ids):
+        return []
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    return [f"duplicate node id(s): {', '.join(dup)}"]
+
+
+def edge_problems(p: Pipeline, kinds: Mapping[str, str]) -> tuple[list[str], list[Edge]]:
+    """Problems with single edges, and the edges that have none.
+
+    ``kinds`` maps node id → receiver / processor / exporter for nodes of a known type
+    (the catalog knows types; the graph only needs their roles).
+    """
+    problems: list[str] = []
+    node_ids = {n.id for n in p.nodes}
     edges_ok: list[Edge] = []
     seen_edges: set[tuple[str, str]] = set()
     for e in p.edges:
@@ -278,25 +281,28 @@ def validate_graph(p: Pipeline) -> list[str]:
             problems.append(f"edge {e.source} → {e.target}: an exporter is an end point and cannot feed a node")
             continue
         edges_ok.append(e)
-    if problems:
-        return problems  # the rest assumes well-formed nodes and edges
+    return problems, edges_ok
 
+
+def topology_problems(p: Pipeline, kinds: Mapping[str, str], edges: list[Edge]) -> list[str]:
+    """Cycles, reachability and the one-chain shape, for a graph with well-formed nodes and
+    ``edges`` (those ``edge_problems`` accepted), exactly one receiver and every kind known."""
     succ: dict[str, list[str]] = {}
     pred: dict[str, list[str]] = {}
-    for e in edges_ok:
+    for e in edges:
         succ.setdefault(e.source, []).append(e.target)
         pred.setdefault(e.target, []).append(e.source)
-    cycle = _find_cycle(ids, succ)
+    cycle = _find_cycle([n.id for n in p.nodes], succ)
     if cycle:
-        problems.append("the graph has a cycle: " + " → ".join(cycle))
-        return problems
+        return ["the graph has a cycle: " + " → ".join(cycle)]
 
-    recv = receivers[0].id
+    problems: list[str] = []
+    recv = next(n.id for n in p.nodes if kinds[n.id] == "receiver")
     reach = _reach(recv, succ)
     for n in p.nodes:
         if n.id != recv and n.id not in reach:
             problems.append(f"node {n.id!r} ({n.type}) is not reachable from the receiver {recv!r}")
-    exp_ids = {n.id for n in exporters}
+    exp_ids = {n.id for n in p.nodes if kinds[n.id] == "exporter"}
     for n in p.nodes:
         if kinds[n.id] != "exporter" and not (_reach(n.id, succ) & exp_ids):
             problems.append(f"node {n.id!r} ({n.type}) does not lead to any exporter")
@@ -315,98 +321,22 @@ def validate_graph(p: Pipeline) -> list[str]:
                             "form one chain")
     if problems:
         return problems
-    chain = p.chain()
+    chain = _chain(p, kinds)
     last = chain[-1].id if chain else recv
-    for n in exporters:
+    for n in p.nodes:
+        if kinds[n.id] != "exporter":
+            continue
         sources = pred.get(n.id, [])
         if sources != [last]:
             problems.append(f"exporter {n.id!r} must be fed only by the last processor {last!r} "
                             f"(fed by {', '.join(sources)}): every exporter gets the same processed stream")
-
-    # Listeners: each prometheus exporter needs its own port, apart from self-telemetry and health.
-    used = {"8888": "the collector's self-telemetry", "13133": "the health_check extension"}
-    for n in exporters:
-        if n.type != "prometheus":
-            continue
-        port = str(REGISTRY[n.type].with_defaults(n.params)["endpoint"]).rsplit(":", 1)[-1]
-        if port in used:
-            problems.append(f"exporter {n.id!r} (prometheus) listens on port {port}, already used by {used[port]}")
-        else:
-            used[port] = f"exporter {n.id!r}"
-
-    # Order rules.
-    for i, n in enumerate(chain):
-        if n.type == "memory_limiter" and i != 0:
-            problems.append(f"node {n.id!r} (memory_limiter) must be the first processor")
-        if n.type == "batch" and i != len(chain) - 1:
-            problems.append(f"node {n.id!r} (batch) must be the last processor")
-
-    # Critical guard: everything that can drop or aggregate needs the priority marks.
-    classified = False
-    for i, n in enumerate(chain):
-        t = REGISTRY[n.type]
-        if n.type == "priority_classifier":
-            classified = True
-            continue
-        if (t.reduces(n.params) or n.type in ("topk", "adaptive", "intelligent")) and not classified:
-            problems.append(f"node {n.id!r} ({n.type}) needs a priority_classifier before it, so critical "
-                            "processes are known and exempted")
-        if n.type == "attribute_reduction":
-            keys = t.with_defaults(n.params)["delete_keys"]
-            if "process.pid" in keys and not any(m.type == "rollup" for m in chain[i + 1:]):
-                problems.append(f"node {n.id!r} (attribute_reduction) deletes process.pid without a rollup "
-                                "after it: distinct processes would collide into one series")
-            elif "process.pid" in keys:
-                markers = [m.id for m in chain if _marks_keep(m)]
-                if markers:
-                    problems.append(f"node {n.id!r} (attribute_reduction) deletes process.pid, but processes "
-                                    f"kept individual by {', '.join(markers)} are not rolled up and would collide")
-
-    # Without pid every process of one executable becomes the same resource: critical ones too.
-    toggles = REGISTRY["hostmetrics"].with_defaults(receivers[0].params)["resource_attributes"]
-    if toggles.get("process.pid") is False:
-        problems.append(f"node {recv!r} (hostmetrics): disabling the process.pid resource attribute makes "
-                        "processes collide and critical processes lose their identity")
-
-    # Metrics the thresholds read must be scraped.
-    receiver_params = receivers[0].params
-    patches = [
-        METRIC_SELECTION.toggles(n.params, frozenset())
-        for n in chain
-        if n.type == "metric_selection" and METRIC_SELECTION.with_defaults(n.params)["mode"] == "receiver"
-    ]
-    enabled = enabled_metrics(receiver_params, patches)
-    for n in chain:
-        if n.type not in THRESHOLD_TYPES:
-            continue
-        by = REGISTRY[n.type].with_defaults(n.params)["by"]
-        if by in ("cpu", "combined") and "process.cpu.utilization" not in enabled:
-            problems.append(f"node {n.id!r} ({n.type}) ranks by {by} but the receiver does not enable "
-                            "process.cpu.utilization; enable it in the hostmetrics metrics toggles")
-        if by in ("memory", "combined") and "process.memory.usage" not in enabled:
-            problems.append(f"node {n.id!r} ({n.type}) ranks by {by} but process.memory.usage is disabled")
-    if not enabled:
-        problems.append("the receiver enables no process metrics")
-
-    # A scrape include/exclude list that leaves out a critical executable would lose it.
-    hp = REGISTRY["hostmetrics"].with_defaults(receiver_params)
-    if hp["include_names"] or hp["exclude_names"]:
-        try:
-            policy = p.policy()
-        except ValidationError:
-            policy = None
-        names = _critical_literal_names(policy) if policy else []
-        for name in names:
-            if not _scraped(name, hp["include_names"], hp["exclude_names"], hp["match_type"]):
-                problems.append(f"node {recv!r} (hostmetrics): include/exclude names would never scrape "
-                                f"{name!r}, which the critical policy marks critical")
     return problems
 
 
 _LITERAL_ALTS = re.compile(r"^\^\(\?:([A-Za-z0-9_.|-]+)\)\$$")
 
 
-def _critical_literal_names(policy: CriticalPolicy) -> list[str]:
+def critical_literal_names(policy: CriticalPolicy) -> list[str]:
     """Executable names a critical rule lists literally (``^(?:a|b)$`` or ``^a$``)."""
     out: list[str] = []
     for r in policy.critical_rules:
@@ -418,7 +348,8 @@ def _critical_literal_names(policy: CriticalPolicy) -> list[str]:
     return out
 
 
-def _scraped(name: str, include: list[str], exclude: list[str], match_type: str) -> bool:
+def name_scraped(name: str, include: list[str], exclude: list[str], match_type: str) -> bool:
+    """Whether an include/exclude name filter (strict or RE2 regexp) lets ``name`` through."""
     def hit(patterns: list[str]) -> bool:
         if match_type == "strict":
             return name in patterns
@@ -430,16 +361,6 @@ def _scraped(name: str, include: list[str], exclude: list[str], match_type: str)
 def _safe_search(pattern: str, text: str) -> bool:
     # RE2, like the collector's include/exclude filter; a refused pattern is reported elsewhere.
     return regex_problem(pattern) is None and search(pattern, text)
-
-
-def _marks_keep(n: Node) -> bool:
-    """Whether a node sets phoenix.keep (those processes skip rollups)."""
-    from core.catalog.registry import REGISTRY
-
-    p = REGISTRY[n.type].with_defaults(n.params)
-    if n.type in ("topk", "adaptive", "intelligent", "resource_filter"):
-        return True
-    return n.type == "priority_classifier" and bool(p["keep_priorities"])
 
 
 def _reach(start: str, succ: dict[str, list[str]]) -> set[str]:
@@ -480,10 +401,3 @@ def _find_cycle(ids: list[str], succ: dict[str, list[str]]) -> list[str] | None:
                 cycle.append(nxt)
                 return list(reversed(cycle))
     return None
-
-
-def ensure_valid(p: Pipeline) -> Pipeline:
-    problems = validate_graph(p)
-    if problems:
-        raise ValidationError(problems)
-    return p

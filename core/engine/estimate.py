@@ -23,20 +23,13 @@ from core.catalog.registry import get as get_node_type
 from core.domain.critical import CriticalPolicy
 from core.domain.durations import duration_or_none
 from core.domain.pipeline import Pipeline
-from core.engine.evaluate import EvaluationResult, evaluate
+from core.engine.evaluate import EvaluationResult, compile_for_engine, evaluate
 from core.engine.expand import expand, series_per_row
 from core.engine.tuning import needs_tuning, tune
 
 MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
 BYTE_SAMPLE_SERIES = 2_000  # series handed to the encoders (they sample whole resources)
 TOP_CONTRIBUTORS = 10
-# Exporter type → encoding name understood by core.engine.encoding.bytes_per_point.
-EXPORTER_ENCODINGS: dict[str, str | None] = {
-    "prometheus": "prometheus",
-    "prometheusremotewrite": "prometheusremotewrite",
-    "otlphttp": "otlp",
-    "debug": None,  # writes to the collector's log, sends nothing
-}
 
 # Host totals the estimate compares in vs out (sum-preserving rollups keep them equal).
 TOTAL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -236,7 +229,7 @@ def exporter_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame 
     out: dict[str, Any] = {}
     sample: pd.DataFrame | None = None
     for node in result.exporters:
-        enc = EXPORTER_ENCODINGS.get(node.type)
+        enc = node.node_type.wire_encoding
         if enc is None:
             out[node.id] = {"type": node.type, "encoding": None, "bytes_per_point": 0.0, "bytes_per_month": 0.0}
             continue
@@ -316,7 +309,7 @@ def _fewer_scrapes_warning(counts: pd.Series, n_scrapes: int, utilisation_enable
 def k_report(result: EvaluationResult) -> dict[str, Any]:
     out = {}
     for n in result.nodes:
-        if n.type in ("topk", "adaptive", "intelligent"):
+        if result.compiled.node(n.node_id).node_type.tunable:
             out[n.node_id] = {
                 "type": n.type, "target_k": n.details.get("target_k"), "achieved_k": n.details.get("achieved_k"),
                 "thresholds": n.details.get("thresholds"), "learned_names": n.details.get("learned_names"),
@@ -331,6 +324,7 @@ def estimate(
     policy: CriticalPolicy | None = None,
     source: str = "snapshot",
     with_cost: bool = True,
+    cards: list[Any] | None = None,
 ) -> EstimateResult:
     """Evaluate ``pipeline`` on ``snapshot`` and report what it keeps, sends and costs.
 
@@ -342,11 +336,13 @@ def estimate(
         # The pipeline carries the policy, so what is rendered afterwards classifies alike.
         pipeline = copy.deepcopy(pipeline)
         pipeline.critical_policy = [r.to_dict() for r in policy.rules]
-    policy = policy or pipeline.policy()
-    tuned = needs_tuning(pipeline)
+    compiled = compile_for_engine(pipeline)
+    policy = policy or compiled.policy
+    tuned = needs_tuning(compiled)
     if tuned:
-        pipeline = tune(pipeline, frame, policy=policy, source=source)
-    result = evaluate(pipeline, frame, policy=policy)
+        pipeline = tune(compiled, frame, policy=policy, source=source)
+        compiled = compile_for_engine(pipeline)
+    result = evaluate(compiled, frame, policy=policy)
     n = frame.n_scrapes
     if n < 2 and "process.cpu.utilization" in result.ctx.enabled_metrics:
         result.ctx.warn("the snapshot has one scrape: no CPU utilisation points exist yet, so cpu "
@@ -410,16 +406,14 @@ def estimate(
             # New Relic bills OTLP bytes: price what this pipeline's output would weigh as
             # OTLP even when it exports elsewhere, rather than borrowing another encoding's size.
             priced["(otlp for pricing)"] = _otlp_bytes(result, dpm_out, out_last)
-        report["cost"] = _cost(report, priced, result.ctx.warn)
+        report["cost"] = _cost(report, priced, result.ctx.warn, cards)
     report["warnings"] = list(result.ctx.warnings)
-    report["tuned_params"] = {
-        node.id: node.params.get("computed") or node.params.get("learned")
-        for node in pipeline.chain() if node.type in ("topk", "adaptive", "intelligent")
-    }
+    report["tuned_params"] = {node.id: node.params.get(node.node_type.tuned_param) or None
+                              for node in compiled.tunable()}
     return EstimateResult(report=report, evaluation=result, pipeline=pipeline)
 
 
-def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any) -> Any:
+def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any, cards: list[Any] | None = None) -> Any:
     """$/month per price card for series/DPM/bytes in vs out (``core.cost.project``)."""
     try:
         cost = importlib.import_module("core.cost")
@@ -431,5 +425,5 @@ def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any) -> Any:
     bytes_month = {e["type"]: e["bytes_per_month"] for e in exporters.values() if e.get("bytes_per_month")}
     return cost.project(
         series_out=report["series_out"], series_in=report["series_in"], dpm_out=report["dpm_out"],
-        dpm_in=report["dpm_in"], hosts=report["snapshot"]["hosts"], bytes_per_month=bytes_month,
+        dpm_in=report["dpm_in"], hosts=report["snapshot"]["hosts"], bytes_per_month=bytes_month, cards=cards,
     )

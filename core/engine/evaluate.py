@@ -1,9 +1,9 @@
 """Run a pipeline graph over a snapshot: receiver → processors in order → exporters.
 
-Every node runs through the registry's ``kernel()`` (which delegates to ``core.engine.ops``)
-so the engine and the emitted YAML come from one node definition. Receiver patches that
-later nodes contribute (receiver-mode metric selection) are collected from their
-``emit()`` first, exactly as the renderer merges them into the receiver.
+The pipeline is compiled once (core.catalog.compiled): every node runs its type's
+``kernel()`` with the compiled, defaulted params, so the engine and the emitted YAML come
+from one node definition. Receiver patches that later nodes contribute (receiver-mode
+metric selection) come from the compiled pipeline, exactly what the renderer merges in.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.catalog.base import EmitContext
+from core.catalog.compiled import CompiledNode, CompiledPipeline
+from core.catalog.compiler import check
 from core.catalog.eval_context import EvalContext
 from core.catalog.frame import ResourceFrame, from_snapshot
-from core.catalog.registry import get as get_node_type
 from core.domain.critical import CriticalPolicy
 from core.domain.errors import ValidationError
-from core.domain.pipeline import Node, Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 from core.engine.expand import expand, series_per_row
 
 
@@ -49,8 +49,9 @@ class EvaluationResult:
     output: ResourceFrame  # what the exporters receive
     ctx: EvalContext
     nodes: list[NodeReport]
-    exporters: list[Node]
+    exporters: tuple[CompiledNode, ...]
     seconds: float
+    compiled: CompiledPipeline
 
     @property
     def enabled_metrics(self) -> set[str]:
@@ -77,25 +78,18 @@ def _scrape_rows(df: pd.DataFrame, scrape: int, n_scrapes: int) -> pd.DataFrame:
     return df[df["scrape"].to_numpy() == scrape]
 
 
-def receiver_patches(pipeline: Pipeline, policy: CriticalPolicy) -> list[dict[str, Any]]:
-    """``receiver_patch`` of every processor, in order (what the renderer merges in)."""
-    from core.catalog.hostmetrics import enabled_metrics
-
-    enabled = enabled_metrics(pipeline.receiver().params)
-    patches = []
-    for node in pipeline.chain():
-        emitted = get_node_type(node.type).emit(
-            node.params, EmitContext(node_id=node.id, enabled_metrics=enabled, critical_policy=policy)
-        )
-        if emitted.receiver_patch:
-            patches.append(emitted.receiver_patch)
-            enabled = enabled_metrics(pipeline.receiver().params,
-                                      [p.get("metrics", {}) for p in patches])
-    return patches
+def compile_for_engine(pipeline: Pipeline | CompiledPipeline) -> CompiledPipeline:
+    """The compiled pipeline; problems are prefixed with the pipeline's name."""
+    if isinstance(pipeline, CompiledPipeline):
+        return pipeline
+    problems, compiled = check(pipeline)
+    if compiled is None:
+        raise ValidationError([f"pipeline {pipeline.name}: {p}" for p in problems])
+    return compiled
 
 
 def evaluate(
-    pipeline: Pipeline,
+    pipeline: Pipeline | CompiledPipeline,
     data: pd.DataFrame | ResourceFrame,
     *,
     policy: CriticalPolicy | None = None,
@@ -108,41 +102,39 @@ def evaluate(
     ``stop_before`` ends the run before that node id (tuning uses it to see a node's
     input). ``node_stats`` adds per-node row/series counts of the last scrape.
     """
-    problems = validate_graph(pipeline)
-    if problems:
-        raise ValidationError([f"pipeline {pipeline.name}: {p}" for p in problems])
+    compiled = compile_for_engine(pipeline)
     started = time.perf_counter()
     frame = data if isinstance(data, ResourceFrame) else from_snapshot(data)
-    policy = policy or pipeline.policy()
-    ctx = EvalContext(critical_policy=policy, receiver_patches=receiver_patches(pipeline, policy))
+    policy = policy or compiled.policy
+    # Receiver toggles never depend on the critical policy: the compiled patches serve an override too.
+    ctx = EvalContext(critical_policy=policy, receiver_patches=[dict(p) for p in compiled.receiver_patches])
     last = frame.n_scrapes - 1
     reports: list[NodeReport] = []
     received = frame
     current = frame
-    for node in [pipeline.receiver(), *pipeline.chain()]:
+    for node in (compiled.receiver, *compiled.chain):
         if node.id == stop_before:
             break
-        node_type = get_node_type(node.type)
         ctx.node_id = node.id
         before = current
-        current = node_type.kernel(current, node_type.with_defaults(node.params), ctx)
-        if node.type == "hostmetrics":
+        # A fresh dict per run: kernels may not change the compiled params.
+        current = node.node_type.kernel(current, dict(node.params), ctx)
+        is_receiver = node is compiled.receiver
+        if is_receiver:
             received = current
         if node_stats:
-            reports.append(_node_report(node, before, current, ctx, last, is_receiver=node.type == "hostmetrics"))
-    exporters = pipeline.exporters()
+            reports.append(_node_report(node, before, current, ctx, last, is_receiver=is_receiver))
     if stop_before is None:
-        for node in exporters:
-            node_type = get_node_type(node.type)
+        for node in compiled.exporters:
             ctx.node_id = node.id
-            node_type.kernel(current, node_type.with_defaults(node.params), ctx)
+            node.node_type.kernel(current, dict(node.params), ctx)
     return EvaluationResult(
-        pipeline=pipeline, policy=policy, input=frame, received=received, output=current, ctx=ctx,
-        nodes=reports, exporters=exporters, seconds=time.perf_counter() - started,
+        pipeline=compiled.pipeline, policy=policy, input=frame, received=received, output=current, ctx=ctx,
+        nodes=reports, exporters=compiled.exporters, seconds=time.perf_counter() - started, compiled=compiled,
     )
 
 
-def _node_report(node: Node, before: ResourceFrame, after: ResourceFrame, ctx: EvalContext, last: int,
+def _node_report(node: CompiledNode, before: ResourceFrame, after: ResourceFrame, ctx: EvalContext, last: int,
                  is_receiver: bool) -> NodeReport:
     from core.catalog.process_metrics import DEFAULT_METRICS
 

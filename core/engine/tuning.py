@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.catalog.compiled import CompiledNode, CompiledPipeline
 from core.catalog.eval_context import EvalContext
 from core.catalog.frame import ResourceFrame, from_snapshot
 from core.catalog.process_metrics import METRICS_BY_NAME
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
 from core.domain.user_text import text_problem
-from core.engine.evaluate import evaluate
+from core.engine.evaluate import compile_for_engine, evaluate
 from core.engine.expand import series_per_row
 
-TUNABLE = ("topk", "adaptive", "intelligent")
 POOL_SIZE = 3  # intelligent: names with more processes per typical host are pools
 # Thresholds no process can reach: what K = 0 compiles to.
 NEVER_CPU = 1.0e6
@@ -239,36 +239,50 @@ def _adaptive_k(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_inp
     return {"k": k, "base_series_per_host": base, "series_per_process": per_process}
 
 
+def tunable_nodes(pipeline: Pipeline | CompiledPipeline) -> tuple[CompiledNode, ...]:
+    """The nodes whose params tuning fills (their type's ``tuning`` capability), in chain order."""
+    return compile_for_engine(pipeline).tunable()
+
+
+def tuned_state(pipeline: Pipeline | CompiledPipeline) -> dict[str, dict[str, Any]]:
+    """Node id → what tuning wrote (without source and time): compares two tunings."""
+    out = {}
+    for n in tunable_nodes(pipeline):
+        c = dict(n.params.get(n.node_type.tuned_param) or {})
+        c.pop("computed_at", None)
+        c.pop("source", None)
+        out[n.id] = c
+    return out
+
+
 def tune(
-    pipeline: Pipeline,
+    pipeline: Pipeline | CompiledPipeline,
     data: pd.DataFrame | ResourceFrame,
     *,
     policy: CriticalPolicy | None = None,
     source: str = "snapshot",
     computed_at: str | None = None,
 ) -> Pipeline:
-    """A copy of ``pipeline`` with ``computed`` (topk, adaptive) and ``learned``
-    (intelligent) filled from ``data``; other nodes are untouched."""
+    """A copy of ``pipeline`` with the data-driven params of its tunable nodes filled from
+    ``data`` (``computed`` thresholds, ``learned`` names); other nodes are untouched."""
     frame = data if isinstance(data, ResourceFrame) else from_snapshot(data)
-    tuned = copy.deepcopy(pipeline)
+    tuned = copy.deepcopy(pipeline.pipeline if isinstance(pipeline, CompiledPipeline) else pipeline)
     stamp = {"source": _plain_text(source), "computed_at": computed_at or now_iso()}
     # Thresholds look at the last scrape only: evaluate just that (half the work).
     last = frame.scrape(-1)
-    for node in tuned.chain():
-        if node.type not in TUNABLE:
-            continue
+    for node in tunable_nodes(tuned):
+        # Compiled again per node: each sees the nodes tuned before it.
         upstream = evaluate(tuned, last, policy=policy, node_stats=False, stop_before=node.id)
         node_input, ctx = upstream.output, upstream.ctx
-        from core.catalog.registry import get as get_node_type
-
-        p = get_node_type(node.type).with_defaults(node.params)
-        if node.type == "topk":
+        p = node.params
+        target = tuned.node(node.id).params
+        if node.node_type.tuning == "k_thresholds":
             computed = thresholds_for(node_input, ctx, p["by"], int(p["k"]))
-            node.params["computed"] = {**computed, "k": int(p["k"]), **stamp}
-        elif node.type == "adaptive":
+            target["computed"] = {**computed, "k": int(p["k"]), **stamp}
+        elif node.node_type.tuning == "budget_thresholds":
             sizing = _adaptive_k(tuned, last, node.id, node_input, ctx, int(p["series_budget_per_host"]), policy)
             computed = thresholds_for(node_input, ctx, p["by"], sizing["k"])
-            node.params["computed"] = {**sizing, **computed, **stamp}
+            target["computed"] = {**sizing, **computed, **stamp}
         else:
             # Learning is Phoenix's analysis of the snapshot, not something the collector
             # computes: it may use CPU utilisation even when the receiver does not export it.
@@ -277,15 +291,10 @@ def tune(
             # Variability over time needs ≥ 3 scrapes; with fewer, the last one says it all.
             source_frame = frame if frame.n_scrapes >= 3 else last
             seen = evaluate(probe, source_frame, policy=policy, node_stats=False, stop_before=node.id).output
-            node.params["learned"] = {**learn_names(seen, p), **stamp}
+            target["learned"] = {**learn_names(seen, dict(p)), **stamp}
     return tuned
 
 
-def needs_tuning(pipeline: Pipeline) -> bool:
+def needs_tuning(pipeline: Pipeline | CompiledPipeline) -> bool:
     """True when a tunable node has nothing computed/learned yet."""
-    for node in pipeline.chain():
-        if node.type in ("topk", "adaptive") and not (node.params.get("computed") or {}):
-            return True
-        if node.type == "intelligent" and not (node.params.get("learned") or {}).get("names"):
-            return True
-    return False
+    return any(not n.node_type.is_tuned(n.params) for n in tunable_nodes(pipeline))

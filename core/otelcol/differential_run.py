@@ -45,7 +45,7 @@ from core.domain.pipeline import Pipeline
 from core.engine.estimate import EstimateResult
 from core.engine.evaluate import evaluate
 from core.engine.hostsnapshot import snapshot_this_host
-from core.engine.tuning import tune
+from core.engine.tuning import tunable_nodes, tune
 from core.otelcol import differential as d
 from core.render.collector import RenderOptions, build
 
@@ -501,11 +501,12 @@ def _churn(pipeline: Pipeline, excluded: dict[str, set[int]], read: AlignedRead,
 
 def _tuned(p: Pipeline) -> dict[str, Any]:
     out = {}
-    for n in p.chain():
-        if n.type in ("topk", "adaptive"):
-            out[n.id] = {k: v for k, v in (n.params.get("computed") or {}).items() if k not in ("source", "computed_at")}
-        elif n.type == "intelligent":
-            out[n.id] = {"names": (n.params.get("learned") or {}).get("names", [])}
+    for n in tunable_nodes(p):
+        tuned = n.params.get(n.node_type.tuned_param) or {}
+        if n.node_type.tuning == "learned_names":
+            out[n.id] = {"names": tuned.get("names", [])}
+        else:
+            out[n.id] = {k: v for k, v in tuned.items() if k not in ("source", "computed_at")}
     return out
 
 
@@ -537,7 +538,7 @@ def prepared(names: Sequence[str], tuning_snapshot: pd.DataFrame, interval_s: fl
     out = {}
     for name in names:
         p = with_interval(get_template(name), interval_s)
-        if any(n.type in ("topk", "adaptive", "intelligent") for n in p.chain()):
+        if tunable_nodes(p):
             p = tune(p, tuning_snapshot, source="differential tuning snapshot")
         out[name] = p
     return out

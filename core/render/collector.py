@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.catalog.base import EmitContext
-from core.catalog.hostmetrics import enabled_metrics
-from core.catalog.registry import REGISTRY
+from core.catalog.compiled import CompiledPipeline
+from core.catalog.compiler import check
 from core.domain.errors import ValidationError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 from core.render.jinja import render
 
 COLLECTOR_VERSION = "0.159.0"
@@ -34,8 +34,6 @@ TELEMETRY_PORT = 8888
 HEALTH_PORT = 13133
 CLEANUP_ID = "transform/phoenix_cleanup"
 _EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-# Types whose emitted config sets phoenix.keep / phoenix.rollup on resources.
-_MARKER_TYPES = {"resource_filter", "topk", "adaptive", "intelligent", "rollup"}
 
 
 @dataclass(frozen=True)
@@ -61,43 +59,31 @@ class RenderedCollector:
     text: str
 
 
-def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedCollector:
+def build(pipeline: Pipeline | CompiledPipeline, opts: RenderOptions | None = None) -> RenderedCollector:
     """The collector config for a valid pipeline; ValidationError lists graph problems."""
     opts = opts or RenderOptions()
-    problems = validate_graph(pipeline)
+    problems, compiled = ([], pipeline) if isinstance(pipeline, CompiledPipeline) else check(pipeline)
     if opts.experiment_id is not None and not _EXPERIMENT_ID.match(opts.experiment_id):
         problems.append(f"experiment id must be 1-63 letters, digits, '.', '_' or '-', got {opts.experiment_id!r}")
     if opts.variant is not None and opts.variant not in ("baseline", "candidate"):
         problems.append(f"variant must be baseline or candidate, got {opts.variant!r}")
-    if problems:
+    if problems or compiled is None:
         raise ValidationError(problems)
-    policy = pipeline.policy()
-    receiver_node = pipeline.receiver()
-    chain = pipeline.chain()
-    exporters = pipeline.exporters()
-
-    # Receiver patches first: later nodes need the final enabled-metric set.
-    patches: list[dict[str, bool]] = []
-    for n in chain:
-        if n.type == "metric_selection":
-            em = REGISTRY[n.type].emit(n.params, EmitContext(node_id=n.id, enabled_metrics=enabled_metrics(
-                receiver_node.params, patches)))
-            if em.receiver_patch:
-                patches.append(em.receiver_patch["metrics"])
-    enabled = enabled_metrics(receiver_node.params, patches)
 
     def ctx(node_id: str) -> EmitContext:
         return EmitContext(node_id=node_id, experiment_id=opts.experiment_id, variant=opts.variant,
-                           enabled_metrics=enabled, critical_policy=policy)
+                           enabled_metrics=compiled.enabled_metrics, critical_policy=compiled.policy)
 
     notes: list[str] = []
-    recv = REGISTRY["hostmetrics"].emit(receiver_node.params, ctx(receiver_node.id))
+    receiver_node = compiled.receiver
+    recv = receiver_node.node_type.emit(dict(receiver_node.params), ctx(receiver_node.id))
     receivers = recv.receivers
     hm = receivers["hostmetrics"]
     process = hm["scrapers"]["process"]
     metrics = dict(process.get("metrics") or {})
-    for patch in patches:
-        metrics.update({m: {"enabled": on} for m, on in patch.items()})
+    # Receiver patches (compiled in chain order) are merged into the receiver.
+    for patch in compiled.receiver_patches:
+        metrics.update({m: {"enabled": on} for m, on in patch.get("metrics", {}).items()})
     if metrics:
         process["metrics"] = dict(sorted(metrics.items()))
     if opts.root_path:
@@ -105,14 +91,13 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
 
     processors: dict[str, Any] = {}
     uses_markers = False
-    for n in chain:
-        t = REGISTRY[n.type]
-        em = t.emit(n.params, ctx(n.id))
+    for n in compiled.chain:
+        em = n.node_type.emit(dict(n.params), ctx(n.id))
         notes.extend(em.notes)
-        if n.type in _MARKER_TYPES or (n.type == "priority_classifier"
-                                        and t.with_defaults(n.params)["keep_priorities"]):
+        if n.node_type.uses_markers(n.params):
             uses_markers = True
-        if n.type == "batch" and uses_markers:
+        # The cleanup goes right before the processor that must be last (batch).
+        if n.node_type.position == "last" and uses_markers:
             processors[CLEANUP_ID] = _cleanup()
             uses_markers = False
         processors.update(em.processors)
@@ -121,12 +106,12 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
 
     exp_cfg: dict[str, Any] = {}
     prom_index = 0
-    for n in exporters:
+    for n in compiled.exporters:
         params = {**n.params, **opts.overrides.get(n.id, {})}
-        if n.type == "prometheus" and opts.prometheus_port is not None:
+        if n.node_type.listen_port(n.params) is not None and opts.prometheus_port is not None:
             params["endpoint"] = f"{opts.prometheus_host or '0.0.0.0'}:{opts.prometheus_port + prom_index}"
             prom_index += 1
-        exp_cfg.update(REGISTRY[n.type].emit(params, ctx(n.id)).exporters)
+        exp_cfg.update(n.node_type.emit(params, ctx(n.id)).exporters)
 
     config: dict[str, Any] = {
         "extensions": {"health_check": {"endpoint": f"{opts.health_host}:{opts.health_port}"}},
@@ -158,7 +143,7 @@ def build(pipeline: Pipeline, opts: RenderOptions | None = None) -> RenderedColl
     notes = [comment_safe(n) for n in notes]
     text = render(
         "collector/collector.yaml.j2",
-        pipeline_name=comment_safe(pipeline.name),
+        pipeline_name=comment_safe(compiled.name),
         collector_version=COLLECTOR_VERSION,
         collector_image=COLLECTOR_IMAGE,
         experiment_id=opts.experiment_id and comment_safe(opts.experiment_id),
@@ -193,7 +178,7 @@ def _refuse_unexpected_references(value: Any, where: str = "config") -> None:
         raise ValidationError(f"{where}: {value[:80]!r} would expand in the collector; refusing to render it")
 
 
-def render_collector(pipeline: Pipeline, opts: RenderOptions | None = None) -> str:
+def render_collector(pipeline: Pipeline | CompiledPipeline, opts: RenderOptions | None = None) -> str:
     return build(pipeline, opts).text
 
 

@@ -1,66 +1,36 @@
 """Validate collector YAML against the upstream component schemas, plus Phoenix's rules.
 
-Schemas are the vendored copy in ``core/render/schemas/`` (see its README). The
-upstream files declare neither ``additionalProperties: false`` nor ``required``, so this
-validator walks them itself:
+Each component's settings are checked by ``jsonschema`` against its vendored schema,
+preprocessed once into plain JSON Schema by ``core.render.otelcol_schema`` (unknown keys
+are errors, Go durations, the reference's lenient types).
 
-- ``$ref`` resolution: same-file (``name`` / ``#/$defs/name``) and cross-file through
-  ``refmap.yaml``; refs upstream could not provide (hostmetrics scraper configs, legacy
-  filterset blocks, most resourcedetection detectors) accept any value, except the
-  ``process``/``processes`` scrapers, checked against their mdatagen metadata schema
-  plus the scraper's own keys (from ``processscraper/config.go``);
-- unknown keys are errors, with ``allOf`` treated as Go struct squashing (the union of
-  all parts' properties is allowed at that level); map-valued fields (``headers``,
-  ``const_labels`` …) are exempt;
-- ``format: duration`` is a Go duration; the declared-vs-accepted type gotchas listed in
-  the reference INDEX are handled leniently (debug verbosity, initial_value,
-  compression level, headers as a map) and ``error_mode`` is checked against its
-  documented values.
-
-Rules beyond the schemas (DESIGN §3; each has its own test): processors must support
-metrics; OTTL functions must exist (editors only in ``transform``); filter keep-lists are
-negated and critical processes are exempt; process identity is read as
-``resource.attributes[...]``; ``${env:NAME}`` is the only substitution form and secrets
-are never literal; every defined component is used and every reference defined.
+Rules beyond the schemas, each a small named function with its own test: processors must
+support metrics; OTTL functions must exist (editors only in ``transform``); filter
+keep-lists are negated and critical processes are exempt; process identity is read as
+``resource.attributes[...]``; process include/exclude regexes compile in RE2;
+``${env:NAME}`` is the only substitution form and secrets are never literal; two
+listeners never share a port; every defined component is used and every reference defined.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core.domain.durations import duration_or_none
 from core.domain.user_regex import quote_pattern, regex_problem
+from core.render.otelcol_schema import SCHEMA_ROOT, component_key, known_types, problems
 
-SCHEMA_ROOT = Path(__file__).resolve().parent / "schemas"
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
-_KIND_DIR = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "extensions": "extension"}
-# Deprecated type names the pinned release still accepts, per kind (the otlp *receiver* is otlp).
-ALIASES = {"exporters": {"otlphttp": "otlp_http", "otlp": "otlp_grpc"}}
 NON_METRIC_PROCESSORS = {
     "probabilistic_sampler": "samples traces and logs only",
     "tail_sampling": "samples traces only",
     "span": "edits spans only",
     "logdedup": "handles logs only",
     "redaction": "does not handle metrics in this release",
-}
-PROCESS_SCRAPER_KEYS: dict[str, Any] = {
-    "include": {"$phoenix": "match"},
-    "exclude": {"$phoenix": "match"},
-    "mute_process_all_errors": {"type": "boolean"},
-    "mute_process_name_error": {"type": "boolean"},
-    "mute_process_exe_error": {"type": "boolean"},
-    "mute_process_io_error": {"type": "boolean"},
-    "mute_process_user_error": {"type": "boolean"},
-    "mute_process_cgroup_error": {"type": "boolean"},
-    "scrape_process_delay": {"type": "string", "format": "duration"},
 }
 ENV_REF = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}")
 SUBST = re.compile(r"\$\{[^}]*\}")
@@ -111,230 +81,6 @@ def ottl_functions() -> OttlFunctions:
     return OttlFunctions(*(frozenset(sections[i]) for i in (1, 2, 3, 4)))
 
 
-@dataclass
-class _Store:
-    files: dict[str, Any] = field(default_factory=dict)
-    refs: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
-
-    def load(self) -> _Store:
-        for path in sorted((SCHEMA_ROOT / "schemas").rglob("*.schema.yaml")):
-            key = "schemas/" + path.relative_to(SCHEMA_ROOT / "schemas").as_posix()
-            self.files[key] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        refmap = yaml.safe_load((SCHEMA_ROOT / "refmap.yaml").read_text(encoding="utf-8"))
-        for r in refmap.get("refs", []):
-            if r.get("status") == "resolved" and r.get("local") in self.files:
-                self.refs[(r["from_file"], r["ref"])] = (r["local"], r.get("definition"))
-        return self
-
-    def resolve(self, ref: str, file: str) -> tuple[Any, str]:
-        """(schema, file it lives in), or (None, file) when upstream has no target."""
-        if ref.startswith("@"):  # Phoenix-internal: "@<file>#<def>"
-            f, _, d = ref[1:].partition("#")
-            return self.files[f]["$defs"][d], f
-        if ref.startswith("#/$defs/"):
-            return self.files[file].get("$defs", {}).get(ref[len("#/$defs/"):]), file
-        if "/" not in ref and "." not in ref:
-            return self.files[file].get("$defs", {}).get(ref), file
-        hit = self.refs.get((file, ref))
-        if hit is None:
-            return None, file
-        local, definition = hit
-        doc = self.files[local]
-        if definition and definition in doc.get("$defs", {}):
-            return doc["$defs"][definition], local
-        return doc, local
-
-    def component(self, kind: str, type_name: str) -> str | None:
-        key = f"schemas/{_KIND_DIR[kind]}/{ALIASES.get(kind, {}).get(type_name, type_name)}.schema.yaml"
-        return key if key in self.files else None
-
-
-@cache
-def _store() -> _Store:
-    store = _Store().load()
-    hm = "schemas/receiver/hostmetrics.schema.yaml"
-    proc_meta = "schemas/receiver/hostmetrics.process.metadata.schema.yaml"
-    procs_meta = "schemas/receiver/hostmetrics.processes.metadata.schema.yaml"
-    scrapers = store.files[hm]["properties"]["scrapers"]["properties"]
-    scrapers["process"] = {
-        "type": "object",
-        "properties": PROCESS_SCRAPER_KEYS,
-        "allOf": [{"$ref": f"@{proc_meta}#metrics_builder_config"}],
-    }
-    scrapers["processes"] = {"type": "object", "allOf": [{"$ref": f"@{procs_meta}#metrics_builder_config"}]}
-    return store
-
-
-# ---- lenient types (reference INDEX "gotchas") ---------------------------------------------
-def _lenient_level(v: Any, path: str, errors: list[str]) -> None:
-    if not (isinstance(v, int) and not isinstance(v, bool)) and v not in ("none", "basic", "normal", "detailed"):
-        errors.append(f"{path}: must be basic, normal or detailed, got {v!r}")
-
-
-def _lenient_initial_value(v: Any, path: str, errors: list[str]) -> None:
-    if not (isinstance(v, int) and not isinstance(v, bool)) and v not in ("auto", "keep", "drop"):
-        errors.append(f"{path}: must be auto, keep or drop, got {v!r}")
-
-
-def _lenient_int(v: Any, path: str, errors: list[str]) -> None:
-    if isinstance(v, bool) or not isinstance(v, int):
-        errors.append(f"{path}: must be an integer, got {v!r}")
-
-
-def _lenient_map_list(v: Any, path: str, errors: list[str]) -> None:
-    if isinstance(v, dict):
-        for k, val in v.items():
-            if not isinstance(val, str):
-                errors.append(f"{path}.{k}: header values must be strings")
-        return
-    if isinstance(v, list) and all(isinstance(i, dict) and set(i) <= {"name", "value"} for i in v):
-        return
-    errors.append(f"{path}: must be a mapping of header name to value")
-
-
-def _lenient_error_mode(v: Any, path: str, errors: list[str]) -> None:
-    if v not in ("ignore", "silent", "propagate"):
-        errors.append(f"{path}: must be ignore, silent or propagate, got {v!r}")
-
-
-_LENIENT: dict[str, Callable[[Any, str, list[str]], None]] = {
-    "configtelemetry.level": _lenient_level,
-    "tracking.initial_value": _lenient_initial_value,
-    "configcompression.level": _lenient_int,
-    "configopaque.map_list": _lenient_map_list,
-    "ottl.error_mode": _lenient_error_mode,
-}
-
-
-def _lenient_for(ref: str) -> Callable[[Any, str, list[str]], None] | None:
-    for suffix, fn in _LENIENT.items():
-        if ref.endswith(suffix):
-            return fn
-    return None
-
-
-# ---- the schema walk --------------------------------------------------------------------------
-def _collect(schema: Any, file: str, store: _Store) -> tuple[dict[str, tuple[Any, str]], bool, Any]:
-    """Properties allowed at this level (allOf squashed), whether it is open, map value schema."""
-    props: dict[str, tuple[Any, str]] = {}
-    open_ = False
-    addl = None
-    if not isinstance(schema, dict):
-        return props, True, None
-    if "$ref" in schema:
-        target, tfile = store.resolve(schema["$ref"], file)
-        if target is None:
-            return props, True, None
-        p2, o2, a2 = _collect(target, tfile, store)
-        props.update(p2)
-        open_ |= o2
-        addl = a2
-    for k, sub in (schema.get("properties") or {}).items():
-        props[k] = (sub, file)
-    for part in schema.get("allOf") or []:
-        p2, o2, a2 = _collect(part, file, store)
-        props.update(p2)
-        open_ |= o2
-        addl = addl or a2
-    if isinstance(schema.get("additionalProperties"), dict):
-        addl = (schema["additionalProperties"], file)
-    if schema.get("additionalProperties") is True:
-        open_ = True
-    return props, open_, addl
-
-
-def _is_object(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "object" or "properties" in schema or "allOf" in schema
-
-
-def _check(value: Any, schema: Any, file: str, path: str, errors: list[str], store: _Store) -> None:
-    if not isinstance(schema, dict):
-        return
-    if schema.get("$phoenix") == "match":
-        _check_match(value, path, errors)
-        return
-    if "$ref" in schema and not _is_object({k: v for k, v in schema.items() if k != "$ref"}):
-        ref = schema["$ref"]
-        lenient = _lenient_for(ref)
-        if lenient:
-            if value is not None or not schema.get("x-optional"):
-                lenient(value, path, errors)
-            return
-        if value is None and (schema.get("x-optional") or schema.get("x-pointer")):
-            return
-        target, tfile = store.resolve(ref, file)
-        if target is None:
-            return  # upstream provides no schema for this block: accept (documented above)
-        _check(value, target, tfile, path, errors, store)
-        return
-    if value is None and (schema.get("x-optional") or schema.get("x-pointer")):
-        return
-    if _is_object(schema) or "$ref" in schema:
-        if value is None:
-            return  # an empty YAML block: Go leaves the struct at its defaults
-        if not isinstance(value, dict):
-            errors.append(f"{path}: must be a mapping, got {type(value).__name__}")
-            return
-        props, open_, addl = _collect(schema, file, store)
-        if not props and not addl and schema.get("type") == "object" and "allOf" not in schema:
-            return  # map-valued field without declared properties
-        for k, v in value.items():
-            sub_path = f"{path}.{k}" if path else str(k)
-            if k in props:
-                _check(v, props[k][0], props[k][1], sub_path, errors, store)
-            elif addl is not None:
-                _check(v, addl[0], addl[1], sub_path, errors, store)
-            elif not open_:
-                near = difflib.get_close_matches(str(k), list(props), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                errors.append(f"{path}: unknown key {k!r}{hint}")
-        return
-    typ = schema.get("type")
-    if typ == "array":
-        if not isinstance(value, list):
-            errors.append(f"{path}: must be a list, got {type(value).__name__}")
-            return
-        for i, item in enumerate(value):
-            _check(item, schema.get("items"), file, f"{path}[{i}]", errors, store)
-        return
-    if typ == "string":
-        if not isinstance(value, str):
-            errors.append(f"{path}: must be a string, got {value!r}")
-        elif schema.get("format") == "duration" and duration_or_none(value) is None and value != "0":
-            errors.append(f"{path}: must be a Go duration such as 10s or 1m30s, got {value!r}")
-    elif typ == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors.append(f"{path}: must be an integer, got {value!r}")
-    elif typ == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            errors.append(f"{path}: must be a number, got {value!r}")
-    elif typ == "boolean" and not isinstance(value, bool):
-        errors.append(f"{path}: must be true or false, got {value!r}")
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: must be one of {', '.join(map(str, schema['enum']))}, got {value!r}")
-
-
-def _check_match(value: Any, path: str, errors: list[str]) -> None:
-    """process scraper include/exclude (filterset.Config)."""
-    if not isinstance(value, dict):
-        errors.append(f"{path}: must be a mapping with names and match_type")
-        return
-    for k in value:
-        if k not in ("names", "match_type", "regexp"):
-            errors.append(f"{path}: unknown key {k!r}")
-    names = value.get("names")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        errors.append(f"{path}.names: must be a list of strings")
-    elif value.get("match_type") == "regexp":
-        # The collector compiles these with Go's RE2 at startup: refuse what it would refuse.
-        for i, name in enumerate(names):
-            why = regex_problem(name)
-            if why:
-                errors.append(f"{path}.names[{i}] {quote_pattern(name)} {why}")
-    if value.get("match_type") not in ("strict", "regexp"):
-        errors.append(f"{path}.match_type: must be strict or regexp, got {value.get('match_type')!r}")
-
-
 # ---- public API ---------------------------------------------------------------------------------
 def validate_collector_yaml(text: str) -> list[str]:
     try:
@@ -349,7 +95,6 @@ def validate_collector_config(config: Any) -> list[str]:
     """Every problem with a collector config (empty list when it is valid)."""
     if not isinstance(config, dict):
         return ["a collector config must be a mapping with receivers, processors, exporters and service"]
-    store = _store()
     errors: list[str] = []
     for key in config:
         if key not in (*KINDS, "service"):
@@ -362,13 +107,13 @@ def validate_collector_config(config: Any) -> list[str]:
             continue
         components[kind] = section
         for cid, cfg in section.items():
-            errors.extend(_check_component(kind, str(cid), cfg, store))
+            errors.extend(_check_component(kind, str(cid), cfg))
     errors.extend(_check_service(config.get("service"), components))
     errors.extend(_check_rules(config, components))
     return errors
 
 
-def _check_component(kind: str, cid: str, cfg: Any, store: _Store) -> list[str]:
+def _check_component(kind: str, cid: str, cfg: Any) -> list[str]:
     type_name, _, name = cid.partition("/")
     where = f"{kind}.{cid}"
     if not type_name or (("/" in cid) and not name):
@@ -378,17 +123,11 @@ def _check_component(kind: str, cid: str, cfg: Any, store: _Store) -> list[str]:
     if kind == "processors" and type_name in NON_METRIC_PROCESSORS:
         return [f"{where}: the {type_name} processor {NON_METRIC_PROCESSORS[type_name]}; it has no place in a "
                 "metrics pipeline"]
-    key = store.component(kind, type_name)
+    key = component_key(kind, type_name)
     if key is None:
-        known = sorted(
-            p.name.removesuffix(".schema.yaml")
-            for p in (SCHEMA_ROOT / "schemas" / _KIND_DIR[kind]).glob("*.schema.yaml")
-            if ".metadata." not in p.name
-        )
-        return [f"{where}: unknown {kind[:-1]} type {type_name!r} for this collector (known: {', '.join(known)})"]
-    errors: list[str] = []
-    _check({} if cfg is None else cfg, store.files[key], key, where, errors, store)
-    return errors
+        known = ", ".join(known_types(kind))
+        return [f"{where}: unknown {kind[:-1]} type {type_name!r} for this collector (known: {known})"]
+    return problems(key, where, cfg)
 
 
 def _check_service(service: Any, components: dict[str, dict[str, Any]]) -> list[str]:
@@ -490,7 +229,7 @@ def _strings(node: Any, path: str = "") -> list[tuple[str, str, str]]:
     return out
 
 
-def ottl_expressions(components: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+def _ottl_expressions(components: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(path, processor type, expression) for every OTTL statement/condition."""
     out: list[tuple[str, str, str]] = []
     for cid, cfg in (components.get("processors") or {}).items():
@@ -506,7 +245,7 @@ def ottl_expressions(components: dict[str, dict[str, Any]]) -> list[tuple[str, s
 def _check_rules(config: dict[str, Any], components: dict[str, dict[str, Any]]) -> list[str]:
     errors: list[str] = []
     funcs = ottl_functions()
-    exprs = ottl_expressions(components)
+    exprs = _ottl_expressions(components)
     phoenix_marked = any("phoenix.priority" in e for _p, _t, e in exprs)
     for path, ptype, expr in exprs:
         code = _OTTL_STRING.sub('""', expr)
@@ -528,6 +267,7 @@ def _check_rules(config: dict[str, Any], components: dict[str, dict[str, Any]]) 
             receiver_choice = ".filter/phoenix_tap_" in f".{path}"
             errors.extend(_filter_rule(path, expr, phoenix_marked and not receiver_choice))
     errors.extend(_port_conflicts(config, components))
+    errors.extend(_process_match_regexes(components))
     for path, key, value in _strings({k: config.get(k) for k in (*KINDS, "service") if k in config}):
         for sub in SUBST.findall(value):
             if not ENV_REF.fullmatch(sub):
@@ -574,4 +314,23 @@ def _filter_rule(path: str, expr: str, phoenix_marked: bool) -> list[str]:
         errors.append(f"{path}: drops critical processes; filter conditions must exclude them")
     if phoenix_marked and CRITICAL_EXEMPT not in expr:
         errors.append(f"{path}: does not exempt critical processes (add and {CRITICAL_EXEMPT})")
+    return errors
+
+
+def _process_match_regexes(components: dict[str, dict[str, Any]]) -> list[str]:
+    """The collector compiles process include/exclude regexps with Go's RE2 at startup:
+    refuse what it would refuse (the schema has checked their shape already)."""
+    errors: list[str] = []
+    for cid, cfg in (components.get("receivers") or {}).items():
+        scrapers = cfg.get("scrapers") if isinstance(cfg, dict) and str(cid).partition("/")[0] == "hostmetrics" else None
+        process = scrapers.get("process") if isinstance(scrapers, dict) else None
+        for side in ("include", "exclude"):
+            match = process.get(side) if isinstance(process, dict) else None
+            if not isinstance(match, dict) or match.get("match_type") != "regexp" or not isinstance(match.get("names"), list):
+                continue
+            where = f"receivers.{cid}.scrapers.process.{side}.names"
+            for i, name in enumerate(match["names"]):
+                why = regex_problem(name) if isinstance(name, str) else None
+                if why:
+                    errors.append(f"{where}[{i}] {quote_pattern(name)} {why}")
     return errors

@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 SampleSink = Callable[[list[MeasurementSample]], None]
 EventSink = Callable[[str, dict[str, Any]], None]
-_TUNABLE = ("topk", "adaptive", "intelligent")
 
 
 def _identities(series: pd.DataFrame) -> set[int]:
@@ -60,17 +59,6 @@ def _identities(series: pd.DataFrame) -> set[int]:
         return set()
     cols = [c for c in series.columns if c not in ("scrape", "value", "timestamp")]
     return set(pd.util.hash_pandas_object(series[cols].astype(str), index=False).to_numpy().tolist())
-
-
-def _tuned_state(p: Pipeline) -> dict[str, Any]:
-    out = {}
-    for n in p.chain():
-        if n.type in _TUNABLE:
-            c = dict(n.params.get("computed") or n.params.get("learned") or {})
-            c.pop("computed_at", None)
-            c.pop("source", None)
-            out[n.id] = c
-    return out
 
 
 class HostScraper:
@@ -146,15 +134,15 @@ class ServedPipeline:
                source: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Re-tune thresholds from the live snapshot every ``every`` intervals (and whenever a
         tunable node has nothing computed yet); (before, after) when the tuned state changed."""
-        from core.engine.tuning import needs_tuning, tune
+        from core.engine.tuning import needs_tuning, tunable_nodes, tune, tuned_state
 
-        if not any(n.type in _TUNABLE for n in self.pipeline.chain()):
+        if not tunable_nodes(self.pipeline):
             return None
         if tick > 0 and tick % every and not needs_tuning(self.pipeline):
             return None
-        before = _tuned_state(self.pipeline)
+        before = tuned_state(self.pipeline)
         self.pipeline = tune(self.pipeline, snap, policy=policy, source=source)
-        after = _tuned_state(self.pipeline)
+        after = tuned_state(self.pipeline)
         return (before, after) if after != before else None
 
     def measure(self, snap: pd.DataFrame, *, policy: CriticalPolicy | None, interval_s: float) -> IntervalFigures:

@@ -12,8 +12,10 @@ One ``ExpositionServer`` per variant, each on its own loopback port (stdlib
 - ``GET /healthz`` — ``200 ok`` while the owner keeps updating, ``503`` once the state
   is older than ``stale_after_s`` (a wedged emulator looks unhealthy).
 
-The body is rendered once per update (not per scrape): scrapes are cheap and every
-scraper sees the same bytes between two updates.
+The self-telemetry and gauges are metric families written by ``prometheus_client``
+(``generate_latest`` over a collector that yields them). The body is rendered once per
+update (not per scrape): scrapes are cheap and every scraper sees the same bytes between
+two updates.
 """
 
 from __future__ import annotations
@@ -21,27 +23,68 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pandas as pd
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from core.engine.encoding import attribute_keys, prometheus_label_name, render_prometheus_text
+
+# The series part comes from the engine's 0.0.4 writer, so the whole body is 0.0.4.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# HELP of the phoenix_* gauges the runtimes pass to ``MetricsState.update``.
+GAUGE_HELP = {
+    "phoenix_interval_datapoints": "Data points the variant exported in the last interval.",
+    "phoenix_interval_bytes": "Bytes the variant's exporter serialised in the last interval.",
+    "phoenix_processes_seen": "Processes the receiver saw in the last interval.",
+    "phoenix_critical_coverage_ratio": "Share of critical processes still present after the pipeline (0-1).",
+    "phoenix_interval_timestamp_seconds": "When the last interval was measured (Unix seconds).",
+}
+_GAUGE_HELP_OTHER = "Phoenix emulator figure (not an otelcol metric)."
 
 
-def _esc(v: str) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _family(
+    cls: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    help_: str,
+    base: Mapping[str, str],
+    rows: list[tuple[dict[str, str], float]],
+) -> Metric:
+    """One metric family; every sample carries ``base`` plus its own labels, names sorted."""
+    keys = sorted({**base, **(rows[0][0] if rows else {})})
+    family = cls(name, help_, labels=keys)
+    for own, value in rows:
+        labels = {**base, **own}
+        family.add_metric([str(labels[k]) for k in keys], float(value))
+    return family
 
 
-def _labels(pairs: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in sorted(pairs.items())) + "}" if pairs else ""
+class _Families(Collector):
+    """A fixed set of metric families, for ``generate_latest``."""
+
+    def __init__(self, families: Iterable[Metric]):
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
 
 
-def _num(v: float) -> str:
-    f = float(v)
-    return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
+def render_families(families: Iterable[Metric]) -> str:
+    """Prometheus text format 0.0.4 of the given families, written by prometheus_client."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry).decode()
+
+
+def gauge_families(gauges: Mapping[str, float], base: Mapping[str, str]) -> list[Metric]:
+    return [_family(GaugeMetricFamily, name, GAUGE_HELP.get(name, _GAUGE_HELP_OTHER), base, [({}, v)])
+            for name, v in sorted(gauges.items())]
 
 
 @dataclass
@@ -76,33 +119,30 @@ class Telemetry:
         for eid, n in exported_bytes.items():
             self.exporter_bytes[eid] = self.exporter_bytes.get(eid, 0.0) + n
 
-    def render(self, base: Mapping[str, str]) -> str:
-        out: list[str] = []
-
-        def family(name: str, typ: str, help_: str, rows: list[tuple[dict[str, str], float]]) -> None:
-            out.append(f"# HELP {name} {help_}")
-            out.append(f"# TYPE {name} {typ}")
-            out.extend(f"{name}{_labels({**base, **lab})} {_num(v)}" for lab, v in rows)
-
-        family("otelcol_receiver_accepted_metric_points_total", "counter",
-               "Number of metric points successfully pushed into the pipeline.",
-               [({"receiver": self.receiver, "transport": ""}, self.accepted_points)])  # fmt: skip
+    def families(self, base: Mapping[str, str]) -> list[Metric]:
+        """The collector's self-telemetry as otelcol-contrib names it, each sample with ``base``."""
         procs = sorted(self.processors.items())
-        family("otelcol_processor_incoming_items_total", "counter", "Number of items passed to the processor.",
-               [({"processor": p, "otel_signal": "metrics"}, v[0]) for p, v in procs])  # fmt: skip
-        family("otelcol_processor_outgoing_items_total", "counter", "Number of items emitted from the processor.",
-               [({"processor": p, "otel_signal": "metrics"}, v[1]) for p, v in procs])  # fmt: skip
-        family("otelcol_exporter_sent_metric_points_total", "counter",
-               "Number of metric points successfully sent to destination.",
-               [({"exporter": e}, v) for e, v in sorted(self.exporters.items())])  # fmt: skip
-        family("phoenix_exporter_sent_bytes_total", "counter",
-               "Bytes the exporter serialised (Phoenix emulator; not an otelcol metric).",
-               [({"exporter": e}, v) for e, v in sorted(self.exporter_bytes.items())])  # fmt: skip
-        family("otelcol_process_cpu_seconds_total", "counter", "Total CPU user and system time in seconds",
-               [({}, self.cpu_seconds)])  # fmt: skip
-        family("otelcol_process_memory_rss", "gauge", "Total physical memory (resident set size) [bytes]",
-               [({}, self.rss_bytes)])  # fmt: skip
-        return "\n".join(out) + "\n"
+        return [
+            _family(CounterMetricFamily, "otelcol_receiver_accepted_metric_points_total",
+                    "Number of metric points successfully pushed into the pipeline.", base,
+                    [({"receiver": self.receiver, "transport": ""}, self.accepted_points)]),
+            _family(CounterMetricFamily, "otelcol_processor_incoming_items_total",
+                    "Number of items passed to the processor.", base,
+                    [({"processor": p, "otel_signal": "metrics"}, v[0]) for p, v in procs]),
+            _family(CounterMetricFamily, "otelcol_processor_outgoing_items_total",
+                    "Number of items emitted from the processor.", base,
+                    [({"processor": p, "otel_signal": "metrics"}, v[1]) for p, v in procs]),
+            _family(CounterMetricFamily, "otelcol_exporter_sent_metric_points_total",
+                    "Number of metric points successfully sent to destination.", base,
+                    [({"exporter": e}, v) for e, v in sorted(self.exporters.items())]),
+            _family(CounterMetricFamily, "phoenix_exporter_sent_bytes_total",
+                    "Bytes the exporter serialised (Phoenix emulator; not an otelcol metric).", base,
+                    [({"exporter": e}, v) for e, v in sorted(self.exporter_bytes.items())]),
+            _family(CounterMetricFamily, "otelcol_process_cpu_seconds_total",
+                    "Total CPU user and system time in seconds", base, [({}, self.cpu_seconds)]),
+            _family(GaugeMetricFamily, "otelcol_process_memory_rss",
+                    "Total physical memory (resident set size) [bytes]", base, [({}, self.rss_bytes)]),
+        ]  # fmt: skip
 
 
 class MetricsState:
@@ -112,7 +152,7 @@ class MetricsState:
         self.labels = {"phoenix_experiment_id": experiment_id, "phoenix_variant": variant, "host_name": host_name}
         self.telemetry = Telemetry()
         self.stale_after_s = stale_after_s
-        self._body = self.telemetry.render(self.labels).encode()
+        self._body = render_families(self.telemetry.families(self.labels)).encode()
         self._updated = time.monotonic()
         self._lock = threading.Lock()
         self.scrapes = 0
@@ -132,10 +172,8 @@ class MetricsState:
         """
         if series_text is None:
             series_text = render_series(series, self.labels, timestamp_ms) if series is not None else ""
-        extra = "".join(
-            f"# TYPE {name} gauge\n{name}{_labels(self.labels)} {_num(v)}\n" for name, v in sorted((gauges or {}).items())
-        )
-        body = (series_text + self.telemetry.render(self.labels) + extra).encode()
+        families = self.telemetry.families(self.labels) + gauge_families(gauges or {}, self.labels)
+        body = (series_text + render_families(families)).encode()
         with self._lock:
             self._body = body
             self._updated = time.monotonic()
@@ -152,8 +190,6 @@ class MetricsState:
 
 
 def render_series(series: pd.DataFrame, labels: Mapping[str, str], timestamp_ms: int | None = None) -> str:
-    from core.engine.encoding import attribute_keys, prometheus_label_name, render_prometheus_text
-
     frame = series.drop(columns=["host_name"], errors="ignore")  # host_name comes from the labels
     # An attribute that already becomes one of our labels wins (resourcedetection's
     # host.name → host_name): a label twice makes the whole scrape unparsable.

@@ -15,6 +15,7 @@ from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoun
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
+from core.services.settings import SettingsService
 from core.store.uow import UnitOfWorkFactory
 
 CANCEL_RETRIES = 3
@@ -177,6 +178,8 @@ class ExperimentService:
             problems.append(f"owner must be at most {MAX_OWNER} characters")
         exp: Experiment | None = None
         try:
+            if critical_rules is None:  # no policy of its own: the default saved in Settings
+                critical_rules = SettingsService(self.uow_factory).default_critical_rules()
             exp = Experiment.create(
                 name=name,
                 baseline=baseline,

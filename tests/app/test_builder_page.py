@@ -185,11 +185,11 @@ def test_template_view_has_a_share_link() -> None:
 
 
 def test_estimate_uses_the_price_cards_edited_in_settings(app_env: Path) -> None:
-    from app.widgets import settings_tools
+    from app.widgets import backend, settings_tools
 
     rows = [r for r in settings_tools.cards_as_rows(None) if r["id"] == "grafana-cloud-pro"]
     rows[0]["vendor"] = "Grafana Cloud (edited)"
-    settings_tools.save_cards(settings_tools.rows_to_cards(rows), app_env)
+    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), "admin")
     at = _app()
     at.query_params["pipeline"] = "process-aggregated-v1"
     at.run()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app.widgets import canvas
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import get_template
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 
 
 def _blank() -> Pipeline:

@@ -58,11 +58,52 @@ def test_settings_policy_test_and_invalid_edit(app_env: Path) -> None:
                                               "  priority: critical\n")
     at.button(key="settings.save_policy").click().run()
     assert any("Not saved" in e.value and "RE2" in e.value for e in at.error)
-    assert not (app_env / "critical_policy.yaml").exists()
+    assert backend.configuration().get("critical_policy").source == "default"  # nothing stored
     at.text_area(key="settings.policy").input("rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n"
                                               "  priority: critical\n")
     at.button(key="settings.save_policy").click().run()
-    assert (app_env / "critical_policy.yaml").is_file()
+    saved = backend.configuration().get("critical_policy")
+    assert saved.source == "database" and [r.pattern for r in saved.value.rules] == ["^my-batch-job$"]
+    with backend.services().uow() as uow:
+        (entry,) = [a for a in uow.audit.list(subject="settings") if a.action == "settings.critical_policy"]
+    assert "^my-batch-job$" in entry.details["new"] and entry.details["old"] is None
+    sources = {r["setting"]: r["source"] for r in at.dataframe[0].value.to_dict("records")}
+    assert sources["critical policy"] == "database" and sources["price cards"] == "default"
     statuses = {r["component"]: r["status"] for r in at.dataframe[-1].value.to_dict("records")}
     assert statuses["Database"] == "connected"
     assert "PHOENIX_PROMETHEUS_URL" not in str(statuses)
+
+
+def test_settings_services_tab_saves_masks_and_shows_the_env_override(app_env: Path, monkeypatch) -> None:
+    secret = "hunter2-s3cret"
+    at = AppTest.from_file(page("settings.py"), default_timeout=60).run()
+    assert not at.exception
+    at.text_input(key="settings.prometheus_url").input("ftp://nope").run()
+    at.button(key="settings.save_services").click().run()
+    assert any("Not saved" in e.value and "http(s) URL" in e.value for e in at.error)
+    at.text_input(key="settings.prometheus_url").input(f"http://admin:{secret}@127.0.0.1:9").run()
+    at.number_input(key="settings.retention").set_value(90)
+    at.button(key="settings.save_services").click().run()
+    assert any("Saved." in s.value for s in at.success)
+    conf = backend.configuration()
+    assert conf.get("prometheus_url").source == "database" and conf.retention_days() == 90
+    texts = [str(df.value.to_dict()) for df in at.dataframe] + [t.value for t in at.text_input]
+    assert all(secret not in t for t in texts)  # shown masked, never sent back into an input
+    monkeypatch.setenv("PHOENIX_RETENTION_DAYS", "7")
+    at = AppTest.from_file(page("settings.py"), default_timeout=60).run()
+    assert any("PHOENIX_RETENTION_DAYS is set" in w.value for w in at.warning)
+    sources = {r["setting"]: r for r in at.dataframe[0].value.to_dict("records")}
+    assert sources["retention days"]["source"] == "environment" and sources["retention days"]["overrides"] == "database"
+    assert sources["retention days"]["value"] == "7"
+
+
+def test_cost_explorer_prices_with_the_cards_saved_in_settings(app_env: Path) -> None:
+    from app.widgets import settings_tools
+
+    rows = [r for r in settings_tools.cards_as_rows(None) if r["id"] == "datadog-pro"]
+    rows[0]["vendor"] = "Datadog (negotiated)"
+    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), "admin")
+    at = AppTest.from_file(page("cost_explorer.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox(key="ce.card").options == ["all vendors", "Datadog (negotiated) — Infrastructure Pro"]
+    assert at.dataframe[0].value["vendor"].tolist() == ["Datadog (negotiated) — Infrastructure Pro"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -11,6 +9,8 @@ from app import guard
 from app.widgets import settings_tools
 from core.cost import load_price_cards
 from core.domain.errors import ValidationError
+from core.services.settings import SettingsService
+from core.store.memory import MemoryDatabase
 
 
 def test_guard_checks_roles_and_keeps_the_action_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,12 +52,14 @@ def test_boundary_turns_exceptions_into_messages_with_a_reference() -> None:
     assert at.markdown[-1].value == "still rendering"
 
 
-def test_price_cards_round_trip_and_refuse_bad_edits(tmp_path: Path) -> None:
+def test_price_cards_round_trip_and_refuse_bad_edits() -> None:
     rows = settings_tools.cards_as_rows(None)
     assert {r["id"] for r in rows} == {c.id for c in load_price_cards()}
     rows[0]["params"] = rows[0]["params"].replace("6.5", "7.25")
-    path = settings_tools.save_cards(settings_tools.rows_to_cards(rows), tmp_path)
-    edited = {c.id: c for c in load_price_cards(path)}
+    configuration = SettingsService(MemoryDatabase().uow, env={})
+    configuration.set_price_cards(settings_tools.rows_to_cards(rows), "admin")
+    edited = {c.id: c for c in configuration.price_cards()}
+    assert settings_tools.cards_as_rows(configuration.price_cards()) == rows  # what is shown is what was saved
     assert edited[rows[0]["id"]].source == rows[0]["source"] and edited[rows[0]["id"]].as_of == rows[0]["as_of"]
     assert 7.25 in edited[rows[0]["id"]].params.values()
     bad = [dict(r) for r in rows]

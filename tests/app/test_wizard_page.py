@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from app.widgets import wizard
+from app.widgets import backend, wizard
 from core.bootstrap import bootstrap
 from core.settings import Settings
 from tests.app.conftest import page
@@ -17,6 +17,9 @@ def _errors(at: AppTest) -> list[str]:
 
 
 def test_wizard_creates_an_experiment(app_env: Path) -> None:
+    # The default critical policy saved in Settings is what "default" means in the wizard.
+    backend.configuration().set_critical_policy(
+        "rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n  priority: critical\n", "admin")
     at = AppTest.from_file(page("wizard.py"), default_timeout=60).run()
     assert not at.exception
     at.button(key="wiz.next").click().run()
@@ -57,6 +60,8 @@ def test_wizard_creates_an_experiment(app_env: Path) -> None:
     at.number_input(key="wiz.3.samples").set_value(5)
     at.run()
     assert "Review" in " ".join(m.value for m in at.markdown)
+    review = dict(zip(at.table[0].value.iloc[:, 0], at.table[0].value["value"], strict=True))
+    assert review["Critical policy"] == "default: 1 rules (database (edited in Settings))"
     at.button(key="wiz.next").click().run()
     assert not at.exception
     created = at.session_state["wiz.created"]
@@ -66,6 +71,7 @@ def test_wizard_creates_an_experiment(app_env: Path) -> None:
     assert (exp.name, exp.owner, str(exp.baseline), str(exp.candidate)) == (
         "topk vs baseline", "sre-team", "process-baseline-v1", "process-aggregated-v1")
     assert (exp.timing.duration_s, exp.timing.interval_s, exp.state.value) == (20.0, 2.0, "Pending")
+    assert exp.critical_rules == [{"match": "executable_name", "pattern": "^my-batch-job$", "priority": "critical"}]
     svc.close()
 
 

@@ -18,10 +18,11 @@ import yaml
 from hypothesis import event
 from hypothesis import strategies as st
 
+from core.catalog.compiler import validate_graph
 from core.commands.pipeline import validate_file
 from core.domain.documents import MAX_STRING_CHARS
 from core.domain.errors import PhoenixError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module", autouse=False)

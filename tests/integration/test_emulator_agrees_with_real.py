@@ -75,7 +75,6 @@ pytestmark = pytest.mark.slow
 INTERVAL_S = 2.0
 BASELINE = "process-baseline-v1"
 CANDIDATES = tuple(n for n in TEMPLATE_NAMES if n != BASELINE)
-TUNABLE = ("topk", "adaptive", "intelligent")
 #: labels one side adds by design and the comparison ignores: none (see the module doc)
 IGNORED_LABELS: frozenset[str] = frozenset()
 #: value agreement: (relative, absolute) per kind of series
@@ -493,13 +492,13 @@ class Experiment:
                 wake = time.time() + 0.25
 
     def run(self) -> Result:
-        from core.engine.tuning import tune
+        from core.engine.tuning import tunable_nodes, tune
 
         started = time.monotonic()
         deadline = started + DEADLINE_S
         res = Result(self.template)
         first = render_tap(self.id, self.pipelines, self.ports)
-        if any(n.type in TUNABLE for n in self.pipelines["candidate"].chain()):
+        if tunable_nodes(self.pipelines["candidate"]):
             # Tune once on the tap's input: the same tap config runs alone for two scrapes, then
             # stops (its batches for the variants go nowhere); the experiment starts afresh.
             self.start("tuning-tap", first.tap.config)
@@ -511,8 +510,8 @@ class Experiment:
             self._stop("tuning-tap")
             self.scrapes.clear()
             self.phases["tuned"] = round(time.monotonic() - started, 1)
-            res.tuned = {n.id: n.params.get("computed") or n.params.get("learned")
-                         for n in self.pipelines["candidate"].chain() if n.type in TUNABLE}  # fmt: skip
+            res.tuned = {n.id: n.params.get(n.node_type.tuned_param) or None
+                         for n in tunable_nodes(self.pipelines["candidate"])}  # fmt: skip
         configs = render_tap(self.id, self.pipelines, self.ports)
         assert configs.tap.config == first.tap.config, "tuning changed the tap"
         # variants first, the tap once they listen (as the deployer does)

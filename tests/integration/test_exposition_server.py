@@ -7,6 +7,7 @@ import urllib.request
 
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from core.runtime.exposition import ExpositionServer, MetricsState
 
@@ -49,19 +50,28 @@ def test_metrics_served_with_variant_labels_and_self_telemetry():
     assert any('state="user"' in ln and ln.endswith(" 1.5") for ln in cpu)
     assert any(ln.startswith("process_memory_usage_bytes{") for ln in lines)
     base = {"host_name": "host-a", "phoenix_experiment_id": "exp-1", "phoenix_variant": "candidate"}
+    families = list(text_string_to_metric_families(body))  # the reference parser reads the whole body
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
 
-    def line(name, value, **extra):
-        labels = ",".join(f'{k}="{v}"' for k, v in sorted({**base, **extra}.items()))
-        return f"{name}{{{labels}}} {value}"
+    def value(name, **extra):
+        return samples[(name, tuple(sorted({**base, **extra}.items())))]
 
-    assert line("otelcol_receiver_accepted_metric_points_total", 10, receiver="hostmetrics", transport="") in lines
-    assert line("otelcol_processor_incoming_items_total", 10, otel_signal="metrics", processor="filter/drop") in lines
-    assert line("otelcol_processor_outgoing_items_total", 4, otel_signal="metrics", processor="filter/drop") in lines
-    assert line("otelcol_exporter_sent_metric_points_total", 4, exporter="prometheus") in lines
-    assert line("phoenix_exporter_sent_bytes_total", 512, exporter="prometheus") in lines
-    assert line("otelcol_process_cpu_seconds_total", 0.5) in lines
-    assert line("otelcol_process_memory_rss", 30000000) in lines
-    assert line("phoenix_critical_coverage_ratio", 1) in lines
+    assert value("otelcol_receiver_accepted_metric_points_total", receiver="hostmetrics", transport="") == 10
+    assert value("otelcol_processor_incoming_items_total", otel_signal="metrics", processor="filter/drop") == 10
+    assert value("otelcol_processor_outgoing_items_total", otel_signal="metrics", processor="filter/drop") == 4
+    assert value("otelcol_exporter_sent_metric_points_total", exporter="prometheus") == 4
+    assert value("phoenix_exporter_sent_bytes_total", exporter="prometheus") == 512
+    assert value("otelcol_process_cpu_seconds_total") == 0.5
+    assert value("otelcol_process_memory_rss") == 30e6
+    assert value("phoenix_critical_coverage_ratio") == 1
+    for name, typ in [("otelcol_receiver_accepted_metric_points_total", "counter"),
+                      ("otelcol_process_cpu_seconds_total", "counter"), ("otelcol_process_memory_rss", "gauge"),
+                      ("phoenix_critical_coverage_ratio", "gauge")]:  # fmt: skip
+        assert f"# TYPE {name} {typ}" in lines and any(ln.startswith(f"# HELP {name} ") for ln in lines), name
+    # label names sorted, as the collector's exporter writes them
+    assert any(ln.startswith('otelcol_exporter_sent_metric_points_total{exporter="prometheus",host_name="host-a",'
+                             'phoenix_experiment_id="exp-1",phoenix_variant="candidate"} ') for ln in lines)
+
 
 def test_two_variants_on_their_own_ports_and_health():
     a, b = MetricsState("e", "baseline", "h"), MetricsState("e", "candidate", "h", stale_after_s=0.0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import get_template
 from core.domain.errors import ValidationError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 from core.render.collector import render_collector
 
 

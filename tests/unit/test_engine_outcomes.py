@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from core.catalog.compiler import validate_graph
 from core.catalog.frame import from_snapshot
 from core.catalog.templates import TEMPLATE_NAMES, get_template
-from core.domain.pipeline import validate_graph
 from core.engine.estimate import estimate
 from core.engine.fleet import critical_share, generate_fleet
 from tests.unit.engine_data import GiB, MiB, pipeline, proc, snapshot, two_scrapes

@@ -5,9 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.catalog.compiler import validate_graph
 from core.catalog.registry import REGISTRY
 from core.domain.errors import PhoenixError, ValidationError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 from core.render.collector import build
 from core.render.schema_validate import validate_collector_config
 

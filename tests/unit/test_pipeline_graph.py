@@ -6,9 +6,10 @@ import json
 import pytest
 import yaml
 
+from core.catalog.compiler import validate_graph
 from core.catalog.templates import get_template
 from core.domain.errors import ValidationError
-from core.domain.pipeline import Pipeline, validate_graph
+from core.domain.pipeline import Pipeline
 
 
 def chain(*types_params, name="p1", exporters=(("prom", "prometheus", {}),), receiver=None):

@@ -216,3 +216,26 @@ _tree = st.recursive(_leaf, lambda kids: st.one_of(st.lists(kids, max_size=3),
 def test_arbitrary_yaml_gets_messages_never_a_crash(doc):
     problems = validate_collector_config(doc)
     assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
+
+
+# ---- the compiled JSON Schema (core.render.otelcol_schema) -----------------------------------------
+def test_component_schemas_compile_once_into_valid_closed_json_schema():
+    from core.render.otelcol_schema import Validator, component_key, validator
+
+    key = component_key("processors", "batch")
+    assert validator(key) is validator(key)  # compiled once per process
+    schema = validator(key).schema
+    Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False and "timeout" in schema["properties"]
+    # allOf parts squashed into one level (Go's embedded structs), still closed
+    otlp = validator(component_key("exporters", "otlphttp")).schema
+    assert {"endpoint", "tls", "headers", "retry_on_failure"} <= set(otlp["properties"])
+    assert otlp["additionalProperties"] is False
+
+
+def test_yaml_floats_are_not_integers_and_match_blocks_need_names(topk_config):
+    probs = with_change(topk_config, lambda c: c["processors"]["batch/batch"].update(send_batch_size=1.0))
+    assert probs == ["processors.batch/batch.send_batch_size: must be an integer, got 1.0"]
+    probs = with_change(topk_config, lambda c: c["receivers"]["hostmetrics"]["scrapers"]["process"].update(
+        include={"match_type": "strict"}))
+    assert probs == ["receivers.hostmetrics.scrapers.process.include.names: is required"]

@@ -1,0 +1,403 @@
+"""The settings service: the one owner of the settings users edit (docs/configuration.md).
+
+It holds the default critical policy, the price cards, the Prometheus URL, the retention
+and the public URL. Each value resolves through layers, lowest first:
+
+    built-in default  <  database (edited in Settings)  <  environment (``PHOENIX_*``)
+
+The environment wins because it is what the operator deployed: a value pinned there is
+not something an admin clicking in the UI should silently replace. Every resolved value
+carries its ``source`` and the layers it hides, so the Settings page can say so.
+
+Every change goes through ``set_*`` / ``reset``: validated first (nothing invalid is
+stored), then written with an audit entry (actor, setting, old → new; URLs masked).
+A broken value already in place (an env var, a file it names, a row edited by hand) is
+never dropped: it is reported with its source in ``Sourced.error`` and consumers calling
+``require()`` get a ``ValidationError`` naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+
+from core.cost import PriceCard, load_price_cards, monthly_cost, parse_price_cards, price_card_document
+from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text
+from core.domain.errors import PhoenixError, TemporaryError, ValidationError
+from core.redact import mask_url
+from core.store.migrate import missing_tables
+from core.store.uow import Database, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Source = Literal["default", "database", "environment"]
+
+#: Setting name → (database key, environment variable). The env var of the policy and the
+#: price cards names a file; the others hold the value itself.
+CRITICAL_POLICY, PRICE_CARDS, PROMETHEUS_URL, RETENTION_DAYS, PUBLIC_URL = (
+    "critical_policy", "price_cards", "prometheus_url", "retention_days", "public_url")
+ENV_VARS: dict[str, str] = {
+    CRITICAL_POLICY: "PHOENIX_CRITICAL_POLICY_FILE",
+    PRICE_CARDS: "PHOENIX_PRICE_CARD_FILE",
+    PROMETHEUS_URL: "PHOENIX_PROMETHEUS_URL",
+    RETENTION_DAYS: "PHOENIX_RETENTION_DAYS",
+    PUBLIC_URL: "PHOENIX_PUBLIC_URL",
+}
+KEY_PREFIX = "settings."  # database keys; other users of uow.settings (promotion) use other prefixes
+DEFAULT_PUBLIC_URL = "http://localhost:8501"
+DEFAULT_RETENTION_DAYS = 30
+MAX_RETENTION_DAYS = 3650
+MAX_URL = 2000
+# Files an older Settings page wrote into the data directory; adopted into the database once.
+LEGACY_FILES = {PRICE_CARDS: "price_cards.yaml", CRITICAL_POLICY: "critical_policy.yaml"}
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[T]):
+    """One resolved setting: its value, the layer it came from and what that layer hides.
+
+    ``error`` is set when the winning layer holds a value that cannot be used; ``value``
+    is then the built-in default, shown only for reference: ``require()`` refuses.
+    """
+
+    value: T
+    source: Source
+    origin: str  # where exactly: "built-in", "database", "PHOENIX_PRICE_CARD_FILE=/etc/cards.yaml"
+    hidden: tuple[Source, ...] = ()  # lower layers that also hold a value (overridden)
+    error: str | None = None
+
+    def require(self) -> T:
+        if self.error is not None:
+            raise ValidationError(self.error)
+        return self.value
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    critical_policy: Sourced[CriticalPolicy]
+    price_cards: Sourced[list[PriceCard]]
+    prometheus_url: Sourced[str | None]
+    retention_days: Sourced[int]
+    public_url: Sourced[str]
+    database_error: str | None = None  # the database layer could not be read (shown, not raised)
+
+    def items(self) -> list[tuple[str, Sourced[Any]]]:
+        return [(CRITICAL_POLICY, self.critical_policy), (PRICE_CARDS, self.price_cards),
+                (PROMETHEUS_URL, self.prometheus_url), (RETENTION_DAYS, self.retention_days),
+                (PUBLIC_URL, self.public_url)]
+
+
+# ---- validation: text in, typed value out, ValidationError naming ``where`` ------------------
+
+
+def policy_from_text(text: Any, where: str) -> CriticalPolicy:
+    if not isinstance(text, str):
+        raise ValidationError(f"{where}: the critical policy must be YAML text")
+    return load_policy_text(text, source=where)
+
+
+def policy_text(policy: CriticalPolicy) -> str:
+    """A policy as the YAML the Settings page edits and the database stores."""
+    return yaml.safe_dump({"default_priority": policy.default_priority, **policy.to_dict()}, sort_keys=False)
+
+
+def url_value(raw: Any, where: str) -> str:
+    text = raw.strip() if isinstance(raw, str) else raw
+    ok = isinstance(text, str) and 0 < len(text) <= MAX_URL and text.isprintable() and " " not in text
+    if ok:
+        try:
+            parts = urlsplit(text)
+            _ = parts.port  # raises ValueError for a port that is not a number 0-65535
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # a port that is not a number, a broken IPv6 literal
+            ok = False
+    if not ok or not isinstance(text, str):
+        shown = mask_url(text)[:80] if isinstance(text, str) else repr(text)[:80]
+        raise ValidationError(f"{where} must be an http(s) URL such as http://host:9090, got {shown!r}")
+    return text.rstrip("/")
+
+
+def retention_value(raw: Any, where: str) -> int:
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValidationError(f"{where} must be a whole number of days, got {raw[:40]!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
+        raise ValidationError(f"{where} must be a whole number of days from 1 to {MAX_RETENTION_DAYS}, "
+                              f"got {str(raw)[:40]!r}")
+    return value
+
+
+def _cards_from_file(path: str, where: str) -> list[PriceCard]:
+    try:
+        return load_price_cards(path)
+    except ValidationError as exc:
+        raise ValidationError([f"{where}: {p}" for p in exc.problems]) from None
+    except OSError as exc:
+        raise ValidationError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def _policy_from_file(path: str, where: str) -> CriticalPolicy:
+    try:
+        return load_policy_file(path)
+    except ValidationError as exc:
+        raise ValidationError([f"{where}: {p}" for p in exc.problems]) from None
+    except OSError as exc:
+        raise ValidationError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
+
+
+# Per setting: the built-in default, how a stored value parses, how an env value parses, and
+# how a value shows in the audit log (never a secret: URLs are masked).
+_Parse = Callable[[Any, str], Any]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    default: Callable[[], Any]
+    from_db: _Parse
+    from_env: _Parse
+    audit: Callable[[Any], Any]
+
+
+def _mask(v: Any) -> Any:
+    return mask_url(v) if isinstance(v, str) else v
+
+
+SPECS: dict[str, _Spec] = {
+    CRITICAL_POLICY: _Spec(lambda: DEFAULT_POLICY, policy_from_text, _policy_from_file, lambda v: v),
+    PRICE_CARDS: _Spec(lambda: load_price_cards(None), parse_price_cards, _cards_from_file,
+                       lambda v: _card_summary(v) if isinstance(v, dict) else v),
+    PROMETHEUS_URL: _Spec(lambda: None, url_value, url_value, _mask),
+    RETENTION_DAYS: _Spec(lambda: DEFAULT_RETENTION_DAYS, retention_value, retention_value, lambda v: v),
+    PUBLIC_URL: _Spec(lambda: DEFAULT_PUBLIC_URL, url_value, url_value, _mask),
+}
+
+
+def _error_text(exc: ValidationError) -> str:
+    return "; ".join(exc.problems) if exc.problems else str(exc)
+
+
+class SettingsService:
+    """Read the effective settings and change them (database layer), with audit.
+
+    ``uow_factory`` None means no database (a CLI run on a bare machine): the database
+    layer is simply absent. ``env`` defaults to the process environment.
+    """
+
+    def __init__(self, uow_factory: UnitOfWorkFactory | None, env: Mapping[str, str] | None = None):
+        self.uow_factory = uow_factory
+        self.env = os.environ if env is None else env
+
+    # ---- reading -----------------------------------------------------------------------
+    def _read(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The database values of ``names`` (absent ones left out); PhoenixError when unreadable."""
+        if self.uow_factory is None:
+            return {}
+        with self.uow_factory() as uow:  # one key each: uow.settings also holds promotion records
+            values = {name: uow.settings.get(KEY_PREFIX + name) for name in names}
+        return {name: v for name, v in values.items() if v is not None}
+
+    def _stored(self) -> tuple[dict[str, Any], str | None]:
+        try:
+            return self._read(tuple(SPECS)), None
+        except PhoenixError as exc:
+            return {}, f"database settings could not be read: {exc}"
+
+    def _resolve(self, name: str, stored: Mapping[str, Any]) -> Sourced[Any]:
+        spec = SPECS[name]
+        var = ENV_VARS[name]
+        raw_env = self.env.get(var, "")
+        layers: list[Source] = []
+        if stored.get(name) is not None:
+            layers.append("database")
+        if raw_env.strip():
+            layers.append("environment")
+        if not layers:
+            return Sourced(spec.default(), "default", "built-in")
+        top = layers[-1]
+        hidden = tuple(reversed(layers[:-1]))
+        if top == "environment":
+            origin = f"{var}={mask_url(raw_env) if name in (PROMETHEUS_URL, PUBLIC_URL) else raw_env.strip()}"
+            parse, raw, where = spec.from_env, raw_env.strip(), var
+        else:
+            origin = "database (edited in Settings)"
+            parse, raw, where = spec.from_db, stored[name], f"database setting {KEY_PREFIX}{name}"
+        try:
+            return Sourced(parse(raw, where), top, origin, hidden)
+        except ValidationError as exc:  # kept as it is, reported with its source; nothing is dropped
+            text = _error_text(exc)
+            return Sourced(spec.default(), top, origin, hidden, error=text if where in text else f"{where}: {text}")
+
+    def effective(self) -> EffectiveSettings:
+        stored, db_error = self._stored()
+        resolved = {name: self._resolve(name, stored) for name in SPECS}
+        return EffectiveSettings(**resolved, database_error=db_error)
+
+    def get(self, name: str) -> Sourced[Any]:
+        if name not in SPECS:
+            raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
+        try:
+            stored = self._read((name,))
+        except TemporaryError:
+            raise  # a database that is down for a moment: the caller retries (the scheduler does)
+        except PhoenixError as exc:  # what Settings saved is unknown: guessing the default would mislead
+            raise ValidationError(f"database settings could not be read: {exc}") from None
+        return self._resolve(name, stored)
+
+    # The typed accessors consumers call; each raises ValidationError naming a broken source.
+    def critical_policy(self) -> CriticalPolicy:
+        return self.get(CRITICAL_POLICY).require()
+
+    def default_critical_rules(self) -> list[dict[str, str]] | None:
+        """Rules a new experiment without its own policy gets; None while the built-in default applies
+        (experiments then record "default policy", as they always have)."""
+        s = self.get(CRITICAL_POLICY)
+        policy = s.require()
+        return None if s.source == "default" else [r.to_dict() for r in policy.rules]
+
+    def price_cards(self) -> list[PriceCard]:
+        return self.get(PRICE_CARDS).require()
+
+    def prometheus_url(self) -> str | None:
+        return self.get(PROMETHEUS_URL).require()
+
+    def retention_days(self) -> int:
+        return self.get(RETENTION_DAYS).require()
+
+    def public_url(self) -> str:
+        return self.get(PUBLIC_URL).require()
+
+    # ---- changing ----------------------------------------------------------------------
+    def _write(self, name: str, stored_value: Any, shown_new: Any, actor: str) -> None:
+        if self.uow_factory is None:
+            raise ValidationError("settings cannot be changed without a database (PHOENIX_DATABASE_URL)")
+        spec = SPECS[name]
+        key = KEY_PREFIX + name
+        with self.uow_factory() as uow:
+            old = uow.settings.get(key)
+            if old == stored_value:
+                return  # nothing changed: no write, no audit noise
+            if stored_value is None:
+                uow.settings.delete(key)
+            else:
+                uow.settings.set(key, stored_value, by=actor)
+            uow.audit.add(actor, f"settings.{name}", "settings",
+                          {"setting": name, "old": spec.audit(old), "new": shown_new,
+                           "overridden_by": ENV_VARS[name] if self.env.get(ENV_VARS[name], "").strip() else None})
+            uow.commit()
+        log.info("setting %s changed by %s", name, actor)
+
+    def set_critical_policy(self, text: str, actor: str) -> CriticalPolicy:
+        policy = policy_from_text(text, "default critical policy")  # raises with every problem
+        self._write(CRITICAL_POLICY, text, text, actor)
+        return policy
+
+    def set_price_cards(self, data: Any, actor: str) -> list[PriceCard]:
+        """``data``: the parsed card document ``{"cards": [...]}`` (dates may be date objects)."""
+        cards = parse_price_cards(data, "price cards")
+        doc = price_card_document(cards)  # JSON-ready: what is stored is exactly what was validated
+        self._write(PRICE_CARDS, doc, _card_summary(doc), actor)
+        return cards
+
+    def set_prometheus_url(self, url: str | None, actor: str) -> str | None:
+        value = url_value(url, "Prometheus URL") if url not in (None, "") else None
+        self._write(PROMETHEUS_URL, value, _mask(value), actor)
+        return value
+
+    def set_retention_days(self, days: Any, actor: str) -> int:
+        value = retention_value(days, "retention")
+        self._write(RETENTION_DAYS, value, value, actor)
+        return value
+
+    def set_public_url(self, url: str | None, actor: str) -> str | None:
+        value = url_value(url, "public URL") if url not in (None, "") else None
+        self._write(PUBLIC_URL, value, _mask(value), actor)
+        return value
+
+    def reset(self, name: str, actor: str) -> None:
+        """Forget the database value of ``name``: the built-in default (or the environment) applies."""
+        if name not in SPECS:
+            raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
+        self._write(name, None, None, actor)
+
+    def adopt_legacy_files(self, data_dir: Path, actor: str = "system") -> list[str]:
+        """Move files an older Settings page wrote (``data_dir/price_cards.yaml``,
+        ``critical_policy.yaml``) into the database, once, so no earlier edit is lost.
+
+        A file is adopted only when the database holds no value for it; it is then renamed
+        ``*.adopted``. A file that does not validate stays where it is; the returned
+        messages say why (the caller logs them).
+        """
+        if self.uow_factory is None:
+            return []
+        stored, db_error = self._stored()
+        if db_error:
+            return [db_error]
+        notes: list[str] = []
+        for name, filename in LEGACY_FILES.items():
+            path = Path(data_dir) / filename
+            if name in stored or not path.is_file():
+                continue
+            try:
+                if name == PRICE_CARDS:
+                    self.set_price_cards(yaml.safe_load(path.read_text(encoding="utf-8")), actor)
+                else:
+                    self.set_critical_policy(path.read_text(encoding="utf-8"), actor)
+            except (ValidationError, yaml.YAMLError, OSError) as exc:
+                reason = _error_text(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+                notes.append(f"{path} was not adopted into the database settings: {reason}")
+                continue
+            path.rename(path.with_name(filename + ".adopted"))
+            notes.append(f"{path} adopted into the database settings (renamed {filename}.adopted)")
+        return notes
+
+
+def _card_summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Price cards in an audit entry: each card's id with its model and params (nothing secret)."""
+    cards = doc.get("cards")
+    return {str(c.get("id")): {"model": c.get("model"), "params": c.get("params")}
+            for c in (cards if isinstance(cards, list) else []) if isinstance(c, dict)}
+
+
+def price_functions(cards: list[PriceCard], hosts: int = 1) -> dict[str, Callable[[float, float, float | None], float]]:
+    """One $/month function per card, keyed by card id (what the experiment analysis prices with)."""
+    def fn(card: PriceCard) -> Callable[[float, float, float | None], float]:
+        return lambda series, dpm, bpm: monthly_cost(card, series, dpm, bpm, hosts).usd_per_month
+
+    return {c.id: fn(c) for c in cards}
+
+
+@contextmanager
+def open_configuration(database_url: str) -> Iterator[SettingsService]:
+    """The settings service on ``database_url`` for one CLI command, disposed afterwards.
+
+    A SQLite file that does not exist yet, or a database without the settings table (never
+    migrated), means nothing was ever saved: no database layer (and no empty file created
+    as a side effect of reading). A database that cannot be reached is a clear error.
+    """
+    if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).is_file():
+        yield SettingsService(None)
+        return
+    try:
+        unsaved = "app_settings" in missing_tables(database_url)
+    except PhoenixError as exc:
+        raise ValidationError(f"database settings could not be read: {exc}") from None
+    if unsaved:
+        yield SettingsService(None)
+        return
+    db = Database(database_url)
+    try:
+        yield SettingsService(db.uow)
+    finally:
+        db.dispose()
