@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.domain.errors import ValidationError
-from core.domain.ports import Analyzer, Deployer
+from core.domain.ports import Analyzer, Deployer, UnitOfWork
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.experiments import ExperimentService
 from core.settings import Settings
-from core.store.uow import Database, UnitOfWork
+from core.store.uow import Database
 
 log = logging.getLogger(__name__)
 

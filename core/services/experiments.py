@@ -13,9 +13,9 @@ from typing import Any
 from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Target, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
+from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
-from core.store.uow import UnitOfWorkFactory
 
 CANCEL_RETRIES = 3
 #: Longest owner text kept (names, "Name <email>").

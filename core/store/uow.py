@@ -8,15 +8,14 @@
         uow.experiments.save(exp)
         uow.commit()
 
-Leaving the block without ``commit()`` rolls back. Driver connection errors surface as
+Implements the ``UnitOfWork`` port of ``core.domain.ports``. Leaving the block without
+``commit()`` rolls back. Driver connection errors surface as
 ``TemporaryError`` and stale writes as ``ConcurrencyError`` — both with readable messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,25 +29,6 @@ from core.store.repositories import (
     SqlSampleRepository,
     SqlSettingsRepository,
 )
-
-
-class UnitOfWork(Protocol):
-    """What services and the scheduler rely on; SQL and in-memory versions implement it."""
-
-    experiments: Any
-    samples: Any
-    pipelines: Any
-    audit: Any
-    processes: Any
-    settings: Any
-
-    def __enter__(self) -> UnitOfWork: ...
-    def __exit__(self, *exc: Any) -> None: ...
-    def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-
-
-UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class SqlAlchemyUnitOfWork:
