@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from core.commands import common
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target, format_duration, parse_duration
 from core.domain.errors import ValidationError
 from core.domain.experiment import State, utcnow
@@ -74,23 +75,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     register_run(esub)  # phoenix experiment run ... --wait --json; phoenix experiment promote ID
 
 
-def _services() -> Any:
-    from core.bootstrap import bootstrap
-
-    return bootstrap()
-
-
-def _actor(explicit: str | None = None) -> str:
-    import getpass
-
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser() or "anonymous"
-    except (KeyError, OSError):
-        return "anonymous"
-
-
 def _selector(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
@@ -114,7 +98,7 @@ def _create(args: argparse.Namespace) -> int:
         interval = parse_duration(args.interval, "--interval")
     except ValidationError as exc:
         problems.extend(exc.problems)
-    critical_rules = critical_rules_from(args.critical_file, problems)
+    critical_rules = common.critical_rules_from(args.critical_file, problems)
     crit_kw: dict[str, Any] = {}
     for arg, name in (
         ("min_series_reduction", "min_series_reduction_pct"),
@@ -128,8 +112,8 @@ def _create(args: argparse.Namespace) -> int:
     if problems:
         raise ValidationError(problems)
     target = Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector))
-    services = _services()
-    actor = _actor(args.owner)
+    services = common.services()
+    actor = common.actor(args.owner)
     exp = services.experiments.create(
         name=args.name,
         baseline=args.baseline,
@@ -152,19 +136,6 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def critical_rules_from(path: str | None, problems: list[str]) -> list[dict[str, str]] | None:
-    """The ``--critical-file`` rules as stored on an experiment; problems are collected, not raised."""
-    if not path:
-        return None
-    from core.domain.critical import load_policy_file
-
-    try:
-        return [r.to_dict() for r in load_policy_file(path).rules]
-    except ValidationError as exc:
-        problems.extend(exc.problems)
-        return None
-
-
 def _age(t: datetime) -> str:
     s = max(0, int((utcnow() - t).total_seconds()))
     if s < 60:
@@ -179,7 +150,7 @@ def _age(t: datetime) -> str:
 def _list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    rows = _services().experiments.list(states=args.state, limit=args.limit)
+    rows = common.services().experiments.list(states=args.state, limit=args.limit)
     if args.json:
         out = []
         for r in rows:
@@ -204,7 +175,7 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from core.services.experiments import experiment_to_dict
 
-    services = _services()
+    services = common.services()
     exp = services.experiments.get(args.id)
     if args.json:
         d = experiment_to_dict(exp, promoted=services.experiments.promotion(exp.id))
@@ -260,7 +231,7 @@ def _render(args: argparse.Namespace) -> int:
     )
 
     out = output_dir(args.out)
-    services = _services()
+    services = common.services()
     exp = services.experiments.get(args.id)
     pipelines = {v: load_pipeline(str(getattr(exp, v)), services.uow()) for v in ("baseline", "candidate")}
     k8s = K8sOptions()
@@ -281,7 +252,7 @@ def _render(args: argparse.Namespace) -> int:
 def _cancel(args: argparse.Namespace) -> int:
     from core.services.experiments import experiment_to_dict
 
-    exp = _services().experiments.cancel(args.id, actor=_actor(), reason=args.reason)
+    exp = common.services().experiments.cancel(args.id, actor=common.actor(), reason=args.reason)
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:

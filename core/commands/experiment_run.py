@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any
 
+from core.commands import common
 from core.domain.criteria import LoadProfile, SuccessCriteria, format_duration, parse_duration
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment, State
@@ -76,9 +77,7 @@ def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
             duration = val
         else:
             interval = val
-    from core.commands.experiment import critical_rules_from
-
-    critical_rules = critical_rules_from(args.critical_file, problems)
+    critical_rules = common.critical_rules_from(args.critical_file, problems)
     crit: dict[str, Any] = {}
     if args.min_series_reduction is not None:
         crit["min_series_reduction_pct"] = args.min_series_reduction
@@ -216,12 +215,11 @@ def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
 
 def _run(args: argparse.Namespace) -> int:
     from core.bootstrap import bootstrap
-    from core.commands.experiment import _actor
 
     services = bootstrap()
     try:
         if not args.wait:
-            exp = _create(args, services, _actor(args.owner))
+            exp = _create(args, services, common.actor(args.owner))
             label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             if args.json:
                 print(json.dumps(final_view(services, exp), indent=2))
@@ -232,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         # Signals are caught from before the experiment exists: one that arrives while it is
         # being created cancels it at once instead of leaving it Pending for someone else.
         with _Stop() as stop:
-            exp = _create(args, services, _actor(args.owner))
+            exp = _create(args, services, common.actor(args.owner))
             label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             _err(f"{exp.id}: {exp.baseline} vs {exp.candidate}, {format_duration(exp.timing.duration_s)} every "
                  f"{format_duration(exp.timing.interval_s)}, load {exp.load.name}, runtime {services.runtime}{label}")  # fmt: skip
@@ -268,7 +266,6 @@ def _print_summary(d: dict[str, Any]) -> None:
 
 def _promote(args: argparse.Namespace) -> int:
     from core.bootstrap import bootstrap
-    from core.commands.experiment import _actor
     from core.gitops import GitRepo
 
     if args.reason is not None and not args.force:
@@ -278,7 +275,7 @@ def _promote(args: argparse.Namespace) -> int:
         # The command line runs as this host's local admin (as the app's single local user
         # does until accounts exist); forcing still needs a reason, recorded in the audit.
         rec = services.experiments.promote(
-            args.id, actor=_actor(args.actor), force=args.force, reason=args.reason, is_admin=True,
+            args.id, actor=common.actor(args.actor), force=args.force, reason=args.reason, is_admin=True,
             gitops=GitRepo(services.settings.gitops_repo),
         )  # fmt: skip
     finally:
