@@ -227,17 +227,17 @@ def _save_tab(p: Pipeline, problems: list[str]) -> None:
         if not msg.strip():
             st.error("A version message is required.")
             return
-        info = backend.save_pipeline_version(p, msg.strip())
-        st.session_state["builder.saved"] = info
-        st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": info["version"],
+        saved = backend.save_pipeline_version(p, msg.strip())
+        st.session_state["builder.saved"] = saved
+        st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": saved.number,
                                       "yaml": p.to_yaml()}
-        st.query_params.from_dict({"pipeline": p.name, "version": str(info["version"])})
-        st.session_state[K_LOADED_QP] = f"{p.name}@{info['version']}"  # already open: no reload
+        st.query_params.from_dict({"pipeline": p.name, "version": str(saved.number)})
+        st.session_state[K_LOADED_QP] = f"{p.name}@{saved.number}"  # already open: no reload
         st.rerun()  # redraw with the version's share link
     saved = st.session_state.get("builder.saved")
-    if saved and saved.get("name") == p.name:
-        st.success(f"Saved **{saved['name']}** version **{saved['version']}** — git commit "
-                   f"`{(saved.get('commit') or 'n/a')[:12]}`")
+    if saved and saved.name == p.name:
+        st.success(f"Saved **{saved.name}** version **{saved.number}** — git commit "
+                   f"`{(saved.commit_id or 'n/a')[:12]}`")
     if problems:
         st.caption("Saving is enabled once the pipeline validates.")
 

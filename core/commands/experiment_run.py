@@ -25,10 +25,13 @@ import threading
 import time
 from typing import Any
 
+from core.bootstrap import Services
 from core.commands import common
 from core.domain.criteria import LoadProfile, SuccessCriteria, format_duration, parse_duration
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment, State
+from core.domain.views import experiment_to_dict
+from core.services.requests import CancelExperiment, CreateExperiment, Promote
 
 #: After this long without reaching a terminal state the command gives up (and cancels).
 GRACE_S = 180.0
@@ -86,22 +89,21 @@ def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
     if problems:
         raise ValidationError(problems)
     name = args.name or f"{args.baseline} vs {args.candidate}"[:120]
-    return services.experiments.create(
-        name=name, baseline=args.baseline, candidate=args.candidate, actor=actor, owner=actor,
+    return services.experiments.create(CreateExperiment.of(
+        name=name, baseline=args.baseline, candidate=args.candidate, owner=actor,
         duration_s=duration, interval_s=interval, load=LoadProfile(name=args.load),
         criteria=SuccessCriteria(**crit), critical_rules=critical_rules,
-    )  # fmt: skip
+    ), actor=actor)  # fmt: skip
 
 
-def final_view(services: Any, exp: Experiment) -> dict[str, Any]:
+def final_view(services: Services, exp: Experiment) -> dict[str, Any]:
     """The experiment as JSON, with the paths outside checks read guaranteed present.
 
     ``result.samples`` is per variant, ``result.reasons`` one line per criterion (both
     come from the analyzer); ``samples_recorded`` counts the stored rows per variant.
     """
-    from core.services.experiments import experiment_to_dict
-
-    d = experiment_to_dict(exp, promoted=services.experiments.promotion(exp.id))
+    promoted = services.promotion.of(exp.id)
+    d = experiment_to_dict(exp, promoted=promoted.to_dict(with_graph=False) if promoted else None)
     rows = services.experiments.samples(exp.id)
     d["samples_recorded"] = {v: sum(1 for s in rows if s.variant == v) for v in ("baseline", "candidate")}
     if isinstance(d.get("result"), dict):
@@ -191,7 +193,8 @@ def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
     exp = services.experiments.get(experiment_id)
     if exp.can_transition(State.CANCELLED):
         try:
-            exp = services.experiments.cancel(experiment_id, actor="cli", reason="experiment run interrupted")
+            exp = services.experiments.cancel(
+                CancelExperiment(experiment_id=experiment_id, reason="experiment run interrupted"), actor="cli")
             _err(f"{experiment_id}: cancelled")
         except PhoenixError as exc:
             _err(f"{experiment_id}: could not cancel: {exc}")
@@ -214,9 +217,7 @@ def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.bootstrap import bootstrap
-
-    services = bootstrap()
+    services = common.services()
     try:
         if not args.wait:
             exp = _create(args, services, common.actor(args.owner))
@@ -265,26 +266,21 @@ def _print_summary(d: dict[str, Any]) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from core.bootstrap import bootstrap
-    from core.gitops import GitRepo
-
     if args.reason is not None and not args.force:
         raise ValidationError("--reason only applies with --force")
-    services = bootstrap()
+    request = Promote.of(experiment_id=args.id, force=args.force, reason=args.reason)
+    services = common.services()
     try:
         # The command line runs as this host's local admin (as the app's single local user
         # does until accounts exist); forcing still needs a reason, recorded in the audit.
-        rec = services.experiments.promote(
-            args.id, actor=common.actor(args.actor), force=args.force, reason=args.reason, is_admin=True,
-            gitops=GitRepo(services.settings.gitops_repo),
-        )  # fmt: skip
+        rec = services.promotion.promote(request, actor=common.actor(args.actor), is_admin=True)
     finally:
         services.close()
     if args.json:
-        print(json.dumps(rec, indent=2))
+        print(json.dumps(rec.to_dict(with_graph=False), indent=2))
     else:
-        forced = f" (forced: {rec['reason']})" if rec.get("forced") else ""
-        print(f"{rec['ref']} is production for {rec['target']} (experiment {rec['experiment_id']}, "
-              f"commit {rec['commit_id'][:12]}){forced}")  # fmt: skip
+        forced = f" (forced: {rec.reason})" if rec.forced else ""
+        print(f"{rec.ref} is production for {rec.target} (experiment {rec.experiment_id}, "
+              f"commit {rec.commit_id[:12]}){forced}")  # fmt: skip
         print("run it on this host with: phoenix collector --production")
     return 0

@@ -7,8 +7,10 @@ import pytest
 from core.bootstrap import DEFAULT_RUNTIME, RUNTIMES, resolve_runtime
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import State
+from core.domain.views import experiment_to_dict
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
-from core.services.experiments import ExperimentService, experiment_to_dict
+from core.services.experiments import ExperimentService
+from core.services.requests import CancelExperiment
 from core.store.memory import MemoryStore, MemoryUnitOfWork
 
 
@@ -43,15 +45,15 @@ def test_create_rejects_bad_input_without_storing(memory_services) -> None:
 def test_cancel_records_actor_and_reason(memory_services) -> None:
     svc = memory_services.experiments
     exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
-    out = svc.cancel(exp.id, actor="bob", reason="typo in candidate")
+    out = svc.cancel(CancelExperiment(experiment_id=exp.id, reason="typo in candidate"), actor="bob")
     assert out.state is State.CANCELLED
     ev = svc.get(exp.id).events[-1]
     assert (ev.from_state, ev.to_state, ev.actor, ev.reason) == ("Pending", "Cancelled", "bob", "typo in candidate")
     assert [a.action for a in svc.audit(exp.id)] == ["experiment.cancel", "experiment.create"]
     with pytest.raises(InvalidTransitionError, match="is Cancelled and can no longer be cancelled"):
-        svc.cancel(exp.id, actor="bob")
+        svc.cancel(CancelExperiment(experiment_id=exp.id), actor="bob")
     with pytest.raises(NotFoundError, match="no experiment with id 'exp-nope'"):
-        svc.cancel("exp-nope")
+        svc.cancel(CancelExperiment(experiment_id="exp-nope"))
 
 
 def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
@@ -80,7 +82,7 @@ def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
 
     svc = ExperimentService(lambda: Racing(store), dry_run=True)
     exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
-    out = svc.cancel(exp.id, actor="carol")
+    out = svc.cancel(CancelExperiment(experiment_id=exp.id), actor="carol")
     events = [(e.from_state, e.to_state) for e in svc.get(exp.id).events]
     assert out.state is State.CANCELLED
     assert events == [("Pending", "Initializing"), ("Initializing", "Cancelled")]

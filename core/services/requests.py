@@ -1,0 +1,85 @@
+"""What entry points hand the services: pydantic models at the boundary.
+
+Pages, the CLI and the coming HTTP API build these and pass them to the service methods,
+so all three are checked the same way. The models check shapes and types only; the
+domain (``Experiment.create``, ``check_message``, …) keeps the rules and their wording, so
+a value of the right type but wrong meaning still gets the domain's one clear message.
+Results come back as plain dataclasses (``Experiment``, ``SavedVersion``,
+``ProductionRecord``), never string-keyed dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, InstanceOf
+
+from core.domain.criteria import LoadProfile, SuccessCriteria, Target
+from core.domain.errors import ValidationError
+from core.domain.pipeline import Pipeline
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def of(cls, **fields: object) -> Self:
+        """Build the request; a wrong type or an unknown field is a ``ValidationError`` naming it."""
+        try:
+            return cls(**fields)
+        except pydantic.ValidationError as exc:
+            raise ValidationError([_problem(e) for e in exc.errors()]) from None
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err.get("loc", ())) or "request"
+    return f"{where.replace('_', ' ')}: {err.get('msg', 'is not valid')}"
+
+
+class CreateExperiment(Request):
+    """A new experiment. ``owner`` defaults to the acting user."""
+
+    name: str
+    baseline: str
+    candidate: str
+    owner: str | None = None
+    description: str = ""
+    duration_s: float = 60.0
+    interval_s: float = 5.0
+    load: InstanceOf[LoadProfile] | None = None
+    target: InstanceOf[Target] | None = None
+    criteria: InstanceOf[SuccessCriteria] | None = None
+    critical_rules: list[dict[str, str]] | None = None
+
+
+class CancelExperiment(Request):
+    experiment_id: str
+    reason: str = ""
+
+
+class RerunExperiment(Request):
+    """Run a finished experiment again: same pipelines, target, load, timing, criteria and policy."""
+
+    experiment_id: str
+
+
+class SavePipelineVersion(Request):
+    pipeline: InstanceOf[Pipeline]
+    # Optional here so a missing message gets the domain's one wording ("a version message is required").
+    message: str | None = None
+
+
+class Promote(Request):
+    """Make an experiment's candidate the production pipeline of its target."""
+
+    experiment_id: str
+    force: bool = False
+    reason: str | None = None
+
+
+class ExperimentReport(Request):
+    """One experiment's report in ``format`` (csv | html | pdf, ``core.reports.render.FORMATS``)."""
+
+    experiment_id: str
+    format: str
