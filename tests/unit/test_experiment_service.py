@@ -10,7 +10,7 @@ from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.services.experiments import ExperimentService
-from core.services.requests import CancelExperiment
+from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.store.memory import MemoryStore, MemoryUnitOfWork
 
 
@@ -116,3 +116,31 @@ def test_memory_runtime_flags_dry_run(memory_services) -> None:
     assert isinstance(memory_services.deployer, InMemoryDeployer)
     assert isinstance(memory_services.analyzer, InMemoryAnalyzer)
     assert memory_services.dry_run is True
+
+
+def test_rerun_copies_a_finished_experiment_and_refuses_a_running_one(memory_services) -> None:
+    svc = memory_services.experiments
+    old = svc.create(CreateExperiment(name="n" * 120, baseline="process-baseline-v1", candidate="process-topk-v1",
+                                      owner="carol", description="why", duration_s=90, interval_s=15,
+                                      critical_rules=[{"match": "executable_name", "pattern": "^pg$",
+                                                       "priority": "critical"}]), actor="alice")
+    with pytest.raises(InvalidTransitionError, match="is Pending; only a finished experiment can be re-run"):
+        svc.rerun(RerunExperiment(experiment_id=old.id), actor="bob")
+    svc.cancel(CancelExperiment(experiment_id=old.id), actor="alice")
+    new = svc.rerun(RerunExperiment(experiment_id=old.id), actor="bob")
+    assert new.id != old.id and new.state is State.PENDING and new.name == ("n" * 120 + " (re-run)")[:120]
+    assert (new.baseline, new.candidate, new.timing, new.load, new.target, new.criteria, new.critical_rules,
+            new.owner, new.description) == (old.baseline, old.candidate, old.timing, old.load, old.target,
+                                            old.criteria, old.critical_rules, "carol", "why")
+    (entry,) = svc.audit(new.id)
+    assert (entry.actor, entry.action) == ("bob", "experiment.create")
+    with pytest.raises(NotFoundError, match="exp-nope"):
+        svc.rerun(RerunExperiment(experiment_id="exp-nope"))
+
+
+def test_requests_refuse_wrong_types_with_a_clear_error(memory_services) -> None:
+    with pytest.raises(ValidationError) as info:
+        memory_services.experiments.create(name=5, baseline="process-baseline-v1", candidate="process-topk-v1",
+                                           colour="red")
+    assert info.value.problems == ["name: Input should be a valid string", "colour: Extra inputs are not permitted"]
+    assert memory_services.experiments.list() == []
