@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 from core.bootstrap import Services
@@ -31,6 +32,7 @@ from core.domain.criteria import LoadProfile, SuccessCriteria, format_duration, 
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment, State
 from core.domain.views import experiment_to_dict
+from core.scheduler import Scheduler
 from core.services.requests import CancelExperiment, CreateExperiment, Promote
 
 #: After this long without reaching a terminal state the command gives up (and cancels).
@@ -38,7 +40,7 @@ GRACE_S = 180.0
 TEARDOWN_WAIT_S = 30.0
 
 
-def register(esub: Any) -> None:
+def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = esub.add_parser("run", help="create an experiment and run it to its verdict in this process")
     r.add_argument("--baseline", required=True, help="baseline pipeline NAME[@VERSION]")
     r.add_argument("--candidate", required=True, help="candidate pipeline NAME[@VERSION]")
@@ -67,7 +69,7 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
+def _create(args: argparse.Namespace, services: Services, actor: str) -> Experiment:
     problems: list[str] = []
     duration = interval = 0.0
     for attr, flag in (("duration", "--duration"), ("interval", "--interval")):
@@ -128,7 +130,7 @@ class _Stop:
             self._old[s] = signal.signal(s, self._handle)
         return self
 
-    def _handle(self, signum: int, _frame: Any) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.signum = signum
         self.event.set()
 
@@ -137,7 +139,7 @@ class _Stop:
             signal.signal(s, h)
 
 
-def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
+def drive(services: Services, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
     """Tick an embedded scheduler until the experiment is terminal and torn down (or ``stop`` is set).
 
     The scheduler claims only ``experiment_id``; every process it starts dies with this
@@ -188,7 +190,7 @@ def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress:
         sched.shutdown(wait=True)
 
 
-def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
+def _abort(services: Services, sched: Scheduler, experiment_id: str) -> Experiment:
     """Cancel (when still cancellable) and tear the collectors down before returning."""
     exp = services.experiments.get(experiment_id)
     if exp.can_transition(State.CANCELLED):

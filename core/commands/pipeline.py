@@ -11,9 +11,10 @@ from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 from core.services.pipelines import PipelineService, render_checked
 from core.services.requests import SavePipelineVersion
 from core.store.refs import load_pipeline
+from core.store.uow import Database as SqlDatabase
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("pipeline", help="pipeline templates, rendering, validation and versions")
     sub = p.add_subparsers(dest="pipeline_command", metavar="SUBCOMMAND")
     sub.required = True
@@ -63,10 +64,8 @@ def _settings() -> Any:
     return Settings.from_env()
 
 
-def _database() -> Any:
-    from core.store.uow import Database
-
-    return Database(_settings().database_url)
+def _database() -> SqlDatabase:
+    return SqlDatabase(_settings().database_url)
 
 
 def _gitops() -> Any:
@@ -75,7 +74,7 @@ def _gitops() -> Any:
     return GitRepo(_settings().gitops_repo)
 
 
-def _pipelines(db: Any) -> PipelineService:
+def _pipelines(db: SqlDatabase) -> PipelineService:
     """The pipeline use cases on ``db``, without migrating it (a read on an old database says so)."""
     return PipelineService(db.uow, _gitops())
 

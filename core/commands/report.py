@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from core.commands import common
 from core.domain.errors import ValidationError
@@ -13,7 +12,7 @@ from core.reports.render import FORMATS
 from core.services.requests import ExperimentReport
 
 
-def register(esub: Any) -> None:
+def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``report`` to the ``experiment`` command group's subparsers."""
     r = esub.add_parser("report", help="write an experiment report: CSV samples, self-contained HTML or PDF")
     r.add_argument("id")

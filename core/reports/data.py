@@ -68,7 +68,7 @@ def _cost(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _flatten(d: Any, prefix: str = "") -> list[dict[str, Any]]:
+def _flatten(d: object, prefix: str = "") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if isinstance(d, dict):
         for k, v in d.items():

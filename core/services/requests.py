@@ -10,10 +10,11 @@ Results come back as plain dataclasses (``Experiment``, ``SavedVersion``,
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Self
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, InstanceOf
+from pydantic_core import ErrorDetails
 
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target
 from core.domain.errors import ValidationError
@@ -32,7 +33,7 @@ class Request(BaseModel):
             raise ValidationError([_problem(e) for e in exc.errors()]) from None
 
 
-def _problem(err: Any) -> str:
+def _problem(err: ErrorDetails) -> str:
     where = ".".join(str(p) for p in err.get("loc", ())) or "request"
     return f"{where.replace('_', ' ')}: {err.get('msg', 'is not valid')}"
 
