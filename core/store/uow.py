@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.store.db import make_engine, translate_error
+from core.store.migrate import diagnose_missing_schema
 from core.store.repositories import (
     SqlAuditRepository,
     SqlCollectorProcessRepository,
@@ -58,7 +59,7 @@ class SqlAlchemyUnitOfWork:
         finally:
             self.session.close()
         if exc is not None:
-            translated = translate_error(self._url, exc)
+            translated = translate_error(self._url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
 
@@ -67,7 +68,7 @@ class SqlAlchemyUnitOfWork:
         try:
             self.session.commit()
         except Exception as exc:
-            translated = translate_error(self._url, exc)
+            translated = translate_error(self._url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
             raise
@@ -96,7 +97,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            translated = translate_error(self.url, exc)
+            translated = translate_error(self.url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
             raise
