@@ -6,14 +6,21 @@ Here rather than in one command module so the command modules never import each 
 from __future__ import annotations
 
 import getpass
+from typing import TYPE_CHECKING
 
-from core.bootstrap import Services, bootstrap
 from core.domain.critical import load_policy_file
 from core.domain.errors import ValidationError
+
+if TYPE_CHECKING:
+    from core.bootstrap import Services
 
 
 def services() -> Services:
     """The wired services for one command (settings from the environment)."""
+    # Imported here, not at the top: wiring pulls in the database and runtime stacks (~1 s),
+    # which `phoenix --help` and the commands that need no services should not pay for.
+    from core.bootstrap import bootstrap
+
     return bootstrap()
 
 

@@ -13,10 +13,12 @@ import argparse
 import copy
 import random
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.bootstrap import Services
 from core.domain.experiment import Experiment
+
+if TYPE_CHECKING:
+    from core.bootstrap import Services
 
 BATCH = 500
 

@@ -24,16 +24,18 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.bootstrap import Services
 from core.commands import common
 from core.domain.criteria import LoadProfile, SuccessCriteria, format_duration, parse_duration
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment, State
 from core.domain.views import experiment_to_dict
-from core.scheduler import Scheduler
 from core.services.requests import CancelExperiment, CreateExperiment, Promote
+
+if TYPE_CHECKING:
+    from core.bootstrap import Services
+    from core.scheduler import Scheduler
 
 #: After this long without reaching a terminal state the command gives up (and cancels).
 GRACE_S = 180.0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.domain.errors import NotFoundError, PhoenixError, ValidationError
-from core.services.pipelines import PipelineService, render_checked
-from core.services.requests import SavePipelineVersion
-from core.store.refs import load_pipeline
-from core.store.uow import Database as SqlDatabase
+
+if TYPE_CHECKING:
+    from core.services.pipelines import PipelineService
+    from core.store.uow import Database as SqlDatabase
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,7 +64,10 @@ def _settings() -> Any:
     return Settings.from_env()
 
 
+# The store and the services are imported where used: `phoenix --help` should not load them.
 def _database() -> SqlDatabase:
+    from core.store.uow import Database as SqlDatabase
+
     return SqlDatabase(_settings().database_url)
 
 
@@ -76,6 +79,8 @@ def _gitops() -> Any:
 
 def _pipelines(db: SqlDatabase) -> PipelineService:
     """The pipeline use cases on ``db``, without migrating it (a read on an old database says so)."""
+    from core.services.pipelines import PipelineService
+
     return PipelineService(db.uow, _gitops())
 
 
@@ -108,6 +113,8 @@ def load_pipeline_ref(ref: str) -> Any:
                                   "initialised? run: phoenix db upgrade)") from None
         finally:
             db.dispose()
+    from core.store.refs import load_pipeline
+
     return load_pipeline(ref)  # a template or a file: no database needed
 
 
@@ -145,6 +152,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from core.outputs import output_dir
     from core.render.bundle import write_bundle
     from core.render.collector import RenderOptions
+    from core.services.pipelines import render_checked
 
     if bool(args.experiment_id) != bool(args.variant) and args.variant:
         raise ValidationError("--variant needs --experiment-id")
@@ -222,6 +230,7 @@ def check_file(path_str: str) -> tuple[list[str], str, str]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from core.domain.pipeline import Pipeline
+    from core.services.requests import SavePipelineVersion
 
     path = Path(args.file)
     if not path.is_file():
