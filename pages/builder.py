@@ -63,8 +63,8 @@ def _restore_from_query() -> None:
             p = get_template(name)
             _load(p, {"kind": "template", "name": name, "yaml": p.to_yaml()})
         else:
-            p, info = backend.load_pipeline_version(name, version)
-            _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
+            p, rec = backend.load_pipeline_version(name, version)
+            _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
     except PhoenixError as exc:
         st.warning(f"Could not open the shared pipeline: {exc}")
 
@@ -85,9 +85,9 @@ def _start_from() -> None:
             st.query_params.from_dict({"pipeline": name})
         else:
             name = choice.removeprefix("saved: ")
-            p, info = backend.load_pipeline_version(name, None)
-            _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
-            st.query_params.from_dict({"pipeline": name, "version": str(info["version"])})
+            p, rec = backend.load_pipeline_version(name, None)
+            _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
+            st.query_params.from_dict({"pipeline": name, "version": str(rec.number)})
         st.rerun()
     with c3.popover("Import / export YAML", width="stretch"):
         up = st.file_uploader("Import pipeline YAML or JSON", type=["yaml", "yml", "json"], key="builder.import")

@@ -43,12 +43,10 @@ def list_versions(name: str) -> list[PipelineVersionRecord]:
     return services().pipelines.list_versions(name)
 
 
-def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, dict[str, Any]]:
-    """A saved version as a Pipeline plus {version, commit, yaml, message}."""
+def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, PipelineVersionRecord]:
+    """A saved version (the latest when ``number`` is None) as a Pipeline, with its record."""
     rec = services().pipelines.version(name, number)
-    p = Pipeline.from_dict(rec.graph)
-    return p, {"name": name, "version": rec.number, "commit": rec.commit_id, "message": rec.message,
-               "yaml": p.to_yaml(), "collector_yaml": rec.collector_yaml}
+    return Pipeline.from_dict(rec.graph), rec
 
 
 @guard.action("pipeline.save")
