@@ -10,15 +10,18 @@ Results come back as plain dataclasses (``Experiment``, ``SavedVersion``,
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Callable
+from typing import Annotated, Any, Self, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, InstanceOf
+from pydantic import BaseModel, BeforeValidator, ConfigDict, InstanceOf
 from pydantic_core import ErrorDetails
 
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
+
+T = TypeVar("T")
 
 
 class Request(BaseModel):
@@ -38,6 +41,22 @@ def _problem(err: ErrorDetails) -> str:
     return f"{where.replace('_', ' ')}: {err.get('msg', 'is not valid')}"
 
 
+def _from_json(kind: Callable[[dict[str, Any]], T]) -> Callable[[object], object]:
+    """JSON (a dict) becomes the domain object through its own ``from_dict`` (and its own errors)."""
+
+    def convert(value: object) -> object:
+        return kind(value) if isinstance(value, dict) else value
+
+    return convert
+
+
+#: A domain value object given as itself (pages, CLI) or as its JSON form (the HTTP API).
+LoadField = Annotated[InstanceOf[LoadProfile], BeforeValidator(_from_json(LoadProfile.from_dict))]
+TargetField = Annotated[InstanceOf[Target], BeforeValidator(_from_json(Target.from_dict))]
+CriteriaField = Annotated[InstanceOf[SuccessCriteria], BeforeValidator(_from_json(SuccessCriteria.from_dict))]
+PipelineField = Annotated[InstanceOf[Pipeline], BeforeValidator(_from_json(Pipeline.from_dict))]
+
+
 class CreateExperiment(Request):
     """A new experiment. ``owner`` defaults to the acting user."""
 
@@ -48,9 +67,9 @@ class CreateExperiment(Request):
     description: str = ""
     duration_s: float = 60.0
     interval_s: float = 5.0
-    load: InstanceOf[LoadProfile] | None = None
-    target: InstanceOf[Target] | None = None
-    criteria: InstanceOf[SuccessCriteria] | None = None
+    load: LoadField | None = None
+    target: TargetField | None = None
+    criteria: CriteriaField | None = None
     critical_rules: list[dict[str, str]] | None = None
 
 
@@ -66,7 +85,7 @@ class RerunExperiment(Request):
 
 
 class SavePipelineVersion(Request):
-    pipeline: InstanceOf[Pipeline]
+    pipeline: PipelineField
     # Optional here so a missing message gets the domain's one wording ("a version message is required").
     message: str | None = None
 

@@ -144,3 +144,17 @@ def test_requests_refuse_wrong_types_with_a_clear_error(memory_services) -> None
                                            colour="red")
     assert info.value.problems == ["name: Input should be a valid string", "colour: Extra inputs are not permitted"]
     assert memory_services.experiments.list() == []
+
+
+def test_requests_take_the_json_form_an_api_sends(memory_services) -> None:
+    body = {"name": "from the API", "baseline": "process-baseline-v1", "candidate": "process-topk-v1",
+            "duration_s": 120, "interval_s": "10", "load": {"name": "process-churn"},
+            "target": {"kind": "kubernetes", "namespace": "obs"}, "criteria": {"min_samples": 7}}
+    exp = memory_services.experiments.create(CreateExperiment.of(**body), actor="api")
+    assert (exp.load.name, exp.target.namespace, exp.criteria.min_samples, exp.timing.interval_s) == (
+        "process-churn", "obs", 7, 10.0)
+    with pytest.raises(ValidationError, match="target has unknown field"):
+        CreateExperiment.of(**{**body, "target": {"kind": "local", "colour": "red"}})
+    with pytest.raises(ValidationError, match="unknown load profile 'chaos'"):
+        memory_services.experiments.create(CreateExperiment.of(**{**body, "load": {"name": "chaos"}}), actor="api")
+    assert len(memory_services.experiments.list()) == 1
