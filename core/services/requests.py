@@ -10,12 +10,11 @@ Results come back as plain dataclasses (``Experiment``, ``SavedVersion``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Self, TypeVar
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, InstanceOf
-from pydantic_core import ErrorDetails
 
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target
 from core.domain.errors import ValidationError
@@ -36,8 +35,9 @@ class Request(BaseModel):
             raise ValidationError([_problem(e) for e in exc.errors()]) from None
 
 
-def _problem(err: ErrorDetails) -> str:
-    where = ".".join(str(p) for p in err.get("loc", ())) or "request"
+def _problem(err: Mapping[str, object]) -> str:
+    loc = err.get("loc")
+    where = ".".join(str(p) for p in loc) if isinstance(loc, tuple) and loc else "request"
     return f"{where.replace('_', ' ')}: {err.get('msg', 'is not valid')}"
 
 
