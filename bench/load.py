@@ -67,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 from core.domain.experiment import Experiment, utcnow  # noqa: E402
 from core.domain.samples import VARIANTS, MeasurementSample  # noqa: E402
 from core.runtime.memory import InMemoryDeployer  # noqa: E402
+from core.services.requests import CancelExperiment  # noqa: E402
 
 TICK_TARGET_P95_S = 1.0
 ACTIVE = ("Pending", "Initializing", "Running", "Analyzing")
@@ -691,7 +692,7 @@ def phase_b(db: Any, url: str, args: argparse.Namespace, workdir: Path, ledger: 
             cancel_at.pop(0)
             eid = to_cancel.pop(0)
             try:
-                svc.cancel(eid, actor="bench-user", reason="load benchmark: a user cancels")
+                svc.cancel(CancelExperiment(experiment_id=eid, reason="load benchmark: a user cancels"), actor="bench-user")
                 cancelled += 1
             except PhoenixError:
                 cancel_refused += 1

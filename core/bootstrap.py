@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.analysis.analyzer import ExperimentAnalyzer
 from core.domain.errors import ValidationError
-from core.domain.ports import Analyzer, Deployer
+from core.domain.ports import Analyzer, Database, Deployer, UnitOfWork
+from core.gitops import GitOps, GitRepo
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.experiments import ExperimentService
+from core.services.pipelines import PipelineService
+from core.services.promotion import PromotionService
+from core.services.reports import ReportService
 from core.services.settings import SettingsService, price_functions
+from core.services.system import SystemService
 from core.settings import Settings
-from core.store.uow import Database, UnitOfWork
+from core.store.uow import Database as SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +64,21 @@ def resolve_runtime(name: str) -> tuple[str, RuntimeFactory]:
 
 @dataclass
 class Services:
+    """Every use case, wired once: pages, the CLI and the coming API call these, never the store."""
+
     settings: Settings
-    database: Any  # core.store.uow.Database or core.store.memory.MemoryDatabase
+    database: Database  # core.store.uow.Database or core.store.memory.MemoryDatabase
     deployer: Deployer
     analyzer: Analyzer
     runtime: str
+    gitops: GitOps
     experiments: ExperimentService
-    configuration: SettingsService | None = None  # the settings users edit (critical policy, price cards, …)
+    pipelines: PipelineService
+    promotion: PromotionService
+    reports: ReportService
+    system: SystemService
+    configuration: SettingsService  # the settings users edit (critical policy, price cards, …)
     scheduler: Scheduler | None = None
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def dry_run(self) -> bool:
@@ -113,7 +124,8 @@ def bootstrap(
     deployer: Deployer | None = None,
     analyzer: Analyzer | None = None,
     *,
-    database: Any = None,
+    database: Database | None = None,
+    gitops: GitOps | None = None,
     migrate: bool = True,
     start_scheduler: bool = False,
 ) -> Services:
@@ -124,21 +136,31 @@ def bootstrap(
         deployer = deployer or default_deployer
         analyzer = analyzer or default_analyzer
     if database is None:
-        database = Database(settings.database_url)
+        database = SqlDatabase(settings.database_url)
         if migrate:
             from core.store.migrate import is_up_to_date, upgrade
 
             if not is_up_to_date(settings.database_url):
                 upgrade(settings.database_url)
     dry_run = bool(getattr(deployer, "dry_run", False))
+    # GitRepo does no I/O until it commits: building it here costs nothing.
+    gitops = gitops if gitops is not None else GitRepo(settings.gitops_repo)
+    configuration = SettingsService(database.uow)
+    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration)
+    pipelines = PipelineService(database.uow, gitops)
     services = Services(
         settings=settings,
         database=database,
         deployer=deployer,
         analyzer=analyzer,
         runtime=runtime,
-        experiments=ExperimentService(database.uow, dry_run=dry_run),
-        configuration=SettingsService(database.uow),
+        gitops=gitops,
+        experiments=experiments,
+        pipelines=pipelines,
+        promotion=PromotionService(database.uow, gitops),
+        reports=ReportService(experiments, pipelines),
+        system=SystemService(database.uow),
+        configuration=configuration,
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:

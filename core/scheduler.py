@@ -43,9 +43,8 @@ from typing import Any
 
 from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, TemporaryError
 from core.domain.experiment import Experiment, State, utcnow
-from core.domain.ports import Analyzer, Deployer
+from core.domain.ports import Analyzer, Deployer, UnitOfWork, UnitOfWorkFactory
 from core.domain.samples import MeasurementSample
-from core.store.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -64,8 +64,8 @@ def _restore_from_query() -> None:
             p = get_template(name)
             _load(p, {"kind": "template", "name": name, "yaml": p.to_yaml()})
         else:
-            p, info = backend.load_pipeline_version(name, version)
-            _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
+            p, rec = backend.load_pipeline_version(name, version)
+            _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
     except PhoenixError as exc:
         st.warning(f"Could not open the shared pipeline: {exc}")
 
@@ -86,9 +86,9 @@ def _start_from() -> None:
             st.query_params.from_dict({"pipeline": name})
         else:
             name = choice.removeprefix("saved: ")
-            p, info = backend.load_pipeline_version(name, None)
-            _load(p, {"kind": "version", "name": name, "version": info["version"], "yaml": info.get("yaml", "")})
-            st.query_params.from_dict({"pipeline": name, "version": str(info["version"])})
+            p, rec = backend.load_pipeline_version(name, None)
+            _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
+            st.query_params.from_dict({"pipeline": name, "version": str(rec.number)})
         st.rerun()
     with c3.popover("Import / export YAML", width="stretch"):
         up = st.file_uploader("Import pipeline YAML or JSON", type=["yaml", "yml", "json"], key="builder.import")
@@ -228,17 +228,17 @@ def _save_tab(p: Pipeline, problems: list[str]) -> None:
         if not msg.strip():
             st.error("A version message is required.")
             return
-        info = backend.save_pipeline_version(p, msg.strip())
-        st.session_state["builder.saved"] = info
-        st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": info["version"],
+        saved = backend.save_pipeline_version(p, msg.strip())
+        st.session_state["builder.saved"] = saved
+        st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": saved.number,
                                       "yaml": p.to_yaml()}
-        st.query_params.from_dict({"pipeline": p.name, "version": str(info["version"])})
-        st.session_state[K_LOADED_QP] = f"{p.name}@{info['version']}"  # already open: no reload
+        st.query_params.from_dict({"pipeline": p.name, "version": str(saved.number)})
+        st.session_state[K_LOADED_QP] = f"{p.name}@{saved.number}"  # already open: no reload
         st.rerun()  # redraw with the version's share link
     saved = st.session_state.get("builder.saved")
-    if saved and saved.get("name") == p.name:
-        st.success(f"Saved **{saved['name']}** version **{saved['version']}** — git commit "
-                   f"`{(saved.get('commit') or 'n/a')[:12]}`")
+    if saved and saved.name == p.name:
+        st.success(f"Saved **{saved.name}** version **{saved.number}** — git commit "
+                   f"`{(saved.commit_id or 'n/a')[:12]}`")
     if problems:
         st.caption("Saving is enabled once the pipeline validates.")
 

@@ -85,20 +85,15 @@ def _actions(exp) -> None:
         st.rerun()
     promotion = ex.promotion(exp.id)
     if promotion:
-        st.success(f"In production since {promotion.get('promoted_at')}: {promotion.get('ref')} "
-                   f"(commit `{str(promotion.get('commit_id'))[:12]}`, by {promotion.get('actor')})")
-    elif exp.state.value == "Completed":
-        if ex.promote_available():
-            if c[1].button("Promote", key="exp.promote", type="primary",
-                           disabled=(exp.result or {}).get("verdict") != "PROMOTE",
-                           help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
-                ex.promote(exp.id)  # raises on failure (the boundary shows it)
-                st.rerun()  # the promotion record replaces the button
-        else:
-            c[1].button("Promote", key="exp.promote", disabled=True,
-                        help="Promotion is not available in this build.")
+        st.success(f"In production since {promotion.promoted_at}: {promotion.ref} "
+                   f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})")
+    elif exp.state.value == "Completed" and c[1].button(
+            "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
+            help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
+        ex.promote(exp.id)  # raises on failure (the boundary shows it)
+        st.rerun()  # the promotion record replaces the button
     if exp.is_terminal and c[2].button("Re-run", key="exp.rerun"):
-        st.query_params["id"] = ex.rerun(exp)
+        st.query_params["id"] = ex.rerun(exp.id)
         st.rerun()
     with c[3].popover("Download report"):
         fmt = st.radio("Format", ["html", "pdf", "csv"], horizontal=True, key="exp.fmt")

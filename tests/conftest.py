@@ -225,7 +225,9 @@ def services(database: object, tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def memory_services(tmp_path: Path) -> object:
     from core.bootstrap import bootstrap
+    from core.gitops import InMemoryGitOps
     from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
     from core.store.memory import MemoryDatabase
 
-    return bootstrap(_settings("memory://", tmp_path), InMemoryDeployer(), InMemoryAnalyzer(), database=MemoryDatabase())
+    return bootstrap(_settings("memory://", tmp_path), InMemoryDeployer(), InMemoryAnalyzer(), database=MemoryDatabase(),
+                     gitops=InMemoryGitOps())

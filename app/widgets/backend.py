@@ -1,9 +1,10 @@
 """The pages' one door into core services: named read queries and guarded actions.
 
-Pages never touch the store; they call these functions, which go through the cached
-bootstrap (``app.services``) and its unit of work. Every state-changing function is a
-named action wrapped by ``app.guard.action`` (DESIGN §10), so roles and audit hook in
-here once accounts exist.
+Pages never touch the store; they call these functions, which call the use cases of the
+cached bootstrap (``app.services``) — the same services the CLI calls. No unit of work or
+repository appears in ``app/`` or ``pages/`` (``tests/unit/test_layers.py`` checks it).
+Every state-changing function is a named action wrapped by ``app.guard.action``, so roles
+and audit hook in here once accounts exist.
 """
 
 from __future__ import annotations
@@ -11,84 +12,59 @@ from __future__ import annotations
 from typing import Any
 
 from app import guard
+from core.bootstrap import Services
 from core.catalog.compiler import validate_graph
 from core.cost import PriceCard
-from core.domain.errors import NotFoundError, PhoenixError
+from core.domain.errors import PhoenixError, ValidationError
+from core.domain.experiment import Experiment
 from core.domain.pipeline import Pipeline
+from core.domain.records import PipelineRecord, PipelineVersionRecord
+from core.services.pipelines import SavedVersion
+from core.services.requests import SavePipelineVersion
 from core.services.settings import DEFAULT_PUBLIC_URL, SettingsService
 
 
-def services() -> Any:
+def services() -> Services:
     from app.services import get_services
 
     return get_services()
 
 
-def gitops(svc: Any) -> Any:
-    """The GitOps repository: the one services carry, else the configured directory."""
-    repo = getattr(svc, "gitops", None)
-    if repo is None:
-        from core.gitops import GitRepo
-
-        repo = GitRepo(svc.settings.gitops_repo)
-    return repo
-
-
 # ---- pipelines -------------------------------------------------------------------------
 def list_pipeline_names() -> list[str]:
     try:
-        with services().uow() as uow:
-            return [p.name for p in uow.pipelines.list_pipelines() if p.latest_version]
+        return services().pipelines.names()
     except (ImportError, PhoenixError):
         return []
 
 
-def list_pipelines() -> list[Any]:
-    with services().uow() as uow:
-        return list(uow.pipelines.list_pipelines())
+def list_pipelines() -> list[PipelineRecord]:
+    return services().pipelines.list_pipelines()
 
 
-def list_versions(name: str) -> list[Any]:
-    with services().uow() as uow:
-        return list(uow.pipelines.list_versions(name))
+def list_versions(name: str) -> list[PipelineVersionRecord]:
+    return services().pipelines.list_versions(name)
 
 
-def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, dict[str, Any]]:
-    """A saved version as a Pipeline plus {version, commit, yaml, message}."""
-    with services().uow() as uow:
-        rec = uow.pipelines.get_version(name, number)
-    p = Pipeline.from_dict(rec.graph)
-    return p, {"name": name, "version": rec.number, "commit": rec.commit_id, "message": rec.message,
-               "yaml": p.to_yaml(), "collector_yaml": rec.collector_yaml}
+def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, PipelineVersionRecord]:
+    """A saved version (the latest when ``number`` is None) as a Pipeline, with its record."""
+    rec = services().pipelines.version(name, number)
+    return Pipeline.from_dict(rec.graph), rec
 
 
 @guard.action("pipeline.save")
-def save_pipeline_version(pipeline: Pipeline, message: str) -> dict[str, Any]:
-    """Save ``pipeline`` as a new immutable version (+ git commit). Returns name/version/commit."""
+def save_pipeline_version(pipeline: Pipeline, message: str) -> SavedVersion:
+    """Save ``pipeline`` as a new immutable version (+ git commit)."""
     problems = validate_graph(pipeline)
     if problems:
-        from core.domain.errors import ValidationError
-
         raise ValidationError(problems)
-    from core.pipelines_service import save_version
-
-    svc = services()
-    number, commit = save_version(svc.uow(), gitops(svc), pipeline, message, guard.current_user().name)
-    return {"name": pipeline.name, "version": number, "commit": commit}
+    request = SavePipelineVersion.of(pipeline=pipeline, message=message)
+    return services().pipelines.save_version(request, actor=guard.current_user().name)
 
 
 def resolve_pipeline(ref: str) -> Pipeline:
     """``name`` (template or latest saved) or ``name@N`` as a Pipeline."""
-    from core.catalog.templates import get_template, is_template
-
-    name, _, ver = ref.partition("@")
-    if not ver and is_template(name):
-        return get_template(name)
-    try:
-        p, _ = load_pipeline_version(name, int(ver) if ver else None)
-    except ValueError:
-        raise NotFoundError(f"bad pipeline version in {ref!r}") from None
-    return p
+    return services().pipelines.resolve(ref)
 
 
 def settings() -> Any:
@@ -109,8 +85,6 @@ def configuration() -> SettingsService:
     """
     try:
         svc = services()
-    except ImportError:
-        return SettingsService(None)
     except PhoenixError as exc:
         failure = exc
 
@@ -118,7 +92,7 @@ def configuration() -> SettingsService:
             raise failure
 
         return SettingsService(unreadable)
-    return svc.configuration or SettingsService(svc.uow)
+    return svc.configuration
 
 
 def price_cards() -> list[PriceCard]:
@@ -149,14 +123,9 @@ def db_probe() -> Any:
 
         return failed
 
-    def probe() -> None:
-        with svc.uow() as uow:
-            uow.settings.all()
-
-    return probe
+    return svc.system.ping
 
 
-def completed_experiments(limit: int = 100) -> list[Any]:
+def completed_experiments(limit: int = 100) -> list[Experiment]:
     """The newest completed experiments with their results, in one query."""
-    with services().uow() as uow:
-        return list(uow.experiments.list(states=["Completed"], limit=limit))
+    return services().experiments.completed(limit=limit)

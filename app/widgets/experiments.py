@@ -7,6 +7,14 @@ from typing import Any
 from app import guard
 from app.widgets import backend
 from core.domain.experiment import Experiment
+from core.domain.production import ProductionRecord
+from core.services.requests import (
+    CancelExperiment,
+    CreateExperiment,
+    ExperimentReport,
+    Promote,
+    RerunExperiment,
+)
 
 FIRST_BASELINE, FIRST_CANDIDATE = "process-baseline-v1", "process-topk-v1"
 LIVE_METRICS = (("series", "Active series", ""), ("datapoints_per_min", "Data points / min", ""),
@@ -51,44 +59,38 @@ def cost_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 @guard.action("experiment.create")
 def create_first_experiment() -> str:
     """The empty-state button: the baseline template against top-K, one minute on this host."""
-    exp = backend.services().experiments.create(
+    exp = backend.services().experiments.create(CreateExperiment(
         name="First experiment: baseline vs top-K", baseline=FIRST_BASELINE, candidate=FIRST_CANDIDATE,
-        actor=guard.current_user().name, description="Created from the built-in templates.",
-        duration_s=60.0, interval_s=5.0)
+        description="Created from the built-in templates.", duration_s=60.0, interval_s=5.0,
+    ), actor=guard.current_user().name)
     return exp.id
 
 
 @guard.action("experiment.cancel")
 def cancel(experiment_id: str) -> None:
-    backend.services().experiments.cancel(experiment_id, actor=guard.current_user().name, reason="cancelled in the app")
+    backend.services().experiments.cancel(CancelExperiment(experiment_id=experiment_id, reason="cancelled in the app"),
+                                          actor=guard.current_user().name)
 
 
 @guard.action("experiment.rerun")
-def rerun(exp: Experiment) -> str:
-    new = backend.services().experiments.create(
-        name=f"{exp.name} (re-run)"[:120], baseline=str(exp.baseline), candidate=str(exp.candidate),
-        actor=guard.current_user().name, owner=exp.owner, description=exp.description,
-        duration_s=exp.timing.duration_s, interval_s=exp.timing.interval_s, load=exp.load, target=exp.target,
-        criteria=exp.criteria, critical_rules=exp.critical_rules)
+def rerun(experiment_id: str) -> str:
+    """The same experiment again (``ExperimentService.rerun``, also ``phoenix experiment rerun ID``)."""
+    new = backend.services().experiments.rerun(RerunExperiment(experiment_id=experiment_id),
+                                               actor=guard.current_user().name)
     return new.id
 
 
-def promote_available() -> bool:
-    return callable(getattr(backend.services().experiments, "promote", None))
-
-
-def promotion(experiment_id: str) -> dict[str, Any] | None:
-    """The experiment's promotion record (None when never promoted or unsupported)."""
-    fn = getattr(backend.services().experiments, "promotion", None)
-    return fn(experiment_id) if callable(fn) else None
+def promotion(experiment_id: str) -> ProductionRecord | None:
+    """The experiment's promotion record (None when never promoted)."""
+    return backend.services().promotion.of(experiment_id)
 
 
 @guard.action("experiment.promote")
-def promote(experiment_id: str) -> Any:
-    return backend.services().experiments.promote(experiment_id, actor=guard.current_user().name)
+def promote(experiment_id: str) -> ProductionRecord:
+    # The app's single local user is an admin, but a forced promotion stays a CLI act (it needs a reason).
+    return backend.services().promotion.promote(Promote(experiment_id=experiment_id),
+                                                actor=guard.current_user().name)
 
 
 def report(experiment_id: str, fmt: str) -> bytes:
-    from core.reports import experiment_report
-
-    return experiment_report(backend.services(), experiment_id, fmt)
+    return backend.services().reports.render(ExperimentReport.of(experiment_id=experiment_id, format=fmt))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from core.bootstrap import Services
 from core.runtime.procs import pid_alive
 
 
@@ -20,21 +20,17 @@ class Insights:
 
 
 
-def gather(svc: Any, limit: int = 100) -> Insights:
+def gather(svc: Services, limit: int = 100) -> Insights:
     """From the database only: completed results, running experiments, collector processes."""
     out = Insights()
     out.running_now = [{"id": r.id, "name": r.name} for r in svc.experiments.list(states=["Running"], limit=limit)]
-    from app.widgets.backend import completed_experiments
-
-    completed = completed_experiments(limit=50)
+    completed = svc.experiments.completed(limit=50)
     for e in completed:
         red = (e.result or {}).get("series_reduction_pct")
         if red is not None and (out.best_reduction_pct is None or red > out.best_reduction_pct):
             out.best_reduction_pct, out.best_experiment = float(red), e.id
     # Savings of what is in production: the promoted experiment's measured cost difference.
-    from core.services.promotion import current_production
-
-    rec = current_production(svc)
+    rec = svc.promotion.current()
     if rec is not None:
         result = svc.experiments.get(rec.experiment_id).result or {}
         costs = result.get("cost") or {}
@@ -46,8 +42,7 @@ def gather(svc: Any, limit: int = 100) -> Insights:
         else:
             out.savings_basis = f"{rec.ref}: no price card in its result"
     # Failed experiments are already listed by the overview's experiment table.
-    with svc.uow() as uow:
-        procs = uow.processes.list(status="running")
+    procs = svc.system.collector_processes(status="running")
     down = [p for p in procs if not pid_alive(p.pid)]
     out.alerts += [f"Collector {p.role} of {p.owner_ref} (pid {p.pid}) is down" for p in down]
     return out

@@ -29,7 +29,7 @@ COST_LIMITS = {"hosts": (1, 100_000), "procs": (10, 2000), "interval": (1, 3600)
 COST_INTERVALS = (5, 10, 15, 30, 60, 120, 300)
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     text = str(value)
     text = "".join(c if c.isprintable() else "?" for c in text[:_SHOWN])
     return repr(text + ("…" if len(str(value)) > _SHOWN else ""))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from core.domain.errors import ValidationError
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
         "bench", help="benchmark the engine: seconds, series out and peak memory per template",
         description="Simulate NODES × PROCS processes (two scrapes), evaluate every built-in template on one "

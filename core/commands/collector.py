@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from typing import Any
 
 from core.domain.errors import ValidationError
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("collector", help="run the local collector emulator of an experiment")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--experiment", help="experiment id")

@@ -13,7 +13,12 @@ import argparse
 import copy
 import random
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from core.domain.experiment import Experiment
+
+if TYPE_CHECKING:
+    from core.bootstrap import Services
 
 BATCH = 500
 
@@ -30,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.set_defaults(handler=_seed)
 
 
-def _result(rng: random.Random, exp: Any) -> dict[str, Any]:
+def _result(rng: random.Random, exp: Experiment) -> dict[str, Any]:
     from core.analysis.verdict import analyze_samples
     from core.domain.samples import MeasurementSample
 
@@ -49,9 +54,9 @@ def _result(rng: random.Random, exp: Any) -> dict[str, Any]:
                            prices={"Grafana Cloud Pro": lambda se, _d, _b: max(0.0, se - 10_000) / 1000 * 6.5})
 
 
-def seed(services: Any, experiments: int, versions: int, pipelines: int, seed: int = 1) -> dict[str, int]:
+def seed(services: Services, experiments: int, versions: int, pipelines: int, seed: int = 1) -> dict[str, int]:
     from core.catalog.templates import TEMPLATE_NAMES, get_template
-    from core.domain.experiment import Experiment, utcnow
+    from core.domain.experiment import utcnow
     from core.render.collector import render_collector
 
     rng = random.Random(seed)

@@ -1,4 +1,4 @@
-"""``phoenix experiment create|list|show|cancel|render``.
+"""``phoenix experiment create|list|show|cancel|rerun|render``.
 
 Pipeline refs are ``NAME`` or ``NAME@VERSION``. Durations accept ``60s``, ``5m``, ``1h``.
 ``--json`` prints machine-readable output (stable keys, see ``experiment_to_dict``).
@@ -11,10 +11,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+from core.commands import common, experiment_run, report
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target
 from core.domain.durations import format_duration, parse_duration
 from core.domain.errors import ValidationError
 from core.domain.experiment import State, utcnow
+from core.domain.views import experiment_to_dict
+from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,36 +63,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ca.add_argument("--json", action="store_true")
     ca.set_defaults(handler=_cancel)
 
+    rr = esub.add_parser("rerun", help="run a finished experiment again: a new Pending experiment with the "
+                                       "same pipelines, target, load, timing, criteria and critical policy")
+    rr.add_argument("id")
+    rr.add_argument("--json", action="store_true")
+    rr.set_defaults(handler=_rerun)
+
     rd = esub.add_parser("render", help="write the experiment pod's Kubernetes manifests (tap + baseline + "
                                         "candidate, one pod per node) to DIR/k8s/ and its configs to DIR/")
     rd.add_argument("id")
     rd.add_argument("--out", required=True, metavar="DIR")
     rd.set_defaults(handler=_render)
 
-    from core.reports.cli import register as register_report
+    report.register(esub)  # phoenix experiment report ID --format csv|html|pdf --out FILE
 
-    register_report(esub)  # phoenix experiment report ID --format csv|html|pdf --out FILE
-
-    from core.commands.experiment_run import register as register_run
-
-    register_run(esub)  # phoenix experiment run ... --wait --json; phoenix experiment promote ID
-
-
-def _services() -> Any:
-    from core.bootstrap import bootstrap
-
-    return bootstrap()
-
-
-def _actor(explicit: str | None = None) -> str:
-    import getpass
-
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser() or "anonymous"
-    except (KeyError, OSError):
-        return "anonymous"
+    experiment_run.register(esub)  # phoenix experiment run ... --wait --json; phoenix experiment promote ID
 
 
 def _selector(items: list[str]) -> dict[str, str]:
@@ -103,8 +91,6 @@ def _selector(items: list[str]) -> dict[str, str]:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from core.services.experiments import experiment_to_dict
-
     problems: list[str] = []
     duration = interval = 0.0
     try:
@@ -115,7 +101,7 @@ def _create(args: argparse.Namespace) -> int:
         interval = parse_duration(args.interval, "--interval")
     except ValidationError as exc:
         problems.extend(exc.problems)
-    critical_rules = critical_rules_from(args.critical_file, problems)
+    critical_rules = common.critical_rules_from(args.critical_file, problems)
     crit_kw: dict[str, Any] = {}
     for arg, name in (
         ("min_series_reduction", "min_series_reduction_pct"),
@@ -129,13 +115,12 @@ def _create(args: argparse.Namespace) -> int:
     if problems:
         raise ValidationError(problems)
     target = Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector))
-    services = _services()
-    actor = _actor(args.owner)
-    exp = services.experiments.create(
+    services = common.services()
+    actor = common.actor(args.owner)
+    exp = services.experiments.create(CreateExperiment.of(
         name=args.name,
         baseline=args.baseline,
         candidate=args.candidate,
-        actor=actor,
         owner=actor,
         description=args.description,
         duration_s=duration,
@@ -144,26 +129,13 @@ def _create(args: argparse.Namespace) -> int:
         target=target,
         criteria=SuccessCriteria(**crit_kw),
         critical_rules=critical_rules,
-    )
+    ), actor=actor)
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
         label = " (dry run: no collectors are started by this runtime)" if exp.dry_run else ""
         print(f"created {exp.id} '{exp.name}': {exp.baseline} vs {exp.candidate}, state {exp.state.value}{label}")
     return 0
-
-
-def critical_rules_from(path: str | None, problems: list[str]) -> list[dict[str, str]] | None:
-    """The ``--critical-file`` rules as stored on an experiment; problems are collected, not raised."""
-    if not path:
-        return None
-    from core.domain.critical import load_policy_file
-
-    try:
-        return [r.to_dict() for r in load_policy_file(path).rules]
-    except ValidationError as exc:
-        problems.extend(exc.problems)
-        return None
 
 
 def _age(t: datetime) -> str:
@@ -180,7 +152,7 @@ def _age(t: datetime) -> str:
 def _list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    rows = _services().experiments.list(states=args.state, limit=args.limit)
+    rows = common.services().experiments.list(states=args.state, limit=args.limit)
     if args.json:
         out = []
         for r in rows:
@@ -203,12 +175,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from core.services.experiments import experiment_to_dict
-
-    services = _services()
+    services = common.services()
     exp = services.experiments.get(args.id)
     if args.json:
-        d = experiment_to_dict(exp, promoted=services.experiments.promotion(exp.id))
+        promoted = services.promotion.of(exp.id)
+        d = experiment_to_dict(exp, promoted=promoted.to_dict(with_graph=False) if promoted else None)
         d["samples"] = len(services.experiments.samples(exp.id))
         print(json.dumps(d, indent=2))
         return 0
@@ -252,7 +223,6 @@ def _render(args: argparse.Namespace) -> int:
     import sys
 
     from core.outputs import output_dir
-    from core.pipelines_service import load_pipeline
     from core.render.k8s import K8sOptions
     from core.render.k8s_experiment import (
         check_experiment_bundle,
@@ -261,9 +231,9 @@ def _render(args: argparse.Namespace) -> int:
     )
 
     out = output_dir(args.out)
-    services = _services()
+    services = common.services()
     exp = services.experiments.get(args.id)
-    pipelines = {v: load_pipeline(str(getattr(exp, v)), services.uow()) for v in ("baseline", "candidate")}
+    pipelines = {v: services.pipelines.load(str(getattr(exp, v))) for v in ("baseline", "candidate")}
     k8s = K8sOptions()
     if exp.target.kind == "kubernetes":
         k8s = K8sOptions(namespace=exp.target.namespace or k8s.namespace,
@@ -280,11 +250,20 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from core.services.experiments import experiment_to_dict
-
-    exp = _services().experiments.cancel(args.id, actor=_actor(), reason=args.reason)
+    exp = common.services().experiments.cancel(CancelExperiment.of(experiment_id=args.id, reason=args.reason),
+                                               actor=common.actor())
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
         print(f"{exp.id} cancelled; the scheduler stops its collectors on its next tick")
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    exp = common.services().experiments.rerun(RerunExperiment.of(experiment_id=args.id), actor=common.actor())
+    if args.json:
+        print(json.dumps(experiment_to_dict(exp), indent=2))
+    else:
+        label = " (dry run: no collectors are started by this runtime)" if exp.dry_run else ""
+        print(f"created {exp.id} '{exp.name}' re-running {args.id}, state {exp.state.value}{label}")
     return 0

@@ -23,19 +23,27 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
+from core.commands import common
 from core.domain.criteria import LoadProfile, SuccessCriteria
 from core.domain.durations import format_duration, parse_duration
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment, State
+from core.domain.views import experiment_to_dict
+from core.services.requests import CancelExperiment, CreateExperiment, Promote
+
+if TYPE_CHECKING:
+    from core.bootstrap import Services
+    from core.scheduler import Scheduler
 
 #: After this long without reaching a terminal state the command gives up (and cancels).
 GRACE_S = 180.0
 TEARDOWN_WAIT_S = 30.0
 
 
-def register(esub: Any) -> None:
+def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = esub.add_parser("run", help="create an experiment and run it to its verdict in this process")
     r.add_argument("--baseline", required=True, help="baseline pipeline NAME[@VERSION]")
     r.add_argument("--candidate", required=True, help="candidate pipeline NAME[@VERSION]")
@@ -64,7 +72,7 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
+def _create(args: argparse.Namespace, services: Services, actor: str) -> Experiment:
     problems: list[str] = []
     duration = interval = 0.0
     for attr, flag in (("duration", "--duration"), ("interval", "--interval")):
@@ -77,9 +85,7 @@ def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
             duration = val
         else:
             interval = val
-    from core.commands.experiment import critical_rules_from
-
-    critical_rules = critical_rules_from(args.critical_file, problems)
+    critical_rules = common.critical_rules_from(args.critical_file, problems)
     crit: dict[str, Any] = {}
     if args.min_series_reduction is not None:
         crit["min_series_reduction_pct"] = args.min_series_reduction
@@ -88,22 +94,21 @@ def _create(args: argparse.Namespace, services: Any, actor: str) -> Experiment:
     if problems:
         raise ValidationError(problems)
     name = args.name or f"{args.baseline} vs {args.candidate}"[:120]
-    return services.experiments.create(
-        name=name, baseline=args.baseline, candidate=args.candidate, actor=actor, owner=actor,
+    return services.experiments.create(CreateExperiment.of(
+        name=name, baseline=args.baseline, candidate=args.candidate, owner=actor,
         duration_s=duration, interval_s=interval, load=LoadProfile(name=args.load),
         criteria=SuccessCriteria(**crit), critical_rules=critical_rules,
-    )  # fmt: skip
+    ), actor=actor)  # fmt: skip
 
 
-def final_view(services: Any, exp: Experiment) -> dict[str, Any]:
+def final_view(services: Services, exp: Experiment) -> dict[str, Any]:
     """The experiment as JSON, with the paths outside checks read guaranteed present.
 
     ``result.samples`` is per variant, ``result.reasons`` one line per criterion (both
     come from the analyzer); ``samples_recorded`` counts the stored rows per variant.
     """
-    from core.services.experiments import experiment_to_dict
-
-    d = experiment_to_dict(exp, promoted=services.experiments.promotion(exp.id))
+    promoted = services.promotion.of(exp.id)
+    d = experiment_to_dict(exp, promoted=promoted.to_dict(with_graph=False) if promoted else None)
     rows = services.experiments.samples(exp.id)
     d["samples_recorded"] = {v: sum(1 for s in rows if s.variant == v) for v in ("baseline", "candidate")}
     if isinstance(d.get("result"), dict):
@@ -128,7 +133,7 @@ class _Stop:
             self._old[s] = signal.signal(s, self._handle)
         return self
 
-    def _handle(self, signum: int, _frame: Any) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.signum = signum
         self.event.set()
 
@@ -137,7 +142,7 @@ class _Stop:
             signal.signal(s, h)
 
 
-def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
+def drive(services: Services, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
     """Tick an embedded scheduler until the experiment is terminal and torn down (or ``stop`` is set).
 
     The scheduler claims only ``experiment_id``; every process it starts dies with this
@@ -188,12 +193,13 @@ def drive(services: Any, experiment_id: str, stop: threading.Event, *, progress:
         sched.shutdown(wait=True)
 
 
-def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
+def _abort(services: Services, sched: Scheduler, experiment_id: str) -> Experiment:
     """Cancel (when still cancellable) and tear the collectors down before returning."""
     exp = services.experiments.get(experiment_id)
     if exp.can_transition(State.CANCELLED):
         try:
-            exp = services.experiments.cancel(experiment_id, actor="cli", reason="experiment run interrupted")
+            exp = services.experiments.cancel(
+                CancelExperiment(experiment_id=experiment_id, reason="experiment run interrupted"), actor="cli")
             _err(f"{experiment_id}: cancelled")
         except PhoenixError as exc:
             _err(f"{experiment_id}: could not cancel: {exc}")
@@ -216,13 +222,10 @@ def _abort(services: Any, sched: Any, experiment_id: str) -> Experiment:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.bootstrap import bootstrap
-    from core.commands.experiment import _actor
-
-    services = bootstrap()
+    services = common.services()
     try:
         if not args.wait:
-            exp = _create(args, services, _actor(args.owner))
+            exp = _create(args, services, common.actor(args.owner))
             label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             if args.json:
                 print(json.dumps(final_view(services, exp), indent=2))
@@ -233,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
         # Signals are caught from before the experiment exists: one that arrives while it is
         # being created cancels it at once instead of leaving it Pending for someone else.
         with _Stop() as stop:
-            exp = _create(args, services, _actor(args.owner))
+            exp = _create(args, services, common.actor(args.owner))
             label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             _err(f"{exp.id}: {exp.baseline} vs {exp.candidate}, {format_duration(exp.timing.duration_s)} every "
                  f"{format_duration(exp.timing.interval_s)}, load {exp.load.name}, runtime {services.runtime}{label}")  # fmt: skip
@@ -268,27 +271,21 @@ def _print_summary(d: dict[str, Any]) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from core.bootstrap import bootstrap
-    from core.commands.experiment import _actor
-    from core.gitops import GitRepo
-
     if args.reason is not None and not args.force:
         raise ValidationError("--reason only applies with --force")
-    services = bootstrap()
+    request = Promote.of(experiment_id=args.id, force=args.force, reason=args.reason)
+    services = common.services()
     try:
         # The command line runs as this host's local admin (as the app's single local user
         # does until accounts exist); forcing still needs a reason, recorded in the audit.
-        rec = services.experiments.promote(
-            args.id, actor=_actor(args.actor), force=args.force, reason=args.reason, is_admin=True,
-            gitops=GitRepo(services.settings.gitops_repo),
-        )  # fmt: skip
+        rec = services.promotion.promote(request, actor=common.actor(args.actor), is_admin=True)
     finally:
         services.close()
     if args.json:
-        print(json.dumps(rec, indent=2))
+        print(json.dumps(rec.to_dict(with_graph=False), indent=2))
     else:
-        forced = f" (forced: {rec['reason']})" if rec.get("forced") else ""
-        print(f"{rec['ref']} is production for {rec['target']} (experiment {rec['experiment_id']}, "
-              f"commit {rec['commit_id'][:12]}){forced}")  # fmt: skip
+        forced = f" (forced: {rec.reason})" if rec.forced else ""
+        print(f"{rec.ref} is production for {rec.target} (experiment {rec.experiment_id}, "
+              f"commit {rec.commit_id[:12]}){forced}")  # fmt: skip
         print("run it on this host with: phoenix collector --production")
     return 0

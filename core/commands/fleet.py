@@ -12,7 +12,7 @@ from typing import Any
 from core.domain.errors import ValidationError
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("fleet", help="simulated fleets and host snapshots (process snapshot CSVs)")
     sub = p.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND")
     sub.required = True

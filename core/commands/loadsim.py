@@ -20,7 +20,7 @@ from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("loadsim", help="simulate process load on this host")
     lsub = p.add_subparsers(dest="loadsim_command", metavar="SUBCOMMAND")
     lsub.required = True

@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("otelcol", help="the Phoenix collector distribution (build, path, version)")
     osub = p.add_subparsers(dest="otelcol_command", metavar="ACTION")
     osub.required = True

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 
+if TYPE_CHECKING:
+    from core.services.pipelines import PipelineService
+    from core.store.uow import Database as SqlDatabase
 
-def register(subparsers: Any) -> None:
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("pipeline", help="pipeline templates, rendering, validation and versions")
     sub = p.add_subparsers(dest="pipeline_command", metavar="SUBCOMMAND")
     sub.required = True
@@ -60,16 +64,24 @@ def _settings() -> Any:
     return Settings.from_env()
 
 
-def _database() -> Any:
-    from core.store.uow import Database
+# The store and the services are imported where used: `phoenix --help` should not load them.
+def _database() -> SqlDatabase:
+    from core.store.uow import Database as SqlDatabase
 
-    return Database(_settings().database_url)
+    return SqlDatabase(_settings().database_url)
 
 
 def _gitops() -> Any:
     from core.gitops import GitRepo
 
     return GitRepo(_settings().gitops_repo)
+
+
+def _pipelines(db: SqlDatabase) -> PipelineService:
+    """The pipeline use cases on ``db``, without migrating it (a read on an old database says so)."""
+    from core.services.pipelines import PipelineService
+
+    return PipelineService(db.uow, _gitops())
 
 
 def _needs_store(ref: str) -> bool:
@@ -81,12 +93,10 @@ def _needs_store(ref: str) -> bool:
 
 def load_pipeline_ref(ref: str) -> Any:
     """A template name, a pipeline file, or ``name[@N]`` of a pipeline saved in the database."""
-    from core.pipelines_service import load_pipeline
-
     if _needs_store(ref):
         db = _database()
         try:
-            return load_pipeline(ref, db.uow())
+            return _pipelines(db).load(ref)
         except NotFoundError as exc:
             from core.catalog.templates import TEMPLATE_NAMES
 
@@ -103,7 +113,9 @@ def load_pipeline_ref(ref: str) -> Any:
                                   "initialised? run: phoenix db upgrade)") from None
         finally:
             db.dispose()
-    return load_pipeline(ref)
+    from core.store.refs import load_pipeline
+
+    return load_pipeline(ref)  # a template or a file: no database needed
 
 
 def _first_sentence(text: str) -> str:
@@ -119,8 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         db = _database()
         try:
-            with db.uow() as uow:
-                saved = uow.pipelines.list_pipelines()
+            saved = _pipelines(db).list_pipelines()
         finally:
             db.dispose()
         rows += [(p.name, "saved", str(p.latest_version or "-"), _first_sentence(p.description)) for p in saved]
@@ -139,9 +150,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from core.outputs import output_dir
-    from core.pipelines_service import render_checked
     from core.render.bundle import write_bundle
     from core.render.collector import RenderOptions
+    from core.services.pipelines import render_checked
 
     if bool(args.experiment_id) != bool(args.variant) and args.variant:
         raise ValidationError("--variant needs --experiment-id")
@@ -220,7 +231,7 @@ def check_file(path_str: str) -> tuple[list[str], str, str]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from core.domain.pipeline import Pipeline
-    from core.pipelines_service import save_version
+    from core.services.requests import SavePipelineVersion
 
     path = Path(args.file)
     if not path.is_file():
@@ -232,10 +243,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         pipeline = Pipeline.from_dict(data)
     db = _database()
     try:
-        number, commit = save_version(db.uow(), _gitops(), pipeline, args.message, args.author)
+        saved = _pipelines(db).save_version(SavePipelineVersion.of(pipeline=pipeline, message=args.message),
+                                            actor=args.author)
     finally:
         db.dispose()
-    print(f"saved {pipeline.name} v{number} (commit {commit[:12]})")
+    print(f"saved {saved.name} v{saved.number} (commit {saved.commit_id[:12]})")
     return 0
 
 
@@ -264,11 +276,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from core.pipelines_service import diff_versions
-
     db = _database()
     try:
-        sys.stdout.write(diff_versions(db.uow(), _gitops(), args.name, args.old, args.new))
+        sys.stdout.write(_pipelines(db).diff(args.name, args.old, args.new))
     finally:
         db.dispose()
     return 0

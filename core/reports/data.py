@@ -15,6 +15,7 @@ from typing import Any
 
 from core.domain.experiment import Experiment
 from core.domain.samples import MeasurementSample
+from core.domain.views import experiment_to_dict
 
 SAMPLE_FIELDS = ("t", "variant", "series", "datapoints", "bytes", "collector_cpu_pct", "collector_rss_mb",
                  "critical_coverage_pct", "processes_seen", "series_created", "series_removed")
@@ -67,7 +68,7 @@ def _cost(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _flatten(d: Any, prefix: str = "") -> list[dict[str, Any]]:
+def _flatten(d: object, prefix: str = "") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if isinstance(d, dict):
         for k, v in d.items():
@@ -86,8 +87,6 @@ def _stats(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def build(exp: Experiment, samples: Sequence[MeasurementSample], baseline_yaml: str = "",
           candidate_yaml: str = "") -> ReportData:
-    from core.services.experiments import experiment_to_dict
-
     result = exp.result or {}
     summary = [
         ("Experiment", f"{exp.name} ({exp.id})"), ("State", exp.state.value), ("Owner", exp.owner),

@@ -8,13 +8,16 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from core.domain.errors import ValidationError
 from core.reports.data import SAMPLE_FIELDS, ReportData
 from core.resources import REPORT_TEMPLATES_DIR
+
+if TYPE_CHECKING:  # fpdf loads only when a PDF is asked for
+    from fpdf import FPDF
 
 FORMATS = ("csv", "html", "pdf")
 TEMPLATES = REPORT_TEMPLATES_DIR
@@ -123,7 +126,7 @@ def _png_charts(data: ReportData) -> list[bytes]:
     return out
 
 
-def _latin(text: Any) -> str:
+def _latin(text: object) -> str:
     # The core PDF fonts are Latin-1; replace what they cannot draw instead of failing.
     s = str(text).replace("—", "-").replace("→", "->").replace("≥", ">=").replace("≤", "<=").replace("×", "x")
     return s.encode("latin-1", "replace").decode("latin-1")
@@ -175,7 +178,7 @@ def to_pdf(data: ReportData) -> bytes:
     return bytes(pdf.output())
 
 
-def _section(pdf: Any, title: str) -> None:
+def _section(pdf: FPDF, title: str) -> None:
     pdf.ln(2)
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, _latin(title), new_x="LMARGIN", new_y="NEXT")

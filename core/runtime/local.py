@@ -172,9 +172,9 @@ def run_collector(
     instead of emulating, measure them from outside (``core.runtime.scrape_measure``).
     """
     from core.domain.critical import policy_from_rules
-    from core.pipelines_service import load_pipeline
     from core.runtime.collector import CollectorEmulator
     from core.runtime.loadsim import LoadLimits, LoadSimulator, cleanup_leftovers, patterns_for
+    from core.store.refs import load_pipeline
 
     stop = stop or threading.Event()
     with uow_factory() as uow:
@@ -357,7 +357,7 @@ class LocalDeployer:
     def _deploy_otelcol(self, experiment: Experiment) -> dict[str, Any]:
         """Tap + baseline + candidate real collectors (identical input by construction) and the
         measuring child; variants start first so the tap's first batch finds them listening."""
-        from core.pipelines_service import load_pipeline
+        from core.store.refs import load_pipeline
 
         if not Path(str(self.otelcol_bin)).is_file():
             raise PermanentError(f"the collector binary {self.otelcol_bin} is not a file")

@@ -115,7 +115,7 @@ def run_production(
 ) -> int:
     """The body of ``phoenix collector --production``. Runs until ``stop`` is set; returns 0."""
     from core.domain.critical import policy_from_rules
-    from core.services.promotion import require_production
+    from core.domain.production import require_production
 
     stop = stop or threading.Event()
     rec = require_production(uow_factory, target)
@@ -247,7 +247,7 @@ class ProductionSupervisor:
         """
         import json
 
-        from core.services.promotion import current_production
+        from core.domain.production import current_production
 
         rec = current_production(self.uow_factory, target)
         if rec is None:

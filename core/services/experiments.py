@@ -1,29 +1,30 @@
 """Experiment use cases: what the CLI and the pages call (never the store directly).
 
-Each public method is one named action (create, cancel, …) so the coming role guard
-(DESIGN §10) can wrap them; each user action lands in the audit log with its actor.
+Each public method is one named action (create, cancel, re-run, …) so the role guard
+(``app/guard.py``) can wrap them; each user action lands in the audit log with its actor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Target, Timing
+from core.catalog.templates import TEMPLATE_NAMES, is_template
+from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
+from core.domain.ports import UnitOfWork, UnitOfWorkFactory
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
+from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.services.settings import SettingsService
-from core.store.uow import UnitOfWorkFactory
 
 CANCEL_RETRIES = 3
 #: Longest owner text kept (names, "Name <email>").
 MAX_OWNER = 200
 
 
-def text_problems(**fields: str | None) -> list[str]:
+def text_problems(**fields: object) -> list[str]:
     """Text a database cannot store or a terminal cannot show: NUL, lone surrogates, control characters.
 
     ``description`` may hold newlines and tabs; single-line fields may not.
@@ -48,10 +49,8 @@ def text_problems(**fields: str | None) -> list[str]:
     return problems
 
 
-def ref_problems(uow: Any, what: str, ref: str | PipelineRef) -> list[str]:
+def ref_problems(uow: UnitOfWork, what: str, ref: str | PipelineRef) -> list[str]:
     """Why ``ref`` names no pipeline that can run: an unknown name, or a version that was never saved."""
-    from core.catalog.templates import TEMPLATE_NAMES, is_template
-
     try:
         parsed = ref if isinstance(ref, PipelineRef) else PipelineRef.parse(ref, what)
     except ValidationError:
@@ -110,93 +109,49 @@ class ExperimentSummary:
         )
 
 
-def experiment_to_dict(e: Experiment, promoted: dict[str, Any] | None = None) -> dict[str, Any]:
-    """JSON-ready view used by ``--json`` and downloads.
-
-    ``promoted``: the experiment's promotion record (``core.services.promotion``), added
-    under ``"promoted"`` when given.
-    """
-
-    def ts(d: datetime | None) -> str | None:
-        return d.isoformat() if d else None
-
-    return {
-        "id": e.id,
-        "name": e.name,
-        "description": e.description,
-        "owner": e.owner,
-        "state": e.state.value,
-        "dry_run": e.dry_run,
-        "baseline": str(e.baseline),
-        "candidate": str(e.candidate),
-        "target": e.target.to_dict(),
-        "load_profile": e.load.to_dict(),
-        "duration_s": e.timing.duration_s,
-        "interval_s": e.timing.interval_s,
-        "criteria": e.criteria.to_dict(),
-        "critical_policy": e.critical_rules,
-        "result": e.result,
-        "error": e.error,
-        "runtime_info": e.runtime_info,
-        "version": e.version,
-        "created_at": ts(e.created_at),
-        "started_at": ts(e.started_at),
-        "finished_at": ts(e.finished_at),
-        "events": [ev.to_dict() for ev in e.events],
-        **({"promoted": promoted} if promoted is not None else {}),
-    }
-
-
 class ExperimentService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool):
+    def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool,
+                 configuration: SettingsService | None = None):
         self.uow_factory = uow_factory
         self.dry_run = dry_run  # the configured runtime starts nothing real
+        # where a new experiment without a policy of its own gets the default one
+        self.configuration = configuration or SettingsService(uow_factory)
 
-    def create(
-        self,
-        *,
-        name: str,
-        baseline: str,
-        candidate: str,
-        actor: str = "anonymous",
-        owner: str | None = None,
-        description: str = "",
-        duration_s: float = 60.0,
-        interval_s: float = 5.0,
-        load: LoadProfile | None = None,
-        target: Target | None = None,
-        criteria: SuccessCriteria | None = None,
-        critical_rules: list[dict[str, str]] | None = None,
-    ) -> Experiment:
+    def create(self, request: CreateExperiment | None = None, /, *, actor: str = "anonymous",
+               **fields: object) -> Experiment:
         """Store a new Pending experiment; every problem is refused at once, in one ValidationError.
 
+        Pass a ``CreateExperiment``, or its fields as keywords (checked by the same model).
         Beyond the values themselves, both pipeline refs must name something that can run: a
         built-in template, or a saved pipeline (and, with ``@N``, a version that was saved).
         """
-        problems = text_problems(name=name, description=description, owner=owner, actor=actor)
-        if owner is not None and isinstance(owner, str) and len(owner.strip()) > MAX_OWNER:
+        req = request if request is not None else CreateExperiment.of(**fields)
+        owner = req.owner
+        problems = text_problems(name=req.name, description=req.description, owner=owner, actor=actor)
+        if owner is not None and len(owner.strip()) > MAX_OWNER:
             problems.append(f"owner must be at most {MAX_OWNER} characters")
         exp: Experiment | None = None
         try:
+            critical_rules = req.critical_rules
             if critical_rules is None:  # no policy of its own: the default saved in Settings
-                critical_rules = SettingsService(self.uow_factory).default_critical_rules()
+                critical_rules = self.configuration.default_critical_rules()
             exp = Experiment.create(
-                name=name,
-                baseline=baseline,
-                candidate=candidate,
+                name=req.name,
+                baseline=req.baseline,
+                candidate=req.candidate,
                 owner=owner or actor,
-                description=description,
-                timing=Timing(duration_s, interval_s),
-                load=load,
-                target=target,
-                criteria=criteria,
+                description=req.description,
+                timing=Timing(req.duration_s, req.interval_s),
+                load=req.load,
+                target=req.target,
+                criteria=req.criteria,
                 critical_rules=critical_rules,
                 dry_run=self.dry_run,
             )
         except ValidationError as exc:
             problems += exc.problems
         with self.uow_factory() as uow:
-            for what, ref in (("baseline", baseline), ("candidate", candidate)):
+            for what, ref in (("baseline", req.baseline), ("candidate", req.candidate)):
                 problems += ref_problems(uow, what, ref)
             if problems or exp is None:
                 raise ValidationError(problems)
@@ -206,9 +161,31 @@ class ExperimentService:
             uow.commit()
         return exp
 
+    def rerun(self, request: RerunExperiment, *, actor: str = "anonymous") -> Experiment:
+        """A new Pending experiment with the settings of a finished one (name suffixed "(re-run)").
+
+        Only a terminal experiment can be re-run: one still going has no result to compare with.
+        """
+        old = self.get(request.experiment_id)
+        if not old.is_terminal:
+            raise InvalidTransitionError(
+                f"experiment {old.id} is {old.state.value}; only a finished experiment can be re-run"
+            )
+        return self.create(CreateExperiment(
+            name=f"{old.name} (re-run)"[:120], baseline=str(old.baseline), candidate=str(old.candidate),
+            owner=old.owner, description=old.description, duration_s=old.timing.duration_s,
+            interval_s=old.timing.interval_s, load=old.load, target=old.target, criteria=old.criteria,
+            critical_rules=old.critical_rules,
+        ), actor=actor)  # fmt: skip
+
     def list(self, states: list[str] | None = None, limit: int = 500) -> list[ExperimentSummary]:
         with self.uow_factory() as uow:
             return [ExperimentSummary.of(e) for e in uow.experiments.list(states=states, limit=limit)]
+
+    def completed(self, limit: int = 100) -> list[Experiment]:
+        """The newest completed experiments with their results, in one query."""
+        with self.uow_factory() as uow:
+            return list(uow.experiments.list(states=[State.COMPLETED.value], limit=limit))
 
     def get(self, experiment_id: str) -> Experiment:
         with self.uow_factory() as uow:
@@ -227,44 +204,13 @@ class ExperimentService:
         with self.uow_factory() as uow:
             return uow.audit.list(subject=experiment_id, limit=limit)
 
-    def promote(
-        self,
-        experiment_id: str,
-        *,
-        actor: str = "anonymous",
-        force: bool = False,
-        reason: str | None = None,
-        is_admin: bool = False,
-        gitops: Any = None,
-    ) -> dict[str, Any]:
-        """Promote the candidate to production (``core.services.promotion.promote``); returns the record.
-
-        ``gitops`` defaults to the repository at ``PHOENIX_GITOPS_REPO``.
-        """
-        from core.services.promotion import promote
-
-        if gitops is None:
-            from core.gitops import GitRepo
-            from core.settings import Settings
-
-            gitops = GitRepo(Settings.from_env().gitops_repo)
-        record = promote(self.uow_factory, gitops, experiment_id, actor=actor, force=force, reason=reason,
-                         is_admin=is_admin)  # fmt: skip
-        return record.to_dict(with_graph=False)
-
-    def promotion(self, experiment_id: str) -> dict[str, Any] | None:
-        """The experiment's promotion record, or None if it was never promoted."""
-        from core.services.promotion import promotion_of
-
-        rec = promotion_of(self.uow_factory, experiment_id)
-        return rec.to_dict(with_graph=False) if rec else None
-
-    def cancel(self, experiment_id: str, *, actor: str = "anonymous", reason: str = "") -> Experiment:
+    def cancel(self, request: CancelExperiment, *, actor: str = "anonymous") -> Experiment:
         """Cancel now; the scheduler tears the collectors down on its next tick.
 
         Retries when the scheduler wrote in between (optimistic lock), re-checking that
         cancelling is still allowed in the state it left.
         """
+        experiment_id, reason = request.experiment_id, request.reason
         for attempt in range(CANCEL_RETRIES):
             with self.uow_factory() as uow:
                 exp = uow.experiments.get(experiment_id)

@@ -1,6 +1,6 @@
 """Promotion: the winning candidate becomes the production pipeline of its target.
 
-Rules (``promote``):
+Rules (``PromotionService.promote``):
 
 - allowed when the experiment is Completed with verdict PROMOTE;
 - otherwise only when *forced* by an admin with a non-empty reason (a Completed
@@ -25,17 +25,29 @@ promoting again commits again (git history is append-only anyway).
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from core.domain.criteria import Target
-from core.domain.errors import NotFoundError, PermanentError, ValidationError
+from core.catalog.templates import get_template, is_template
+from core.domain.errors import NotFoundError, PermanentError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.pipeline import Pipeline
+from core.domain.ports import UnitOfWorkFactory
+from core.domain.production import (
+    ProductionRecord,
+    current_production,
+    production_key,
+    promotion_key,
+    require_production,
+    target_key,
+)
+from core.render.k8s import K8sOptions
+from core.services.pipelines import render_checked
+from core.services.requests import Promote
+from core.store.refs import load_pipeline
 
-PRODUCTION_PREFIX = "production."
-PROMOTION_PREFIX = "promotion."
+__all__ = ["PromotionDenied", "PromotionGitOps", "PromotionService", "ProductionRecord", "check_allowed",
+           "target_key"]
+
 PROMOTE_VERDICT = "PROMOTE"
 AUDIT_ACTION = "promote"
 
@@ -48,63 +60,6 @@ class PromotionGitOps(Protocol):
 
 class PromotionDenied(PermanentError):
     """The experiment may not be promoted (state, verdict, missing admin reason)."""
-
-
-@dataclass(frozen=True)
-class ProductionRecord:
-    """What runs in production for one target, and why."""
-
-    target: str  # target key, e.g. "local" or "kubernetes-observability"
-    pipeline: str
-    version: int | None  # None: a built-in template (not versioned in the store)
-    ref: str  # NAME or NAME@VERSION, loadable with core.pipelines_service.load_pipeline
-    experiment_id: str
-    promoted_at: str
-    actor: str
-    commit_id: str
-    forced: bool = False
-    reason: str | None = None
-    verdict: str | None = None
-    interval_s: float | None = None
-    critical_rules: list[dict[str, str]] | None = None
-    graph: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def to_dict(self, *, with_graph: bool = True) -> dict[str, Any]:
-        d = asdict(self)
-        if not with_graph:
-            d.pop("graph")
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ProductionRecord:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def pipeline_object(self) -> Pipeline:
-        return Pipeline.from_dict(self.graph)
-
-
-def target_key(target: Target) -> str:
-    """A directory- and key-safe name for a target: ``local`` or ``kubernetes-<ns>[-<selector>]``."""
-    if target.kind == "local":
-        return "local"
-    parts = ["kubernetes", target.namespace or "default"]
-    parts += [f"{k}-{v}" for k, v in sorted(target.node_selector.items())]
-    key = re.sub(r"[^a-z0-9._-]+", "-", "-".join(parts).lower()).strip("-.")
-    return key[:80] or "kubernetes"
-
-
-def production_key(target: str) -> str:
-    return f"{PRODUCTION_PREFIX}{target}"
-
-
-def _uow(services_or_uow: Any) -> Any:
-    """Accept ``Services`` (has ``.uow()``), a unit-of-work factory, or a database."""
-    if hasattr(services_or_uow, "uow") and callable(services_or_uow.uow):
-        return services_or_uow.uow()
-    if callable(services_or_uow):
-        return services_or_uow()
-    return services_or_uow
 
 
 def check_allowed(exp: Experiment, *, force: bool, reason: str | None, is_admin: bool) -> None:
@@ -128,117 +83,97 @@ def check_allowed(exp: Experiment, *, force: bool, reason: str | None, is_admin:
         raise PromotionDenied(f"forcing the promotion of {exp.id} needs a reason (--reason TEXT)")
 
 
-def _resolve_candidate(exp: Experiment, uow: Any) -> tuple[Pipeline, int | None]:
-    """The candidate that ran: a template, ``name@N``, or the latest version at the experiment's start."""
-    from core.catalog.templates import get_template, is_template
+class PromotionService:
+    """Promote an experiment's candidate to production; read what runs in production."""
 
-    name, version = exp.candidate.name, exp.candidate.version
-    if is_template(name) and version is None:
-        return get_template(name), None
-    with uow:
-        if version is None:
-            # "latest when deployed": the newest version saved before the run started.
-            started = exp.started_at or exp.created_at
-            try:
-                saved = uow.pipelines.list_versions(name)
-            except NotFoundError:
-                saved = []
-            versions = [v for v in saved if v.created_at <= started] or saved
-            rec = max(versions, key=lambda v: v.number) if versions else None
-        else:
-            rec = uow.pipelines.get_version(name, version)
-    if rec is None:  # not in the store: a pipeline file (load_pipeline says clearly if it is not one)
-        from core.pipelines_service import load_pipeline
+    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: PromotionGitOps):
+        self.uow_factory = uow_factory
+        self.gitops = gitops
 
-        return load_pipeline(name), None
-    return Pipeline.from_dict(rec.graph), rec.number
+    def current(self, target: str = "local") -> ProductionRecord | None:
+        """What runs in production for ``target`` (None when nothing was promoted)."""
+        return current_production(self.uow_factory, target)
 
+    def require(self, target: str = "local") -> ProductionRecord:
+        return require_production(self.uow_factory, target)
 
-def current_production(services_or_uow: Any, target: str = "local") -> ProductionRecord | None:
-    with _uow(services_or_uow) as uow:
-        raw = uow.settings.get(production_key(target))
-    return ProductionRecord.from_dict(raw) if raw else None
+    def of(self, experiment_id: str) -> ProductionRecord | None:
+        """The promotion recorded for this experiment (also when it has since been superseded)."""
+        with self.uow_factory() as uow:
+            raw = uow.settings.get(promotion_key(experiment_id))
+        return ProductionRecord.from_dict(raw) if raw else None
 
+    def _candidate(self, exp: Experiment) -> tuple[Pipeline, int | None]:
+        """The candidate that ran: a template, ``name@N``, or the latest version at the experiment's start."""
+        name, version = exp.candidate.name, exp.candidate.version
+        if is_template(name) and version is None:
+            return get_template(name), None
+        with self.uow_factory() as uow:
+            if version is None:
+                # "latest when deployed": the newest version saved before the run started.
+                started = exp.started_at or exp.created_at
+                try:
+                    saved = uow.pipelines.list_versions(name)
+                except NotFoundError:
+                    saved = []
+                versions = [v for v in saved if v.created_at <= started] or saved
+                rec = max(versions, key=lambda v: v.number) if versions else None
+            else:
+                rec = uow.pipelines.get_version(name, version)
+        if rec is None:  # not in the store: a pipeline file (load_pipeline says clearly if it is not one)
+            return load_pipeline(name), None
+        return Pipeline.from_dict(rec.graph), rec.number
 
-def promotion_of(services_or_uow: Any, experiment_id: str) -> ProductionRecord | None:
-    """The promotion recorded for this experiment (also when it has since been superseded)."""
-    with _uow(services_or_uow) as uow:
-        raw = uow.settings.get(f"{PROMOTION_PREFIX}{experiment_id}")
-    return ProductionRecord.from_dict(raw) if raw else None
+    def promote(self, request: Promote, *, actor: str, is_admin: bool = False) -> ProductionRecord:
+        """Make the experiment's candidate the production pipeline of its target (see module doc)."""
+        actor = (actor or "").strip() or "anonymous"
+        force, reason = request.force, request.reason
+        with self.uow_factory() as uow:
+            exp = uow.experiments.get(request.experiment_id)
+        key = target_key(exp.target)
+        existing = self.current(key)
+        if existing is not None and existing.experiment_id == exp.id:
+            return existing  # idempotent: already production for this target
+        check_allowed(exp, force=force, reason=reason, is_admin=is_admin)
+        verdict = (exp.result or {}).get("verdict")
+        forced = verdict != PROMOTE_VERDICT
 
+        pipeline, number = self._candidate(exp)
+        k8s = K8sOptions(pipeline_version=number)
+        if exp.target.kind == "kubernetes":
+            k8s = K8sOptions(namespace=exp.target.namespace or K8sOptions.namespace,
+                             node_selector={**K8sOptions().node_selector, **exp.target.node_selector},
+                             pipeline_version=number)  # fmt: skip
+        bundle = render_checked(pipeline, k8s=k8s)
+        ref = pipeline.name if number is None else f"{pipeline.name}@{number}"
+        promoted_at = utcnow().isoformat()
+        meta = {"target": key, "pipeline": pipeline.name, "version": number, "ref": ref, "experiment_id": exp.id,
+                "promoted_at": promoted_at, "actor": actor, "forced": forced, "reason": reason or None,
+                "verdict": verdict}  # fmt: skip
+        files = {"graph.json": pipeline.to_json(), **bundle.files(),
+                 "promotion.json": json.dumps(meta, indent=2) + "\n"}  # fmt: skip
+        why = f" (forced: {reason.strip()})" if forced and reason else ""
+        message = f"Promote {ref} to production/{key} from experiment {exp.id}{why}"
+        commit_id = self.gitops.commit_dir(f"production/{key}", files, message, actor)
 
-def promote(
-    services_or_uow: Any,
-    gitops: PromotionGitOps,
-    experiment_id: str,
-    *,
-    actor: str,
-    force: bool = False,
-    reason: str | None = None,
-    is_admin: bool = False,
-) -> ProductionRecord:
-    """Make the experiment's candidate the production pipeline of its target (see module doc)."""
-    from core.pipelines_service import render_checked
-    from core.render.k8s import K8sOptions
-
-    actor = (actor or "").strip() or "anonymous"
-    with _uow(services_or_uow) as uow:
-        exp = uow.experiments.get(experiment_id)
-    key = target_key(exp.target)
-    existing = current_production(services_or_uow, key)
-    if existing is not None and existing.experiment_id == exp.id:
-        return existing  # idempotent: already production for this target
-    check_allowed(exp, force=force, reason=reason, is_admin=is_admin)
-    verdict = (exp.result or {}).get("verdict")
-    forced = verdict != PROMOTE_VERDICT
-
-    pipeline, number = _resolve_candidate(exp, _uow(services_or_uow))
-    k8s = K8sOptions(pipeline_version=number)
-    if exp.target.kind == "kubernetes":
-        k8s = K8sOptions(namespace=exp.target.namespace or K8sOptions.namespace,
-                         node_selector={**K8sOptions().node_selector, **exp.target.node_selector},
-                         pipeline_version=number)  # fmt: skip
-    bundle = render_checked(pipeline, k8s=k8s)
-    ref = pipeline.name if number is None else f"{pipeline.name}@{number}"
-    promoted_at = utcnow().isoformat()
-    meta = {"target": key, "pipeline": pipeline.name, "version": number, "ref": ref, "experiment_id": exp.id,
-            "promoted_at": promoted_at, "actor": actor, "forced": forced, "reason": reason or None,
-            "verdict": verdict}  # fmt: skip
-    files = {"graph.json": pipeline.to_json(), **bundle.files(), "promotion.json": json.dumps(meta, indent=2) + "\n"}
-    why = f" (forced: {reason.strip()})" if forced and reason else ""
-    message = f"Promote {ref} to production/{key} from experiment {exp.id}{why}"
-    commit_id = gitops.commit_dir(f"production/{key}", files, message, actor)
-
-    record = ProductionRecord(
-        target=key, pipeline=pipeline.name, version=number, ref=ref, experiment_id=exp.id,
-        promoted_at=promoted_at, actor=actor, commit_id=commit_id, forced=forced,
-        reason=(reason or "").strip() or None, verdict=verdict, interval_s=float(exp.timing.interval_s),
-        critical_rules=exp.critical_rules, graph=pipeline.to_dict(),
-    )  # fmt: skip
-    with _uow(services_or_uow) as uow:
-        raw = uow.settings.get(production_key(key))
-        if raw and raw.get("experiment_id") == exp.id:
-            # A concurrent promote of the same experiment won: keep its record (our commit
-            # stays in the append-only history, unreferenced).
-            return ProductionRecord.from_dict(raw)
-        previous = raw.get("experiment_id") if raw else None
-        uow.settings.set(production_key(key), record.to_dict(), by=actor)
-        uow.settings.set(f"{PROMOTION_PREFIX}{exp.id}", record.to_dict(with_graph=False), by=actor)
-        uow.audit.add(actor, AUDIT_ACTION, exp.id, {
-            "target": key, "pipeline": ref, "commit_id": commit_id, "forced": forced,
-            "reason": record.reason, "verdict": verdict, "replaces_experiment": previous,
-        })  # fmt: skip
-        uow.commit()
-    return record
-
-
-def require_production(services_or_uow: Any, target: str = "local") -> ProductionRecord:
-    rec = current_production(services_or_uow, target)
-    if rec is None:
-        raise NotFoundError(
-            f"no pipeline has been promoted to production for target {target!r}; "
-            "promote a completed experiment first: phoenix experiment promote ID"
-        )
-    if not rec.graph:
-        raise ValidationError(f"the production record of {target!r} holds no pipeline graph; promote again")
-    return rec
+        record = ProductionRecord(
+            target=key, pipeline=pipeline.name, version=number, ref=ref, experiment_id=exp.id,
+            promoted_at=promoted_at, actor=actor, commit_id=commit_id, forced=forced,
+            reason=(reason or "").strip() or None, verdict=verdict, interval_s=float(exp.timing.interval_s),
+            critical_rules=exp.critical_rules, graph=pipeline.to_dict(),
+        )  # fmt: skip
+        with self.uow_factory() as uow:
+            raw = uow.settings.get(production_key(key))
+            if raw and raw.get("experiment_id") == exp.id:
+                # A concurrent promote of the same experiment won: keep its record (our commit
+                # stays in the append-only history, unreferenced).
+                return ProductionRecord.from_dict(raw)
+            previous = raw.get("experiment_id") if raw else None
+            uow.settings.set(production_key(key), record.to_dict(), by=actor)
+            uow.settings.set(promotion_key(exp.id), record.to_dict(with_graph=False), by=actor)
+            uow.audit.add(actor, AUDIT_ACTION, exp.id, {
+                "target": key, "pipeline": ref, "commit_id": commit_id, "forced": forced,
+                "reason": record.reason, "verdict": verdict, "replaces_experiment": previous,
+            })  # fmt: skip
+            uow.commit()
+        return record

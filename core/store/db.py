@@ -13,8 +13,7 @@ parameters or a password) through ``translate_error`` / ``translate_db_errors``:
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,34 +98,20 @@ def not_a_phoenix_database(url: str, tables: list[str]) -> PermanentError:
                           "and no Phoenix schema; point PHOENIX_DATABASE_URL at a new or a Phoenix database")
 
 
-_diagnosing = threading.local()
+def not_migrated(url: str) -> PermanentError:
+    return PermanentError(f"database at {masked(url)} is not migrated: {UPGRADE_HINT}")
 
 
-def _missing_schema(url: str) -> PhoenixError:
-    """A Phoenix table is missing: an un-migrated database, or somebody else's database."""
-    not_migrated = PermanentError(f"database at {masked(url)} is not migrated: {UPGRADE_HINT}")
-    if getattr(_diagnosing, "active", False):  # the diagnosis itself hit a missing table: stop there
-        return not_migrated
-    _diagnosing.active = True
-    try:
-        from core.store.migrate import current_revision, head_revision, lacks_tables_error, missing_tables
-
-        rev = current_revision(url)  # raises "not a Phoenix database" / unknown revision when that is the case
-        if rev is not None and rev == head_revision():
-            missing = missing_tables(url)
-            if missing:
-                return lacks_tables_error(url, rev, missing)
-    except PhoenixError as exc:
-        return exc
-    except Exception:  # noqa: BLE001 - the diagnosis is best effort; the hint below still holds
-        pass
-    finally:
-        _diagnosing.active = False
-    return not_migrated
+#: Says why a Phoenix table is missing (``core.store.migrate.diagnose_missing_schema``): passed in
+#: by the callers, because the diagnosis needs the migrations and the migrations need this module.
+Diagnosis = Callable[[str], PhoenixError]
 
 
-def translate_error(url: str, exc: BaseException) -> Exception | None:
-    """The user-facing error for a driver/ORM exception, or None if it is not ours to translate."""
+def translate_error(url: str, exc: BaseException, diagnose_missing: Diagnosis | None = None) -> Exception | None:
+    """The user-facing error for a driver/ORM exception, or None if it is not ours to translate.
+
+    A missing table is "not migrated" unless ``diagnose_missing`` finds a more precise reason.
+    """
     from sqlalchemy.orm.exc import StaleDataError
 
     from core.domain.errors import ConcurrencyError
@@ -143,7 +128,7 @@ def translate_error(url: str, exc: BaseException) -> Exception | None:
                               f"({_first_line(url, orig)}); restore it from a backup or point PHOENIX_DATABASE_URL "
                               "at a new file")
     if sqlstate in _MISSING_SQLSTATES or any(m in text for m in _MISSING):
-        return _missing_schema(url)
+        return diagnose_missing(url) if diagnose_missing is not None else not_migrated(url)
     detail = _first_line(url, orig)
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
@@ -155,12 +140,12 @@ def translate_error(url: str, exc: BaseException) -> Exception | None:
 
 
 @contextlib.contextmanager
-def translate_db_errors(url: str) -> Iterator[None]:
+def translate_db_errors(url: str, diagnose_missing: Diagnosis | None = None) -> Iterator[None]:
     """Turn driver errors into the one-line PhoenixError users can read (``translate_error``)."""
     try:
         yield
     except Exception as exc:
-        translated = translate_error(url, exc)
+        translated = translate_error(url, exc, diagnose_missing)
         if translated is not None:
             raise translated from None
         raise

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.domain.errors import ConcurrencyError, NotFoundError
+from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
 from core.domain.records import AuditEntry, CollectorProcess, PipelineRecord, PipelineVersionRecord
-from core.domain.samples import MeasurementSample
+from core.domain.samples import VARIANTS, MeasurementSample
 
 
 @dataclass
@@ -138,12 +138,14 @@ class MemoryExperimentRepository(_Repo):
 class MemorySampleRepository(_Repo):
 
     def add(self, sample: MeasurementSample) -> None:
+        if sample.variant not in VARIANTS:  # as the SQL repository refuses it
+            raise ValidationError(f"variant must be one of {', '.join(VARIANTS)}, got {sample.variant!r}")
         self._wrote()
         self.store.samples.append(sample)
 
     def add_many(self, samples: Iterable[MeasurementSample]) -> None:
-        self._wrote()
-        self.store.samples.extend(samples)
+        for s in samples:
+            self.add(s)
 
     def list(self, experiment_id: str, variant: str | None = None, since: datetime | None = None) -> list[MeasurementSample]:
         rows = [
@@ -162,11 +164,13 @@ class MemorySampleRepository(_Repo):
 class MemoryPipelineRepository(_Repo):
 
     def ensure_pipeline(self, name: str, description: str = "", builtin: bool = False) -> None:
+        if not name or not name.strip():
+            raise ValidationError("pipeline name must not be empty")
         self._wrote()
         self.store.pipelines.setdefault(name, [])
 
     def add_version(self, name: str, graph: dict[str, Any], collector_yaml: str = "", **kw: Any) -> PipelineVersionRecord:
-        self._wrote()
+        self.ensure_pipeline(name)
         versions = self.store.pipelines.setdefault(name, [])
         rec = PipelineVersionRecord(
             pipeline=name,

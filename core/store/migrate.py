@@ -9,6 +9,7 @@ database.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -17,8 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from core.domain.errors import PermanentError
-from core.store.db import make_engine, masked, not_a_phoenix_database, translate_db_errors
+from core.domain.errors import PermanentError, PhoenixError
+from core.store.db import make_engine, masked, not_a_phoenix_database, not_migrated, translate_db_errors
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -54,7 +55,7 @@ def current_revision(url: str) -> str | None:
     """
     engine = make_engine(url)
     try:
-        with translate_db_errors(url), engine.connect() as conn:
+        with translate_db_errors(url, diagnose_missing_schema), engine.connect() as conn:
             tables = inspect(conn).get_table_names()
             if "alembic_version" not in tables:
                 if tables:
@@ -79,7 +80,7 @@ def missing_tables(url: str) -> list[str]:
 
     engine = make_engine(url)
     try:
-        with translate_db_errors(url), engine.connect() as conn:
+        with translate_db_errors(url, diagnose_missing_schema), engine.connect() as conn:
             present = set(inspect(conn).get_table_names())
     finally:
         engine.dispose()
@@ -95,7 +96,7 @@ def lacks_tables_error(url: str, rev: str, missing: list[str]) -> PermanentError
 def upgrade(url: str, revision: str = "head") -> str:
     """Migrate to ``revision``; returns the revision the database is at afterwards."""
     current_revision(url)  # refuses a corrupted or foreign database before writing anything
-    with translate_db_errors(url):
+    with translate_db_errors(url, diagnose_missing_schema):
         command.upgrade(alembic_config(url), revision)
     rev = current_revision(url)
     if rev == head_revision():
@@ -106,5 +107,28 @@ def upgrade(url: str, revision: str = "head") -> str:
 
 
 def downgrade(url: str, revision: str = "base") -> None:
-    with translate_db_errors(url):
+    with translate_db_errors(url, diagnose_missing_schema):
         command.downgrade(alembic_config(url), revision)
+
+
+_diagnosing = threading.local()
+
+
+def diagnose_missing_schema(url: str) -> PhoenixError:
+    """A Phoenix table is missing: an un-migrated database, or somebody else's database."""
+    if getattr(_diagnosing, "active", False):  # the diagnosis itself hit a missing table: stop there
+        return not_migrated(url)
+    _diagnosing.active = True
+    try:
+        rev = current_revision(url)  # raises "not a Phoenix database" / unknown revision when that is the case
+        if rev is not None and rev == head_revision():
+            missing = missing_tables(url)
+            if missing:
+                return lacks_tables_error(url, rev, missing)
+    except PhoenixError as exc:
+        return exc
+    except Exception:  # noqa: BLE001 - the diagnosis is best effort; the hint below still holds
+        pass
+    finally:
+        _diagnosing.active = False
+    return not_migrated(url)

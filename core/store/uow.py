@@ -8,20 +8,20 @@
         uow.experiments.save(exp)
         uow.commit()
 
-Leaving the block without ``commit()`` rolls back. Driver connection errors surface as
+Implements the ``UnitOfWork`` port of ``core.domain.ports``. Leaving the block without
+``commit()`` rolls back. Driver connection errors surface as
 ``TemporaryError`` and stale writes as ``ConcurrencyError`` — both with readable messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.store.db import make_engine, translate_error
+from core.store.migrate import diagnose_missing_schema
 from core.store.repositories import (
     SqlAuditRepository,
     SqlCollectorProcessRepository,
@@ -30,25 +30,6 @@ from core.store.repositories import (
     SqlSampleRepository,
     SqlSettingsRepository,
 )
-
-
-class UnitOfWork(Protocol):
-    """What services and the scheduler rely on; SQL and in-memory versions implement it."""
-
-    experiments: Any
-    samples: Any
-    pipelines: Any
-    audit: Any
-    processes: Any
-    settings: Any
-
-    def __enter__(self) -> UnitOfWork: ...
-    def __exit__(self, *exc: Any) -> None: ...
-    def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-
-
-UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class SqlAlchemyUnitOfWork:
@@ -78,7 +59,7 @@ class SqlAlchemyUnitOfWork:
         finally:
             self.session.close()
         if exc is not None:
-            translated = translate_error(self._url, exc)
+            translated = translate_error(self._url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
 
@@ -87,7 +68,7 @@ class SqlAlchemyUnitOfWork:
         try:
             self.session.commit()
         except Exception as exc:
-            translated = translate_error(self._url, exc)
+            translated = translate_error(self._url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
             raise
@@ -116,7 +97,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            translated = translate_error(self.url, exc)
+            translated = translate_error(self.url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
             raise

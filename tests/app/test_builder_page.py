@@ -131,9 +131,9 @@ def test_save_requires_a_message_and_creates_a_version(app_env: Path) -> None:
     ok = [s.value for s in at.success if "Saved" in s.value]
     assert ok and "team-topk" in ok[0] and "version **1**" in ok[0]
     assert at.query_params["pipeline"] == "team-topk" and at.query_params["version"] == "1"
-    p, info = backend.load_pipeline_version("team-topk", 1)
-    assert info["message"] == "first cut for the web tier" and len(info["commit"]) == 40
-    assert info["commit"][:12] in ok[0]
+    p, rec = backend.load_pipeline_version("team-topk", 1)
+    assert rec.message == "first cut for the web tier" and rec.commit_id is not None and len(rec.commit_id) == 40
+    assert rec.commit_id[:12] in ok[0] and p.name == "team-topk"
 
     # The share link opens that exact version in a fresh session.
     fresh = _app()

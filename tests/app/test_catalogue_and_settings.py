@@ -23,7 +23,7 @@ def test_catalogue_lists_templates_and_saved_versions_with_diff(app_env: Path) -
     backend.save_pipeline_version(p, "first cut")
     p.node("topk").params["k"] = 25
     saved = backend.save_pipeline_version(p, "keep more")
-    assert saved["version"] == 2 and len(saved["commit"]) >= 7
+    assert saved.number == 2 and len(saved.commit_id) >= 7
     at = AppTest.from_file(page("catalogue.py"), default_timeout=60).run()
     assert not at.exception
     assert at.selectbox(key="cat.pipeline").value == "team-topk"

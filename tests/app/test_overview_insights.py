@@ -12,7 +12,7 @@ from core.analysis.verdict import analyze_samples
 from core.bootstrap import bootstrap
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
-from core.gitops import GitRepo
+from core.services.requests import Promote
 from core.settings import Settings
 from tests.app.conftest import page
 
@@ -57,7 +57,7 @@ def test_best_reduction_savings_and_collector_alert(app_env: Path) -> None:
     m = _metrics(at)
     assert m["Best measured reduction"] == f"{expected:.1f}%"
     assert m["Projected savings of promoted pipelines"] == "—"  # nothing in production yet
-    svc.experiments.promote(exp.id, actor="test", gitops=GitRepo(app_env / "gitops"))
+    svc.promotion.promote(Promote(experiment_id=exp.id), actor="test")  # the configured repository
     svc.close()
     st.cache_data.clear()
     at = AppTest.from_file(page("overview.py"), default_timeout=60).run()

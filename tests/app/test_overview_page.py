@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.bootstrap import bootstrap
 from core.domain.criteria import SuccessCriteria
+from core.services.requests import CancelExperiment
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def test_lists_experiments_with_states_and_dry_run_label(app_env: str, tmp_path:
         uow.commit()
     a = svc.experiments.create(name="topk trial", baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice")
     b = svc.experiments.create(name="rollup trial", baseline="process-baseline-v1", candidate="process-rollup-v1@2")
-    svc.experiments.cancel(b.id, actor="alice")
+    svc.experiments.cancel(CancelExperiment(experiment_id=b.id), actor="alice")
     svc.close()
 
     at = AppTest.from_file(PAGE, default_timeout=30).run()

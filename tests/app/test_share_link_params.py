@@ -52,14 +52,14 @@ def test_builder_opens_the_latest_saved_version_without_a_version(app_env: Path)
     from core.bootstrap import bootstrap
     from core.catalog.templates import get_template
     from core.gitops import InMemoryGitOps
-    from core.pipelines_service import save_version
     from core.settings import Settings
+    from tests.usecases import save_version
 
     svc = bootstrap(Settings.from_env())
     p = get_template("process-topk-v1")
     p.name = "team-topk"
     for message in ("one", "two"):
-        save_version(svc.uow(), InMemoryGitOps(), p, message, "ann")
+        save_version(svc.uow, InMemoryGitOps(), p, message, "ann")
     svc.close()
     at = _run("builder.py", {"pipeline": "team-topk"})
     assert not at.exception and not at.warning

@@ -186,7 +186,7 @@ def test_cli_create_accepts_or_refuses_in_one_line(argv: list[str]) -> None:
     services = _Services()
     out, err = io.StringIO(), io.StringIO()
     started = time.monotonic()
-    with mock.patch("core.commands.experiment._services", return_value=services), \
+    with mock.patch("core.commands.common.services", return_value=services), \
             mock.patch("core.cli.build_parser", return_value=PARSER), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

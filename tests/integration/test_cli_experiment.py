@@ -72,6 +72,19 @@ def test_create_list_show_cancel(env: str, capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "experiment", "cancel", eid)
     assert code == 1 and err.strip() == f"error: experiment {eid} is Cancelled and can no longer be cancelled"
 
+    # Re-run: a new Pending experiment with every setting of the cancelled one.
+    code, out, _ = run(capsys, "experiment", "rerun", eid, "--json")
+    assert code == 0
+    again = json.loads(out)
+    assert again["id"] != eid and again["state"] == "Pending" and again["name"] == "demo (re-run)"
+    same = ("baseline", "candidate", "duration_s", "interval_s", "load_profile", "target", "criteria",
+            "critical_policy", "owner", "description")
+    assert {k: again[k] for k in same} == {k: created[k] for k in same}
+    code, out, err = run(capsys, "experiment", "rerun", again["id"])
+    assert code == 1 and out == "" and "is Pending; only a finished experiment can be re-run" in err and "Traceback" not in err
+    code, _, err = run(capsys, "experiment", "rerun", "exp-nope")
+    assert code == 1 and "no experiment with id 'exp-nope'" in err
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),

@@ -16,7 +16,7 @@ from core.catalog.templates import get_template
 from core.cli import main
 from core.domain.errors import ValidationError
 from core.gitops import InMemoryGitOps
-from core.pipelines_service import save_version
+from tests.usecases import save_version
 
 
 def _save(services: Any, name: str, versions: int) -> None:
@@ -24,7 +24,7 @@ def _save(services: Any, name: str, versions: int) -> None:
     p.name = name
     git = InMemoryGitOps()
     for i in range(versions):
-        save_version(services.uow(), git, p, f"cut {i + 1}", "alice")
+        save_version(services.uow, git, p, f"cut {i + 1}", "alice")
 
 
 @pytest.mark.parametrize(

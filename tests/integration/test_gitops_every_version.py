@@ -19,8 +19,9 @@ from core.cli import main
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
 from core.gitops import GitRepo, InMemoryGitOps
-from core.pipelines_service import VERSION_FILE, save_version
+from core.services.pipelines import VERSION_FILE
 from core.store.memory import MemoryDatabase
+from tests.usecases import save_version
 
 
 def _pipeline(name: str = "web-topk") -> Pipeline:
@@ -29,7 +30,7 @@ def _pipeline(name: str = "web-topk") -> Pipeline:
 
 def test_unchanged_saves_are_each_a_commit_in_history(database: Any, tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "gitops")
-    saved = [save_version(database.uow(), repo, _pipeline(), f"save {i}", "Ann <ann@x.io>") for i in range(1, 4)]
+    saved = [save_version(database.uow, repo, _pipeline(), f"save {i}", "Ann <ann@x.io>") for i in range(1, 4)]
     assert [n for n, _ in saved] == [1, 2, 3]
     commits = [c for _, c in saved]
     assert len(set(commits)) == 3
@@ -52,7 +53,7 @@ def test_unchanged_saves_are_each_a_commit_in_history(database: Any, tmp_path: P
 def test_blank_messages_are_refused_before_anything_is_written(database: Any, tmp_path: Path, message: Any) -> None:
     repo = GitRepo(tmp_path / "gitops")
     with pytest.raises(ValidationError, match="a version message is required"):
-        save_version(database.uow(), repo, _pipeline(), message, "ann")
+        save_version(database.uow, repo, _pipeline(), message, "ann")
     assert not (tmp_path / "gitops").exists()
     with database.uow() as uow:
         assert uow.pipelines.list_pipelines() == []
@@ -66,13 +67,13 @@ def test_blank_messages_are_refused_before_anything_is_written(database: Any, tm
 def test_unstorable_messages_are_refused(message: str, error: str) -> None:
     git = InMemoryGitOps()
     with pytest.raises(ValidationError, match=error):
-        save_version(MemoryDatabase().uow(), git, _pipeline(), message, "ann")
+        save_version(MemoryDatabase().uow, git, _pipeline(), message, "ann")
     assert git.commits == []
 
 
 def test_message_is_stored_trimmed() -> None:
     db, git = MemoryDatabase(), InMemoryGitOps()
-    save_version(db.uow(), git, _pipeline(), "  tighter top-K \n", "ann")
+    save_version(db.uow, git, _pipeline(), "  tighter top-K \n", "ann")
     with db.uow() as uow:
         assert uow.pipelines.get_version("web-topk").message == "tighter top-K"
     assert git.commits[0][3].message == "web-topk v1: tighter top-K"
@@ -82,7 +83,7 @@ def test_message_is_stored_trimmed() -> None:
 def test_unstorable_authors_are_refused(author: str) -> None:
     git = InMemoryGitOps()
     with pytest.raises(ValidationError, match="author"):
-        save_version(MemoryDatabase().uow(), git, _pipeline(), "m", author)
+        save_version(MemoryDatabase().uow, git, _pipeline(), "m", author)
 
 
 def test_cli_import_refuses_a_blank_message(migrated_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

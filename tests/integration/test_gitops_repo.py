@@ -13,7 +13,8 @@ from core.cli import main
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
 from core.gitops import GitRepo
-from core.pipelines_service import diff_versions, save_version
+from core.services.pipelines import PipelineService
+from tests.usecases import save_version
 
 
 def pipeline(k: int) -> Pipeline:
@@ -68,8 +69,8 @@ def database(tmp_path):
 
 def test_save_version_stores_commit_id_and_history(database, tmp_path):
     repo = GitRepo(tmp_path / "gitops")
-    n1, c1 = save_version(database.uow(), repo, pipeline(10), "first cut", "Ann <ann@x.io>")
-    n2, c2 = save_version(database.uow(), repo, pipeline(25), "keep more", "Ann <ann@x.io>")
+    n1, c1 = save_version(database.uow, repo, pipeline(10), "first cut", "Ann <ann@x.io>")
+    n2, c2 = save_version(database.uow, repo, pipeline(25), "keep more", "Ann <ann@x.io>")
     assert (n1, n2) == (1, 2)
     with database.uow() as uow:
         versions = uow.pipelines.list_versions("web-topk")
@@ -77,7 +78,7 @@ def test_save_version_stores_commit_id_and_history(database, tmp_path):
     files = git(tmp_path / "gitops", "ls-tree", "-r", "--name-only", c2).split()
     assert {"pipelines/web-topk/graph.json", "pipelines/web-topk/collector.yaml",
             "pipelines/web-topk/k8s/daemonset.yaml", "pipelines/web-topk/k8s/pipeline-cr.yaml"} <= set(files)
-    assert '"k": 25' in diff_versions(database.uow(), repo, "web-topk", 1, 2)
+    assert '"k": 25' in PipelineService(database.uow, repo).diff("web-topk", 1, 2)
 
 
 def test_cli_import_export_render_validate(database, tmp_path, monkeypatch, capsys):

@@ -15,9 +15,9 @@ import pytest
 
 from core.gitops import GitRepo
 from core.runtime.production import ProductionSupervisor, is_production_collector
-from core.services.promotion import promote
 from core.store.migrate import upgrade
 from core.store.uow import Database
+from tests.usecases import promote
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ import pytest
 from core.cli import main
 from core.domain.experiment import State
 from core.gitops import GitRepo
-from core.services.promotion import PromotionDenied, current_production, promote, promotion_of
+from core.services.promotion import PromotionDenied
+from tests.usecases import promote
 
 
 def _completed(services, verdict: str) -> str:
@@ -36,7 +37,7 @@ def test_promote_commits_records_and_audits(services, tmp_path: Path) -> None:
     repo = tmp_path / "gitops"
     git = GitRepo(repo)
     eid = _completed(services, "PROMOTE")
-    rec = promote(services, git, eid, actor="Alice <alice@example.com>")
+    rec = promote(services.uow, git, eid, actor="Alice <alice@example.com>")
 
     assert _git(repo, "rev-parse", "HEAD").strip() == rec.commit_id
     assert _git(repo, "log", "-1", "--format=%an <%ae>|%s", rec.commit_id).strip() == (
@@ -48,16 +49,16 @@ def test_promote_commits_records_and_audits(services, tmp_path: Path) -> None:
     assert "hostmetrics" in committed and "topk" in committed.lower()
     assert json.loads(_git(repo, "show", f"{rec.commit_id}:production/local/promotion.json"))["experiment_id"] == eid
 
-    stored = current_production(services)
+    stored = services.promotion.current()
     assert stored is not None and stored.experiment_id == eid and stored.commit_id == rec.commit_id
     assert stored.pipeline_object().name == "process-topk-v1"
-    assert promotion_of(services, eid).commit_id == rec.commit_id
+    assert services.promotion.of(eid).commit_id == rec.commit_id
     (entry,) = [a for a in services.experiments.audit(eid) if a.action == "promote"]
     assert entry.actor == "Alice <alice@example.com>"
     assert entry.details["commit_id"] == rec.commit_id and entry.details["forced"] is False
 
     # Idempotent: no new commit, no second audit entry, same record back.
-    assert promote(services, git, eid, actor="bob") == stored
+    assert promote(services.uow, git, eid, actor="bob") == stored
     assert _git(repo, "rev-parse", "HEAD").strip() == rec.commit_id
     assert len([a for a in services.experiments.audit(eid) if a.action == "promote"]) == 1
 
@@ -66,9 +67,9 @@ def test_refused_promotion_writes_nothing(services, tmp_path: Path) -> None:
     repo = tmp_path / "gitops"
     eid = _completed(services, "REJECT")
     with pytest.raises(PromotionDenied, match="not PROMOTE"):
-        promote(services, GitRepo(repo), eid, actor="alice")
+        promote(services.uow, GitRepo(repo), eid, actor="alice")
     assert not (repo / "production").exists()
-    assert current_production(services) is None
+    assert services.promotion.current() is None
     assert services.experiments.get(eid).state is State.COMPLETED
 
 

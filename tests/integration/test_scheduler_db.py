@@ -16,6 +16,7 @@ from core.domain.criteria import SuccessCriteria, Timing
 from core.domain.experiment import Experiment, State
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
+from core.services.requests import CancelExperiment
 from core.store.uow import Database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,8 @@ def test_lifecycle_and_cancel_on_both_databases(database: Database) -> None:
         assert {e.state for e in uow.experiments.list()} == {State.RUNNING}
     from core.services.experiments import ExperimentService
 
-    ExperimentService(database.uow, dry_run=True).cancel(cancelled, actor="alice", reason="changed my mind")
+    ExperimentService(database.uow, dry_run=True).cancel(
+        CancelExperiment(experiment_id=cancelled, reason="changed my mind"), actor="alice")
     wait_until(lambda: (s.run_once(), all_terminal(database))[1], 10, "experiments to finish")
     s.run_once()  # the teardown tick for the cancelled one
     logs = event_logs(database, [done, cancelled])

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from core.domain.critical import policy_from_rules
 from core.engine.hostsnapshot import StaticReader
-from core.pipelines_service import load_pipeline
 from core.runtime.collector import CollectorEmulator, identical_input
+from core.store.refs import load_pipeline
 
 
 def proc(pid: int, name: str, cpu: float, mem: int) -> dict:

@@ -7,8 +7,10 @@ import pytest
 from core.bootstrap import DEFAULT_RUNTIME, RUNTIMES, resolve_runtime
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import State
+from core.domain.views import experiment_to_dict
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
-from core.services.experiments import ExperimentService, experiment_to_dict
+from core.services.experiments import ExperimentService
+from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.store.memory import MemoryStore, MemoryUnitOfWork
 
 
@@ -43,15 +45,15 @@ def test_create_rejects_bad_input_without_storing(memory_services) -> None:
 def test_cancel_records_actor_and_reason(memory_services) -> None:
     svc = memory_services.experiments
     exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
-    out = svc.cancel(exp.id, actor="bob", reason="typo in candidate")
+    out = svc.cancel(CancelExperiment(experiment_id=exp.id, reason="typo in candidate"), actor="bob")
     assert out.state is State.CANCELLED
     ev = svc.get(exp.id).events[-1]
     assert (ev.from_state, ev.to_state, ev.actor, ev.reason) == ("Pending", "Cancelled", "bob", "typo in candidate")
     assert [a.action for a in svc.audit(exp.id)] == ["experiment.cancel", "experiment.create"]
     with pytest.raises(InvalidTransitionError, match="is Cancelled and can no longer be cancelled"):
-        svc.cancel(exp.id, actor="bob")
+        svc.cancel(CancelExperiment(experiment_id=exp.id), actor="bob")
     with pytest.raises(NotFoundError, match="no experiment with id 'exp-nope'"):
-        svc.cancel("exp-nope")
+        svc.cancel(CancelExperiment(experiment_id="exp-nope"))
 
 
 def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
@@ -80,7 +82,7 @@ def test_cancel_retries_after_a_concurrent_scheduler_write() -> None:
 
     svc = ExperimentService(lambda: Racing(store), dry_run=True)
     exp = svc.create(name="x", baseline="process-baseline-v1", candidate="process-topk-v1")
-    out = svc.cancel(exp.id, actor="carol")
+    out = svc.cancel(CancelExperiment(experiment_id=exp.id), actor="carol")
     events = [(e.from_state, e.to_state) for e in svc.get(exp.id).events]
     assert out.state is State.CANCELLED
     assert events == [("Pending", "Initializing"), ("Initializing", "Cancelled")]
@@ -114,3 +116,45 @@ def test_memory_runtime_flags_dry_run(memory_services) -> None:
     assert isinstance(memory_services.deployer, InMemoryDeployer)
     assert isinstance(memory_services.analyzer, InMemoryAnalyzer)
     assert memory_services.dry_run is True
+
+
+def test_rerun_copies_a_finished_experiment_and_refuses_a_running_one(memory_services) -> None:
+    svc = memory_services.experiments
+    old = svc.create(CreateExperiment(name="n" * 120, baseline="process-baseline-v1", candidate="process-topk-v1",
+                                      owner="carol", description="why", duration_s=90, interval_s=15,
+                                      critical_rules=[{"match": "executable_name", "pattern": "^pg$",
+                                                       "priority": "critical"}]), actor="alice")
+    with pytest.raises(InvalidTransitionError, match="is Pending; only a finished experiment can be re-run"):
+        svc.rerun(RerunExperiment(experiment_id=old.id), actor="bob")
+    svc.cancel(CancelExperiment(experiment_id=old.id), actor="alice")
+    new = svc.rerun(RerunExperiment(experiment_id=old.id), actor="bob")
+    assert new.id != old.id and new.state is State.PENDING and new.name == ("n" * 120 + " (re-run)")[:120]
+    assert (new.baseline, new.candidate, new.timing, new.load, new.target, new.criteria, new.critical_rules,
+            new.owner, new.description) == (old.baseline, old.candidate, old.timing, old.load, old.target,
+                                            old.criteria, old.critical_rules, "carol", "why")
+    (entry,) = svc.audit(new.id)
+    assert (entry.actor, entry.action) == ("bob", "experiment.create")
+    with pytest.raises(NotFoundError, match="exp-nope"):
+        svc.rerun(RerunExperiment(experiment_id="exp-nope"))
+
+
+def test_requests_refuse_wrong_types_with_a_clear_error(memory_services) -> None:
+    with pytest.raises(ValidationError) as info:
+        memory_services.experiments.create(name=5, baseline="process-baseline-v1", candidate="process-topk-v1",
+                                           colour="red")
+    assert info.value.problems == ["name: Input should be a valid string", "colour: Extra inputs are not permitted"]
+    assert memory_services.experiments.list() == []
+
+
+def test_requests_take_the_json_form_an_api_sends(memory_services) -> None:
+    body = {"name": "from the API", "baseline": "process-baseline-v1", "candidate": "process-topk-v1",
+            "duration_s": 120, "interval_s": "10", "load": {"name": "process-churn"},
+            "target": {"kind": "kubernetes", "namespace": "obs"}, "criteria": {"min_samples": 7}}
+    exp = memory_services.experiments.create(CreateExperiment.of(**body), actor="api")
+    assert (exp.load.name, exp.target.namespace, exp.criteria.min_samples, exp.timing.interval_s) == (
+        "process-churn", "obs", 7, 10.0)
+    with pytest.raises(ValidationError, match="target has unknown field"):
+        CreateExperiment.of(**{**body, "target": {"kind": "local", "colour": "red"}})
+    with pytest.raises(ValidationError, match="unknown load profile 'chaos'"):
+        memory_services.experiments.create(CreateExperiment.of(**{**body, "load": {"name": "chaos"}}), actor="api")
+    assert len(memory_services.experiments.list()) == 1

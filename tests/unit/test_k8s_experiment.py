@@ -166,7 +166,7 @@ def test_cli_writes_the_experiment_pod(memory_services, monkeypatch, tmp_path, c
     exp = memory_services.experiments.create(
         name="k", baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice",
         target=Target(kind="kubernetes", namespace="team-a", node_selector={"pool": "x"}))
-    monkeypatch.setattr("core.commands.experiment._services", lambda: memory_services)
+    monkeypatch.setattr("core.commands.common.services", lambda: memory_services)
     monkeypatch.setattr("core.render.k8s_experiment.check_experiment_bundle",
                         lambda bundle: validate_manifests_text(bundle.manifests))  # the binary runs above
     out = tmp_path / "out"

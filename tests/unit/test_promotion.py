@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from core.domain.criteria import Target
 from core.domain.errors import PhoenixError
 from core.domain.experiment import State
+from core.domain.views import experiment_to_dict
 from core.gitops import InMemoryGitOps
-from core.services.experiments import experiment_to_dict
-from core.services.promotion import (
-    PromotionDenied,
-    current_production,
-    promote,
-    promotion_of,
-    require_production,
-    target_key,
-)
+from core.services.promotion import PromotionDenied, target_key
+from core.services.requests import Promote
+from tests.usecases import promote, save_version
 
 
 def _finish(services, verdict: str | None, *, candidate: str = "process-topk-v1", state: State = State.COMPLETED,
@@ -46,7 +42,7 @@ def _finish(services, verdict: str | None, *, candidate: str = "process-topk-v1"
 def test_promote_completed_promote_verdict(memory_services) -> None:
     git = InMemoryGitOps()
     eid = _finish(memory_services, "PROMOTE")
-    rec = promote(memory_services, git, eid, actor="alice")
+    rec = promote(memory_services.uow, git, eid, actor="alice")
     assert (rec.target, rec.pipeline, rec.version, rec.ref, rec.experiment_id) == (
         "local", "process-topk-v1", None, "process-topk-v1", eid)
     assert rec.forced is False and rec.reason is None and rec.actor == "alice" and rec.interval_s == 5.0
@@ -57,9 +53,9 @@ def test_promote_completed_promote_verdict(memory_services) -> None:
     assert json.loads(files["promotion.json"])["experiment_id"] == eid
     assert info.author == "alice" and eid in info.message
     assert json.loads(files["graph.json"])["name"] == "process-topk-v1"
-    assert current_production(memory_services) == rec
-    assert require_production(memory_services).pipeline_object().name == "process-topk-v1"
-    assert promotion_of(memory_services, eid).commit_id == commit_id
+    assert memory_services.promotion.current() == rec
+    assert memory_services.promotion.require().pipeline_object().name == "process-topk-v1"
+    assert memory_services.promotion.of(eid).commit_id == commit_id
     entries = [a for a in memory_services.experiments.audit(eid) if a.action == "promote"]
     assert len(entries) == 1
     assert entries[0].actor == "alice"
@@ -69,8 +65,8 @@ def test_promote_completed_promote_verdict(memory_services) -> None:
 def test_promote_again_is_a_noop(memory_services) -> None:
     git = InMemoryGitOps()
     eid = _finish(memory_services, "PROMOTE")
-    first = promote(memory_services, git, eid, actor="alice")
-    again = promote(memory_services, git, eid, actor="bob")
+    first = promote(memory_services.uow, git, eid, actor="alice")
+    again = promote(memory_services.uow, git, eid, actor="bob")
     assert again == first and len(git.dir_commits) == 1
     assert len([a for a in memory_services.experiments.audit(eid) if a.action == "promote"]) == 1
 
@@ -79,11 +75,11 @@ def test_later_promotion_supersedes_and_rollback_recommits(memory_services) -> N
     git = InMemoryGitOps()
     a = _finish(memory_services, "PROMOTE")
     b = _finish(memory_services, "PROMOTE", candidate="process-baseline-v1")
-    promote(memory_services, git, a, actor="alice")
-    rec_b = promote(memory_services, git, b, actor="alice")
-    assert current_production(memory_services).experiment_id == b and rec_b.ref == "process-baseline-v1"
-    rec_a = promote(memory_services, git, a, actor="alice")  # a rollback is a new promotion
-    assert current_production(memory_services).experiment_id == a and len(git.dir_commits) == 3
+    promote(memory_services.uow, git, a, actor="alice")
+    rec_b = promote(memory_services.uow, git, b, actor="alice")
+    assert memory_services.promotion.current().experiment_id == b and rec_b.ref == "process-baseline-v1"
+    rec_a = promote(memory_services.uow, git, a, actor="alice")  # a rollback is a new promotion
+    assert memory_services.promotion.current().experiment_id == a and len(git.dir_commits) == 3
     (entry,) = [x for x in memory_services.experiments.audit(a) if x.action == "promote"][:1]
     assert entry.details["replaces_experiment"] == b and rec_a.commit_id == git.dir_commits[-1][0]
 
@@ -93,8 +89,8 @@ def test_not_completed_is_refused_even_forced(memory_services, state: State) -> 
     git = InMemoryGitOps()
     eid = _finish(memory_services, None, state=state)
     with pytest.raises(PromotionDenied, match=f"is {state.value}.*only a Completed experiment"):
-        promote(memory_services, git, eid, actor="root", force=True, reason="urgent", is_admin=True)
-    assert git.dir_commits == [] and current_production(memory_services) is None
+        promote(memory_services.uow, git, eid, actor="root", force=True, reason="urgent", is_admin=True)
+    assert git.dir_commits == [] and memory_services.promotion.current() is None
 
 
 @pytest.mark.parametrize("verdict", ["REJECT", "INCONCLUSIVE"])
@@ -102,13 +98,13 @@ def test_other_verdicts_need_an_admin_force_with_reason(memory_services, verdict
     git = InMemoryGitOps()
     eid = _finish(memory_services, verdict)
     with pytest.raises(PromotionDenied, match=f"verdict {verdict}, not PROMOTE.*--force --reason"):
-        promote(memory_services, git, eid, actor="alice")
+        promote(memory_services.uow, git, eid, actor="alice")
     with pytest.raises(PromotionDenied, match="only an admin may force"):
-        promote(memory_services, git, eid, actor="alice", force=True, reason="trust me")
+        promote(memory_services.uow, git, eid, actor="alice", force=True, reason="trust me")
     with pytest.raises(PromotionDenied, match="needs a reason"):
-        promote(memory_services, git, eid, actor="root", force=True, reason="   ", is_admin=True)
-    assert git.dir_commits == [] and current_production(memory_services) is None
-    rec = promote(memory_services, git, eid, actor="root", force=True, reason="cost freeze", is_admin=True)
+        promote(memory_services.uow, git, eid, actor="root", force=True, reason="   ", is_admin=True)
+    assert git.dir_commits == [] and memory_services.promotion.current() is None
+    rec = promote(memory_services.uow, git, eid, actor="root", force=True, reason="cost freeze", is_admin=True)
     assert rec.forced is True and rec.reason == "cost freeze" and rec.verdict == verdict
     assert "forced: cost freeze" in git.dir_commits[0][3].message
     (entry,) = [a for a in memory_services.experiments.audit(eid) if a.action == "promote"]
@@ -117,21 +113,20 @@ def test_other_verdicts_need_an_admin_force_with_reason(memory_services, verdict
 
 def test_unknown_experiment_and_missing_production_are_clear_errors(memory_services) -> None:
     with pytest.raises(PhoenixError, match="exp-nope"):
-        promote(memory_services, InMemoryGitOps(), "exp-nope", actor="alice")
+        promote(memory_services.uow, InMemoryGitOps(), "exp-nope", actor="alice")
     with pytest.raises(PhoenixError, match="no pipeline has been promoted to production for target 'local'"):
-        require_production(memory_services)
+        memory_services.promotion.require()
 
 
 def test_saved_candidate_version_is_resolved(memory_services) -> None:
     from core.catalog.templates import get_template
-    from core.pipelines_service import save_version
 
     git = InMemoryGitOps()
     p = get_template("process-topk-v1")
     p.name = "my-topk"
-    number, _ = save_version(memory_services.uow(), git, p, "first", "alice")
+    number, _ = save_version(memory_services.uow, git, p, "first", "alice")
     eid = _finish(memory_services, "PROMOTE", candidate="my-topk")
-    rec = promote(memory_services, git, eid, actor="alice")
+    rec = promote(memory_services.uow, git, eid, actor="alice")
     assert (rec.pipeline, rec.version, rec.ref) == ("my-topk", number, f"my-topk@{number}")
 
 
@@ -140,23 +135,23 @@ def test_kubernetes_target_gets_its_own_directory(memory_services) -> None:
     target = Target(kind="kubernetes", namespace="obs", node_selector={"pool": "web"})
     assert target_key(target) == "kubernetes-obs-pool-web"
     eid = _finish(memory_services, "PROMOTE", target=target)
-    rec = promote(memory_services, git, eid, actor="alice")
+    rec = promote(memory_services.uow, git, eid, actor="alice")
     assert rec.target == "kubernetes-obs-pool-web" and git.dir_commits[0][1] == "production/kubernetes-obs-pool-web"
     assert "namespace: obs" in "".join(v for k, v in git.dir_commits[0][2].items() if k.startswith("k8s/"))
-    assert current_production(memory_services) is None  # the local host's production is untouched
+    assert memory_services.promotion.current() is None  # the local host's production is untouched
 
 
 def test_service_method_and_view(memory_services) -> None:
-    git = InMemoryGitOps()
-    svc = memory_services.experiments
+    svc = memory_services.promotion  # wired by bootstrap with the configured GitOps repository
     eid = _finish(memory_services, "PROMOTE")
-    assert svc.promotion(eid) is None
-    out = svc.promote(eid, actor="alice", gitops=git)
-    assert out["experiment_id"] == eid and "graph" not in out
-    assert svc.promotion(eid) == out
-    view = experiment_to_dict(svc.get(eid), promoted=svc.promotion(eid))
-    assert view["promoted"]["commit_id"] == out["commit_id"]
-    assert "promoted" not in experiment_to_dict(svc.get(eid))
+    assert svc.of(eid) is None
+    out = svc.promote(Promote(experiment_id=eid), actor="alice")
+    assert out.experiment_id == eid and out.graph
+    stored = svc.of(eid)
+    assert stored == replace(out, graph={})  # the experiment's view of its promotion has no graph
+    view = experiment_to_dict(memory_services.experiments.get(eid), promoted=stored.to_dict(with_graph=False))
+    assert view["promoted"]["commit_id"] == out.commit_id
+    assert "promoted" not in experiment_to_dict(memory_services.experiments.get(eid))
 
 
 def test_concurrent_promotion_of_the_same_experiment_records_once(memory_services) -> None:
@@ -168,11 +163,11 @@ def test_concurrent_promotion_of_the_same_experiment_records_once(memory_service
         def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
             commit = super().commit_dir(rel_dir, files, message, author)
             if len(self.dir_commits) == 1:
-                self.winner = promote(memory_services, self, eid, actor="bob")
+                self.winner = promote(memory_services.uow, self, eid, actor="bob")
             return commit
 
     git = RacingGit()
-    rec = promote(memory_services, git, eid, actor="alice")
+    rec = promote(memory_services.uow, git, eid, actor="alice")
     assert rec == git.winner and rec.actor == "bob" and rec.commit_id == git.dir_commits[1][0]
-    assert current_production(memory_services) == rec
+    assert memory_services.promotion.current() == rec
     assert len([a for a in memory_services.experiments.audit(eid) if a.action == "promote"]) == 1

@@ -13,7 +13,6 @@ from core.catalog.process_metrics import DEFAULT_METRICS
 from core.domain.critical import policy_from_rules
 from core.engine.expand import expand
 from core.engine.hostsnapshot import StaticReader, snapshot_this_host
-from core.pipelines_service import load_pipeline
 from core.runtime.exposition import render_series
 from core.runtime.scrape_measure import (
     Endpoints,
@@ -28,6 +27,7 @@ from core.runtime.scrape_measure import (
     parse_telemetry,
     process_series,
 )
+from core.store.refs import load_pipeline
 
 POLICY = policy_from_rules([{"match": "executable_name", "pattern": "^postgres$", "priority": "critical"}])
 LABELS = {"phoenix_experiment_id": "e1", "phoenix_variant": "baseline", "host_name": "test-host"}
@@ -136,8 +136,8 @@ def test_bad_text_is_a_clear_scrape_error():
 def test_endpoints_from_rendered_config():
     import yaml
 
-    from core.pipelines_service import render_checked
     from core.render.collector import local_options
+    from core.services.pipelines import render_checked
 
     opts = local_options("e1", "baseline", metrics_port=9101, telemetry_port=9102, health_port=9103)
     conf = yaml.safe_load(render_checked(load_pipeline("process-baseline-v1"), opts).collector_yaml)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
+from core.commands import common
 from core.domain.errors import ValidationError
+from core.outputs import output_file, write_file
 from core.reports.render import FORMATS
+from core.services.requests import ExperimentReport
 
 
-def register(esub: Any) -> None:
+def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``report`` to the ``experiment`` command group's subparsers."""
     r = esub.add_parser("report", help="write an experiment report: CSV samples, self-contained HTML or PDF")
     r.add_argument("id")
@@ -23,10 +25,6 @@ def register(esub: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     import sys
 
-    from core.bootstrap import bootstrap
-    from core.outputs import output_file, write_file
-    from core.reports import experiment_report
-
     if not args.out.strip():
         raise ValidationError("--out is empty: give a file path, or - for stdout")
     fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out != "-" else "html")
@@ -35,9 +33,9 @@ def _report(args: argparse.Namespace) -> int:
     if args.out == "-" and fmt == "pdf":
         raise ValidationError("a PDF report needs --out FILE")
     out = output_file(args.out) if args.out != "-" else None
-    services = bootstrap()
+    services = common.services()
     try:
-        body = experiment_report(services, args.id, fmt)
+        body = services.reports.render(ExperimentReport.of(experiment_id=args.id, format=fmt))
     finally:
         services.close()
     if args.out == "-":

@@ -1,0 +1,168 @@
+"""Pipeline use cases: resolve, render, save a version (database + GitOps commit), history.
+
+Saving order: render and validate everything first (nothing is written for an invalid
+pipeline), then commit to git, then append the version row with the commit id. If the
+database write fails after the git commit, the repository holds one commit no version
+points to; the next save simply commits again (git history is append-only anyway).
+
+Every version is its own commit in the pipeline's history, even when nothing else changed:
+``pipelines/<name>/version.json`` records the version number, so saving an unchanged
+pipeline still changes the directory. A version needs a message (blank is refused here,
+so the builder, the CLI and the API all get the same error).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from core.catalog.compiler import ensure_valid
+from core.catalog.templates import get_template, is_template
+from core.domain.errors import NotFoundError, ValidationError
+from core.domain.pipeline import Pipeline
+from core.domain.ports import UnitOfWorkFactory
+from core.domain.records import PipelineRecord, PipelineVersionRecord
+from core.gitops import CommitInfo, GitOps
+from core.otelcol.validate import check_collector_yaml
+from core.render.bundle import Bundle, render_bundle
+from core.render.collector import RenderOptions
+from core.render.k8s import K8sOptions
+from core.render.k8s_validate import validate_manifests_text
+from core.services.requests import SavePipelineVersion
+from core.store.refs import load_pipeline
+
+MAX_MESSAGE = 10_000
+VERSION_FILE = "version.json"
+
+
+def check_message(message: object) -> str:
+    """The version message, trimmed; ValidationError when blank or not storable."""
+    if not isinstance(message, str) or not message.strip():
+        raise ValidationError("a version message is required: say what changed and why")
+    text = message.strip()
+    if len(text) > MAX_MESSAGE:
+        raise ValidationError(f"the version message must be at most {MAX_MESSAGE:,} characters, got {len(text):,}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("the version message contains characters that are not valid text") from None
+    if "\x00" in text:
+        raise ValidationError("the version message must not contain NUL characters")
+    return text
+
+
+@dataclass(frozen=True)
+class SavedVersion:
+    """What saving a version produced."""
+
+    name: str
+    number: int
+    commit_id: str
+
+
+def render_checked(pipeline: Pipeline, opts: RenderOptions | None = None, k8s: K8sOptions | None = None) -> Bundle:
+    """Render and validate everything a version contains; ValidationError lists problems."""
+    ensure_valid(pipeline)
+    bundle = render_bundle(pipeline, opts, k8s)
+    # Schemas first, then the real collector when built: a version it refuses is never saved.
+    problems = [f"collector.yaml: {p}" for p in check_collector_yaml(bundle.collector_yaml).problems]
+    problems += validate_manifests_text({f"k8s/{n}": t for n, t in bundle.manifests.items()})
+    if problems:  # an emitter bug: say exactly what, never write a broken version
+        raise ValidationError(problems)
+    return bundle
+
+
+def version_files(pipeline: Pipeline, bundle: Bundle, number: int | None = None) -> dict[str, str]:
+    files = {"graph.json": pipeline.to_json(), **bundle.files()}
+    if number is not None:  # changes on every save: each version is a commit in the pipeline's history
+        files[VERSION_FILE] = json.dumps({"pipeline": pipeline.name, "version": number}) + "\n"
+    return files
+
+
+def computed_params(pipeline: Pipeline) -> dict[str, Any]:
+    """Phoenix-computed values recorded with a version (thresholds, learned names)."""
+    out: dict[str, Any] = {}
+    for n in pipeline.nodes:
+        for key in ("computed", "learned"):
+            if n.params.get(key):
+                out.setdefault(n.id, {})[key] = n.params[key]
+    return out
+
+
+class PipelineService:
+    """Saved pipelines: save a version (database + GitOps commit), list, load, resolve, history, diff."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps):
+        self.uow_factory = uow_factory
+        self.gitops = gitops
+
+    def save_version(self, request: SavePipelineVersion, *, actor: str) -> SavedVersion:
+        """Create the next immutable version of the pipeline (see the module doc for the order)."""
+        pipeline = request.pipeline
+        message = check_message(request.message)
+        if is_template(pipeline.name):
+            raise ValidationError(f"{pipeline.name} is a built-in template; save an edited copy under a new name")
+        bundle = render_checked(pipeline)
+        with self.uow_factory() as uow:
+            try:
+                number = uow.pipelines.get_version(pipeline.name).number + 1
+            except NotFoundError:
+                number = 1
+            commit_id = self.gitops.commit_pipeline(
+                pipeline.name, version_files(pipeline, bundle, number), f"{pipeline.name} v{number}: {message}", actor
+            )
+            record = uow.pipelines.add_version(
+                pipeline.name,
+                pipeline.to_dict(),
+                bundle.collector_yaml,
+                message=message,
+                author=actor,
+                commit_id=commit_id,
+                computed=computed_params(pipeline) or None,
+                description=pipeline.description,
+            )
+            uow.commit()
+        return SavedVersion(pipeline.name, record.number, commit_id)
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        with self.uow_factory() as uow:
+            return list(uow.pipelines.list_pipelines())
+
+    def names(self) -> list[str]:
+        """Saved pipelines that have at least one version."""
+        return [p.name for p in self.list_pipelines() if p.latest_version]
+
+    def list_versions(self, name: str) -> list[PipelineVersionRecord]:
+        with self.uow_factory() as uow:
+            return list(uow.pipelines.list_versions(name))
+
+    def version(self, name: str, number: int | None = None) -> PipelineVersionRecord:
+        """One saved version (the latest when ``number`` is None)."""
+        with self.uow_factory() as uow:
+            return uow.pipelines.get_version(name, number)
+
+    def load(self, ref: str) -> Pipeline:
+        """A template name, ``name`` / ``name@N`` of a saved pipeline, or a JSON/YAML file path."""
+        return load_pipeline(ref, self.uow_factory())
+
+    def resolve(self, ref: str) -> Pipeline:
+        """``name`` (template or latest saved) or ``name@N``; never a file (what pages offer)."""
+        name, _, ver = ref.partition("@")
+        if not ver and is_template(name):
+            return get_template(name)
+        if ver and not ver.isdigit():
+            raise NotFoundError(f"bad pipeline version in {ref!r}")
+        return Pipeline.from_dict(self.version(name, int(ver) if ver else None).graph)
+
+    def history(self, name: str, limit: int = 50) -> list[CommitInfo]:
+        return self.gitops.history(name, limit)
+
+    def diff(self, name: str, old: int, new: int) -> str:
+        """The GitOps diff between two saved versions of ``name``."""
+        with self.uow_factory() as uow:
+            a = uow.pipelines.get_version(name, old)
+            b = uow.pipelines.get_version(name, new)
+        if not a.commit_id or not b.commit_id:
+            raise NotFoundError(f"{name} v{old} or v{new} has no GitOps commit")
+        return self.gitops.diff(a.commit_id, b.commit_id, name)

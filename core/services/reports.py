@@ -1,0 +1,30 @@
+"""Report use case: one experiment as CSV samples, self-contained HTML or PDF (``core.reports``)."""
+
+from __future__ import annotations
+
+from core.domain.errors import PhoenixError
+from core.render.collector import render_collector
+from core.reports import build, render
+from core.services.experiments import ExperimentService
+from core.services.pipelines import PipelineService
+from core.services.requests import ExperimentReport
+
+
+class ReportService:
+    def __init__(self, experiments: ExperimentService, pipelines: PipelineService):
+        self.experiments = experiments
+        self.pipelines = pipelines
+
+    def _collector_yaml(self, ref: str) -> str:
+        # A pipeline deleted or unreadable since the run still gets a report: the diff says why.
+        try:
+            return render_collector(self.pipelines.load(ref))
+        except PhoenixError as exc:
+            return f"# {ref}: {exc}\n"
+
+    def render(self, request: ExperimentReport) -> bytes:
+        """The report body in ``request.format`` (an unknown format is a ValidationError from ``render``)."""
+        exp = self.experiments.get(request.experiment_id)
+        samples = self.experiments.samples(request.experiment_id)
+        data = build(exp, samples, self._collector_yaml(str(exp.baseline)), self._collector_yaml(str(exp.candidate)))
+        return render(data, request.format)

@@ -1,0 +1,255 @@
+"""The store contract: what services and the scheduler rely on from any unit of work.
+
+One suite, three stores: SQLite and PostgreSQL (``core.store.uow``, migrated from empty) and
+the in-memory fake (``core.store.memory``) the unit tests use, so the fake cannot drift from
+the real thing. PostgreSQL comes from the throwaway server in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
+from core.domain.experiment import State
+from core.domain.ports import Database
+from core.domain.samples import MeasurementSample
+from core.store.memory import MemoryDatabase
+from core.store.migrate import upgrade
+from core.store.uow import Database as SqlDatabase
+from tests.integration.test_store import T0, new_experiment
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "memory":
+        yield MemoryDatabase()
+        return
+    url = f"sqlite:///{tmp_path / 'contract.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_empty_url")
+    upgrade(url)
+    db = SqlDatabase(url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def test_experiment_round_trip(store: Database) -> None:
+    exp = new_experiment()
+    with store.uow() as uow:
+        uow.experiments.add(exp)
+        uow.commit()
+    assert exp.version == 1
+    with store.uow() as uow:
+        got = uow.experiments.get(exp.id)
+    for f in ("id", "name", "description", "owner", "state", "baseline", "candidate", "target", "load", "timing",
+              "criteria", "critical_rules", "dry_run", "created_at", "version"):
+        assert getattr(got, f) == getattr(exp, f), f
+    assert got.created_at.tzinfo is not None
+
+
+def test_transitions_write_the_event_log_in_order(store: Database) -> None:
+    exp = new_experiment()
+    with store.uow() as uow:
+        uow.experiments.add(exp)
+        uow.commit()
+    steps = [("start", ()), ("mark_running", ()), ("begin_analysis", ())]
+    for i, (name, _) in enumerate(steps):
+        with store.uow() as uow:
+            e = uow.experiments.get(exp.id)
+            getattr(e, name)("scheduler:t", T0 + timedelta(seconds=i + 1))
+            e.runtime_info = {"pids": [100 + i], "ports": {"baseline": 19000}}
+            uow.experiments.save(e)
+            uow.commit()
+    with store.uow() as uow:
+        e = uow.experiments.get(exp.id)
+        e.complete({"verdict": "REJECT", "reasons": ["only 12% fewer series"]}, "scheduler:t", T0 + timedelta(seconds=9))
+        uow.experiments.save(e)
+        uow.commit()
+    with store.uow() as uow:
+        got = uow.experiments.get(exp.id)
+    assert got.state is State.COMPLETED and got.version == 5
+    assert got.result == {"verdict": "REJECT", "reasons": ["only 12% fewer series"]}
+    assert got.runtime_info == {"pids": [102], "ports": {"baseline": 19000}}
+    assert got.started_at == T0 + timedelta(seconds=2) and got.finished_at == T0 + timedelta(seconds=9)
+    assert [(ev.from_state, ev.to_state, ev.at) for ev in got.events] == [
+        ("Pending", "Initializing", T0 + timedelta(seconds=1)),
+        ("Initializing", "Running", T0 + timedelta(seconds=2)),
+        ("Running", "Analyzing", T0 + timedelta(seconds=3)),
+        ("Analyzing", "Completed", T0 + timedelta(seconds=9)),
+    ]
+
+
+def test_optimistic_lock_conflict(store: Database) -> None:
+    exp = new_experiment()
+    with store.uow() as uow:
+        uow.experiments.add(exp)
+        uow.commit()
+    with store.uow() as u1, store.uow() as u2:
+        a = u1.experiments.get(exp.id)
+        b = u2.experiments.get(exp.id)
+        a.start("scheduler:a")
+        u1.experiments.save(a)
+        u1.commit()
+        b.cancel("alice")
+        with pytest.raises(ConcurrencyError, match=f"experiment {exp.id} was changed by someone else"):
+            u2.experiments.save(b)
+    with store.uow() as uow:
+        got = uow.experiments.get(exp.id)
+    assert got.state is State.INITIALIZING  # the stale write did not overwrite
+    assert [e.to_state for e in got.events] == ["Initializing"]
+
+
+def test_stale_object_from_an_earlier_unit_is_rejected(store: Database) -> None:
+    exp = new_experiment()
+    with store.uow() as uow:
+        uow.experiments.add(exp)
+        uow.commit()
+    stale = new_experiment(id=exp.id)
+    stale.version = 1
+    with store.uow() as uow:
+        e = uow.experiments.get(exp.id)
+        e.start("s")
+        uow.experiments.save(e)
+        uow.commit()
+    stale.cancel("bob")
+    with store.uow() as uow, pytest.raises(ConcurrencyError):
+        uow.experiments.save(stale)
+
+
+def test_list_and_counts(store: Database) -> None:
+    ids = []
+    for i in range(3):
+        e = new_experiment(name=f"e{i}", now=T0 + timedelta(minutes=i))
+        with store.uow() as uow:
+            uow.experiments.add(e)
+            uow.commit()
+        ids.append(e.id)
+    with store.uow() as uow:
+        e = uow.experiments.get(ids[0])
+        e.cancel("alice")
+        uow.experiments.save(e)
+        uow.commit()
+    with store.uow() as uow:
+        assert [e.id for e in uow.experiments.list()] == list(reversed(ids))  # newest first
+        assert [e.id for e in uow.experiments.list(states=["Cancelled"])] == [ids[0]]
+        assert uow.experiments.counts_by_state() == {"Pending": 2, "Cancelled": 1}
+        with pytest.raises(NotFoundError):
+            uow.experiments.get("exp-missing")
+
+
+def test_uncommitted_unit_rolls_back(store: Database) -> None:
+    with store.uow() as uow:
+        uow.experiments.add(new_experiment())
+    with store.uow() as uow:
+        assert uow.experiments.list() == []
+
+
+def test_claims_are_exclusive_and_expire(store: Database) -> None:
+    e1, e2 = new_experiment(now=T0), new_experiment(now=T0 + timedelta(seconds=1))
+    with store.uow() as uow:
+        uow.experiments.add(e1)
+        uow.experiments.add(e2)
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.experiments.claim("a", T0, 30, limit=1) == [e1.id]
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.experiments.claim("b", T0, 30) == [e2.id]
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.experiments.holds_claim(e1.id, "a", T0 + timedelta(seconds=5))
+        assert not uow.experiments.holds_claim(e1.id, "b", T0)
+        assert uow.experiments.claim("c", T0 + timedelta(seconds=10), 30) == []
+        assert sorted(uow.experiments.claim("c", T0 + timedelta(seconds=31), 30)) == sorted([e1.id, e2.id])
+        uow.commit()
+    with store.uow() as uow:
+        uow.experiments.release_all("c")
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.experiments.claims() == {e1.id: None, e2.id: None}
+        # claims never bump the optimistic version
+        assert uow.experiments.get(e1.id).version == 1
+
+
+def test_terminal_experiments_are_claimed_only_for_teardown(store: Database) -> None:
+    done, pending_teardown = new_experiment(), new_experiment()
+    with store.uow() as uow:
+        uow.experiments.add(done)
+        uow.experiments.add(pending_teardown)
+        uow.commit()
+    for exp, deployed in ((done, False), (pending_teardown, True)):
+        with store.uow() as uow:
+            e = uow.experiments.get(exp.id)
+            e.start("s")
+            if deployed:
+                e.runtime_info = {"pids": [1]}
+            e.cancel("alice")
+            uow.experiments.save(e)
+            uow.commit()
+    with store.uow() as uow:
+        assert uow.experiments.claim("s", T0 + timedelta(days=1), 30) == [pending_teardown.id]
+
+
+def test_pipeline_versions_are_numbered_and_immutable(store: Database) -> None:
+    with store.uow() as uow:
+        v1 = uow.pipelines.add_version("my-pipe", {"nodes": [1]}, "receivers: {}\n", message="first", author="alice",
+                                       commit_id="abc123", computed={"series": 10})
+        v2 = uow.pipelines.add_version("my-pipe", {"nodes": [1, 2]}, "receivers: {}\n", message="second")
+        uow.pipelines.add_version("other", {"nodes": []})
+        uow.commit()
+    assert (v1.number, v2.number, v2.ref) == (1, 2, "my-pipe@2")
+    with store.uow() as uow:
+        assert uow.pipelines.get_version("my-pipe").graph == {"nodes": [1, 2]}
+        first = uow.pipelines.get_version("my-pipe", 1)
+        assert (first.message, first.author, first.commit_id, first.computed) == ("first", "alice", "abc123", {"series": 10})
+        assert [v.number for v in uow.pipelines.list_versions("my-pipe")] == [1, 2]
+        assert [(p.name, p.latest_version) for p in uow.pipelines.list_pipelines()] == [("my-pipe", 2), ("other", 1)]
+        with pytest.raises(NotFoundError, match="has no version 7"):
+            uow.pipelines.get_version("my-pipe", 7)
+        with pytest.raises(NotFoundError, match="no saved pipeline named 'nope'"):
+            uow.pipelines.list_versions("nope")
+        with pytest.raises(ValidationError):
+            uow.pipelines.ensure_pipeline(" ")
+        repository = type(uow.pipelines)
+    assert not [m for m in dir(repository) if m.startswith(("update", "edit", "set"))]
+
+
+def test_samples_audit_processes_settings(store: Database) -> None:
+    exp = new_experiment()
+    with store.uow() as uow:
+        uow.experiments.add(exp)
+        uow.samples.add_many([
+            MeasurementSample(exp.id, v, T0 + timedelta(seconds=10 * i), 1000 - 600 * (v == "candidate"), 1000, 80_000,
+                              collector_cpu_pct=1.5, collector_rss_mb=60.0, critical_coverage_pct=100.0,
+                              processes_seen=250, series_created=3, series_removed=1)
+            for i in range(3) for v in ("baseline", "candidate")
+        ])
+        uow.audit.add("alice", "experiment.create", exp.id, {"name": exp.name})
+        pid_row = uow.processes.add(exp.id, "baseline", 4242, 19000)
+        uow.settings.set("price_cards", {"grafana": 6.5}, by="alice")
+        uow.commit()
+    with store.uow() as uow:
+        samples = uow.samples.list(exp.id)
+        assert len(samples) == 6 and uow.samples.count(exp.id) == 6
+        assert [s.series for s in uow.samples.list(exp.id, variant="candidate")] == [400, 400, 400]
+        assert len(uow.samples.list(exp.id, since=T0 + timedelta(seconds=5))) == 4
+        assert samples[0].t == T0 and samples[0].critical_coverage_pct == 100.0
+        with pytest.raises(ValidationError, match="variant must be one of baseline, candidate"):
+            uow.samples.add(MeasurementSample(exp.id, "third", T0, 1, 1, 1))
+    with store.uow() as uow:
+        (entry,) = uow.audit.list(subject=exp.id)
+        assert (entry.actor, entry.action, entry.details) == ("alice", "experiment.create", {"name": "store test"})
+        (proc,) = uow.processes.list(owner_ref=exp.id)
+        assert (proc.pid, proc.port, proc.status) == (4242, 19000, "running")
+        uow.processes.set_status(pid_row, "stopped")
+        uow.settings.set("price_cards", {"grafana": 7.0})
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.processes.list(status="running") == []
+        assert uow.settings.get("price_cards") == {"grafana": 7.0}
+        assert uow.settings.get("missing", "dflt") == "dflt"
+        assert uow.settings.all() == {"price_cards": {"grafana": 7.0}}
