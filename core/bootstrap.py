@@ -11,12 +11,14 @@ experiments created with it are labelled "dry run".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.analysis.analyzer import ExperimentAnalyzer
-from core.domain.errors import ValidationError
+from core.domain.errors import PhoenixError, ValidationError
 from core.domain.ports import Analyzer, Database, Deployer, UnitOfWork
 from core.gitops import GitOps, GitRepo
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
@@ -28,6 +30,7 @@ from core.services.reports import ReportService
 from core.services.settings import SettingsService, price_functions
 from core.services.system import SystemService
 from core.settings import Settings
+from core.store.migrate import is_up_to_date, missing_tables, upgrade
 from core.store.uow import Database as SqlDatabase
 
 log = logging.getLogger(__name__)
@@ -137,11 +140,8 @@ def bootstrap(
         analyzer = analyzer or default_analyzer
     if database is None:
         database = SqlDatabase(settings.database_url)
-        if migrate:
-            from core.store.migrate import is_up_to_date, upgrade
-
-            if not is_up_to_date(settings.database_url):
-                upgrade(settings.database_url)
+        if migrate and not is_up_to_date(settings.database_url):
+            upgrade(settings.database_url)
     dry_run = bool(getattr(deployer, "dry_run", False))
     # GitRepo does no I/O until it commits: building it here costs nothing.
     gitops = gitops if gitops is not None else GitRepo(settings.gitops_repo)
@@ -166,3 +166,28 @@ def bootstrap(
     if start_scheduler:
         services.start_scheduler()
     return services
+
+
+@contextmanager
+def open_configuration(database_url: str) -> Iterator[SettingsService]:
+    """The settings service on ``database_url`` for one CLI command, disposed afterwards.
+
+    A SQLite file that does not exist yet, or a database without the settings table (never
+    migrated), means nothing was ever saved: no database layer (and no empty file created
+    as a side effect of reading). A database that cannot be reached is a clear error.
+    """
+    if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).is_file():
+        yield SettingsService(None)
+        return
+    try:
+        unsaved = "app_settings" in missing_tables(database_url)
+    except PhoenixError as exc:
+        raise ValidationError(f"database settings could not be read: {exc}") from None
+    if unsaved:
+        yield SettingsService(None)
+        return
+    db = SqlDatabase(database_url)
+    try:
+        yield SettingsService(db.uow)
+    finally:
+        db.dispose()

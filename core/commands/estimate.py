@@ -32,12 +32,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.bootstrap import open_configuration
     from core.commands.pipeline import load_pipeline_ref
     from core.domain.critical import load_policy_file
     from core.engine.snapshot import load_snapshot
     from core.outputs import output_file, replacing
     from core.services.estimate import estimate_pipeline
-    from core.services.settings import open_configuration
     from core.settings import Settings
 
     series_out = output_file(args.series_out, flag="--series-out") if args.series_out is not None else None

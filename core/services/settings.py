@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -32,9 +31,8 @@ import yaml
 from core.cost import PriceCard, load_price_cards, monthly_cost, parse_price_cards, price_card_document
 from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text
 from core.domain.errors import PhoenixError, TemporaryError, ValidationError
+from core.domain.ports import UnitOfWorkFactory
 from core.redact import mask_url
-from core.store.migrate import missing_tables
-from core.store.uow import Database, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -376,28 +374,3 @@ def price_functions(cards: list[PriceCard], hosts: int = 1) -> dict[str, Callabl
         return lambda series, dpm, bpm: monthly_cost(card, series, dpm, bpm, hosts).usd_per_month
 
     return {c.id: fn(c) for c in cards}
-
-
-@contextmanager
-def open_configuration(database_url: str) -> Iterator[SettingsService]:
-    """The settings service on ``database_url`` for one CLI command, disposed afterwards.
-
-    A SQLite file that does not exist yet, or a database without the settings table (never
-    migrated), means nothing was ever saved: no database layer (and no empty file created
-    as a side effect of reading). A database that cannot be reached is a clear error.
-    """
-    if database_url.startswith("sqlite:///") and not Path(database_url.removeprefix("sqlite:///")).is_file():
-        yield SettingsService(None)
-        return
-    try:
-        unsaved = "app_settings" in missing_tables(database_url)
-    except PhoenixError as exc:
-        raise ValidationError(f"database settings could not be read: {exc}") from None
-    if unsaved:
-        yield SettingsService(None)
-        return
-    db = Database(database_url)
-    try:
-        yield SettingsService(db.uow)
-    finally:
-        db.dispose()

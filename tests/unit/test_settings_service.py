@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from core.analysis.analyzer import ExperimentAnalyzer
-from core.bootstrap import bootstrap
+from core.bootstrap import bootstrap, open_configuration
 from core.catalog.templates import get_template
 from core.cost import bundled_price_card_text
 from core.domain.errors import ValidationError
@@ -20,7 +20,7 @@ from core.engine.fleet import generate_fleet
 from core.runtime.memory import InMemoryDeployer
 from core.services.estimate import estimate_pipeline
 from core.services.experiments import ExperimentService
-from core.services.settings import SettingsService, open_configuration, price_functions
+from core.services.settings import SettingsService, price_functions
 from core.settings import Settings
 from core.store.memory import MemoryDatabase
 
