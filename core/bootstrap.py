@@ -50,9 +50,10 @@ def _local_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
 
 #: name → factory.
 RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime, "local": _local_runtime}
-#: Used when the configured runtime is a planned one that is not built yet.
+#: Used when the configured runtime is a planned one that is not built yet: its experiments
+#: are labelled "dry run" (nothing is deployed), which the pages and the CLI show.
 DEFAULT_RUNTIME = "memory"
-PLANNED_RUNTIMES = frozenset({"local", "kubernetes"})
+PLANNED_RUNTIMES = frozenset({"kubernetes"})
 
 
 def resolve_runtime(name: str) -> tuple[str, RuntimeFactory]:
