@@ -1,4 +1,6 @@
-"""The estimate: what a pipeline keeps, sends and costs on a snapshot (DESIGN §1, §5, §9).
+"""The estimate: what a pipeline keeps, sends and costs on a snapshot.
+
+docs/architecture.md §3 follows an estimate from the command line to the price.
 
 Everything is computed from one evaluation (``core.engine.evaluate``) at process level;
 series are only materialised for a bounded sample that the exporters' encoders turn into
