@@ -316,16 +316,16 @@ def seed_store(db: Any, n: int, seed: int) -> dict[str, Any]:
     """``phoenix demo seed`` (terminal experiments, real event logs and results) + their samples."""
     from sqlalchemy import select, text
 
-    from core.bootstrap import Services
+    from core.bootstrap import bootstrap
     from core.commands.demo import seed as demo_seed
+    from core.gitops import InMemoryGitOps
     from core.runtime.memory import InMemoryAnalyzer
-    from core.services.experiments import ExperimentService
     from core.settings import Settings
     from core.store.models import ExperimentEventRow, ExperimentRow
 
     t0 = time.perf_counter()
-    svc = Services(settings=Settings(database_url=db.url, runtime="memory"), database=db, deployer=InMemoryDeployer(),
-                   analyzer=InMemoryAnalyzer(), runtime="memory", experiments=ExperimentService(db.uow, dry_run=True))
+    svc = bootstrap(Settings(database_url=db.url, runtime="memory"), InMemoryDeployer(), InMemoryAnalyzer(),
+                    database=db, gitops=InMemoryGitOps(), migrate=False)
     out = demo_seed(svc, n, min(100, n // 10), 10, seed)
     t_exp = time.perf_counter() - t0
     # Samples of the Completed ones (12 intervals × 2 variants, as demo seed's analyses assume).

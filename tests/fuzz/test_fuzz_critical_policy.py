@@ -27,7 +27,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from app.widgets import settings_tools
-from core.commands.experiment import critical_rules_from
+from core.commands.common import critical_rules_from
 from core.domain.critical import MATCH_FIELDS, PRIORITIES, load_policy_file
 from core.domain.errors import PhoenixError
 from core.domain.user_regex import MAX_REGEX_LEN
