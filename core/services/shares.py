@@ -130,6 +130,8 @@ class ShareService:
             payload, signature = _unb64(body), _unb64(sig)
         except (binascii.Error, ValueError):
             raise malformed from None
+        if _b64(payload) != body or _b64(signature) != sig:  # unused low bits set: one token, one spelling
+            raise malformed
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise ShareLinkError("This share link is not valid: it was altered or was not issued by this server.")
         # Signed by us, so the fields are ours; checked anyway (an old format, a changed rule).
