@@ -86,3 +86,26 @@ def test_the_experiment_page_creates_lists_and_revokes_links(app_env: Path) -> N
     assert not [b for b in at.button if b.key and b.key.startswith("share.revoke.")]
     (err,) = _open(page("shared.py"), {"share": token}).error
     assert "revoked" in err.value
+
+
+def test_the_builder_shares_a_saved_version(app_env: Path) -> None:
+    from core.bootstrap import bootstrap
+    from core.catalog.templates import get_template
+    from core.gitops import InMemoryGitOps
+    from core.settings import Settings
+    from tests.usecases import save_version
+
+    svc = bootstrap(Settings.from_env())
+    p = get_template("process-topk-v1")
+    p.name = "team-topk"
+    save_version(svc.uow, InMemoryGitOps(), p, "first", "ann")
+    svc.close()
+    at = _open(page("builder.py"), {"pipeline": "team-topk", "version": "1"})
+    assert not at.exception
+    at.button(key="share.create.team-topk@1").click().run()
+    assert not at.exception
+    (code,) = [c for c in at.code if "share=" in c.value]
+    assert urlsplit(code.value).path == "/builder"
+    shared = _open(page("shared.py"), {"share": parse_qs(urlsplit(code.value).query)["share"][0]})
+    assert not shared.exception and not shared.error
+    assert shared.title[0].value == "team-topk@1" and len(shared.button) == 0
