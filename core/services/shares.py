@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from core.domain.errors import NotFoundError, ShareLinkError, ValidationError
 from core.domain.ports import UnitOfWork, UnitOfWorkFactory
 from core.domain.records import ShareLinkRecord
+from core.redact import mask_url
 
 EXPERIMENT, PIPELINE = "experiment", "pipeline"
 SCOPE_KINDS = (EXPERIMENT, PIPELINE)
@@ -115,7 +116,8 @@ class ShareService:
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
     def url(self, link: ShareLinkRecord) -> str:
-        base = self._public_url().rstrip("/")
+        raw = self._public_url()
+        base = (mask_url(raw) if "@" in raw else raw).rstrip("/")  # a link never carries a password
         return f"{base}/{SCOPE_PAGES[link.scope_kind]}?{urlencode({'share': self.token(link)})}"
 
     def _verify(self, token: object) -> tuple[str, str, str, datetime]:
