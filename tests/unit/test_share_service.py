@@ -190,3 +190,10 @@ def test_secret_errors_never_show_the_secret(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="shorter than 32 bytes") as exc:
         server_secret(settings, env={})
     assert "tiny" not in str(exc.value)
+
+
+def test_the_url_never_carries_a_password(world) -> None:
+    shares, _, a, _, _ = world
+    leaky = ShareService(shares.uow_factory, lambda: SECRET, lambda: "https://bob:hunter2@phoenix.example", shares._now)
+    _, url = leaky.create("alice", "experiment", a)
+    assert "hunter2" not in url and urlsplit(url).hostname == "phoenix.example"
