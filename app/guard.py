@@ -1,4 +1,4 @@
-"""The one guard every page render and every action passes through (DESIGN §10).
+"""The one guard every page render and every action passes through (docs/architecture.md §4).
 
 Today there is a single local user with the ``admin`` role; the shape is what matters:
 pages call ``guard.page(name)`` before rendering and wrap each state-changing action as

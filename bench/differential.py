@@ -2,7 +2,7 @@
 
 Runs the real Phoenix collector for every built-in template beside the ``realistic`` load
 and compares each one's output with the engine's prediction on an aligned psutil snapshot
-(``core.otelcol.differential_run``). Prints the per-template agreement table (or the full
+(``core.differential.run``). Prints the per-template agreement table (or the full
 report as JSON with ``--json``); exit 1 when a template disagrees.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.catalog.templates import TEMPLATE_NAMES  # noqa: E402
-from core.otelcol import differential_run  # noqa: E402
+from core.differential import run as differential_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@ byte encodings and one psutil scrape of this host.
 
     .venv/bin/python bench/snapshot_io.py [--nodes 1000 --procs 500] [--json]
 
-Target (DESIGN §4, issue 4): 500k processes × 2 scrapes (1M rows) parse + validate in a
+Target (issue 4): 500k processes × 2 scrapes (1M rows) parse + validate in a
 few seconds. Prints the figures with the machine they were measured on.
 """
 

@@ -52,9 +52,10 @@ def _local_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
 
 #: name → factory.
 RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime, "local": _local_runtime}
-#: Used when the configured runtime is a planned one that is not built yet.
+#: Used when the configured runtime is a planned one that is not built yet: its experiments
+#: are labelled "dry run" (nothing is deployed), which the pages and the CLI show.
 DEFAULT_RUNTIME = "memory"
-PLANNED_RUNTIMES = frozenset({"local", "kubernetes"})
+PLANNED_RUNTIMES = frozenset({"kubernetes"})
 
 
 def resolve_runtime(name: str) -> tuple[str, RuntimeFactory]:
@@ -101,10 +102,18 @@ class Services:
         kw.update(overrides)
         return Scheduler(self.uow, self.deployer, self.analyzer, **kw)
 
+    def prune(self, now: Any = None) -> None:
+        """The long-running schedulers' housekeeping: measurements past the retention go."""
+        result = self.system.prune(now)
+        if result.samples_deleted:
+            log.info("retention: deleted %d samples of experiments that ended before %s (%d days)",
+                     result.samples_deleted, result.cutoff.isoformat(), result.retention_days)
+
     def start_scheduler(self, **overrides: Any) -> Scheduler:
         """Start the background scheduler once (later calls return the running one)."""
         if self.scheduler is None:
             overrides.setdefault("production_port", self.settings.collector_port_base)
+            overrides.setdefault("housekeeping", self.prune)
             self.scheduler = self.new_scheduler(**overrides)
         self.scheduler.start()
         return self.scheduler
@@ -162,7 +171,7 @@ def bootstrap(
         pipelines=pipelines,
         promotion=PromotionService(database.uow, gitops),
         reports=ReportService(experiments, pipelines),
-        system=SystemService(database.uow),
+        system=SystemService(database.uow, configuration),
         configuration=configuration,
         shares=ShareService(database.uow, lambda: server_secret(settings), configuration.public_url),
     )

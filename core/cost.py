@@ -1,4 +1,4 @@
-"""Price cards and monthly cost projections (DESIGN §9).
+"""Price cards and monthly cost projections (which cards apply: docs/configuration.md).
 
 Pure functions over dataclasses; the only I/O is reading the YAML price-card file. Each
 card has a ``model`` that fixes its formula (all amounts in USD per 730-hour month):

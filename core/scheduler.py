@@ -55,6 +55,10 @@ DEFAULT_READY_TIMEOUT_S = 120.0
 EXCLUSIVE_PREFIX = "run@"
 
 
+#: How often a long-running scheduler prunes measurements past the retention.
+HOUSEKEEPING_INTERVAL_S = 3600.0
+
+
 def new_scheduler_id(exclusive: bool = False) -> str:
     return f"{EXCLUSIVE_PREFIX if exclusive else ''}{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(2)}"
 
@@ -96,6 +100,8 @@ class Scheduler:
         production_port: int | None = None,
         experiment_ids: Iterable[str] | None = None,
         dry_run: bool | None = None,
+        housekeeping: Callable[[datetime], object] | None = None,
+        housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S,
     ):
         if lease_s <= 0 or interval_s <= 0:
             raise ValueError("scheduler interval and lease must be positive")
@@ -127,6 +133,11 @@ class Scheduler:
         self._unsaved: dict[str, list[MeasurementSample]] = {}
         # Inside run_once: samples collected this tick, stored in one unit at its end.
         self._tick_samples: dict[str, list[MeasurementSample]] | None = None
+        # Long-running schedulers also apply the retention setting (``SystemService.prune``),
+        # at most once per interval; the first tick does it at once.
+        self.housekeeping = housekeeping
+        self.housekeeping_interval_s = housekeeping_interval_s
+        self._housekept_at: datetime | None = None
 
     # ------------------------------------------------------------ one tick
 
@@ -161,7 +172,21 @@ class Scheduler:
             finally:
                 self._store_tick_samples(report)
             self._reconcile_production(report)
+            self._housekeep(report)
         return report
+
+    def _housekeep(self, report: TickReport) -> None:
+        now = self.clock()
+        if self.housekeeping is None or (
+                self._housekept_at is not None
+                and (now - self._housekept_at).total_seconds() < self.housekeeping_interval_s):
+            return
+        try:
+            self.housekeeping(now)
+            self._housekept_at = now
+        except PhoenixError as exc:  # the database is away: try again next tick
+            log.warning("scheduler %s: housekeeping: %s", self.id, exc)
+            report.errors.append(("housekeeping", str(exc)))
 
     def _reconcile_production(self, report: TickReport) -> None:
         reconcile = getattr(self.deployer, "reconcile_production", None)

@@ -1,6 +1,6 @@
 """Priority classifier: sets ``phoenix.priority`` from the pipeline's critical policy.
 
-Rules come from the pipeline's critical policy (DESIGN §5; default list in
+Rules come from the pipeline's critical policy (docs/pipeline-semantics.md "Markers and the critical guard"; default list in
 ``core.domain.critical``), first match wins. ``keep_priorities`` marks those classes
 ``phoenix.keep`` so later reducing nodes leave them individual; ``drop_priorities``
 drops whole classes (never ``critical``) with a negated filter condition.

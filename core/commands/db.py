@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.set_defaults(handler=_upgrade)
     cur = dbsub.add_parser("current", help="show the schema revision of the database")
     cur.set_defaults(handler=_current)
+    prune = dbsub.add_parser("prune", help="delete measurements of experiments that ended longer ago than the "
+                                          "retention (Settings); long-running schedulers do this hourly")
+    prune.set_defaults(handler=_prune)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -37,4 +40,17 @@ def _current(args: argparse.Namespace) -> int:
     if rev == head and (missing := missing_tables(settings.database_url)):
         raise lacks_tables_error(settings.database_url, rev, missing)
     print(f"{rev or 'empty'} (latest: {head}{', up to date' if rev == head else ', run: phoenix db upgrade'})")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from core.bootstrap import bootstrap
+
+    services = bootstrap(Settings.from_env())
+    try:
+        result = services.system.prune(actor="cli")
+    finally:
+        services.close()
+    print(f"deleted {result.samples_deleted} samples of experiments that ended before "
+          f"{result.cutoff.isoformat(timespec='seconds')} (retention {result.retention_days} days)")
     return 0

@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--pipeline", required=True, metavar="NAME_OR_FILE",
                    help="built-in template name, saved pipeline NAME[@VERSION], or a pipeline JSON/YAML file")
-    p.add_argument("--snapshot", required=True, metavar="FILE.csv", help="process snapshot (DESIGN §4 columns)")
+    p.add_argument("--snapshot", required=True, metavar="FILE.csv", help="process snapshot (columns: docs/pipeline-semantics.md)")
     p.add_argument("--critical-file", metavar="F.yaml", help="critical policy: rules: [{match, pattern, priority}] "
                    "(default: the pipeline's own, else the default saved in Settings)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -222,13 +222,10 @@ def _render(args: argparse.Namespace) -> int:
     every manifest strictly validated and every config checked by the real collector."""
     import sys
 
+    from core.otelcol.validate import check_experiment_bundle
     from core.outputs import output_dir
     from core.render.k8s import K8sOptions
-    from core.render.k8s_experiment import (
-        check_experiment_bundle,
-        render_experiment_manifests,
-        write_experiment_bundle,
-    )
+    from core.render.k8s_experiment import render_experiment_manifests, write_experiment_bundle
 
     out = output_dir(args.out)
     services = common.services()

@@ -1,4 +1,4 @@
-"""``phoenix fleet``: generate simulated fleets and snapshot this host (CSV, DESIGN §4)."""
+"""``phoenix fleet``: generate simulated fleets and snapshot this host (CSV columns: docs/pipeline-semantics.md)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("core").setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
     services = bootstrap(settings)
     # A standing scheduler also runs the promoted pipeline as this host's collector.
-    scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base)
+    scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base,
+                                       housekeeping=None if args.once else services.prune)
     if args.once:
         report = scheduler.run_once()
         for eid, frm, to in report.transitions:

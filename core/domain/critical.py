@@ -1,7 +1,7 @@
 """Critical policy: ordered regex rules that give each process a priority class.
 
 First match wins; unmatched processes get the policy's default priority. Critical
-processes keep all their series in every pipeline (DESIGN §5). Patterns are written
+processes keep all their series in every pipeline (docs/pipeline-semantics.md, "Markers and the critical guard"). Patterns are written
 for Go RE2 with *search* semantics (OTTL ``IsMatch``) and evaluated here with RE2 too
 (``core.domain.user_regex``): same answers as the collector, linear time on any input.
 """

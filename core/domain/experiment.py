@@ -1,6 +1,6 @@
 """The Experiment aggregate and its state machine.
 
-Seven states and exactly these transitions (DESIGN §6)::
+Seven states and exactly these transitions (docs/architecture.md §3 follows an experiment through them)::
 
     Pending      → Initializing | Cancelled
     Initializing → Running | Failed | Cancelled

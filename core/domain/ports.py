@@ -95,6 +95,10 @@ class SampleRepository(Protocol):
     def list(self, experiment_id: str, variant: str | None = None,
              since: datetime | None = None) -> list[MeasurementSample]: ...
     def count(self, experiment_id: str) -> int: ...
+    def prune_finished_before(self, cutoff: datetime) -> int:
+        """Delete the samples of experiments that ended (a terminal state) before ``cutoff``;
+        returns how many went. Experiments, their results and the audit log stay."""
+        ...
 
 
 class PipelineRepository(Protocol):

@@ -1,4 +1,6 @@
-"""The estimate: what a pipeline keeps, sends and costs on a snapshot (DESIGN §1, §5, §9).
+"""The estimate: what a pipeline keeps, sends and costs on a snapshot.
+
+docs/architecture.md §3 follows an estimate from the command line to the price.
 
 Everything is computed from one evaluation (``core.engine.evaluate``) at process level;
 series are only materialised for a bounded sample that the exporters' encoders turn into
@@ -8,7 +10,6 @@ real bytes. Counting rules are in docs/pipeline-semantics.md ("Counting").
 from __future__ import annotations
 
 import copy
-import importlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import cost
 from core.catalog.eval_context import EvalContext
 from core.catalog.frame import INTERNAL_MARKERS, ResourceFrame, attribute_columns, from_snapshot
 from core.catalog.process_metrics import DEFAULT_METRICS, METRICS_BY_NAME
@@ -23,6 +25,7 @@ from core.catalog.registry import get as get_node_type
 from core.domain.critical import CriticalPolicy
 from core.domain.durations import duration_or_none
 from core.domain.pipeline import Pipeline
+from core.engine import encoding
 from core.engine.evaluate import EvaluationResult, compile_for_engine, evaluate
 from core.engine.expand import expand, series_per_row
 from core.engine.tuning import needs_tuning, tune
@@ -217,15 +220,6 @@ def top_contributors(df: pd.DataFrame, enabled: set[str] | frozenset[str]) -> li
 
 def exporter_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame | None = None) -> dict[str, Any]:
     """Bytes per point measured by encoding a sample of the exported series, per exporter."""
-    try:
-        encoding = importlib.import_module("core.engine.encoding")
-    except ModuleNotFoundError as exc:  # the encoders are optional at this layer
-        if exc.name != "core.engine.encoding":
-            raise
-        result.ctx.warn("byte accounting unavailable: core.engine.encoding is not installed")
-        return {n.id: {"type": n.type, "encoding": None, "bytes_per_point": None, "bytes_per_month": None}
-                for n in result.exporters}
-
     out: dict[str, Any] = {}
     sample: pd.DataFrame | None = None
     for node in result.exporters:
@@ -244,8 +238,6 @@ def exporter_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame 
 
 
 def _otlp_bytes(result: EvaluationResult, dpm: float, last_out: pd.DataFrame | None) -> dict[str, Any]:
-    from core.engine import encoding
-
     sample = _series_sample(result, last_out)
     bpp = float(encoding.bytes_per_point(sample, "otlp")) if len(sample) else 0.0
     return {"type": "otlphttp", "encoding": "otlp", "bytes_per_point": round(bpp, 2),
@@ -406,22 +398,15 @@ def estimate(
             # New Relic bills OTLP bytes: price what this pipeline's output would weigh as
             # OTLP even when it exports elsewhere, rather than borrowing another encoding's size.
             priced["(otlp for pricing)"] = _otlp_bytes(result, dpm_out, out_last)
-        report["cost"] = _cost(report, priced, result.ctx.warn, cards)
+        report["cost"] = _cost(report, priced, cards)
     report["warnings"] = list(result.ctx.warnings)
     report["tuned_params"] = {node.id: node.params.get(node.node_type.tuned_param) or None
                               for node in compiled.tunable()}
     return EstimateResult(report=report, evaluation=result, pipeline=pipeline)
 
 
-def _cost(report: dict[str, Any], exporters: dict[str, Any], warn: Any, cards: list[Any] | None = None) -> Any:
+def _cost(report: dict[str, Any], exporters: dict[str, Any], cards: list[Any] | None = None) -> Any:
     """$/month per price card for series/DPM/bytes in vs out (``core.cost.project``)."""
-    try:
-        cost = importlib.import_module("core.cost")
-    except ModuleNotFoundError as exc:
-        if exc.name != "core.cost":
-            raise
-        warn("cost projection unavailable: core.cost is not installed")
-        return None
     bytes_month = {e["type"]: e["bytes_per_month"] for e in exporters.values() if e.get("bytes_per_month")}
     return cost.project(
         series_out=report["series_out"], series_in=report["series_in"], dpm_out=report["dpm_out"],

@@ -1,4 +1,4 @@
-"""Process snapshots: the engine's input (DESIGN §4, docs/pipeline-semantics.md).
+"""Process snapshots: the engine's input (columns and semantics: docs/pipeline-semantics.md, "Data shapes").
 
 A snapshot is one row per (scrape, host, process). ``load_snapshot`` reads the public CSV
 contract (or Parquet with the same columns), validates it and returns the *snapshot

@@ -14,7 +14,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.otelcol.distribution import built_binary
+from core.otelcol.distribution import BUILD_COMMAND, built_binary, pinned_release
+from core.render.k8s_experiment import ExperimentBundle
+from core.render.k8s_validate import validate_manifests_text
+from core.render.schema_validate import validate_collector_yaml
 
 # Placeholder values for ${env:NAME} references: validate resolves them; secrets never are real here.
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)")
@@ -74,8 +77,6 @@ def validate_with_binary(config_yaml: str, binary: Path | None = None, timeout: 
 
 
 def _name(binary: Path) -> str:
-    from core.otelcol.distribution import pinned_release
-
     return f"phoenix-otelcol v{pinned_release()} validate"
 
 
@@ -99,9 +100,6 @@ class CollectorCheck:
 def check_collector_yaml(config_yaml: str) -> CollectorCheck:
     """Schema pass first (fast, names the key); when it passes and the binary is built, the
     collector's own ``validate`` on the exact text."""
-    from core.otelcol.distribution import BUILD_COMMAND, pinned_release
-    from core.render.schema_validate import validate_collector_yaml
-
     schema = f"schemas v{pinned_release()}"
     problems = validate_collector_yaml(config_yaml)
     if problems:
@@ -110,3 +108,12 @@ def check_collector_yaml(config_yaml: str) -> CollectorCheck:
     if verdict is None:
         return CollectorCheck([], [schema], [f"the real collector is not built, so only the schemas ran: {BUILD_COMMAND}"])
     return CollectorCheck(verdict.problems, [schema, verdict.validator], verdict.notes)
+
+
+def check_experiment_bundle(bundle: ExperimentBundle) -> list[str]:
+    """Strict Kubernetes validation of an experiment's manifests and, for each embedded
+    config, the schemas and the real collector's ``validate`` (when built)."""
+    problems = [f"{role}.yaml: {p}" for role, text in bundle.configs.items()
+                for p in check_collector_yaml(text).problems]  # fmt: skip
+    problems += validate_manifests_text({f"k8s/{n}": t for n, t in bundle.manifests.items()})
+    return problems

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.domain.pipeline import Pipeline
+from core.outputs import write_tree
 from core.render.collector import RenderOptions, build
 from core.render.k8s import K8sOptions, render_manifests
 
@@ -38,6 +39,4 @@ def write_bundle(bundle: Bundle, out_dir: str | Path, *, flag: str = "--out") ->
     ``k8s/`` is the render's own: manifests a previous render left that this one does not
     produce are removed, and a foreign manifest there is refused (``core.outputs.write_tree``).
     """
-    from core.outputs import write_tree
-
     return write_tree(out_dir, bundle.files(), flag=flag, owned=("k8s",))

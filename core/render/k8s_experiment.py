@@ -30,6 +30,7 @@ import yaml
 
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
+from core.outputs import write_tree
 from core.render.collector import COLLECTOR_IMAGE
 from core.render.jinja import render
 from core.render.k8s import _ENV, SECRET_NAME, K8sOptions, dns_name
@@ -176,20 +177,6 @@ def render_experiment_manifests(experiment_id: str, pipelines: Mapping[str, Pipe
     return ExperimentBundle(configs=texts, manifests=out, notes=notes)
 
 
-def check_experiment_bundle(bundle: ExperimentBundle) -> list[str]:
-    """Strict Kubernetes validation of the manifests and, for each embedded config, the
-    schemas and the real collector's ``validate`` (when built)."""
-    from core.otelcol.validate import check_collector_yaml
-    from core.render.k8s_validate import validate_manifests_text
-
-    problems = [f"{role}.yaml: {p}" for role, text in bundle.configs.items()
-                for p in check_collector_yaml(text).problems]  # fmt: skip
-    problems += validate_manifests_text({f"k8s/{n}": t for n, t in bundle.manifests.items()})
-    return problems
-
-
 def write_experiment_bundle(bundle: ExperimentBundle, out_dir: Any, *, flag: str = "--out") -> list[Any]:
     """``out_dir/<role>.yaml`` and ``out_dir/k8s/*.yaml``, all or nothing (core.outputs.write_tree)."""
-    from core.outputs import write_tree
-
     return write_tree(out_dir, bundle.files(), flag=flag, owned=("k8s",))

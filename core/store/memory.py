@@ -167,6 +167,16 @@ class MemorySampleRepository(_Repo):
     def count(self, experiment_id: str) -> int:
         return sum(1 for s in self.store.samples if s.experiment_id == experiment_id)
 
+    def prune_finished_before(self, cutoff: datetime) -> int:
+        ended = {e.id for e in self.store.experiments.values()
+                 if e.is_terminal and e.finished_at is not None and e.finished_at < cutoff}
+        kept = [s for s in self.store.samples if s.experiment_id not in ended]
+        pruned = len(self.store.samples) - len(kept)
+        if pruned:
+            self._wrote()
+            self.store.samples[:] = kept
+        return pruned
+
 
 class MemoryPipelineRepository(_Repo):
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Target, Timing
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
-from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
+from core.domain.experiment import ACTIVE_STATES, TERMINAL_STATES, Experiment, State, utcnow
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -295,6 +295,14 @@ class SqlSampleRepository:
             )
             or 0
         )
+
+    def prune_finished_before(self, cutoff: datetime) -> int:
+        ended = select(ExperimentRow.id).where(
+            ExperimentRow.finished_at.is_not(None), ExperimentRow.finished_at < cutoff,
+            ExperimentRow.state.in_([s.value for s in TERMINAL_STATES]))
+        result = self.session.execute(
+            delete(MeasurementSampleRow).where(MeasurementSampleRow.experiment_id.in_(ended)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 class SqlPipelineRepository:

@@ -4,7 +4,7 @@ One run (module fixture, ~1 min on 2 busy cores): the ``realistic`` load, every 
 a snapshot of this host and rendered with a 2 s interval, all seven real collectors at once
 (prometheus exporters on free loopback ports), then per template two psutil reads aligned
 with two of its scrapes and the engine's ``--series-out`` prediction on them
-(``core.otelcol.differential_run``). Per template:
+(``core.differential.run``). Per template:
 
 1. series per metric agree exactly; only processes that started or stopped around the
    scrape (by pid) are left out;
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from core.catalog.templates import TEMPLATE_NAMES
-from core.otelcol import differential_run
+from core.differential import run as differential_run
 from core.otelcol.distribution import build
 from core.runtime.loadsim import group_members
 

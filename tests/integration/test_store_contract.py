@@ -255,6 +255,35 @@ def test_samples_audit_processes_settings(store: Database) -> None:
         assert uow.settings.all() == {"price_cards": {"grafana": 7.0}}
 
 
+def test_retention_prunes_only_samples_of_experiments_that_ended_before_the_cutoff(store: Database) -> None:
+    old_done, recent_done, running = new_experiment(), new_experiment(), new_experiment()
+    with store.uow() as uow:
+        for exp in (old_done, recent_done, running):
+            uow.experiments.add(exp)
+        uow.commit()
+    with store.uow() as uow:
+        for exp, ended in ((old_done, T0 + timedelta(days=1)), (recent_done, T0 + timedelta(days=20))):
+            exp = uow.experiments.get(exp.id)
+            exp.cancel("alice", now=ended)
+            uow.experiments.save(exp)
+        exp = uow.experiments.get(running.id)
+        exp.start("scheduler", now=T0)  # active: never pruned, however old
+        uow.experiments.save(exp)
+        for exp in (old_done, recent_done, running):
+            uow.samples.add_many(MeasurementSample(exp.id, v, T0 + timedelta(seconds=i), 10, 10, 100)
+                                 for i in range(3) for v in ("baseline", "candidate"))
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.samples.prune_finished_before(T0 + timedelta(days=10)) == 6
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.samples.count(old_done.id) == 0
+        assert uow.samples.count(recent_done.id) == 6
+        assert uow.samples.count(running.id) == 6
+        assert uow.experiments.get(old_done.id).state == State.CANCELLED  # the experiment itself stays
+        assert uow.samples.prune_finished_before(T0 + timedelta(days=10)) == 0  # idempotent
+
+
 def test_share_links_are_added_listed_and_revoked(store: Database) -> None:
     from core.domain.records import ShareLinkRecord
 

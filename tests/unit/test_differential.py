@@ -1,4 +1,4 @@
-"""The differential test's comparison logic (core.otelcol.differential), without a collector."""
+"""The differential test's comparison logic (core.differential.compare), without a collector."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.differential import compare as d
+from core.differential.run import tick_phase
 from core.engine.hostsnapshot import PsutilReader
-from core.otelcol import differential as d
-from core.otelcol.differential_run import tick_phase
 
 SCOPE = ('otel_scope_name="github.com/x/processscraper",otel_scope_schema_url="",'
          'otel_scope_version="0.159.0"')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.bootstrap import DEFAULT_RUNTIME, RUNTIMES, resolve_runtime
+from core.bootstrap import DEFAULT_RUNTIME, resolve_runtime
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
@@ -105,7 +105,8 @@ def test_stale_save_raises_concurrency_error() -> None:
 def test_runtime_selection_is_a_mapping() -> None:
     assert resolve_runtime("memory")[0] == "memory"
     name, factory = resolve_runtime("local")
-    assert name == ("local" if "local" in RUNTIMES else DEFAULT_RUNTIME)
+    assert name == "local"
+    assert resolve_runtime("kubernetes")[0] == DEFAULT_RUNTIME  # planned: a labelled dry run
     deployer, analyzer = factory(None)  # type: ignore[arg-type]
     assert hasattr(deployer, "deploy") and hasattr(analyzer, "analyze")
     with pytest.raises(ValidationError, match="PHOENIX_RUNTIME must be one of"):

@@ -12,11 +12,11 @@ import yaml
 from core.catalog.templates import get_template
 from core.cli import main
 from core.domain.criteria import Target
+from core.otelcol.validate import check_experiment_bundle
 from core.render.collector import COLLECTOR_IMAGE
 from core.render.k8s_experiment import (
     POD_PORTS,
     ExperimentBundle,
-    check_experiment_bundle,
     port_problems,
     render_experiment_manifests,
     write_experiment_bundle,
@@ -167,7 +167,7 @@ def test_cli_writes_the_experiment_pod(memory_services, monkeypatch, tmp_path, c
         name="k", baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice",
         target=Target(kind="kubernetes", namespace="team-a", node_selector={"pool": "x"}))
     monkeypatch.setattr("core.commands.common.services", lambda: memory_services)
-    monkeypatch.setattr("core.render.k8s_experiment.check_experiment_bundle",
+    monkeypatch.setattr("core.otelcol.validate.check_experiment_bundle",
                         lambda bundle: validate_manifests_text(bundle.manifests))  # the binary runs above
     out = tmp_path / "out"
     assert main(["experiment", "render", exp.id, "--out", str(out)]) == 0

@@ -1,4 +1,4 @@
-"""The collector YAML rules (DESIGN §3 / issue item 6), one test each, plus schema handling."""
+"""The collector YAML rules (docs/pipelines.md, "Rendering and validation"), one test each, plus schema handling."""
 
 from __future__ import annotations
 

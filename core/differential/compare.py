@@ -1,7 +1,7 @@
 """Differential truth test: the real collector's output against the engine's prediction.
 
 Pure functions over what both sides export (issue 11 item 3). The I/O — load, real
-collectors, aligned psutil reads — is in :mod:`core.otelcol.differential_run`.
+collectors, aligned psutil reads — is in :mod:`core.differential.run`.
 
 Both sides are brought into one shape, :class:`Point`: an OTel metric name, the series
 identity as Prometheus sees it (sorted, non-empty labels; the exporter's constant

@@ -11,7 +11,7 @@ collectors at once, then, template by template:
    then covers the same window on both sides), each bracketed by pid censuses;
 3. wait for that scrape to reach ``/metrics`` and compare it with the engine's prediction
    (``evaluate`` + ``EstimateResult.series_out_frame``, the ``--series-out`` path) on those
-   two reads, with :mod:`core.otelcol.differential`.
+   two reads, with :mod:`core.differential.compare`.
 
 Every collector runs in its own process group, tied to this process (it dies with it),
 and is stopped in ``finally``; the load simulator kills its whole group on stop.
@@ -40,13 +40,13 @@ import yaml
 
 from core.catalog.registry import get as get_node_type
 from core.catalog.templates import TEMPLATE_NAMES, get_template
+from core.differential import compare as d
 from core.domain.critical import classify
 from core.domain.pipeline import Pipeline
 from core.engine.estimate import EstimateResult
 from core.engine.evaluate import evaluate
 from core.engine.hostsnapshot import snapshot_this_host
 from core.engine.tuning import tunable_nodes, tune
-from core.otelcol import differential as d
 from core.render.collector import RenderOptions, build
 
 BASELINE = "process-baseline-v1"
