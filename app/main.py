@@ -28,6 +28,16 @@ PAGES = [
     ("settings.py", "Settings", ":material/settings:", False),
 ]
 
+if "share" in st.query_params:
+    # A share link: only its read-only view, at the path the link names; no other page is
+    # registered, so there is no navigation and no login (the signed token is the credential).
+    navigation = st.navigation([
+        st.Page(PAGES_DIR / "shared.py", title="Shared experiment", url_path="experiment", default=True),
+        st.Page(PAGES_DIR / "shared.py", title="Shared pipeline", url_path="builder"),
+    ], position="hidden")
+    navigation.run()
+    st.stop()
+
 navigation = st.navigation(
     [
         st.Page(PAGES_DIR / file, title=title, icon=icon, default=default)

@@ -27,7 +27,9 @@ from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
+from core.services.secret import server_secret
 from core.services.settings import SettingsService, price_functions
+from core.services.shares import ShareService
 from core.services.system import SystemService
 from core.settings import Settings
 from core.store.migrate import is_up_to_date, missing_tables, upgrade
@@ -82,6 +84,7 @@ class Services:
     reports: ReportService
     system: SystemService
     configuration: SettingsService  # the settings users edit (critical policy, price cards, …)
+    shares: ShareService
     scheduler: Scheduler | None = None
 
     @property
@@ -170,6 +173,7 @@ def bootstrap(
         reports=ReportService(experiments, pipelines),
         system=SystemService(database.uow, configuration),
         configuration=configuration,
+        shares=ShareService(database.uow, lambda: server_secret(settings), configuration.public_url),
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "core.commands.experiment",
     "core.commands.scheduler",
     "core.commands.pipeline",
+    "core.commands.share",
     "core.commands.fleet",
     "core.commands.estimate",
     "core.commands.bench",

@@ -8,7 +8,7 @@ from app import guard
 from app.widgets import backend, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
-from app.widgets.share import builder_query, copy_link
+from app.widgets.share import builder_query, copy_link, links_section
 from core.catalog.compiler import validate_graph
 from core.catalog.registry import REGISTRY
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
@@ -276,6 +276,10 @@ def render() -> None:
         shared = {k: st.query_params.get(k) for k in ("pipeline", "version") if st.query_params.get(k)}
         if shared:
             copy_link(shared, "pipeline" + (" version" if "version" in shared else " template"))
+        origin = st.session_state.get(K_ORIGIN) or {}
+        if origin.get("kind") == "version":  # a saved version can get signed read-only links
+            with st.expander("Share links (read-only, no sign-in)"):
+                links_section("pipeline", f"{origin['name']}@{origin['version']}", "pipeline version")
 
     edit, panel = st.columns([2, 3])
     with edit:

@@ -8,7 +8,7 @@ from app import guard
 from app.widgets import backend, figures
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
-from app.widgets.share import copy_link, experiment_query, page_link
+from app.widgets.share import copy_link, experiment_query, links_section, page_link
 from core.domain.errors import NotFoundError, ValidationError
 
 LIVE_REFRESH_S = 2.0
@@ -143,6 +143,7 @@ def render() -> None:
         _analysis(exp.result)
     _actions(exp)
     copy_link({"id": exp.id}, "experiment")
+    links_section("experiment", exp.id, "experiment")  # authz: share.list (viewer); create/revoke (operator)
 
 
 with boundary("Experiment"):

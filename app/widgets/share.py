@@ -6,6 +6,11 @@ page reads them through a pure parser here — ``experiment_query`` (``/experime
 (``/cost_explorer?hosts=&procs=&interval=&pipeline=&card=``) — that returns values the page
 can use as they are, or raises ``ValidationError`` with a sentence to show. The cost explorer
 never refuses: a value it cannot use falls back to its default.
+
+Those links only say where to look; whoever opens them still needs the app. A *signed* share
+link (``?share=<token>``, ``core.services.shares``) opens one experiment or pipeline version
+read-only without login: ``share_token`` reads it, ``links_section`` lists, creates and
+revokes an experiment's links.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from app import guard
+from app.widgets import backend
 from app.widgets.backend import public_url
 from core.domain.errors import ValidationError
+from core.services.shares import parse_ttl
 
 #: Longest query value echoed back in a message.
 _SHOWN = 40
@@ -71,6 +79,12 @@ def builder_query(params: Mapping[str, Any]) -> tuple[str, int | None] | None:
     if not (v.isascii() and v.isdigit()) or len(v) > 9 or not 1 <= int(v) <= _MAX_VERSION:
         raise ValidationError(f"version {_shown(raw)} of {name} must be a whole number from 1")
     return name, int(v)
+
+
+def share_token(params: Mapping[str, Any]) -> str | None:
+    """``?share=`` → the token as given (None when absent); the service judges it, bounded."""
+    raw = _param(params, "share")
+    return None if raw is None else raw[:4096]
 
 
 def _int_or(raw: str | None, default: int, lo: int, hi: int) -> int:
@@ -143,3 +157,39 @@ def page_link(file: str, label: str, query_params: Mapping[str, str] | None = No
         st.page_link(f"../pages/{file}", label=label, query_params=dict(query_params or {}))
     except StreamlitAPIException:
         st.markdown(f"[{label}]({link(file.removesuffix('.py'), query_params or {})})")
+
+
+def links_section(scope_kind: str, scope_ref: str, what: str) -> None:
+    """The signed read-only links to one resource: who made them, until when, revoke; make one."""
+    import streamlit as st
+
+    shares = backend.services().shares
+    st.subheader("Share links")
+    st.caption(f"A share link opens this {what} read-only, without signing in, until it expires or is revoked.")
+    links = shares.list_for(scope_kind, scope_ref)
+    for link in links:
+        status = shares.status(link)
+        c = st.columns([3, 3, 2, 1])
+        c[0].markdown(f"`{link.id}` by **{link.created_by}**")
+        c[1].markdown(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC")
+        c[2].markdown(status + (f" (by {link.revoked_by})" if link.revoked_by else ""))
+        # authz: share.revoke (operator) — hidden from viewers once roles arrive
+        if status == "active" and c[3].button("Revoke", key=f"share.revoke.{link.id}"):
+            shares.revoke(backend_actor(), link.id)
+            st.rerun()
+    c = st.columns([2, 1])
+    ttl = c[0].selectbox("Valid for", ["1h", "24h", "7d", "30d"], index=2, key=f"share.ttl.{scope_ref}")
+    # authz: share.create (operator)
+    if c[1].button("Create share link", key=f"share.create.{scope_ref}"):
+        _, url = shares.create(backend_actor(), scope_kind, scope_ref, parse_ttl(ttl))
+        st.session_state["share.created"] = (scope_ref, url)
+        st.rerun()  # redraw the list with the new link in it
+    made = st.session_state.get("share.created")
+    if made and made[0] == scope_ref:
+        st.success("Share link created; copy it now:")
+        st.code(made[1], language=None)
+
+
+def backend_actor() -> str:
+    """Who acts in the UI (the guard's current user; accounts replace it)."""
+    return guard.current_user().name

@@ -37,3 +37,10 @@ class TemporaryError(PhoenixError):
 
 class PermanentError(PhoenixError):
     """Will not succeed on retry; fail with this reason."""
+
+
+class ShareLinkError(PhoenixError):
+    """A share link that opens nothing: malformed, tampered, expired, revoked or aimed elsewhere.
+
+    The message is shown to whoever holds the link, so it never echoes the token or a secret.
+    """

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from core.domain.experiment import Experiment, State
-from core.domain.records import AuditEntry, CollectorProcess, PipelineRecord, PipelineVersionRecord
+from core.domain.records import (
+    AuditEntry,
+    CollectorProcess,
+    PipelineRecord,
+    PipelineVersionRecord,
+    ShareLinkRecord,
+)
 from core.domain.samples import MeasurementSample
 
 
@@ -127,6 +133,15 @@ class SettingsRepository(Protocol):
     def all(self) -> dict[str, Any]: ...
 
 
+class ShareLinkRepository(Protocol):
+    """Share links (``share_links``): added, listed per resource, revoked; never deleted."""
+
+    def add(self, link: ShareLinkRecord) -> None: ...
+    def get(self, link_id: str) -> ShareLinkRecord: ...
+    def list_for(self, scope_kind: str, scope_ref: str) -> list[ShareLinkRecord]: ...
+    def revoke(self, link_id: str, by: str, at: datetime) -> ShareLinkRecord: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving it without ``commit()`` rolls back.
 
@@ -139,6 +154,7 @@ class UnitOfWork(Protocol):
     audit: AuditRepository
     processes: CollectorProcessRepository
     settings: SettingsRepository
+    share_links: ShareLinkRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -53,3 +53,22 @@ class CollectorProcess:
     port: int | None
     started_at: datetime
     status: str
+
+
+@dataclass(frozen=True)
+class ShareLinkRecord:
+    """A read-only link to one experiment or one pipeline version (``scope_ref`` is ``NAME@N``)."""
+
+    id: str
+    scope_kind: str  # "experiment" | "pipeline"
+    scope_ref: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if now >= self.expires_at else "active"

@@ -14,7 +14,13 @@ from typing import Any
 
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
-from core.domain.records import AuditEntry, CollectorProcess, PipelineRecord, PipelineVersionRecord
+from core.domain.records import (
+    AuditEntry,
+    CollectorProcess,
+    PipelineRecord,
+    PipelineVersionRecord,
+    ShareLinkRecord,
+)
 from core.domain.samples import VARIANTS, MeasurementSample
 
 
@@ -27,6 +33,7 @@ class MemoryStore:
     pipelines: dict[str, list[PipelineVersionRecord]] = field(default_factory=dict)
     processes: list[CollectorProcess] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    share_links: dict[str, ShareLinkRecord] = field(default_factory=dict)
 
 
 def _out(exp: Experiment) -> Experiment:
@@ -268,6 +275,33 @@ class MemorySettingsRepository(_Repo):
         return copy.deepcopy(dict(sorted(self.store.settings.items())))
 
 
+class MemoryShareLinkRepository(_Repo):
+
+    def add(self, link: ShareLinkRecord) -> None:
+        if link.id in self.store.share_links:
+            raise ValidationError(f"share link {link.id} already exists")
+        self._wrote()
+        self.store.share_links[link.id] = link
+
+    def get(self, link_id: str) -> ShareLinkRecord:
+        try:
+            return self.store.share_links[link_id]
+        except KeyError:
+            raise NotFoundError(f"no share link {link_id[:40]!r}") from None
+
+    def list_for(self, scope_kind: str, scope_ref: str) -> list[ShareLinkRecord]:
+        rows = [s for s in self.store.share_links.values() if s.scope_kind == scope_kind and s.scope_ref == scope_ref]
+        return sorted(rows, key=lambda s: (-s.created_at.timestamp(), s.id))
+
+    def revoke(self, link_id: str, by: str, at: datetime) -> ShareLinkRecord:
+        link = self.get(link_id)
+        if link.revoked_at is None:  # revoking twice keeps the first revocation
+            self._wrote()
+            link = replace(link, revoked_at=at, revoked_by=by)
+            self.store.share_links[link_id] = link
+        return link
+
+
 class MemoryUnitOfWork:
     """Snapshot on enter; commit keeps changes; uncommitted writes are rolled back on exit."""
 
@@ -284,6 +318,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAuditRepository(self.store, self)
         self.processes = MemoryCollectorProcessRepository(self.store, self)
         self.settings = MemorySettingsRepository(self.store, self)
+        self.share_links = MemoryShareLinkRepository(self.store, self)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -18,7 +18,13 @@ from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Targ
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
 from core.domain.experiment import ACTIVE_STATES, TERMINAL_STATES, Experiment, State, utcnow
-from core.domain.records import AuditEntry, CollectorProcess, PipelineRecord, PipelineVersionRecord
+from core.domain.records import (
+    AuditEntry,
+    CollectorProcess,
+    PipelineRecord,
+    PipelineVersionRecord,
+    ShareLinkRecord,
+)
 from core.domain.samples import VARIANTS, MeasurementSample
 from core.store.models import (
     AppSettingRow,
@@ -29,6 +35,7 @@ from core.store.models import (
     MeasurementSampleRow,
     PipelineRow,
     PipelineVersionRow,
+    ShareLinkRow,
 )
 
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
@@ -463,3 +470,40 @@ class SqlSettingsRepository:
 
     def all(self) -> dict[str, Any]:
         return {r.key: r.value for r in self.session.scalars(select(AppSettingRow).order_by(AppSettingRow.key))}
+
+
+def _link(r: ShareLinkRow) -> ShareLinkRecord:
+    return ShareLinkRecord(r.id, r.scope_kind, r.scope_ref, r.created_by, r.created_at, r.expires_at,
+                           r.revoked_at, r.revoked_by)
+
+
+class SqlShareLinkRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, link: ShareLinkRecord) -> None:
+        self.session.add(ShareLinkRow(id=link.id, scope_kind=link.scope_kind, scope_ref=link.scope_ref,
+                                      created_by=link.created_by, created_at=link.created_at,
+                                      expires_at=link.expires_at, revoked_at=link.revoked_at,
+                                      revoked_by=link.revoked_by))
+        self.session.flush()
+
+    def get(self, link_id: str) -> ShareLinkRecord:
+        row = self.session.get(ShareLinkRow, link_id)
+        if row is None:
+            raise NotFoundError(f"no share link {link_id[:40]!r}")
+        return _link(row)
+
+    def list_for(self, scope_kind: str, scope_ref: str) -> list[ShareLinkRecord]:
+        q = (select(ShareLinkRow).where(ShareLinkRow.scope_kind == scope_kind, ShareLinkRow.scope_ref == scope_ref)
+             .order_by(ShareLinkRow.created_at.desc(), ShareLinkRow.id))
+        return [_link(r) for r in self.session.scalars(q)]
+
+    def revoke(self, link_id: str, by: str, at: datetime) -> ShareLinkRecord:
+        row = self.session.get(ShareLinkRow, link_id)
+        if row is None:
+            raise NotFoundError(f"no share link {link_id[:40]!r}")
+        if row.revoked_at is None:  # revoking twice keeps the first revocation
+            row.revoked_at, row.revoked_by = at, by
+            self.session.flush()
+        return _link(row)

@@ -29,6 +29,7 @@ from core.store.repositories import (
     SqlPipelineRepository,
     SqlSampleRepository,
     SqlSettingsRepository,
+    SqlShareLinkRepository,
 )
 
 
@@ -46,6 +47,7 @@ class SqlAlchemyUnitOfWork:
         self.audit = SqlAuditRepository(self.session)
         self.processes = SqlCollectorProcessRepository(self.session)
         self.settings = SqlSettingsRepository(self.session)
+        self.share_links = SqlShareLinkRepository(self.session)
         return self
 
     def __exit__(

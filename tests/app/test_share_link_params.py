@@ -1,4 +1,5 @@
-"""Hostile share links opened in the pages (issue 9): a warning or the defaults, never a traceback.
+"""Hostile share links opened in the pages (issue 9): a warning or the defaults, never a traceback;
+a hostile signed ``?share=`` token (issue 12) gets its one sentence and nothing else.
 
 The parsers themselves are fuzzed in tests/fuzz/test_fuzz_share_links.py; these runs check the
 pages use them: /experiment?id=…, /builder?pipeline=…&version=…, /cost_explorer?….
@@ -30,6 +31,15 @@ def test_experiment_page_refuses_a_hostile_id(app_env: Path, value: str) -> None
         (warning,) = at.warning
         assert "does not open an experiment" in warning.value and len(warning.value) < 200
     assert any("No experiments yet" in i.value for i in at.info)  # the picker stands in
+
+
+@pytest.mark.parametrize("value", [*HOSTILE_IDS, "e30.e30", "A" * 600 + "." + "B" * 43])
+def test_shared_view_refuses_a_hostile_token(app_env: Path, value: str) -> None:
+    at = _run("shared.py", {"share": value})
+    assert not at.exception
+    (error,) = at.error
+    assert "share link" in error.value and len(error.value) < 200 and (not value.strip() or value.strip()[:20] not in error.value)
+    assert len(at.button) == 0 and not at.dataframe and len(at.title) == 1
 
 
 @pytest.mark.parametrize(("params", "says"), [

@@ -1,4 +1,5 @@
-"""Hostile share-link query parameters (issue 9), through the parsers the pages use.
+"""Hostile share-link query parameters (issue 9), through the parsers the pages use, and hostile
+signed share tokens (issue 12) through ``ShareService.open``.
 
 ``/experiment?id=…`` (``share.experiment_query``), ``/builder?pipeline=…&version=…``
 (``share.builder_query``) and ``/cost_explorer?hosts=…&procs=…&interval=…&pipeline=…&card=…``
@@ -8,11 +9,16 @@ experiment up, open the template or saved version, render the controls from the 
 A link is accepted (values the page can use as they are) or refused with a short, printable
 ``PhoenixError`` sentence; the cost explorer never refuses (defaults stand in). Never another
 exception. Links the pages themselves write (``share.link``) always parse back to their state.
+
+``?share=<token>``: any text, and any edit of a real token (a byte changed, cut, extended,
+spliced with another token) is refused with ``ShareLinkError`` and a short sentence that never
+echoes the token; only the untouched token opens, and only its own experiment.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,9 +27,11 @@ from hypothesis import strategies as st
 
 from app.widgets import share
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
-from core.domain.errors import NotFoundError, PhoenixError
+from core.domain.errors import NotFoundError, PhoenixError, ShareLinkError
 from core.domain.pipeline import NAME_RE
+from core.domain.records import ShareLinkRecord
 from core.services.experiments import ExperimentService
+from core.services.shares import MAX_TOKEN, ShareService
 from core.store.memory import MemoryDatabase
 from tests.fuzz.profile import FUZZ
 
@@ -40,6 +48,10 @@ with DATABASE.uow() as _uow:
     _uow.commit()
 EXPERIMENTS = ExperimentService(DATABASE.uow, dry_run=True)
 KNOWN_ID = EXPERIMENTS.create(name="shared", baseline="process-baseline-v1", candidate=f"{SAVED}@2").id
+OTHER_ID = EXPERIMENTS.create(name="other", baseline="process-baseline-v1", candidate=f"{SAVED}@1").id
+SHARES = ShareService(DATABASE.uow, lambda: b"fuzz-secret-" * 3, lambda: "http://phoenix.test")
+TOKEN = parse_qs(urlsplit(SHARES.create("fuzz", "experiment", KNOWN_ID)[1]).query)["share"][0]
+OTHER_TOKEN = parse_qs(urlsplit(SHARES.create("fuzz", "experiment", OTHER_ID)[1]).query)["share"][0]
 
 # ------------------------------------------------------------------ strategies
 
@@ -165,3 +177,45 @@ def test_links_the_pages_write_parse_back(hosts: int, procs: int, interval: int,
     back = {k: v[-1] for k, v in parse_qs(urlsplit(share.link("builder", {"pipeline": SAVED, "version": str(version)}))
                                           .query).items()}
     assert share.builder_query(back) == (SAVED, version)
+
+
+# ------------------------------------------------------------------ ?share=<signed token>
+
+def _edits(token: str) -> st.SearchStrategy[str]:
+    i = st.integers(0, len(token) - 1)
+    return st.one_of(
+        st.tuples(i, st.characters(blacklist_categories=())).map(lambda t: token[:t[0]] + t[1] + token[t[0] + 1:]),
+        i.map(lambda n: token[:n]),
+        st.text(max_size=20).map(lambda extra: token + extra),
+        i.map(lambda n: token[:n] + OTHER_TOKEN[n:]),
+        i.map(lambda n: OTHER_TOKEN[:n] + token[n:]),
+        st.just(token.split(".")[0] + "." + OTHER_TOKEN.split(".")[1]),
+        st.just(OTHER_TOKEN.split(".")[0] + "." + token.split(".")[1]),
+    )
+
+
+@FUZZ
+@given(raw=st.one_of(VALUE, _edits(TOKEN), st.lists(VALUE, max_size=3)), key=st.sampled_from(["share", "id"]))
+def test_share_tokens(raw: Any, key: str) -> None:
+    started = time.monotonic()
+    token = share.share_token({key: raw})
+    if token is None:
+        return
+    assert len(token) <= 4096
+    try:
+        scope = SHARES.open(token)
+    except ShareLinkError as exc:
+        _sentence(exc)
+        assert len(token) < 12 or token not in str(exc)
+    else:
+        assert token.strip() in (TOKEN, OTHER_TOKEN)  # only an untouched token opens
+        assert scope.allows("experiment", KNOWN_ID if token.strip() == TOKEN else OTHER_ID)
+        assert not scope.allows("experiment", OTHER_ID if token.strip() == TOKEN else KNOWN_ID)
+    assert time.monotonic() - started < EXAMPLE_BUDGET_S
+
+
+def test_share_tokens_are_bounded() -> None:
+    assert len(TOKEN) <= MAX_TOKEN
+    at = datetime(9999, 1, 1, tzinfo=UTC)  # the longest expiry the token can carry
+    longest = ShareLinkRecord("f" * 16, "pipeline", "a" * 80 + "@999999999", "x", at, at)
+    assert len(SHARES.token(longest)) <= MAX_TOKEN

@@ -282,3 +282,33 @@ def test_retention_prunes_only_samples_of_experiments_that_ended_before_the_cuto
         assert uow.samples.count(running.id) == 6
         assert uow.experiments.get(old_done.id).state == State.CANCELLED  # the experiment itself stays
         assert uow.samples.prune_finished_before(T0 + timedelta(days=10)) == 0  # idempotent
+
+
+def test_share_links_are_added_listed_and_revoked(store: Database) -> None:
+    from core.domain.records import ShareLinkRecord
+
+    a = ShareLinkRecord("0123456789abcdef", "experiment", "exp-1", "alice", T0, T0 + timedelta(days=7))
+    b = ShareLinkRecord("fedcba9876543210", "experiment", "exp-1", "bob", T0 + timedelta(hours=1), T0 + timedelta(days=1))
+    other = ShareLinkRecord("00000000000000aa", "pipeline", "team-topk@2", "alice", T0, T0 + timedelta(days=1))
+    with store.uow() as uow:
+        for link in (a, b, other):
+            uow.share_links.add(link)
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.share_links.get(a.id) == a
+        assert [s.id for s in uow.share_links.list_for("experiment", "exp-1")] == [b.id, a.id]  # newest first
+        assert uow.share_links.list_for("pipeline", "team-topk@2") == [other]
+        assert uow.share_links.list_for("experiment", "exp-2") == []
+        with pytest.raises(NotFoundError):
+            uow.share_links.get("ffffffffffffffff")
+        revoked = uow.share_links.revoke(a.id, "carol", T0 + timedelta(hours=2))
+        uow.commit()
+    assert (revoked.revoked_by, revoked.revoked_at) == ("carol", T0 + timedelta(hours=2))
+    with store.uow() as uow:
+        again = uow.share_links.revoke(a.id, "dave", T0 + timedelta(hours=3))  # the first revocation stays
+        uow.commit()
+    assert again == revoked
+    with store.uow() as uow:
+        assert uow.share_links.get(a.id) == revoked and uow.share_links.get(b.id).revoked_at is None
+        with pytest.raises(NotFoundError):
+            uow.share_links.revoke("ffffffffffffffff", "carol", T0)
