@@ -52,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
 
+from core.machine import machine as host_machine  # noqa: E402
+
 MB = 1048576.0
 TARGET = {"cpu_pct_of_one_core": 5.0, "rss_mb": 150.0}
 SETS = {
@@ -65,19 +67,7 @@ SETS = {
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "ram_total_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-        "kernel": os.uname().release,
-    }
+    return host_machine()
 
 
 def _busy(t0: Any, t1: Any) -> float:
@@ -473,7 +463,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 def table(r: dict[str, Any]) -> str:
     m, h = r["machine"], r.get("host", {})
     lines = [
-        f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_total_gb']} GB RAM, kernel {m['kernel']}",
+        f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB RAM, kernel {m['kernel']}",
         f"run: {r.get('window_s')} s window, {r['interval_s']:g} s interval, {h.get('processes_min')}-"
         f"{h.get('processes_max')} host processes ({r.get('load_workers', 0)} load workers); load average 1m "
         f"{h.get('loadavg_1m_start')} → {h.get('loadavg_1m_end')} (max {h.get('loadavg_1m_max')}), "

@@ -66,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.domain.experiment import Experiment, utcnow  # noqa: E402
 from core.domain.samples import VARIANTS, MeasurementSample  # noqa: E402
+from core.machine import machine as host_machine  # noqa: E402
 from core.runtime.memory import InMemoryDeployer  # noqa: E402
 from core.services.requests import CancelExperiment  # noqa: E402
 
@@ -225,24 +226,8 @@ def dist(values: list[float], unit: float = 1.0, nd: int = 3) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    import platform
-
-    cpu, mem_gb = platform.machine(), None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gb = round(float(line.split()[1]) / 1024 / 1024, 1)
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory_gb": mem_gb, "python": platform.python_version(),
-            "load_average_at_start": load}
+    m = host_machine()
+    return {**m, "load_average_at_start": m["load_avg"]}
 
 
 # ---------------------------------------------------------------- SQL statement profile
@@ -767,7 +752,7 @@ def phase_c(db: Any, url: str, args: argparse.Namespace, workdir: Path, ledger: 
 
 def summary(rep: dict[str, Any]) -> str:
     m = rep["machine"]
-    lines = [f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, Python {m['python']}, "
+    lines = [f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB RAM, Python {m['python']}, "
              f"load average at start {m['load_average_at_start']}"]
     s = rep.get("seed")
     if s:

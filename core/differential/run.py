@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -47,6 +46,7 @@ from core.engine.estimate import EstimateResult
 from core.engine.evaluate import evaluate
 from core.engine.hostsnapshot import snapshot_this_host
 from core.engine.tuning import tunable_nodes, tune
+from core.machine import machine as host_machine
 from core.render.collector import RenderOptions, build
 
 BASELINE = "process-baseline-v1"
@@ -545,17 +545,7 @@ def prepared(names: Sequence[str], tuning_snapshot: pd.DataFrame, interval_s: fl
 
 
 def machine() -> dict[str, Any]:
-    import psutil
-
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "load_avg": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "kernel": platform.release()}
+    return host_machine()
 
 
 def run(names: Sequence[str] = TEMPLATE_NAMES, *, interval_s: float = DEFAULT_INTERVAL_S,

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.machine import machine as host_machine
+
 REPEATS = 3
 
 
@@ -208,25 +210,7 @@ def run(nodes: int = 1000, procs: int = 500, seed: int = 42, with_scaling: bool 
 
 
 def machine() -> dict[str, Any]:
-    import platform
-
-    mem_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gb = round(float(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gb": mem_gb, "python": platform.python_version(),
-            "evaluation_cpus": 1}
+    return {**host_machine(), "evaluation_cpus": 1}
 
 
 def main(argv: list[str] | None = None) -> int:

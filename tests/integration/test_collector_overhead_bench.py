@@ -40,7 +40,7 @@ def test_overhead_bench_tiny_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert json.loads(res.stdout) == rep
     assert "real_managed = tap+baseline+candidate+measurer" in res.stderr  # the table
 
-    for key in ("nproc", "cpu_model", "ram_total_gb"):
+    for key in ("nproc", "cpu_model", "memory_gb"):
         assert rep["machine"][key]
     assert {"loadavg_1m_start", "loadavg_1m_end", "processes_min", "cpu_busy_pct_of_all_cores"} <= set(
         rep["host"]
