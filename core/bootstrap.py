@@ -23,6 +23,7 @@ from core.domain.ports import Analyzer, Database, Deployer, UnitOfWork
 from core.gitops import GitOps, GitRepo
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
+from core.services.accounts import AccountService
 from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
@@ -81,6 +82,7 @@ class Services:
     reports: ReportService
     system: SystemService
     configuration: SettingsService  # the settings users edit (critical policy, price cards, …)
+    accounts: AccountService
     scheduler: Scheduler | None = None
 
     @property
@@ -161,6 +163,7 @@ def bootstrap(
         reports=ReportService(experiments, pipelines),
         system=SystemService(database.uow),
         configuration=configuration,
+        accounts=AccountService(database.uow),
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:

@@ -20,6 +20,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.store import audit_guard  # noqa: F401 - installs the append-only audit guard
 from core.store.db import make_engine, translate_error
 from core.store.migrate import diagnose_missing_schema
 from core.store.repositories import (
@@ -29,6 +30,8 @@ from core.store.repositories import (
     SqlPipelineRepository,
     SqlSampleRepository,
     SqlSettingsRepository,
+    SqlTokenRepository,
+    SqlUserRepository,
 )
 
 
@@ -46,6 +49,8 @@ class SqlAlchemyUnitOfWork:
         self.audit = SqlAuditRepository(self.session)
         self.processes = SqlCollectorProcessRepository(self.session)
         self.settings = SqlSettingsRepository(self.session)
+        self.users = SqlUserRepository(self.session)
+        self.tokens = SqlTokenRepository(self.session)
         return self
 
     def __exit__(
