@@ -28,6 +28,8 @@ from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
+from core.services.secret import server_secret
+from core.services.sessions import SessionService
 from core.services.settings import SettingsService, price_functions
 from core.services.system import SystemService
 from core.settings import Settings
@@ -83,6 +85,7 @@ class Services:
     system: SystemService
     configuration: SettingsService  # the settings users edit (critical policy, price cards, …)
     accounts: AccountService
+    sessions: SessionService
     scheduler: Scheduler | None = None
 
     @property
@@ -164,6 +167,7 @@ def bootstrap(
         system=SystemService(database.uow),
         configuration=configuration,
         accounts=AccountService(database.uow),
+        sessions=SessionService(database.uow, lambda: server_secret(settings)),
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:
