@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+import streamlit as st
+
 from core.domain.errors import PhoenixError
 
 log = logging.getLogger("phoenix.app.guard")
@@ -42,8 +44,8 @@ class PermissionDenied(PhoenixError):
 
 
 def current_user() -> User:
-    """The signed-in user; a single local admin until accounts exist."""
-    return LOCAL_ADMIN
+    """The signed-in actor ``app.auth`` keeps in the session; the local admin when there is none."""
+    return st.session_state.get("phoenix_actor") or LOCAL_ADMIN
 
 
 def allowed(required: Role, user: User | None = None) -> bool:

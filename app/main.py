@@ -13,6 +13,8 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from app import auth  # noqa: E402 - needs the repository root on sys.path (above)
+
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 st.set_page_config(page_title="Phoenix", page_icon="🔥", layout="wide")
@@ -28,11 +30,26 @@ PAGES = [
     ("settings.py", "Settings", ":material/settings:", False),
 ]
 
+# Admin pages: (file, title, icon, the action that shows them in the navigation).
+ADMIN_PAGES = [
+    ("users.py", "Users", ":material/group:", "user.read"),
+    ("audit.py", "Audit", ":material/policy:", "audit.read"),
+]
+
+# Nobody gets a page without a signed session: the login form is all a visitor sees.
+actor = auth.gate()
+auth.sidebar(actor)
+
 navigation = st.navigation(
     [
         st.Page(PAGES_DIR / file, title=title, icon=icon, default=default)
         for file, title, icon, default in PAGES
         if (PAGES_DIR / file).is_file()
+    ]
+    + [
+        st.Page(PAGES_DIR / file, title=title, icon=icon)
+        for file, title, icon, needs in ADMIN_PAGES
+        if (PAGES_DIR / file).is_file() and auth.may(needs)
     ]
 )
 navigation.run()

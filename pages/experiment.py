@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import guard
+from app import auth, guard
 from app.widgets import backend, figures
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
@@ -21,7 +21,8 @@ def _picker() -> None:
     if not rows:
         st.info("No experiments yet. An experiment runs a baseline and a candidate pipeline side by side on the "
                 "same processes and tells you whether the candidate keeps its promise.")
-        if st.button("Create a first experiment from the templates", type="primary", key="exp.first"):
+        if auth.may("experiment.create") and st.button("Create a first experiment from the templates",
+                                                       type="primary", key="exp.first"):
             st.query_params["id"] = ex.create_first_experiment()
             st.rerun()
         page_link("wizard.py", "…or design one with the experiment wizard")
@@ -80,19 +81,19 @@ def _analysis(result: dict) -> None:
 def _actions(exp) -> None:
     st.subheader("Actions")
     c = st.columns(4)
-    if not exp.is_terminal and c[0].button("Cancel", key="exp.cancel", type="secondary"):
+    if not exp.is_terminal and auth.may("experiment.cancel") and c[0].button("Cancel", key="exp.cancel", type="secondary"):
         ex.cancel(exp.id)
         st.rerun()
     promotion = ex.promotion(exp.id)
     if promotion:
         st.success(f"In production since {promotion.promoted_at}: {promotion.ref} "
                    f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})")
-    elif exp.state.value == "Completed" and c[1].button(
+    elif exp.state.value == "Completed" and auth.may("experiment.promote") and c[1].button(
             "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
             help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
         ex.promote(exp.id)  # raises on failure (the boundary shows it)
         st.rerun()  # the promotion record replaces the button
-    if exp.is_terminal and c[2].button("Re-run", key="exp.rerun"):
+    if exp.is_terminal and auth.may("experiment.rerun") and c[2].button("Re-run", key="exp.rerun"):
         st.query_params["id"] = ex.rerun(exp.id)
         st.rerun()
     with c[3].popover("Download report"):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import guard
+from app import auth, guard
 from app.services import get_services
 from app.widgets.boundary import boundary
 from core.domain.experiment import ACTIVE_STATES, State
@@ -134,7 +134,7 @@ def _insights() -> None:
                 data.savings_basis or None, delta_color="off")
     for alert in data.alerts:
         st.error(alert)
-    if not sum(svc.experiments.counts_by_state().values()) and st.button(
+    if not sum(svc.experiments.counts_by_state().values()) and auth.may("experiment.create") and st.button(
             "Create a first experiment from the templates", key="overview.first"):
         new_id = ex.create_first_experiment()
         st.cache_data.clear()

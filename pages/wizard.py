@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import guard
+from app import auth, guard
 from app.widgets import backend, pipeline_tools, wizard
 from app.widgets.boundary import boundary
 from app.widgets.share import page_link
@@ -143,7 +143,9 @@ def render() -> None:
         st.session_state[K_STEP] = step - 1
         st.rerun()
     last = step == len(wizard.STEPS) - 1
-    if nxt.button("Create and start" if last else "Next →", key="wiz.next", type="primary", width="stretch"):
+    if last and not auth.may("experiment.create"):
+        nxt.info("Creating an experiment needs the operator role.")
+    elif nxt.button("Create and start" if last else "Next →", key="wiz.next", type="primary", width="stretch"):
         if problems:
             st.session_state["wiz.show_problems"] = step
         elif last:
