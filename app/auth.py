@@ -115,6 +115,7 @@ def login_form() -> None:
         password = st.text_input("Password", type="password", key="login.password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
+        # the router registered the pages before this form, so the rerun opens the page asked for
         try:
             actor = backend.services().accounts.authenticate(name.strip(), password, "ui")
         except AuthenticationError as exc:
@@ -132,16 +133,14 @@ def login_form() -> None:
                "(initial_admin_password). Reloading the page signs you out.")
 
 
-def gate() -> Actor | None:
-    """Every render: the signed-in actor, or the login form and a stop. None when auth is off."""
+def signed_in() -> Actor | None:
+    """Every render: the actor of a valid session (or of a fresh SSO sign-in); None otherwise,
+    and always None when sign-in is off. ``app/main.py`` shows ``login_form`` for None."""
     if auth_off():
         return None
     actor = current_session()
     if actor is None and _sso_sign_in():
         actor = st.session_state[ACTOR_KEY]
-    if actor is None:
-        login_form()
-        st.stop()
     return actor
 
 

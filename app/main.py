@@ -36,9 +36,10 @@ ADMIN_PAGES = [
     ("audit.py", "Audit", ":material/policy:", "audit.read"),
 ]
 
-# Nobody gets a page without a signed session: the login form is all a visitor sees.
-actor = auth.gate()
-auth.sidebar(actor)
+# Nobody gets a page without a signed session. The pages are registered even then (hidden),
+# so the address asked for survives the sign-in form and opens once signed in.
+actor = auth.signed_in()
+signed = actor is not None or auth.auth_off()
 
 navigation = st.navigation(
     [
@@ -49,7 +50,12 @@ navigation = st.navigation(
     + [
         st.Page(PAGES_DIR / file, title=title, icon=icon)
         for file, title, icon, needs in ADMIN_PAGES
-        if (PAGES_DIR / file).is_file() and auth.may(needs)
-    ]
+        if (PAGES_DIR / file).is_file() and (not signed or auth.may(needs))
+    ],
+    position="sidebar" if signed else "hidden",
 )
+if not signed:
+    auth.login_form()
+    st.stop()
+auth.sidebar(actor)
 navigation.run()
