@@ -33,8 +33,11 @@ mkdir -p "$PHOENIX_DATA_DIR"
 installed="$("$SMOKE/venv/bin/python" -c 'import core; print(core.__file__)')"
 case "$installed" in "$SMOKE"/venv/*) ;; *) echo "core imported from $installed, not the install" >&2; exit 1;; esac
 
-step "database"
+step "database and the initial admin"
 "$PHX" db upgrade
+"$PHX" user init | grep -q "initial admin password"
+test "$(stat -c %a "$PHOENIX_DATA_DIR/initial_admin_password")" = 600
+export PHOENIX_USER=admin   # every command below that changes state acts as this account
 
 step "render every template"
 for name in $("$PHX" pipeline list | awk 'NR>1 && /^process-/ {print $1}'); do
@@ -88,7 +91,8 @@ if [ -n "$DEV_PY" ]; then
     export PHOENIX_DATA_DIR="$E2E_DATA" PHOENIX_DATABASE_URL="sqlite:///$E2E_DATA/phoenix.db" \
            PHOENIX_GITOPS_REPO="$E2E_DATA/gitops" PHOENIX_USER=admin
     cd "$E2E_DATA"
-    "$PHX" db upgrade   # first run: creates the initial admin (password in initial_admin_password)
+    "$PHX" db upgrade
+    "$PHX" user init >/dev/null   # first run: the initial admin, who adds the e2e accounts
     for pair in admin=e2e-admin operator=e2e-operator viewer=e2e-viewer; do
       printf '%s\n' "$E2E_PASSWORD" | "$PHX" user add "${pair#*=}" --role "${pair%%=*}" --password-stdin
     done
