@@ -17,7 +17,7 @@ VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.w
 
 def _picker() -> None:
     svc = backend.services()
-    rows = svc.experiments.list(limit=200)
+    rows = svc.experiments.list(guard.current_user(), limit=200)
     if not rows:
         st.info("No experiments yet. An experiment runs a baseline and a candidate pipeline side by side on the "
                 "same processes and tells you whether the candidate keeps its promise.")
@@ -34,8 +34,9 @@ def _picker() -> None:
 
 
 def _live(exp_id: str) -> None:
-    exp = backend.services().experiments.get(exp_id)
-    samples = backend.services().experiments.samples(exp_id)
+    actor = guard.current_user()
+    exp = backend.services().experiments.get(actor, exp_id)
+    samples = backend.services().experiments.samples(actor, exp_id)
     if not samples:
         st.info("No measurements were recorded for this run." if exp.is_terminal
                 else f"{exp.state.value}: waiting for the first measurements…")
@@ -120,7 +121,7 @@ def render() -> None:
         _picker()
         return
     try:
-        exp = backend.services().experiments.get(exp_id)
+        exp = backend.services().experiments.get(guard.current_user(), exp_id)
     except NotFoundError:
         st.title("Experiment")
         st.warning(f"No experiment {exp_id!r}. It may have been created in another database.")

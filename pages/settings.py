@@ -27,21 +27,21 @@ from core.services.settings import (
 FLASH = "settings.flash"
 
 
-def _actor() -> str:
-    return guard.current_user().name
+def _actor() -> guard.Actor:
+    return guard.current_user()
 
 
-@guard.action("settings.price_cards", guard.Role.ADMIN)
+@guard.action("settings.edit")
 def _save_cards(rows: list[dict]) -> None:
     backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), _actor())
 
 
-@guard.action("settings.critical_policy", guard.Role.ADMIN)
+@guard.action("settings.edit")
 def _save_policy(text: str):
     return backend.configuration().set_critical_policy(text, _actor())
 
 
-@guard.action("settings.services", guard.Role.ADMIN)
+@guard.action("settings.edit")
 def _save_services(prometheus_url: str | None | EllipsisType, public_url: str, retention_days: int) -> None:
     """``prometheus_url``: ``...`` keeps the saved one, None forgets it."""
     conf = backend.configuration()

@@ -15,7 +15,7 @@ K_DRAFT, K_STEP, K_CREATED = "wiz.draft", "wiz.step", "wiz.created"
 
 @guard.action("experiment.create")
 def create_experiment(draft: dict) -> str:
-    exp = backend.services().experiments.create(actor=guard.current_user().name, **wizard.create_kwargs(draft))
+    exp = backend.services().experiments.create(guard.current_user(), **wizard.create_kwargs(draft))
     return exp.id
 
 
