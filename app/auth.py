@@ -18,33 +18,19 @@ import streamlit as st
 from app import guard
 from app.widgets import backend
 from core.domain.accounts import Actor
-from core.domain.accounts import allowed as role_allows
 from core.domain.errors import AuthenticationError, PhoenixError
 from core.services.sessions import OIDC_MAP_ENV
 
 log = logging.getLogger("phoenix.app.auth")
 
 SESSION_KEY = "phoenix_session"
-ACTOR_KEY = "phoenix_actor"
+ACTOR_KEY = guard.SESSION_KEY  # where guard.current_user() finds the signed-in Actor
 FLASH_KEY = "phoenix_auth_flash"
-AUTH_ENV = "PHOENIX_AUTH"
 
 
 def auth_off() -> bool:
-    """``PHOENIX_AUTH=off``: development only, everyone is the local admin (guard's fallback)."""
-    return os.environ.get(AUTH_ENV, "").strip().lower() == "off"
-
-
-def may(action: str) -> bool:
-    """Whether the signed-in user may do ``action`` (a ``PERMISSIONS`` name): pages hide what not.
-
-    Hiding is a courtesy; the services refuse the action anyway.
-    """
-    try:
-        user = guard.current_user()
-    except PhoenixError:
-        return False
-    return role_allows(user.role, action)
+    """``PHOENIX_AUTH=off``: development and tests only, everyone is guard.DEV_ACTOR."""
+    return not guard.auth_enabled()
 
 
 def _forget(message: str | None = None) -> None:
@@ -146,7 +132,7 @@ def signed_in() -> Actor | None:
 
 def sidebar(actor: Actor | None) -> None:
     if actor is None:
-        st.sidebar.caption("Sign-in is off (PHOENIX_AUTH=off): everyone is the local admin.")
+        st.sidebar.caption("Sign-in is off (PHOENIX_AUTH=off): everyone is an admin.")
         return
     st.sidebar.caption(f"Signed in as **{actor.name}** ({actor.role.label})")
     if st.sidebar.button("Log out", key="auth.logout"):

@@ -13,7 +13,7 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from app import auth  # noqa: E402 - needs the repository root on sys.path (above)
+from app import auth, guard  # noqa: E402 - needs the repository root on sys.path (above)
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
@@ -50,7 +50,7 @@ navigation = st.navigation(
     + [
         st.Page(PAGES_DIR / file, title=title, icon=icon)
         for file, title, icon, needs in ADMIN_PAGES
-        if (PAGES_DIR / file).is_file() and (not signed or auth.may(needs))
+        if (PAGES_DIR / file).is_file() and (not signed or guard.allowed(needs))
     ],
     position="sidebar" if signed else "hidden",
 )

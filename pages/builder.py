@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import auth, guard
+from app import guard
 from app.widgets import backend, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
@@ -224,7 +224,7 @@ def show_estimate(report: dict) -> None:
 def _save_tab(p: Pipeline, problems: list[str]) -> None:
     msg = st.text_input("Version message (required)", key="builder.save_msg",
                         placeholder="what changed and why")
-    if not auth.may("pipeline.save"):
+    if not guard.allowed("pipeline.save"):
         st.info("Saving a pipeline needs the operator role.")
         return
     if st.button("Save as new version", type="primary", key="builder.save", disabled=bool(problems)):

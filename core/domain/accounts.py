@@ -75,12 +75,10 @@ PERMISSIONS: dict[str, Role] = {
     "report.download": _V,
     "settings.read": _V,
     "system.read": _V,
-    "estimate.run": _V,
-    # operator: experiments and pipelines
+    # operator: experiments (``phoenix experiment run`` is create + drive) and pipelines
     "experiment.create": _O,
     "experiment.rerun": _O,
     "experiment.cancel": _O,
-    "experiment.run": _O,
     "pipeline.save": _O,
     # admin: production, settings, accounts, the audit log
     "experiment.promote": _A,
@@ -93,8 +91,6 @@ PERMISSIONS: dict[str, Role] = {
     # every signed-in user makes and revokes their own tokens (capped at their role);
     # ``token.manage`` above is for everyone's tokens
     "token.own": _V,
-    # the scheduler's transitions; only SYSTEM_SCHEDULER acts on them in practice
-    "experiment.transition": _A,
 }
 
 #: Actions recorded without a signed-in actor (the attempt itself is the event).

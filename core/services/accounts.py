@@ -66,8 +66,14 @@ class AccountService:
         self.uow_factory = uow_factory
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
-        # verified for unknown names too, so a miss costs as long as a wrong password
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None
+
+    @property
+    def _dummy_hash(self) -> str:
+        """Verified for unknown names too, so a miss costs as long as a wrong password (made on first use)."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
 
     # ---- sign-in -----------------------------------------------------------------------
 
@@ -142,6 +148,16 @@ class AccountService:
             uow.tokens.update(token.id, last_used_at=now)
             uow.commit()
         return Actor(owner.name, min(token.role, owner.role), source)
+
+    @unauthenticated("auth.local")
+    def actor_for_name(self, name: str, source: Source) -> Actor:
+        """The actor of a local account, without a password: the CLI trusts the OS user who runs it
+        against this database (a remote caller signs in or uses a token). NotFoundError when unknown."""
+        with self.uow_factory() as uow:
+            user = uow.users.get(name)
+        if user.disabled:
+            raise AuthenticationError(f"the account {user.name} is disabled; ask an admin")
+        return Actor(user.name, user.role, source)
 
     @unauthenticated("user.init")
     def ensure_initial_admin(self, data_dir: Path | str) -> str | None:

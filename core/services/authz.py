@@ -19,7 +19,9 @@ the body wrote none (no database change: a no-op, a change outside the database)
 decorator writes itself afterwards. A second ``record`` in one call is refused.
 
 ``unauthenticated`` marks the few entry points that run before anyone is signed in
-(sign-in, token look-up, the initial admin); they audit themselves.
+(sign-in, token look-up, the initial admin, adopting old settings files at start-up); they
+audit themselves. ``internal`` marks reads the system itself makes without a user (the
+price cards an analysis prices with): only for actions every viewer may do anyway.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from core.domain.ports import UnitOfWork, UnitOfWorkFactory
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Kind = Literal["query", "mutation", "unauthenticated"]
+Kind = Literal["query", "mutation", "unauthenticated", "internal"]
 #: Attribute the decorators set on a method: ``(kind, action)``.
 DECLARED = "__phoenix_authz__"
 
@@ -70,15 +72,17 @@ def _actor_of(sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, A
 def _declare(kind: Kind, action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     if action not in PERMISSIONS and kind != "unauthenticated":
         raise ValueError(f"{action!r} is not in core.domain.accounts.PERMISSIONS")
+    if kind == "internal" and PERMISSIONS[action] != min(PERMISSIONS.values()):
+        raise ValueError(f"{action!r} needs more than a viewer: it cannot be read without an actor")
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         sig = inspect.signature(fn)
-        if kind != "unauthenticated" and "actor" not in sig.parameters:
+        if kind in ("query", "mutation") and "actor" not in sig.parameters:
             raise TypeError(f"{fn.__qualname__} is declared {kind} {action!r} but takes no actor")
 
         @functools.wraps(fn)
         def inner(*args: P.args, **kwargs: P.kwargs) -> R:
-            if kind == "unauthenticated":
+            if kind in ("unauthenticated", "internal"):
                 return fn(*args, **kwargs)
             actor = _actor_of(sig, args, kwargs)
             require(actor, action)
@@ -120,6 +124,11 @@ def mutation(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 def unauthenticated(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """An entry point that runs before anyone is signed in; it audits itself."""
     return _declare("unauthenticated", action)
+
+
+def internal(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A viewer-level read the system makes without a user (configuration it runs with)."""
+    return _declare("internal", action)
 
 
 def current_actor() -> Actor | None:

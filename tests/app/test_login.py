@@ -23,7 +23,8 @@ ROOT = Actor("root", Role.ADMIN, "cli")
 
 
 @pytest.fixture
-def svc(app_env: Path) -> Iterator[Services]:
+def svc(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    monkeypatch.delenv("PHOENIX_AUTH")  # conftest turns sign-in off for page tests; these test it
     s = bootstrap(Settings.from_env())
     for name, role in (("ada", "admin"), ("olly", "operator"), ("vic", "viewer")):
         s.accounts.add_user(ROOT, name, role, PASSWORD)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.analysis.verdict import analyze_samples
 from core.bootstrap import Services, bootstrap
 from core.domain.accounts import Actor, Role
+from core.domain.experiment import utcnow
+from core.domain.samples import MeasurementSample
 from core.settings import Settings
 from tests.app.conftest import page
-from tests.app.test_experiment_page import _completed
 
 SAVES = {"settings.save_cards", "settings.save_policy", "settings.save_services"}
 
@@ -22,6 +25,28 @@ def svc(app_env: Path) -> Iterator[Services]:
     s = bootstrap(Settings.from_env())
     yield s
     s.close()
+
+
+def _completed(svc: Services) -> str:
+    """A completed experiment whose verdict is PROMOTE (so an admin gets the Promote button)."""
+    exp = svc.experiments.create(Actor("olly", Role.OPERATOR, "ui"), name="trial", baseline="process-baseline-v1",
+                                 candidate="process-topk-v1", duration_s=30, interval_s=5)
+    t0 = utcnow()
+    samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=5 * i), series=n + i, datapoints=(n + i) * 6,
+                                 bytes=n * 80, collector_cpu_pct=1.0, collector_rss_mb=30.0, critical_coverage_pct=100.0)
+               for i in range(6) for v, n in (("baseline", 1400), ("candidate", 220))]
+    with svc.uow() as uow:
+        e = uow.experiments.get(exp.id)
+        uow.samples.add_many(samples)
+        e.start(actor="test")
+        e.mark_running(actor="test")
+        e.begin_analysis(actor="test")
+        e.complete(analyze_samples(samples, e.criteria, interval_s=5.0,
+                                   prices={"Grafana Cloud": lambda s, d, b: s * 0.0065}), actor="test")
+        uow.experiments.save(e)
+        uow.commit()
+    assert e.result["verdict"] == "PROMOTE"
+    return exp.id
 
 
 def _as(at: AppTest, role: Role) -> AppTest:

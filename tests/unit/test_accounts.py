@@ -58,7 +58,7 @@ def test_roles_are_ordered_and_the_table_covers_the_brief() -> None:
         Role.parse("root")
     for action in ("experiment.read", "report.download"):
         assert allowed(Role.VIEWER, action)
-    for action in ("experiment.create", "experiment.run", "experiment.cancel", "experiment.rerun", "pipeline.save"):
+    for action in ("experiment.create", "experiment.cancel", "experiment.rerun", "pipeline.save"):
         assert not allowed(Role.VIEWER, action) and allowed(Role.OPERATOR, action)
     for action in ("experiment.promote", "experiment.force_promote", "settings.edit", "user.manage",
                    "token.manage", "audit.read"):
