@@ -18,7 +18,7 @@ import streamlit as st
 from app import guard
 from app.widgets import backend
 from core.domain.accounts import Actor
-from core.domain.errors import AuthenticationError, PhoenixError
+from core.domain.errors import PhoenixError
 from core.services.sessions import OIDC_MAP_ENV
 
 log = logging.getLogger("phoenix.app.auth")
@@ -53,7 +53,7 @@ def current_session() -> Actor | None:
         return None
     try:
         actor = backend.services().sessions.resume(token)
-    except AuthenticationError as exc:
+    except PhoenixError as exc:  # invalid or expired, or the secret cannot be read: sign in again
         _forget(str(exc))
         return None
     st.session_state[ACTOR_KEY] = actor
@@ -104,12 +104,13 @@ def login_form() -> None:
         # the router registered the pages before this form, so the rerun opens the page asked for
         try:
             actor = backend.services().accounts.authenticate(name.strip(), password, "ui")
-        except AuthenticationError as exc:
-            # the service's words: backoff and lockout say when to retry, never whether the name exists
+            start_session(actor)
+        except PhoenixError as exc:
+            # the service's words: backoff and lockout say when to retry, never whether the name
+            # exists; a bad PHOENIX_SESSION_TTL or PHOENIX_SECRET_KEY names the setting
             st.error(str(exc))
         else:
-            st.session_state.pop("login.password", None)
-            start_session(actor)
+            st.session_state.pop("login.password", None)  # the typed password does not linger
             st.rerun()
     if _sso_configured():
         st.divider()

@@ -132,3 +132,10 @@ def test_logout_returns_to_the_login_form(svc: Services) -> None:
 def test_no_sso_button_without_an_auth_section(svc: Services) -> None:
     at = _main().run()
     assert not [b for b in at.button if b.key == "login.sso"]
+
+
+def test_a_bad_session_setting_is_a_message_not_a_traceback(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOENIX_SESSION_TTL", "soon")
+    at = _sign_in(_main().run(), "ada", PASSWORD)
+    assert not at.exception
+    assert _on_login_form(at) and "PHOENIX_SESSION_TTL" in _messages(at)
