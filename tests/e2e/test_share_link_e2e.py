@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 def _phoenix(server, *args: str) -> str:
     installed = os.environ.get("PHOENIX_E2E_PHOENIX")
-    cmd = [installed] if installed else [sys.executable, "-c", "from core.cli import main; main()"]
+    cmd = [installed] if installed else [sys.executable, "-c", "from core.cli import main; raise SystemExit(main())"]
     env = {**server.env, "PHOENIX_USER": USERS["operator"]}
     done = subprocess.run([*cmd, *args], cwd=server.data_dir if installed else ROOT, env=env, text=True,
                           capture_output=True, timeout=120)
@@ -33,7 +33,8 @@ def _phoenix(server, *args: str) -> str:
 def test_a_share_link_shows_the_experiment_without_sign_in(browser, server) -> None:
     created = json.loads(_phoenix(server, "experiment", "run", "--baseline", "process-baseline-v1",
                                   "--candidate", "process-topk-v1", "--name", "e2e shared trial",
-                                  "--duration", "4s", "--interval", "1s", "--json"))
+                                  "--duration", "4s", "--interval", "1s", "--min-samples", "3",
+                                  "--json"))
     url = _phoenix(server, "share", "create", created["id"], "--ttl", "24h").splitlines()[0].strip()
     assert url.startswith(server.url) and "share=" in url, url
     fresh = browser.new_context(viewport={"width": 1400, "height": 900})
