@@ -11,8 +11,9 @@ import streamlit as st
 from app import guard
 from app.widgets import backend
 from app.widgets.boundary import boundary
-from core.domain.accounts import Role
+from core.domain.accounts import Actor, Role
 from core.domain.errors import PhoenixError
+from core.domain.experiment import utcnow
 
 FLASH = "users.flash"
 ROLES = [r.label for r in Role]
@@ -23,7 +24,7 @@ def _done(message: str) -> None:
     st.rerun()
 
 
-def _add(actor) -> None:
+def _add(actor: Actor) -> None:
     with st.form("users.add", clear_on_submit=True):
         st.subheader("Add a user")
         a, b = st.columns(2)
@@ -40,7 +41,7 @@ def _add(actor) -> None:
                 _done(f"Added {rec.name} ({rec.role.label}).")
 
 
-def _change(actor, names: list[str]) -> None:
+def _change(actor: Actor, names: list[str]) -> None:
     st.subheader("Change a user")
     who = st.selectbox("User", names, key="users.pick")
     if who is None:
@@ -76,9 +77,11 @@ def render() -> None:
     if FLASH in st.session_state:
         st.success(st.session_state.pop(FLASH))
     users = backend.services().accounts.list_users(actor)
+    now = utcnow()
     st.dataframe([{"name": u.name, "role": u.role.label, "disabled": u.disabled,
                    "failed sign-ins": u.failed_logins,
-                   "locked until": f"{u.locked_until:%Y-%m-%d %H:%M} UTC" if u.locked_until else "",
+                   "locked until": f"{u.locked_until:%Y-%m-%d %H:%M:%S} UTC"
+                   if u.locked_until and u.locked_until > now else "",
                    "created": f"{u.created_at:%Y-%m-%d %H:%M}"} for u in users], hide_index=True, width="stretch")
     _change(actor, [u.name for u in users])
     _add(actor)
