@@ -42,6 +42,7 @@ deb-packages:
 run: setup
 	mkdir -p data
 	$(BIN)/phoenix db upgrade
+	$(BIN)/phoenix user init
 	$(BIN)/phoenix ui --host $(HOST) --port $(PORT)
 
 lint: setup-dev

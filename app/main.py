@@ -13,11 +13,13 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from app import auth, guard  # noqa: E402 - needs the repository root on sys.path (above)
+
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 st.set_page_config(page_title="Phoenix", page_icon="🔥", layout="wide")
 
-# (file, title, icon, default). Pages built by other parts join this list as they land.
+# (file, title, icon, default).
 PAGES = [
     ("overview.py", "Overview", ":material/dashboard:", True),
     ("builder.py", "Pipeline Builder", ":material/account_tree:", False),
@@ -30,7 +32,7 @@ PAGES = [
 
 if "share" in st.query_params:
     # A share link: only its read-only view, at the path the link names; no other page is
-    # registered, so there is no navigation and no login (the signed token is the credential).
+    # registered, so there is no navigation and no sign-in (the signed token is the credential).
     navigation = st.navigation([
         st.Page(PAGES_DIR / "shared.py", title="Shared experiment", url_path="experiment", default=True),
         st.Page(PAGES_DIR / "shared.py", title="Shared pipeline", url_path="builder"),
@@ -38,11 +40,31 @@ if "share" in st.query_params:
     navigation.run()
     st.stop()
 
+# Admin pages: (file, title, icon, the action that shows them in the navigation).
+ADMIN_PAGES = [
+    ("users.py", "Users", ":material/group:", "user.read"),
+    ("audit.py", "Audit", ":material/policy:", "audit.read"),
+]
+
+# Nobody gets a page without a signed session. The pages are registered even then (hidden),
+# so the address asked for survives the sign-in form and opens once signed in.
+actor = auth.signed_in()
+signed = actor is not None or auth.auth_off()
+
 navigation = st.navigation(
     [
         st.Page(PAGES_DIR / file, title=title, icon=icon, default=default)
         for file, title, icon, default in PAGES
-        if (PAGES_DIR / file).is_file()
     ]
+    + [
+        st.Page(PAGES_DIR / file, title=title, icon=icon)
+        for file, title, icon, needs in ADMIN_PAGES
+        if not signed or guard.allowed(needs)
+    ],
+    position="sidebar" if signed else "hidden",
 )
+if not signed:
+    auth.login_form()
+    st.stop()
+auth.sidebar(actor)
 navigation.run()

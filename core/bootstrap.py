@@ -18,16 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from core.analysis.analyzer import ExperimentAnalyzer
+from core.domain.accounts import SYSTEM_SCHEDULER
 from core.domain.errors import PhoenixError, ValidationError
 from core.domain.ports import Analyzer, Database, Deployer, UnitOfWork
 from core.gitops import GitOps, GitRepo
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
+from core.services.accounts import AccountService
 from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
 from core.services.secret import server_secret
+from core.services.sessions import SessionService
 from core.services.settings import SettingsService, price_functions
 from core.services.shares import ShareService
 from core.services.system import SystemService
@@ -85,6 +88,8 @@ class Services:
     system: SystemService
     configuration: SettingsService  # the settings users edit (critical policy, price cards, …)
     shares: ShareService
+    accounts: AccountService
+    sessions: SessionService
     scheduler: Scheduler | None = None
 
     @property
@@ -104,7 +109,7 @@ class Services:
 
     def prune(self, now: Any = None) -> None:
         """The long-running schedulers' housekeeping: measurements past the retention go."""
-        result = self.system.prune(now)
+        result = self.system.prune(SYSTEM_SCHEDULER, now)
         if result.samples_deleted:
             log.info("retention: deleted %d samples of experiments that ended before %s (%d days)",
                      result.samples_deleted, result.cutoff.isoformat(), result.retention_days)
@@ -174,6 +179,8 @@ def bootstrap(
         system=SystemService(database.uow, configuration),
         configuration=configuration,
         shares=ShareService(database.uow, lambda: server_secret(settings), configuration.public_url),
+        accounts=AccountService(database.uow),
+        sessions=SessionService(database.uow, lambda: server_secret(settings)),
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 # Command groups, in help order. Each module has register(subparsers).
 COMMAND_MODULES = (
     "core.commands.db",
+    "core.commands.accounts",
     "core.commands.experiment",
     "core.commands.scheduler",
     "core.commands.pipeline",
@@ -35,6 +36,8 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoenix", description="Cut the cost of process metrics.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--as", dest="as_user", metavar="NAME", default=None,
+                        help="act as this Phoenix account (default: $PHOENIX_USER, $PHOENIX_TOKEN, then your login name)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.domain.accounts import SYSTEM_SCHEDULER
 from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, TemporaryError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import Analyzer, Deployer, UnitOfWork, UnitOfWorkFactory
@@ -223,7 +224,8 @@ class Scheduler:
                 uow.experiments.save(exp)
             for ev in exp.events[n_events:]:
                 uow.audit.add(
-                    ev.actor, "experiment.transition", exp.id, {"from": ev.from_state, "to": ev.to_state, "reason": ev.reason}
+                    ev.actor, "experiment.transition", exp.id, {"from": ev.from_state, "to": ev.to_state, "reason": ev.reason},
+                    source=SYSTEM_SCHEDULER.source, before={"state": ev.from_state}, after={"state": ev.to_state},
                 )
             if exp.is_terminal and not exp.needs_teardown:
                 uow.experiments.release(exp.id, self.id)

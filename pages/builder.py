@@ -224,6 +224,9 @@ def show_estimate(report: dict) -> None:
 def _save_tab(p: Pipeline, problems: list[str]) -> None:
     msg = st.text_input("Version message (required)", key="builder.save_msg",
                         placeholder="what changed and why")
+    if not guard.allowed("pipeline.save"):
+        st.info("Saving a pipeline needs the operator role.")
+        return
     if st.button("Save as new version", type="primary", key="builder.save", disabled=bool(problems)):
         if not msg.strip():
             st.error("A version message is required.")

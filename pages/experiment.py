@@ -17,11 +17,12 @@ VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.w
 
 def _picker() -> None:
     svc = backend.services()
-    rows = svc.experiments.list(limit=200)
+    rows = svc.experiments.list(guard.current_user(), limit=200)
     if not rows:
         st.info("No experiments yet. An experiment runs a baseline and a candidate pipeline side by side on the "
                 "same processes and tells you whether the candidate keeps its promise.")
-        if st.button("Create a first experiment from the templates", type="primary", key="exp.first"):
+        if guard.allowed("experiment.create") and st.button("Create a first experiment from the templates",
+                                                       type="primary", key="exp.first"):
             st.query_params["id"] = ex.create_first_experiment()
             st.rerun()
         page_link("wizard.py", "…or design one with the experiment wizard")
@@ -34,8 +35,9 @@ def _picker() -> None:
 
 
 def _live(exp_id: str) -> None:
-    exp = backend.services().experiments.get(exp_id)
-    samples = backend.services().experiments.samples(exp_id)
+    actor = guard.current_user()
+    exp = backend.services().experiments.get(actor, exp_id)
+    samples = backend.services().experiments.samples(actor, exp_id)
     if not samples:
         st.info("No measurements were recorded for this run." if exp.is_terminal
                 else f"{exp.state.value}: waiting for the first measurements…")
@@ -80,19 +82,19 @@ def _analysis(result: dict) -> None:
 def _actions(exp) -> None:
     st.subheader("Actions")
     c = st.columns(4)
-    if not exp.is_terminal and c[0].button("Cancel", key="exp.cancel", type="secondary"):
+    if not exp.is_terminal and guard.allowed("experiment.cancel") and c[0].button("Cancel", key="exp.cancel", type="secondary"):
         ex.cancel(exp.id)
         st.rerun()
     promotion = ex.promotion(exp.id)
     if promotion:
         st.success(f"In production since {promotion.promoted_at}: {promotion.ref} "
                    f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})")
-    elif exp.state.value == "Completed" and c[1].button(
+    elif exp.state.value == "Completed" and guard.allowed("experiment.promote") and c[1].button(
             "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
             help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
         ex.promote(exp.id)  # raises on failure (the boundary shows it)
         st.rerun()  # the promotion record replaces the button
-    if exp.is_terminal and c[2].button("Re-run", key="exp.rerun"):
+    if exp.is_terminal and guard.allowed("experiment.rerun") and c[2].button("Re-run", key="exp.rerun"):
         st.query_params["id"] = ex.rerun(exp.id)
         st.rerun()
     with c[3].popover("Download report"):
@@ -120,7 +122,7 @@ def render() -> None:
         _picker()
         return
     try:
-        exp = backend.services().experiments.get(exp_id)
+        exp = backend.services().experiments.get(guard.current_user(), exp_id)
     except NotFoundError:
         st.title("Experiment")
         st.warning(f"No experiment {exp_id!r}. It may have been created in another database.")
@@ -143,7 +145,7 @@ def render() -> None:
         _analysis(exp.result)
     _actions(exp)
     copy_link({"id": exp.id}, "experiment")
-    links_section("experiment", exp.id, "experiment")  # authz: share.list (viewer); create/revoke (operator)
+    links_section("experiment", exp.id, "experiment")
 
 
 with boundary("Experiment"):

@@ -9,6 +9,7 @@ import streamlit as st
 from app import guard
 from app.services import get_services
 from app.widgets.boundary import boundary
+from core.domain.accounts import Actor
 from core.domain.experiment import ACTIVE_STATES, State
 
 REFRESH_S = 3
@@ -25,10 +26,11 @@ def _age(t: datetime, now: datetime) -> str:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _load(database_url: str) -> tuple[dict[str, int], list, bool, str]:
-    # Keyed by URL so two databases never share a cache entry.
+def _load(database_url: str, _actor: Actor) -> tuple[dict[str, int], list, bool, str]:
+    # Keyed by URL so two databases never share a cache entry (every viewer sees the same list).
     svc = get_services()
-    return svc.experiments.counts_by_state(), svc.experiments.list(limit=RECENT), svc.dry_run, svc.runtime
+    return (svc.experiments.counts_by_state(_actor), svc.experiments.list(_actor, limit=RECENT), svc.dry_run,
+            svc.runtime)
 
 
 def _kpis(counts: dict[str, int]) -> None:
@@ -62,7 +64,7 @@ def _empty_state() -> None:
 @st.fragment(run_every=REFRESH_S)
 def _experiments() -> None:
     with boundary("the experiment list"):
-        counts, rows, dry_run, runtime = _load(get_services().settings.database_url)
+        counts, rows, dry_run, runtime = _load(get_services().settings.database_url, guard.current_user())
         _kpis(counts)
         if not rows:
             _empty_state()
@@ -112,10 +114,10 @@ def render() -> None:
 
 
 @st.cache_data(ttl=15, show_spinner=False)
-def _gather(database_url: str):
+def _gather(database_url: str, _actor: Actor):
     from app.widgets import insights
 
-    return insights.gather(get_services())
+    return insights.gather(get_services(), _actor)
 
 
 def _insights() -> None:
@@ -124,7 +126,7 @@ def _insights() -> None:
     from app.widgets.share import page_link
 
     svc = get_services()
-    data = _gather(svc.settings.database_url)
+    data = _gather(svc.settings.database_url, guard.current_user())
     c = st.columns(3)
     c[0].metric("Running now", len(data.running_now))
     c[1].metric("Best measured reduction", "—" if data.best_reduction_pct is None else f"{data.best_reduction_pct:.1f}%",
@@ -134,7 +136,7 @@ def _insights() -> None:
                 data.savings_basis or None, delta_color="off")
     for alert in data.alerts:
         st.error(alert)
-    if not sum(svc.experiments.counts_by_state().values()) and st.button(
+    if not sum(svc.experiments.counts_by_state().values()) and guard.allowed("experiment.create") and st.button(
             "Create a first experiment from the templates", key="overview.first"):
         new_id = ex.create_first_experiment()
         st.cache_data.clear()

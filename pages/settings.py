@@ -27,21 +27,21 @@ from core.services.settings import (
 FLASH = "settings.flash"
 
 
-def _actor() -> str:
-    return guard.current_user().name
+def _actor() -> guard.Actor:
+    return guard.current_user()
 
 
-@guard.action("settings.price_cards", guard.Role.ADMIN)
+@guard.action("settings.edit")
 def _save_cards(rows: list[dict]) -> None:
     backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), _actor())
 
 
-@guard.action("settings.critical_policy", guard.Role.ADMIN)
+@guard.action("settings.edit")
 def _save_policy(text: str):
     return backend.configuration().set_critical_policy(text, _actor())
 
 
-@guard.action("settings.services", guard.Role.ADMIN)
+@guard.action("settings.edit")
 def _save_services(prometheus_url: str | None | EllipsisType, public_url: str, retention_days: int) -> None:
     """``prometheus_url``: ``...`` keeps the saved one, None forgets it."""
     conf = backend.configuration()
@@ -89,7 +89,7 @@ def _price_cards(eff: EffectiveSettings) -> None:
     edited = st.data_editor(rows, num_rows="dynamic", width="stretch", key="settings.cards",
                             column_config={"source": st.column_config.LinkColumn("source"),
                                            "params": st.column_config.TextColumn("params (YAML)")})
-    if st.button("Save price cards", key="settings.save_cards", type="primary"):
+    if guard.allowed("settings.edit") and st.button("Save price cards", key="settings.save_cards", type="primary"):
         try:
             _save_cards(list(edited))
         except ValidationError as exc:
@@ -107,7 +107,7 @@ def _policy(eff: EffectiveSettings) -> None:
                "without one, use it.")
     text = st.text_area("Rules (YAML: match executable_name | command_line | owner, RE2 pattern, priority)",
                         settings_tools.policy_text(s.value), height=260, key="settings.policy")
-    if st.button("Save policy", key="settings.save_policy", type="primary"):
+    if guard.allowed("settings.edit") and st.button("Save policy", key="settings.save_policy", type="primary"):
         try:
             _save_policy(text)
         except ValidationError as exc:
@@ -146,7 +146,7 @@ def _services(eff: EffectiveSettings) -> None:
     public_in = st.text_input("Public URL of this app (share links; empty: the default)", public or "",
                               key="settings.public_url", placeholder="http://localhost:8501")
     days = st.number_input("Retention (days)", 1, 3650, int(eff.retention_days.value), key="settings.retention")
-    if st.button("Save", key="settings.save_services", type="primary"):
+    if guard.allowed("settings.edit") and st.button("Save", key="settings.save_services", type="primary"):
         try:
             _save_services(None if clear else (prom_in.strip() or ...), public_in, int(days))
         except ValidationError as exc:
@@ -167,6 +167,8 @@ def _connections(s, eff: EffectiveSettings) -> None:
 def render() -> None:
     guard.page("settings")
     st.title("Settings")
+    if not guard.allowed("settings.edit"):
+        st.info("Read-only: only an admin can change settings.")
     if FLASH in st.session_state:
         st.success(st.session_state.pop(FLASH))
     s = backend.settings()

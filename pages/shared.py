@@ -21,7 +21,7 @@ VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.w
 
 def _experiment(scope: ShareScope) -> None:
     svc = backend.services()
-    exp = svc.experiments.get(scope.ref)
+    exp = svc.experiments.get(scope.actor, scope.ref)
     st.title(exp.name)
     st.caption(f"`{exp.id}` · **{exp.state.value}** · {exp.baseline} → {exp.candidate} · {exp.target.describe()} · "
                f"{exp.timing.duration_s:g}s every {exp.timing.interval_s:g}s · owner {exp.owner}"
@@ -31,7 +31,7 @@ def _experiment(scope: ShareScope) -> None:
     if exp.error:
         st.error(f"Failed: {exp.error}")
     st.dataframe(ex.timeline(exp), hide_index=True, width="stretch")
-    samples = svc.experiments.samples(exp.id)
+    samples = svc.experiments.samples(scope.actor, exp.id)
     if samples:
         rows = ex.live_rows(samples, exp.timing.interval_s)
         cols = st.columns(3)
@@ -56,7 +56,7 @@ def _experiment(scope: ShareScope) -> None:
 
 def _pipeline(scope: ShareScope) -> None:
     name, _, number = scope.ref.partition("@")
-    rec = backend.services().pipelines.version(name, int(number))
+    rec = backend.services().pipelines.version(scope.actor, name, int(number))
     st.title(rec.ref)
     st.caption(f"saved by {rec.author} on {rec.created_at:%Y-%m-%d %H:%M} UTC"
                + (f" · commit `{rec.commit_id[:12]}`" if rec.commit_id else ""))

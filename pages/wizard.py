@@ -15,7 +15,7 @@ K_DRAFT, K_STEP, K_CREATED = "wiz.draft", "wiz.step", "wiz.created"
 
 @guard.action("experiment.create")
 def create_experiment(draft: dict) -> str:
-    exp = backend.services().experiments.create(actor=guard.current_user().name, **wizard.create_kwargs(draft))
+    exp = backend.services().experiments.create(guard.current_user(), **wizard.create_kwargs(draft))
     return exp.id
 
 
@@ -143,7 +143,9 @@ def render() -> None:
         st.session_state[K_STEP] = step - 1
         st.rerun()
     last = step == len(wizard.STEPS) - 1
-    if nxt.button("Create and start" if last else "Next →", key="wiz.next", type="primary", width="stretch"):
+    if last and not guard.allowed("experiment.create"):
+        nxt.info("Creating an experiment needs the operator role.")
+    elif nxt.button("Create and start" if last else "Next →", key="wiz.next", type="primary", width="stretch"):
         if problems:
             st.session_state["wiz.show_problems"] = step
         elif last:

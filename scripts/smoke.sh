@@ -4,7 +4,8 @@
 # main journeys with it from outside the checkout, so nothing resolves from the work tree.
 #   scripts/smoke.sh SMOKE_DIR [DEV_PYTHON]
 # With DEV_PYTHON (a dev environment's python with pytest + playwright) the browser part runs
-# too: the installed app is served with `phoenix ui` and save + promote are driven in Chromium.
+# too: e2e accounts are made with `phoenix user add`, the installed app is served with
+# `phoenix ui`, and sign-in, roles, save and promote are driven in Chromium.
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 SMOKE="$(mkdir -p "$1" && cd "$1" && pwd)"
@@ -32,8 +33,11 @@ mkdir -p "$PHOENIX_DATA_DIR"
 installed="$("$SMOKE/venv/bin/python" -c 'import core; print(core.__file__)')"
 case "$installed" in "$SMOKE"/venv/*) ;; *) echo "core imported from $installed, not the install" >&2; exit 1;; esac
 
-step "database"
+step "database and the initial admin"
 "$PHX" db upgrade
+"$PHX" user init | grep -q "initial admin password"
+test "$(stat -c %a "$PHOENIX_DATA_DIR/initial_admin_password")" = 600
+export PHOENIX_USER=admin   # every command below that changes state acts as this account
 
 step "render every template"
 for name in $("$PHX" pipeline list | awk 'NR>1 && /^process-/ {print $1}'); do
@@ -77,8 +81,25 @@ head -c 5 report.pdf | grep -q '%PDF-'
 grep -q "Verdict" report.html
 
 if [ -n "$DEV_PY" ]; then
-  step "the installed app serving, save and promote driven in the browser"
+  step "accounts for the browser run (phoenix user add --password-stdin)"
   cd "$SRC"
-  PHOENIX_E2E_PHOENIX="$PHX" "$DEV_PY" -m pytest tests/e2e -q -p no:cacheprovider
+  # A data directory of its own, handed to the e2e server; the passwords are the e2e suite's.
+  E2E_DATA="$WORK/e2e-data"
+  rm -rf "$E2E_DATA" && mkdir -p "$E2E_DATA"
+  E2E_PASSWORD="$("$DEV_PY" -c 'from tests.e2e.conftest import PASSWORD; print(PASSWORD)')"
+  (
+    export PHOENIX_DATA_DIR="$E2E_DATA" PHOENIX_DATABASE_URL="sqlite:///$E2E_DATA/phoenix.db" \
+           PHOENIX_GITOPS_REPO="$E2E_DATA/gitops" PHOENIX_USER=admin
+    cd "$E2E_DATA"
+    "$PHX" db upgrade
+    "$PHX" user init >/dev/null   # first run: the initial admin, who adds the e2e accounts
+    for pair in admin=e2e-admin operator=e2e-operator viewer=e2e-viewer; do
+      printf '%s\n' "$E2E_PASSWORD" | "$PHX" user add "${pair#*=}" --role "${pair%%=*}" --password-stdin
+    done
+    "$PHX" user list
+  )
+
+  step "the installed app serving: sign-in, roles, save and promote driven in the browser"
+  PHOENIX_E2E_PHOENIX="$PHX" PHOENIX_E2E_DATA_DIR="$E2E_DATA" "$DEV_PY" -m pytest tests/e2e -q -p no:cacheprovider
 fi
 step "passed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.domain.accounts import Actor, Role
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.production import ProductionRecord
@@ -11,15 +12,21 @@ from core.services.promotion import PromotionGitOps, PromotionService
 from core.services.requests import Promote, SavePipelineVersion
 
 
+def _actor(who: str | Actor, role: Role) -> Actor:
+    return who if isinstance(who, Actor) else Actor(who, role, "cli")
+
+
 def save_version(uow_factory: UnitOfWorkFactory, gitops: GitOps, pipeline: Pipeline, message: str | None,
-                 author: str) -> tuple[int, str]:
-    """``(number, commit id)`` of the saved version."""
+                 author: str | Actor) -> tuple[int, str]:
+    """``(number, commit id)`` of the saved version (a name acts as an operator)."""
     saved = PipelineService(uow_factory, gitops).save_version(
-        SavePipelineVersion.of(pipeline=pipeline, message=message), actor=author)
+        _actor(author, Role.OPERATOR), SavePipelineVersion.of(pipeline=pipeline, message=message))
     return saved.number, saved.commit_id
 
 
-def promote(uow_factory: UnitOfWorkFactory, gitops: PromotionGitOps, experiment_id: str, *, actor: str,
-            force: bool = False, reason: str | None = None, is_admin: bool = False) -> ProductionRecord:
+def promote(uow_factory: UnitOfWorkFactory, gitops: PromotionGitOps, experiment_id: str, *, actor: str | Actor,
+            force: bool = False, reason: str | None = None, is_admin: bool = True) -> ProductionRecord:
+    """Promote as ``actor`` (a name: an admin, or an operator with ``is_admin=False``)."""
     return PromotionService(uow_factory, gitops).promote(
-        Promote(experiment_id=experiment_id, force=force, reason=reason), actor=actor, is_admin=is_admin)
+        _actor(actor, Role.ADMIN if is_admin else Role.OPERATOR),
+        Promote(experiment_id=experiment_id, force=force, reason=reason))

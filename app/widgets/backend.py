@@ -3,8 +3,9 @@
 Pages never touch the store; they call these functions, which call the use cases of the
 cached bootstrap (``app.services``) — the same services the CLI calls. No unit of work or
 repository appears in ``app/`` or ``pages/`` (``tests/unit/test_layers.py`` checks it).
-Every state-changing function is a named action wrapped by ``app.guard.action``, so roles
-and audit hook in here once accounts exist.
+Every call passes the signed-in ``Actor`` (``app.guard.current_user``); the services check
+its role and audit each change. State-changing functions are also named ``guard.action``s,
+so a page can hide what a role may not do.
 """
 
 from __future__ import annotations
@@ -33,22 +34,22 @@ def services() -> Services:
 # ---- pipelines -------------------------------------------------------------------------
 def list_pipeline_names() -> list[str]:
     try:
-        return services().pipelines.names()
+        return services().pipelines.names(guard.current_user())
     except (ImportError, PhoenixError):
         return []
 
 
 def list_pipelines() -> list[PipelineRecord]:
-    return services().pipelines.list_pipelines()
+    return services().pipelines.list_pipelines(guard.current_user())
 
 
 def list_versions(name: str) -> list[PipelineVersionRecord]:
-    return services().pipelines.list_versions(name)
+    return services().pipelines.list_versions(guard.current_user(), name)
 
 
 def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, PipelineVersionRecord]:
     """A saved version (the latest when ``number`` is None) as a Pipeline, with its record."""
-    rec = services().pipelines.version(name, number)
+    rec = services().pipelines.version(guard.current_user(), name, number)
     return Pipeline.from_dict(rec.graph), rec
 
 
@@ -59,12 +60,12 @@ def save_pipeline_version(pipeline: Pipeline, message: str) -> SavedVersion:
     if problems:
         raise ValidationError(problems)
     request = SavePipelineVersion.of(pipeline=pipeline, message=message)
-    return services().pipelines.save_version(request, actor=guard.current_user().name)
+    return services().pipelines.save_version(guard.current_user(), request)
 
 
 def resolve_pipeline(ref: str) -> Pipeline:
     """``name`` (template or latest saved) or ``name@N`` as a Pipeline."""
-    return services().pipelines.resolve(ref)
+    return services().pipelines.resolve(guard.current_user(), ref)
 
 
 def settings() -> Any:
@@ -123,9 +124,10 @@ def db_probe() -> Any:
 
         return failed
 
-    return svc.system.ping
+    actor = guard.current_user()
+    return lambda: svc.system.ping(actor)
 
 
 def completed_experiments(limit: int = 100) -> list[Experiment]:
     """The newest completed experiments with their results, in one query."""
-    return services().experiments.completed(limit=limit)
+    return services().experiments.completed(guard.current_user(), limit=limit)

@@ -59,38 +59,37 @@ def cost_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 @guard.action("experiment.create")
 def create_first_experiment() -> str:
     """The empty-state button: the baseline template against top-K, one minute on this host."""
-    exp = backend.services().experiments.create(CreateExperiment(
+    exp = backend.services().experiments.create(guard.current_user(), CreateExperiment(
         name="First experiment: baseline vs top-K", baseline=FIRST_BASELINE, candidate=FIRST_CANDIDATE,
         description="Created from the built-in templates.", duration_s=60.0, interval_s=5.0,
-    ), actor=guard.current_user().name)
+    ))
     return exp.id
 
 
 @guard.action("experiment.cancel")
 def cancel(experiment_id: str) -> None:
-    backend.services().experiments.cancel(CancelExperiment(experiment_id=experiment_id, reason="cancelled in the app"),
-                                          actor=guard.current_user().name)
+    backend.services().experiments.cancel(guard.current_user(),
+                                          CancelExperiment(experiment_id=experiment_id, reason="cancelled in the app"))
 
 
 @guard.action("experiment.rerun")
 def rerun(experiment_id: str) -> str:
     """The same experiment again (``ExperimentService.rerun``, also ``phoenix experiment rerun ID``)."""
-    new = backend.services().experiments.rerun(RerunExperiment(experiment_id=experiment_id),
-                                               actor=guard.current_user().name)
+    new = backend.services().experiments.rerun(guard.current_user(), RerunExperiment(experiment_id=experiment_id))
     return new.id
 
 
 def promotion(experiment_id: str) -> ProductionRecord | None:
     """The experiment's promotion record (None when never promoted)."""
-    return backend.services().promotion.of(experiment_id)
+    return backend.services().promotion.of(guard.current_user(), experiment_id)
 
 
 @guard.action("experiment.promote")
 def promote(experiment_id: str) -> ProductionRecord:
-    # The app's single local user is an admin, but a forced promotion stays a CLI act (it needs a reason).
-    return backend.services().promotion.promote(Promote(experiment_id=experiment_id),
-                                                actor=guard.current_user().name)
+    # A forced promotion stays a CLI act (it needs a reason).
+    return backend.services().promotion.promote(guard.current_user(), Promote(experiment_id=experiment_id))
 
 
 def report(experiment_id: str, fmt: str) -> bytes:
-    return backend.services().reports.render(ExperimentReport.of(experiment_id=experiment_id, format=fmt))
+    return backend.services().reports.render(guard.current_user(),
+                                             ExperimentReport.of(experiment_id=experiment_id, format=fmt))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.bootstrap import Services
+from core.domain.accounts import Actor
 from core.runtime.procs import pid_alive
 
 
@@ -20,19 +21,19 @@ class Insights:
 
 
 
-def gather(svc: Services, limit: int = 100) -> Insights:
+def gather(svc: Services, actor: Actor, limit: int = 100) -> Insights:
     """From the database only: completed results, running experiments, collector processes."""
     out = Insights()
-    out.running_now = [{"id": r.id, "name": r.name} for r in svc.experiments.list(states=["Running"], limit=limit)]
-    completed = svc.experiments.completed(limit=50)
+    out.running_now = [{"id": r.id, "name": r.name} for r in svc.experiments.list(actor, states=["Running"], limit=limit)]
+    completed = svc.experiments.completed(actor, limit=50)
     for e in completed:
         red = (e.result or {}).get("series_reduction_pct")
         if red is not None and (out.best_reduction_pct is None or red > out.best_reduction_pct):
             out.best_reduction_pct, out.best_experiment = float(red), e.id
     # Savings of what is in production: the promoted experiment's measured cost difference.
-    rec = svc.promotion.current()
+    rec = svc.promotion.current(actor)
     if rec is not None:
-        result = svc.experiments.get(rec.experiment_id).result or {}
+        result = svc.experiments.get(actor, rec.experiment_id).result or {}
         costs = result.get("cost") or {}
         if costs:
             name, c = next(iter(costs.items()))
@@ -42,7 +43,7 @@ def gather(svc: Services, limit: int = 100) -> Insights:
         else:
             out.savings_basis = f"{rec.ref}: no price card in its result"
     # Failed experiments are already listed by the overview's experiment table.
-    procs = svc.system.collector_processes(status="running")
+    procs = svc.system.collector_processes(actor, status="running")
     down = [p for p in procs if not pid_alive(p.pid)]
     out.alerts += [f"Collector {p.role} of {p.owner_ref} (pid {p.pid}) is down" for p in down]
     return out

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from app import guard
 from app.widgets import backend
 from app.widgets.backend import public_url
+from core.domain.accounts import Actor
 from core.domain.errors import ValidationError
 from core.services.shares import parse_ttl
 
@@ -166,20 +167,20 @@ def links_section(scope_kind: str, scope_ref: str, what: str) -> None:
     shares = backend.services().shares
     st.subheader("Share links")
     st.caption(f"A share link opens this {what} read-only, without signing in, until it expires or is revoked.")
-    links = shares.list_for(scope_kind, scope_ref)
+    links = shares.list_for(backend_actor(), scope_kind, scope_ref)
     for link in links:
         status = shares.status(link)
         c = st.columns([3, 3, 2, 1])
         c[0].markdown(f"`{link.id}` by **{link.created_by}**")
         c[1].markdown(f"expires {link.expires_at:%Y-%m-%d %H:%M} UTC")
         c[2].markdown(status + (f" (by {link.revoked_by})" if link.revoked_by else ""))
-        # authz: share.revoke (operator) — hidden from viewers once roles arrive
-        if status == "active" and c[3].button("Revoke", key=f"share.revoke.{link.id}"):
+        if status == "active" and guard.allowed("share.revoke") and c[3].button("Revoke", key=f"share.revoke.{link.id}"):
             shares.revoke(backend_actor(), link.id)
             st.rerun()
+    if not guard.allowed("share.create"):  # viewers see the links, not the controls
+        return
     c = st.columns([2, 1])
     ttl = c[0].selectbox("Valid for", ["1h", "24h", "7d", "30d"], index=2, key=f"share.ttl.{scope_ref}")
-    # authz: share.create (operator)
     if c[1].button("Create share link", key=f"share.create.{scope_ref}"):
         _, url = shares.create(backend_actor(), scope_kind, scope_ref, parse_ttl(ttl))
         st.session_state["share.created"] = (scope_ref, url)
@@ -190,6 +191,6 @@ def links_section(scope_kind: str, scope_ref: str, what: str) -> None:
         st.code(made[1], language=None)
 
 
-def backend_actor() -> str:
-    """Who acts in the UI (the guard's current user; accounts replace it)."""
-    return guard.current_user().name
+def backend_actor() -> Actor:
+    """Who acts in the UI: the signed-in user (the services check the role)."""
+    return guard.current_user()

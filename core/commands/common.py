@@ -1,18 +1,27 @@
 """Helpers every ``phoenix`` command group shares (who acts, the ``--critical-file`` rules).
 
+Who acts (``identity``): ``--as NAME`` or ``PHOENIX_USER`` naming an account, else
+``PHOENIX_TOKEN`` (an API token), else the OS login name when an account of that name
+exists. The CLI trusts the local OS user the way ``psql`` trusts a peer: whoever can run
+it against the database is who they say; a remote caller uses a token.
+
 Here rather than in one command module so the command modules never import each other.
 """
 
 from __future__ import annotations
 
+import argparse
 import getpass
+import os
 from typing import TYPE_CHECKING
 
+from core.domain.accounts import Actor
 from core.domain.critical import load_policy_file
-from core.domain.errors import ValidationError
+from core.domain.errors import AuthenticationError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from core.bootstrap import Services
+    from core.services.accounts import AccountService
 
 
 def services() -> Services:
@@ -24,14 +33,42 @@ def services() -> Services:
     return bootstrap()
 
 
-def actor(explicit: str | None = None) -> str:
-    """Who runs the command: ``explicit``, else the login name, else ``anonymous``."""
-    if explicit:
-        return explicit
+HOW_TO_IDENTIFY = ("pass --as NAME or set PHOENIX_USER to an account name (an admin adds one with "
+                   "'phoenix user add'), or set PHOENIX_TOKEN to an API token ('phoenix token create')")
+
+
+def add_identity(parser: argparse.ArgumentParser) -> None:
+    """``--as NAME`` on a command (also accepted before the command: ``phoenix --as NAME …``)."""
+    parser.add_argument("--as", dest="as_user", metavar="NAME", default=argparse.SUPPRESS,
+                        help="act as this account (default: $PHOENIX_USER, $PHOENIX_TOKEN, then your login name)")
+
+
+def _os_user() -> str | None:
     try:
-        return getpass.getuser() or "anonymous"
+        return getpass.getuser() or None
     except (KeyError, OSError):
-        return "anonymous"
+        return None
+
+
+def identity(accounts: AccountService, args: argparse.Namespace | None = None) -> Actor:
+    """The acting account of this command (see the module doc); a clear error when there is none."""
+    explicit = (getattr(args, "as_user", None) or os.environ.get("PHOENIX_USER", "")).strip()
+    if explicit:
+        try:
+            return accounts.actor_for_name(explicit, "cli")
+        except NotFoundError:
+            raise AuthenticationError(f"no account named {explicit!r} (from --as or PHOENIX_USER); "
+                                      f"{HOW_TO_IDENTIFY}") from None
+    token = os.environ.get("PHOENIX_TOKEN", "").strip()
+    if token:
+        return accounts.actor_for_token(token, "cli")
+    login = _os_user()
+    if login:
+        try:
+            return accounts.actor_for_name(login, "cli")
+        except NotFoundError:
+            pass
+    raise AuthenticationError(f"who is acting? your login name {login!r} is not a Phoenix account; {HOW_TO_IDENTIFY}")
 
 
 def critical_rules_from(path: str | None, problems: list[str]) -> list[dict[str, str]] | None:

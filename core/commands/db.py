@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.commands import common
 from core.settings import Settings
 
 
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cur.set_defaults(handler=_current)
     prune = dbsub.add_parser("prune", help="delete measurements of experiments that ended longer ago than the "
                                           "retention (Settings); long-running schedulers do this hourly")
+    common.add_identity(prune)
     prune.set_defaults(handler=_prune)
 
 
@@ -48,7 +50,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     services = bootstrap(Settings.from_env())
     try:
-        result = services.system.prune(actor="cli")
+        result = services.system.prune(common.identity(services.accounts, args))
     finally:
         services.close()
     print(f"deleted {result.samples_deleted} samples of experiments that ended before "

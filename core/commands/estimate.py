@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from core.settings import Settings
 
     series_out = output_file(args.series_out, flag="--series-out") if args.series_out is not None else None
-    pipeline = load_pipeline_ref(args.pipeline)
+    pipeline = load_pipeline_ref(args.pipeline, args)
     policy = load_policy_file(args.critical_file) if args.critical_file else None
     if not Path(args.snapshot).is_file():
         raise ValidationError(f"snapshot file {args.snapshot} does not exist")

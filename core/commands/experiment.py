@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--duration", default="60s", help="how long both variants run (default 60s)")
     c.add_argument("--interval", default="5s", help="measurement interval (default 5s)")
     c.add_argument("--load", default="realistic", help="load profile: realistic, high-cardinality, process-churn, none")
-    c.add_argument("--owner", default=None, help="owner (default: $USER or anonymous)")
+    c.add_argument("--owner", default=None, help="owner shown on the experiment (default: the acting account)")
     c.add_argument("--description", default="")
     c.add_argument("--critical-file", default=None, help="critical policy YAML: rules: [{match, pattern, priority}]")
     c.add_argument("--target", default="local", choices=["local", "kubernetes"])
@@ -44,35 +44,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--max-memory-overhead", type=float, default=None, help="MB")
     c.add_argument("--min-samples", type=int, default=None, help="default 5")
     c.add_argument("--json", action="store_true")
+    common.add_identity(c)
     c.set_defaults(handler=_create)
 
     ls = esub.add_parser("list", help="list experiments, newest first")
     ls.add_argument("--state", action="append", default=None, choices=[s.value for s in State])
     ls.add_argument("--limit", type=int, default=100)
     ls.add_argument("--json", action="store_true")
+    common.add_identity(ls)
     ls.set_defaults(handler=_list)
 
     sh = esub.add_parser("show", help="details, result and event log of one experiment")
     sh.add_argument("id")
     sh.add_argument("--json", action="store_true")
+    common.add_identity(sh)
     sh.set_defaults(handler=_show)
 
     ca = esub.add_parser("cancel", help="cancel a pending, initializing or running experiment")
     ca.add_argument("id")
     ca.add_argument("--reason", default="")
     ca.add_argument("--json", action="store_true")
+    common.add_identity(ca)
     ca.set_defaults(handler=_cancel)
 
     rr = esub.add_parser("rerun", help="run a finished experiment again: a new Pending experiment with the "
                                        "same pipelines, target, load, timing, criteria and critical policy")
     rr.add_argument("id")
     rr.add_argument("--json", action="store_true")
+    common.add_identity(rr)
     rr.set_defaults(handler=_rerun)
 
     rd = esub.add_parser("render", help="write the experiment pod's Kubernetes manifests (tap + baseline + "
                                         "candidate, one pod per node) to DIR/k8s/ and its configs to DIR/")
     rd.add_argument("id")
     rd.add_argument("--out", required=True, metavar="DIR")
+    common.add_identity(rd)
     rd.set_defaults(handler=_render)
 
     report.register(esub)  # phoenix experiment report ID --format csv|html|pdf --out FILE
@@ -116,12 +122,12 @@ def _create(args: argparse.Namespace) -> int:
         raise ValidationError(problems)
     target = Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector))
     services = common.services()
-    actor = common.actor(args.owner)
-    exp = services.experiments.create(CreateExperiment.of(
+    actor = common.identity(services.accounts, args)
+    exp = services.experiments.create(actor, CreateExperiment.of(
         name=args.name,
         baseline=args.baseline,
         candidate=args.candidate,
-        owner=actor,
+        owner=args.owner or actor.name,
         description=args.description,
         duration_s=duration,
         interval_s=interval,
@@ -129,7 +135,7 @@ def _create(args: argparse.Namespace) -> int:
         target=target,
         criteria=SuccessCriteria(**crit_kw),
         critical_rules=critical_rules,
-    ), actor=actor)
+    ))
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
@@ -152,7 +158,8 @@ def _age(t: datetime) -> str:
 def _list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    rows = common.services().experiments.list(states=args.state, limit=args.limit)
+    services = common.services()
+    rows = services.experiments.list(common.identity(services.accounts, args), states=args.state, limit=args.limit)
     if args.json:
         out = []
         for r in rows:
@@ -176,11 +183,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     services = common.services()
-    exp = services.experiments.get(args.id)
+    actor = common.identity(services.accounts, args)
+    exp = services.experiments.get(actor, args.id)
     if args.json:
-        promoted = services.promotion.of(exp.id)
+        promoted = services.promotion.of(actor, exp.id)
         d = experiment_to_dict(exp, promoted=promoted.to_dict(with_graph=False) if promoted else None)
-        d["samples"] = len(services.experiments.samples(exp.id))
+        d["samples"] = len(services.experiments.samples(actor, exp.id))
         print(json.dumps(d, indent=2))
         return 0
     print(f"{exp.id}  {exp.name}{'  [dry run]' if exp.dry_run else ''}")
@@ -229,8 +237,9 @@ def _render(args: argparse.Namespace) -> int:
 
     out = output_dir(args.out)
     services = common.services()
-    exp = services.experiments.get(args.id)
-    pipelines = {v: services.pipelines.load(str(getattr(exp, v))) for v in ("baseline", "candidate")}
+    actor = common.identity(services.accounts, args)
+    exp = services.experiments.get(actor, args.id)
+    pipelines = {v: services.pipelines.load(actor, str(getattr(exp, v))) for v in ("baseline", "candidate")}
     k8s = K8sOptions()
     if exp.target.kind == "kubernetes":
         k8s = K8sOptions(namespace=exp.target.namespace or k8s.namespace,
@@ -247,8 +256,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    exp = common.services().experiments.cancel(CancelExperiment.of(experiment_id=args.id, reason=args.reason),
-                                               actor=common.actor())
+    services = common.services()
+    exp = services.experiments.cancel(common.identity(services.accounts, args),
+                                      CancelExperiment.of(experiment_id=args.id, reason=args.reason))
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
@@ -257,7 +267,8 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    exp = common.services().experiments.rerun(RerunExperiment.of(experiment_id=args.id), actor=common.actor())
+    services = common.services()
+    exp = services.experiments.rerun(common.identity(services.accounts, args), RerunExperiment.of(experiment_id=args.id))
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:

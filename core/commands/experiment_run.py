@@ -27,6 +27,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from core.commands import common
+from core.domain.accounts import Actor
 from core.domain.criteria import LoadProfile, SuccessCriteria
 from core.domain.durations import format_duration, parse_duration
 from core.domain.errors import PhoenixError, ValidationError
@@ -52,19 +53,20 @@ def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     r.add_argument("--load", default="realistic", help="load profile: realistic, high-cardinality, process-churn, none")
     r.add_argument("--critical-file", default=None, help="critical policy YAML: rules: [{match, pattern, priority}]")
     r.add_argument("--name", default=None, help="default: BASELINE vs CANDIDATE")
-    r.add_argument("--owner", default=None, help="owner (default: $USER or anonymous)")
+    r.add_argument("--owner", default=None, help="owner shown on the experiment (default: the acting account)")
     r.add_argument("--min-series-reduction", type=float, default=None, help="percent, default 50")
     r.add_argument("--min-samples", type=int, default=None, help="default 5")
     r.add_argument("--wait", action="store_true", help="run it here until it finishes (else: create and exit)")
     r.add_argument("--json", action="store_true")
+    common.add_identity(r)
     r.set_defaults(handler=_run)
 
     p = esub.add_parser("promote", help="make a completed experiment's candidate the production pipeline")
     p.add_argument("id")
     p.add_argument("--force", action="store_true", help="promote without a PROMOTE verdict (admin, needs --reason)")
     p.add_argument("--reason", default=None)
-    p.add_argument("--actor", default=None, help="who promotes (default: $USER)")
     p.add_argument("--json", action="store_true")
+    common.add_identity(p)
     p.set_defaults(handler=_promote)
 
 
@@ -72,7 +74,7 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _create(args: argparse.Namespace, services: Services, actor: str) -> Experiment:
+def _create(args: argparse.Namespace, services: Services, actor: Actor) -> Experiment:
     problems: list[str] = []
     duration = interval = 0.0
     for attr, flag in (("duration", "--duration"), ("interval", "--interval")):
@@ -94,22 +96,22 @@ def _create(args: argparse.Namespace, services: Services, actor: str) -> Experim
     if problems:
         raise ValidationError(problems)
     name = args.name or f"{args.baseline} vs {args.candidate}"[:120]
-    return services.experiments.create(CreateExperiment.of(
-        name=name, baseline=args.baseline, candidate=args.candidate, owner=actor,
+    return services.experiments.create(actor, CreateExperiment.of(
+        name=name, baseline=args.baseline, candidate=args.candidate, owner=args.owner or actor.name,
         duration_s=duration, interval_s=interval, load=LoadProfile(name=args.load),
         criteria=SuccessCriteria(**crit), critical_rules=critical_rules,
-    ), actor=actor)  # fmt: skip
+    ))  # fmt: skip
 
 
-def final_view(services: Services, exp: Experiment) -> dict[str, Any]:
+def final_view(services: Services, actor: Actor, exp: Experiment) -> dict[str, Any]:
     """The experiment as JSON, with the paths outside checks read guaranteed present.
 
     ``result.samples`` is per variant, ``result.reasons`` one line per criterion (both
     come from the analyzer); ``samples_recorded`` counts the stored rows per variant.
     """
-    promoted = services.promotion.of(exp.id)
+    promoted = services.promotion.of(actor, exp.id)
     d = experiment_to_dict(exp, promoted=promoted.to_dict(with_graph=False) if promoted else None)
-    rows = services.experiments.samples(exp.id)
+    rows = services.experiments.samples(actor, exp.id)
     d["samples_recorded"] = {v: sum(1 for s in rows if s.variant == v) for v in ("baseline", "candidate")}
     if isinstance(d.get("result"), dict):
         res = d["result"]
@@ -142,7 +144,7 @@ class _Stop:
             signal.signal(s, h)
 
 
-def drive(services: Services, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
+def drive(services: Services, actor: Actor, experiment_id: str, stop: threading.Event, *, progress: bool = True) -> Experiment:
     """Tick an embedded scheduler until the experiment is terminal and torn down (or ``stop`` is set).
 
     The scheduler claims only ``experiment_id``; every process it starts dies with this
@@ -153,7 +155,9 @@ def drive(services: Services, experiment_id: str, stop: threading.Event, *, prog
     if hasattr(services.deployer, "tie_children"):
         services.deployer.tie_children = True
     sched = services.new_scheduler(experiment_ids=[experiment_id])
-    get = services.experiments.get
+    def get(eid: str) -> Experiment:
+        return services.experiments.get(actor, eid)
+
     exp = get(experiment_id)
     budget = exp.timing.duration_s + sched.ready_timeout_s + GRACE_S
     deadline = time.monotonic() + budget
@@ -173,7 +177,7 @@ def drive(services: Services, experiment_id: str, stop: threading.Event, *, prog
                     if eid in (experiment_id, "*"):
                         _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {msg}")
                 if exp.state is State.RUNNING:
-                    n = len(services.experiments.samples(experiment_id))
+                    n = len(services.experiments.samples(actor, experiment_id))
                     if n != last_samples:
                         last_samples = n
                         _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: running, {n} samples recorded")
@@ -183,36 +187,36 @@ def drive(services: Services, experiment_id: str, stop: threading.Event, *, prog
                 _err(f"{experiment_id}: no verdict after {format_duration(budget)}; cancelling")
                 break
             stop.wait(sched.interval_s)
-        return _abort(services, sched, experiment_id)
+        return _abort(services, actor, sched, experiment_id)
     except BaseException:
         # Whatever broke this loop, the collectors it started must not outlive the command.
         with contextlib.suppress(Exception):
-            _abort(services, sched, experiment_id)
+            _abort(services, actor, sched, experiment_id)
         raise
     finally:
         sched.shutdown(wait=True)
 
 
-def _abort(services: Services, sched: Scheduler, experiment_id: str) -> Experiment:
+def _abort(services: Services, actor: Actor, sched: Scheduler, experiment_id: str) -> Experiment:
     """Cancel (when still cancellable) and tear the collectors down before returning."""
-    exp = services.experiments.get(experiment_id)
+    exp = services.experiments.get(actor, experiment_id)
     if exp.can_transition(State.CANCELLED):
         try:
             exp = services.experiments.cancel(
-                CancelExperiment(experiment_id=experiment_id, reason="experiment run interrupted"), actor="cli")
+                actor, CancelExperiment(experiment_id=experiment_id, reason="experiment run interrupted"))
             _err(f"{experiment_id}: cancelled")
         except PhoenixError as exc:
             _err(f"{experiment_id}: could not cancel: {exc}")
     end = time.monotonic() + TEARDOWN_WAIT_S
     while time.monotonic() < end:
-        exp = services.experiments.get(experiment_id)
+        exp = services.experiments.get(actor, experiment_id)
         if (exp.is_terminal or exp.state is State.ANALYZING) and not exp.deployed:
             break
         if exp.is_terminal and not exp.needs_teardown:
             break
         sched.run_once()
         time.sleep(0.2)
-    exp = services.experiments.get(experiment_id)
+    exp = services.experiments.get(actor, experiment_id)
     if exp.deployed:  # the scheduler could not: stop them directly (idempotent)
         try:
             services.deployer.teardown(exp)
@@ -224,11 +228,12 @@ def _abort(services: Services, sched: Scheduler, experiment_id: str) -> Experime
 def _run(args: argparse.Namespace) -> int:
     services = common.services()
     try:
+        actor = common.identity(services.accounts, args)
         if not args.wait:
-            exp = _create(args, services, common.actor(args.owner))
+            exp = _create(args, services, actor)
             label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             if args.json:
-                print(json.dumps(final_view(services, exp), indent=2))
+                print(json.dumps(final_view(services, actor, exp), indent=2))
             else:
                 print(exp.id)
             _err(f"created {exp.id}{label}; a running scheduler (the app or `phoenix scheduler`) will run it")
@@ -236,12 +241,12 @@ def _run(args: argparse.Namespace) -> int:
         # Signals are caught from before the experiment exists: one that arrives while it is
         # being created cancels it at once instead of leaving it Pending for someone else.
         with _Stop() as stop:
-            exp = _create(args, services, common.actor(args.owner))
+            exp = _create(args, services, actor)
             label = " (dry run: the configured runtime starts no collectors)" if exp.dry_run else ""
             _err(f"{exp.id}: {exp.baseline} vs {exp.candidate}, {format_duration(exp.timing.duration_s)} every "
                  f"{format_duration(exp.timing.interval_s)}, load {exp.load.name}, runtime {services.runtime}{label}")  # fmt: skip
-            exp = drive(services, exp.id, stop.event)
-        d = final_view(services, exp)
+            exp = drive(services, actor, exp.id, stop.event)
+        d = final_view(services, actor, exp)
         if args.json:
             print(json.dumps(d, indent=2))
         else:
@@ -276,9 +281,8 @@ def _promote(args: argparse.Namespace) -> int:
     request = Promote.of(experiment_id=args.id, force=args.force, reason=args.reason)
     services = common.services()
     try:
-        # The command line runs as this host's local admin (as the app's single local user
-        # does until accounts exist); forcing still needs a reason, recorded in the audit.
-        rec = services.promotion.promote(request, actor=common.actor(args.actor), is_admin=True)
+        # promoting needs an admin account; forcing also needs a reason, recorded in the audit
+        rec = services.promotion.promote(common.identity(services.accounts, args), request)
     finally:
         services.close()
     if args.json:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.commands import common
+from core.domain.accounts import Actor
 from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub.required = True
 
     ls = sub.add_parser("list", help="built-in templates and saved pipelines")
+    common.add_identity(ls)
     ls.set_defaults(handler=cmd_list)
 
     r = sub.add_parser("render", help="write DIR/collector.yaml and DIR/k8s/*.yaml")
@@ -29,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r.add_argument("--variant", choices=("baseline", "candidate"))
     r.add_argument("--snapshot", metavar="FILE.csv",
                    help="compute top-K/adaptive thresholds and learned names from this process snapshot first")
+    common.add_identity(r)
     r.set_defaults(handler=cmd_render)
 
     v = sub.add_parser("validate", help="validate a pipeline graph (JSON/YAML) or a collector YAML")
@@ -39,12 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     i.add_argument("file", metavar="FILE")
     i.add_argument("--name", help="save under this name instead of the file's")
     i.add_argument("--message", "-m", default="Imported from file")
-    i.add_argument("--author", default="cli")
+    common.add_identity(i)
     i.set_defaults(handler=cmd_import)
 
     e = sub.add_parser("export", help="print or write a pipeline graph")
     e.add_argument("pipeline", metavar="NAME", help="template or saved pipeline (name or name@N)")
     e.add_argument("--out", metavar="FILE", help="write here (.yaml/.yml → YAML, else JSON)")
+    common.add_identity(e)
     e.set_defaults(handler=cmd_export)
 
     h = sub.add_parser("history", help="GitOps commits of a saved pipeline")
@@ -55,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     d.add_argument("name")
     d.add_argument("old", type=int)
     d.add_argument("new", type=int)
+    common.add_identity(d)
     d.set_defaults(handler=cmd_diff)
 
 
@@ -84,6 +90,13 @@ def _pipelines(db: SqlDatabase) -> PipelineService:
     return PipelineService(db.uow, _gitops())
 
 
+def _actor(db: SqlDatabase, args: argparse.Namespace | None = None) -> Actor:
+    """Who acts on the saved pipelines (``core.commands.common.identity``)."""
+    from core.services.accounts import AccountService
+
+    return common.identity(AccountService(db.uow), args)
+
+
 def _needs_store(ref: str) -> bool:
     from core.catalog.templates import is_template
 
@@ -91,12 +104,12 @@ def _needs_store(ref: str) -> bool:
         and not Path(ref).is_file()
 
 
-def load_pipeline_ref(ref: str) -> Any:
+def load_pipeline_ref(ref: str, args: argparse.Namespace | None = None) -> Any:
     """A template name, a pipeline file, or ``name[@N]`` of a pipeline saved in the database."""
     if _needs_store(ref):
         db = _database()
         try:
-            return _pipelines(db).load(ref)
+            return _pipelines(db).load(_actor(db, args), ref)
         except NotFoundError as exc:
             from core.catalog.templates import TEMPLATE_NAMES
 
@@ -131,7 +144,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         db = _database()
         try:
-            saved = _pipelines(db).list_pipelines()
+            saved = _pipelines(db).list_pipelines(_actor(db, args))
         finally:
             db.dispose()
         rows += [(p.name, "saved", str(p.latest_version or "-"), _first_sentence(p.description)) for p in saved]
@@ -157,7 +170,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if bool(args.experiment_id) != bool(args.variant) and args.variant:
         raise ValidationError("--variant needs --experiment-id")
     out = output_dir(args.out)
-    pipeline = load_pipeline_ref(args.pipeline)
+    pipeline = load_pipeline_ref(args.pipeline, args)
     if args.snapshot:
         from core.engine.snapshot import load_snapshot
         from core.engine.tuning import tune
@@ -243,8 +256,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         pipeline = Pipeline.from_dict(data)
     db = _database()
     try:
-        saved = _pipelines(db).save_version(SavePipelineVersion.of(pipeline=pipeline, message=args.message),
-                                            actor=args.author)
+        saved = _pipelines(db).save_version(_actor(db, args),
+                                            SavePipelineVersion.of(pipeline=pipeline, message=args.message))
     finally:
         db.dispose()
     print(f"saved {saved.name} v{saved.number} (commit {saved.commit_id[:12]})")
@@ -255,7 +268,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.outputs import output_file, write_file
 
     out = output_file(args.out, create_parents=True) if args.out is not None else None
-    pipeline = load_pipeline_ref(args.pipeline)
+    pipeline = load_pipeline_ref(args.pipeline, args)
     if out is not None:
         text = pipeline.to_yaml() if out.suffix.lower() in (".yaml", ".yml") else pipeline.to_json()
         write_file(out, text, create_parents=True)
@@ -278,7 +291,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     db = _database()
     try:
-        sys.stdout.write(_pipelines(db).diff(args.name, args.old, args.new))
+        sys.stdout.write(_pipelines(db).diff(_actor(db, args), args.name, args.old, args.new))
     finally:
         db.dispose()
     return 0

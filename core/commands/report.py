@@ -19,6 +19,7 @@ def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     r.add_argument("--format", choices=FORMATS, default=None,
                    help="report format (default: from the --out suffix, else html)")
     r.add_argument("--out", required=True, help="file to write ('-' for stdout, csv/html only)")
+    common.add_identity(r)
     r.set_defaults(handler=_report)
 
 
@@ -35,7 +36,8 @@ def _report(args: argparse.Namespace) -> int:
     out = output_file(args.out) if args.out != "-" else None
     services = common.services()
     try:
-        body = services.reports.render(ExperimentReport.of(experiment_id=args.id, format=fmt))
+        body = services.reports.render(common.identity(services.accounts, args),
+                                       ExperimentReport.of(experiment_id=args.id, format=fmt))
     finally:
         services.close()
     if args.out == "-":

@@ -23,16 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("id", nargs="?", help="experiment id")
     c.add_argument("--pipeline", default=None, metavar="NAME@N", help="share a pipeline version instead")
     c.add_argument("--ttl", default="7d", help="how long the link opens: 30m, 24h, 7d, 2w (default 7d)")
+    common.add_identity(c)
     c.set_defaults(handler=_create)
 
     ls = ssub.add_parser("list", help="the links made to one experiment or pipeline version")
     ls.add_argument("id", nargs="?", help="experiment id")
     ls.add_argument("--pipeline", default=None, metavar="NAME@N")
     ls.add_argument("--json", action="store_true")
+    common.add_identity(ls)
     ls.set_defaults(handler=_list)
 
     r = ssub.add_parser("revoke", help="stop a link from opening")
     r.add_argument("link_id")
+    common.add_identity(r)
     r.set_defaults(handler=_revoke)
 
 
@@ -47,8 +50,7 @@ def _create(args: argparse.Namespace) -> int:
     ttl = parse_ttl(args.ttl)
     services = common.services()
     try:
-        # authz: share.create (operator) — the CLI identity replaces common.actor() with accounts
-        link, url = services.shares.create(common.actor(), kind, ref, ttl)
+        link, url = services.shares.create(common.identity(services.accounts, args), kind, ref, ttl)
     finally:
         services.close()
     print(url)
@@ -60,7 +62,7 @@ def _list(args: argparse.Namespace) -> int:
     kind, ref = _scope(args)
     services = common.services()
     try:
-        links = services.shares.list_for(kind, ref)
+        links = services.shares.list_for(common.identity(services.accounts, args), kind, ref)
         rows = [{"id": s.id, "created_by": s.created_by, "created_at": s.created_at.isoformat(),
                  "expires_at": s.expires_at.isoformat(), "status": services.shares.status(s),
                  "revoked_by": s.revoked_by} for s in links]
@@ -80,8 +82,7 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     services = common.services()
     try:
-        # authz: share.revoke (operator)
-        link = services.shares.revoke(common.actor(), args.link_id)
+        link = services.shares.revoke(common.identity(services.accounts, args), args.link_id)
     finally:
         services.close()
     print(f"revoked link {link.id} to {link.scope_kind} {link.scope_ref} (by {link.revoked_by})")

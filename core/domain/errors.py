@@ -44,3 +44,23 @@ class ShareLinkError(PhoenixError):
 
     The message is shown to whoever holds the link, so it never echoes the token or a secret.
     """
+
+
+class PermissionDenied(PhoenixError):
+    """The actor's role is below what the action needs (nothing was done)."""
+
+    def __init__(self, actor: str, role: str, action: str, needed: str):
+        self.actor, self.role, self.action, self.needed = actor, role, action, needed
+        super().__init__(f"{actor} ({role}) may not {action}: it needs the {needed} role")
+
+
+class AuthenticationError(PhoenixError):
+    """Sign-in refused: unknown name, wrong password or token, disabled or locked account.
+
+    ``retry_after_s`` is set while the account is locked (or backing off): when to try again.
+    The message never says which part was wrong, so it cannot be used to probe names.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        self.retry_after_s = retry_after_s
+        super().__init__(message)

@@ -42,6 +42,9 @@ class AuditEntry:
     subject: str
     at: datetime
     details: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # ui | cli | api | scheduler | operator | share ("" for entries before accounts)
+    before: Any = None  # the target's state before the change (JSON), when it had one
+    after: Any = None
 
 
 @dataclass(frozen=True)

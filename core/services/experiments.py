@@ -1,7 +1,8 @@
 """Experiment use cases: what the CLI and the pages call (never the store directly).
 
-Each public method is one named action (create, cancel, re-run, …) so the role guard
-(``app/guard.py``) can wrap them; each user action lands in the audit log with its actor.
+Each public method takes the acting ``Actor`` and is declared a query or a mutation
+(``core.services.authz``): the role is checked before anything happens, and each mutation
+leaves exactly one audit entry, written in the unit of work of its change.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.catalog.templates import TEMPLATE_NAMES, is_template
+from core.domain.accounts import Actor
 from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import UnitOfWork, UnitOfWorkFactory
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
+from core.services.authz import mutation, query, record
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.services.settings import SettingsService
 
@@ -117,8 +120,8 @@ class ExperimentService:
         # where a new experiment without a policy of its own gets the default one
         self.configuration = configuration or SettingsService(uow_factory)
 
-    def create(self, request: CreateExperiment | None = None, /, *, actor: str = "anonymous",
-               **fields: object) -> Experiment:
+    @mutation("experiment.create")
+    def create(self, actor: Actor, request: CreateExperiment | None = None, /, **fields: object) -> Experiment:
         """Store a new Pending experiment; every problem is refused at once, in one ValidationError.
 
         Pass a ``CreateExperiment``, or its fields as keywords (checked by the same model).
@@ -127,7 +130,7 @@ class ExperimentService:
         """
         req = request if request is not None else CreateExperiment.of(**fields)
         owner = req.owner
-        problems = text_problems(name=req.name, description=req.description, owner=owner, actor=actor)
+        problems = text_problems(name=req.name, description=req.description, owner=owner)
         if owner is not None and len(owner.strip()) > MAX_OWNER:
             problems.append(f"owner must be at most {MAX_OWNER} characters")
         exp: Experiment | None = None
@@ -139,7 +142,7 @@ class ExperimentService:
                 name=req.name,
                 baseline=req.baseline,
                 candidate=req.candidate,
-                owner=owner or actor,
+                owner=owner or actor.name,
                 description=req.description,
                 timing=Timing(req.duration_s, req.interval_s),
                 load=req.load,
@@ -156,55 +159,64 @@ class ExperimentService:
             if problems or exp is None:
                 raise ValidationError(problems)
             uow.experiments.add(exp)
-            uow.audit.add(actor, "experiment.create", exp.id, {"name": exp.name, "baseline": str(exp.baseline),
-                                                               "candidate": str(exp.candidate), "dry_run": exp.dry_run})
+            record(uow, exp.id, after={"name": exp.name, "state": exp.state.value, "baseline": str(exp.baseline),
+                                       "candidate": str(exp.candidate), "dry_run": exp.dry_run})
             uow.commit()
         return exp
 
-    def rerun(self, request: RerunExperiment, *, actor: str = "anonymous") -> Experiment:
+    @mutation("experiment.rerun")
+    def rerun(self, actor: Actor, request: RerunExperiment) -> Experiment:
         """A new Pending experiment with the settings of a finished one (name suffixed "(re-run)").
 
         Only a terminal experiment can be re-run: one still going has no result to compare with.
         """
-        old = self.get(request.experiment_id)
+        old = self.get(actor, request.experiment_id)
         if not old.is_terminal:
             raise InvalidTransitionError(
                 f"experiment {old.id} is {old.state.value}; only a finished experiment can be re-run"
             )
-        return self.create(CreateExperiment(
+        # create's audit entry is this re-run's one (a mutation inside a mutation records once)
+        return self.create(actor, CreateExperiment(
             name=f"{old.name} (re-run)"[:120], baseline=str(old.baseline), candidate=str(old.candidate),
             owner=old.owner, description=old.description, duration_s=old.timing.duration_s,
             interval_s=old.timing.interval_s, load=old.load, target=old.target, criteria=old.criteria,
             critical_rules=old.critical_rules,
-        ), actor=actor)  # fmt: skip
+        ))  # fmt: skip
 
-    def list(self, states: list[str] | None = None, limit: int = 500) -> list[ExperimentSummary]:
+    @query("experiment.read")
+    def list(self, actor: Actor, states: list[str] | None = None, limit: int = 500) -> list[ExperimentSummary]:
         with self.uow_factory() as uow:
             return [ExperimentSummary.of(e) for e in uow.experiments.list(states=states, limit=limit)]
 
-    def completed(self, limit: int = 100) -> list[Experiment]:
+    @query("experiment.read")
+    def completed(self, actor: Actor, limit: int = 100) -> list[Experiment]:
         """The newest completed experiments with their results, in one query."""
         with self.uow_factory() as uow:
             return list(uow.experiments.list(states=[State.COMPLETED.value], limit=limit))
 
-    def get(self, experiment_id: str) -> Experiment:
+    @query("experiment.read")
+    def get(self, actor: Actor, experiment_id: str) -> Experiment:
         with self.uow_factory() as uow:
             return uow.experiments.get(experiment_id)
 
-    def counts_by_state(self) -> dict[str, int]:
+    @query("experiment.read")
+    def counts_by_state(self, actor: Actor) -> dict[str, int]:
         with self.uow_factory() as uow:
             counts = uow.experiments.counts_by_state()
         return {s.value: counts.get(s.value, 0) for s in State}
 
-    def samples(self, experiment_id: str, since: datetime | None = None) -> list[MeasurementSample]:
+    @query("experiment.read")
+    def samples(self, actor: Actor, experiment_id: str, since: datetime | None = None) -> list[MeasurementSample]:
         with self.uow_factory() as uow:
             return uow.samples.list(experiment_id, since=since)
 
-    def audit(self, experiment_id: str, limit: int = 200) -> list[AuditEntry]:
+    @query("experiment.read")
+    def audit(self, actor: Actor, experiment_id: str, limit: int = 200) -> list[AuditEntry]:
         with self.uow_factory() as uow:
             return uow.audit.list(subject=experiment_id, limit=limit)
 
-    def cancel(self, request: CancelExperiment, *, actor: str = "anonymous") -> Experiment:
+    @mutation("experiment.cancel")
+    def cancel(self, actor: Actor, request: CancelExperiment) -> Experiment:
         """Cancel now; the scheduler tears the collectors down on its next tick.
 
         Retries when the scheduler wrote in between (optimistic lock), re-checking that
@@ -218,14 +230,16 @@ class ExperimentService:
                     raise InvalidTransitionError(
                         f"experiment {exp.id} is {exp.state.value} and can no longer be cancelled"
                     )
-                exp.cancel(actor=actor, reason=reason or f"cancelled by {actor}", now=utcnow())
+                before = exp.state.value
+                exp.cancel(actor=actor.name, reason=reason or f"cancelled by {actor.name}", now=utcnow())
                 try:
                     uow.experiments.save(exp)
                 except ConcurrencyError:
                     if attempt == CANCEL_RETRIES - 1:
                         raise
                     continue
-                uow.audit.add(actor, "experiment.cancel", exp.id, {"reason": reason})
+                record(uow, exp.id, before={"state": before}, after={"state": exp.state.value},
+                       details={"reason": reason})
                 uow.commit()
                 return exp
         raise ConcurrencyError(f"experiment {experiment_id} kept changing; try cancelling again")

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.catalog.compiler import ensure_valid
 from core.catalog.templates import get_template, is_template
+from core.domain.accounts import Actor
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
@@ -29,6 +30,7 @@ from core.render.bundle import Bundle, render_bundle
 from core.render.collector import RenderOptions
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
+from core.services.authz import mutation, query, record
 from core.services.requests import SavePipelineVersion
 from core.store.refs import load_pipeline
 
@@ -97,7 +99,8 @@ class PipelineService:
         self.uow_factory = uow_factory
         self.gitops = gitops
 
-    def save_version(self, request: SavePipelineVersion, *, actor: str) -> SavedVersion:
+    @mutation("pipeline.save")
+    def save_version(self, actor: Actor, request: SavePipelineVersion) -> SavedVersion:
         """Create the next immutable version of the pipeline (see the module doc for the order)."""
         pipeline = request.pipeline
         message = check_message(request.message)
@@ -110,55 +113,65 @@ class PipelineService:
             except NotFoundError:
                 number = 1
             commit_id = self.gitops.commit_pipeline(
-                pipeline.name, version_files(pipeline, bundle, number), f"{pipeline.name} v{number}: {message}", actor
+                pipeline.name, version_files(pipeline, bundle, number), f"{pipeline.name} v{number}: {message}", actor.name
             )
-            record = uow.pipelines.add_version(
+            saved = uow.pipelines.add_version(
                 pipeline.name,
                 pipeline.to_dict(),
                 bundle.collector_yaml,
                 message=message,
-                author=actor,
+                author=actor.name,
                 commit_id=commit_id,
                 computed=computed_params(pipeline) or None,
                 description=pipeline.description,
             )
+            record(uow, pipeline.name, after={"pipeline": pipeline.name, "version": saved.number,
+                                              "commit_id": commit_id}, details={"message": message[:200]})
             uow.commit()
-        return SavedVersion(pipeline.name, record.number, commit_id)
+        return SavedVersion(pipeline.name, saved.number, commit_id)
 
-    def list_pipelines(self) -> list[PipelineRecord]:
+    @query("pipeline.read")
+    def list_pipelines(self, actor: Actor) -> list[PipelineRecord]:
         with self.uow_factory() as uow:
             return list(uow.pipelines.list_pipelines())
 
-    def names(self) -> list[str]:
+    @query("pipeline.read")
+    def names(self, actor: Actor) -> list[str]:
         """Saved pipelines that have at least one version."""
-        return [p.name for p in self.list_pipelines() if p.latest_version]
+        return [p.name for p in self.list_pipelines(actor) if p.latest_version]
 
-    def list_versions(self, name: str) -> list[PipelineVersionRecord]:
+    @query("pipeline.read")
+    def list_versions(self, actor: Actor, name: str) -> list[PipelineVersionRecord]:
         with self.uow_factory() as uow:
             return list(uow.pipelines.list_versions(name))
 
-    def version(self, name: str, number: int | None = None) -> PipelineVersionRecord:
+    @query("pipeline.read")
+    def version(self, actor: Actor, name: str, number: int | None = None) -> PipelineVersionRecord:
         """One saved version (the latest when ``number`` is None)."""
         with self.uow_factory() as uow:
             return uow.pipelines.get_version(name, number)
 
-    def load(self, ref: str) -> Pipeline:
+    @query("pipeline.read")
+    def load(self, actor: Actor, ref: str) -> Pipeline:
         """A template name, ``name`` / ``name@N`` of a saved pipeline, or a JSON/YAML file path."""
         return load_pipeline(ref, self.uow_factory())
 
-    def resolve(self, ref: str) -> Pipeline:
+    @query("pipeline.read")
+    def resolve(self, actor: Actor, ref: str) -> Pipeline:
         """``name`` (template or latest saved) or ``name@N``; never a file (what pages offer)."""
         name, _, ver = ref.partition("@")
         if not ver and is_template(name):
             return get_template(name)
         if ver and not ver.isdigit():
             raise NotFoundError(f"bad pipeline version in {ref!r}")
-        return Pipeline.from_dict(self.version(name, int(ver) if ver else None).graph)
+        return Pipeline.from_dict(self.version(actor, name, int(ver) if ver else None).graph)
 
-    def history(self, name: str, limit: int = 50) -> list[CommitInfo]:
+    @query("pipeline.read")
+    def history(self, actor: Actor, name: str, limit: int = 50) -> list[CommitInfo]:
         return self.gitops.history(name, limit)
 
-    def diff(self, name: str, old: int, new: int) -> str:
+    @query("pipeline.read")
+    def diff(self, actor: Actor, name: str, old: int, new: int) -> str:
         """The GitOps diff between two saved versions of ``name``."""
         with self.uow_factory() as uow:
             a = uow.pipelines.get_version(name, old)

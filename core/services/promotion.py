@@ -16,7 +16,8 @@ Effects, in this order so nothing is recorded for a pipeline that does not rende
    GitOps repository under ``production/<target-key>/`` (author = the actor);
 3. one unit of work: ``app_settings`` key ``production.<target-key>`` → the record (what
    ``phoenix collector --production`` runs), ``promotion.<experiment-id>`` → the same
-   record (the experiment's view), and an audit entry (action ``promote``).
+   record (the experiment's view), and the audit entry (``experiment.promote``, or
+   ``experiment.force_promote`` when the verdict was not PROMOTE).
 
 If step 3 fails after the commit, the repository holds one commit no record points to;
 promoting again commits again (git history is append-only anyway).
@@ -28,6 +29,7 @@ import json
 from typing import Protocol
 
 from core.catalog.templates import get_template, is_template
+from core.domain.accounts import Actor, Role
 from core.domain.errors import NotFoundError, PermanentError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.pipeline import Pipeline
@@ -41,6 +43,7 @@ from core.domain.production import (
     target_key,
 )
 from core.render.k8s import K8sOptions
+from core.services.authz import mutation, query, record
 from core.services.pipelines import render_checked
 from core.services.requests import Promote
 from core.store.refs import load_pipeline
@@ -49,7 +52,8 @@ __all__ = ["PromotionDenied", "PromotionGitOps", "PromotionService", "Production
            "target_key"]
 
 PROMOTE_VERDICT = "PROMOTE"
-AUDIT_ACTION = "promote"
+AUDIT_ACTION = "experiment.promote"
+FORCE_ACTION = "experiment.force_promote"
 
 
 class PromotionGitOps(Protocol):
@@ -90,14 +94,17 @@ class PromotionService:
         self.uow_factory = uow_factory
         self.gitops = gitops
 
-    def current(self, target: str = "local") -> ProductionRecord | None:
+    @query("production.read")
+    def current(self, actor: Actor, target: str = "local") -> ProductionRecord | None:
         """What runs in production for ``target`` (None when nothing was promoted)."""
         return current_production(self.uow_factory, target)
 
-    def require(self, target: str = "local") -> ProductionRecord:
+    @query("production.read")
+    def require(self, actor: Actor, target: str = "local") -> ProductionRecord:
         return require_production(self.uow_factory, target)
 
-    def of(self, experiment_id: str) -> ProductionRecord | None:
+    @query("production.read")
+    def of(self, actor: Actor, experiment_id: str) -> ProductionRecord | None:
         """The promotion recorded for this experiment (also when it has since been superseded)."""
         with self.uow_factory() as uow:
             raw = uow.settings.get(promotion_key(experiment_id))
@@ -124,17 +131,20 @@ class PromotionService:
             return load_pipeline(name), None
         return Pipeline.from_dict(rec.graph), rec.number
 
-    def promote(self, request: Promote, *, actor: str, is_admin: bool = False) -> ProductionRecord:
+    @mutation(AUDIT_ACTION)
+    def promote(self, actor: Actor, request: Promote) -> ProductionRecord:
         """Make the experiment's candidate the production pipeline of its target (see module doc)."""
-        actor = (actor or "").strip() or "anonymous"
         force, reason = request.force, request.reason
         with self.uow_factory() as uow:
             exp = uow.experiments.get(request.experiment_id)
         key = target_key(exp.target)
-        existing = self.current(key)
+        existing = self.current(actor, key)
         if existing is not None and existing.experiment_id == exp.id:
-            return existing  # idempotent: already production for this target
-        check_allowed(exp, force=force, reason=reason, is_admin=is_admin)
+            with self.uow_factory() as uow:  # idempotent: already production for this target
+                record(uow, exp.id, details={"target": key, "unchanged": True})
+                uow.commit()
+            return existing
+        check_allowed(exp, force=force, reason=reason, is_admin=actor.role >= Role.ADMIN)
         verdict = (exp.result or {}).get("verdict")
         forced = verdict != PROMOTE_VERDICT
 
@@ -148,17 +158,17 @@ class PromotionService:
         ref = pipeline.name if number is None else f"{pipeline.name}@{number}"
         promoted_at = utcnow().isoformat()
         meta = {"target": key, "pipeline": pipeline.name, "version": number, "ref": ref, "experiment_id": exp.id,
-                "promoted_at": promoted_at, "actor": actor, "forced": forced, "reason": reason or None,
+                "promoted_at": promoted_at, "actor": actor.name, "forced": forced, "reason": reason or None,
                 "verdict": verdict}  # fmt: skip
         files = {"graph.json": pipeline.to_json(), **bundle.files(),
                  "promotion.json": json.dumps(meta, indent=2) + "\n"}  # fmt: skip
         why = f" (forced: {reason.strip()})" if forced and reason else ""
         message = f"Promote {ref} to production/{key} from experiment {exp.id}{why}"
-        commit_id = self.gitops.commit_dir(f"production/{key}", files, message, actor)
+        commit_id = self.gitops.commit_dir(f"production/{key}", files, message, actor.name)
 
-        record = ProductionRecord(
+        promoted = ProductionRecord(
             target=key, pipeline=pipeline.name, version=number, ref=ref, experiment_id=exp.id,
-            promoted_at=promoted_at, actor=actor, commit_id=commit_id, forced=forced,
+            promoted_at=promoted_at, actor=actor.name, commit_id=commit_id, forced=forced,
             reason=(reason or "").strip() or None, verdict=verdict, interval_s=float(exp.timing.interval_s),
             critical_rules=exp.critical_rules, graph=pipeline.to_dict(),
         )  # fmt: skip
@@ -167,13 +177,16 @@ class PromotionService:
             if raw and raw.get("experiment_id") == exp.id:
                 # A concurrent promote of the same experiment won: keep its record (our commit
                 # stays in the append-only history, unreferenced).
+                record(uow, exp.id, details={"target": key, "unchanged": True})
+                uow.commit()
                 return ProductionRecord.from_dict(raw)
             previous = raw.get("experiment_id") if raw else None
-            uow.settings.set(production_key(key), record.to_dict(), by=actor)
-            uow.settings.set(promotion_key(exp.id), record.to_dict(with_graph=False), by=actor)
-            uow.audit.add(actor, AUDIT_ACTION, exp.id, {
+            uow.settings.set(production_key(key), promoted.to_dict(), by=actor.name)
+            uow.settings.set(promotion_key(exp.id), promoted.to_dict(with_graph=False), by=actor.name)
+            record(uow, exp.id, action=FORCE_ACTION if forced else AUDIT_ACTION,
+                   before={"production": previous}, after={"production": exp.id, "pipeline": ref}, details={
                 "target": key, "pipeline": ref, "commit_id": commit_id, "forced": forced,
-                "reason": record.reason, "verdict": verdict, "replaces_experiment": previous,
+                "reason": promoted.reason, "verdict": verdict, "replaces_experiment": previous,
             })  # fmt: skip
             uow.commit()
-        return record
+        return promoted

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from core.domain.accounts import Actor
 from core.domain.errors import PhoenixError
 from core.render.collector import render_collector
 from core.reports import build, render
+from core.services.authz import query
 from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.requests import ExperimentReport
@@ -15,16 +17,18 @@ class ReportService:
         self.experiments = experiments
         self.pipelines = pipelines
 
-    def _collector_yaml(self, ref: str) -> str:
+    def _collector_yaml(self, actor: Actor, ref: str) -> str:
         # A pipeline deleted or unreadable since the run still gets a report: the diff says why.
         try:
-            return render_collector(self.pipelines.load(ref))
+            return render_collector(self.pipelines.load(actor, ref))
         except PhoenixError as exc:
             return f"# {ref}: {exc}\n"
 
-    def render(self, request: ExperimentReport) -> bytes:
+    @query("report.download")
+    def render(self, actor: Actor, request: ExperimentReport) -> bytes:
         """The report body in ``request.format`` (an unknown format is a ValidationError from ``render``)."""
-        exp = self.experiments.get(request.experiment_id)
-        samples = self.experiments.samples(request.experiment_id)
-        data = build(exp, samples, self._collector_yaml(str(exp.baseline)), self._collector_yaml(str(exp.candidate)))
+        exp = self.experiments.get(actor, request.experiment_id)
+        samples = self.experiments.samples(actor, request.experiment_id)
+        data = build(exp, samples, self._collector_yaml(actor, str(exp.baseline)),
+                     self._collector_yaml(actor, str(exp.candidate)))
         return render(data, request.format)

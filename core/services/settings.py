@@ -29,10 +29,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from core.cost import PriceCard, load_price_cards, monthly_cost, parse_price_cards, price_card_document
+from core.domain.accounts import Actor, Role
 from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text
 from core.domain.errors import PhoenixError, TemporaryError, ValidationError
 from core.domain.ports import UnitOfWorkFactory
 from core.redact import mask_url
+from core.services.authz import internal, mutation, record, unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +188,10 @@ def _error_text(exc: ValidationError) -> str:
     return "; ".join(exc.problems) if exc.problems else str(exc)
 
 
+#: Who adopts an older release's settings files at start-up (no user is signed in then).
+STARTUP = Actor("phoenix-startup", Role.ADMIN, "operator")
+
+
 class SettingsService:
     """Read the effective settings and change them (database layer), with audit.
 
@@ -237,11 +243,13 @@ class SettingsService:
             text = _error_text(exc)
             return Sourced(spec.default(), top, origin, hidden, error=text if where in text else f"{where}: {text}")
 
+    @internal("settings.read")
     def effective(self) -> EffectiveSettings:
         stored, db_error = self._stored()
         resolved = {name: self._resolve(name, stored) for name in SPECS}
         return EffectiveSettings(**resolved, database_error=db_error)
 
+    @internal("settings.read")
     def get(self, name: str) -> Sourced[Any]:
         if name not in SPECS:
             raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
@@ -254,9 +262,11 @@ class SettingsService:
         return self._resolve(name, stored)
 
     # The typed accessors consumers call; each raises ValidationError naming a broken source.
+    @internal("settings.read")
     def critical_policy(self) -> CriticalPolicy:
         return self.get(CRITICAL_POLICY).require()
 
+    @internal("settings.read")
     def default_critical_rules(self) -> list[dict[str, str]] | None:
         """Rules a new experiment without its own policy gets; None while the built-in default applies
         (experiments then record "default policy", as they always have)."""
@@ -264,72 +274,85 @@ class SettingsService:
         policy = s.require()
         return None if s.source == "default" else [r.to_dict() for r in policy.rules]
 
+    @internal("settings.read")
     def price_cards(self) -> list[PriceCard]:
         return self.get(PRICE_CARDS).require()
 
+    @internal("settings.read")
     def prometheus_url(self) -> str | None:
         return self.get(PROMETHEUS_URL).require()
 
+    @internal("settings.read")
     def retention_days(self) -> int:
         return self.get(RETENTION_DAYS).require()
 
+    @internal("settings.read")
     def public_url(self) -> str:
         return self.get(PUBLIC_URL).require()
 
     # ---- changing ----------------------------------------------------------------------
-    def _write(self, name: str, stored_value: Any, shown_new: Any, actor: str) -> None:
+    def _write(self, name: str, stored_value: Any, shown_new: Any, actor: Actor) -> None:
         if self.uow_factory is None:
             raise ValidationError("settings cannot be changed without a database (PHOENIX_DATABASE_URL)")
         spec = SPECS[name]
         key = KEY_PREFIX + name
         with self.uow_factory() as uow:
             old = uow.settings.get(key)
-            if old == stored_value:
-                return  # nothing changed: no write, no audit noise
+            if old == stored_value:  # nothing changed: no write, the entry says so
+                record(uow, f"settings.{name}", details={"setting": name, "unchanged": True})
+                uow.commit()
+                return
             if stored_value is None:
                 uow.settings.delete(key)
             else:
-                uow.settings.set(key, stored_value, by=actor)
-            uow.audit.add(actor, f"settings.{name}", "settings",
-                          {"setting": name, "old": spec.audit(old), "new": shown_new,
-                           "overridden_by": ENV_VARS[name] if self.env.get(ENV_VARS[name], "").strip() else None})
+                uow.settings.set(key, stored_value, by=actor.name)
+            record(uow, f"settings.{name}", before=spec.audit(old), after=shown_new,
+                   details={"setting": name, "old": spec.audit(old), "new": shown_new,
+                            "overridden_by": ENV_VARS[name] if self.env.get(ENV_VARS[name], "").strip() else None})
             uow.commit()
-        log.info("setting %s changed by %s", name, actor)
+        log.info("setting %s changed by %s", name, actor.name)
 
-    def set_critical_policy(self, text: str, actor: str) -> CriticalPolicy:
+    @mutation("settings.edit")
+    def set_critical_policy(self, text: str, actor: Actor) -> CriticalPolicy:
         policy = policy_from_text(text, "default critical policy")  # raises with every problem
         self._write(CRITICAL_POLICY, text, text, actor)
         return policy
 
-    def set_price_cards(self, data: Any, actor: str) -> list[PriceCard]:
+    @mutation("settings.edit")
+    def set_price_cards(self, data: Any, actor: Actor) -> list[PriceCard]:
         """``data``: the parsed card document ``{"cards": [...]}`` (dates may be date objects)."""
         cards = parse_price_cards(data, "price cards")
         doc = price_card_document(cards)  # JSON-ready: what is stored is exactly what was validated
         self._write(PRICE_CARDS, doc, _card_summary(doc), actor)
         return cards
 
-    def set_prometheus_url(self, url: str | None, actor: str) -> str | None:
+    @mutation("settings.edit")
+    def set_prometheus_url(self, url: str | None, actor: Actor) -> str | None:
         value = url_value(url, "Prometheus URL") if url not in (None, "") else None
         self._write(PROMETHEUS_URL, value, _mask(value), actor)
         return value
 
-    def set_retention_days(self, days: Any, actor: str) -> int:
+    @mutation("settings.edit")
+    def set_retention_days(self, days: Any, actor: Actor) -> int:
         value = retention_value(days, "retention")
         self._write(RETENTION_DAYS, value, value, actor)
         return value
 
-    def set_public_url(self, url: str | None, actor: str) -> str | None:
+    @mutation("settings.edit")
+    def set_public_url(self, url: str | None, actor: Actor) -> str | None:
         value = url_value(url, "public URL") if url not in (None, "") else None
         self._write(PUBLIC_URL, value, _mask(value), actor)
         return value
 
-    def reset(self, name: str, actor: str) -> None:
+    @mutation("settings.edit")
+    def reset(self, name: str, actor: Actor) -> None:
         """Forget the database value of ``name``: the built-in default (or the environment) applies."""
         if name not in SPECS:
             raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
         self._write(name, None, None, actor)
 
-    def adopt_legacy_files(self, data_dir: Path, actor: str = "system") -> list[str]:
+    @unauthenticated("settings.adopt")
+    def adopt_legacy_files(self, data_dir: Path, actor: Actor = STARTUP) -> list[str]:
         """Move files an older Settings page wrote (``data_dir/price_cards.yaml``,
         ``critical_policy.yaml``) into the database, once, so no earlier edit is lost.
 

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from core.domain.accounts import Actor, Role
 from core.domain.errors import NotFoundError, ShareLinkError, ValidationError
 from core.domain.ports import UnitOfWork, UnitOfWorkFactory
 from core.domain.records import ShareLinkRecord
 from core.redact import mask_url
+from core.services.authz import internal, mutation, query, record, unauthenticated
 
 EXPERIMENT, PIPELINE = "experiment", "pipeline"
 SCOPE_KINDS = (EXPERIMENT, PIPELINE)
@@ -55,6 +57,12 @@ class ShareScope:
 
     def allows(self, kind: str, ref: str) -> bool:
         return hmac.compare_digest(f"{kind}|{ref}".encode(), f"{self.kind}|{self.ref}".encode())
+
+    @property
+    def actor(self) -> Actor:
+        """Who reads through this link: a viewer named after it (the shared page asks the
+        services for exactly ``ref`` and nothing else)."""
+        return Actor(f"share:{self.link_id}", Role.VIEWER, "share")
 
 
 def parse_ttl(text: str | None) -> timedelta:
@@ -111,14 +119,14 @@ class ShareService:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._secret(), payload, hashlib.sha256).digest()
 
-    def token(self, link: ShareLinkRecord) -> str:
+    def _token(self, link: ShareLinkRecord) -> str:
         payload = f"{link.id}|{link.scope_kind}|{link.scope_ref}|{int(link.expires_at.timestamp())}".encode()
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
-    def url(self, link: ShareLinkRecord) -> str:
+    def _url(self, link: ShareLinkRecord) -> str:
         raw = self._public_url()
         base = (mask_url(raw) if "@" in raw else raw).rstrip("/")  # a link never carries a password
-        return f"{base}/{SCOPE_PAGES[link.scope_kind]}?{urlencode({'share': self.token(link)})}"
+        return f"{base}/{SCOPE_PAGES[link.scope_kind]}?{urlencode({'share': self._token(link)})}"
 
     def _verify(self, token: object) -> tuple[str, str, str, datetime]:
         """The signed fields of ``token``, or ShareLinkError (malformed or tampered)."""
@@ -149,50 +157,56 @@ class ShareService:
 
     # ---- use cases ------------------------------------------------------------------------
 
-    def create(self, actor: str, scope_kind: str, scope_ref: str,
+    @mutation("share.create")
+    def create(self, actor: Actor, scope_kind: str, scope_ref: str,
                ttl: timedelta = DEFAULT_TTL) -> tuple[ShareLinkRecord, str]:
         """A new link to one resource that exists; returns the record and the URL to hand out."""
-        # authz: share.create (operator)
         check_scope(scope_kind, scope_ref)
         _check_ttl(ttl)
         now = self._now().replace(microsecond=0)
         link = ShareLinkRecord(id=secrets.token_hex(8), scope_kind=scope_kind, scope_ref=scope_ref,
-                               created_by=actor, created_at=now, expires_at=now + ttl)
+                               created_by=actor.name, created_at=now, expires_at=now + ttl)
         with self.uow_factory() as uow:
             self._resource(uow, scope_kind, scope_ref)  # NotFoundError names what is missing
             uow.share_links.add(link)
-            uow.audit.add(actor, "share.create", f"{scope_kind}:{scope_ref}",
-                          {"link": link.id, "expires_at": link.expires_at.isoformat()})
+            record(uow, f"{scope_kind}:{scope_ref}",
+                   after={"link": link.id, "expires_at": link.expires_at.isoformat()})
             uow.commit()
-        return link, self.url(link)
+        return link, self._url(link)
 
-    def list_for(self, scope_kind: str, scope_ref: str) -> list[ShareLinkRecord]:
+    @query("share.read")
+    def list_for(self, actor: Actor, scope_kind: str, scope_ref: str) -> list[ShareLinkRecord]:
         """Every link ever made to one resource, newest first (revoked and expired included)."""
-        # authz: share.list (viewer)
         check_scope(scope_kind, scope_ref)
         with self.uow_factory() as uow:
             return uow.share_links.list_for(scope_kind, scope_ref)
 
+    @internal("share.read")
     def status(self, link: ShareLinkRecord) -> str:
+        """active | expired | revoked, now."""
         return link.status(self._now())
 
-    def revoke(self, actor: str, link_id: str) -> ShareLinkRecord:
+    @mutation("share.revoke")
+    def revoke(self, actor: Actor, link_id: str) -> ShareLinkRecord:
         """Revoke a link (it stops opening at once); revoking a revoked link changes nothing."""
-        # authz: share.revoke (operator)
         if not isinstance(link_id, str) or not _LINK_ID.match(link_id.strip()):
             raise ValidationError(f"{str(link_id)[:40]!r} is not a share link id (16 hex digits)")
         with self.uow_factory() as uow:
             before = uow.share_links.get(link_id.strip())
             if before.revoked_at is not None:
                 return before
-            link = uow.share_links.revoke(before.id, actor, self._now())
-            uow.audit.add(actor, "share.revoke", f"{link.scope_kind}:{link.scope_ref}", {"link": link.id})
+            link = uow.share_links.revoke(before.id, actor.name, self._now())
+            record(uow, f"{link.scope_kind}:{link.scope_ref}", before={"link": link.id, "revoked": False},
+                   after={"link": link.id, "revoked": True})
             uow.commit()
         return link
 
+    @unauthenticated("share.open")
     def open(self, token: object) -> ShareScope:
-        """The one resource ``token`` shows, or ShareLinkError saying why it shows nothing."""
-        # authz: none (the signed token is the credential; no login)
+        """The one resource ``token`` shows, or ShareLinkError saying why it shows nothing.
+
+        No sign-in: the signed token is the credential. Opening is not audited (a link is
+        read-only, and a page view per visitor would flood the log)."""
         link_id, kind, ref, expires = self._verify(token)
         now = self._now()
         if now >= expires:

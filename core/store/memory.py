@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.domain.accounts import Role, TokenRecord, UserRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
 from core.domain.records import (
@@ -34,6 +35,8 @@ class MemoryStore:
     processes: list[CollectorProcess] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     share_links: dict[str, ShareLinkRecord] = field(default_factory=dict)
+    users: dict[str, tuple[UserRecord, str]] = field(default_factory=dict)  # name → (record, hash)
+    tokens: dict[str, tuple[TokenRecord, str]] = field(default_factory=dict)  # id → (record, hash)
 
 
 def _out(exp: Experiment) -> Experiment:
@@ -224,10 +227,13 @@ class MemoryPipelineRepository(_Repo):
 
 
 class MemoryAuditRepository(_Repo):
+    """Append and read only, like the SQL one: entries are frozen and there is no update or delete."""
 
-    def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None) -> None:
+    def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None, *,
+            source: str = "", before: Any = None, after: Any = None) -> None:
         self._wrote()
-        self.store.audit.append(AuditEntry(actor, action, subject, utcnow(), dict(details or {})))
+        self.store.audit.append(AuditEntry(actor, action, subject, utcnow(), dict(details or {}), source,
+                                           copy.deepcopy(before), copy.deepcopy(after)))
 
     def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
         rows = [a for a in reversed(self.store.audit) if subject is None or a.subject == subject]
@@ -302,6 +308,88 @@ class MemoryShareLinkRepository(_Repo):
         return link
 
 
+class MemoryUserRepository(_Repo):
+    _FIELDS = frozenset({"role", "disabled", "password_hash", "failed_logins", "locked_until"})
+
+    def add(self, name: str, role: Role, password_hash: str) -> UserRecord:
+        if name in self.store.users:
+            raise ValidationError(f"a user named {name!r} already exists")
+        self._wrote()
+        rec = UserRecord(name, Role(role), False, 0, None, utcnow())
+        self.store.users[name] = (rec, password_hash)
+        return rec
+
+    def get(self, name: str) -> UserRecord:
+        rec = self.find(name)
+        if rec is None:
+            raise NotFoundError(f"no user named {name!r}")
+        return rec
+
+    def find(self, name: str) -> UserRecord | None:
+        entry = self.store.users.get(name)
+        return None if entry is None else entry[0]
+
+    def password_hash(self, name: str) -> str | None:
+        entry = self.store.users.get(name)
+        return None if entry is None else entry[1]
+
+    def list(self) -> list[UserRecord]:
+        return [rec for _, (rec, _h) in sorted(self.store.users.items())]
+
+    def count(self) -> int:
+        return len(self.store.users)
+
+    def update(self, name: str, **fields: Any) -> UserRecord:
+        unknown = set(fields) - self._FIELDS
+        if unknown:
+            raise ValueError(f"not a user field: {sorted(unknown)}")
+        rec, pw = self.store.users.get(name) or (None, "")
+        if rec is None:
+            raise NotFoundError(f"no user named {name!r}")
+        self._wrote()
+        pw = fields.pop("password_hash", pw)
+        if "role" in fields:
+            fields["role"] = Role(fields["role"])
+        rec = replace(rec, **fields)
+        self.store.users[name] = (rec, pw)
+        return rec
+
+
+class MemoryTokenRepository(_Repo):
+    _FIELDS = frozenset({"revoked_at", "last_used_at"})
+
+    def add(self, token: TokenRecord, secret_hash: str) -> None:
+        if token.owner not in self.store.users:
+            raise NotFoundError(f"no user named {token.owner!r}")
+        self._wrote()
+        self.store.tokens[token.id] = (token, secret_hash)
+
+    def get(self, token_id: str) -> TokenRecord:
+        entry = self.store.tokens.get(token_id)
+        if entry is None:
+            raise NotFoundError(f"no API token with id {token_id!r}")
+        return entry[0]
+
+    def by_hash(self, secret_hash: str) -> TokenRecord | None:
+        return next((rec for rec, h in self.store.tokens.values() if h == secret_hash), None)
+
+    def list(self, owner: str | None = None) -> list[TokenRecord]:
+        rows = [rec for rec, _h in self.store.tokens.values() if owner is None or rec.owner == owner]
+        return sorted(rows, key=lambda t: (t.created_at, t.id))
+
+    def update(self, token_id: str, **fields: Any) -> TokenRecord:
+        unknown = set(fields) - self._FIELDS
+        if unknown:
+            raise ValueError(f"not a token field: {sorted(unknown)}")
+        rec, h = self.store.tokens.get(token_id) or (None, "")
+        if rec is None:
+            raise NotFoundError(f"no API token with id {token_id!r}")
+        self._wrote()
+        rec = replace(rec, **fields)
+        self.store.tokens[token_id] = (rec, h)
+        return rec
+
+
 class MemoryUnitOfWork:
     """Snapshot on enter; commit keeps changes; uncommitted writes are rolled back on exit."""
 
@@ -319,6 +407,8 @@ class MemoryUnitOfWork:
         self.processes = MemoryCollectorProcessRepository(self.store, self)
         self.settings = MemorySettingsRepository(self.store, self)
         self.share_links = MemoryShareLinkRepository(self.store, self)
+        self.users = MemoryUserRepository(self.store, self)
+        self.tokens = MemoryTokenRepository(self.store, self)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.domain.accounts import Role, TokenRecord, UserRecord
 from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Target, Timing
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
@@ -27,6 +28,7 @@ from core.domain.records import (
 )
 from core.domain.samples import VARIANTS, MeasurementSample
 from core.store.models import (
+    ApiTokenRow,
     AppSettingRow,
     AuditLogRow,
     CollectorProcessRow,
@@ -36,6 +38,7 @@ from core.store.models import (
     PipelineRow,
     PipelineVersionRow,
     ShareLinkRow,
+    UserRow,
 )
 
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
@@ -409,14 +412,19 @@ class SqlAuditRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None) -> None:
-        self.session.add(AuditLogRow(actor=actor, action=action, subject=subject, details=details or {}, at=utcnow()))
+    """Append and read only (see ``core.store.audit_guard`` for the refusal of anything else)."""
+
+    def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None, *,
+            source: str = "", before: Any = None, after: Any = None) -> None:
+        self.session.add(AuditLogRow(actor=actor, action=action, subject=subject, details=details or {}, at=utcnow(),
+                                     source=source, before=before, after=after))
 
     def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
         q = select(AuditLogRow).order_by(AuditLogRow.at.desc(), AuditLogRow.id.desc()).limit(limit)
         if subject is not None:
             q = q.where(AuditLogRow.subject == subject)
-        return [AuditEntry(r.actor, r.action, r.subject, r.at, r.details) for r in self.session.scalars(q)]
+        return [AuditEntry(r.actor, r.action, r.subject, r.at, r.details, r.source, r.before, r.after)
+                for r in self.session.scalars(q)]
 
 
 class SqlCollectorProcessRepository:
@@ -507,3 +515,100 @@ class SqlShareLinkRepository:
             row.revoked_at, row.revoked_by = at, by
             self.session.flush()
         return _link(row)
+
+
+_USER_FIELDS = frozenset({"role", "disabled", "password_hash", "failed_logins", "locked_until"})
+_TOKEN_FIELDS = frozenset({"revoked_at", "last_used_at"})
+
+
+def _user(row: UserRow) -> UserRecord:
+    return UserRecord(row.name, Role(row.role), row.disabled, row.failed_logins, row.locked_until, row.created_at)
+
+
+def _token(row: ApiTokenRow) -> TokenRecord:
+    return TokenRecord(row.id, row.owner, row.name, Role(row.role), row.created_at, row.expires_at,
+                       row.revoked_at, row.last_used_at)
+
+
+class SqlUserRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def _row(self, name: str) -> UserRow:
+        row = self.session.scalar(select(UserRow).where(UserRow.name == name))
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}")
+        return row
+
+    def add(self, name: str, role: Role, password_hash: str) -> UserRecord:
+        if self.session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+            raise ValidationError(f"a user named {name!r} already exists")
+        row = UserRow(name=name, role=int(role), password_hash=password_hash, disabled=False, failed_logins=0,
+                      created_at=utcnow())
+        self.session.add(row)
+        self.session.flush()
+        return _user(row)
+
+    def get(self, name: str) -> UserRecord:
+        return _user(self._row(name))
+
+    def find(self, name: str) -> UserRecord | None:
+        row = self.session.scalar(select(UserRow).where(UserRow.name == name))
+        return None if row is None else _user(row)
+
+    def password_hash(self, name: str) -> str | None:
+        return self.session.scalar(select(UserRow.password_hash).where(UserRow.name == name))
+
+    def list(self) -> list[UserRecord]:
+        return [_user(r) for r in self.session.scalars(select(UserRow).order_by(UserRow.name))]
+
+    def count(self) -> int:
+        return int(self.session.scalar(select(func.count(UserRow.id))) or 0)
+
+    def update(self, name: str, **fields: Any) -> UserRecord:
+        unknown = set(fields) - _USER_FIELDS
+        if unknown:
+            raise ValueError(f"not a user field: {sorted(unknown)}")
+        row = self._row(name)
+        for key, value in fields.items():
+            setattr(row, key, int(value) if key == "role" else value)
+        self.session.flush()
+        return _user(row)
+
+
+class SqlTokenRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, token: TokenRecord, secret_hash: str) -> None:
+        self.session.add(ApiTokenRow(id=token.id, owner=token.owner, name=token.name, secret_hash=secret_hash,
+                                     role=int(token.role), created_at=token.created_at, expires_at=token.expires_at))
+        self.session.flush()
+
+    def get(self, token_id: str) -> TokenRecord:
+        row = self.session.get(ApiTokenRow, token_id)
+        if row is None:
+            raise NotFoundError(f"no API token with id {token_id!r}")
+        return _token(row)
+
+    def by_hash(self, secret_hash: str) -> TokenRecord | None:
+        row = self.session.scalar(select(ApiTokenRow).where(ApiTokenRow.secret_hash == secret_hash))
+        return None if row is None else _token(row)
+
+    def list(self, owner: str | None = None) -> list[TokenRecord]:
+        q = select(ApiTokenRow).order_by(ApiTokenRow.created_at, ApiTokenRow.id)
+        if owner is not None:
+            q = q.where(ApiTokenRow.owner == owner)
+        return [_token(r) for r in self.session.scalars(q)]
+
+    def update(self, token_id: str, **fields: Any) -> TokenRecord:
+        unknown = set(fields) - _TOKEN_FIELDS
+        if unknown:
+            raise ValueError(f"not a token field: {sorted(unknown)}")
+        row = self.session.get(ApiTokenRow, token_id)
+        if row is None:
+            raise NotFoundError(f"no API token with id {token_id!r}")
+        for key, value in fields.items():
+            setattr(row, key, value)
+        self.session.flush()
+        return _token(row)

@@ -20,6 +20,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.store import audit_guard  # noqa: F401 - installs the append-only audit guard
 from core.store.db import make_engine, translate_error
 from core.store.migrate import diagnose_missing_schema
 from core.store.repositories import (
@@ -30,6 +31,8 @@ from core.store.repositories import (
     SqlSampleRepository,
     SqlSettingsRepository,
     SqlShareLinkRepository,
+    SqlTokenRepository,
+    SqlUserRepository,
 )
 
 
@@ -48,6 +51,8 @@ class SqlAlchemyUnitOfWork:
         self.processes = SqlCollectorProcessRepository(self.session)
         self.settings = SqlSettingsRepository(self.session)
         self.share_links = SqlShareLinkRepository(self.session)
+        self.users = SqlUserRepository(self.session)
+        self.tokens = SqlTokenRepository(self.session)
         return self
 
     def __exit__(

@@ -20,6 +20,7 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
     monkeypatch.setenv("PHOENIX_EMBEDDED_SCHEDULER", "false")
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
+    monkeypatch.setenv("PHOENIX_AUTH", "off")  # signed in as guard.DEV_ACTOR (an admin); tests of sign-in unset it
     monkeypatch.delenv("PHOENIX_KUBE_CONTEXT", raising=False)
     monkeypatch.delenv("PHOENIX_PRICE_CARD_FILE", raising=False)
     yield tmp_path

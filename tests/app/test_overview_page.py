@@ -82,7 +82,8 @@ def test_database_down_shows_a_message_not_a_traceback(app_env: str, monkeypatch
     assert "is unavailable" in err.value and "reference" in err.value and "pw@" not in err.value
 
 
-def test_router_opens_overview_by_default(app_env: str) -> None:
+def test_router_opens_overview_by_default(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOENIX_AUTH", "off")  # the routing alone; sign-in is tests/app/test_login.py
     at = AppTest.from_file(MAIN, default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Overview"

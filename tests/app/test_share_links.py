@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.actors import operator
 from tests.app.conftest import ROOT, page
 
 
@@ -19,9 +20,9 @@ def _seed() -> tuple[str, str, str]:
 
     svc = bootstrap(Settings.from_env())
     try:
-        a = svc.experiments.create(name="shared-a", baseline="process-baseline-v1", candidate="process-topk-v1").id
-        b = svc.experiments.create(name="secret-b", baseline="process-baseline-v1", candidate="process-topk-v1").id
-        _, url = svc.shares.create("alice", "experiment", a)
+        a = svc.experiments.create(operator(), name="shared-a", baseline="process-baseline-v1", candidate="process-topk-v1").id
+        b = svc.experiments.create(operator(), name="secret-b", baseline="process-baseline-v1", candidate="process-topk-v1").id
+        _, url = svc.shares.create(operator("alice"), "experiment", a)
     finally:
         svc.close()
     return a, b, parse_qs(urlsplit(url).query)["share"][0]

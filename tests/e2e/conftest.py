@@ -4,6 +4,11 @@ One server per test session on a free port with its own data directory (SQLite f
 GitOps repo); Playwright drives ``/usr/bin/chromium`` (never ``playwright install``).
 Screenshots land in ``test-artifacts/screenshots/`` (ignored by git); set
 ``PHOENIX_SCREENSHOTS_DIR=docs/screenshots`` to refresh the README's pictures.
+
+Every page needs a sign-in: the accounts of ``USERS`` exist before the server starts (made
+here through AccountService, or by ``scripts/smoke.sh`` with ``phoenix user add`` in the data
+directory it passes as ``PHOENIX_E2E_DATA_DIR``); ``login`` signs a page in. A page load
+(``goto``) starts a new Streamlit session, so it signs out: tests log in after each one.
 """
 
 from __future__ import annotations
@@ -28,6 +33,22 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 pytestmark = pytest.mark.e2e
 
+#: role → account name; every e2e account has PASSWORD (a test-only value).
+USERS = {"admin": "e2e-admin", "operator": "e2e-operator", "viewer": "e2e-viewer"}
+PASSWORD = "e2e-password-not-a-secret"
+_SEED = """
+import sys
+from core.bootstrap import bootstrap
+from core.domain.accounts import Actor, Role
+from core.settings import Settings
+s = bootstrap(Settings.from_env())
+setup = Actor("e2e-setup", Role.ADMIN, "cli")
+for pair in sys.argv[2:]:
+    role, name = pair.split("=")
+    s.accounts.add_user(setup, name, role, sys.argv[1])
+s.close()
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -41,18 +62,24 @@ class Server:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]  # the server's environment: a CLI call with it sees the same database
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    data = tmp_path_factory.mktemp("phoenix-e2e")
+    given = os.environ.get("PHOENIX_E2E_DATA_DIR")  # `make smoke` made the accounts there
+    data = Path(given) if given else tmp_path_factory.mktemp("phoenix-e2e")
     port = _free_port()
     env = {**os.environ, "PHOENIX_DATA_DIR": str(data), "PHOENIX_DATABASE_URL": f"sqlite:///{data}/phoenix.db",
            "PHOENIX_GITOPS_REPO": str(data / "gitops"), "PHOENIX_SCHEDULER_INTERVAL": "0.5",
            "PHOENIX_COLLECTOR_PORT_BASE": str(_free_port()), "PHOENIX_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     env.pop("PHOENIX_KUBE_CONTEXT", None)
+    env.pop("PHOENIX_AUTH", None)  # the e2e run signs in like everyone else
+    if not given:
+        subprocess.run([sys.executable, "-c", _SEED, PASSWORD, *(f"{r}={n}" for r, n in USERS.items())],
+                       cwd=ROOT, env=env, check=True, timeout=120)
     log = data / "streamlit.log"
     installed = os.environ.get("PHOENIX_E2E_PHOENIX")
     if installed:  # `make smoke`: the non-editable install serves the app, from outside the checkout
@@ -77,7 +104,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.kill()
             pytest.fail("streamlit did not become healthy:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(0.3)
-    yield Server(url, data, proc, log)
+    yield Server(url, data, proc, log, env)
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -126,3 +153,17 @@ def shot(page: object, name: str, top: object | None = None) -> None:
         top.scroll_into_view_if_needed()  # type: ignore[attr-defined]
         page.wait_for_timeout(300)  # type: ignore[attr-defined]
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)  # type: ignore[attr-defined]
+
+
+def login(page: object, server: Server, role: str = "admin", path: str = "") -> None:
+    """Open ``path`` and sign in there as the e2e account of ``role``; the page stays at ``path``."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/{path}")  # type: ignore[attr-defined]
+    form = page.get_by_role("heading", name="Sign in to Phoenix")  # type: ignore[attr-defined]
+    form.wait_for()
+    page.get_by_label("Name", exact=True).fill(USERS[role])  # type: ignore[attr-defined]
+    page.get_by_label("Password", exact=True).fill(PASSWORD)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
+    expect(form).to_have_count(0)
+    wait_idle(page)

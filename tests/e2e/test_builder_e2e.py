@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import no_exceptions, shot, wait_idle
+from tests.e2e.conftest import login, no_exceptions, shot, wait_idle
 
 pytestmark = pytest.mark.e2e
 FLOW = "iframe[title='streamlit_flow.streamlit_flow']"
@@ -28,7 +28,7 @@ def _settle(page) -> None:
 
 
 def test_build_connect_validate_and_save(page, browser, server) -> None:
-    page.goto(f"{server.url}/builder")
+    login(page, server, "operator", "builder")
     page.get_by_text("the canvas is empty").first.wait_for()
     flow = page.frame_locator(FLOW)
     nodes = flow.locator(".react-flow__node")
@@ -89,7 +89,8 @@ def test_build_connect_validate_and_save(page, browser, server) -> None:
     other = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         p2 = other.new_page()
-        p2.goto(link)
+        assert link.startswith(server.url + "/")
+        login(p2, server, "viewer", link[len(server.url) + 1:])  # a viewer reads what an operator saved
         p2.get_by_text("Pipeline is valid.").wait_for()
         f2 = p2.frame_locator(FLOW)
         expect(f2.locator(".react-flow__node")).to_have_count(2)

@@ -1,4 +1,5 @@
-"""Wizard → experiment runs to completion on the configured runtime → reports → share links."""
+"""Wizard → experiment runs to completion on the configured runtime → a viewer sees it without
+Promote → the admin promotes → reports; the cost explorer's link restores its view."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import no_exceptions, shot, wait_idle
+from tests.e2e.conftest import login, no_exceptions, shot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +30,13 @@ def _next(page) -> None:
     wait_idle(page)
 
 
-def test_wizard_run_reports_and_share_link(page, browser, server, tmp_path: Path) -> None:
-    page.goto(f"{server.url}/wizard")
+def _path(server, link: str) -> str:
+    assert link.startswith(server.url + "/"), link
+    return link[len(server.url) + 1:]
+
+
+def test_wizard_run_viewer_promote_and_reports(page, browser, server, tmp_path: Path) -> None:
+    login(page, server, "admin", "wizard")
     page.get_by_text("Step 1 of 4").wait_for()
     _next(page)
     page.get_by_text("Give the experiment a name.").wait_for()
@@ -68,6 +74,24 @@ def test_wizard_run_reports_and_share_link(page, browser, server, tmp_path: Path
         expect(page.get_by_text("series reduction")).not_to_have_count(0)
     shot(page, "experiment", page.get_by_role("heading", name="e2e topk trial"))
 
+    # The page's link, opened by a viewer in a fresh browser context: the same experiment after
+    # sign-in, with reports but without Promote, Re-run or the admin pages.
+    link = page.locator("code", has_text=f"id={exp_id}").first.inner_text().strip()
+    other = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        p2 = other.new_page()
+        login(p2, server, "viewer", _path(server, link))
+        p2.get_by_role("heading", name="e2e topk trial").wait_for()
+        expect(p2.get_by_text("Verdict:")).to_be_visible()
+        expect(p2.get_by_role("button", name="Download report")).to_be_visible()
+        expect(p2.get_by_text("Signed in as e2e-viewer (viewer)")).to_be_visible()
+        for hidden in ("Promote", "Re-run"):
+            expect(p2.get_by_role("button", name=hidden, exact=True)).to_have_count(0)
+        expect(p2.get_by_role("link", name="Audit")).to_have_count(0)
+        no_exceptions(p2)
+    finally:
+        other.close()
+
     # Promote the measured winner from the page: the promotion record replaces the button.
     promote = page.get_by_role("button", name="Promote")
     expect(promote).to_be_enabled()
@@ -90,21 +114,9 @@ def test_wizard_run_reports_and_share_link(page, browser, server, tmp_path: Path
         assert check(path.read_bytes()), f"{fmt} report content"
         page.keyboard.press("Escape")
 
-    # The share link opens the same view in a fresh browser context.
-    link = page.locator("code", has_text=f"id={exp_id}").first.inner_text().strip()
-    assert link.startswith(server.url)
-    other = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        p2 = other.new_page()
-        p2.goto(link)
-        p2.get_by_role("heading", name="e2e topk trial").wait_for()
-        expect(p2.get_by_text("Verdict:")).to_be_visible()
-    finally:
-        other.close()
-
 
 def test_cost_explorer_share_link_restores_the_view(page, browser, server) -> None:
-    page.goto(f"{server.url}/cost_explorer?hosts=2500&procs=150&interval=30&pipeline=process-aggregated-v1&card=all")
+    login(page, server, "viewer", "cost_explorer?hosts=2500&procs=150&interval=30&pipeline=process-aggregated-v1&card=all")
     page.get_by_text("$/month at 2,500 hosts").first.wait_for(timeout=60_000)
     no_exceptions(page)
     shot(page, "cost_explorer", page.get_by_role("heading", name="Cost explorer"))
@@ -112,7 +124,7 @@ def test_cost_explorer_share_link_restores_the_view(page, browser, server) -> No
     other = browser.new_context()
     try:
         p2 = other.new_page()
-        p2.goto(link)
+        login(p2, server, "viewer", _path(server, link))
         p2.get_by_text("$/month at 2,500 hosts").first.wait_for(timeout=60_000)
         assert p2.get_by_label("Processes per host").input_value() == "150"
     finally:
@@ -120,9 +132,9 @@ def test_cost_explorer_share_link_restores_the_view(page, browser, server) -> No
 
 
 @pytest.mark.parametrize("path,heading", [("", "Overview"), ("catalogue", "Pipeline catalogue"),
-                                          ("settings", "Settings")])
+                                          ("settings", "Settings"), ("audit", "Audit"), ("users", "Users")])
 def test_pages_render_without_errors(page, server, path: str, heading: str) -> None:
-    page.goto(f"{server.url}/{path}")
+    login(page, server, "admin", path)
     page.get_by_role("heading", name=heading).first.wait_for()
     wait_idle(page)
     no_exceptions(page)

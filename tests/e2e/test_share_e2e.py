@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.actors import operator
 from tests.e2e.conftest import no_exceptions, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +22,8 @@ def _share(server) -> tuple[str, str]:
                         gitops_repo=server.data_dir / "gitops", runtime="memory")
     svc = bootstrap(settings)  # the server's database and secret file
     try:
-        exp = svc.experiments.create(name="shared e2e", baseline="process-baseline-v1", candidate="process-topk-v1")
-        _, url = svc.shares.create("alice", "experiment", exp.id)
+        exp = svc.experiments.create(operator(), name="shared e2e", baseline="process-baseline-v1", candidate="process-topk-v1")
+        _, url = svc.shares.create(operator("alice"), "experiment", exp.id)
     finally:
         svc.close()
     return exp.id, parse_qs(urlsplit(url).query)["share"][0]

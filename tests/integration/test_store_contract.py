@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.domain.accounts import Role, TokenRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import State
 from core.domain.ports import Database
@@ -312,3 +313,51 @@ def test_share_links_are_added_listed_and_revoked(store: Database) -> None:
         assert uow.share_links.get(a.id) == revoked and uow.share_links.get(b.id).revoked_at is None
         with pytest.raises(NotFoundError):
             uow.share_links.revoke("ffffffffffffffff", "carol", T0)
+
+
+def test_users_and_tokens_round_trip(store: Database) -> None:
+    now = T0
+    with store.uow() as uow:
+        assert uow.users.count() == 0 and uow.users.find("alice") is None
+        uow.users.add("alice", Role.OPERATOR, "argon2-hash-a")
+        uow.users.add("bob", Role.VIEWER, "argon2-hash-b")
+        with pytest.raises(ValidationError, match="already exists"):
+            uow.users.add("alice", Role.ADMIN, "x")
+        uow.commit()
+    with store.uow() as uow:
+        assert [u.name for u in uow.users.list()] == ["alice", "bob"] and uow.users.count() == 2
+        alice = uow.users.get("alice")
+        assert (alice.role, alice.disabled, alice.failed_logins, alice.locked_until) == (Role.OPERATOR, False, 0, None)
+        assert uow.users.password_hash("alice") == "argon2-hash-a" and uow.users.password_hash("zed") is None
+        with pytest.raises(NotFoundError):
+            uow.users.get("zed")
+        uow.users.update("alice", role=Role.ADMIN, failed_logins=3, locked_until=now + timedelta(minutes=15))
+        uow.users.update("bob", disabled=True, password_hash="new-hash")
+        token = TokenRecord("t1", "alice", "ci", Role.OPERATOR, now, now + timedelta(hours=1))
+        uow.tokens.add(token, "sha-of-secret")
+        uow.commit()
+    with store.uow() as uow:
+        alice = uow.users.get("alice")
+        assert (alice.role, alice.failed_logins, alice.locked_until) == (Role.ADMIN, 3, now + timedelta(minutes=15))
+        assert uow.users.get("bob").disabled and uow.users.password_hash("bob") == "new-hash"
+        assert uow.tokens.by_hash("sha-of-secret") == token and uow.tokens.by_hash("other") is None
+        assert uow.tokens.list("alice") == [token] and uow.tokens.list("bob") == []
+        uow.tokens.update("t1", revoked_at=now + timedelta(minutes=1))
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.tokens.get("t1").revoked_at == now + timedelta(minutes=1)
+        with pytest.raises(NotFoundError):
+            uow.tokens.get("t2")
+
+
+def test_audit_keeps_source_before_after_and_has_no_update_or_delete(store: Database) -> None:
+    with store.uow() as uow:
+        uow.audit.add("alice", "user.manage", "bob", {"x": 1}, source="cli",
+                      before={"role": "viewer"}, after={"role": "operator"})
+        uow.commit()
+    with store.uow() as uow:
+        (entry,) = uow.audit.list(subject="bob")
+        assert (entry.source, entry.before, entry.after) == ("cli", {"role": "viewer"}, {"role": "operator"})
+        repository = type(uow.audit)
+    public = {m for m in dir(repository) if not m.startswith("_")}
+    assert public == {"add", "list"}, "the audit repository is append and read only"

@@ -22,6 +22,7 @@ from core.render.k8s_experiment import (
     write_experiment_bundle,
 )
 from core.render.k8s_validate import validate_manifest, validate_manifests_text
+from tests.actors import ADMIN, add_account
 
 GOLDEN = Path(__file__).parent / "testdata" / "golden" / "experiment-baseline-vs-topk"
 ROLES = ("tap", "baseline", "candidate")
@@ -163,14 +164,15 @@ def test_services_per_role_select_the_pod_and_carry_the_variant():
 
 
 def test_cli_writes_the_experiment_pod(memory_services, monkeypatch, tmp_path, capsys):
-    exp = memory_services.experiments.create(
-        name="k", baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice",
+    exp = memory_services.experiments.create(ADMIN,
+        name="k", baseline="process-baseline-v1", candidate="process-topk-v1",
         target=Target(kind="kubernetes", namespace="team-a", node_selector={"pool": "x"}))
     monkeypatch.setattr("core.commands.common.services", lambda: memory_services)
     monkeypatch.setattr("core.otelcol.validate.check_experiment_bundle",
                         lambda bundle: validate_manifests_text(bundle.manifests))  # the binary runs above
     out = tmp_path / "out"
-    assert main(["experiment", "render", exp.id, "--out", str(out)]) == 0
+    add_account(memory_services, ADMIN)
+    assert main(["experiment", "render", exp.id, "--out", str(out), "--as", "alice"]) == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.yaml"))
     assert written == ["baseline.yaml", "candidate.yaml", "k8s/configmap.yaml", "k8s/daemonset.yaml",
                        "k8s/namespace.yaml", "k8s/service-baseline.yaml", "k8s/service-candidate.yaml",

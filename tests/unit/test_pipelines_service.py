@@ -11,6 +11,7 @@ from core.gitops import InMemoryGitOps, split_author
 from core.services.pipelines import PipelineService, computed_params
 from core.store.memory import MemoryDatabase
 from core.store.refs import load_pipeline
+from tests.actors import ADMIN
 from tests.usecases import save_version
 
 
@@ -35,7 +36,7 @@ def test_save_creates_numbered_versions_with_their_commit():
     history = git.history("team-topk")
     assert [h.message for h in history] == ["team-topk v2: more processes", "team-topk v1: first"]
     assert (history[1].author, history[1].email) == ("Alice", "alice@example.com")
-    assert '-        "k": 10,' in PipelineService(db.uow, git).diff("team-topk", 1, 2)
+    assert '-        "k": 10,' in PipelineService(db.uow, git).diff(ADMIN, "team-topk", 1, 2)
 
 
 def test_saved_files_are_graph_collector_and_manifests():

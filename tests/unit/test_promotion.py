@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 
 import pytest
 
 from core.domain.criteria import Target
-from core.domain.errors import PhoenixError
+from core.domain.errors import PermissionDenied, PhoenixError
 from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
 from core.gitops import InMemoryGitOps
 from core.services.promotion import PromotionDenied, target_key
 from core.services.requests import Promote
+from tests.actors import ADMIN
 from tests.usecases import promote, save_version
 
 
 def _finish(services, verdict: str | None, *, candidate: str = "process-topk-v1", state: State = State.COMPLETED,
             target: Target | None = None) -> str:
     """An experiment driven through the state machine to ``state`` (with ``verdict`` when Completed)."""
-    exp = services.experiments.create(name="t", baseline="process-baseline-v1", candidate=candidate,
-                                      actor="alice", duration_s=30, interval_s=5, target=target)
+    exp = services.experiments.create(ADMIN, name="t", baseline="process-baseline-v1", candidate=candidate, duration_s=30, interval_s=5, target=target)
     with services.uow() as uow:
         e = uow.experiments.get(exp.id)
         if state is not State.PENDING:
@@ -53,10 +54,10 @@ def test_promote_completed_promote_verdict(memory_services) -> None:
     assert json.loads(files["promotion.json"])["experiment_id"] == eid
     assert info.author == "alice" and eid in info.message
     assert json.loads(files["graph.json"])["name"] == "process-topk-v1"
-    assert memory_services.promotion.current() == rec
-    assert memory_services.promotion.require().pipeline_object().name == "process-topk-v1"
-    assert memory_services.promotion.of(eid).commit_id == commit_id
-    entries = [a for a in memory_services.experiments.audit(eid) if a.action == "promote"]
+    assert memory_services.promotion.current(ADMIN) == rec
+    assert memory_services.promotion.require(ADMIN).pipeline_object().name == "process-topk-v1"
+    assert memory_services.promotion.of(ADMIN, eid).commit_id == commit_id
+    entries = [a for a in memory_services.experiments.audit(ADMIN, eid) if a.action == "experiment.promote"]
     assert len(entries) == 1
     assert entries[0].actor == "alice"
     assert entries[0].details["commit_id"] == commit_id and entries[0].details["forced"] is False
@@ -68,7 +69,10 @@ def test_promote_again_is_a_noop(memory_services) -> None:
     first = promote(memory_services.uow, git, eid, actor="alice")
     again = promote(memory_services.uow, git, eid, actor="bob")
     assert again == first and len(git.dir_commits) == 1
-    assert len([a for a in memory_services.experiments.audit(eid) if a.action == "promote"]) == 1
+    entries = [a for a in memory_services.experiments.audit(ADMIN, eid) if a.action == "experiment.promote"]
+    # exactly one entry per call: the promotion, then the no-op that found it done
+    assert [e.details.get("unchanged", False) for e in reversed(entries)] == [False, True]
+    assert [e.actor for e in reversed(entries)] == ["alice", "bob"]
 
 
 def test_later_promotion_supersedes_and_rollback_recommits(memory_services) -> None:
@@ -77,10 +81,10 @@ def test_later_promotion_supersedes_and_rollback_recommits(memory_services) -> N
     b = _finish(memory_services, "PROMOTE", candidate="process-baseline-v1")
     promote(memory_services.uow, git, a, actor="alice")
     rec_b = promote(memory_services.uow, git, b, actor="alice")
-    assert memory_services.promotion.current().experiment_id == b and rec_b.ref == "process-baseline-v1"
+    assert memory_services.promotion.current(ADMIN).experiment_id == b and rec_b.ref == "process-baseline-v1"
     rec_a = promote(memory_services.uow, git, a, actor="alice")  # a rollback is a new promotion
-    assert memory_services.promotion.current().experiment_id == a and len(git.dir_commits) == 3
-    (entry,) = [x for x in memory_services.experiments.audit(a) if x.action == "promote"][:1]
+    assert memory_services.promotion.current(ADMIN).experiment_id == a and len(git.dir_commits) == 3
+    (entry,) = [x for x in memory_services.experiments.audit(ADMIN, a) if x.action == "experiment.promote"][:1]
     assert entry.details["replaces_experiment"] == b and rec_a.commit_id == git.dir_commits[-1][0]
 
 
@@ -90,7 +94,7 @@ def test_not_completed_is_refused_even_forced(memory_services, state: State) -> 
     eid = _finish(memory_services, None, state=state)
     with pytest.raises(PromotionDenied, match=f"is {state.value}.*only a Completed experiment"):
         promote(memory_services.uow, git, eid, actor="root", force=True, reason="urgent", is_admin=True)
-    assert git.dir_commits == [] and memory_services.promotion.current() is None
+    assert git.dir_commits == [] and memory_services.promotion.current(ADMIN) is None
 
 
 @pytest.mark.parametrize("verdict", ["REJECT", "INCONCLUSIVE"])
@@ -99,15 +103,15 @@ def test_other_verdicts_need_an_admin_force_with_reason(memory_services, verdict
     eid = _finish(memory_services, verdict)
     with pytest.raises(PromotionDenied, match=f"verdict {verdict}, not PROMOTE.*--force --reason"):
         promote(memory_services.uow, git, eid, actor="alice")
-    with pytest.raises(PromotionDenied, match="only an admin may force"):
-        promote(memory_services.uow, git, eid, actor="alice", force=True, reason="trust me")
+    with pytest.raises(PermissionDenied, match=r"alice \(operator\) may not experiment.promote"):
+        promote(memory_services.uow, git, eid, actor="alice", force=True, reason="trust me", is_admin=False)
     with pytest.raises(PromotionDenied, match="needs a reason"):
         promote(memory_services.uow, git, eid, actor="root", force=True, reason="   ", is_admin=True)
-    assert git.dir_commits == [] and memory_services.promotion.current() is None
+    assert git.dir_commits == [] and memory_services.promotion.current(ADMIN) is None
     rec = promote(memory_services.uow, git, eid, actor="root", force=True, reason="cost freeze", is_admin=True)
     assert rec.forced is True and rec.reason == "cost freeze" and rec.verdict == verdict
     assert "forced: cost freeze" in git.dir_commits[0][3].message
-    (entry,) = [a for a in memory_services.experiments.audit(eid) if a.action == "promote"]
+    (entry,) = [a for a in memory_services.experiments.audit(ADMIN, eid) if a.action == "experiment.force_promote"]
     assert entry.details["forced"] is True and entry.details["reason"] == "cost freeze"
 
 
@@ -115,7 +119,7 @@ def test_unknown_experiment_and_missing_production_are_clear_errors(memory_servi
     with pytest.raises(PhoenixError, match="exp-nope"):
         promote(memory_services.uow, InMemoryGitOps(), "exp-nope", actor="alice")
     with pytest.raises(PhoenixError, match="no pipeline has been promoted to production for target 'local'"):
-        memory_services.promotion.require()
+        memory_services.promotion.require(ADMIN)
 
 
 def test_saved_candidate_version_is_resolved(memory_services) -> None:
@@ -138,20 +142,20 @@ def test_kubernetes_target_gets_its_own_directory(memory_services) -> None:
     rec = promote(memory_services.uow, git, eid, actor="alice")
     assert rec.target == "kubernetes-obs-pool-web" and git.dir_commits[0][1] == "production/kubernetes-obs-pool-web"
     assert "namespace: obs" in "".join(v for k, v in git.dir_commits[0][2].items() if k.startswith("k8s/"))
-    assert memory_services.promotion.current() is None  # the local host's production is untouched
+    assert memory_services.promotion.current(ADMIN) is None  # the local host's production is untouched
 
 
 def test_service_method_and_view(memory_services) -> None:
     svc = memory_services.promotion  # wired by bootstrap with the configured GitOps repository
     eid = _finish(memory_services, "PROMOTE")
-    assert svc.of(eid) is None
-    out = svc.promote(Promote(experiment_id=eid), actor="alice")
+    assert svc.of(ADMIN, eid) is None
+    out = svc.promote(ADMIN, Promote(experiment_id=eid))
     assert out.experiment_id == eid and out.graph
-    stored = svc.of(eid)
+    stored = svc.of(ADMIN, eid)
     assert stored == replace(out, graph={})  # the experiment's view of its promotion has no graph
-    view = experiment_to_dict(memory_services.experiments.get(eid), promoted=stored.to_dict(with_graph=False))
+    view = experiment_to_dict(memory_services.experiments.get(ADMIN, eid), promoted=stored.to_dict(with_graph=False))
     assert view["promoted"]["commit_id"] == out.commit_id
-    assert "promoted" not in experiment_to_dict(memory_services.experiments.get(eid))
+    assert "promoted" not in experiment_to_dict(memory_services.experiments.get(ADMIN, eid))
 
 
 def test_concurrent_promotion_of_the_same_experiment_records_once(memory_services) -> None:
@@ -162,12 +166,18 @@ def test_concurrent_promotion_of_the_same_experiment_records_once(memory_service
 
         def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str:
             commit = super().commit_dir(rel_dir, files, message, author)
-            if len(self.dir_commits) == 1:
-                self.winner = promote(memory_services.uow, self, eid, actor="bob")
+            if len(self.dir_commits) == 1:  # another request, so another thread (and audit context)
+                t = threading.Thread(target=lambda: setattr(self, "winner", promote(memory_services.uow, self, eid,
+                                                                                     actor="bob")))
+                t.start()
+                t.join()
             return commit
 
     git = RacingGit()
     rec = promote(memory_services.uow, git, eid, actor="alice")
     assert rec == git.winner and rec.actor == "bob" and rec.commit_id == git.dir_commits[1][0]
-    assert memory_services.promotion.current() == rec
-    assert len([a for a in memory_services.experiments.audit(eid) if a.action == "promote"]) == 1
+    assert memory_services.promotion.current(ADMIN) == rec
+    entries = [a for a in memory_services.experiments.audit(ADMIN, eid) if a.action == "experiment.promote"]
+    # bob's promotion, then alice's call that found it done: one entry each, one real change
+    assert [(e.actor, e.details.get("unchanged", False)) for e in reversed(entries)] == [("bob", False),
+                                                                                         ("alice", True)]

@@ -15,6 +15,7 @@ from core.scheduler import Scheduler
 from core.services.experiments import ExperimentService
 from core.services.requests import CancelExperiment
 from core.store.memory import MemoryStore, MemoryUnitOfWork
+from tests.actors import ADMIN
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -193,7 +194,7 @@ def test_user_cancel_while_running_then_scheduler_tears_down(store, deployer, an
     for _ in range(3):
         s.run_once()
     svc = ExperimentService(lambda: MemoryUnitOfWork(store), dry_run=True)
-    svc.cancel(CancelExperiment(experiment_id=eid, reason="wrong candidate"), actor="alice")
+    svc.cancel(ADMIN, CancelExperiment(experiment_id=eid, reason="wrong candidate"))
     exp = get(store, eid)
     assert exp.state is State.CANCELLED and exp.needs_teardown
     assert exp.events[-1].actor == "alice" and exp.events[-1].reason == "wrong candidate"

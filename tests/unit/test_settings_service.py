@@ -23,6 +23,7 @@ from core.services.experiments import ExperimentService
 from core.services.settings import SettingsService, price_functions
 from core.settings import Settings
 from core.store.memory import MemoryDatabase
+from tests.actors import ADMIN, admin
 
 SECRET = "hunter2-s3cret"
 POLICY = "rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n  priority: critical\n"
@@ -53,7 +54,7 @@ def _grafana(report: dict) -> dict:
 
 
 def _create(service: ExperimentService, name: str):
-    return service.create(name=name, baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice")
+    return service.create(ADMIN, name=name, baseline="process-baseline-v1", candidate="process-topk-v1")
 
 
 def test_an_edit_changes_the_next_estimate_cost(snapshot) -> None:
@@ -62,7 +63,7 @@ def test_an_edit_changes_the_next_estimate_cost(snapshot) -> None:
     pipeline = get_template("process-topk-v1")
     before = _grafana(estimate_pipeline(pipeline, snapshot, conf).report)
     assert before["after_usd"] == 0.0  # a small fleet stays inside the free tier of the bundled card
-    conf.set_price_cards(_cards_doc(free_series=0, usd_per_1000_series=13.0), "alice")
+    conf.set_price_cards(_cards_doc(free_series=0, usd_per_1000_series=13.0), ADMIN)
     after = _grafana(estimate_pipeline(pipeline, snapshot, conf).report)
     assert after["after_usd"] == round(after["after_quantity"] / 1000 * 13.0, 2) > 0
 
@@ -71,11 +72,11 @@ def test_an_edit_changes_the_next_experiments_critical_policy() -> None:
     db = MemoryDatabase()
     experiments = ExperimentService(db.uow, dry_run=True)
     assert _create(experiments, "before").critical_rules is None  # the built-in default, as always
-    SettingsService(db.uow).set_critical_policy(POLICY, "alice")
+    SettingsService(db.uow).set_critical_policy(POLICY, ADMIN)
     exp = _create(experiments, "after")
     assert exp.critical_rules == [{"match": "executable_name", "pattern": "^my-batch-job$", "priority": "critical"}]
     own = [{"match": "owner", "pattern": "^db$", "priority": "critical"}]
-    assert experiments.create(name="own", baseline="process-baseline-v1", candidate="process-topk-v1",
+    assert experiments.create(ADMIN, name="own", baseline="process-baseline-v1", candidate="process-topk-v1",
                               critical_rules=own).critical_rules == own  # its own policy still wins
 
 
@@ -84,7 +85,7 @@ def test_the_saved_policy_classifies_estimates_of_pipelines_without_one(snapshot
     pipeline = get_template("process-topk-v1")
     assert pipeline.critical_policy is None
     default = estimate_pipeline(pipeline, snapshot, conf, with_cost=False).report["critical"]
-    conf.set_critical_policy("rules: []\n", "alice")  # nothing is critical any more
+    conf.set_critical_policy("rules: []\n", ADMIN)  # nothing is critical any more
     none = estimate_pipeline(pipeline, snapshot, conf, with_cost=False).report["critical"]
     assert default["critical_processes"] > 0 and none["critical_processes"] == 0
 
@@ -92,9 +93,9 @@ def test_the_saved_policy_classifies_estimates_of_pipelines_without_one(snapshot
 def test_the_environment_wins_and_is_reported(tmp_path: Path, snapshot, monkeypatch: pytest.MonkeyPatch) -> None:
     db = MemoryDatabase()
     conf = SettingsService(db.uow, env={})
-    conf.set_price_cards(_cards_doc(free_series=0), "alice")
-    conf.set_critical_policy(POLICY, "alice")
-    conf.set_retention_days(90, "alice")
+    conf.set_price_cards(_cards_doc(free_series=0), ADMIN)
+    conf.set_critical_policy(POLICY, ADMIN)
+    conf.set_retention_days(90, ADMIN)
     file_cards = tmp_path / "cards.yaml"
     file_cards.write_text(yaml.safe_dump(_cards_doc(free_series=0, usd_per_1000_series=100.0)))
     policy_file = tmp_path / "policy.yaml"
@@ -119,19 +120,23 @@ def test_the_environment_wins_and_is_reported(tmp_path: Path, snapshot, monkeypa
 def test_every_change_is_audited_without_secrets() -> None:
     db = MemoryDatabase()
     conf = SettingsService(db.uow, env={})
-    conf.set_prometheus_url(f"http://admin:{SECRET}@prom:9090/", "alice")
-    conf.set_prometheus_url(f"http://admin:{SECRET}@prom:9090/", "alice")  # unchanged: no second entry
-    conf.set_retention_days(60, "bob")
-    conf.set_retention_days("45", "bob")
-    conf.reset("retention_days", "carol")
+    conf.set_prometheus_url(f"http://admin:{SECRET}@prom:9090/", ADMIN)
+    conf.set_prometheus_url(f"http://admin:{SECRET}@prom:9090/", ADMIN)  # unchanged: an entry that says so
+    conf.set_retention_days(60, admin("bob"))
+    conf.set_retention_days("45", admin("bob"))
+    conf.reset("retention_days", admin("carol"))
     with db.uow() as uow:
-        entries = list(reversed(uow.audit.list(subject="settings")))
-    assert [(e.actor, e.action, e.details["old"], e.details["new"]) for e in entries] == [
-        ("alice", "settings.prometheus_url", None, "http://admin:***@prom:9090"),
-        ("bob", "settings.retention_days", None, 60),
-        ("bob", "settings.retention_days", 60, 45),
-        ("carol", "settings.retention_days", 45, None),
+        entries = list(reversed(uow.audit.list()))
+    assert {e.action for e in entries} == {"settings.edit"}
+    assert [(e.actor, e.subject, e.details.get("old"), e.details.get("new"), e.details.get("unchanged"))
+            for e in entries] == [
+        ("alice", "settings.prometheus_url", None, "http://admin:***@prom:9090", None),
+        ("alice", "settings.prometheus_url", None, None, True),
+        ("bob", "settings.retention_days", None, 60, None),
+        ("bob", "settings.retention_days", 60, 45, None),
+        ("carol", "settings.retention_days", 45, None, None),
     ]
+    assert (entries[2].before, entries[2].after, entries[2].source) == (None, 60, "cli")
     assert SECRET not in repr(entries)
     assert conf.get("prometheus_url").value == f"http://admin:{SECRET}@prom:9090"  # stored whole, shown masked
     assert conf.get("retention_days").source == "default"
@@ -163,7 +168,7 @@ def test_hostile_values_are_refused_and_nothing_is_stored(setter: str, value: ob
     db = MemoryDatabase()
     conf = SettingsService(db.uow, env={})
     with pytest.raises(ValidationError) as exc:
-        getattr(conf, setter)(value, "mallory")
+        getattr(conf, setter)(value, admin("mallory"))
     assert expected in str(exc.value)
     with db.uow() as uow:
         assert uow.settings.all() == {} and uow.audit.list() == []
@@ -173,13 +178,13 @@ def test_hostile_price_card_values_are_refused() -> None:
     conf = SettingsService(MemoryDatabase().uow, env={})
     for bad in (-1.0, math.nan, math.inf, "cheap", None):
         with pytest.raises(ValidationError, match="usd_per_1000_series"):
-            conf.set_price_cards(_cards_doc(usd_per_1000_series=bad), "mallory")
+            conf.set_price_cards(_cards_doc(usd_per_1000_series=bad), admin("mallory"))
     assert conf.get("price_cards").source == "default"
 
 
 def test_broken_overrides_name_their_source_and_lose_nothing(tmp_path: Path, snapshot) -> None:
     db = MemoryDatabase()
-    SettingsService(db.uow, env={}).set_price_cards(_cards_doc(free_series=0), "alice")
+    SettingsService(db.uow, env={}).set_price_cards(_cards_doc(free_series=0), ADMIN)
     bad_yaml = tmp_path / "cards.yaml"
     bad_yaml.write_text("cards: [unclosed")
     env = {"PHOENIX_PRICE_CARD_FILE": str(bad_yaml), "PHOENIX_RETENTION_DAYS": "ten",
@@ -226,12 +231,12 @@ def test_bootstrap_wires_the_analysis_and_adopts_legacy_files(tmp_path: Path) ->
     assert (tmp_path / "price_cards.yaml.adopted").is_file() and not (tmp_path / "price_cards.yaml").exists()
     assert (tmp_path / "critical_policy.yaml").is_file() and svc.configuration.get("critical_policy").source == "default"
     assert callable(analyzer.prometheus_url) and analyzer.prometheus_url() is None
-    svc.configuration.set_prometheus_url("http://prom:9090", "alice")
+    svc.configuration.set_prometheus_url("http://prom:9090", ADMIN)
     assert analyzer.prometheus_url() == "http://prom:9090"
     prices = analyzer._prices()
     assert prices is not None and prices["grafana-cloud-pro"](1000.0, 1000.0, None) == 6.5
     doc = _cards_doc(free_series=0, usd_per_1000_series=20.0)
-    svc.configuration.set_price_cards(copy.deepcopy(doc), "alice")
+    svc.configuration.set_price_cards(copy.deepcopy(doc), ADMIN)
     assert analyzer._prices()["grafana-cloud-pro"](1000.0, 1000.0, None) == 20.0  # the next analysis
 
 
@@ -246,12 +251,12 @@ def test_sqlite_persists_and_phoenix_estimate_reads_it(tmp_path: Path, monkeypat
     url = f"sqlite:///{tmp_path}/phoenix.db"
     upgrade(url)
     with open_configuration(url) as conf:
-        conf.set_price_cards(_cards_doc(free_series=0, usd_per_1000_series=13.0), "alice")
+        conf.set_price_cards(_cards_doc(free_series=0, usd_per_1000_series=13.0), ADMIN)
     with open_configuration(url) as conf:  # a new connection: it was stored, with its audit entry
         assert conf.get("price_cards").source == "database"
         assert conf.uow_factory is not None
         with conf.uow_factory() as uow:
-            assert [a.action for a in uow.audit.list(subject="settings")] == ["settings.price_cards"]
+            assert [(a.action, a.subject) for a in uow.audit.list()] == [("settings.edit", "settings.price_cards")]
     csv = tmp_path / "snap.csv"
     write_snapshot(generate_fleet(3, 40, seed=5, scrapes=2), csv)
     monkeypatch.setenv("PHOENIX_DATABASE_URL", url)

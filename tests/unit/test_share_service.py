@@ -18,6 +18,7 @@ from core.services.secret import ENV_VAR, server_secret
 from core.services.shares import DEFAULT_TTL, MAX_TOKEN, ShareService, parse_ttl
 from core.settings import Settings
 from core.store.memory import MemoryDatabase
+from tests.actors import operator, viewer
 
 SECRET = b"k" * 32
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -35,8 +36,8 @@ class Clock:
 def world() -> tuple[ShareService, Clock, str, str, MemoryDatabase]:
     db = MemoryDatabase()
     experiments = ExperimentService(db.uow, dry_run=True)
-    a = experiments.create(name="a", baseline="process-baseline-v1", candidate="process-topk-v1").id
-    b = experiments.create(name="b", baseline="process-baseline-v1", candidate="process-topk-v1").id
+    a = experiments.create(operator(), name="a", baseline="process-baseline-v1", candidate="process-topk-v1").id
+    b = experiments.create(operator(), name="b", baseline="process-baseline-v1", candidate="process-topk-v1").id
     with db.uow() as uow:
         uow.pipelines.add_version("team-topk", get_template("process-topk-v1").to_dict(), "")
         uow.commit()
@@ -50,7 +51,7 @@ def _token(url: str) -> str:
 
 def test_a_valid_link_opens_its_experiment_and_nothing_else(world) -> None:
     shares, _, a, b, db = world
-    link, url = shares.create("alice", "experiment", a)
+    link, url = shares.create(operator("alice"), "experiment", a)
     assert url.startswith("https://phoenix.example/experiment?share=")
     scope = shares.open(_token(url))
     assert (scope.kind, scope.ref, scope.link_id) == ("experiment", a, link.id)
@@ -59,21 +60,21 @@ def test_a_valid_link_opens_its_experiment_and_nothing_else(world) -> None:
     assert link.expires_at - link.created_at == DEFAULT_TTL
     with db.uow() as uow:
         (entry,) = [e for e in uow.audit.list() if e.action == "share.create"]
-    assert (entry.actor, entry.subject, entry.details["link"]) == ("alice", f"experiment:{a}", link.id)
+    assert (entry.actor, entry.subject, entry.after["link"]) == ("alice", f"experiment:{a}", link.id)
 
 
 def test_a_pipeline_version_link_opens_the_builder(world) -> None:
     shares, *_ = world
-    _, url = shares.create("alice", "pipeline", "team-topk@1", timedelta(hours=1))
+    _, url = shares.create(operator("alice"), "pipeline", "team-topk@1", timedelta(hours=1))
     assert urlsplit(url).path == "/builder"
     assert shares.open(_token(url)).allows("pipeline", "team-topk@1")
     with pytest.raises(NotFoundError):
-        shares.create("alice", "pipeline", "team-topk@2")
+        shares.create(operator("alice"), "pipeline", "team-topk@2")
 
 
 def test_every_tampered_byte_is_refused(world) -> None:
     shares, _, a, _, _ = world
-    token = _token(shares.create("alice", "experiment", a)[1])
+    token = _token(shares.create(operator("alice"), "experiment", a)[1])
     for i, ch in enumerate(token):
         for other in {"A", "b", "-", "_", "."} - {ch}:
             bad = token[:i] + other + token[i + 1:]
@@ -92,19 +93,19 @@ def test_a_link_aimed_at_another_experiment_is_refused(world) -> None:
     import base64
 
     shares, _, a, b, _ = world
-    body, sig = _token(shares.create("alice", "experiment", a)[1]).split(".")
+    body, sig = _token(shares.create(operator("alice"), "experiment", a)[1]).split(".")
     payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode().replace(a, b)
     forged = base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode() + "." + sig
     with pytest.raises(ShareLinkError, match="altered"):
         shares.open(forged)
     other = ShareService(shares.uow_factory, lambda: b"x" * 32, lambda: "http://x", shares._now)
     with pytest.raises(ShareLinkError, match="altered"):
-        other.open(_token(shares.create("alice", "experiment", a)[1]))  # signed with another secret
+        other.open(_token(shares.create(operator("alice"), "experiment", a)[1]))  # signed with another secret
 
 
 def test_expired_and_revoked_links_say_so(world) -> None:
     shares, clock, a, _, db = world
-    link, url = shares.create("alice", "experiment", a, parse_ttl("24h"))
+    link, url = shares.create(operator("alice"), "experiment", a, parse_ttl("24h"))
     clock.now = T0 + timedelta(hours=23, minutes=59)
     shares.open(_token(url))
     clock.now = T0 + timedelta(hours=24)
@@ -112,20 +113,22 @@ def test_expired_and_revoked_links_say_so(world) -> None:
         shares.open(_token(url))
     assert shares.status(link) == "expired"
     clock.now = T0 + timedelta(minutes=1)
-    link2, url2 = shares.create("alice", "experiment", a)
-    revoked = shares.revoke("bob", link2.id)
+    link2, url2 = shares.create(operator("alice"), "experiment", a)
+    revoked = shares.revoke(operator("bob"), link2.id)
     assert (revoked.revoked_by, shares.status(revoked)) == ("bob", "revoked")
     with pytest.raises(ShareLinkError, match="revoked on 2026-01-05 12:01 UTC"):
         shares.open(_token(url2))
-    assert shares.revoke("carol", link2.id).revoked_by == "bob"  # once
-    assert [s.id for s in shares.list_for("experiment", a)] == [link2.id, link.id]  # newest first
+    assert shares.revoke(operator("carol"), link2.id).revoked_by == "bob"  # once
+    assert [s.id for s in shares.list_for(viewer(), "experiment", a)] == [link2.id, link.id]  # newest first
     with db.uow() as uow:
-        assert [e.actor for e in uow.audit.list() if e.action == "share.revoke"] == ["bob"]
+        entries = [e for e in uow.audit.list() if e.action == "share.revoke"]  # newest first
+    # every call is audited; only bob's changed something (carol's found it revoked already)
+    assert [(e.actor, e.after) for e in entries] == [("carol", None), ("bob", {"link": link2.id, "revoked": True})]
 
 
 def test_a_link_whose_experiment_is_gone_or_unknown(world) -> None:
     shares, _, a, _, db = world
-    link, url = shares.create("alice", "experiment", a)
+    link, url = shares.create(operator("alice"), "experiment", a)
     db.store.experiments.pop(a)
     with pytest.raises(ShareLinkError, match="shared experiment no longer exists"):
         shares.open(_token(url))
@@ -150,13 +153,13 @@ def test_malformed_tokens_get_one_sentence(world, token: object) -> None:
 def test_create_refuses_bad_scopes_and_ttls(world, kind: str, ref: str, ttl: timedelta) -> None:
     shares, *_ = world
     with pytest.raises(ValidationError):
-        shares.create("alice", kind, ref, ttl)
+        shares.create(operator("alice"), kind, ref, ttl)
 
 
 def test_create_refuses_an_unknown_experiment(world) -> None:
     shares, *_ = world
     with pytest.raises(NotFoundError):
-        shares.create("alice", "experiment", "exp-00000000")
+        shares.create(operator("alice"), "experiment", "exp-00000000")
 
 
 @pytest.mark.parametrize(("text", "want"), [("30m", timedelta(minutes=30)), ("24h", timedelta(hours=24)),
@@ -195,5 +198,5 @@ def test_secret_errors_never_show_the_secret(tmp_path: Path) -> None:
 def test_the_url_never_carries_a_password(world) -> None:
     shares, _, a, _, _ = world
     leaky = ShareService(shares.uow_factory, lambda: SECRET, lambda: "https://bob:hunter2@phoenix.example", shares._now)
-    _, url = leaky.create("alice", "experiment", a)
+    _, url = leaky.create(operator("alice"), "experiment", a)
     assert "hunter2" not in url and urlsplit(url).hostname == "phoenix.example"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_share_links"
-down_revision = "0002"  # re-chained after 0003_accounts when the accounts branch merges
+down_revision = "0003_accounts"
 branch_labels = None
 depends_on = None
 
