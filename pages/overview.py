@@ -136,7 +136,8 @@ def _insights() -> None:
                 data.savings_basis or None, delta_color="off")
     for alert in data.alerts:
         st.error(alert)
-    if not sum(svc.experiments.counts_by_state().values()) and guard.allowed("experiment.create") and st.button(
+    if not sum(svc.experiments.counts_by_state(guard.current_user()).values()) and guard.allowed(
+            "experiment.create") and st.button(
             "Create a first experiment from the templates", key="overview.first"):
         new_id = ex.create_first_experiment()
         st.cache_data.clear()

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.widgets import backend, canvas
 from core.domain.pipeline import Pipeline
+from tests.actors import admin
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "builder.py")
 CANVAS = "builder_canvas"
@@ -189,7 +190,7 @@ def test_estimate_uses_the_price_cards_edited_in_settings(app_env: Path) -> None
 
     rows = [r for r in settings_tools.cards_as_rows(None) if r["id"] == "grafana-cloud-pro"]
     rows[0]["vendor"] = "Grafana Cloud (edited)"
-    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), "admin")
+    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), admin("admin"))
     at = _app()
     at.query_params["pipeline"] = "process-aggregated-v1"
     at.run()

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.widgets import backend
 from core.catalog.templates import TEMPLATE_NAMES, get_template
+from tests.actors import admin
 from tests.app.conftest import page
 
 
@@ -65,7 +66,7 @@ def test_settings_policy_test_and_invalid_edit(app_env: Path) -> None:
     saved = backend.configuration().get("critical_policy")
     assert saved.source == "database" and [r.pattern for r in saved.value.rules] == ["^my-batch-job$"]
     with backend.services().uow() as uow:
-        (entry,) = [a for a in uow.audit.list(subject="settings") if a.action == "settings.critical_policy"]
+        (entry,) = [a for a in uow.audit.list(subject="settings.critical_policy") if a.action == "settings.edit"]
     assert "^my-batch-job$" in entry.details["new"] and entry.details["old"] is None
     sources = {r["setting"]: r["source"] for r in at.dataframe[0].value.to_dict("records")}
     assert sources["critical policy"] == "database" and sources["price cards"] == "default"
@@ -102,7 +103,7 @@ def test_cost_explorer_prices_with_the_cards_saved_in_settings(app_env: Path) ->
 
     rows = [r for r in settings_tools.cards_as_rows(None) if r["id"] == "datadog-pro"]
     rows[0]["vendor"] = "Datadog (negotiated)"
-    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), "admin")
+    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), admin("admin"))
     at = AppTest.from_file(page("cost_explorer.py"), default_timeout=60).run()
     assert not at.exception
     assert at.selectbox(key="ce.card").options == ["all vendors", "Datadog (negotiated) — Infrastructure Pro"]

@@ -13,6 +13,7 @@ from core.bootstrap import Services, bootstrap
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
 from core.settings import Settings
+from tests.actors import ADMIN
 from tests.app.conftest import page
 
 
@@ -31,7 +32,7 @@ def _app(exp_id: str | None = None) -> AppTest:
 
 
 def _completed(svc: Services) -> str:
-    exp = svc.experiments.create(name="trial", baseline="process-baseline-v1", candidate="process-topk-v1",
+    exp = svc.experiments.create(ADMIN, name="trial", baseline="process-baseline-v1", candidate="process-topk-v1",
                                  duration_s=30, interval_s=5)
     t0 = utcnow()
     samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=5 * i), series=n + i, datapoints=(n + i) * 6,
@@ -57,7 +58,7 @@ def test_empty_state_creates_a_first_experiment(svc: Services) -> None:
     at.button(key="exp.first").click().run()
     assert not at.exception
     exp_id = at.query_params["id"]
-    exp = svc.experiments.get(exp_id)
+    exp = svc.experiments.get(ADMIN, exp_id)
     assert (str(exp.baseline), str(exp.candidate), exp.state.value) == (
         "process-baseline-v1", "process-topk-v1", "Pending")
     assert at.title[0].value == exp.name
@@ -88,16 +89,16 @@ def test_report_download_and_rerun(svc: Services) -> None:
     at.button(key="exp.rerun").click().run()
     new_id = at.query_params["id"]
     assert new_id != exp_id
-    assert svc.experiments.get(new_id).name == "trial (re-run)"
+    assert svc.experiments.get(ADMIN, new_id).name == "trial (re-run)"
 
 
 def test_cancel_a_pending_experiment(svc: Services) -> None:
-    exp = svc.experiments.create(name="to cancel", baseline="process-baseline-v1", candidate="process-topk-v1")
+    exp = svc.experiments.create(ADMIN, name="to cancel", baseline="process-baseline-v1", candidate="process-topk-v1")
     at = _app(exp.id).run()
     assert any("waiting for the first measurements" in i.value for i in at.info)
     at.button(key="exp.cancel").click().run()
     assert not at.exception
-    assert svc.experiments.get(exp.id).state.value == "Cancelled"
+    assert svc.experiments.get(ADMIN, exp.id).state.value == "Cancelled"
 
 
 def test_unknown_experiment_is_a_warning(svc: Services) -> None:
@@ -107,7 +108,7 @@ def test_unknown_experiment_is_a_warning(svc: Services) -> None:
 
 
 def test_running_experiment_shows_live_panels_for_both_variants(svc: Services) -> None:
-    exp = svc.experiments.create(name="live", baseline="process-baseline-v1", candidate="process-topk-v1",
+    exp = svc.experiments.create(ADMIN, name="live", baseline="process-baseline-v1", candidate="process-topk-v1",
                                  duration_s=600, interval_s=5)
     t0 = utcnow()
     with svc.uow() as uow:

@@ -9,6 +9,7 @@ import pytest
 
 from core.bootstrap import Services, bootstrap
 from core.settings import Settings
+from tests.actors import ADMIN
 from tests.app.test_experiment_page import _app, _completed
 
 
@@ -27,9 +28,9 @@ def test_promote_button_commits_and_records(svc: Services, app_env: Path) -> Non
     assert not at.exception
     assert any("In production since" in s.value and "process-topk-v1" in s.value for s in at.success)
     assert not [b for b in at.button if b.key == "exp.promote"]  # the record replaced the button
-    rec = svc.promotion.current()
+    rec = svc.promotion.current(ADMIN)
     assert rec is not None and rec.experiment_id == exp_id
     head = subprocess.run(["git", "-C", str(app_env / "gitops"), "rev-parse", "HEAD"], capture_output=True,
                           text=True, check=True).stdout.strip()
     assert head == rec.commit_id
-    assert svc.promotion.of(exp_id).commit_id == rec.commit_id
+    assert svc.promotion.of(ADMIN, exp_id).commit_id == rec.commit_id

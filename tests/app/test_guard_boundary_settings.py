@@ -11,6 +11,7 @@ from core.cost import load_price_cards
 from core.domain.errors import ValidationError
 from core.services.settings import SettingsService
 from core.store.memory import MemoryDatabase
+from tests.actors import admin
 
 
 def test_guard_checks_roles_and_keeps_the_action_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,12 +23,44 @@ def test_guard_checks_roles_and_keeps_the_action_name(monkeypatch: pytest.Monkey
         return x * 2
 
     assert do(2) == 4 and do.action_name == "thing.do"
-    monkeypatch.setattr(guard, "current_user", lambda: guard.User("v", guard.Role.VIEWER))
-    with pytest.raises(guard.PermissionDenied, match="may not thing.do; needs admin"):
+    monkeypatch.setattr(guard, "current_user", lambda: guard.Actor("v", guard.Role.VIEWER, "ui"))
+    with pytest.raises(guard.PermissionDenied, match=r"v \(viewer\) may not thing.do: it needs the admin role"):
         do(3)
     with pytest.raises(guard.PermissionDenied):
         guard.page("settings", guard.Role.OPERATOR)
     assert calls == [2]
+    assert not guard.allowed("experiment.promote") and guard.allowed("report.download")
+
+
+def _signed_out_page() -> None:
+    from app import guard
+
+    guard.page("overview")
+    import streamlit as st
+
+    st.write("secret content")
+
+
+def test_signed_out_visitors_see_sign_in_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PHOENIX_AUTH", raising=False)  # the default: on
+    at = AppTest.from_function(_signed_out_page).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == [guard.SIGN_IN]
+    assert not any("secret" in m.value for m in at.markdown)
+    at.session_state[guard.SESSION_KEY] = guard.Actor("vera", guard.Role.VIEWER, "ui")
+    at.run()
+    assert not at.info and any("secret" in m.value for m in at.markdown)
+
+
+def test_a_tampered_session_gets_an_error_from_the_services_not_the_action(memory_services: object) -> None:
+    from core.domain.errors import PermissionDenied
+    from core.services.requests import CreateExperiment
+
+    forged = {"name": "root", "role": 3}  # not an Actor: whatever a session held, the services refuse it
+    with pytest.raises(PermissionDenied):
+        memory_services.experiments.create(forged, CreateExperiment(  # type: ignore[attr-defined]
+            name="x", baseline="process-baseline-v1", candidate="process-topk-v1"))
+    assert memory_services.experiments.list(guard.DEV_ACTOR) == []  # type: ignore[attr-defined]
 
 
 def _boom_page() -> None:
@@ -57,7 +90,7 @@ def test_price_cards_round_trip_and_refuse_bad_edits() -> None:
     assert {r["id"] for r in rows} == {c.id for c in load_price_cards()}
     rows[0]["params"] = rows[0]["params"].replace("6.5", "7.25")
     configuration = SettingsService(MemoryDatabase().uow, env={})
-    configuration.set_price_cards(settings_tools.rows_to_cards(rows), "admin")
+    configuration.set_price_cards(settings_tools.rows_to_cards(rows), admin("admin"))
     edited = {c.id: c for c in configuration.price_cards()}
     assert settings_tools.cards_as_rows(configuration.price_cards()) == rows  # what is shown is what was saved
     assert edited[rows[0]["id"]].source == rows[0]["source"] and edited[rows[0]["id"]].as_of == rows[0]["as_of"]

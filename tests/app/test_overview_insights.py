@@ -14,6 +14,7 @@ from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
 from core.services.requests import Promote
 from core.settings import Settings
+from tests.actors import ADMIN, admin
 from tests.app.conftest import page
 
 
@@ -27,7 +28,7 @@ def test_first_experiment_button_on_an_empty_database(app_env: Path) -> None:
     at.button(key="overview.first").click().run()
     assert not at.exception
     svc = bootstrap(Settings.from_env())
-    rows = svc.experiments.list()
+    rows = svc.experiments.list(ADMIN)
     svc.close()
     assert [(r.baseline, r.candidate, r.state) for r in rows] == [
         ("process-baseline-v1", "process-topk-v1", "Pending")]
@@ -35,7 +36,7 @@ def test_first_experiment_button_on_an_empty_database(app_env: Path) -> None:
 
 def test_best_reduction_savings_and_collector_alert(app_env: Path) -> None:
     svc = bootstrap(Settings.from_env())
-    exp = svc.experiments.create(name="measured", baseline="process-baseline-v1", candidate="process-topk-v1",
+    exp = svc.experiments.create(ADMIN, name="measured", baseline="process-baseline-v1", candidate="process-topk-v1",
                                  duration_s=20, interval_s=2)
     t0 = utcnow()
     samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=2 * i), series=n + i, datapoints=(n + i) * 3,
@@ -57,7 +58,7 @@ def test_best_reduction_savings_and_collector_alert(app_env: Path) -> None:
     m = _metrics(at)
     assert m["Best measured reduction"] == f"{expected:.1f}%"
     assert m["Projected savings of promoted pipelines"] == "—"  # nothing in production yet
-    svc.promotion.promote(Promote(experiment_id=exp.id), actor="test")  # the configured repository
+    svc.promotion.promote(admin("test"), Promote(experiment_id=exp.id))  # the configured repository
     svc.close()
     st.cache_data.clear()
     at = AppTest.from_file(page("overview.py"), default_timeout=60).run()

@@ -14,6 +14,7 @@ from core.bootstrap import bootstrap
 from core.domain.criteria import SuccessCriteria
 from core.services.requests import CancelExperiment
 from core.settings import Settings
+from tests.actors import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "overview.py")
@@ -27,6 +28,7 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
     monkeypatch.setenv("PHOENIX_EMBEDDED_SCHEDULER", "false")
+    monkeypatch.setenv("PHOENIX_AUTH", "off")
     yield url
     from app.services import close_all
 
@@ -54,9 +56,9 @@ def test_lists_experiments_with_states_and_dry_run_label(app_env: str, tmp_path:
         for _ in range(2):
             uow.pipelines.add_version("process-rollup-v1", {"name": "process-rollup-v1"}, "")
         uow.commit()
-    a = svc.experiments.create(name="topk trial", baseline="process-baseline-v1", candidate="process-topk-v1", actor="alice")
-    b = svc.experiments.create(name="rollup trial", baseline="process-baseline-v1", candidate="process-rollup-v1@2")
-    svc.experiments.cancel(CancelExperiment(experiment_id=b.id), actor="alice")
+    a = svc.experiments.create(ADMIN, name="topk trial", baseline="process-baseline-v1", candidate="process-topk-v1")
+    b = svc.experiments.create(ADMIN, name="rollup trial", baseline="process-baseline-v1", candidate="process-rollup-v1@2")
+    svc.experiments.cancel(ADMIN, CancelExperiment(experiment_id=b.id))
     svc.close()
 
     at = AppTest.from_file(PAGE, default_timeout=30).run()
@@ -97,9 +99,9 @@ def test_cached_services_start_one_embedded_scheduler(app_env: str, monkeypatch:
     first = app_services.get_services()
     assert app_services.get_services() is first  # one bootstrap per process
     assert first.scheduler is not None and first.scheduler.running
-    exp = first.experiments.create(name="embedded", baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=1, interval_s=0.5,
+    exp = first.experiments.create(ADMIN, name="embedded", baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=1, interval_s=0.5,
                                    criteria=SuccessCriteria(min_samples=2))
     deadline = time.monotonic() + 20
-    while first.experiments.get(exp.id).state.value != "Completed":
-        assert time.monotonic() < deadline, first.experiments.get(exp.id).state
+    while first.experiments.get(ADMIN, exp.id).state.value != "Completed":
+        assert time.monotonic() < deadline, first.experiments.get(ADMIN, exp.id).state
         time.sleep(0.1)

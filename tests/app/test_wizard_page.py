@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from app.widgets import backend, wizard
 from core.bootstrap import bootstrap
 from core.settings import Settings
+from tests.actors import ADMIN, admin
 from tests.app.conftest import page
 
 
@@ -19,7 +20,7 @@ def _errors(at: AppTest) -> list[str]:
 def test_wizard_creates_an_experiment(app_env: Path) -> None:
     # The default critical policy saved in Settings is what "default" means in the wizard.
     backend.configuration().set_critical_policy(
-        "rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n  priority: critical\n", "admin")
+        "rules:\n- match: executable_name\n  pattern: ^my-batch-job$\n  priority: critical\n", admin("admin"))
     at = AppTest.from_file(page("wizard.py"), default_timeout=60).run()
     assert not at.exception
     at.button(key="wiz.next").click().run()
@@ -67,7 +68,7 @@ def test_wizard_creates_an_experiment(app_env: Path) -> None:
     created = at.session_state["wiz.created"]
 
     svc = bootstrap(Settings.from_env())
-    exp = svc.experiments.get(created)
+    exp = svc.experiments.get(ADMIN, created)
     assert (exp.name, exp.owner, str(exp.baseline), str(exp.candidate)) == (
         "topk vs baseline", "sre-team", "process-baseline-v1", "process-aggregated-v1")
     assert (exp.timing.duration_s, exp.timing.interval_s, exp.state.value) == (20.0, 2.0, "Pending")

@@ -35,6 +35,7 @@ from core.cli import build_parser, main
 from core.domain.errors import PhoenixError
 from core.services.experiments import ExperimentService
 from core.store.memory import MemoryDatabase
+from tests.actors import ADMIN, admin
 from tests.fuzz.profile import FUZZ
 
 EXAMPLE_BUDGET_S = 5.0  # generous on a shared machine; a hang or a blow-up is far beyond it
@@ -177,7 +178,7 @@ def _clear(exc: PhoenixError) -> None:
 
 
 def _stored(services: _Services) -> int:
-    return len(services.experiments.list())
+    return len(services.experiments.list(ADMIN))
 
 
 @FUZZ
@@ -196,7 +197,7 @@ def test_cli_create_accepts_or_refuses_in_one_line(argv: list[str]) -> None:
     assert time.monotonic() - started < EXAMPLE_BUDGET_S
     if code == 0:
         assert _stored(services) == 1 and out.getvalue().strip()
-        (exp,) = services.experiments.list()
+        (exp,) = services.experiments.list(ADMIN)
         assert exp.duration_s > 0 and math.isfinite(exp.duration_s)
         return
     assert _stored(services) == 0, "a refused experiment was stored"
@@ -221,14 +222,14 @@ def test_wizard_draft_is_validated_then_created_or_refused(d: dict[str, Any], cl
     assert isinstance(problems, list) and all(isinstance(p, str) and p.strip() for p in problems)
     if not problems:
         try:
-            exp = services.experiments.create(actor="fuzz", **wizard.create_kwargs(d))
+            exp = services.experiments.create(admin("fuzz"), **wizard.create_kwargs(d))
         except PhoenixError as exc:
             _clear(exc)
             assert _stored(services) == 0
             # The wizard offers only known pipelines; with those, it never lets through what creation refuses.
             assert not {d["baseline"], d["candidate"]} <= KNOWN_REFS, exc
         else:
-            assert services.experiments.get(exp.id).name == exp.name and _stored(services) == 1
+            assert services.experiments.get(ADMIN, exp.id).name == exp.name and _stored(services) == 1
             wizard.review(d)  # the review table renders for every accepted draft
     assert time.monotonic() - started < EXAMPLE_BUDGET_S
 
@@ -245,8 +246,8 @@ def test_service_create_with_any_values(name: str, description: str, owner: str,
     try:
         d = parse_duration(duration, "duration")
         i = parse_duration(interval, "interval")
-        services.experiments.create(name=name, description=description, owner=owner, baseline=baseline,
-                                    candidate=candidate, duration_s=d, interval_s=i, actor="api")
+        services.experiments.create(admin("api"), name=name, description=description, owner=owner, baseline=baseline,
+                                    candidate=candidate, duration_s=d, interval_s=i)
     except PhoenixError as exc:
         _clear(exc)
         assert _stored(services) == 0

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from tests.actors import cli_account
 
 
 @pytest.fixture
 def env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     monkeypatch.setenv("PHOENIX_DATABASE_URL", db_url)
+    cli_account(db_url, monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     return db_url

@@ -14,6 +14,7 @@ from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.cli import main
 from core.engine.fleet import generate_fleet
 from core.engine.snapshot import write_snapshot
+from tests.actors import cli_account
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,7 @@ def test_bench_reports_every_template(tmp_path):
 def test_estimate_takes_a_saved_pipeline_version(capsys, snapshot_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{tmp_path}/phoenix.db")
+    cli_account(f"sqlite:///{tmp_path}/phoenix.db", monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
     graph = get_template("process-aggregated-v1").to_dict()
     graph["name"] = "my-rollup"

@@ -16,6 +16,7 @@ from core.catalog.templates import get_template
 from core.cli import main
 from core.domain.errors import ValidationError
 from core.gitops import InMemoryGitOps
+from tests.actors import ADMIN, cli_account
 from tests.usecases import save_version
 
 
@@ -44,35 +45,36 @@ def _save(services: Any, name: str, versions: int) -> None:
 def test_unknown_refs_are_refused_at_once(services: Any, baseline: str, candidate: str, messages: list[str]) -> None:
     _save(services, "mine", 2)
     with pytest.raises(ValidationError) as err:
-        services.experiments.create(name="x", baseline=baseline, candidate=candidate, duration_s=0)
+        services.experiments.create(ADMIN, name="x", baseline=baseline, candidate=candidate, duration_s=0)
     for m in messages:
         assert any(m in p for p in err.value.problems), (m, err.value.problems)
     assert any("duration must be positive" in p for p in err.value.problems)  # every problem at once
-    assert services.experiments.list() == []
+    assert services.experiments.list(ADMIN) == []
 
 
 def test_known_refs_are_accepted(services: Any) -> None:
     _save(services, "mine", 2)
     for candidate in ("mine", "mine@1", "mine@2", "process-topk-v1"):
-        exp = services.experiments.create(name="x", baseline="process-baseline-v1", candidate=candidate)
+        exp = services.experiments.create(ADMIN, name="x", baseline="process-baseline-v1", candidate=candidate)
         assert str(exp.candidate) == candidate
-    assert len(services.experiments.list()) == 4
+    assert len(services.experiments.list(ADMIN)) == 4
 
 
 @pytest.mark.parametrize("text", ["bad\x00name", "bad\nname", "bad\ud800name"])
 def test_text_a_database_cannot_store_is_refused(services: Any, text: str) -> None:
     with pytest.raises(ValidationError, match="name"):
-        services.experiments.create(name=text, baseline="process-baseline-v1", candidate="process-topk-v1")
+        services.experiments.create(ADMIN, name=text, baseline="process-baseline-v1", candidate="process-topk-v1")
     with pytest.raises(ValidationError, match="owner"):
-        services.experiments.create(name="x", owner=text, baseline="process-baseline-v1",
+        services.experiments.create(ADMIN, name="x", owner=text, baseline="process-baseline-v1",
                                     candidate="process-topk-v1")
-    ok = services.experiments.create(name="x", description="two\nlines\tand a tab",
+    ok = services.experiments.create(ADMIN, name="x", description="two\nlines\tand a tab",
                                      baseline="process-baseline-v1", candidate="process-topk-v1")
-    assert services.experiments.get(ok.id).description == "two\nlines\tand a tab"
+    assert services.experiments.get(ADMIN, ok.id).description == "two\nlines\tand a tab"
 
 
 def test_cli_names_the_ref(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     monkeypatch.setenv("PHOENIX_DATABASE_URL", db_url)
+    cli_account(db_url, monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     code = main(["experiment", "create", "--name", "x", "--baseline", "process-baseline-v1", "--candidate",

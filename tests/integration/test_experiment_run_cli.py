@@ -17,6 +17,7 @@ import pytest
 from core.domain.experiment import State
 from core.runtime.loadsim import leftover_pids
 from core.store.uow import Database
+from tests.actors import admin, store_account
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "PHOENIX_DATABASE_URL": f"sqlite:///{tmp_path / 'phoenix.db'}", "PHOENIX_RUNTIME": "local",
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    store_account(url, admin("runner"))  # the CLI acts as a stored account (PHOENIX_USER below)
+    return {**os.environ, "PHOENIX_DATABASE_URL": url, "PHOENIX_USER": "runner", "PHOENIX_RUNTIME": "local",
             "PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_GITOPS_REPO": str(tmp_path / "gitops"),
             "PHOENIX_SCHEDULER_INTERVAL": "1", "PHOENIX_PROMETHEUS_URL": ""}  # fmt: skip
 

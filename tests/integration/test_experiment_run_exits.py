@@ -31,6 +31,7 @@ from core.scheduler import Scheduler
 from core.services.experiments import ExperimentService
 from core.store.migrate import upgrade
 from core.store.uow import Database
+from tests.actors import admin
 
 pytestmark = pytest.mark.slow
 
@@ -265,11 +266,11 @@ def _running_experiment(url: str, *, dry_run: bool, name: str) -> str:
     db = Database(url)
     try:
         svc = ExperimentService(db.uow, dry_run=dry_run)
-        exp = svc.create(name=name, baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=3600,
-                         interval_s=1, actor="someone-else")  # fmt: skip
+        exp = svc.create(admin("someone-else"), name=name, baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=3600,
+                         interval_s=1)  # fmt: skip
         sched = Scheduler(db.uow, InMemoryDeployer(), InMemoryAnalyzer(), scheduler_id=f"app-{name}",
                           experiment_ids=[exp.id])  # fmt: skip
-        while svc.get(exp.id).state is not State.RUNNING:
+        while svc.get(admin("someone-else"), exp.id).state is not State.RUNNING:
             sched.run_once()
         sched.shutdown()
     finally:

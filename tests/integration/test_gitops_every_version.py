@@ -21,6 +21,7 @@ from core.domain.pipeline import Pipeline
 from core.gitops import GitRepo, InMemoryGitOps
 from core.services.pipelines import VERSION_FILE
 from core.store.memory import MemoryDatabase
+from tests.actors import cli_account
 from tests.usecases import save_version
 
 
@@ -89,6 +90,7 @@ def test_unstorable_authors_are_refused(author: str) -> None:
 def test_cli_import_refuses_a_blank_message(migrated_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                             capsys) -> None:
     monkeypatch.setenv("PHOENIX_DATABASE_URL", migrated_url)
+    cli_account(migrated_url, monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
     f = tmp_path / "web-topk.yaml"
     f.write_text(_pipeline().to_yaml())

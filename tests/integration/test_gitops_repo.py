@@ -14,6 +14,7 @@ from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
 from core.gitops import GitRepo
 from core.services.pipelines import PipelineService
+from tests.actors import ADMIN, cli_account
 from tests.usecases import save_version
 
 
@@ -78,15 +79,16 @@ def test_save_version_stores_commit_id_and_history(database, tmp_path):
     files = git(tmp_path / "gitops", "ls-tree", "-r", "--name-only", c2).split()
     assert {"pipelines/web-topk/graph.json", "pipelines/web-topk/collector.yaml",
             "pipelines/web-topk/k8s/daemonset.yaml", "pipelines/web-topk/k8s/pipeline-cr.yaml"} <= set(files)
-    assert '"k": 25' in PipelineService(database.uow, repo).diff("web-topk", 1, 2)
+    assert '"k": 25' in PipelineService(database.uow, repo).diff(ADMIN, "web-topk", 1, 2)
 
 
 def test_cli_import_export_render_validate(database, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PHOENIX_DATABASE_URL", database.url)
+    cli_account(database.url, monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "gitops"))
     src = tmp_path / "web.yaml"
     src.write_text(pipeline(12).to_yaml())
-    assert main(["pipeline", "import", str(src), "-m", "from cli", "--author", "cli-user"]) == 0
+    assert main(["pipeline", "import", str(src), "-m", "from cli"]) == 0
     assert "saved web-topk v1" in capsys.readouterr().out
     assert main(["pipeline", "list"]) == 0
     assert "web-topk" in capsys.readouterr().out

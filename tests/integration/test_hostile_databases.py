@@ -222,7 +222,9 @@ def test_unmigrated_database(db_url: str, tmp_path: Path, monkeypatch: pytest.Mo
     run_all(db_url, NOT_MIGRATED, tmp_path, monkeypatch, capsys,
             only=lambda name: name not in MIGRATING and name not in ("db current", "pipeline import"))
     assert main(["db", "current"]) == 0 and "run: phoenix db upgrade" in capsys.readouterr().out
-    assert main(["experiment", "list"]) == 0  # bootstrap migrated it
+    assert main(["user", "init"]) == 0  # bootstrap migrated it, then made the first account
+    assert "initial admin password:" in capsys.readouterr().out
+    assert main(["--as", "admin", "experiment", "list"]) == 0
     assert "no experiments yet" in capsys.readouterr().out
 
 

@@ -12,12 +12,12 @@ from core.cli import main
 from core.domain.experiment import State
 from core.gitops import GitRepo
 from core.services.promotion import PromotionDenied
+from tests.actors import ADMIN, add_account, admin, cli_account
 from tests.usecases import promote
 
 
 def _completed(services, verdict: str) -> str:
-    exp = services.experiments.create(name="t", baseline="process-baseline-v1", candidate="process-topk-v1",
-                                      actor="alice", duration_s=30, interval_s=5)
+    exp = services.experiments.create(ADMIN, name="t", baseline="process-baseline-v1", candidate="process-topk-v1", duration_s=30, interval_s=5)
     with services.uow() as uow:
         e = uow.experiments.get(exp.id)
         e.start("test")
@@ -49,18 +49,20 @@ def test_promote_commits_records_and_audits(services, tmp_path: Path) -> None:
     assert "hostmetrics" in committed and "topk" in committed.lower()
     assert json.loads(_git(repo, "show", f"{rec.commit_id}:production/local/promotion.json"))["experiment_id"] == eid
 
-    stored = services.promotion.current()
+    stored = services.promotion.current(ADMIN)
     assert stored is not None and stored.experiment_id == eid and stored.commit_id == rec.commit_id
     assert stored.pipeline_object().name == "process-topk-v1"
-    assert services.promotion.of(eid).commit_id == rec.commit_id
-    (entry,) = [a for a in services.experiments.audit(eid) if a.action == "promote"]
+    assert services.promotion.of(ADMIN, eid).commit_id == rec.commit_id
+    (entry,) = [a for a in services.experiments.audit(ADMIN, eid) if a.action == "experiment.promote"]
     assert entry.actor == "Alice <alice@example.com>"
     assert entry.details["commit_id"] == rec.commit_id and entry.details["forced"] is False
 
-    # Idempotent: no new commit, no second audit entry, same record back.
+    # Idempotent: no new commit, same record back; the call's own entry says nothing changed.
     assert promote(services.uow, git, eid, actor="bob") == stored
     assert _git(repo, "rev-parse", "HEAD").strip() == rec.commit_id
-    assert len([a for a in services.experiments.audit(eid) if a.action == "promote"]) == 1
+    entries = [a for a in services.experiments.audit(ADMIN, eid) if a.action == "experiment.promote"]
+    assert [(a.actor, a.details.get("unchanged", False)) for a in entries] == [("bob", True),
+                                                                             ("Alice <alice@example.com>", False)]
 
 
 def test_refused_promotion_writes_nothing(services, tmp_path: Path) -> None:
@@ -69,12 +71,13 @@ def test_refused_promotion_writes_nothing(services, tmp_path: Path) -> None:
     with pytest.raises(PromotionDenied, match="not PROMOTE"):
         promote(services.uow, GitRepo(repo), eid, actor="alice")
     assert not (repo / "production").exists()
-    assert services.promotion.current() is None
-    assert services.experiments.get(eid).state is State.COMPLETED
+    assert services.promotion.current(ADMIN) is None
+    assert services.experiments.get(ADMIN, eid).state is State.COMPLETED
 
 
 def test_promote_cli(services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("PHOENIX_DATABASE_URL", services.settings.database_url)
+    cli_account(services.settings.database_url, monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOENIX_GITOPS_REPO", str(tmp_path / "cli-gitops"))
@@ -83,7 +86,8 @@ def test_promote_cli(services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert "verdict INCONCLUSIVE, not PROMOTE" in capsys.readouterr().err
     assert main(["experiment", "promote", rejected, "--force"]) == 1
     assert "needs a reason" in capsys.readouterr().err
-    assert main(["experiment", "promote", rejected, "--force", "--reason", "budget", "--actor", "carol",
+    add_account(services, admin("carol"))
+    assert main(["experiment", "promote", rejected, "--force", "--reason", "budget", "--as", "carol",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["forced"] is True and out["reason"] == "budget" and out["actor"] == "carol"

@@ -15,15 +15,17 @@ from core.cli import main
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
 from core.settings import Settings
+from tests.actors import ADMIN, cli_account
 
 
 @pytest.fixture
 def exp_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("PHOENIX_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PHOENIX_DATABASE_URL", f"sqlite:///{tmp_path}/phoenix.db")
+    cli_account(f"sqlite:///{tmp_path}/phoenix.db", monkeypatch)  # the CLI acts as a stored account
     monkeypatch.setenv("PHOENIX_RUNTIME", "memory")
     svc = bootstrap(Settings.from_env())
-    exp = svc.experiments.create(name="cli report", baseline="process-baseline-v1", candidate="process-aggregated-v1",
+    exp = svc.experiments.create(ADMIN, name="cli report", baseline="process-baseline-v1", candidate="process-aggregated-v1",
                                  duration_s=20, interval_s=2)
     t0 = utcnow()
     samples = [MeasurementSample(exp.id, v, t0 + timedelta(seconds=2 * i), series=n - i, datapoints=(n - i) * 3,

@@ -18,6 +18,7 @@ from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.requests import CancelExperiment
 from core.store.uow import Database
+from tests.actors import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
 HAPPY = [("Pending", "Initializing"), ("Initializing", "Running"), ("Running", "Analyzing"), ("Analyzing", "Completed")]
@@ -64,7 +65,7 @@ def test_lifecycle_and_cancel_on_both_databases(database: Database) -> None:
     from core.services.experiments import ExperimentService
 
     ExperimentService(database.uow, dry_run=True).cancel(
-        CancelExperiment(experiment_id=cancelled, reason="changed my mind"), actor="alice")
+        ADMIN, CancelExperiment(experiment_id=cancelled, reason="changed my mind"))
     wait_until(lambda: (s.run_once(), all_terminal(database))[1], 10, "experiments to finish")
     s.run_once()  # the teardown tick for the cancelled one
     logs = event_logs(database, [done, cancelled])
