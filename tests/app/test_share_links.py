@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app import guard
 from tests.actors import operator
 from tests.app.conftest import ROOT, page
 
@@ -83,7 +84,7 @@ def test_the_experiment_page_creates_lists_and_revokes_links(app_env: Path) -> N
     for _ in range(2):
         next(b for b in at.button if b.key and b.key.startswith("share.revoke.")).click().run()
         assert not at.exception
-    assert sum("revoked (by local)" in m.value for m in at.markdown) == 2
+    assert sum(f"revoked (by {guard.DEV_ACTOR.name})" in m.value for m in at.markdown) == 2
     assert not [b for b in at.button if b.key and b.key.startswith("share.revoke.")]
     (err,) = _open(page("shared.py"), {"share": token}).error
     assert "revoked" in err.value
