@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,8 @@ TOKEN_PREFIX = "phx_"
 INITIAL_ADMIN = "admin"
 INITIAL_PASSWORD_FILE = "initial_admin_password"
 _BAD_LOGIN = "wrong name or password"
+#: Names without an account whose failures are remembered (oldest forgotten first).
+MAX_UNKNOWN_TRACKED = 10_000
 
 
 def token_hash(secret: str) -> str:
@@ -67,6 +70,8 @@ class AccountService:
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
         self._dummy: str | None = None
+        # name → (failures, backing off until) for names without an account (see authenticate)
+        self._unknown: OrderedDict[str, tuple[int, datetime | None]] = OrderedDict()
 
     @property
     def _dummy_hash(self) -> str:
@@ -87,34 +92,41 @@ class AccountService:
     def authenticate(self, name: str, password: str, source: Source) -> Actor:
         """The actor for a name and password; AuthenticationError (audited) otherwise.
 
-        After a failure the account backs off (1, 2, 4, 8 s); the fifth failure in a row
-        locks it for 15 minutes. A locked account is refused without checking the password,
-        and the error says when to retry.
+        After a failure the name backs off (1, 2, 4, 8 s); the fifth failure in a row locks it
+        for 15 minutes. During a backoff or lock the password is not checked and the error
+        says when to retry. Names without an account back off alike (tracked in this process,
+        ``_unknown``), so neither the wording nor the timing tells whether an account exists.
         """
         now = self.clock()
         shown = _shown_name(name)
+        key = name.strip().lower() if isinstance(name, str) else ""
         with self.uow_factory() as uow:
             user = uow.users.find(name) if isinstance(name, str) else None
-            if user is not None and user.locked_until is not None and user.locked_until > now:
-                wait = (user.locked_until - now).total_seconds()
-                uow.audit.add(shown, "auth.login_failed", shown, {"reason": "locked"}, source=source)
+            failures, until = ((user.failed_logins, user.locked_until) if user is not None
+                               else self._unknown.get(key, (0, None)))
+            if until is not None and until > now:
+                wait = (until - now).total_seconds()
+                uow.audit.add(shown, "auth.login_failed", shown, {"reason": "backing off"}, source=source)
                 uow.commit()
-                raise AuthenticationError(
-                    f"too many failed sign-ins for {user.name}; try again in {math.ceil(wait)} s", retry_after_s=wait)
+                raise AuthenticationError(f"too many failed sign-ins for {shown}; try again in {math.ceil(wait)} s",
+                                          retry_after_s=wait)
             ok = isinstance(password, str) and self._verify(uow.users.password_hash(name) if user else None, password)
             if user is None or not ok or user.disabled:
                 reason = "unknown user" if user is None else ("disabled" if ok else "wrong password")
                 retry: float | None = None
-                if user is not None and not ok:
-                    failures = user.failed_logins + 1
+                if not ok:
+                    failures += 1
                     delay = LOCK_FOR if failures >= LOCK_AFTER else timedelta(
                         seconds=BACKOFF_BASE_S * 2 ** (failures - 1))
-                    uow.users.update(user.name, failed_logins=failures, locked_until=now + delay)
+                    if user is not None:
+                        uow.users.update(user.name, failed_logins=failures, locked_until=now + delay)
+                    else:
+                        self._remember_unknown(key, failures, now + delay)
                     if failures >= LOCK_AFTER:
                         retry = delay.total_seconds()
                 uow.audit.add(shown, "auth.login_failed", shown, {"reason": reason}, source=source)
                 uow.commit()
-                if user is not None and ok and user.disabled:
+                if user is not None and ok and user.disabled:  # only with the right password
                     raise AuthenticationError(f"the account {user.name} is disabled; ask an admin")
                 if retry is not None:
                     raise AuthenticationError(
@@ -126,6 +138,12 @@ class AccountService:
             uow.audit.add(user.name, "auth.login", user.name, {}, source=source)
             uow.commit()
         return Actor(user.name, user.role, source)
+
+    def _remember_unknown(self, key: str, failures: int, until: datetime) -> None:
+        self._unknown[key] = (failures, until)
+        self._unknown.move_to_end(key)
+        while len(self._unknown) > MAX_UNKNOWN_TRACKED:  # bounded: a flood of names cannot grow it
+            self._unknown.popitem(last=False)
 
     @unauthenticated("auth.token")
     def actor_for_token(self, secret: str, source: Source) -> Actor:

@@ -182,3 +182,21 @@ def test_initial_admin_only_when_no_user_exists(tmp_path: Path, db: MemoryDataba
     assert svc.authenticate("admin", password, "cli").role is Role.ADMIN
     assert svc.ensure_initial_admin(tmp_path / "data") is None
     assert password not in repr(db.store.audit)
+
+
+def test_a_name_without_an_account_answers_exactly_like_one_with_an_account(
+        accounts: AccountService, clock: Clock) -> None:
+    """Probing names learns nothing: the same words and the same waits for 'root' and 'ghost'."""
+
+    def replies(name: str) -> list[tuple[str, float | None]]:
+        out = []
+        for step in range(LOCK_AFTER + 1):
+            for password in ("nope-nope", "nope-nope"):  # a failure, then one during the backoff
+                with pytest.raises(AuthenticationError) as err:
+                    accounts.authenticate(name, password, "ui")
+                out.append((str(err.value).replace(name, "NAME"), err.value.retry_after_s))
+            clock.now += timedelta(seconds=2 ** step)
+        clock.now += timedelta(hours=1)
+        return out
+
+    assert replies("root") == replies("ghost")
