@@ -32,8 +32,10 @@ mkdir -p "$PHOENIX_DATA_DIR"
 installed="$("$SMOKE/venv/bin/python" -c 'import core; print(core.__file__)')"
 case "$installed" in "$SMOKE"/venv/*) ;; *) echo "core imported from $installed, not the install" >&2; exit 1;; esac
 
-step "database"
+step "database and the first account"
 "$PHX" db upgrade
+"$PHX" user init | grep -q "initial admin password: "
+export PHOENIX_USER=admin   # state-changing commands need an identity (docs/accounts.md)
 
 step "render every template"
 for name in $("$PHX" pipeline list | awk 'NR>1 && /^process-/ {print $1}'); do
