@@ -81,19 +81,21 @@ def _analysis(result: dict) -> None:
 def _actions(exp) -> None:
     st.subheader("Actions")
     c = st.columns(4)
-    if not exp.is_terminal and c[0].button("Cancel", key="exp.cancel", type="secondary"):
+    # what the signed-in role may not do is not offered (the services refuse it anyway)
+    if not exp.is_terminal and guard.allowed("experiment.cancel") and c[0].button(
+            "Cancel", key="exp.cancel", type="secondary"):
         ex.cancel(exp.id)
         st.rerun()
     promotion = ex.promotion(exp.id)
     if promotion:
         st.success(f"In production since {promotion.promoted_at}: {promotion.ref} "
                    f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})")
-    elif exp.state.value == "Completed" and c[1].button(
+    elif exp.state.value == "Completed" and guard.allowed("experiment.promote") and c[1].button(
             "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
             help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
         ex.promote(exp.id)  # raises on failure (the boundary shows it)
         st.rerun()  # the promotion record replaces the button
-    if exp.is_terminal and c[2].button("Re-run", key="exp.rerun"):
+    if exp.is_terminal and guard.allowed("experiment.rerun") and c[2].button("Re-run", key="exp.rerun"):
         st.query_params["id"] = ex.rerun(exp.id)
         st.rerun()
     with c[3].popover("Download report"):
