@@ -82,7 +82,9 @@ def _analysis(result: dict) -> None:
 def _actions(exp) -> None:
     st.subheader("Actions")
     c = st.columns(4)
-    if not exp.is_terminal and guard.allowed("experiment.cancel") and c[0].button("Cancel", key="exp.cancel", type="secondary"):
+    # what the signed-in role may not do is not offered (the services refuse it anyway)
+    if not exp.is_terminal and guard.allowed("experiment.cancel") and c[0].button(
+            "Cancel", key="exp.cancel", type="secondary"):
         ex.cancel(exp.id)
         st.rerun()
     promotion = ex.promotion(exp.id)

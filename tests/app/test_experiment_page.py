@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.analysis.verdict import analyze_samples
 from core.bootstrap import Services, bootstrap
+from core.domain.accounts import Actor, Role
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
 from core.settings import Settings
@@ -130,3 +131,21 @@ def test_running_experiment_shows_live_panels_for_both_variants(svc: Services) -
     fig = json.loads(charts[0].proto.spec)
     assert sorted(t["name"] for t in fig["data"]) == ["baseline", "candidate"]
     assert at.button(key="exp.cancel") is not None
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.OPERATOR, Role.ADMIN], ids=lambda r: r.label)
+def test_actions_a_role_may_not_do_are_not_offered(svc: Services, role: Role) -> None:
+    from app import guard
+
+    done = _completed(svc)
+    pending = svc.experiments.create(ADMIN, name="p", baseline="process-baseline-v1", candidate="process-topk-v1")
+    keys = set()
+    for exp_id in (done, pending.id):
+        at = _app(exp_id)
+        at.session_state[guard.SESSION_KEY] = Actor(f"{role.label}-user", role, "ui")
+        at.run()
+        assert not at.exception
+        keys |= {b.key for b in at.button}
+    assert "exp.prepare" in keys  # every role downloads reports
+    assert ("exp.cancel" in keys, "exp.rerun" in keys) == ((role >= Role.OPERATOR,) * 2)
+    assert ("exp.promote" in keys) == (role is Role.ADMIN)

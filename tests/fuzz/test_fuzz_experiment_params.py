@@ -33,9 +33,10 @@ from app.widgets import wizard
 from core.catalog.templates import TEMPLATE_NAMES
 from core.cli import build_parser, main
 from core.domain.errors import PhoenixError
+from core.services.accounts import AccountService
 from core.services.experiments import ExperimentService
-from core.store.memory import MemoryDatabase
-from tests.actors import ADMIN, admin
+from core.store.memory import MemoryDatabase, MemoryUnitOfWork
+from tests.actors import ADMIN, add_account, admin
 from tests.fuzz.profile import FUZZ
 
 EXAMPLE_BUDGET_S = 5.0  # generous on a shared machine; a hang or a blow-up is far beyond it
@@ -55,6 +56,11 @@ class _Services:
                 uow.pipelines.add_version(SAVED, {"name": SAVED}, "")
             uow.commit()
         self.experiments = ExperimentService(self.database.uow, dry_run=True)
+        self.accounts = AccountService(self.database.uow)
+        add_account(self, ADMIN)  # the CLI acts as this account: --as alice below
+
+    def uow(self) -> MemoryUnitOfWork:
+        return self.database.uow()
 
 
 # ------------------------------------------------------------------ strategies
@@ -191,7 +197,7 @@ def test_cli_create_accepts_or_refuses_in_one_line(argv: list[str]) -> None:
             mock.patch("core.cli.build_parser", return_value=PARSER), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(argv)
+            code = main(["--as", ADMIN.name, *argv])
         except SystemExit as exc:  # argparse refused the command line itself (usage + error, exit 2)
             code = exc.code
     assert time.monotonic() - started < EXAMPLE_BUDGET_S

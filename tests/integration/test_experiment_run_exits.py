@@ -31,7 +31,7 @@ from core.scheduler import Scheduler
 from core.services.experiments import ExperimentService
 from core.store.migrate import upgrade
 from core.store.uow import Database
-from tests.actors import admin
+from tests.actors import admin, store_account
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "PHOENIX_DATABASE_URL": f"sqlite:///{tmp_path / 'phoenix.db'}", "PHOENIX_RUNTIME": "local",
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    store_account(url, admin("runner"))  # the CLI acts as a stored account (PHOENIX_USER below)
+    return {**os.environ, "PHOENIX_DATABASE_URL": url, "PHOENIX_USER": "runner", "PHOENIX_RUNTIME": "local",
             "PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_GITOPS_REPO": str(tmp_path / "gitops"),
             "PHOENIX_SCHEDULER_INTERVAL": "1", "PHOENIX_PROMETHEUS_URL": "", **extra}  # fmt: skip
 
