@@ -1,8 +1,8 @@
 """A share link (``phoenix share create``) opened in a fresh browser context: the experiment,
 read-only, without a sign-in and without navigation.
 
-Needs the share links of branch acc-share (``phoenix share``, ``?share=<token>``) merged; the
-CLI runs as the e2e operator (``PHOENIX_USER``) against the server's own database.
+The CLI runs as the e2e operator (``PHOENIX_USER``) against the server's own database. The
+same token on another page's path still shows only the shared view; a tampered one shows why.
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ def test_a_share_link_shows_the_experiment_without_sign_in(browser, server) -> N
             expect(p.get_by_role("button", name=action, exact=True)).to_have_count(0)
         expect(p.locator("[data-testid='stSidebarNav']")).to_have_count(0)
         no_exceptions(p)
+        p.goto(url.replace("/experiment?", "/settings?"))  # the token on another page: still only the view
+        p.get_by_role("heading", name="e2e shared trial").wait_for()
+        expect(p.get_by_role("heading", name="Settings")).to_have_count(0)
         p.goto(url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB"))  # tampered: a message, no view
+        expect(p.get_by_text("This share link")).to_be_visible()
         expect(p.get_by_role("heading", name="e2e shared trial")).to_have_count(0)
     finally:
         fresh.close()
