@@ -64,6 +64,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.domain.accounts import Actor, Role  # noqa: E402
 from core.domain.experiment import Experiment, utcnow  # noqa: E402
 from core.domain.samples import VARIANTS, MeasurementSample  # noqa: E402
 from core.machine import machine as host_machine  # noqa: E402
@@ -71,6 +72,9 @@ from core.runtime.memory import InMemoryDeployer  # noqa: E402
 from core.services.requests import CancelExperiment  # noqa: E402
 
 TICK_TARGET_P95_S = 1.0
+# who acts in the benchmark (the services check roles; the benchmark is its own operator)
+BENCH_OPERATOR = Actor("bench", Role.OPERATOR, "cli")
+BENCH_USER = Actor("bench-user", Role.OPERATOR, "ui")
 ACTIVE = ("Pending", "Initializing", "Running", "Analyzing")
 TERMINAL = ("Completed", "Failed", "Cancelled")
 
@@ -278,8 +282,8 @@ def create_experiments(db: Any, n: int, prefix: str, durations: list[float], int
     svc = ExperimentService(db.uow, dry_run=True)
     ids = []
     for i in range(n):
-        e = svc.create(name=f"{prefix} #{i}", baseline="process-baseline-v1", candidate="process-topk-v1",
-                       actor="bench", duration_s=durations[i % len(durations)], interval_s=interval)
+        e = svc.create(BENCH_OPERATOR, name=f"{prefix} #{i}", baseline="process-baseline-v1",
+                       candidate="process-topk-v1", duration_s=durations[i % len(durations)], interval_s=interval)
         ids.append(e.id)
     return ids
 
@@ -677,7 +681,7 @@ def phase_b(db: Any, url: str, args: argparse.Namespace, workdir: Path, ledger: 
             cancel_at.pop(0)
             eid = to_cancel.pop(0)
             try:
-                svc.cancel(CancelExperiment(experiment_id=eid, reason="load benchmark: a user cancels"), actor="bench-user")
+                svc.cancel(BENCH_USER, CancelExperiment(experiment_id=eid, reason="load benchmark: a user cancels"))
                 cancelled += 1
             except PhoenixError:
                 cancel_refused += 1

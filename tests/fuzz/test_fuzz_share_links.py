@@ -33,6 +33,7 @@ from core.domain.records import ShareLinkRecord
 from core.services.experiments import ExperimentService
 from core.services.shares import MAX_TOKEN, ShareService
 from core.store.memory import MemoryDatabase
+from tests.actors import operator, viewer
 from tests.fuzz.profile import FUZZ
 
 EXAMPLE_BUDGET_S = 2.0
@@ -47,11 +48,11 @@ with DATABASE.uow() as _uow:
         _uow.pipelines.add_version(SAVED, get_template("process-topk-v1").to_dict(), "")
     _uow.commit()
 EXPERIMENTS = ExperimentService(DATABASE.uow, dry_run=True)
-KNOWN_ID = EXPERIMENTS.create(name="shared", baseline="process-baseline-v1", candidate=f"{SAVED}@2").id
-OTHER_ID = EXPERIMENTS.create(name="other", baseline="process-baseline-v1", candidate=f"{SAVED}@1").id
+KNOWN_ID = EXPERIMENTS.create(operator(), name="shared", baseline="process-baseline-v1", candidate=f"{SAVED}@2").id
+OTHER_ID = EXPERIMENTS.create(operator(), name="other", baseline="process-baseline-v1", candidate=f"{SAVED}@1").id
 SHARES = ShareService(DATABASE.uow, lambda: b"fuzz-secret-" * 3, lambda: "http://phoenix.test")
-TOKEN = parse_qs(urlsplit(SHARES.create("fuzz", "experiment", KNOWN_ID)[1]).query)["share"][0]
-OTHER_TOKEN = parse_qs(urlsplit(SHARES.create("fuzz", "experiment", OTHER_ID)[1]).query)["share"][0]
+TOKEN = parse_qs(urlsplit(SHARES.create(operator("fuzz"), "experiment", KNOWN_ID)[1]).query)["share"][0]
+OTHER_TOKEN = parse_qs(urlsplit(SHARES.create(operator("fuzz"), "experiment", OTHER_ID)[1]).query)["share"][0]
 
 # ------------------------------------------------------------------ strategies
 
@@ -94,7 +95,7 @@ def test_experiment_links(params: dict[str, Any]) -> None:
         return
     assert exp_id == exp_id.strip() and 1 <= len(exp_id) <= 32 and exp_id.isascii() and exp_id.isprintable()
     try:
-        exp = EXPERIMENTS.get(exp_id)  # what the page does next
+        exp = EXPERIMENTS.get(viewer(), exp_id)  # what the page does next
     except NotFoundError as exc:
         _sentence(exc)
     else:
@@ -218,4 +219,4 @@ def test_share_tokens_are_bounded() -> None:
     assert len(TOKEN) <= MAX_TOKEN
     at = datetime(9999, 1, 1, tzinfo=UTC)  # the longest expiry the token can carry
     longest = ShareLinkRecord("f" * 16, "pipeline", "a" * 80 + "@999999999", "x", at, at)
-    assert len(SHARES.token(longest)) <= MAX_TOKEN
+    assert len(SHARES._token(longest)) <= MAX_TOKEN
