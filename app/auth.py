@@ -151,5 +151,6 @@ def sidebar(actor: Actor | None) -> None:
         log.info("%s signed out", actor.name)
         _forget("Signed out.")
         if _sso_user() is not None:
-            st.logout()
+            st.logout()  # sends the browser to /auth/logout, which drops Streamlit's identity cookie
+            st.stop()  # not st.rerun(): a rerun discards that redirect and the cookie signs in again
         st.rerun()

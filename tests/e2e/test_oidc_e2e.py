@@ -112,13 +112,22 @@ def test_sso_sign_in_as_mapped_operator(browser, idp: OidcProvider, sso_server: 
         expect(page.get_by_role("button", name="Next →")).to_be_visible()
         expect(page.get_by_text("Creating an experiment needs the operator role.")).to_have_count(0)
         no_exceptions(page)
+        # Streamlit's identity cookie outlives the page: a reload signs the same identity in again
+        page.reload()
+        expect(page.get_by_text("Signed in as sam.ops@corp.example (operator)")).to_be_visible()
+        # Log out ends the Phoenix session and the identity cookie: a reload stays signed out
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Sign in with SSO").wait_for()
+        page.reload()
+        page.get_by_role("button", name="Sign in with SSO").wait_for()
+        expect(page.get_by_text("Signed in as")).to_have_count(0)
     finally:
         ctx.close()
 
     db = _database(sso_server)
     assert db["users"]["sam.ops@corp.example"] == {"role": "operator", "password": "!oidc"}  # no password
     logins = [e for e in db["audit"] if e["action"] == "auth.login" and e["actor"] == "sam.ops@corp.example"]
-    assert logins and all(e["details"] == {"via": "oidc"} and e["source"] == "ui" for e in logins)
+    assert len(logins) == 2 and all(e["details"] == {"via": "oidc"} and e["source"] == "ui" for e in logins)
 
 
 def test_sso_identity_without_a_role_is_refused(browser, idp: OidcProvider, sso_server: Server) -> None:
@@ -138,10 +147,13 @@ def test_sso_identity_without_a_role_is_refused(browser, idp: OidcProvider, sso_
         page.get_by_role("button", name="Sign out of SSO").click()
         expect(page.get_by_role("button", name="Sign in with SSO")).to_be_visible()
         expect(page.get_by_text("has no role in Phoenix")).to_have_count(0)
+        page.reload()  # the identity cookie is gone: no second refusal
+        page.get_by_role("button", name="Sign in with SSO").wait_for()
+        expect(page.get_by_text("has no role in Phoenix")).to_have_count(0)
     finally:
         ctx.close()
 
     db = _database(sso_server)
     assert "visitor@elsewhere.example" not in db["users"]
     refused = [e for e in db["audit"] if e["action"] == "auth.login_failed" and e["actor"] == "visitor@elsewhere.example"]
-    assert refused and refused[0]["details"] == {"reason": "no role mapped", "via": "oidc"}
+    assert len(refused) == 1 and refused[0]["details"] == {"reason": "no role mapped", "via": "oidc"}
