@@ -36,6 +36,7 @@ OPERATOR = IdpUser("u-1001", "Sam.Ops@corp.example", ["staff", "sre"])
 STRANGER = IdpUser("u-2002", "visitor@elsewhere.example", ["guests"])
 ROLE_MAP = "group:sre=operator,boss@corp.example=admin"
 CLIENT_SECRET = "e2e-client-secret-" + secrets.token_hex(8)
+COOKIE_SECRET = secrets.token_hex(32)
 
 _PROBE = """
 import json
@@ -66,7 +67,7 @@ def sso_server(idp: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> I
     secrets_file.write_text(
         "[auth]\n"
         f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_hex(32)}"\n'
+        f'cookie_secret = "{COOKIE_SECRET}"\n'
         'client_id = "phoenix-e2e"\n'
         f'client_secret = "{CLIENT_SECRET}"\n'
         f'server_metadata_url = "{idp.metadata_url}"\n', encoding="utf-8")
@@ -75,7 +76,8 @@ def sso_server(idp: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> I
     srv = start_server(data, port, env, secrets_file=secrets_file)
     yield srv
     stop_server(srv)
-    assert CLIENT_SECRET not in srv.log.read_text(errors="replace")  # secrets never reach the log
+    log = srv.log.read_text(errors="replace")
+    assert CLIENT_SECRET not in log and COOKIE_SECRET not in log  # secrets never reach the log
 
 
 def _database(server: Server) -> dict:
