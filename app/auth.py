@@ -26,6 +26,7 @@ log = logging.getLogger("phoenix.app.auth")
 SESSION_KEY = "phoenix_session"
 ACTOR_KEY = guard.SESSION_KEY  # where guard.current_user() finds the signed-in Actor
 FLASH_KEY = "phoenix_auth_flash"
+SSO_REFUSED_KEY = "phoenix_sso_refused"  # why the SSO identity of this session was refused
 
 
 def auth_off() -> bool:
@@ -80,12 +81,16 @@ def _sso_user() -> tuple[str | None, list[str]] | None:
 def _sso_sign_in() -> bool:
     identity = _sso_user()
     if identity is None:
+        st.session_state.pop(SSO_REFUSED_KEY, None)
         return False
+    if SSO_REFUSED_KEY in st.session_state:
+        return False  # refused in this session: no retry (and no audit entry) on every rerun
     try:
         actor = backend.services().sessions.oidc_sign_in(identity[0], identity[1], os.environ.get(OIDC_MAP_ENV, ""))
     except PhoenixError as exc:
-        st.session_state[FLASH_KEY] = str(exc)
-        st.logout()  # the identity has no role here: drop it, or every render would retry
+        # Not st.logout() here: it reloads the page into a new session and the reason would be
+        # lost. The form shows it and offers to sign out of the identity provider.
+        st.session_state[SSO_REFUSED_KEY] = str(exc)
         return False
     start_session(actor)
     return True
@@ -114,7 +119,13 @@ def login_form() -> None:
             st.rerun()
     if _sso_configured():
         st.divider()
-        if st.button("Sign in with SSO", key="login.sso"):
+        refused = st.session_state.get(SSO_REFUSED_KEY)
+        if refused:
+            st.error(refused)
+            if st.button("Sign out of SSO", key="login.sso_logout"):
+                st.session_state.pop(SSO_REFUSED_KEY, None)
+                st.logout()
+        elif st.button("Sign in with SSO", key="login.sso"):
             st.login()
     st.caption("First run: the initial admin password is in the data directory "
                "(initial_admin_password). Reloading the page signs you out.")
@@ -140,5 +151,6 @@ def sidebar(actor: Actor | None) -> None:
         log.info("%s signed out", actor.name)
         _forget("Signed out.")
         if _sso_user() is not None:
-            st.logout()
+            st.logout()  # sends the browser to /auth/logout, which drops Streamlit's identity cookie
+            st.stop()  # not st.rerun(): a rerun discards that redirect and the cookie signs in again
         st.rerun()

@@ -3,7 +3,9 @@
 ``make run`` and the Docker image both start the app this way, so an installed package (not
 a checkout) is what users run. Streamlit reads its config from the working directory's
 ``.streamlit/``, which an installed app has no say over, so the packaged
-``app/streamlit_config.toml`` is passed as command-line options instead.
+``app/streamlit_config.toml`` is passed as command-line options instead. For the same reason
+the secrets file that configures single sign-on (Streamlit's ``[auth]`` section) is named by
+``PHOENIX_SECRETS_FILE`` and passed as ``--secrets.files`` (docs/accounts.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from core.domain.errors import PermanentError
+
+SECRETS_ENV = "PHOENIX_SECRETS_FILE"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,12 +51,33 @@ def config_options(config: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-def streamlit_argv(host: str, port: int) -> list[str]:
+def secrets_options(env: dict[str, str] | os._Environ[str]) -> list[str]:
+    """``--secrets.files=PATH`` for ``PHOENIX_SECRETS_FILE``, after checking the file is TOML.
+
+    Checked here so a typo fails at start with the setting's name instead of an SSO button
+    that never appears; the errors name the path and position, never the file's content.
+    """
+    given = env.get(SECRETS_ENV, "").strip()
+    if not given:
+        return []  # Streamlit's defaults: ~/.streamlit/secrets.toml, ./.streamlit/secrets.toml
+    path = Path(given).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PermanentError(f"{SECRETS_ENV}={given}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message is the reason and position, no content
+        raise PermanentError(f"{SECRETS_ENV}={given}: not valid TOML: {exc}") from None
+    return [f"--secrets.files={path}"]
+
+
+def streamlit_argv(host: str, port: int, env: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
     root = app_dir()
     config = tomllib.loads((root / "streamlit_config.toml").read_text(encoding="utf-8"))
     return [
         sys.executable, "-m", "streamlit", "run", str(root / "main.py"),
-        *config_options(config),
+        *config_options(config), *secrets_options(os.environ if env is None else env),
         f"--server.address={host}", f"--server.port={port}",
     ]
 

@@ -65,26 +65,26 @@ class Server:
     env: dict[str, str]  # the server's environment: a CLI call with it sees the same database
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    given = os.environ.get("PHOENIX_E2E_DATA_DIR")  # `make smoke` made the accounts there
-    data = Path(given) if given else tmp_path_factory.mktemp("phoenix-e2e")
-    port = _free_port()
+def server_env(data: Path, port: int) -> dict[str, str]:
     env = {**os.environ, "PHOENIX_DATA_DIR": str(data), "PHOENIX_DATABASE_URL": f"sqlite:///{data}/phoenix.db",
            "PHOENIX_GITOPS_REPO": str(data / "gitops"), "PHOENIX_SCHEDULER_INTERVAL": "0.5",
-           "PHOENIX_COLLECTOR_PORT_BASE": str(_free_port()), "PHOENIX_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "PHOENIX_AUTH": "off"}  # until the login page lands: every visitor is guard.DEV_ACTOR
+           "PHOENIX_COLLECTOR_PORT_BASE": str(_free_port()), "PHOENIX_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     env.pop("PHOENIX_KUBE_CONTEXT", None)
     env.pop("PHOENIX_AUTH", None)  # the e2e run signs in like everyone else
-    if not given:
-        subprocess.run([sys.executable, "-c", _SEED, PASSWORD, *(f"{r}={n}" for r, n in USERS.items())],
-                       cwd=ROOT, env=env, check=True, timeout=120)
+    return env
+
+
+def start_server(data: Path, port: int, env: dict[str, str], secrets_file: Path | None = None) -> Server:
+    """Serve the app on ``port`` with ``env``. With ``secrets_file`` (Streamlit's secrets.toml)
+    the app is started as an operator does, ``phoenix ui`` with ``PHOENIX_SECRETS_FILE``."""
     log = data / "streamlit.log"
     installed = os.environ.get("PHOENIX_E2E_PHOENIX")
+    if secrets_file is not None:
+        env = {**env, "PHOENIX_SECRETS_FILE": str(secrets_file)}
     if installed:  # `make smoke`: the non-editable install serves the app, from outside the checkout
         cmd, cwd = [installed, "ui", "--host", "127.0.0.1", "--port", str(port)], data
+    elif secrets_file is not None:  # this checkout's `phoenix ui`
+        cmd, cwd = [sys.executable, "-m", "core", "ui", "--host", "127.0.0.1", "--port", str(port)], ROOT
     else:
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -105,12 +105,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.kill()
             pytest.fail("streamlit did not become healthy:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(0.3)
-    yield Server(url, data, proc, log, env)
-    proc.terminate()
+    return Server(url, data, proc, log, env)
+
+
+def stop_server(srv: Server) -> None:
+    srv.proc.terminate()
     try:
-        proc.wait(timeout=20)
+        srv.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        srv.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    given = os.environ.get("PHOENIX_E2E_DATA_DIR")  # `make smoke` made the accounts there
+    data = Path(given) if given else tmp_path_factory.mktemp("phoenix-e2e")
+    port = _free_port()
+    env = server_env(data, port)
+    if not given:
+        subprocess.run([sys.executable, "-c", _SEED, PASSWORD, *(f"{r}={n}" for r, n in USERS.items())],
+                       cwd=ROOT, env=env, check=True, timeout=120)
+    srv = start_server(data, port, env)
+    yield srv
+    stop_server(srv)
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,16 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from core import resources
 from core.commands.ui import config_options
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_PACKAGES = ("core", "app", "pages")
 # Pinned but never imported by name, each for a stated reason (see the comments in requirements.txt).
-LOADED_INDIRECTLY = {"psycopg": "SQLAlchemy's postgresql+psycopg dialect", "protobuf": "opentelemetry-proto"}
+LOADED_INDIRECTLY = {"psycopg": "SQLAlchemy's postgresql+psycopg dialect", "protobuf": "opentelemetry-proto",
+                     "authlib": "Streamlit's st.login (OIDC sign-in)", "httpx": "Authlib's client in st.login"}
 
 
 def _normal(name: str) -> str:
@@ -89,3 +92,35 @@ def test_package_data_globs_cover_every_resource_file() -> None:
 def test_streamlit_config_becomes_command_line_options() -> None:
     opts = config_options({"theme": {"base": "light", "sidebar": {"x": "#fff"}}, "server": {"headless": True}})
     assert opts == ["--theme.base=light", "--theme.sidebar.x=#fff", "--server.headless=true"]
+
+
+def test_pinned_authlib_is_what_streamlit_login_accepts() -> None:
+    """st.login needs Authlib >= 1.3.2 and its Starlette client (which needs httpx)."""
+    import warnings
+
+    from streamlit.auth_util import is_authlib_installed
+
+    with warnings.catch_warnings():  # Authlib 1.9 nudges towards httpx2; Streamlit's "auth" extra names httpx
+        warnings.simplefilter("ignore")
+        from authlib.integrations import starlette_client  # noqa: F401 - the import is the check
+
+    assert is_authlib_installed()
+    pins = dict(re.split(r"==", ln.split("#", 1)[0].strip(), maxsplit=1)
+                for ln in (ROOT / "requirements.txt").read_text().splitlines() if "==" in ln.split("#", 1)[0])
+    assert md.version("Authlib") == pins["Authlib"] and md.version("httpx") == pins["httpx"]
+
+
+def test_secrets_file_becomes_a_streamlit_option(tmp_path: Path) -> None:
+    from core.commands.ui import secrets_options
+    from core.domain.errors import PermanentError
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nclient_secret = "s3cret-value"\n', encoding="utf-8")
+    assert secrets_options({}) == []
+    assert secrets_options({"PHOENIX_SECRETS_FILE": str(secrets)}) == [f"--secrets.files={secrets}"]
+    secrets.write_text('[auth]\nclient_secret = s3cret-value\n', encoding="utf-8")
+    with pytest.raises(PermanentError, match="not valid TOML") as bad:
+        secrets_options({"PHOENIX_SECRETS_FILE": str(secrets)})
+    assert "s3cret" not in str(bad.value)  # the error names the position, never the content
+    with pytest.raises(PermanentError, match="PHOENIX_SECRETS_FILE=.*cannot read"):
+        secrets_options({"PHOENIX_SECRETS_FILE": str(tmp_path / "missing.toml")})
