@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "core.commands.loadsim",
     "core.commands.demo",
     "core.commands.ui",
+    "core.api.cli",
 )
 
 

@@ -1,0 +1,78 @@
+"""``create_app(services)``: the FastAPI application over one wired ``Services``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from core.api import problems, routes
+from core.api.idempotency import Idempotency
+from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
+from core.api.security import Tokens
+from core.bootstrap import Services
+from core.domain.accounts import Actor, Role
+from core.services.secret import server_secret
+
+CORS_ENV = "PHOENIX_API_CORS_ORIGINS"
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: the largest pipeline JSON is a few KiB
+RATE_PER_S = 20.0
+BURST = 60
+#: Probes answer without a sign-in, so these stay outside the rate limits too.
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+#: Who the readiness probe reads the database as (a read, never audited).
+PROBE = Actor("api-probe", Role.VIEWER, "api")
+
+
+def cors_origins(env: Mapping[str, str]) -> list[str]:
+    """Closed unless ``PHOENIX_API_CORS_ORIGINS`` lists origins (comma-separated)."""
+    return [o.strip() for o in env.get(CORS_ENV, "").split(",") if o.strip()]
+
+
+def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int = BURST,
+               max_body_bytes: int = MAX_BODY_BYTES, env: Mapping[str, str] | None = None) -> FastAPI:
+    env = os.environ if env is None else env
+    app = FastAPI(title="Phoenix API", version="1", description="Experiments and pipelines of Phoenix "
+                  "(docs/api.md). Errors are RFC 9457 problem+json.")
+    app.state.services = services
+    app.state.tokens = Tokens(server_secret(services.settings, env))
+    app.state.idempotency = Idempotency()
+    registry = CollectorRegistry()
+    problems.install(app)
+    app.include_router(routes.router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process answers (liveness)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(request: Request) -> Any:
+        """Ready when the database answers a read. (The scheduler has no heartbeat to read yet.)"""
+        try:
+            request.app.state.services.system.ping(PROBE)
+        except Exception:  # noqa: BLE001 - any failure means "not ready"; the reason stays in the log
+            problems.log.warning("readiness: the database did not answer", exc_info=True)
+            return problems.problem(503, "unavailable", "the database does not answer",
+                                    headers={"Retry-After": str(problems.RETRY_AFTER_TEMPORARY_S)})
+        return {"status": "ready", "checks": {"database": "ok"}}
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Added innermost first: Metrics sees every answer, including 413 and 429.
+    origins = cors_origins(env)
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+                           expose_headers=["ETag", "Location", "Retry-After"])
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RateLimit, per_ip=TokenBucket(rate_per_s, burst), per_token=TokenBucket(rate_per_s, burst),
+                       exempt=OPEN_PATHS)
+    app.add_middleware(Metrics, registry=registry)
+    return app

@@ -1,0 +1,334 @@
+"""The REST API over the in-memory store: every route, the error mapping, auth, roles and limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.api import create_app
+from core.api.limits import TokenBucket
+from core.catalog.templates import get_template
+from core.domain.accounts import Role
+from core.domain.experiment import State
+from core.domain.pipeline import Pipeline
+from core.services.requests import SavePipelineVersion
+from tests.actors import ADMIN, add_account, admin
+
+PASSWORD = "correct horse battery"
+ROLES = {"viewer": Role.VIEWER, "operator": Role.OPERATOR, "admin": Role.ADMIN}
+NEW = {"name": "api run", "baseline": "process-baseline-v1", "candidate": "process-topk-v1",
+       "duration_s": 30, "interval_s": 5}
+
+
+@pytest.fixture
+def svc(memory_services: Any) -> Any:
+    add_account(memory_services, ADMIN)
+    for name, role in ROLES.items():
+        memory_services.accounts.add_user(ADMIN, name, role, PASSWORD)
+    return memory_services
+
+
+@pytest.fixture
+def client(svc: Any) -> TestClient:
+    return TestClient(create_app(svc, env={}), raise_server_exceptions=False)
+
+
+def sign_in(client: TestClient, name: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture
+def heads(client: TestClient) -> dict[str, dict[str, str]]:
+    return {name: sign_in(client, name) for name in ROLES}
+
+
+def is_problem(r: Any, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == f"urn:phoenix:problem:{code}" and body["status"] == status and body["detail"]
+    return body  # type: ignore[no-any-return]
+
+
+def finish(svc: Any, eid: str, verdict: str = "PROMOTE") -> None:
+    with svc.uow() as uow:
+        e = uow.experiments.get(eid)
+        e.start("test"), e.mark_running("test"), e.begin_analysis("test")
+        e.complete({"verdict": verdict, "reasons": []}, "test")
+        uow.experiments.save(e)
+        uow.commit()
+
+
+# ------------------------------------------------------------------ auth
+
+def test_password_flow_refresh_and_api_tokens(client: TestClient, svc: Any) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": "operator", "password": PASSWORD})
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 15 * 60
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert r.status_code == 200 and r.json()["access_token"]
+    # an access token is not a refresh token, and the other way round
+    is_problem(client.post("/api/v1/auth/refresh", json={"refresh_token": body["access_token"]}), 401,
+               "unauthenticated")
+    is_problem(client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {body['refresh_token']}"}),
+               401, "unauthenticated")
+    # a long-lived phx_ token of a viewer reads but cannot create
+    _, secret = svc.accounts.create_token(admin("viewer"), "ci", "1h")
+    tok = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/v1/experiments", headers=tok).status_code == 200
+    is_problem(client.post("/api/v1/experiments", json=NEW, headers=tok), 403, "forbidden")
+
+
+def test_sign_in_refusals_are_401_with_www_authenticate(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": "viewer", "password": "wrong password"})
+    assert is_problem(r, 401, "unauthenticated") and r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert PASSWORD not in r.text and "wrong password" not in r.text
+    r = client.get("/api/v1/experiments")
+    assert is_problem(r, 401, "unauthenticated") and "WWW-Authenticate" in r.headers
+    is_problem(client.get("/api/v1/experiments", headers={"Authorization": "Bearer phx_forged"}), 401,
+               "unauthenticated")
+    is_problem(client.get("/api/v1/experiments", headers={"Authorization": "Bearer not.a.jwt"}), 401,
+               "unauthenticated")
+
+
+def test_a_disabled_account_loses_its_access_token_at_once(client: TestClient, svc: Any,
+                                                           heads: dict[str, dict[str, str]]) -> None:
+    svc.accounts.disable(ADMIN, "operator")
+    is_problem(client.get("/api/v1/experiments", headers=heads["operator"]), 401, "unauthenticated")
+
+
+# ------------------------------------------------------------------ experiments
+
+def test_create_get_cancel_with_etag_and_if_match(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    op = heads["operator"]
+    r = client.post("/api/v1/experiments", json=NEW, headers=op)
+    assert r.status_code == 201, r.text
+    exp = r.json()
+    assert exp["state"] == "Pending" and exp["owner"] == "operator" and r.headers["Location"].endswith(exp["id"])
+    r = client.get(f"/api/v1/experiments/{exp['id']}", headers=heads["viewer"])
+    etag = r.headers["ETag"]
+    assert etag == f'"{r.json()["version"]}"'
+    url = f"/api/v1/experiments/{exp['id']}/cancel"
+    is_problem(client.post(url, headers=op), 428, "precondition-required")
+    is_problem(client.post(url, headers={**op, "If-Match": '"999"'}), 412, "precondition-failed")
+    is_problem(client.post(url, headers={**op, "If-Match": "garbage"}), 422, "validation")
+    is_problem(client.post(url, headers={**heads["viewer"], "If-Match": etag}), 403, "forbidden")
+    r = client.post(url, headers={**op, "If-Match": etag}, json={"reason": "not needed"})
+    assert r.status_code == 200 and r.json()["state"] == "Cancelled" and r.headers["ETag"] != etag
+    # the old ETag is stale now; cancelling again is not a possible transition
+    is_problem(client.post(url, headers={**op, "If-Match": etag}), 412, "precondition-failed")
+    is_problem(client.post(url, headers={**op, "If-Match": r.headers["ETag"]}), 409, "invalid-transition")
+
+
+def test_create_refuses_bad_input_with_every_problem(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    body = is_problem(client.post("/api/v1/experiments", json={**NEW, "candidate": "nope", "duration_s": -1},
+                                  headers=heads["operator"]), 422, "validation")
+    assert len(body["problems"]) >= 2 and any("nope" in p for p in body["problems"])
+    body = is_problem(client.post("/api/v1/experiments", json={**NEW, "colour": "red"}, headers=heads["operator"]),
+                      422, "validation")
+    assert any("colour" in p for p in body["problems"])
+    is_problem(client.post("/api/v1/experiments", content=b"{not json", headers={**heads["operator"],
+               "Content-Type": "application/json"}), 422, "validation")
+
+
+def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
+        client: TestClient, svc: Any, heads: dict[str, dict[str, str]]) -> None:
+    h = {**heads["operator"], "Idempotency-Key": "ci-run-42"}
+    first = client.post("/api/v1/experiments", json=NEW, headers=h)
+    again = client.post("/api/v1/experiments", json=NEW, headers=h)
+    assert first.status_code == 201 and again.json()["id"] == first.json()["id"]
+    assert len(svc.experiments.list(ADMIN)) == 1
+    is_problem(client.post("/api/v1/experiments", json={**NEW, "name": "other"}, headers=h), 409, "conflict")
+    other = client.post("/api/v1/experiments", json=NEW, headers={**h, "Idempotency-Key": "ci-run-43"})
+    assert other.json()["id"] != first.json()["id"]
+
+
+def test_list_filters_by_state_and_pages_by_cursor(client: TestClient, svc: Any,
+                                                   heads: dict[str, dict[str, str]]) -> None:
+    ids = [client.post("/api/v1/experiments", json={**NEW, "name": f"e{i}"}, headers=heads["operator"]).json()["id"]
+           for i in range(5)]
+    finish(svc, ids[0])
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/experiments", params=params, headers=heads["viewer"]).json()
+        seen += [row["id"] for row in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
+    done = client.get("/api/v1/experiments", params={"state": "Completed"}, headers=heads["viewer"]).json()
+    assert [row["id"] for row in done["items"]] == [ids[0]] and done["items"][0]["verdict"] == "PROMOTE"
+    is_problem(client.get("/api/v1/experiments", params={"cursor": "!!"}, headers=heads["viewer"]), 422,
+               "validation")
+    is_problem(client.get("/api/v1/experiments", params={"limit": 0}, headers=heads["viewer"]), 422, "validation")
+
+
+def test_rerun_promote_samples_and_not_found(client: TestClient, svc: Any, heads: dict[str, dict[str, str]]) -> None:
+    eid = client.post("/api/v1/experiments", json=NEW, headers=heads["operator"]).json()["id"]
+    is_problem(client.post(f"/api/v1/experiments/{eid}/rerun", headers=heads["operator"]), 409, "invalid-transition")
+    finish(svc, eid)
+    r = client.post(f"/api/v1/experiments/{eid}/rerun", headers=heads["operator"])
+    assert r.status_code == 201 and r.json()["name"] == "api run (re-run)"
+    is_problem(client.post(f"/api/v1/experiments/{eid}/promote", headers=heads["operator"]), 403, "forbidden")
+    r = client.post(f"/api/v1/experiments/{eid}/promote", headers=heads["admin"])
+    assert r.status_code == 200 and r.json()["experiment_id"] == eid and r.json()["pipeline"] == "process-topk-v1"
+    assert client.get(f"/api/v1/experiments/{eid}/samples", headers=heads["viewer"]).json() == []
+    for path in ("/api/v1/experiments/missing", "/api/v1/experiments/missing/samples"):
+        is_problem(client.get(path, headers=heads["viewer"]), 404, "not-found")
+    is_problem(client.get("/api/v1/nowhere", headers=heads["viewer"]), 404, "not-found")
+
+
+# ------------------------------------------------------------------ pipelines and templates
+
+def _pipeline(name: str) -> dict[str, Any]:
+    graph = get_template("process-topk-v1").to_dict()
+    graph["name"] = name
+    return graph
+
+
+def test_pipelines_save_get_list_validate_and_templates(client: TestClient,
+                                                        heads: dict[str, dict[str, str]]) -> None:
+    body = {"pipeline": _pipeline("mine"), "message": "first"}
+    r = client.post("/api/v1/pipelines/mine/versions", json=body, headers=heads["operator"])
+    assert r.status_code == 201, r.text
+    assert r.json()["number"] == 1
+    is_problem(client.post("/api/v1/pipelines/other/versions", json=body, headers=heads["operator"]), 422, "validation")
+    is_problem(client.post("/api/v1/pipelines/mine/versions", json={"pipeline": _pipeline("mine")},
+                           headers=heads["operator"]), 422, "validation")
+    v = client.get("/api/v1/pipelines/mine/versions/1", headers=heads["viewer"]).json()
+    assert v["number"] == 1 and v["message"] == "first" and "receivers" in v["collector_yaml"]
+    is_problem(client.get("/api/v1/pipelines/mine/versions/9", headers=heads["viewer"]), 404, "not-found")
+    names = [p["name"] for p in client.get("/api/v1/pipelines", headers=heads["viewer"]).json()]
+    assert "mine" in names
+    ok = client.post("/api/v1/pipelines/validate", json=_pipeline("x"), headers=heads["viewer"]).json()
+    assert ok == {"valid": True, "problems": []}
+    broken = _pipeline("x")
+    broken["edges"] = []
+    bad = client.post("/api/v1/pipelines/validate", json=broken, headers=heads["viewer"]).json()
+    assert bad["valid"] is False and bad["problems"]
+    templates = client.get("/api/v1/templates", headers=heads["viewer"]).json()
+    assert "process-topk-v1" in templates
+    t = client.get("/api/v1/templates/process-topk-v1", headers=heads["viewer"]).json()
+    assert Pipeline.from_dict(t).name == "process-topk-v1"
+    is_problem(client.get("/api/v1/templates/nope", headers=heads["viewer"]), 404, "not-found")
+
+
+# ------------------------------------------------------------------ role matrix
+
+MATRIX = [  # (method, path template, json body, lowest role allowed)
+    ("get", "/api/v1/experiments", None, "viewer"),
+    ("get", "/api/v1/experiments/{eid}", None, "viewer"),
+    ("get", "/api/v1/experiments/{eid}/samples", None, "viewer"),
+    ("post", "/api/v1/experiments", NEW, "operator"),
+    ("post", "/api/v1/experiments/{eid}/rerun", None, "operator"),
+    ("post", "/api/v1/experiments/{eid}/promote", None, "admin"),
+    ("get", "/api/v1/pipelines", None, "viewer"),
+    ("get", "/api/v1/pipelines/p/versions/1", None, "viewer"),
+    ("post", "/api/v1/pipelines/p/versions", {"pipeline": _pipeline("p"), "message": "m"}, "operator"),
+    ("post", "/api/v1/pipelines/validate", _pipeline("p"), "viewer"),
+    ("get", "/api/v1/templates", None, "viewer"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "lowest"), MATRIX)
+def test_role_matrix(client: TestClient, svc: Any, heads: dict[str, dict[str, str]], method: str, path: str,
+                     body: Any, lowest: str) -> None:
+    svc.pipelines.save_version(ADMIN, SavePipelineVersion.of(pipeline=Pipeline.from_dict(_pipeline("p")),
+                                                             message="v1"))
+    for role in ROLES:
+        eid = svc.experiments.create(ADMIN, **NEW).id
+        finish(svc, eid)
+        r = client.request(method, path.format(eid=eid), json=body, headers=heads[role])
+        if ROLES[role] >= ROLES[lowest]:
+            assert r.status_code < 300, (role, r.text)
+        else:
+            is_problem(r, 403, "forbidden")
+
+
+def test_cancel_role_matrix(client: TestClient, svc: Any, heads: dict[str, dict[str, str]]) -> None:
+    for role in ROLES:
+        exp = svc.experiments.create(ADMIN, **NEW)
+        r = client.post(f"/api/v1/experiments/{exp.id}/cancel", headers={**heads[role], "If-Match": f'"{exp.version}"'})
+        if role == "viewer":
+            is_problem(r, 403, "forbidden")
+        else:
+            assert r.status_code == 200 and r.json()["state"] == State.CANCELLED.value
+
+
+# ------------------------------------------------------------------ limits, operations, failures
+
+def test_rate_limit_per_ip_answers_429_with_retry_after(svc: Any) -> None:
+    client = TestClient(create_app(svc, env={}, rate_per_s=0.01, burst=3), raise_server_exceptions=False)
+    answers = [client.get("/api/v1/templates").status_code for _ in range(4)]
+    assert answers == [401, 401, 401, 429]
+    r = client.get("/api/v1/templates")
+    assert is_problem(r, 429, "rate-limited") and int(r.headers["Retry-After"]) >= 1
+    assert client.get("/healthz").status_code == 200  # probes are never limited
+
+
+def test_token_bucket_per_key_refills() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=1.0, burst=2, clock=lambda: now[0])
+    assert [bucket.take("a"), bucket.take("a")] == [0, 0] and bucket.take("a") == pytest.approx(1.0)
+    assert bucket.take("b") == 0  # another token has its own budget
+    now[0] += 1.0
+    assert bucket.take("a") == 0
+
+
+def test_body_size_limit_is_413(svc: Any, heads: dict[str, dict[str, str]]) -> None:
+    client = TestClient(create_app(svc, env={}, max_body_bytes=1000), raise_server_exceptions=False)
+    big = {**NEW, "description": "x" * 5000}
+    is_problem(client.post("/api/v1/experiments", json=big, headers=heads["operator"]), 413, "too-large")
+
+    def chunks():  # no Content-Length: counted as it streams
+        for _ in range(10):
+            yield b"x" * 500
+
+    r = client.post("/api/v1/experiments", content=chunks(), headers={**heads["operator"],
+                    "Content-Type": "application/json"})
+    is_problem(r, 413, "too-large")
+
+
+def test_cors_closed_by_default_and_opened_by_env(svc: Any) -> None:
+    pre = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    closed = TestClient(create_app(svc, env={})).options("/api/v1/experiments", headers=pre)
+    assert "access-control-allow-origin" not in closed.headers
+    opened = TestClient(create_app(svc, env={"PHOENIX_API_CORS_ORIGINS": "https://ci.example"}))
+    r = opened.options("/api/v1/experiments", headers={**pre, "Origin": "https://ci.example"})
+    assert r.headers["access-control-allow-origin"] == "https://ci.example"
+
+
+def test_health_ready_and_metrics(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "checks": {"database": "ok"}}
+    client.get("/api/v1/experiments/nope", headers=heads["viewer"])
+    text = client.get("/metrics").text
+    assert ('phoenix_api_requests_total{method="GET",route="/api/v1/experiments/{experiment_id}",status="404"} 1.0'
+            in text)
+    assert "phoenix_api_request_seconds_bucket" in text
+
+
+def test_readyz_is_503_when_the_database_is_away(svc: Any) -> None:
+    client = TestClient(create_app(svc, env={}), raise_server_exceptions=False)
+    svc.system.uow_factory = _broken
+    r = client.get("/readyz")
+    assert is_problem(r, 503, "unavailable") and r.headers["Retry-After"]
+
+
+def _broken() -> Any:
+    raise RuntimeError("connection to server at db.internal (password=hunter2) refused")
+
+
+def test_a_5xx_never_leaks_a_traceback_or_a_secret(svc: Any, heads: dict[str, dict[str, str]]) -> None:
+    client = TestClient(create_app(svc, env={}), raise_server_exceptions=False)
+    svc.experiments.uow_factory = _broken
+    r = client.get("/api/v1/experiments", headers=heads["viewer"])
+    body = is_problem(r, 500, "internal")
+    assert "hunter2" not in r.text and "Traceback" not in r.text and "db.internal" not in r.text
+    assert set(body) == {"type", "title", "status", "detail"}
