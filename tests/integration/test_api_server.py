@@ -1,0 +1,77 @@
+"""``phoenix api`` for real: uvicorn on a free port over SQLite, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.bootstrap import bootstrap
+from core.settings import Settings
+from tests.actors import ADMIN, add_account
+
+PASSWORD = "operator password 1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    env = {**os.environ, "PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_DATABASE_URL": url,
+           "PHOENIX_GITOPS_REPO": str(tmp_path / "gitops"), "PHOENIX_RUNTIME": "memory",
+           "PHOENIX_EMBEDDED_SCHEDULER": "0"}
+    svc = bootstrap(Settings(data_dir=tmp_path, database_url=url, gitops_repo=tmp_path / "gitops",
+                             runtime="memory", embedded_scheduler=False))
+    add_account(svc, ADMIN)
+    svc.accounts.add_user(ADMIN, "ops", "operator", PASSWORD)
+    svc.close()
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"phoenix api did not become ready:\n{proc.stdout.read() if proc.stdout else ''}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status says why it stopped
+    assert proc.returncode in (0, -signal.SIGTERM) and "Finished server process" in out, out
+    assert PASSWORD not in out
+
+
+def test_create_get_cancel_over_http(api: str) -> None:
+    with httpx.Client(base_url=api, timeout=10) as http:
+        tok = http.post("/api/v1/auth/token", data={"username": "ops", "password": PASSWORD}).json()
+        h = {"Authorization": f"Bearer {tok['access_token']}"}
+        exp = http.post("/api/v1/experiments", headers=h, json={
+            "name": "over http", "baseline": "process-baseline-v1", "candidate": "process-topk-v1"}).json()
+        got = http.get(f"/api/v1/experiments/{exp['id']}", headers=h)
+        assert got.json()["state"] == "Pending"
+        stale = http.post(f"/api/v1/experiments/{exp['id']}/cancel", headers={**h, "If-Match": '"99"'})
+        assert stale.status_code == 412 and stale.headers["content-type"] == "application/problem+json"
+        done = http.post(f"/api/v1/experiments/{exp['id']}/cancel", headers={**h, "If-Match": got.headers["ETag"]})
+        assert done.status_code == 200 and done.json()["state"] == "Cancelled"
+        assert "phoenix_api_requests_total" in http.get("/metrics").text
