@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8501
+API_PORT ?= 8080
 SMOKE_DIR := .smoke
 # Debian packages the test suite talks to for real (PostgreSQL: tests/conftest.py starts a
 # throwaway server with its initdb/pg_ctl when none answers on 127.0.0.1:5432).
@@ -43,6 +44,10 @@ run: setup
 	mkdir -p data
 	$(BIN)/phoenix db upgrade
 	$(BIN)/phoenix user init
+	@# The API runs in the background beside the UI. A background job of a non-interactive
+	@# shell ignores Ctrl-C, so the trap stops it (SIGTERM, then waits) whenever the UI ends.
+	$(BIN)/phoenix api --host $(HOST) --port $(API_PORT) & api=$$!; \
+	trap 'kill $$api 2>/dev/null; wait $$api 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/phoenix ui --host $(HOST) --port $(PORT)
 
 lint: setup-dev
