@@ -75,3 +75,13 @@ def test_create_get_cancel_over_http(api: str) -> None:
         done = http.post(f"/api/v1/experiments/{exp['id']}/cancel", headers={**h, "If-Match": got.headers["ETag"]})
         assert done.status_code == 200 and done.json()["state"] == "Cancelled"
         assert "phoenix_api_requests_total" in http.get("/metrics").text
+
+
+def test_the_client_example_in_docs_works_as_written(api: str) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    env = {**os.environ, "PHOENIX_API_URL": api, "PHOENIX_API_USER": "ops", "PHOENIX_API_PASSWORD": PASSWORD}
+    run = subprocess.run([sys.executable, "-c", example], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.split()
+    assert lines[0].startswith("exp-") and lines[1:] == ["Pending", "Cancelled"]
