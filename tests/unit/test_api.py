@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from core.api import create_app
@@ -24,6 +25,8 @@ NEW = {"name": "api run", "baseline": "process-baseline-v1", "candidate": "proce
 
 @pytest.fixture
 def svc(memory_services: Any) -> Any:
+    # real argon2id, with the cheap parameters test_accounts uses (the defaults cost ~0.5 s a hash)
+    memory_services.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     add_account(memory_services, ADMIN)
     for name, role in ROLES.items():
         memory_services.accounts.add_user(ADMIN, name, role, PASSWORD)
