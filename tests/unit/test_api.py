@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from core.api import create_app
-from core.api.limits import TokenBucket
+from core.api.limits import RateLimit, TokenBucket
 from core.catalog.templates import get_template
 from core.domain.accounts import Role
 from core.domain.experiment import State
@@ -335,3 +335,12 @@ def test_a_5xx_never_leaks_a_traceback_or_a_secret(svc: Any, heads: dict[str, di
     body = is_problem(r, 500, "internal")
     assert "hunter2" not in r.text and "Traceback" not in r.text and "db.internal" not in r.text
     assert set(body) == {"type", "title", "status", "detail"}
+
+
+def test_rate_limit_per_credential_leaves_other_credentials_alone(svc: Any) -> None:
+    app = create_app(svc, env={})
+    limited = RateLimit(app, per_ip=TokenBucket(100.0, 100), per_token=TokenBucket(0.01, 2))
+    client = TestClient(limited, raise_server_exceptions=False)
+    one, two = {"Authorization": "Bearer phx_one"}, {"Authorization": "Bearer phx_two"}
+    assert [client.get("/api/v1/templates", headers=one).status_code for _ in range(3)] == [401, 401, 429]
+    assert client.get("/api/v1/templates", headers=two).status_code == 401  # its own budget
