@@ -13,6 +13,7 @@ directory it passes as ``PHOENIX_E2E_DATA_DIR``); ``login`` signs a page in. A p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -114,6 +115,24 @@ def stop_server(srv: Server) -> None:
         srv.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         srv.proc.kill()
+    _stop_leftover_collectors(srv.data_dir)
+
+
+def _stop_leftover_collectors(data_dir: Path) -> None:
+    """Collectors of an experiment still running when the server stops outlive it by design (a
+    standing scheduler adopts them after a restart); the test's data directory is gone after
+    this session, so nothing would: stop every process whose command line names it."""
+    import psutil
+
+    mine = [p for p in psutil.process_iter(["pid", "cmdline"])
+            if p.info["pid"] != os.getpid() and any(str(data_dir) in a for a in p.info["cmdline"] or ())]
+    for p in mine:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(mine, timeout=10)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 @pytest.fixture(scope="session")
