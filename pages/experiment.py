@@ -42,12 +42,7 @@ def _live(exp_id: str) -> None:
         st.info("No measurements were recorded for this run." if exp.is_terminal
                 else f"{exp.state.value}: waiting for the first measurements…")
     else:
-        rows = ex.live_rows(samples, exp.timing.interval_s)
-        cols = st.columns(3)
-        for i, (metric, title, unit) in enumerate(ex.LIVE_METRICS):
-            with cols[i % 3]:
-                st.plotly_chart(figures.variant_timeseries(rows, metric, title, unit), width="stretch",
-                                key=f"live.{metric}")
+        ex.live_charts(samples, exp.timing.interval_s, "live")
     if st.session_state.get("exp.seen_state") != exp.state.value:
         st.session_state["exp.seen_state"] = exp.state.value
         st.rerun()  # the state moved on: redraw the whole page (actions, analysis)

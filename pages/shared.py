@@ -33,12 +33,7 @@ def _experiment(scope: ShareScope) -> None:
     st.dataframe(ex.timeline(exp), hide_index=True, width="stretch")
     samples = svc.experiments.samples(scope.actor, exp.id)
     if samples:
-        rows = ex.live_rows(samples, exp.timing.interval_s)
-        cols = st.columns(3)
-        for i, (metric, title, unit) in enumerate(ex.LIVE_METRICS):
-            with cols[i % 3]:
-                st.plotly_chart(figures.variant_timeseries(rows, metric, title, unit), width="stretch",
-                                key=f"shared.{metric}")
+        ex.live_charts(samples, exp.timing.interval_s, "shared")
     else:
         st.info("No measurements were recorded yet.")
     result = exp.result or {}

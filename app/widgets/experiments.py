@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app import guard
-from app.widgets import backend
+from app.widgets import backend, figures
 from core.domain.experiment import Experiment
 from core.domain.production import ProductionRecord
 from core.services.requests import (
@@ -31,6 +31,19 @@ def live_rows(samples: list[Any], interval_s: float) -> list[dict[str, Any]]:
         "collector_cpu_pct": s.collector_cpu_pct, "collector_rss_mb": s.collector_rss_mb,
         "critical_coverage_pct": s.critical_coverage_pct,
     } for s in samples]
+
+
+def live_charts(samples: list[Any], interval_s: float, key_prefix: str) -> None:
+    """The variant time series of an experiment's samples, three to a row (experiment page
+    and its shared view)."""
+    import streamlit as st
+
+    rows = live_rows(samples, interval_s)
+    cols = st.columns(3)
+    for i, (metric, title, unit) in enumerate(LIVE_METRICS):
+        with cols[i % 3]:
+            st.plotly_chart(figures.variant_timeseries(rows, metric, title, unit), width="stretch",
+                            key=f"{key_prefix}.{metric}")
 
 
 def timeline(exp: Experiment) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,40 +11,9 @@ from argon2 import PasswordHasher
 
 from core.domain.accounts import PERMISSIONS, Actor, Role, allowed
 from core.domain.errors import AuthenticationError, NotFoundError, PermissionDenied, ValidationError
-from core.domain.experiment import utcnow
 from core.services.accounts import LOCK_AFTER, AccountService
 from core.store.memory import MemoryDatabase
-
-PASSWORD = "correct horse battery"
-ROOT = Actor("root", Role.ADMIN, "cli")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db() -> MemoryDatabase:
-    return MemoryDatabase()
-
-
-@pytest.fixture
-def accounts(db: MemoryDatabase, clock: Clock) -> AccountService:
-    # real argon2id, cheap parameters so the suite stays fast
-    svc = AccountService(db.uow, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), clock=clock)
-    with db.uow() as uow:
-        uow.users.add("root", Role.ADMIN, svc.hasher.hash(PASSWORD))
-        uow.commit()
-    return svc
+from tests.accounts_world import PASSWORD, ROOT, Clock
 
 
 def _audit(db: MemoryDatabase) -> list[tuple[str, str, str, str]]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 
 from core.domain.accounts import Actor, Role
 from core.domain.errors import AuthenticationError, ValidationError
-from core.domain.experiment import utcnow
 from core.services.accounts import AccountService
 from core.services.sessions import (
     OIDC_NO_PASSWORD,
@@ -21,37 +19,9 @@ from core.services.sessions import (
     verify,
 )
 from core.store.memory import MemoryDatabase
+from tests.accounts_world import PASSWORD, ROOT, Clock
 
 SECRET = b"k" * 32
-PASSWORD = "correct horse battery"
-ROOT = Actor("root", Role.ADMIN, "cli")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db() -> MemoryDatabase:
-    return MemoryDatabase()
-
-
-@pytest.fixture
-def accounts(db: MemoryDatabase, clock: Clock) -> AccountService:
-    svc = AccountService(db.uow, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), clock=clock)
-    with db.uow() as uow:
-        uow.users.add("root", Role.ADMIN, svc.hasher.hash(PASSWORD))
-        uow.commit()
-    return svc
 
 
 @pytest.fixture
