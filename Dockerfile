@@ -17,4 +17,6 @@ ENV PHOENIX_DATA_DIR=/data \
 VOLUME ["/data"]
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health')"
-CMD ["sh", "-c", "phoenix db upgrade && exec phoenix ui --host 0.0.0.0 --port 8501"]
+# First start: `phoenix user init` creates the admin and prints its password once to the log
+# (also in /data/initial_admin_password, 0600); without an account nobody could sign in.
+CMD ["sh", "-c", "phoenix db upgrade && phoenix user init && exec phoenix ui --host 0.0.0.0 --port 8501"]
