@@ -78,21 +78,15 @@ def _password_from_stdin() -> str:
 
 def _add(args: argparse.Namespace) -> int:
     password = _password_from_stdin()
-    services = common.services()
-    try:
-        rec = services.accounts.add_user(common.identity(services.accounts, args), args.name, args.role, password)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        rec = services.accounts.add_user(actor, args.name, args.role, password)
     print(f"added {rec.name} ({rec.role.label})")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    services = common.services()
-    try:
-        users = services.accounts.list_users(common.identity(services.accounts, args))
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        users = services.accounts.list_users(actor)
     if args.json:
         print(json.dumps([{"name": u.name, "role": u.role.label, "disabled": u.disabled,
                            "locked_until": u.locked_until.isoformat() if u.locked_until else None,
@@ -105,32 +99,23 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _set_role(args: argparse.Namespace) -> int:
-    services = common.services()
-    try:
-        rec = services.accounts.set_role(common.identity(services.accounts, args), args.name, args.role)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        rec = services.accounts.set_role(actor, args.name, args.role)
     print(f"{rec.name} is now {rec.role.label}")
     return 0
 
 
 def _disable(args: argparse.Namespace) -> int:
-    services = common.services()
-    try:
-        rec = services.accounts.disable(common.identity(services.accounts, args), args.name)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        rec = services.accounts.disable(actor, args.name)
     print(f"{rec.name} is disabled")
     return 0
 
 
 def _reset_password(args: argparse.Namespace) -> int:
     password = _password_from_stdin()
-    services = common.services()
-    try:
-        rec = services.accounts.reset_password(common.identity(services.accounts, args), args.name, password)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        rec = services.accounts.reset_password(actor, args.name, password)
     print(f"password of {rec.name} reset")
     return 0
 
@@ -150,12 +135,9 @@ def _init(args: argparse.Namespace) -> int:
 
 def _token_create(args: argparse.Namespace) -> int:
     ttl = parse_duration(args.ttl, "--ttl")
-    services = common.services()
-    try:
-        rec, secret = services.accounts.create_token(common.identity(services.accounts, args), args.name, ttl,
+    with common.acting(args) as (services, actor):
+        rec, secret = services.accounts.create_token(actor, args.name, ttl,
                                                      role=args.role)
-    finally:
-        services.close()
     print(secret)
     print(f"token {rec.id} ({rec.name}, {rec.role.label}) expires {rec.expires_at:%Y-%m-%d %H:%M} UTC; "
           "the secret above is shown only now: use it as PHOENIX_TOKEN", file=sys.stderr)
@@ -163,11 +145,8 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    services = common.services()
-    try:
-        tokens = services.accounts.list_tokens(common.identity(services.accounts, args), everyone=args.all)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        tokens = services.accounts.list_tokens(actor, everyone=args.all)
     if args.json:
         print(json.dumps([{"id": t.id, "owner": t.owner, "name": t.name, "role": t.role.label,
                            "expires_at": t.expires_at.isoformat(),
@@ -183,10 +162,7 @@ def _token_list(args: argparse.Namespace) -> int:
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
-    services = common.services()
-    try:
-        rec = services.accounts.revoke_token(common.identity(services.accounts, args), args.id)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        rec = services.accounts.revoke_token(actor, args.id)
     print(f"token {rec.id} ({rec.name}) revoked")
     return 0

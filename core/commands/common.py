@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from core.domain.accounts import Actor
@@ -69,6 +71,16 @@ def identity(accounts: AccountService, args: argparse.Namespace | None = None) -
         except NotFoundError:
             pass
     raise AuthenticationError(f"who is acting? your login name {login!r} is not a Phoenix account; {HOW_TO_IDENTIFY}")
+
+
+@contextmanager
+def acting(args: argparse.Namespace) -> Iterator[tuple[Services, Actor]]:
+    """The wired services and this command's actor, closed afterwards (one command, one use)."""
+    svc = services()
+    try:
+        yield svc, identity(svc.accounts, args)
+    finally:
+        svc.close()
 
 
 def critical_rules_from(path: str | None, problems: list[str]) -> list[dict[str, str]] | None:

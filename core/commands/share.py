@@ -48,11 +48,8 @@ def _scope(args: argparse.Namespace) -> tuple[str, str]:
 def _create(args: argparse.Namespace) -> int:
     kind, ref = _scope(args)
     ttl = parse_ttl(args.ttl)
-    services = common.services()
-    try:
-        link, url = services.shares.create(common.identity(services.accounts, args), kind, ref, ttl)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        link, url = services.shares.create(actor, kind, ref, ttl)
     print(url)
     print(f"link {link.id} to {kind} {ref}, expires {link.expires_at:%Y-%m-%d %H:%M} UTC", flush=True)
     return 0
@@ -60,14 +57,11 @@ def _create(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     kind, ref = _scope(args)
-    services = common.services()
-    try:
-        links = services.shares.list_for(common.identity(services.accounts, args), kind, ref)
+    with common.acting(args) as (services, actor):
+        links = services.shares.list_for(actor, kind, ref)
         rows = [{"id": s.id, "created_by": s.created_by, "created_at": s.created_at.isoformat(),
                  "expires_at": s.expires_at.isoformat(), "status": services.shares.status(s),
                  "revoked_by": s.revoked_by} for s in links]
-    finally:
-        services.close()
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -80,10 +74,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    services = common.services()
-    try:
-        link = services.shares.revoke(common.identity(services.accounts, args), args.link_id)
-    finally:
-        services.close()
+    with common.acting(args) as (services, actor):
+        link = services.shares.revoke(actor, args.link_id)
     print(f"revoked link {link.id} to {link.scope_kind} {link.scope_ref} (by {link.revoked_by})")
     return 0

@@ -220,37 +220,30 @@ class AccountService:
         with self.uow_factory() as uow:
             return uow.users.get(name)
 
+    def _change_user(self, name: str, removes_an_admin: Callable[[UserRecord], bool],
+                     **changes: object) -> UserRecord:
+        """One audited change to an account; refused when it would leave no enabled admin."""
+        with self.uow_factory() as uow:
+            old = uow.users.get(name)
+            if removes_an_admin(old):
+                _keep_an_admin(uow.users.list(), name)
+            rec = uow.users.update(name, **changes)
+            record(uow, name, before=_user_view(old), after=_user_view(rec))
+            uow.commit()
+        return rec
+
     @mutation("user.manage")
     def set_role(self, actor: Actor, name: str, role: Role | str) -> UserRecord:
         role = Role.parse(role)
-        with self.uow_factory() as uow:
-            old = uow.users.get(name)
-            if old.role == Role.ADMIN and role < Role.ADMIN:
-                _keep_an_admin(uow.users.list(), name)
-            rec = uow.users.update(name, role=role)
-            record(uow, name, before=_user_view(old), after=_user_view(rec))
-            uow.commit()
-        return rec
+        return self._change_user(name, lambda old: old.role == Role.ADMIN and role < Role.ADMIN, role=role)
 
     @mutation("user.manage")
     def disable(self, actor: Actor, name: str) -> UserRecord:
-        with self.uow_factory() as uow:
-            old = uow.users.get(name)
-            if old.role == Role.ADMIN and not old.disabled:
-                _keep_an_admin(uow.users.list(), name)
-            rec = uow.users.update(name, disabled=True)
-            record(uow, name, before=_user_view(old), after=_user_view(rec))
-            uow.commit()
-        return rec
+        return self._change_user(name, lambda old: old.role == Role.ADMIN and not old.disabled, disabled=True)
 
     @mutation("user.manage")
     def enable(self, actor: Actor, name: str) -> UserRecord:
-        with self.uow_factory() as uow:
-            old = uow.users.get(name)
-            rec = uow.users.update(name, disabled=False, failed_logins=0, locked_until=None)
-            record(uow, name, before=_user_view(old), after=_user_view(rec))
-            uow.commit()
-        return rec
+        return self._change_user(name, lambda old: False, disabled=False, failed_logins=0, locked_until=None)
 
     @mutation("user.manage")
     def reset_password(self, actor: Actor, name: str, password: str) -> UserRecord:
