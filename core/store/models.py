@@ -89,6 +89,8 @@ class ExperimentRow(Base):
     __table_args__ = (
         Index("ix_experiments_needs_teardown", "needs_teardown",
               postgresql_where=text("needs_teardown"), sqlite_where=text("needs_teardown")),
+        # The API's keyset paging: newest first by (created_at, id).
+        Index("ix_experiments_created_id", "created_at", "id"),
     )
 
 
@@ -206,6 +208,18 @@ class CollectorProcessRow(Base):
     port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     status: Mapped[str] = mapped_column(String(20), default="running")  # running | stopped | lost
+
+
+class SchedulerHeartbeatRow(Base):
+    """One row per scheduler, rewritten each tick; readiness reads the newest beat."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    scheduler_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class AppSettingRow(Base):
