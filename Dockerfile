@@ -1,12 +1,14 @@
 # Phoenix app image: the Streamlit UI with the embedded scheduler. It installs exactly as
-# `make smoke` does (scripts/install.sh: requirements.txt + a non-editable package, no dev
-# tools) and runs as an unprivileged user with its data on a volume.
+# `make smoke` does (scripts/install.sh: requirements.txt, the gRPC stubs generated from proto/,
+# then a non-editable package, no dev tools) and runs as an unprivileged user with its data on a
+# volume. The stubs are always generated here (.dockerignore leaves out any the host holds).
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git \
  && rm -rf /var/lib/apt/lists/*
 COPY . /tmp/phoenix-src
 RUN sh /tmp/phoenix-src/scripts/install.sh python \
+ && cd / && python -c "import core.api.grpc_server" \
  && rm -rf /tmp/phoenix-src /root/.cache \
  && useradd --system --uid 10001 --create-home --home-dir /home/phoenix phoenix \
  && mkdir -p /data && chown phoenix:phoenix /data

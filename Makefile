@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8501
 API_PORT ?= 8080
+GRPC_PORT ?= 50051
 SMOKE_DIR := .smoke
 # Debian packages the test suite talks to for real (PostgreSQL: tests/conftest.py starts a
 # throwaway server with its initdb/pg_ctl when none answers on 127.0.0.1:5432).
@@ -13,7 +14,11 @@ TEST_DEB_PACKAGES := postgresql prometheus chromium git
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 
-.PHONY: run test smoke collector setup setup-dev deb-packages lint unit fuzz bench clean
+.PHONY: run test smoke collector setup setup-dev deb-packages lint unit fuzz bench clean grpc
+
+# The gRPC stubs are generated from the .proto files, never committed (core/api/grpc_build.py).
+PROTOS := $(shell find proto -name '*.proto')
+GRPC_STUBS := core/api/grpc_gen/__init__.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +27,23 @@ $(BIN)/python:
 $(VENV)/.runtime-installed: $(BIN)/python requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python core/api/grpc_build.py
 	touch $@
+
+# Regenerated whenever a .proto or the generator changes (the generator writes this file last;
+# a fresh install generates them already, in the rule above).
+$(GRPC_STUBS): $(PROTOS) core/api/grpc_build.py | $(VENV)/.runtime-installed
+	$(BIN)/python core/api/grpc_build.py
+
+grpc: $(GRPC_STUBS)
 
 $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.runtime-installed
+setup: $(VENV)/.runtime-installed $(GRPC_STUBS)
 
-setup-dev: $(VENV)/.dev-installed deb-packages
+setup-dev: $(VENV)/.dev-installed $(GRPC_STUBS) deb-packages
 
 # Install the Debian packages the suite needs, only when one is missing.
 deb-packages:
@@ -44,9 +57,9 @@ run: setup
 	mkdir -p data
 	$(BIN)/phoenix db upgrade
 	$(BIN)/phoenix user init
-	@# The API runs in the background beside the UI. A background job of a non-interactive
+	@# The API (REST and gRPC) runs in the background beside the UI. A background job of a non-interactive
 	@# shell ignores Ctrl-C, so the trap stops it (SIGTERM, then waits) whenever the UI ends.
-	$(BIN)/phoenix api --host $(HOST) --port $(API_PORT) & api=$$!; \
+	$(BIN)/phoenix api --host $(HOST) --port $(API_PORT) --grpc-port $(GRPC_PORT) & api=$$!; \
 	trap 'kill $$api 2>/dev/null; wait $$api 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/phoenix ui --host $(HOST) --port $(PORT)
 
@@ -78,4 +91,4 @@ bench: setup
 	$(BIN)/phoenix bench --json
 
 clean:
-	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build
+	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build core/api/grpc_gen
