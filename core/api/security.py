@@ -17,7 +17,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from core.domain.accounts import Actor
+from core.domain.accounts import Actor, Source
 from core.domain.errors import AuthenticationError, NotFoundError
 from core.services.accounts import TOKEN_PREFIX, AccountService
 
@@ -69,13 +69,16 @@ class Tokens:
         return str(claims["sub"])
 
 
-def actor_for(accounts: AccountService, tokens: Tokens, credential: str) -> Actor:
-    """The Actor behind a bearer credential: an API token (``phx_…``) or an access JWT."""
+def actor_for(accounts: AccountService, tokens: Tokens, credential: str, source: Source = "api") -> Actor:
+    """The Actor behind a bearer credential: an API token (``phx_…``) or an access JWT.
+
+    ``source`` is what its audit entries say the calls came through (``api``, ``grpc``).
+    """
     if credential.startswith(TOKEN_PREFIX):
-        return accounts.actor_for_token(credential, "api")
+        return accounts.actor_for_token(credential, source)
     name = tokens.subject(credential, "access")
     try:
-        return accounts.actor_for_name(name, "api")
+        return accounts.actor_for_name(name, source)
     except NotFoundError:
         raise AuthenticationError("the account of this token no longer exists") from None
 

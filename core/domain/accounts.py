@@ -14,8 +14,8 @@ from typing import Literal
 
 from core.domain.errors import PermissionDenied, ValidationError
 
-Source = Literal["ui", "cli", "api", "scheduler", "operator", "share"]
-SOURCES: tuple[str, ...] = ("ui", "cli", "api", "scheduler", "operator", "share")
+Source = Literal["ui", "cli", "api", "grpc", "scheduler", "operator", "share"]
+SOURCES: tuple[str, ...] = ("ui", "cli", "api", "grpc", "scheduler", "operator", "share")
 
 #: Account names: short, printable, usable on a command line and in a git author.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

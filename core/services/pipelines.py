@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from core.catalog.compiler import ensure_valid
-from core.catalog.templates import get_template, is_template
+from core.catalog.compiler import ensure_valid, validate_graph
+from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.accounts import Actor
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
@@ -179,3 +179,23 @@ class PipelineService:
         if not a.commit_id or not b.commit_id:
             raise NotFoundError(f"{name} v{old} or v{new} has no GitOps commit")
         return self.gitops.diff(a.commit_id, b.commit_id, name)
+
+    @query("pipeline.read")
+    def validate(self, actor: Actor, pipeline: Pipeline) -> list[str]:
+        """Every problem with ``pipeline``, one sentence each, without saving it (empty: valid)."""
+        return validate_graph(pipeline)
+
+    @query("pipeline.read")
+    def render(self, actor: Actor, pipeline: Pipeline) -> Bundle:
+        """The collector YAML and manifests of ``pipeline``, checked as a save checks them (nothing saved)."""
+        return render_checked(pipeline)
+
+    @query("pipeline.read")
+    def templates(self, actor: Actor) -> list[str]:
+        """The names of the built-in templates."""
+        return list(TEMPLATE_NAMES)
+
+    @query("pipeline.read")
+    def template(self, actor: Actor, name: str) -> Pipeline:
+        """A built-in template by name (NotFoundError for any other name, a saved pipeline's too)."""
+        return get_template(name)
