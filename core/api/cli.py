@@ -1,4 +1,5 @@
-"""``phoenix api [--host --port]``: serve the REST API with uvicorn.
+"""``phoenix api [--host --port --grpc-port]``: serve the REST API with uvicorn and, beside it in the
+same process over the same services, the gRPC API.
 
 Registered by ``core.cli`` beside the command modules: it lives here, not in
 ``core.commands``, because the commands and the API are sibling layers that never import
@@ -8,15 +9,29 @@ each other.
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from types import FrameType
 
 DEFAULT_PORT = 8080
+DEFAULT_GRPC_PORT = 50051  # core.api.grpc_server.DEFAULT_GRPC_PORT, kept here so --help stays light
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("api", help="serve the REST API (FastAPI, /api/v1)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    p = sub.add_parser("api", help="serve the REST API (FastAPI, /api/v1) and the gRPC API")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind, both APIs (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"REST port (default: {DEFAULT_PORT})")
+    p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT,
+                   help=f"gRPC port (default: {DEFAULT_GRPC_PORT}; 0: no gRPC)")
     p.set_defaults(handler=_api)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: unwind so both servers and the services close, then die of it."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def _api(args: argparse.Namespace) -> int:
@@ -25,10 +40,30 @@ def _api(args: argparse.Namespace) -> int:
     from core.api.app import create_app
     from core.bootstrap import bootstrap
 
-    services = bootstrap()
+    # uvicorn handles SIGTERM while it serves, then re-raises it once it has shut down; with the
+    # default action that would kill the process before the gRPC server and the services close
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main else None
+    terminated = False
+    services = grpc_api = None
     try:
+        services = bootstrap()
+        if args.grpc_port:
+            from core.api.grpc_server import serve
+
+            grpc_api = serve(services, args.host, args.grpc_port)
+            print(f"gRPC API on {args.host}:{grpc_api.port}", flush=True)
         uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="info",
                     server_header=False, proxy_headers=False)
+    except _Terminated:
+        terminated = True
     finally:
-        services.close()
+        if grpc_api is not None:
+            grpc_api.stop()
+        if services is not None:
+            services.close()
+        if main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    if terminated:  # the exit status says why it stopped, as uvicorn alone would
+        signal.raise_signal(signal.SIGTERM)
     return 0

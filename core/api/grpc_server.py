@@ -1,0 +1,224 @@
+"""The gRPC API: ``phoenix.v1.ExperimentService`` and ``PipelineService`` over the same services as REST.
+
+Servicers hold no rules of their own, exactly like the REST routes: each parses the message,
+calls one service method with the Actor of the call's ``authorization`` metadata (source
+``grpc``, so the audit log tells the two apart) and shapes the answer. Errors map to status
+codes in ``core.api.grpc_problems``. The stubs are generated at build time from ``proto/``
+(``core.api.grpc_build``). See docs/api.md, "gRPC".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from core.api import grpc_messages as msg
+from core.api.grpc_gen.phoenix.v1 import experiments_pb2 as xpb
+from core.api.grpc_gen.phoenix.v1 import experiments_pb2_grpc as xrpc
+from core.api.grpc_gen.phoenix.v1 import pipelines_pb2 as ppb
+from core.api.grpc_gen.phoenix.v1 import pipelines_pb2_grpc as prpc
+from core.api.grpc_problems import Authenticator, rpc
+from core.api.idempotency import Idempotency
+from core.api.limits import TokenBucket
+from core.api.problems import PreconditionFailed, PreconditionRequired
+from core.api.security import Tokens
+from core.bootstrap import Services
+from core.domain.errors import ValidationError
+from core.services.requests import CancelExperiment, Promote, RerunExperiment, SavePipelineVersion
+from core.services.secret import server_secret
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPC_PORT = 50051
+MAX_MESSAGE_BYTES = 1 << 20  # as REST's body limit: the largest pipeline JSON is a few KiB
+WORKERS = 8
+RATE_PER_S = 20.0
+BURST = 60
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+#: How many experiments a listing looks through to page by token (as REST).
+LIST_SCAN = 10_000
+SERVICE_NAMES = ("phoenix.v1.ExperimentService", "phoenix.v1.PipelineService")
+
+
+class ExperimentServicer(xrpc.ExperimentServiceServicer):
+    def __init__(self, services: Services, auth: Authenticator, idempotency: Idempotency):
+        self.svc, self.auth, self.idempotency = services, auth, idempotency
+
+    @rpc
+    def ListExperiments(self, request: xpb.ListExperimentsRequest,
+                        context: grpc.ServicerContext) -> xpb.ListExperimentsResponse:
+        actor = self.auth.actor(context)
+        size = request.page_size or DEFAULT_PAGE
+        if not 1 <= size <= MAX_PAGE:
+            raise ValidationError(f"page_size: 1 to {MAX_PAGE} (0 means {DEFAULT_PAGE}), got {size}")
+        rows = self.svc.experiments.list(actor, states=list(request.states) or None, limit=LIST_SCAN)
+        start = 0
+        if request.page_token:  # the id of the last row of the previous page
+            ids = [r.id for r in rows]
+            if request.page_token not in ids:
+                raise ValidationError("page_token: that experiment is no longer in this listing; start again without one")
+            start = ids.index(request.page_token) + 1
+        page = rows[start:start + size]
+        more = start + size < len(rows)
+        return xpb.ListExperimentsResponse(experiments=[msg.summary(r) for r in page],
+                                           next_page_token=page[-1].id if more and page else "")
+
+    @rpc
+    def GetExperiment(self, request: xpb.GetExperimentRequest, context: grpc.ServicerContext) -> xpb.Experiment:
+        return msg.experiment(self.svc.experiments.get(self.auth.actor(context), request.id))
+
+    @rpc
+    def CreateExperiment(self, request: xpb.CreateExperimentRequest,
+                         context: grpc.ServicerContext) -> xpb.Experiment:
+        actor = self.auth.actor(context)
+        if not request.request_id:
+            return msg.experiment(self.svc.experiments.create(actor, msg.create_request(request)))
+        # the request without its id, serialized deterministically: "the same request"
+        body = xpb.CreateExperimentRequest()
+        body.CopyFrom(request)
+        body.ClearField("request_id")
+        digest = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
+        earlier = self.idempotency.get(actor.name, request.request_id, digest)
+        if earlier is not None:
+            return xpb.Experiment.FromString(earlier["message"])
+        created = msg.experiment(self.svc.experiments.create(actor, msg.create_request(request)))
+        self.idempotency.put(actor.name, request.request_id, digest, {"message": created.SerializeToString()})
+        return created
+
+    @rpc
+    def CancelExperiment(self, request: xpb.CancelExperimentRequest,
+                         context: grpc.ServicerContext) -> xpb.Experiment:
+        actor = self.auth.actor(context)
+        if not request.HasField("expected_version"):
+            raise PreconditionRequired("send expected_version: the version of the experiment you read")
+        current = self.svc.experiments.get(actor, request.id)
+        if current.version != request.expected_version:
+            raise PreconditionFailed(f"experiment {request.id} is at version {current.version}, "
+                                     f"not {request.expected_version}; get it again and decide")
+        return msg.experiment(self.svc.experiments.cancel(
+            actor, CancelExperiment.of(experiment_id=request.id, reason=request.reason)))
+
+    @rpc
+    def RerunExperiment(self, request: xpb.RerunExperimentRequest, context: grpc.ServicerContext) -> xpb.Experiment:
+        actor = self.auth.actor(context)
+        return msg.experiment(self.svc.experiments.rerun(actor, RerunExperiment.of(experiment_id=request.id)))
+
+    @rpc
+    def PromoteExperiment(self, request: xpb.PromoteExperimentRequest,
+                          context: grpc.ServicerContext) -> xpb.Promotion:
+        actor = self.auth.actor(context)
+        return msg.promotion(self.svc.promotion.promote(actor, Promote.of(
+            experiment_id=request.id, force=request.force, reason=msg.optional(request, "reason"))))
+
+    @rpc
+    def ListSamples(self, request: xpb.ListSamplesRequest, context: grpc.ServicerContext) -> xpb.ListSamplesResponse:
+        actor = self.auth.actor(context)
+        self.svc.experiments.get(actor, request.id)  # NOT_FOUND for an unknown id rather than no samples
+        return xpb.ListSamplesResponse(samples=[msg.sample(s) for s in self.svc.experiments.samples(actor, request.id)])
+
+
+class PipelineServicer(prpc.PipelineServiceServicer):
+    def __init__(self, services: Services, auth: Authenticator):
+        self.svc, self.auth = services, auth
+
+    @rpc
+    def ListPipelines(self, request: ppb.ListPipelinesRequest,
+                      context: grpc.ServicerContext) -> ppb.ListPipelinesResponse:
+        rows = self.svc.pipelines.list_pipelines(self.auth.actor(context))
+        return ppb.ListPipelinesResponse(pipelines=[msg.pipeline(r) for r in rows])
+
+    @rpc
+    def GetPipelineVersion(self, request: ppb.GetPipelineVersionRequest,
+                           context: grpc.ServicerContext) -> ppb.PipelineVersion:
+        actor = self.auth.actor(context)
+        return msg.pipeline_version(self.svc.pipelines.version(actor, request.name, msg.optional(request, "number")))
+
+    @rpc
+    def SavePipelineVersion(self, request: ppb.SavePipelineVersionRequest,
+                            context: grpc.ServicerContext) -> ppb.SavedVersion:
+        actor = self.auth.actor(context)
+        saved = self.svc.pipelines.save_version(actor, SavePipelineVersion.of(
+            pipeline=msg.pipeline_of(request.pipeline_json), message=request.message))
+        return ppb.SavedVersion(name=saved.name, number=saved.number, commit_id=saved.commit_id)
+
+    @rpc
+    def ValidatePipeline(self, request: ppb.ValidatePipelineRequest, context: grpc.ServicerContext) -> ppb.Validation:
+        actor = self.auth.actor(context)
+        problems = self.svc.pipelines.validate(actor, msg.pipeline_of(request.pipeline_json))
+        return ppb.Validation(valid=not problems, problems=problems)
+
+    @rpc
+    def RenderPipeline(self, request: ppb.RenderPipelineRequest,
+                       context: grpc.ServicerContext) -> ppb.RenderedPipeline:
+        actor = self.auth.actor(context)
+        source = request.WhichOneof("source")
+        if source == "ref":
+            pipeline = self.svc.pipelines.resolve(actor, request.ref)
+        elif source == "pipeline_json":
+            pipeline = msg.pipeline_of(request.pipeline_json)
+        else:
+            raise ValidationError("give ref (a template, NAME or NAME@VERSION) or pipeline_json")
+        return msg.rendered(self.svc.pipelines.render(actor, pipeline))
+
+    @rpc
+    def ListTemplates(self, request: ppb.ListTemplatesRequest,
+                      context: grpc.ServicerContext) -> ppb.ListTemplatesResponse:
+        return ppb.ListTemplatesResponse(names=self.svc.pipelines.templates(self.auth.actor(context)))
+
+    @rpc
+    def GetTemplate(self, request: ppb.GetTemplateRequest, context: grpc.ServicerContext) -> ppb.Template:
+        return msg.template(self.svc.pipelines.template(self.auth.actor(context), request.name))
+
+
+@dataclass
+class GrpcServer:
+    """A started server, its health service, and the port it listens on (the chosen one for port 0)."""
+
+    server: grpc.Server
+    health: health.HealthServicer
+    port: int
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Say NOT_SERVING, refuse new calls, let running ones finish for ``grace_s``, cancel the rest."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s).wait()
+
+
+def create_server(services: Services, *, env: Mapping[str, str] | None = None, workers: int = WORKERS,
+                  rate_per_s: float = RATE_PER_S, burst: int = BURST) -> tuple[grpc.Server, health.HealthServicer]:
+    """A gRPC server with both services and the standard health service (not bound, not started)."""
+    env = os.environ if env is None else env
+    auth = Authenticator(services.accounts, Tokens(server_secret(services.settings, env)),
+                         (TokenBucket(rate_per_s, burst), TokenBucket(rate_per_s, burst)))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, Idempotency()), server)
+    prpc.add_PipelineServiceServicer_to_server(PipelineServicer(services, auth), server)
+    checks = health.HealthServicer()
+    for name in ("", *SERVICE_NAMES):
+        checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    return server, checks
+
+
+def serve(services: Services, host: str, port: int, *, env: Mapping[str, str] | None = None,
+          rate_per_s: float = RATE_PER_S, burst: int = BURST) -> GrpcServer:
+    """Bind ``host:port`` (plaintext: put TLS in front, as for the REST API) and start serving."""
+    server, checks = create_server(services, env=env, rate_per_s=rate_per_s, burst=burst)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises where older versions returned 0
+        bound = 0
+    if bound == 0:
+        raise OSError(f"gRPC: cannot listen on {host}:{port} (in use, or not an address of this machine)")
+    server.start()
+    log.info("gRPC API listening on %s:%d", host, bound)
+    return GrpcServer(server, checks, bound)
