@@ -39,7 +39,8 @@ def api(tmp_path: Path) -> Iterator[str]:
     svc.accounts.add_user(ADMIN, "ops", "operator", PASSWORD)
     svc.close()
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port)], env=env,
+    # --grpc-port 0: no gRPC, so parallel runs never race for its fixed default port (test_grpc.py covers it)
+    proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port), "--grpc-port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
