@@ -424,13 +424,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_phoenix_api_serves_grpc_beside_rest_and_stops_both(tmp_path: Path) -> None:
+@dataclass
+class ApiProcess:
+    target: str
+    secret: str  # an operator's API token
+    settings: Settings
+
+
+@pytest.fixture
+def phoenix_api(tmp_path: Path) -> Iterator[ApiProcess]:
+    """``phoenix api`` with gRPC on a free port over SQLite; stopped with SIGTERM, which must be clean."""
     url = f"sqlite:///{tmp_path / 'phoenix.db'}"
     env = {**os.environ, "PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_DATABASE_URL": url,
            "PHOENIX_GITOPS_REPO": str(tmp_path / "gitops"), "PHOENIX_RUNTIME": "memory",
            "PHOENIX_EMBEDDED_SCHEDULER": "0"}
-    svc = bootstrap(Settings(data_dir=tmp_path, database_url=url, gitops_repo=tmp_path / "gitops",
-                             runtime="memory", embedded_scheduler=False))
+    settings = Settings(data_dir=tmp_path, database_url=url, gitops_repo=tmp_path / "gitops",
+                        runtime="memory", embedded_scheduler=False)
+    svc = bootstrap(settings)
     add_account(svc, ADMIN)
     svc.accounts.add_user(ADMIN, "ops", "operator", PASSWORD)
     _, secret = svc.accounts.create_token(svc.accounts.actor_for_name("ops", "cli"), "grpc test", "1h")
@@ -438,26 +448,42 @@ def test_phoenix_api_serves_grpc_beside_rest_and_stops_both(tmp_path: Path) -> N
     rest, grpc_port = _free_port(), _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(rest), "--grpc-port", str(grpc_port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    meta = [("authorization", f"Bearer {secret}")]
+    target = f"127.0.0.1:{grpc_port}"
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        with grpc.insecure_channel(target) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
-            stub = xrpc.ExperimentServiceStub(channel)
-            exp = stub.CreateExperiment(xpb.CreateExperimentRequest(**NEW), metadata=meta)
-            assert stub.GetExperiment(xpb.GetExperimentRequest(id=exp.id), metadata=meta).state == "Pending"
+        yield ApiProcess(target, secret, settings)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGTERM, out
-    assert f"gRPC API on 127.0.0.1:{grpc_port}" in out and "Finished server process" in out
+    assert f"gRPC API on {target}" in out and "Finished server process" in out
     assert secret not in out
     with socket.socket() as s:  # the gRPC port was released with the process
         assert s.connect_ex(("127.0.0.1", grpc_port)) != 0
-    # what the subprocess did over gRPC is in the database, audited as such
-    svc = bootstrap(Settings(data_dir=tmp_path, database_url=url, gitops_repo=tmp_path / "gitops",
-                             runtime="memory", embedded_scheduler=False))
+
+
+def test_phoenix_api_serves_grpc_beside_rest(phoenix_api: ApiProcess) -> None:
+    meta = [("authorization", f"Bearer {phoenix_api.secret}")]
+    with grpc.insecure_channel(phoenix_api.target) as channel:
+        stub = xrpc.ExperimentServiceStub(channel)
+        exp = stub.CreateExperiment(xpb.CreateExperimentRequest(**NEW), metadata=meta)
+        assert stub.GetExperiment(xpb.GetExperimentRequest(id=exp.id), metadata=meta).state == "Pending"
+    # what the server process did over gRPC is in the database, audited as such
+    svc = bootstrap(phoenix_api.settings)
     try:
         entries = svc.accounts.audit_log(ADMIN, subject=exp.id)
     finally:
         svc.close()
-    assert [(e.action, e.source) for e in entries] == [("experiment.create", "grpc")]
+    assert [(e.action, e.actor, e.source) for e in entries] == [("experiment.create", "ops", "grpc")]
+
+
+def test_the_grpc_client_example_in_docs_works_as_written(phoenix_api: ApiProcess) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    grpc_section = doc.split("\n## gRPC\n", 1)[1]
+    example = grpc_section.split("```python\n", 1)[1].split("```", 1)[0]
+    env = {**os.environ, "PHOENIX_GRPC_TARGET": phoenix_api.target, "PHOENIX_TOKEN": phoenix_api.secret}
+    run = subprocess.run([sys.executable, "-c", example], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.split()
+    assert lines[0].startswith("exp-") and lines[1:] == ["Pending", "Cancelled"]
