@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 DEFAULT_PORT = 8080
 DEFAULT_GRPC_PORT = 50051  # core.api.grpc_server.DEFAULT_GRPC_PORT, kept here so --help stays light
@@ -34,6 +36,20 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
+def _grpc_serve() -> Callable[..., Any]:
+    """``core.api.grpc_server.serve``; a clear error when the build did not generate the stubs."""
+    try:
+        from core.api.grpc_server import serve
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("core.api.grpc_gen"):
+            raise
+        from core.domain.errors import PermanentError
+
+        raise PermanentError("the gRPC stubs are not generated: run 'make grpc' (or 'python core/api/grpc_build.py' "
+                             "in the checkout), or serve without gRPC with --grpc-port 0") from None
+    return serve
+
+
 def _api(args: argparse.Namespace) -> int:
     import uvicorn  # the server stack only when serving: `phoenix --help` stays fast
 
@@ -49,9 +65,7 @@ def _api(args: argparse.Namespace) -> int:
     try:
         services = bootstrap()
         if args.grpc_port:
-            from core.api.grpc_server import serve
-
-            grpc_api = serve(services, args.host, args.grpc_port)
+            grpc_api = _grpc_serve()(services, args.host, args.grpc_port)
             print(f"gRPC API on {args.host}:{grpc_api.port}", flush=True)
         uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="info",
                     server_header=False, proxy_headers=False)
