@@ -378,6 +378,12 @@ def test_calls_over_the_budget_are_resource_exhausted(memory_services: Any) -> N
     assert trailers["phoenix-problem-type"] == "rate-limited" and int(trailers["retry-after"]) >= 1
 
 
+def test_a_message_above_one_mib_is_refused_before_any_service(world: World) -> None:
+    big = xpb.CreateExperimentRequest(**NEW, description="x" * (1 << 20))
+    code, _, _ = code_of(lambda: world.experiments.CreateExperiment(big, metadata=world.auth("operator")))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and world.svc.experiments.list(ADMIN) == []
+
+
 # ------------------------------------------------------------------ audit, health
 
 def test_changes_made_over_grpc_are_audited_with_source_grpc(world: World) -> None:
