@@ -15,8 +15,8 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -56,11 +56,12 @@ STATUS_OF: dict[str, grpc.StatusCode] = {
 
 
 class RateLimited(PhoenixError):
-    """Over the call budget of this peer or credential."""
+    """Over the call budget of this peer or credential, or too many watches at once."""
 
-    def __init__(self, wait_s: float):
+    def __init__(self, wait_s: float, message: str = "too many calls; slow down and retry after the time "
+                                                   "in 'retry-after'"):
         self.retry_after_s = wait_s
-        super().__init__("too many calls; slow down and retry after the time in 'retry-after'")
+        super().__init__(message)
 
 
 def problem_code(exc: PhoenixError) -> str:
@@ -88,22 +89,38 @@ Reply = TypeVar("Reply")
 Handler = Callable[[Servicer, Request, grpc.ServicerContext], Reply]
 
 
+def _fail(context: grpc.ServicerContext, exc: Exception, where: str) -> NoReturn:
+    if isinstance(exc, PhoenixError):
+        code = problem_code(exc)
+        context.set_trailing_metadata(trailers(exc, code))
+        context.abort(STATUS_OF[code], str(exc))
+    log.error("unhandled error in gRPC %s", where, exc_info=exc)
+    context.set_trailing_metadata([(PROBLEM_TYPE_KEY, "internal")])
+    context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
 def rpc(method: Handler[Servicer, Request, Reply]) -> Handler[Servicer, Request, Reply]:
-    """Wrap a servicer method: a Phoenix error becomes its status; anything else INTERNAL, logged."""
+    """Wrap a unary servicer method: a Phoenix error becomes its status; anything else INTERNAL, logged."""
 
     @functools.wraps(method)
     def call(self: Servicer, request: Request, context: grpc.ServicerContext) -> Reply:
         try:
             return method(self, request, context)
-        except PhoenixError as exc:
-            code = problem_code(exc)
-            context.set_trailing_metadata(trailers(exc, code))
-            context.abort(STATUS_OF[code], str(exc))
-        except Exception:
-            log.exception("unhandled error in gRPC %s", method.__qualname__)
-            context.set_trailing_metadata([(PROBLEM_TYPE_KEY, "internal")])
-            context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
-        raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+        except Exception as exc:  # noqa: BLE001 - every failure gets a status; _fail logs the unexpected
+            _fail(context, exc, method.__qualname__)
+
+    return call
+
+
+def rpc_stream(method: Handler[Servicer, Request, Iterator[Reply]]) -> Handler[Servicer, Request, Iterator[Reply]]:
+    """``rpc`` for a server-streaming method: errors raised while it streams end the stream the same way."""
+
+    @functools.wraps(method)
+    def call(self: Servicer, request: Request, context: grpc.ServicerContext) -> Iterator[Reply]:
+        try:
+            yield from method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - as in rpc
+            _fail(context, exc, method.__qualname__)
 
     return call
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -24,7 +26,7 @@ from core.api.grpc_gen.phoenix.v1 import experiments_pb2 as xpb
 from core.api.grpc_gen.phoenix.v1 import experiments_pb2_grpc as xrpc
 from core.api.grpc_gen.phoenix.v1 import pipelines_pb2 as ppb
 from core.api.grpc_gen.phoenix.v1 import pipelines_pb2_grpc as prpc
-from core.api.grpc_problems import Authenticator, rpc
+from core.api.grpc_problems import Authenticator, RateLimited, rpc, rpc_stream
 from core.api.idempotency import Idempotency
 from core.api.limits import TokenBucket
 from core.api.problems import PreconditionFailed, PreconditionRequired
@@ -46,11 +48,32 @@ MAX_PAGE = 500
 #: How many experiments a listing looks through to page by token (as REST).
 LIST_SCAN = 10_000
 SERVICE_NAMES = ("phoenix.v1.ExperimentService", "phoenix.v1.PipelineService")
+#: WatchExperiment reads the experiment this often, and holds a worker thread while it streams:
+#: a few at once leave the other workers to the unary calls.
+WATCH_POLL_S = 1.0
+MAX_WATCHES = WORKERS // 2
+
+
+class Watches:
+    """At most ``limit`` WatchExperiment streams at once in this server."""
+
+    def __init__(self, limit: int, poll_s: float):
+        self.poll_s = poll_s
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def __enter__(self) -> Watches:
+        if not self._slots.acquire(blocking=False):
+            raise RateLimited(self.poll_s * 10, "too many experiments are being watched on this server; "
+                                                "retry later, or poll GetExperiment")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._slots.release()
 
 
 class ExperimentServicer(xrpc.ExperimentServiceServicer):
-    def __init__(self, services: Services, auth: Authenticator, idempotency: Idempotency):
-        self.svc, self.auth, self.idempotency = services, auth, idempotency
+    def __init__(self, services: Services, auth: Authenticator, idempotency: Idempotency, watches: Watches):
+        self.svc, self.auth, self.idempotency, self.watches = services, auth, idempotency, watches
 
     @rpc
     def ListExperiments(self, request: xpb.ListExperimentsRequest,
@@ -124,6 +147,21 @@ class ExperimentServicer(xrpc.ExperimentServiceServicer):
         self.svc.experiments.get(actor, request.id)  # NOT_FOUND for an unknown id rather than no samples
         return xpb.ListSamplesResponse(samples=[msg.sample(s) for s in self.svc.experiments.samples(actor, request.id)])
 
+    @rpc_stream
+    def WatchExperiment(self, request: xpb.WatchExperimentRequest,
+                        context: grpc.ServicerContext) -> Iterator[xpb.Experiment]:
+        actor = self.auth.actor(context)
+        with self.watches:
+            seen = None
+            while context.is_active():  # False once the caller cancels or the server stops
+                exp = self.svc.experiments.get(actor, request.id)
+                if exp.version != seen:
+                    seen = exp.version
+                    yield msg.experiment(exp)
+                if exp.is_terminal:
+                    return
+                time.sleep(self.watches.poll_s)
+
 
 class PipelineServicer(prpc.PipelineServiceServicer):
     def __init__(self, services: Services, auth: Authenticator):
@@ -193,14 +231,16 @@ class GrpcServer:
 
 
 def create_server(services: Services, *, env: Mapping[str, str] | None = None, workers: int = WORKERS,
-                  rate_per_s: float = RATE_PER_S, burst: int = BURST) -> tuple[grpc.Server, health.HealthServicer]:
+                  rate_per_s: float = RATE_PER_S, burst: int = BURST, watch_poll_s: float = WATCH_POLL_S,
+                  max_watches: int = MAX_WATCHES) -> tuple[grpc.Server, health.HealthServicer]:
     """A gRPC server with both services and the standard health service (not bound, not started)."""
     env = os.environ if env is None else env
     auth = Authenticator(services.accounts, Tokens(server_secret(services.settings, env)),
                          (TokenBucket(rate_per_s, burst), TokenBucket(rate_per_s, burst)))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
-    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, Idempotency()), server)
+    watches = Watches(max_watches, watch_poll_s)
+    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, Idempotency(), watches), server)
     prpc.add_PipelineServiceServicer_to_server(PipelineServicer(services, auth), server)
     checks = health.HealthServicer()
     for name in ("", *SERVICE_NAMES):
@@ -210,9 +250,11 @@ def create_server(services: Services, *, env: Mapping[str, str] | None = None, w
 
 
 def serve(services: Services, host: str, port: int, *, env: Mapping[str, str] | None = None,
-          rate_per_s: float = RATE_PER_S, burst: int = BURST) -> GrpcServer:
+          rate_per_s: float = RATE_PER_S, burst: int = BURST, watch_poll_s: float = WATCH_POLL_S,
+          max_watches: int = MAX_WATCHES) -> GrpcServer:
     """Bind ``host:port`` (plaintext: put TLS in front, as for the REST API) and start serving."""
-    server, checks = create_server(services, env=env, rate_per_s=rate_per_s, burst=burst)
+    server, checks = create_server(services, env=env, rate_per_s=rate_per_s, burst=burst,
+                                   watch_poll_s=watch_poll_s, max_watches=max_watches)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:  # grpcio raises where older versions returned 0

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from core.services.authz import declared
 from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
-from core.services.requests import SavePipelineVersion
+from core.services.requests import CancelExperiment, SavePipelineVersion
 from core.services.secret import server_secret
 from core.settings import Settings
 from tests.actors import ADMIN, add_account
@@ -86,8 +87,8 @@ class World:
         return self.svc.experiments.get(ADMIN, eid)
 
 
-def _start(svc: Any, **limits: float) -> GrpcServer:
-    return serve(svc, "127.0.0.1", 0, env={}, **(limits or UNLIMITED))  # type: ignore[arg-type]
+def _start(svc: Any, **options: float) -> GrpcServer:
+    return serve(svc, "127.0.0.1", 0, env={}, **{"watch_poll_s": 0.05, **UNLIMITED, **options})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -242,6 +243,8 @@ RPCS: dict[str, Rpc] = {
         id=w.finished().id), metadata=m), (PromotionService.promote,)),
     "ListSamples": Rpc(lambda w, m: w.experiments.ListSamples(xpb.ListSamplesRequest(id=w.pending().id), metadata=m),
                        (E.get, E.samples)),
+    "WatchExperiment": Rpc(lambda w, m: list(w.experiments.WatchExperiment(xpb.WatchExperimentRequest(
+        id=w.finished().id), metadata=m)), (E.get,)),
     "ListPipelines": Rpc(lambda w, m: w.pipelines.ListPipelines(ppb.ListPipelinesRequest(), metadata=m),
                          (P.list_pipelines,)),
     "GetPipelineVersion": Rpc(lambda w, m: w.pipelines.GetPipelineVersion(ppb.GetPipelineVersionRequest(
@@ -382,6 +385,50 @@ def test_a_message_above_one_mib_is_refused_before_any_service(world: World) -> 
     big = xpb.CreateExperimentRequest(**NEW, description="x" * (1 << 20))
     code, _, _ = code_of(lambda: world.experiments.CreateExperiment(big, metadata=world.auth("operator")))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and world.svc.experiments.list(ADMIN) == []
+
+
+def test_watch_streams_each_change_until_the_experiment_ends(world: World) -> None:
+    exp = world.pending()
+    stream = world.experiments.WatchExperiment(xpb.WatchExperimentRequest(id=exp.id), metadata=world.auth("viewer"))
+    first = next(stream)
+    assert (first.state, first.version) == ("Pending", exp.version)
+    world.svc.experiments.cancel(ADMIN, CancelExperiment(experiment_id=exp.id, reason="watched"))
+    rest = list(stream)  # ends by itself: Cancelled is final
+    assert [e.state for e in rest] == ["Cancelled"] and rest[0].version > first.version
+    code, _, trailers = code_of(lambda: next(world.experiments.WatchExperiment(
+        xpb.WatchExperimentRequest(id="missing"), metadata=world.auth("viewer"))))
+    assert code == grpc.StatusCode.NOT_FOUND and trailers["phoenix-problem-type"] == "not-found"
+
+
+def test_watches_beyond_the_limit_are_refused_and_a_cancelled_one_frees_its_slot(memory_services: Any) -> None:
+    svc = memory_services
+    add_account(svc, ADMIN)
+    _, secret = svc.accounts.create_token(ADMIN, "watcher", "1h")
+    meta = [("authorization", f"Bearer {secret}")]
+    exp = svc.experiments.create(ADMIN, **NEW)
+    server = _start(svc, max_watches=1)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = xrpc.ExperimentServiceStub(channel)
+            held = stub.WatchExperiment(xpb.WatchExperimentRequest(id=exp.id), metadata=meta)
+            assert next(held).state == "Pending"
+            code, _, trailers = code_of(lambda: next(stub.WatchExperiment(
+                xpb.WatchExperimentRequest(id=exp.id), metadata=meta)))
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and trailers["phoenix-problem-type"] == "rate-limited"
+            held.cancel()
+            for _ in range(200):  # the server notices the cancel on its next read; then the slot is free
+                again = stub.WatchExperiment(xpb.WatchExperimentRequest(id=exp.id), metadata=meta)
+                try:
+                    assert next(again).state == "Pending"
+                    again.cancel()
+                    break
+                except grpc.RpcError as err:
+                    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    time.sleep(0.05)
+            else:
+                pytest.fail("a cancelled watch never gave its slot back")
+    finally:
+        server.stop(grace_s=0)
 
 
 # ------------------------------------------------------------------ audit, health
