@@ -69,9 +69,13 @@ def _same_keys_and_values(remote: dict[str, Any], local: dict[str, Any], sent: d
     assert remote == {k: local[k] for k in remote}
 
 
+def final_view_subset(remote: dict[str, Any], local: dict[str, Any]) -> bool:
+    return set(remote) <= set(local) and remote == {k: local[k] for k in remote}
+
+
 def _ages_masked(table: str) -> str:
     """The AGE column counts seconds since creation, which moves between two runs."""
-    return re.sub(r"(?m)^(exp-\S+\s+\S+\s+)\s*\d+[smhd]", r"\1<age>", table)
+    return re.sub(r"(?m)^(exp-\S+ +\S+) +\d+[smhd]  ", r"\1 <age>  ", table)
 
 
 def test_experiment_commands_print_what_the_local_ones_print(server: LiveServer) -> None:
@@ -207,3 +211,26 @@ def test_commands_without_a_route_refuse_and_local_ones_still_run(server: LiveSe
     assert from_env.returncode == 2 and "unset PHOENIX_SERVER" in from_env.stderr
     fleet = server.phoenix("fleet", "generate", "--nodes", "2", "--procs", "5", "--out", str(tmp_path / "f.csv"))
     assert fleet.returncode == 0 and (tmp_path / "f.csv").is_file(), fleet.stderr
+
+
+def test_watching_an_ended_experiment_prints_it_and_exits_1_unless_completed(server: LiveServer) -> None:
+    """An experiment that has ended needs no event stream: its summary, and run --wait's exit code."""
+    created = server.phoenix("experiment", "create", "--name", "to cancel", "--baseline", "process-baseline-v1",
+                             "--candidate", "process-topk-v1", "--duration", "10m", "--json")
+    assert created.returncode == 0, created.stderr
+    eid = json.loads(created.stdout)["id"]
+    cancel = server.phoenix("experiment", "cancel", eid)
+    assert cancel.returncode == 0, cancel.stderr
+    watched = server.phoenix("experiment", "watch", eid, "--json")
+    local = server.phoenix("experiment", "watch", eid, "--json", remote=False)
+    local_view = json.loads(local.stdout)
+    assert local.returncode == 1 and final_view_subset(json.loads(watched.stdout), local_view)
+    assert watched.returncode == 1
+    final = json.loads(watched.stdout)
+    assert final["state"] == "Cancelled" and final["samples_recorded"] == {"baseline": 0, "candidate": 0}
+    assert watched.stderr.strip() == f"error: experiment {eid} Cancelled: cancelled"
+
+    remote_samples, local_samples = (server.phoenix("experiment", "samples", eid),
+                                     server.phoenix("experiment", "samples", eid, remote=False))
+    assert _ok(remote_samples) == _ok(local_samples) == "no samples yet: the scheduler records them while the " \
+        "experiment runs\n"
