@@ -23,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def test_run_wait_follows_the_stream_to_the_verdict(server: LiveServer) -> None:
     run = server.phoenix("experiment", "run", "--baseline", "process-baseline-v1", "--candidate", "process-topk-v1",
-                         "--duration", "3s", "--interval", "1s", "--wait", timeout=120)
+                         "--duration", "5s", "--interval", "1s", "--wait", timeout=120)
     assert run.returncode == 0, run.stderr  # Completed, as the local run --wait
     assert "Traceback" not in run.stderr
     eid = run.stdout.split()[0]
