@@ -199,14 +199,15 @@ def experiment_create(args: argparse.Namespace) -> int:
 
 def _cancel(api: RestClient, experiment_id: str, reason: str) -> dict[str, Any]:
     """Cancel with the ``If-Match`` the route needs; a change in between is read again and retried."""
-    for attempt in range(CANCEL_ATTEMPTS):
+    attempt = 1
+    while True:
         etag = api.request("GET", f"/experiments/{experiment_id}").headers.get("ETag", "")
         try:
             return api.post(f"/experiments/{experiment_id}/cancel", {"reason": reason}, headers={"If-Match": etag})
         except ConcurrencyError:
-            if attempt == CANCEL_ATTEMPTS - 1:
+            if attempt >= CANCEL_ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def experiment_cancel(args: argparse.Namespace) -> int:
