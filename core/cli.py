@@ -4,6 +4,8 @@ This module only builds the parser and dispatches. Each command group lives in i
 module under ``core/commands/`` and exposes ``register(subparsers)``; a handler returns
 the process exit code. Errors that users can cause (bad files, bad parameters) are
 raised as ``core.domain.errors.PhoenixError`` and printed as one clear line, exit 1.
+With ``--server URL`` (or ``PHOENIX_SERVER``) the commands that have REST routes run
+against that server instead (``core.commands.remote``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--as", dest="as_user", metavar="NAME", default=None,
                         help="act as this Phoenix account (default: $PHOENIX_USER, $PHOENIX_TOKEN, then your login name)")
+    parser.add_argument("--server", metavar="URL", default=None,
+                        help="run the command against this Phoenix server's REST API instead of the local "
+                             "database (default: $PHOENIX_SERVER); sign in with $PHOENIX_TOKEN or --as NAME")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -56,8 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    handler = args.handler
+    args.server_from_flag = args.server is not None
+    args.server = args.server or os.environ.get("PHOENIX_SERVER", "").strip() or None
+    if args.server:
+        from core.commands.remote import handler_for
+
+        handler = handler_for(args)
     try:
-        return int(args.handler(args) or 0)
+        return int(handler(args) or 0)
     except PhoenixError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

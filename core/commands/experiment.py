@@ -1,21 +1,22 @@
-"""``phoenix experiment create|list|show|cancel|rerun|render``.
+"""``phoenix experiment create|list|show|samples|watch|cancel|rerun|render``.
 
 Pipeline refs are ``NAME`` or ``NAME@VERSION``. Durations accept ``60s``, ``5m``, ``1h``.
 ``--json`` prints machine-readable output (stable keys, see ``experiment_to_dict``).
+The printers live in ``core.commands.experiment_views``: ``--server`` prints through them too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 from typing import Any
 
 from core.commands import common, experiment_run, report
+from core.commands import experiment_views as views
 from core.domain.criteria import LoadProfile, SuccessCriteria, Target
-from core.domain.durations import format_duration, parse_duration
+from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
-from core.domain.experiment import State, utcnow
+from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 
@@ -60,6 +61,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     common.add_identity(sh)
     sh.set_defaults(handler=_show)
 
+    sa = esub.add_parser("samples", help="the measurement samples of one experiment, oldest first")
+    sa.add_argument("id")
+    sa.add_argument("--json", action="store_true")
+    common.add_identity(sa)
+    sa.set_defaults(handler=_samples)
+
+    wa = esub.add_parser("watch", help="follow an experiment until it ends: state changes on stderr, the "
+                                       "verdict on stdout; exit 0 when Completed, 1 when Failed or Cancelled")
+    wa.add_argument("id")
+    wa.add_argument("--json", action="store_true")
+    common.add_identity(wa)
+    wa.set_defaults(handler=_watch)
+
     ca = esub.add_parser("cancel", help="cancel a pending, initializing or running experiment")
     ca.add_argument("id")
     ca.add_argument("--reason", default="")
@@ -96,7 +110,11 @@ def _selector(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _create(args: argparse.Namespace) -> int:
+def create_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``CreateExperiment`` fields of ``experiment create``'s arguments (``owner`` as given, maybe None).
+
+    Every problem at once, as one ``ValidationError``; ``--server`` sends the same fields.
+    """
     problems: list[str] = []
     duration = interval = 0.0
     try:
@@ -120,39 +138,31 @@ def _create(args: argparse.Namespace) -> int:
             crit_kw[name] = getattr(args, arg)
     if problems:
         raise ValidationError(problems)
-    target = Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector))
+    return {
+        "name": args.name,
+        "baseline": args.baseline,
+        "candidate": args.candidate,
+        "owner": args.owner,
+        "description": args.description,
+        "duration_s": duration,
+        "interval_s": interval,
+        "load": LoadProfile(name=args.load),
+        "target": Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector)),
+        "criteria": SuccessCriteria(**crit_kw),
+        "critical_rules": critical_rules,
+    }
+
+
+def _create(args: argparse.Namespace) -> int:
+    fields = create_fields(args)
     services = common.services()
     actor = common.identity(services.accounts, args)
-    exp = services.experiments.create(actor, CreateExperiment.of(
-        name=args.name,
-        baseline=args.baseline,
-        candidate=args.candidate,
-        owner=args.owner or actor.name,
-        description=args.description,
-        duration_s=duration,
-        interval_s=interval,
-        load=LoadProfile(name=args.load),
-        target=target,
-        criteria=SuccessCriteria(**crit_kw),
-        critical_rules=critical_rules,
-    ))
+    exp = services.experiments.create(actor, CreateExperiment.of(**{**fields, "owner": args.owner or actor.name}))
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
-        label = " (dry run: no collectors are started by this runtime)" if exp.dry_run else ""
-        print(f"created {exp.id} '{exp.name}': {exp.baseline} vs {exp.candidate}, state {exp.state.value}{label}")
+        views.print_created(experiment_to_dict(exp))
     return 0
-
-
-def _age(t: datetime) -> str:
-    s = max(0, int((utcnow() - t).total_seconds()))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -160,24 +170,16 @@ def _list(args: argparse.Namespace) -> int:
 
     services = common.services()
     rows = services.experiments.list(common.identity(services.accounts, args), states=args.state, limit=args.limit)
-    if args.json:
-        out = []
-        for r in rows:
-            d = asdict(r)
-            for k in ("created_at", "started_at", "finished_at"):
-                d[k] = d[k].isoformat() if d[k] else None
-            out.append(d)
-        print(json.dumps(out, indent=2))
-        return 0
-    if not rows:
-        print("no experiments yet; create one with: phoenix experiment create --name NAME --baseline B --candidate C")
-        return 0
-    header = f"{'ID':<13} {'STATE':<12} {'AGE':>5}  {'NAME':<24} BASELINE -> CANDIDATE"
-    print(header)
+    out = []
     for r in rows:
-        flag = "  [dry run]" if r.dry_run else ""
-        verdict = f"  {r.verdict}" if r.verdict else ""
-        print(f"{r.id:<13} {r.state:<12} {_age(r.created_at):>5}  {r.name[:24]:<24} {r.baseline} -> {r.candidate}{verdict}{flag}")
+        d = asdict(r)
+        for k in ("created_at", "started_at", "finished_at"):
+            d[k] = d[k].isoformat() if d[k] else None
+        out.append(d)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        views.print_rows(out)
     return 0
 
 
@@ -191,38 +193,24 @@ def _show(args: argparse.Namespace) -> int:
         d["samples"] = len(services.experiments.samples(actor, exp.id))
         print(json.dumps(d, indent=2))
         return 0
-    print(f"{exp.id}  {exp.name}{'  [dry run]' if exp.dry_run else ''}")
-    print(f"  state:      {exp.state.value}")
-    print(f"  owner:      {exp.owner}")
-    if exp.description:
-        print(f"  about:      {exp.description}")
-    print(f"  pipelines:  {exp.baseline} (baseline) vs {exp.candidate} (candidate)")
-    print(f"  target:     {exp.target.describe()}, load {exp.load.name}")
-    print(f"  timing:     {format_duration(exp.timing.duration_s)} every {format_duration(exp.timing.interval_s)}")
-    c = exp.criteria
-    crit = [f"series -{c.min_series_reduction_pct:g}%", f"min samples {c.min_samples}"]
-    if c.require_full_critical_coverage:
-        crit.append("critical coverage 100%")
-    if c.max_cpu_overhead_pct is not None:
-        crit.append(f"cpu overhead <= {c.max_cpu_overhead_pct:g}%")
-    if c.max_memory_overhead_mb is not None:
-        crit.append(f"memory overhead <= {c.max_memory_overhead_mb:g} MB")
-    if c.min_cost_reduction_pct is not None:
-        crit.append(f"cost -{c.min_cost_reduction_pct:g}%")
-    print(f"  criteria:   {', '.join(crit)}")
-    print(f"  critical:   {'default policy' if exp.critical_rules is None else f'{len(exp.critical_rules)} custom rules'}")
-    if exp.error:
-        print(f"  error:      {exp.error}")
-    if exp.result:
-        print(f"  verdict:    {exp.result.get('verdict')}")
-        for reason in exp.result.get("reasons", []) or []:
-            print(f"              - {reason}")
-    print("  events:")
-    if not exp.events:
-        print("    (none yet: waiting for the scheduler)")
-    for ev in exp.events:
-        print(f"    {ev.at.strftime('%Y-%m-%d %H:%M:%S')}  {ev.from_state:>12} -> {ev.to_state:<12} {ev.actor}: {ev.reason}")
+    views.print_experiment(experiment_to_dict(exp))
     return 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    with common.acting(args) as (services, actor):
+        services.experiments.get(actor, args.id)  # an unknown id is an error, not an empty table
+        rows = [views.sample_view(s.to_dict()) for s in services.experiments.samples(actor, args.id)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        views.print_samples(rows)
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    with common.acting(args) as (services, actor):
+        return experiment_run.watch(services, actor, args.id, as_json=args.json)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -262,7 +250,7 @@ def _cancel(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
-        print(f"{exp.id} cancelled; the scheduler stops its collectors on its next tick")
+        views.print_cancelled(experiment_to_dict(exp))
     return 0
 
 
@@ -272,6 +260,5 @@ def _rerun(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(experiment_to_dict(exp), indent=2))
     else:
-        label = " (dry run: no collectors are started by this runtime)" if exp.dry_run else ""
-        print(f"created {exp.id} '{exp.name}' re-running {args.id}, state {exp.state.value}{label}")
+        views.print_rerun(experiment_to_dict(exp), args.id)
     return 0

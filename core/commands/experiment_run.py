@@ -27,6 +27,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from core.commands import common
+from core.commands.experiment_views import progress_line, transition_text
 from core.domain.accounts import Actor
 from core.domain.criteria import LoadProfile, SuccessCriteria
 from core.domain.durations import format_duration, parse_duration
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 #: After this long without reaching a terminal state the command gives up (and cancels).
 GRACE_S = 180.0
 TEARDOWN_WAIT_S = 30.0
+#: How often ``experiment watch`` re-reads the store.
+WATCH_POLL_S = 1.0
 
 
 def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -74,7 +77,8 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _create(args: argparse.Namespace, services: Services, actor: Actor) -> Experiment:
+def run_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``CreateExperiment`` fields of ``experiment run``'s arguments (``owner`` as given, maybe None)."""
     problems: list[str] = []
     duration = interval = 0.0
     for attr, flag in (("duration", "--duration"), ("interval", "--interval")):
@@ -96,11 +100,14 @@ def _create(args: argparse.Namespace, services: Services, actor: Actor) -> Exper
     if problems:
         raise ValidationError(problems)
     name = args.name or f"{args.baseline} vs {args.candidate}"[:120]
-    return services.experiments.create(actor, CreateExperiment.of(
-        name=name, baseline=args.baseline, candidate=args.candidate, owner=args.owner or actor.name,
-        duration_s=duration, interval_s=interval, load=LoadProfile(name=args.load),
-        criteria=SuccessCriteria(**crit), critical_rules=critical_rules,
-    ))  # fmt: skip
+    return {"name": name, "baseline": args.baseline, "candidate": args.candidate, "owner": args.owner,
+            "duration_s": duration, "interval_s": interval, "load": LoadProfile(name=args.load),
+            "criteria": SuccessCriteria(**crit), "critical_rules": critical_rules}
+
+
+def _create(args: argparse.Namespace, services: Services, actor: Actor) -> Experiment:
+    fields = run_fields(args)
+    return services.experiments.create(actor, CreateExperiment.of(**{**fields, "owner": args.owner or actor.name}))
 
 
 def final_view(services: Services, actor: Actor, exp: Experiment) -> dict[str, Any]:
@@ -111,8 +118,12 @@ def final_view(services: Services, actor: Actor, exp: Experiment) -> dict[str, A
     """
     promoted = services.promotion.of(actor, exp.id)
     d = experiment_to_dict(exp, promoted=promoted.to_dict(with_graph=False) if promoted else None)
-    rows = services.experiments.samples(actor, exp.id)
-    d["samples_recorded"] = {v: sum(1 for s in rows if s.variant == v) for v in ("baseline", "candidate")}
+    return complete_final_view(d, [s.variant for s in services.experiments.samples(actor, exp.id)])
+
+
+def complete_final_view(d: dict[str, Any], sample_variants: list[str]) -> dict[str, Any]:
+    """``final_view``'s guaranteed paths on an experiment view (also for ``--server``, from the API's answers)."""
+    d["samples_recorded"] = {v: sum(1 for s in sample_variants if s == v) for v in ("baseline", "candidate")}
     if isinstance(d.get("result"), dict):
         res = d["result"]
         for key in ("verdict", "series_reduction_pct", "critical_coverage_pct"):
@@ -170,17 +181,16 @@ def drive(services: Services, actor: Actor, experiment_id: str, stop: threading.
             if progress:
                 # From the stored event log, so transitions made by another scheduler show too.
                 for ev in exp.events[seen_events:]:
-                    why = f" ({ev.reason})" if ev.to_state in ("Failed", "Cancelled") and ev.reason else ""
-                    _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {ev.from_state} -> {ev.to_state}{why}")
+                    _err(progress_line(experiment_id, transition_text(ev.from_state, ev.to_state, ev.reason)))
                 seen_events = len(exp.events)
                 for eid, msg in report.errors:
                     if eid in (experiment_id, "*"):
-                        _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: {msg}")
+                        _err(progress_line(experiment_id, msg))
                 if exp.state is State.RUNNING:
                     n = len(services.experiments.samples(actor, experiment_id))
                     if n != last_samples:
                         last_samples = n
-                        _err(f"[{time.strftime('%H:%M:%S')}] {experiment_id}: running, {n} samples recorded")
+                        _err(progress_line(experiment_id, f"running, {n} samples recorded"))
             if exp.is_terminal and not exp.needs_teardown:
                 return exp
             if time.monotonic() > deadline:
@@ -250,18 +260,53 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(d, indent=2))
         else:
-            _print_summary(d)
+            print_summary(d)
         if stop.signum is not None:
             return 128 + stop.signum
-        if exp.state is State.COMPLETED:
-            return 0
-        _err(f"error: experiment {exp.id} {exp.state.value}: {exp.error or 'cancelled'}")
-        return 1
+        return exit_code(d)
     finally:
         services.close()
 
 
-def _print_summary(d: dict[str, Any]) -> None:
+def exit_code(d: dict[str, Any]) -> int:
+    """0 when the experiment Completed (whatever its verdict), 1 when it Failed or was Cancelled."""
+    if d["state"] == State.COMPLETED.value:
+        return 0
+    _err(f"error: experiment {d['id']} {d['state']}: {d.get('error') or 'cancelled'}")
+    return 1
+
+
+def watch(services: Services, actor: Actor, experiment_id: str, *, as_json: bool,
+          poll_s: float = WATCH_POLL_S) -> int:
+    """Follow an experiment in the store until it ends (another process's scheduler moves it).
+
+    State changes and sample counts go to stderr as ``run --wait`` prints them; the final
+    view to stdout; the exit code is ``run --wait``'s.
+    """
+    exp = services.experiments.get(actor, experiment_id)
+    seen_events, last_samples = 0, -1
+    while True:
+        for ev in exp.events[seen_events:]:
+            _err(progress_line(experiment_id, transition_text(ev.from_state, ev.to_state, ev.reason)))
+        seen_events = len(exp.events)
+        if exp.state is State.RUNNING:
+            n = len(services.experiments.samples(actor, experiment_id))
+            if n != last_samples:
+                last_samples = n
+                _err(progress_line(experiment_id, f"running, {n} samples recorded"))
+        if exp.is_terminal:
+            break
+        time.sleep(poll_s)
+        exp = services.experiments.get(actor, experiment_id)
+    d = final_view(services, actor, exp)
+    if as_json:
+        print(json.dumps(d, indent=2))
+    else:
+        print_summary(d)
+    return exit_code(d)
+
+
+def print_summary(d: dict[str, Any]) -> None:
     print(f"{d['id']}  {d['state']}")
     res = d.get("result") or {}
     if res:
@@ -276,20 +321,29 @@ def _print_summary(d: dict[str, Any]) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    if args.reason is not None and not args.force:
-        raise ValidationError("--reason only applies with --force")
-    request = Promote.of(experiment_id=args.id, force=args.force, reason=args.reason)
+    request = promote_request(args)
     services = common.services()
     try:
         # promoting needs an admin account; forcing also needs a reason, recorded in the audit
         rec = services.promotion.promote(common.identity(services.accounts, args), request)
     finally:
         services.close()
-    if args.json:
-        print(json.dumps(rec.to_dict(with_graph=False), indent=2))
-    else:
-        forced = f" (forced: {rec.reason})" if rec.forced else ""
-        print(f"{rec.ref} is production for {rec.target} (experiment {rec.experiment_id}, "
-              f"commit {rec.commit_id[:12]}){forced}")  # fmt: skip
-        print("run it on this host with: phoenix collector --production")
+    print_promoted(rec.to_dict(with_graph=False), as_json=args.json)
     return 0
+
+
+def promote_request(args: argparse.Namespace) -> Promote:
+    if args.reason is not None and not args.force:
+        raise ValidationError("--reason only applies with --force")
+    return Promote.of(experiment_id=args.id, force=args.force, reason=args.reason)
+
+
+def print_promoted(rec: dict[str, Any], *, as_json: bool) -> None:
+    """A promotion record (``ProductionRecord.to_dict`` without the graph)."""
+    if as_json:
+        print(json.dumps(rec, indent=2))
+        return
+    forced = f" (forced: {rec['reason']})" if rec.get("forced") else ""
+    print(f"{rec['ref']} is production for {rec['target']} (experiment {rec['experiment_id']}, "
+          f"commit {(rec.get('commit_id') or '')[:12]}){forced}")  # fmt: skip
+    print("run it on this host with: phoenix collector --production")

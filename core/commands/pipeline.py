@@ -131,7 +131,7 @@ def load_pipeline_ref(ref: str, args: argparse.Namespace | None = None) -> Any:
     return load_pipeline(ref)  # a template or a file: no database needed
 
 
-def _first_sentence(text: str) -> str:
+def first_sentence(text: str) -> str:
     s = text.split(". ")[0].strip()
     return s if len(s) <= 90 else s[:87] + "..."
 
@@ -139,7 +139,7 @@ def _first_sentence(text: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from core.catalog.templates import list_templates
 
-    rows = [(t.name, "template", "-", _first_sentence(t.description)) for t in list_templates()]
+    rows = [(t.name, "template", "-", first_sentence(t.description)) for t in list_templates()]
     note = None
     try:
         db = _database()
@@ -147,18 +147,23 @@ def cmd_list(args: argparse.Namespace) -> int:
             saved = _pipelines(db).list_pipelines(_actor(db, args))
         finally:
             db.dispose()
-        rows += [(p.name, "saved", str(p.latest_version or "-"), _first_sentence(p.description)) for p in saved]
+        rows += [(p.name, "saved", str(p.latest_version or "-"), first_sentence(p.description)) for p in saved]
     except PhoenixError as exc:  # templates are still useful without a database
         note = f"note: saved pipelines unavailable: {exc}"
     except Exception as exc:  # noqa: BLE001 - templates are still useful without a database
         note = f"note: saved pipelines unavailable ({exc.__class__.__name__}); run 'phoenix db upgrade'"
+    print_pipeline_rows(rows)
+    if note:
+        print(note, file=sys.stderr)
+    return 0
+
+
+def print_pipeline_rows(rows: list[tuple[str, str, str, str]]) -> None:
+    """The ``pipeline list`` table: (name, template|saved, latest version or -, first sentence)."""
     width = max(len(r[0]) for r in rows)
     print(f"{'NAME':<{width}}  {'KIND':<8}  {'VER':>3}  DESCRIPTION")
     for name, kind, ver, desc in rows:
         print(f"{name:<{width}}  {kind:<8}  {ver:>3}  {desc}")
-    if note:
-        print(note, file=sys.stderr)
-    return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:

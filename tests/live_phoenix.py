@@ -1,0 +1,116 @@
+"""A real Phoenix server for client tests: ``phoenix api`` (uvicorn) on a free loopback port over a
+temp SQLite database, the memory runtime, an operator ``ops`` with a password and an API token,
+and optionally a standing ``phoenix scheduler`` so experiments reach their verdict.
+
+``phoenix(...)`` runs the CLI in a subprocess the way a user does: against this database
+(``local``) or against the server (``remote``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from core.bootstrap import bootstrap
+from core.domain.accounts import Actor, Role
+from core.settings import Settings
+from tests.actors import ADMIN, add_account
+
+PASSWORD = "operator password 1"
+OPERATOR = Actor("ops", Role.OPERATOR, "cli")
+ROOT = Path(__file__).parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    env: dict[str, str]  # the server's database and runtime: a local CLI run uses the same
+    token: str  # ops's API token (phx_…)
+    log: Path
+
+    def phoenix(self, *argv: str, remote: bool = True, extra_env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``python -m core ARGV``: remote = ``--server URL`` with the token; local = ``PHOENIX_USER=ops``."""
+        env = {k: v for k, v in self.env.items()
+               if k not in ("PHOENIX_TOKEN", "PHOENIX_USER", "PHOENIX_SERVER", "PHOENIX_PASSWORD")}
+        if remote:
+            env["PHOENIX_TOKEN"] = self.token
+            argv = ("--server", self.url, *argv)
+        else:
+            env["PHOENIX_USER"] = OPERATOR.name
+        env.update(extra_env or {})
+        return subprocess.run([sys.executable, "-m", "core", *argv], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[str], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"phoenix api did not become ready:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def live_server(tmp_path: Path, *, scheduler: bool = False) -> Iterator[LiveServer]:
+    url_db = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    env = {**os.environ, "PHOENIX_DATA_DIR": str(tmp_path), "PHOENIX_DATABASE_URL": url_db,
+           "PHOENIX_GITOPS_REPO": str(tmp_path / "gitops"), "PHOENIX_RUNTIME": "memory",
+           "PHOENIX_EMBEDDED_SCHEDULER": "0", "PHOENIX_SCHEDULER_INTERVAL": "0.5",
+           "PYTHONPATH": str(ROOT)}
+    svc = bootstrap(Settings(data_dir=tmp_path, database_url=url_db, gitops_repo=tmp_path / "gitops",
+                             runtime="memory", embedded_scheduler=False))
+    try:
+        add_account(svc, ADMIN)
+        svc.accounts.add_user(ADMIN, OPERATOR.name, OPERATOR.role, PASSWORD)
+        _, token = svc.accounts.create_token(OPERATOR, "client tests", "1h")
+    finally:
+        svc.close()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "api.log"
+    procs: list[subprocess.Popen[str]] = []
+    with open(log, "w") as out:
+        try:
+            api = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port)], env=env, cwd=ROOT,
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+            procs.append(api)
+            _wait_ready(url, api, log)
+            if scheduler:
+                procs.append(subprocess.Popen([sys.executable, "-m", "core", "scheduler"], env=env, cwd=ROOT,
+                                              stdout=out, stderr=subprocess.STDOUT, text=True))
+            yield LiveServer(url, env, token, log)
+        finally:
+            for proc in reversed(procs):
+                _stop(proc)
