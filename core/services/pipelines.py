@@ -14,24 +14,28 @@ so the builder, the CLI and the API all get the same error).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from core.catalog.compiler import ensure_valid
-from core.catalog.templates import get_template, is_template
+from core.catalog.compiler import ensure_valid, validate_graph
+from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.accounts import Actor
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import PipelineRecord, PipelineVersionRecord
+from core.engine.snapshot import load_snapshot
 from core.gitops import CommitInfo, GitOps
 from core.otelcol.validate import check_collector_yaml
 from core.render.bundle import Bundle, render_bundle
-from core.render.collector import RenderOptions
+from core.render.collector import RenderOptions, render_collector
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
 from core.services.authz import mutation, query, record
+from core.services.estimate import estimate_pipeline
 from core.services.requests import SavePipelineVersion
+from core.services.settings import SettingsService
 from core.store.refs import load_pipeline
 
 MAX_MESSAGE = 10_000
@@ -95,9 +99,11 @@ def computed_params(pipeline: Pipeline) -> dict[str, Any]:
 class PipelineService:
     """Saved pipelines: save a version (database + GitOps commit), list, load, resolve, history, diff."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps):
+    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps, configuration: SettingsService | None = None):
         self.uow_factory = uow_factory
         self.gitops = gitops
+        # the price cards and default critical policy an estimate uses
+        self.configuration = configuration or SettingsService(uow_factory)
 
     @mutation("pipeline.save")
     def save_version(self, actor: Actor, request: SavePipelineVersion) -> SavedVersion:
@@ -179,3 +185,44 @@ class PipelineService:
         if not a.commit_id or not b.commit_id:
             raise NotFoundError(f"{name} v{old} or v{new} has no GitOps commit")
         return self.gitops.diff(a.commit_id, b.commit_id, name)
+
+    @query("pipeline.read")
+    def template_names(self, actor: Actor) -> list[str]:
+        return list(TEMPLATE_NAMES)
+
+    @query("pipeline.read")
+    def template(self, actor: Actor, name: str) -> Pipeline:
+        """A built-in template by name (never a saved pipeline or a file)."""
+        if not is_template(name):
+            raise NotFoundError(f"no built-in template {name!r}; known: {', '.join(TEMPLATE_NAMES)}")
+        return get_template(name)
+
+    @query("pipeline.read")
+    def problems(self, actor: Actor, pipeline: Pipeline) -> list[str]:
+        """Every problem with a pipeline, without saving it (empty when it is valid)."""
+        return validate_graph(pipeline)
+
+    @query("pipeline.read")
+    def render(self, actor: Actor, pipeline: Pipeline) -> str:
+        """The collector YAML of a pipeline; a ValidationError lists why it cannot be rendered."""
+        ensure_valid(pipeline)
+        return render_collector(pipeline)
+
+    @query("pipeline.read")
+    def estimate(self, actor: Actor, pipeline: Pipeline, snapshot: bytes, source: str = "snapshot") -> dict[str, Any]:
+        """``phoenix estimate`` over a snapshot CSV's bytes: the report, JSON-safe (NaN and
+        infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
+        frame = load_snapshot(snapshot)
+        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=source).report)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _json_safe(value.item())
+    return value

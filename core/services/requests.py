@@ -74,8 +74,11 @@ class CreateExperiment(Request):
 
 
 class CancelExperiment(Request):
+    """``expected_version``: cancel only if the experiment is still at that version (If-Match)."""
+
     experiment_id: str
     reason: str = ""
+    expected_version: int | None = None
 
 
 class RerunExperiment(Request):
