@@ -27,6 +27,8 @@ from core.domain.errors import (
     TemporaryError,
     ValidationError,
 )
+from core.services.experiments import StaleVersion
+from core.services.settings import StaleSetting
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ ERROR_MAP: tuple[tuple[type[PhoenixError], int, str], ...] = (
     (PermissionDenied, 403, "forbidden"),
     (AuthenticationError, 401, "unauthenticated"),
     (PreconditionFailed, 412, "precondition-failed"),
+    (StaleVersion, 412, "precondition-failed"),  # If-Match checked where the change is saved
+    (StaleSetting, 412, "precondition-failed"),
     (PreconditionRequired, 428, "precondition-required"),
     (ConcurrencyError, 409, "conflict"),
     (InvalidTransitionError, 409, "invalid-transition"),

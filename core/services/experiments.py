@@ -231,8 +231,12 @@ class ExperimentService:
         return {s.value: counts.get(s.value, 0) for s in State}
 
     @query("experiment.read")
-    def samples(self, actor: Actor, experiment_id: str, since: datetime | None = None) -> list[MeasurementSample]:
+    def samples(self, actor: Actor, experiment_id: str, since: datetime | None = None,
+                *, known: bool = False) -> list[MeasurementSample]:
+        """Samples, oldest first. ``known``: NotFoundError for an unknown experiment (not an empty list)."""
         with self.uow_factory() as uow:
+            if known:
+                uow.experiments.get(experiment_id)
             return uow.samples.list(experiment_id, since=since)
 
     @query("experiment.read")

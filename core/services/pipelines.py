@@ -34,7 +34,7 @@ from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
 from core.services.authz import mutation, query, record
 from core.services.estimate import estimate_pipeline
-from core.services.requests import SavePipelineVersion
+from core.services.requests import EstimatePipeline, SavePipelineVersion
 from core.services.settings import SettingsService
 from core.store.refs import load_pipeline
 
@@ -209,11 +209,12 @@ class PipelineService:
         return render_collector(pipeline)
 
     @query("pipeline.read")
-    def estimate(self, actor: Actor, pipeline: Pipeline, snapshot: bytes, source: str = "snapshot") -> dict[str, Any]:
+    def estimate(self, actor: Actor, request: EstimatePipeline, snapshot: bytes) -> dict[str, Any]:
         """``phoenix estimate`` over a snapshot CSV's bytes: the report, JSON-safe (NaN and
         infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
+        pipeline = request.graph if request.graph is not None else self.resolve(actor, request.pipeline or "")
         frame = load_snapshot(snapshot)
-        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=source).report)
+        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=request.source).report)
 
 
 def _json_safe(value: Any) -> Any:

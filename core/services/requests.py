@@ -93,6 +93,21 @@ class SavePipelineVersion(Request):
     message: str | None = None
 
 
+class EstimatePipeline(Request):
+    """What to estimate on an uploaded snapshot: a saved or built-in pipeline by ref
+    (``name`` / ``name@N``), or a pipeline given as JSON (``graph``); exactly one."""
+
+    pipeline: str | None = None
+    graph: PipelineField | None = None
+    source: str = "snapshot"
+
+    @pydantic.model_validator(mode="after")
+    def _one_pipeline(self) -> Self:
+        if (self.pipeline is None) == (self.graph is None):
+            raise ValueError("give exactly one of pipeline (a name or name@N) and graph (pipeline JSON)")
+        return self
+
+
 class Promote(Request):
     """Make an experiment's candidate the production pipeline of its target."""
 

@@ -209,11 +209,11 @@ def test_pipelines_save_get_list_validate_and_templates(client: TestClient,
     is_problem(client.get("/api/v1/pipelines/mine/versions/9", headers=heads["viewer"]), 404, "not-found")
     names = [p["name"] for p in client.get("/api/v1/pipelines", headers=heads["viewer"]).json()]
     assert "mine" in names
-    ok = client.post("/api/v1/pipelines/validate", json=_pipeline("x"), headers=heads["viewer"]).json()
+    ok = client.post("/api/v1/pipelines/validate", json={"graph": _pipeline("x")}, headers=heads["viewer"]).json()
     assert ok == {"valid": True, "problems": []}
     broken = _pipeline("x")
     broken["edges"] = []
-    bad = client.post("/api/v1/pipelines/validate", json=broken, headers=heads["viewer"]).json()
+    bad = client.post("/api/v1/pipelines/validate", json={"graph": broken}, headers=heads["viewer"]).json()
     assert bad["valid"] is False and bad["problems"]
     templates = client.get("/api/v1/templates", headers=heads["viewer"]).json()
     assert "process-topk-v1" in templates
@@ -234,7 +234,7 @@ MATRIX = [  # (method, path template, json body, lowest role allowed)
     ("get", "/api/v1/pipelines", None, "viewer"),
     ("get", "/api/v1/pipelines/p/versions/1", None, "viewer"),
     ("post", "/api/v1/pipelines/p/versions", {"pipeline": _pipeline("p"), "message": "m"}, "operator"),
-    ("post", "/api/v1/pipelines/validate", _pipeline("p"), "viewer"),
+    ("post", "/api/v1/pipelines/validate", {"graph": _pipeline("p")}, "viewer"),
     ("get", "/api/v1/templates", None, "viewer"),
 ]
 
