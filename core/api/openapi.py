@@ -30,8 +30,9 @@ def document(app: FastAPI) -> dict[str, Any]:
         for op in operations.values():
             for status, answer in op.get("responses", {}).items():
                 content = answer.get("content", {})
-                if status[:1] in "45" and "application/json" in content:
-                    content[MEDIA_TYPE] = content.pop("application/json")
+                if status[:1] in "45" and content:
+                    # whatever the route's own media type (YAML, a file), its errors are problem+json
+                    answer["content"] = {MEDIA_TYPE: next(iter(content.values()))}
             if any(OAUTH2 in req for req in op.get("security", ())):
                 op["security"] = [{OAUTH2: []}, {API_TOKEN: []}]
     app.openapi_schema = doc

@@ -15,7 +15,7 @@ from core.domain.errors import AuthenticationError, NotFoundError
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token, **needs(PUBLIC, 401, body=True))
+@router.post("/token", response_model=Token, **needs(PUBLIC, 400, 401, body=True))
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], svc: ServicesDep, request: Request) -> Token:
     """OAuth2 password flow: form fields ``username`` and ``password``."""
     actor = svc.accounts.authenticate(form.username, form.password, "api")

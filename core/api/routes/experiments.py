@@ -145,7 +145,7 @@ _REPORT_CONTENT = {m.split(";")[0]: {"schema": {"type": "string", **({"format": 
 
 
 @router.get("/{experiment_id}/report", response_class=Response,
-            **needs("report.download", 404, ok={200: {"description": "the report file", "content": _REPORT_CONTENT}}))
+            **needs("report.download", 404, 409, ok={200: {"description": "the report file", "content": _REPORT_CONTENT}}))
 def experiment_report(experiment_id: ExperimentId, actor: ActorDep, svc: ServicesDep,
                       format: Annotated[Literal["csv", "html", "pdf"], Query()] = "html") -> Response:  # noqa: A002
     """The report as CSV samples, a self-contained HTML page or a PDF, as a download."""

@@ -57,12 +57,16 @@ def get_pipeline_version(name: PipelineName, number: VersionNumber, actor: Actor
     return PipelineVersionOut.of(svc.pipelines.version(actor, name, number))
 
 
-@router.get("/pipelines/{name}/versions/{number}/render", response_class=PlainTextResponse,
+class YamlResponse(PlainTextResponse):
+    media_type = "application/yaml"
+
+
+@router.get("/pipelines/{name}/versions/{number}/render", response_class=YamlResponse,
             **needs("pipeline.read", 404, ok=_YAML))
 def render_pipeline_version(name: PipelineName, number: VersionNumber, actor: ActorDep,
-                            svc: ServicesDep) -> PlainTextResponse:
+                            svc: ServicesDep) -> YamlResponse:
     """The collector YAML saved with that version."""
-    return PlainTextResponse(svc.pipelines.version(actor, name, number).collector_yaml, media_type="application/yaml")
+    return YamlResponse(svc.pipelines.version(actor, name, number).collector_yaml)
 
 
 @router.post("/pipelines/{name}/versions", status_code=201, response_model=SavedVersionOut,
@@ -75,7 +79,7 @@ def save_pipeline_version(name: PipelineName, body: PipelineVersionIn, actor: Ac
     return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(**body.model_dump())))
 
 
-@router.get("/pipelines/{name}/diff", response_model=DiffOut, **needs("pipeline.read", 404))
+@router.get("/pipelines/{name}/diff", response_model=DiffOut, **needs("pipeline.read", 404, 409))
 def diff_versions(name: PipelineName, actor: ActorDep, svc: ServicesDep,
                   from_: Annotated[int, Query(alias="from", ge=1, le=2**31 - 1)],
                   to: Annotated[int, Query(ge=1, le=2**31 - 1)]) -> DiffOut:
@@ -96,7 +100,7 @@ def render_pipeline(body: PipelineIn, actor: ActorDep, svc: ServicesDep) -> Rend
     return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.graph)))
 
 
-@router.post("/pipelines/estimate", response_model=EstimateOut, **needs("pipeline.read", 404, body=True))
+@router.post("/pipelines/estimate", response_model=EstimateOut, **needs("pipeline.read", 400, 404, 409, body=True))
 def estimate_pipeline(actor: ActorDep, svc: ServicesDep,
                       snapshot: Annotated[UploadFile, File(description="a process snapshot CSV (at most 20 MiB; "
                                                                        "columns: docs/pipeline-semantics.md)")],
