@@ -34,11 +34,11 @@ class Cursors:
     def _mac(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest()[:16])
 
-    def encode(self, key: ExperimentKey) -> str:
-        payload = json.dumps([key[0].isoformat(), key[1]], separators=(",", ":")).encode()
+    def _encode(self, kind: str, *values: object) -> str:
+        payload = json.dumps([kind, *values], separators=(",", ":")).encode()
         return f"{_b64(payload)}.{self._mac(payload)}"
 
-    def decode(self, cursor: str) -> ExperimentKey:
+    def _decode(self, kind: str, cursor: str) -> list[object]:
         body, dot, mac = cursor.partition(".")
         try:
             payload = _unb64(body)
@@ -46,5 +46,22 @@ class Cursors:
             raise ValidationError(_TAMPERED) from None
         if not dot or not hmac.compare_digest(mac, self._mac(payload)):
             raise ValidationError(_TAMPERED)
-        at, experiment_id = json.loads(payload)  # signed by us: the shape is ours
-        return datetime.fromisoformat(at), str(experiment_id)
+        values = json.loads(payload)  # signed by us: the shape is ours
+        if values[0] != kind:  # a cursor of another listing
+            raise ValidationError(_TAMPERED)
+        return list(values[1:])
+
+    def encode(self, key: ExperimentKey) -> str:
+        """The cursor of an experiment listing's next page."""
+        return self._encode("experiments", key[0].isoformat(), key[1])
+
+    def decode(self, cursor: str) -> ExperimentKey:
+        at, experiment_id = self._decode("experiments", cursor)
+        return datetime.fromisoformat(str(at)), str(experiment_id)
+
+    def encode_audit(self, before: int) -> str:
+        return self._encode("audit", before)
+
+    def decode_audit(self, cursor: str) -> int:
+        (before,) = self._decode("audit", cursor)
+        return int(str(before))

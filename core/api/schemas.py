@@ -434,6 +434,11 @@ class AuditOut(BaseModel):
                    details=a.details, before=a.before, after=a.after)
 
 
+class AuditPageOut(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last")
+
+
 # ------------------------------------------------------------------ share links
 
 class ShareIn(BaseModel):

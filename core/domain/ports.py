@@ -165,6 +165,11 @@ class AuditRepository(Protocol):
     def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None, *,
             source: str = "", before: Any = None, after: Any = None) -> None: ...
     def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]: ...
+    def page(self, *, subject: str | None = None, actor: str | None = None, before: int | None = None,
+             limit: int = 100) -> list[tuple[int, AuditEntry]]:
+        """Up to ``limit`` ``(id, entry)`` pairs, newest first by id, with ids below ``before``
+        (keyset paging on the primary key: each page reads ``limit`` rows)."""
+        ...
 
 
 class UserRepository(Protocol):

@@ -251,6 +251,14 @@ class MemoryAuditRepository(_Repo):
         rows = [a for a in reversed(self.store.audit) if subject is None or a.subject == subject]
         return rows[:limit]
 
+    def page(self, *, subject: str | None = None, actor: str | None = None, before: int | None = None,
+             limit: int = 100) -> list[tuple[int, AuditEntry]]:
+        # ids as the SQL table numbers them: 1, 2, … in the order entries were added
+        rows = [(i, a) for i, a in enumerate(self.store.audit, start=1)
+                if (subject is None or a.subject == subject) and (actor is None or a.actor == actor)
+                and (before is None or i < before)]
+        return rows[::-1][:limit]
+
 
 class MemoryCollectorProcessRepository(_Repo):
 

@@ -452,6 +452,18 @@ class SqlAuditRepository:
         return [AuditEntry(r.actor, r.action, r.subject, r.at, r.details, r.source, r.before, r.after)
                 for r in self.session.scalars(q)]
 
+    def page(self, *, subject: str | None = None, actor: str | None = None, before: int | None = None,
+             limit: int = 100) -> list[tuple[int, AuditEntry]]:
+        q = select(AuditLogRow).order_by(AuditLogRow.id.desc()).limit(limit)
+        if subject is not None:
+            q = q.where(AuditLogRow.subject == subject)
+        if actor is not None:
+            q = q.where(AuditLogRow.actor == actor)
+        if before is not None:
+            q = q.where(AuditLogRow.id < before)
+        return [(r.id, AuditEntry(r.actor, r.action, r.subject, r.at, r.details, r.source, r.before, r.after))
+                for r in self.session.scalars(q)]
+
 
 class SqlCollectorProcessRepository:
     def __init__(self, session: Session):

@@ -187,6 +187,32 @@ def test_keyset_pages_walk_newest_first_without_gaps_or_repeats(store: Database)
     assert row.finished_at is not None
 
 
+def test_audit_pages_by_id_newest_first_with_filters(store: Database) -> None:
+    with store.uow() as uow:
+        for i in range(7):
+            uow.audit.add("alice" if i % 2 else "bob", "experiment.create", f"exp-{i % 3}", {"i": i}, source="api")
+        uow.commit()
+
+    def walk(limit: int, **filters: str) -> list[int]:
+        seen: list[int] = []
+        before = None
+        while True:
+            with store.uow() as uow:
+                page = uow.audit.page(before=before, limit=limit, **filters)
+            seen += [e.details["i"] for _, e in page]
+            if len(page) < limit:
+                return seen
+            before = page[-1][0]
+
+    assert walk(3) == [6, 5, 4, 3, 2, 1, 0] == walk(1) == walk(10)
+    assert walk(2, actor="alice") == [5, 3, 1]
+    assert walk(2, subject="exp-0") == [6, 3, 0]
+    assert walk(2, subject="exp-0", actor="bob") == [6, 0]
+    with store.uow() as uow:
+        (row_id, entry), = uow.audit.page(actor="alice", limit=1)
+    assert (entry.actor, entry.source, entry.subject) == ("alice", "api", "exp-2") and isinstance(row_id, int)
+
+
 def test_uncommitted_unit_rolls_back(store: Database) -> None:
     with store.uow() as uow:
         uow.experiments.add(new_experiment())

@@ -551,9 +551,26 @@ def test_tokens_show_their_secret_once_and_are_revoked_by_their_owner(client: Te
 
 def test_audit_lists_the_api_changes_for_admins_only(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
     eid = client.post("/api/v1/experiments", json=NEW, headers=heads["operator"]).json()["id"]
-    entries = client.get("/api/v1/audit", params={"subject": eid}, headers=heads["admin"]).json()
+    entries = client.get("/api/v1/audit", params={"subject": eid}, headers=heads["admin"]).json()["items"]
     assert [(e["action"], e["actor"], e["source"]) for e in entries] == [("experiment.create", "operator", "api")]
-    assert len(client.get("/api/v1/audit", params={"limit": 1}, headers=heads["admin"]).json()) == 1
+    for i in range(3):
+        client.post("/api/v1/experiments", json={**NEW, "name": f"a{i}"}, headers=heads["operator"])
+    by_operator = client.get("/api/v1/audit", params={"by": "operator"}, headers=heads["admin"]).json()["items"]
+    assert {e["actor"] for e in by_operator} == {"operator"}  # four creates and the sign-in
+    assert [e["action"] for e in by_operator].count("experiment.create") == 4
+    walked: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"by": "operator", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/audit", params=params, headers=heads["admin"]).json()
+        walked += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert walked == by_operator  # newest first, no gaps, no repeats
+    experiments_cursor = client.get("/api/v1/experiments", params={"limit": 1},
+                                    headers=heads["viewer"]).json()["next_cursor"]
+    is_problem(client.get("/api/v1/audit", params={"cursor": experiments_cursor}, headers=heads["admin"]), 422,
+               "validation")  # a cursor of another listing
     is_problem(client.get("/api/v1/audit", headers=heads["operator"]), 403, "forbidden")
 
 

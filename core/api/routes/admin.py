@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from core.api.paging import Cursors
 from core.api.routes._common import ServicesDep, etag, if_match_tag, needs
 from core.api.schemas import (
     PLAIN_TEXT,
     AuditOut,
+    AuditPageOut,
     NewToken,
     PasswordIn,
     PriceCardsIn,
@@ -23,6 +25,7 @@ from core.api.schemas import (
     UserOut,
 )
 from core.api.security import ActorDep
+from core.services.accounts import MAX_AUDIT_PAGE
 from core.services.settings import SPECS
 
 router = APIRouter()
@@ -140,9 +143,17 @@ def revoke_token(token_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$")], ac
 # ------------------------------------------------------------------ audit
 
 
-@router.get("/audit", response_model=list[AuditOut], tags=["audit"], **needs("audit.read"))
-def audit_log(actor: ActorDep, svc: ServicesDep,
-              subject: Annotated[str | None, Query(max_length=300, pattern=PLAIN_TEXT)] = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditOut]:
-    """The newest entries first, of every subject or one (an experiment id, a user, ``settings.*``, …)."""
-    return [AuditOut.of(a) for a in svc.accounts.audit_log(actor, subject=subject, limit=limit)]
+@router.get("/audit", response_model=AuditPageOut, tags=["audit"], **needs("audit.read"))
+def audit_log(actor: ActorDep, svc: ServicesDep, request: Request,
+              subject: Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT,
+                                                   description="an experiment id, a user, settings.*, …")] = None,
+              by: Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT,
+                                              description="the acting account")] = None,
+              limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
+              cursor: Annotated[str | None, Query(max_length=500)] = None) -> AuditPageOut:
+    """The newest entries first; ``cursor`` is the ``next_cursor`` of the previous page."""
+    cursors: Cursors = request.app.state.cursors
+    page = svc.accounts.audit_page(actor, subject=subject, by=by, limit=limit,
+                                   before=cursors.decode_audit(cursor) if cursor else None)
+    return AuditPageOut(items=[AuditOut.of(a) for a in page.items],
+                        next_cursor=cursors.encode_audit(page.next_before) if page.next_before else None)
