@@ -73,16 +73,14 @@ def create_experiment(body: ExperimentIn, actor: ActorDep, svc: ServicesDep, req
     """``Idempotency-Key``: the same key and body return the first answer; another body is a 409."""
     keys: Idempotency = request.app.state.idempotency
     fields = body.model_dump(exclude_unset=True)
-    digest = _body_hash(fields)
-    earlier = keys.get(actor.name, idempotency_key, digest) if idempotency_key else None
-    if earlier is None:
-        exp = svc.experiments.create(actor, CreateExperiment.of(**fields))
-        earlier = ExperimentOut.of(exp).model_dump(mode="json")
-        if idempotency_key:
-            keys.put(actor.name, idempotency_key, digest, earlier)
-    response.headers["ETag"] = etag(earlier["version"])
-    response.headers["Location"] = f"/api/v1/experiments/{earlier['id']}"
-    return earlier
+
+    def create() -> dict[str, Any]:
+        return ExperimentOut.of(svc.experiments.create(actor, CreateExperiment.of(**fields))).model_dump(mode="json")
+
+    answer = keys.run(actor.name, idempotency_key, _body_hash(fields), create) if idempotency_key else create()
+    response.headers["ETag"] = etag(answer["version"])
+    response.headers["Location"] = f"/api/v1/experiments/{answer['id']}"
+    return answer
 
 
 @router.get("/{experiment_id}", response_model=ExperimentOut, **needs("experiment.read", 404))
