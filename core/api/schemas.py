@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.catalog.templates import get_template
 from core.domain.accounts import TokenRecord, UserRecord
 from core.domain.experiment import Experiment
 from core.domain.production import ProductionRecord
@@ -68,7 +69,7 @@ class RefreshIn(BaseModel):
 
 class ExperimentIn(BaseModel):
     """A new experiment: the fields of ``CreateExperiment``; ``load``, ``target`` and ``criteria``
-    in their JSON form (docs/experiments.md)."""
+    in their JSON form (docs/architecture.md)."""
 
     model_config = _examples({"name": "topk vs baseline", "baseline": "process-baseline-v1",
                               "candidate": "process-topk-v1", "duration_s": 600, "interval_s": 15})
@@ -205,12 +206,8 @@ class ProductionOut(BaseModel):
 
 # ------------------------------------------------------------------ pipelines
 
-_PIPELINE_EXAMPLE: dict[str, Any] = {
-    "name": "my-topk", "description": "top 20 processes by CPU",
-    "nodes": [{"id": "in", "type": "hostmetrics_process", "params": {}},
-              {"id": "top", "type": "topk", "params": {"k": 20, "by": "cpu"}},
-              {"id": "out", "type": "prometheus_exporter", "params": {}}],
-    "edges": [["in", "top"], ["top", "out"]]}
+#: A valid pipeline for the examples: the top-k template under a name of its own.
+_PIPELINE_EXAMPLE: dict[str, Any] = {**get_template("process-topk-v1").to_dict(), "name": "my-topk"}
 
 
 class PipelineVersionIn(BaseModel):
@@ -347,10 +344,13 @@ class PriceCardsOut(BaseModel):
 
 
 class PriceCardsIn(BaseModel):
-    """A price card document (the shape of ``price_cards.yaml``, docs/cost.md)."""
+    """A price card document (the shape of ``price_cards.yaml``, docs/configuration.md)."""
 
-    model_config = _examples({"cards": [{"id": "prom-selfhosted", "vendor": "self-hosted",
-                                         "model": "per_series", "params": {"usd_per_series_month": 0.002}}]})
+    model_config = _examples({"cards": [{
+        "id": "grafana-cloud-pro", "vendor": "Grafana Cloud", "plan": "Pro (metrics)", "model": "grafana_cloud",
+        "params": {"usd_per_1000_series": 6.5, "free_series": 10000, "included_dpm_per_series": 1.0},
+        "source": "https://grafana.com/docs/grafana-cloud/cost-management-and-billing/understand-usage-cost/metrics/",
+        "as_of": "2026-11-28"}]})
 
     cards: list[dict[str, Any]]
 

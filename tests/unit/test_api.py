@@ -613,3 +613,20 @@ def test_openapi_declares_security_errors_and_examples_on_every_route(client: Te
                 ref = (schema.get("$ref") or schema["anyOf"][0]["$ref"]).rsplit("/", 1)[1]  # optional bodies
                 assert doc["components"]["schemas"][ref].get("examples"), (where, ref)
                 assert "413" in op["responses"], where
+
+
+def test_every_request_example_is_accepted_by_its_model_and_the_domain() -> None:
+    import core.api.schemas as schemas
+    from core.cost import parse_price_cards
+
+    checked = 0
+    for model in vars(schemas).values():
+        if isinstance(model, type) and issubclass(model, schemas.BaseModel) and model.__module__ == schemas.__name__:
+            for example in (model.model_config.get("json_schema_extra") or {}).get("examples", []):  # type: ignore[union-attr]
+                model.model_validate(example)
+                checked += 1
+    assert checked >= 10
+    version = schemas.PipelineVersionIn.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    assert Pipeline.from_dict(version["pipeline"]).name == "my-topk"
+    cards = schemas.PriceCardsIn.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    assert parse_price_cards(cards, "example")
