@@ -66,7 +66,9 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
                                     headers={"Retry-After": str(problems.RETRY_AFTER_TEMPORARY_S)})
         return {"status": "ready", "checks": {"database": "ok"}}
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"description": "Prometheus text exposition",
+                              "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

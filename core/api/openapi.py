@@ -33,6 +33,10 @@ def document(app: FastAPI) -> dict[str, Any]:
                 if status[:1] in "45" and content:
                     # whatever the route's own media type (YAML, a file), its errors are problem+json
                     answer["content"] = {MEDIA_TYPE: next(iter(content.values()))}
+            for param in op.get("parameters", ()):
+                # optional in the code so that a missing one is a 428 (not a 422), but required all the same
+                if param.get("in") == "header" and param.get("name", "").lower() == "if-match":
+                    param["required"] = True
             if any(OAUTH2 in req for req in op.get("security", ())):
                 op["security"] = [{OAUTH2: []}, {API_TOKEN: []}]
     app.openapi_schema = doc

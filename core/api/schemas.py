@@ -67,6 +67,16 @@ class RefreshIn(BaseModel):
 
 # ------------------------------------------------------------------ experiments
 
+class CriticalRuleIn(BaseModel):
+    """One rule of a critical policy: processes whose ``match`` field matches ``pattern`` get ``priority``."""
+
+    model_config = _examples({"match": "executable_name", "pattern": "^postgres$", "priority": "critical"})
+
+    match: Literal["executable_name", "command_line", "owner"]
+    pattern: str = Field(min_length=1, max_length=500)
+    priority: Literal["critical", "high", "medium", "low"]
+
+
 class ExperimentIn(BaseModel):
     """A new experiment: the fields of ``CreateExperiment``; ``load``, ``target`` and ``criteria``
     in their JSON form (docs/architecture.md)."""
@@ -84,7 +94,7 @@ class ExperimentIn(BaseModel):
     load: dict[str, Any] | None = None
     target: dict[str, Any] | None = None
     criteria: dict[str, Any] | None = None
-    critical_rules: list[dict[str, str]] | None = None
+    critical_rules: list[CriticalRuleIn] | None = Field(None, max_length=200)
 
 
 class CancelIn(BaseModel):
@@ -210,12 +220,44 @@ class ProductionOut(BaseModel):
 _PIPELINE_EXAMPLE: dict[str, Any] = {**get_template("process-topk-v1").to_dict(), "name": "my-topk"}
 
 
+class NodeIn(BaseModel):
+    """One node of pipeline JSON; its ``params`` are checked by the catalog (every problem named)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(max_length=100)
+    type: str = Field(max_length=100)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EdgeIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    source: str = Field(max_length=100)
+    target: str = Field(max_length=100)
+
+
+class GraphIn(BaseModel):
+    """Pipeline JSON (docs/pipeline-semantics.md): the outline here, the rules in the domain."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_PIPELINE_EXAMPLE]})
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")
+    description: str = Field("", max_length=10_000)
+    nodes: list[NodeIn] = Field(max_length=500)
+    edges: list[EdgeIn] = Field(max_length=2000)
+
+    def as_json(self) -> dict[str, Any]:
+        """What the client sent (no defaults added), for ``Pipeline.from_dict``."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class PipelineVersionIn(BaseModel):
     """``pipeline``: the pipeline JSON (its ``name`` must be the one in the URL); ``message``: why."""
 
     model_config = _examples({"pipeline": _PIPELINE_EXAMPLE, "message": "keep the top 20"})
 
-    pipeline: dict[str, Any]
+    pipeline: GraphIn
     message: str | None = Field(None, max_length=10_000)
 
 
@@ -224,7 +266,7 @@ class PipelineIn(BaseModel):
 
     model_config = _examples({"graph": _PIPELINE_EXAMPLE})
 
-    graph: dict[str, Any] = Field(description="the pipeline JSON (docs/pipeline-semantics.md)")
+    graph: GraphIn
 
 
 class PipelineOut(BaseModel):
@@ -407,10 +449,11 @@ class TokenOut(BaseModel):
 
 
 class TokenIn(BaseModel):
-    model_config = _examples({"name": "ci", "ttl": "30d"}, {"name": "dashboards", "ttl": "1h", "role": "viewer"})
+    model_config = _examples({"name": "ci", "ttl": "720h"}, {"name": "dashboards", "ttl": "1h", "role": "viewer"})
 
     name: str = Field(max_length=100)
-    ttl: str = Field("90d", max_length=20, description="how long it lives: 1h, 30d, … (1 minute to 366 days)")
+    ttl: str = Field("2160h", max_length=20, pattern=r"^[1-9][0-9]{0,5}(s|m|h)$",
+                     description="how long it lives: 30m, 1h, 720h, … (1 minute to 366 days)")
     role: ROLE_NAMES | None = Field(None, description="at most the owner's role (default: the owner's)")
 
 
@@ -447,7 +490,8 @@ class ShareIn(BaseModel):
 
     kind: Literal["experiment", "pipeline"]
     ref: str = Field(max_length=100, description="an experiment id, or NAME@N for a pipeline version")
-    ttl: str | None = Field(None, max_length=20, description="1m to 365d (default 7d)")
+    ttl: str | None = Field(None, max_length=20, pattern=r"^[1-9][0-9]{0,5}[mhdw]$",
+                            description="30m, 24h, 7d or 2w: 1 minute to 365 days (default 7d)")
 
 
 class ShareOut(BaseModel):

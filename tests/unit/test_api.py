@@ -630,3 +630,15 @@ def test_every_request_example_is_accepted_by_its_model_and_the_domain() -> None
     assert Pipeline.from_dict(version["pipeline"]).name == "my-topk"
     cards = schemas.PriceCardsIn.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
     assert parse_price_cards(cards, "example")
+
+
+def test_a_wrong_method_is_405_naming_every_method_of_the_path(client: TestClient,
+                                                               heads: dict[str, dict[str, str]]) -> None:
+    r = client.request("PATCH", "/api/v1/users", headers=heads["admin"])
+    assert is_problem(r, 405, "method-not-allowed") and r.headers["allow"] == "GET, POST"
+
+
+def test_a_body_that_is_not_utf8_json_is_400(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    r = client.put("/api/v1/users/viewer/role", content=b"\xd1\x90U/\xff{", headers={
+        **heads["admin"], "Content-Type": "application/json"})
+    assert is_problem(r, 400, "bad-request")

@@ -22,7 +22,7 @@ PERMISSION_KEY = "x-phoenix-permission"
 PUBLIC = "public"
 
 _DESCRIPTIONS = {
-    400: "the body could not be read (e.g. a broken multipart form)", 401: "no, bad or expired credentials", 403: "the role is below what this needs",
+    400: "the body could not be read (not UTF-8 JSON, a broken multipart form)", 401: "no, bad or expired credentials", 403: "the role is below what this needs",
     404: "no such resource", 409: "not possible now (state, conflict or a reused Idempotency-Key)",
     412: "If-Match names another version than the current one", 413: "the request body is too large",
     422: "the request is not valid: every problem is listed", 428: "If-Match is required",
@@ -53,7 +53,7 @@ def needs(permission: str, *statuses: int, body: bool = False,
     signed_in = () if permission == PUBLIC else (401, 403)
     return {"openapi_extra": {PERMISSION_KEY: permission},
             "responses": {**(ok or {}),
-                          **problem_responses(*ALWAYS, *signed_in, *((413,) if body else ()), *statuses)}}
+                          **problem_responses(*ALWAYS, *signed_in, *((400, 413) if body else ()), *statuses)}}
 
 
 def etag(version: int | str) -> str:

@@ -72,7 +72,7 @@ def create_experiment(body: ExperimentIn, actor: ActorDep, svc: ServicesDep, req
                       ) -> Any:
     """``Idempotency-Key``: the same key and body return the first answer; another body is a 409."""
     keys: Idempotency = request.app.state.idempotency
-    fields = body.model_dump(exclude_unset=True)
+    fields = body.model_dump(mode="json", exclude_unset=True)
 
     def create() -> dict[str, Any]:
         return ExperimentOut.of(svc.experiments.create(actor, CreateExperiment.of(**fields))).model_dump(mode="json")
@@ -95,7 +95,8 @@ def get_experiment(experiment_id: ExperimentId, actor: ActorDep, svc: ServicesDe
 @router.post("/{experiment_id}/cancel", response_model=ExperimentOut,
              **needs("experiment.cancel", 404, 409, 412, 428, body=True))
 def cancel_experiment(experiment_id: ExperimentId, actor: ActorDep, svc: ServicesDep, response: Response,
-                      if_match: Annotated[str | None, Header(max_length=100)] = None,
+                      if_match: Annotated[str | None, Header(pattern=r'^(W/)?"?[0-9]{1,9}"?$',
+                                                             description='the ETag of GET, e.g. "3"')] = None,
                       body: CancelIn | None = None) -> ExperimentOut:
     """Needs ``If-Match: "<version>"``: checked in the same transaction that cancels, so of two
     cancels with one ETag exactly one succeeds and the other is a 412."""

@@ -74,9 +74,10 @@ def render_pipeline_version(name: PipelineName, number: VersionNumber, actor: Ac
 def save_pipeline_version(name: PipelineName, body: PipelineVersionIn, actor: ActorDep,
                           svc: ServicesDep) -> SavedVersionOut:
     """The next immutable version (a GitOps commit); ``pipeline.name`` must be ``name``."""
-    if body.pipeline.get("name") != name:
-        raise ValidationError(f"pipeline.name is {str(body.pipeline.get('name'))[:80]!r} but the URL names {name!r}")
-    return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(**body.model_dump())))
+    if body.pipeline.name != name:
+        raise ValidationError(f"pipeline.name is {body.pipeline.name!r} but the URL names {name!r}")
+    return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(
+        pipeline=body.pipeline.as_json(), message=body.message)))
 
 
 @router.get("/pipelines/{name}/diff", response_model=DiffOut, **needs("pipeline.read", 404, 409))
@@ -90,14 +91,14 @@ def diff_versions(name: PipelineName, actor: ActorDep, svc: ServicesDep,
 @router.post("/pipelines/validate", response_model=Validation, **needs("pipeline.read", body=True))
 def validate_pipeline(body: PipelineIn, actor: ActorDep, svc: ServicesDep) -> Validation:
     """Every problem with a pipeline, without saving it."""
-    problems = svc.pipelines.problems(actor, Pipeline.from_dict(body.graph))
+    problems = svc.pipelines.problems(actor, Pipeline.from_dict(body.graph.as_json()))
     return Validation(valid=not problems, problems=problems)
 
 
 @router.post("/pipelines/render", response_model=Rendered, **needs("pipeline.read", body=True))
 def render_pipeline(body: PipelineIn, actor: ActorDep, svc: ServicesDep) -> Rendered:
     """The collector YAML of a pipeline (422 listing why when it is not valid)."""
-    return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.graph)))
+    return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.graph.as_json())))
 
 
 @router.post("/pipelines/estimate", response_model=EstimateOut, **needs("pipeline.read", 400, 404, 409, body=True))
