@@ -431,4 +431,4 @@ def test_audit_keeps_source_before_after_and_has_no_update_or_delete(store: Data
         assert (entry.source, entry.before, entry.after) == ("cli", {"role": "viewer"}, {"role": "operator"})
         repository = type(uow.audit)
     public = {m for m in dir(repository) if not m.startswith("_")}
-    assert public == {"add", "list"}, "the audit repository is append and read only"
+    assert public == {"add", "list", "page"}, "the audit repository is append and read only"
