@@ -642,3 +642,9 @@ def test_a_body_that_is_not_utf8_json_is_400(client: TestClient, heads: dict[str
     r = client.put("/api/v1/users/viewer/role", content=b"\xd1\x90U/\xff{", headers={
         **heads["admin"], "Content-Type": "application/json"})
     assert is_problem(r, 400, "bad-request")
+
+
+def test_the_price_cards_cannot_bypass_if_match_through_settings(client: TestClient,
+                                                                 heads: dict[str, dict[str, str]]) -> None:
+    is_problem(client.put("/api/v1/settings/price_cards", json={"value": None}, headers=heads["admin"]), 422,
+               "validation")

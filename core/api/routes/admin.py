@@ -26,12 +26,13 @@ from core.api.schemas import (
 )
 from core.api.security import ActorDep
 from core.services.accounts import MAX_AUDIT_PAGE
-from core.services.settings import SPECS
+from core.services.settings import PRICE_CARDS, SPECS
 
 router = APIRouter()
 
 UserName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
-SETTING_NAMES = "|".join(SPECS)
+#: Settings changed by name; the price cards have their own route, guarded by If-Match.
+SETTING_NAMES = "|".join(name for name in SPECS if name != PRICE_CARDS)
 
 # ------------------------------------------------------------------ settings and price cards
 
@@ -46,7 +47,8 @@ def list_settings(actor: ActorDep, svc: ServicesDep) -> list[SettingOut]:
             **needs("settings.edit", body=True))
 def change_setting(name: Annotated[str, Path(pattern=f"^({SETTING_NAMES})$")], body: SettingIn,
                    actor: ActorDep, svc: ServicesDep) -> SettingOut:
-    """Set one setting (validated as in Settings; null resets it to the default)."""
+    """Set one setting (validated as in Settings; null resets it to the default).
+    The price cards change through ``PUT /price-cards`` only, with If-Match."""
     return SettingOut.of(svc.configuration.change(actor, name, body.value))
 
 
