@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from core.catalog.templates import get_template
 from core.domain.accounts import TokenRecord, UserRecord
@@ -220,53 +220,21 @@ class ProductionOut(BaseModel):
 _PIPELINE_EXAMPLE: dict[str, Any] = {**get_template("process-topk-v1").to_dict(), "name": "my-topk"}
 
 
-class NodeIn(BaseModel):
-    """One node of pipeline JSON; its ``params`` are checked by the catalog (every problem named)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str = Field(max_length=100)
-    type: str = Field(max_length=100)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class EdgeIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    source: str = Field(max_length=100)
-    target: str = Field(max_length=100)
-
-
-class GraphIn(BaseModel):
-    """Pipeline JSON (docs/pipeline-semantics.md): the outline here, the rules in the domain."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_PIPELINE_EXAMPLE]})
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")
-    description: str = Field("", max_length=10_000)
-    nodes: list[NodeIn] = Field(max_length=500)
-    edges: list[EdgeIn] = Field(max_length=2000)
-
-    def as_json(self) -> dict[str, Any]:
-        """What the client sent (no defaults added), for ``Pipeline.from_dict``."""
-        return self.model_dump(mode="json", exclude_unset=True)
-
-
 class PipelineVersionIn(BaseModel):
     """``pipeline``: the pipeline JSON (its ``name`` must be the one in the URL); ``message``: why."""
 
     model_config = _examples({"pipeline": _PIPELINE_EXAMPLE, "message": "keep the top 20"})
 
-    pipeline: GraphIn
+    pipeline: dict[str, Any] = Field(description="pipeline JSON: name, description, nodes, edges "
+                                                 "(docs/pipeline-semantics.md); the domain names every problem")
     message: str | None = Field(None, max_length=10_000)
 
 
-class PipelineIn(BaseModel):
-    """A pipeline given as JSON (not saved)."""
+class PipelineJSON(RootModel[dict[str, Any]]):
+    """A pipeline as JSON, not saved: name, description, nodes, edges (docs/pipeline-semantics.md).
+    Kept permissive here so the domain checks it and names every problem in its own words."""
 
-    model_config = _examples({"graph": _PIPELINE_EXAMPLE})
-
-    graph: GraphIn
+    model_config = ConfigDict(json_schema_extra={"examples": [_PIPELINE_EXAMPLE]})
 
 
 class PipelineOut(BaseModel):

@@ -29,7 +29,7 @@ from core.engine.snapshot import load_snapshot
 from core.gitops import CommitInfo, GitOps
 from core.otelcol.validate import check_collector_yaml
 from core.render.bundle import Bundle, render_bundle
-from core.render.collector import RenderOptions, render_collector
+from core.render.collector import RenderOptions
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
 from core.services.authz import mutation, query, record
@@ -96,6 +96,18 @@ def computed_params(pipeline: Pipeline) -> dict[str, Any]:
     return out
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _json_safe(value.item())
+    return value
+
+
 class PipelineService:
     """Saved pipelines: save a version (database + GitOps commit), list, load, resolve, history, diff."""
 
@@ -135,6 +147,14 @@ class PipelineService:
                                               "commit_id": commit_id}, details={"message": message[:200]})
             uow.commit()
         return SavedVersion(pipeline.name, saved.number, commit_id)
+
+    @query("pipeline.read")
+    def estimate(self, actor: Actor, request: EstimatePipeline, snapshot: bytes) -> dict[str, Any]:
+        """``phoenix estimate`` over a snapshot CSV's bytes: the report, JSON-safe (NaN and
+        infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
+        pipeline = request.graph if request.graph is not None else self.resolve(actor, request.pipeline or "")
+        frame = load_snapshot(snapshot)
+        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=request.source).report)
 
     @query("pipeline.read")
     def list_pipelines(self, actor: Actor) -> list[PipelineRecord]:
@@ -187,43 +207,21 @@ class PipelineService:
         return self.gitops.diff(a.commit_id, b.commit_id, name)
 
     @query("pipeline.read")
-    def template_names(self, actor: Actor) -> list[str]:
+    def validate(self, actor: Actor, pipeline: Pipeline) -> list[str]:
+        """Every problem with ``pipeline``, one sentence each, without saving it (empty: valid)."""
+        return validate_graph(pipeline)
+
+    @query("pipeline.read")
+    def render(self, actor: Actor, pipeline: Pipeline) -> Bundle:
+        """The collector YAML and manifests of ``pipeline``, checked as a save checks them (nothing saved)."""
+        return render_checked(pipeline)
+
+    @query("pipeline.read")
+    def templates(self, actor: Actor) -> list[str]:
+        """The names of the built-in templates."""
         return list(TEMPLATE_NAMES)
 
     @query("pipeline.read")
     def template(self, actor: Actor, name: str) -> Pipeline:
-        """A built-in template by name (never a saved pipeline or a file)."""
-        if not is_template(name):
-            raise NotFoundError(f"no built-in template {name!r}; known: {', '.join(TEMPLATE_NAMES)}")
+        """A built-in template by name (NotFoundError for any other name, a saved pipeline's too)."""
         return get_template(name)
-
-    @query("pipeline.read")
-    def problems(self, actor: Actor, pipeline: Pipeline) -> list[str]:
-        """Every problem with a pipeline, without saving it (empty when it is valid)."""
-        return validate_graph(pipeline)
-
-    @query("pipeline.read")
-    def render(self, actor: Actor, pipeline: Pipeline) -> str:
-        """The collector YAML of a pipeline; a ValidationError lists why it cannot be rendered."""
-        ensure_valid(pipeline)
-        return render_collector(pipeline)
-
-    @query("pipeline.read")
-    def estimate(self, actor: Actor, request: EstimatePipeline, snapshot: bytes) -> dict[str, Any]:
-        """``phoenix estimate`` over a snapshot CSV's bytes: the report, JSON-safe (NaN and
-        infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
-        pipeline = request.graph if request.graph is not None else self.resolve(actor, request.pipeline or "")
-        frame = load_snapshot(snapshot)
-        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=request.source).report)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        return _json_safe(value.item())
-    return value

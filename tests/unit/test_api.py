@@ -210,11 +210,11 @@ def test_pipelines_save_get_list_validate_and_templates(client: TestClient,
     is_problem(client.get("/api/v1/pipelines/mine/versions/9", headers=heads["viewer"]), 404, "not-found")
     names = [p["name"] for p in client.get("/api/v1/pipelines", headers=heads["viewer"]).json()]
     assert "mine" in names
-    ok = client.post("/api/v1/pipelines/validate", json={"graph": _pipeline("x")}, headers=heads["viewer"]).json()
+    ok = client.post("/api/v1/pipelines/validate", json=_pipeline("x"), headers=heads["viewer"]).json()
     assert ok == {"valid": True, "problems": []}
     broken = _pipeline("x")
     broken["edges"] = []
-    bad = client.post("/api/v1/pipelines/validate", json={"graph": broken}, headers=heads["viewer"]).json()
+    bad = client.post("/api/v1/pipelines/validate", json=broken, headers=heads["viewer"]).json()
     assert bad["valid"] is False and bad["problems"]
     templates = client.get("/api/v1/templates", headers=heads["viewer"]).json()
     assert "process-topk-v1" in templates
@@ -235,7 +235,7 @@ MATRIX = [  # (method, path template, json body, lowest role allowed)
     ("get", "/api/v1/pipelines", None, "viewer"),
     ("get", "/api/v1/pipelines/p/versions/1", None, "viewer"),
     ("post", "/api/v1/pipelines/p/versions", {"pipeline": _pipeline("p"), "message": "m"}, "operator"),
-    ("post", "/api/v1/pipelines/validate", {"graph": _pipeline("p")}, "viewer"),
+    ("post", "/api/v1/pipelines/validate", _pipeline("p"), "viewer"),
     ("get", "/api/v1/templates", None, "viewer"),
 ]
 
@@ -401,10 +401,10 @@ def test_list_filters_by_owner_and_pipeline(client: TestClient, heads: dict[str,
 # ------------------------------------------------------------------ render, estimate, diff
 
 def test_render_a_pipeline_and_a_saved_version(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
-    r = client.post("/api/v1/pipelines/render", json={"graph": _pipeline("x")}, headers=heads["viewer"])
+    r = client.post("/api/v1/pipelines/render", json=_pipeline("x"), headers=heads["viewer"])
     assert r.status_code == 200 and "receivers:" in r.json()["collector_yaml"]
     broken = {**_pipeline("x"), "edges": []}
-    assert is_problem(client.post("/api/v1/pipelines/render", json={"graph": broken}, headers=heads["viewer"]), 422,
+    assert is_problem(client.post("/api/v1/pipelines/render", json=broken, headers=heads["viewer"]), 422,
                       "validation")["problems"]
     client.post("/api/v1/pipelines/mine/versions", json={"pipeline": _pipeline("mine"), "message": "one"},
                 headers=heads["operator"])
@@ -469,7 +469,7 @@ def test_the_snapshot_route_alone_takes_a_body_above_the_json_limit(svc: Any, he
     r = client.post("/api/v1/pipelines/estimate", data={"pipeline": "process-topk-v1"},
                     files={"snapshot": ("f.csv", csv_bytes)}, headers=heads["viewer"])
     assert r.status_code == 200, r.text
-    is_problem(client.post("/api/v1/pipelines/validate", json={"graph": {**_pipeline("x"), "description": "x" * 3000}},
+    is_problem(client.post("/api/v1/pipelines/validate", json={**_pipeline("x"), "description": "x" * 3000},
                            headers=heads["viewer"]), 413, "too-large")
 
 
@@ -648,3 +648,11 @@ def test_the_price_cards_cannot_bypass_if_match_through_settings(client: TestCli
                                                                  heads: dict[str, dict[str, str]]) -> None:
     is_problem(client.put("/api/v1/settings/price_cards", json={"value": None}, headers=heads["admin"]), 422,
                "validation")
+
+
+def test_json_that_is_no_pipeline_is_refused_in_the_domains_words(client: TestClient,
+                                                                   heads: dict[str, dict[str, str]]) -> None:
+    # what 'phoenix --server … pipeline validate' prints: the same sentences as the local command
+    body = is_problem(client.post("/api/v1/pipelines/validate", json={"name": "x", "nodes": "bad"},
+                                  headers=heads["viewer"]), 422, "validation")
+    assert body["problems"] == ["nodes must be a list"]

@@ -179,8 +179,8 @@ CALLS: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/api/v1/pipelines/{name}/diff"): lambda w, c: Call("/api/v1/pipelines/p/diff",
                                                                 params={"from": 1, "to": 2}),
     ("POST", "/api/v1/pipelines/validate"): lambda w, c: Call("/api/v1/pipelines/validate",
-                                                              json={"graph": _pipeline("x")}),
-    ("POST", "/api/v1/pipelines/render"): lambda w, c: Call("/api/v1/pipelines/render", json={"graph": _pipeline("x")}),
+                                                              json=_pipeline("x")),
+    ("POST", "/api/v1/pipelines/render"): lambda w, c: Call("/api/v1/pipelines/render", json=_pipeline("x")),
     ("POST", "/api/v1/pipelines/estimate"): lambda w, c: Call(
         "/api/v1/pipelines/estimate", data={"pipeline": "process-topk-v1"},
         files={"snapshot": ("fleet.csv", w.snapshot, "text/csv")}),

@@ -13,7 +13,7 @@ from core.api.schemas import (
     PIPELINE_NAME,
     DiffOut,
     EstimateOut,
-    PipelineIn,
+    PipelineJSON,
     PipelineOut,
     PipelineVersionIn,
     PipelineVersionOut,
@@ -74,10 +74,9 @@ def render_pipeline_version(name: PipelineName, number: VersionNumber, actor: Ac
 def save_pipeline_version(name: PipelineName, body: PipelineVersionIn, actor: ActorDep,
                           svc: ServicesDep) -> SavedVersionOut:
     """The next immutable version (a GitOps commit); ``pipeline.name`` must be ``name``."""
-    if body.pipeline.name != name:
-        raise ValidationError(f"pipeline.name is {body.pipeline.name!r} but the URL names {name!r}")
-    return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(
-        pipeline=body.pipeline.as_json(), message=body.message)))
+    if body.pipeline.get("name") != name:
+        raise ValidationError(f"pipeline.name is {str(body.pipeline.get('name'))[:80]!r} but the URL names {name!r}")
+    return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(**body.model_dump())))
 
 
 @router.get("/pipelines/{name}/diff", response_model=DiffOut, **needs("pipeline.read", 404, 409))
@@ -89,16 +88,18 @@ def diff_versions(name: PipelineName, actor: ActorDep, svc: ServicesDep,
 
 
 @router.post("/pipelines/validate", response_model=Validation, **needs("pipeline.read", body=True))
-def validate_pipeline(body: PipelineIn, actor: ActorDep, svc: ServicesDep) -> Validation:
-    """Every problem with a pipeline, without saving it."""
-    problems = svc.pipelines.problems(actor, Pipeline.from_dict(body.graph.as_json()))
+def validate_pipeline(body: PipelineJSON, actor: ActorDep, svc: ServicesDep) -> Validation:
+    """Every problem with a pipeline (the body is its JSON), without saving it. JSON that is not a
+    pipeline graph at all is a 422 naming why."""
+    problems = svc.pipelines.validate(actor, Pipeline.from_dict(body.root))
     return Validation(valid=not problems, problems=problems)
 
 
 @router.post("/pipelines/render", response_model=Rendered, **needs("pipeline.read", body=True))
-def render_pipeline(body: PipelineIn, actor: ActorDep, svc: ServicesDep) -> Rendered:
-    """The collector YAML of a pipeline (422 listing why when it is not valid)."""
-    return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.graph.as_json())))
+def render_pipeline(body: PipelineJSON, actor: ActorDep, svc: ServicesDep) -> Rendered:
+    """The collector YAML of a pipeline (the body is its JSON), checked as a save checks it;
+    a 422 lists why when it is not valid."""
+    return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.root)).collector_yaml)
 
 
 @router.post("/pipelines/estimate", response_model=EstimateOut, **needs("pipeline.read", 400, 404, 409, body=True))
@@ -126,7 +127,7 @@ def _json(text: str | None, what: str) -> Any:
 @router.get("/templates", response_model=list[str], **needs("pipeline.read"))
 def list_templates(actor: ActorDep, svc: ServicesDep) -> list[str]:
     """The built-in templates' names."""
-    return svc.pipelines.template_names(actor)
+    return svc.pipelines.templates(actor)
 
 
 @router.get("/templates/{name}", response_model=dict[str, Any], **needs("pipeline.read", 404))
