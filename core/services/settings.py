@@ -372,7 +372,7 @@ class SettingsService:
             old = uow.settings.get(key)
             if expected_tag is not None and stored_tag(old) != expected_tag:
                 raise StaleSetting(f"the stored {name.replace('_', ' ')} changed since that ETag "
-                                   f"({expected_tag}); GET them again and decide")
+                                   f"({expected_tag[:40]!r}); GET them again and decide")
             if old == stored_value:  # nothing changed: no write, the entry says so
                 record(uow, f"settings.{name}", details={"setting": name, "unchanged": True})
                 uow.commit()
