@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from core.api import problems, routes
+from core.api import openapi, problems, routes
 from core.api.idempotency import Idempotency
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
+from core.api.paging import Cursors
+from core.api.routes.pipelines import ESTIMATE_PATH, SNAPSHOT_MAX_BYTES
 from core.api.security import Tokens
 from core.bootstrap import Services
 from core.domain.accounts import Actor, Role
@@ -39,8 +41,11 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     app = FastAPI(title="Phoenix API", version="1", description="Experiments and pipelines of Phoenix "
                   "(docs/api.md). Errors are RFC 9457 problem+json.")
     app.state.services = services
-    app.state.tokens = Tokens(server_secret(services.settings, env))
+    secret = server_secret(services.settings, env)
+    app.state.tokens = Tokens(secret)
+    app.state.cursors = Cursors(secret)
     app.state.idempotency = Idempotency()
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     registry = CollectorRegistry()
     problems.install(app)
     app.include_router(routes.router)
@@ -61,7 +66,9 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
                                     headers={"Retry-After": str(problems.RETRY_AFTER_TEMPORARY_S)})
         return {"status": "ready", "checks": {"database": "ok"}}
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"description": "Prometheus text exposition",
+                              "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -71,7 +78,8 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
                            expose_headers=["ETag", "Location", "Retry-After"])
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes,
+                       per_path={ESTIMATE_PATH: max(max_body_bytes, SNAPSHOT_MAX_BYTES)})
     app.add_middleware(RateLimit, per_ip=TokenBucket(rate_per_s, burst), per_token=TokenBucket(rate_per_s, burst),
                        exempt=OPEN_PATHS)
     app.add_middleware(Metrics, registry=registry)

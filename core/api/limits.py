@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -92,18 +92,22 @@ class RateLimit:
 
 
 class BodyLimit:
-    """413 for a body larger than ``max_bytes``, by Content-Length or while it streams in."""
+    """413 for a body larger than ``max_bytes``, by Content-Length or while it streams in.
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    ``per_path`` gives a few exact paths their own limit (a snapshot upload is larger than
+    any JSON body)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None):
+        self.app, self.default_max, self.per_path = app, max_bytes, dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = f"the request body is larger than {self.max_bytes} bytes"
+        max_bytes = self.per_path.get(scope["path"], self.default_max)
+        too_large = f"the request body is larger than {max_bytes} bytes"
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > max_bytes:
             await _send_problem(send, 413, "too-large", "Request body too large", too_large)
             return
         seen = 0
@@ -115,7 +119,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     over = True
                     raise _TooLarge
             return message

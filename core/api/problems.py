@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.domain.errors import (
     AuthenticationError,
@@ -27,6 +28,8 @@ from core.domain.errors import (
     TemporaryError,
     ValidationError,
 )
+from core.services.experiments import StaleVersion
+from core.services.settings import StaleSetting
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ ERROR_MAP: tuple[tuple[type[PhoenixError], int, str], ...] = (
     (PermissionDenied, 403, "forbidden"),
     (AuthenticationError, 401, "unauthenticated"),
     (PreconditionFailed, 412, "precondition-failed"),
+    (StaleVersion, 412, "precondition-failed"),  # If-Match checked where the change is saved
+    (StaleSetting, 412, "precondition-failed"),
     (PreconditionRequired, 428, "precondition-required"),
     (ConcurrencyError, 409, "conflict"),
     (InvalidTransitionError, 409, "invalid-transition"),
@@ -100,6 +105,16 @@ def _pydantic_problem(err: dict[str, Any]) -> str:
     return f"{'.'.join(loc) or 'request'}: {err.get('msg', 'is not valid')}"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
@@ -115,7 +130,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
-        return problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the router names one route's methods; a path may have several
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

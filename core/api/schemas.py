@@ -1,16 +1,114 @@
-"""What the API answers: response models, built from the services' dataclasses."""
+"""What the API takes and answers: request bodies (with examples) and response models.
+
+Request models check shapes only (``extra="forbid"``: an unknown field is a 422 naming it);
+the routes hand them to the services' own requests (``core.services.requests``), where the
+domain keeps the rules and their wording. Response models are built from the services'
+dataclasses, never from raw store rows.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from core.catalog.templates import get_template
+from core.domain.accounts import TokenRecord, UserRecord
 from core.domain.experiment import Experiment
-from core.domain.records import PipelineRecord, PipelineVersionRecord
+from core.domain.production import ProductionRecord
+from core.domain.records import AuditEntry, PipelineRecord, PipelineVersionRecord, ShareLinkRecord
 from core.domain.samples import MeasurementSample
-from core.services.experiments import ExperimentSummary
+from core.services.experiments import ExperimentAnalysis, ExperimentSummary
+from core.services.pipelines import SavedVersion
+from core.services.settings import PriceCardView, SettingView
+
+#: Text a path or filter may hold: printable, no control characters (a database refuses NUL).
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+EXPERIMENT_ID = r"^[A-Za-z0-9._-]{1,64}$"
+PIPELINE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+ROLE_NAMES = Literal["viewer", "operator", "admin"]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
+
+
+# ------------------------------------------------------------------ errors
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "urn:phoenix:problem:validation", "title": "The request is not valid", "status": 422,
+        "detail": "duration s: must be positive", "problems": ["duration s: must be positive"]}]})
+
+    type: str = Field(description="a stable code: urn:phoenix:problem:<code> (docs/api.md, Errors)")
+    title: str
+    status: int
+    detail: str
+    problems: list[str] | None = Field(None, description="validation only: one sentence per problem")
+
+
+# ------------------------------------------------------------------ auth
+
+class Token(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class RefreshIn(BaseModel):
+    model_config = _examples({"refresh_token": "eyJhbGciOiJIUzI1NiIs..."})
+
+    refresh_token: str = Field(max_length=4096)
+
+
+# ------------------------------------------------------------------ experiments
+
+class CriticalRuleIn(BaseModel):
+    """One rule of a critical policy: processes whose ``match`` field matches ``pattern`` get ``priority``."""
+
+    model_config = _examples({"match": "executable_name", "pattern": "^postgres$", "priority": "critical"})
+
+    match: Literal["executable_name", "command_line", "owner"]
+    pattern: str = Field(min_length=1, max_length=500)
+    priority: Literal["critical", "high", "medium", "low"]
+
+
+class ExperimentIn(BaseModel):
+    """A new experiment: the fields of ``CreateExperiment``; ``load``, ``target`` and ``criteria``
+    in their JSON form (docs/architecture.md)."""
+
+    model_config = _examples({"name": "topk vs baseline", "baseline": "process-baseline-v1",
+                              "candidate": "process-topk-v1", "duration_s": 600, "interval_s": 15})
+
+    name: str = Field(max_length=200)
+    baseline: str = Field(max_length=200)
+    candidate: str = Field(max_length=200)
+    owner: str | None = Field(None, max_length=200)
+    description: str = Field("", max_length=10_000)
+    duration_s: float = 60.0
+    interval_s: float = 5.0
+    load: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None
+    criteria: dict[str, Any] | None = None
+    critical_rules: list[CriticalRuleIn] | None = Field(None, max_length=200)
+
+
+class CancelIn(BaseModel):
+    model_config = _examples({"reason": "wrong candidate"})
+
+    reason: str = Field("", max_length=2000)
+
+
+class PromoteIn(BaseModel):
+    model_config = _examples({"force": False, "reason": None},
+                             {"force": True, "reason": "measured by hand on the staging fleet"})
+
+    force: bool = False
+    reason: str | None = Field(None, max_length=2000)
 
 
 class ExperimentOut(BaseModel):
@@ -62,7 +160,21 @@ class ExperimentRow(BaseModel):
 
 class ExperimentPage(BaseModel):
     items: list[ExperimentRow]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last")
+
+
+class AnalysisOut(BaseModel):
+    experiment_id: str
+    state: str
+    verdict: str | None
+    result: dict[str, Any]
+    criteria: dict[str, Any]
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, a: ExperimentAnalysis) -> AnalysisOut:
+        return cls(experiment_id=a.experiment_id, state=a.state, verdict=a.verdict, result=a.result,
+                   criteria=a.criteria, finished_at=a.finished_at)
 
 
 class SampleOut(BaseModel):
@@ -80,6 +192,49 @@ class SampleOut(BaseModel):
         return cls(variant=s.variant, t=s.t, series=s.series, datapoints=s.datapoints, bytes=s.bytes,
                    collector_cpu_pct=s.collector_cpu_pct, collector_rss_mb=s.collector_rss_mb,
                    critical_coverage_pct=s.critical_coverage_pct)
+
+
+class ProductionOut(BaseModel):
+    target: str
+    pipeline: str
+    version: int | None
+    ref: str
+    experiment_id: str
+    promoted_at: str
+    actor: str
+    commit_id: str
+    forced: bool
+    reason: str | None
+    verdict: str | None
+
+    @classmethod
+    def of(cls, r: ProductionRecord) -> ProductionOut:
+        return cls(target=r.target, pipeline=r.pipeline, version=r.version, ref=r.ref, experiment_id=r.experiment_id,
+                   promoted_at=r.promoted_at, actor=r.actor, commit_id=r.commit_id, forced=r.forced,
+                   reason=r.reason, verdict=r.verdict)
+
+
+# ------------------------------------------------------------------ pipelines
+
+#: A valid pipeline for the examples: the top-k template under a name of its own.
+_PIPELINE_EXAMPLE: dict[str, Any] = {**get_template("process-topk-v1").to_dict(), "name": "my-topk"}
+
+
+class PipelineVersionIn(BaseModel):
+    """``pipeline``: the pipeline JSON (its ``name`` must be the one in the URL); ``message``: why."""
+
+    model_config = _examples({"pipeline": _PIPELINE_EXAMPLE, "message": "keep the top 20"})
+
+    pipeline: dict[str, Any] = Field(description="pipeline JSON: name, description, nodes, edges "
+                                                 "(docs/pipeline-semantics.md); the domain names every problem")
+    message: str | None = Field(None, max_length=10_000)
+
+
+class PipelineJSON(RootModel[dict[str, Any]]):
+    """A pipeline as JSON, not saved: name, description, nodes, edges (docs/pipeline-semantics.md).
+    Kept permissive here so the domain checks it and names every problem in its own words."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PIPELINE_EXAMPLE]})
 
 
 class PipelineOut(BaseModel):
@@ -109,26 +264,218 @@ class PipelineVersionOut(BaseModel):
                    commit_id=r.commit_id, message=r.message, author=r.author, created_at=r.created_at)
 
 
+class VersionSummary(BaseModel):
+    pipeline: str
+    number: int
+    commit_id: str | None
+    message: str
+    author: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: PipelineVersionRecord) -> VersionSummary:
+        return cls(pipeline=r.pipeline, number=r.number, commit_id=r.commit_id, message=r.message,
+                   author=r.author, created_at=r.created_at)
+
+
+class SavedVersionOut(BaseModel):
+    name: str
+    number: int
+    commit_id: str
+
+    @classmethod
+    def of(cls, s: SavedVersion) -> SavedVersionOut:
+        return cls(name=s.name, number=s.number, commit_id=s.commit_id)
+
+
 class Validation(BaseModel):
     valid: bool
     problems: list[str]
 
 
-class Token(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str = "bearer"
-    expires_in: int
+class Rendered(BaseModel):
+    collector_yaml: str
 
 
-class RefreshIn(BaseModel):
-    refresh_token: str
+class DiffOut(BaseModel):
+    pipeline: str
+    from_version: int
+    to_version: int
+    diff: str = Field(description="a unified diff of the two versions' GitOps files")
 
 
-class PromoteIn(BaseModel):
-    force: bool = False
-    reason: str | None = None
+class EstimateOut(BaseModel):
+    """What ``phoenix estimate --json`` prints: series in/out, reduction, cost per price card, …"""
+
+    pipeline: str
+    series_in: int
+    series_out: int
+    reduction_pct: float
+    report: dict[str, Any] = Field(description="the whole report (docs/pipeline-semantics.md)")
+
+    @classmethod
+    def of(cls, report: dict[str, Any]) -> EstimateOut:
+        return cls(pipeline=str(report.get("pipeline", "")), series_in=int(report.get("series_in") or 0),
+                   series_out=int(report.get("series_out") or 0),
+                   reduction_pct=float(report.get("reduction_pct") or 0.0), report=report)
 
 
-class CancelIn(BaseModel):
-    reason: str = ""
+# ------------------------------------------------------------------ settings
+
+class SettingOut(BaseModel):
+    name: str
+    value: Any = Field(description="URLs with their passwords masked; price cards as their document")
+    source: Literal["default", "database", "environment"]
+    origin: str
+    error: str | None
+
+    @classmethod
+    def of(cls, v: SettingView) -> SettingOut:
+        return cls(name=v.name, value=v.value, source=v.source, origin=v.origin, error=v.error)
+
+
+class SettingIn(BaseModel):
+    """The new value (null: back to the default). ``critical_policy`` is its YAML text;
+    ``price_cards`` a card document; ``retention_days`` a number; the URLs text."""
+
+    model_config = _examples({"value": 45}, {"value": "http://prometheus:9090"}, {"value": None})
+
+    value: Any
+
+
+class PriceCardsOut(BaseModel):
+    cards: list[dict[str, Any]]
+    source: Literal["default", "database", "environment"]
+    origin: str
+
+    @classmethod
+    def of(cls, v: PriceCardView) -> PriceCardsOut:
+        return cls(cards=list(v.document.get("cards", [])), source=v.source, origin=v.origin)
+
+
+class PriceCardsIn(BaseModel):
+    """A price card document (the shape of ``price_cards.yaml``, docs/configuration.md)."""
+
+    model_config = _examples({"cards": [{
+        "id": "grafana-cloud-pro", "vendor": "Grafana Cloud", "plan": "Pro (metrics)", "model": "grafana_cloud",
+        "params": {"usd_per_1000_series": 6.5, "free_series": 10000, "included_dpm_per_series": 1.0},
+        "source": "https://grafana.com/docs/grafana-cloud/cost-management-and-billing/understand-usage-cost/metrics/",
+        "as_of": "2026-11-28"}]})
+
+    cards: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------ accounts
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, u: UserRecord) -> UserOut:
+        return cls(name=u.name, role=u.role.label, disabled=u.disabled, locked_until=u.locked_until,
+                   created_at=u.created_at)
+
+
+class UserIn(BaseModel):
+    model_config = _examples({"name": "dana", "role": "operator", "password": "a long passphrase"})
+
+    name: str = Field(max_length=64)
+    role: ROLE_NAMES
+    password: str = Field(max_length=1024, description="the initial password (at least 8 characters)")
+
+
+class RoleIn(BaseModel):
+    model_config = _examples({"role": "admin"})
+
+    role: ROLE_NAMES
+
+
+class PasswordIn(BaseModel):
+    model_config = _examples({"password": "another long passphrase"})
+
+    password: str = Field(max_length=1024)
+
+
+class TokenOut(BaseModel):
+    id: str
+    owner: str
+    name: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, t: TokenRecord) -> TokenOut:
+        return cls(id=t.id, owner=t.owner, name=t.name, role=t.role.label, created_at=t.created_at,
+                   expires_at=t.expires_at, revoked_at=t.revoked_at, last_used_at=t.last_used_at)
+
+
+class TokenIn(BaseModel):
+    model_config = _examples({"name": "ci", "ttl": "720h"}, {"name": "dashboards", "ttl": "1h", "role": "viewer"})
+
+    name: str = Field(max_length=100)
+    ttl: str = Field("2160h", max_length=20, pattern=r"^[1-9][0-9]{0,5}(s|m|h)$",
+                     description="how long it lives: 30m, 1h, 720h, … (1 minute to 366 days)")
+    role: ROLE_NAMES | None = Field(None, description="at most the owner's role (default: the owner's)")
+
+
+class NewToken(TokenOut):
+    secret: str = Field(description="the bearer credential, shown this once; only its hash is kept")
+
+
+class AuditOut(BaseModel):
+    actor: str
+    action: str
+    subject: str
+    at: datetime
+    source: str
+    details: dict[str, Any]
+    before: Any
+    after: Any
+
+    @classmethod
+    def of(cls, a: AuditEntry) -> AuditOut:
+        return cls(actor=a.actor, action=a.action, subject=a.subject, at=a.at, source=a.source,
+                   details=a.details, before=a.before, after=a.after)
+
+
+class AuditPageOut(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null on the last")
+
+
+# ------------------------------------------------------------------ share links
+
+class ShareIn(BaseModel):
+    model_config = _examples({"kind": "experiment", "ref": "exp-1a2b3c4d", "ttl": "7d"},
+                             {"kind": "pipeline", "ref": "my-topk@3"})
+
+    kind: Literal["experiment", "pipeline"]
+    ref: str = Field(max_length=100, description="an experiment id, or NAME@N for a pipeline version")
+    ttl: str | None = Field(None, max_length=20, pattern=r"^[1-9][0-9]{0,5}[mhdw]$",
+                            description="30m, 24h, 7d or 2w: 1 minute to 365 days (default 7d)")
+
+
+class ShareOut(BaseModel):
+    id: str
+    kind: str
+    ref: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, r: ShareLinkRecord) -> ShareOut:
+        return cls(id=r.id, kind=r.scope_kind, ref=r.scope_ref, created_by=r.created_by, created_at=r.created_at,
+                   expires_at=r.expires_at, revoked_at=r.revoked_at)
+
+
+class NewShare(ShareOut):
+    url: str = Field(description="the link to hand out (its signed token is the credential)")

@@ -87,6 +87,7 @@ PERMISSIONS: dict[str, Role] = {
     "experiment.promote": _A,
     "experiment.force_promote": _A,
     "settings.edit": _A,
+    "settings.inspect": _A,  # every setting with its source (URLs masked): the Settings page's view
     "system.prune": _A,
     "user.read": _A,
     "user.manage": _A,

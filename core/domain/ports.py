@@ -11,6 +11,7 @@ tests and by dry runs (``PHOENIX_RUNTIME=memory``). Implementations raise
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,9 +78,54 @@ class SampleSource(Protocol):
 # these; services and the scheduler see only the Protocols, so the store stays an adapter.
 
 
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """One row of an experiment listing: no event log, no result body, no runtime info."""
+
+    id: str
+    name: str
+    state: str
+    owner: str
+    baseline: str
+    candidate: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float
+    dry_run: bool
+    verdict: str | None
+    error: str | None
+
+    @property
+    def key(self) -> ExperimentKey:
+        """Where the next page of a listing starts (see ``ExperimentRepository.page``)."""
+        return (self.created_at, self.id)
+
+    @classmethod
+    def of(cls, e: Experiment) -> ExperimentSummary:
+        return cls(id=e.id, name=e.name, state=e.state.value, owner=e.owner, baseline=str(e.baseline),
+                   candidate=str(e.candidate), created_at=e.created_at, started_at=e.started_at,
+                   finished_at=e.finished_at, duration_s=e.timing.duration_s, dry_run=e.dry_run,
+                   verdict=(e.result or {}).get("verdict"), error=e.error)
+
+
+#: A keyset position in the newest-first experiment order: ``(created_at, id)``.
+ExperimentKey = tuple[datetime, str]
+
+
 class ExperimentRepository(Protocol):
     def get(self, experiment_id: str) -> Experiment: ...
     def list(self, states: Iterable[State | str] | None = None, limit: int = 500) -> list[Experiment]: ...
+    def page(self, *, states: Collection[State] | None = None, owner: str | None = None,
+             pipeline: str | None = None, after: ExperimentKey | None = None,
+             limit: int = 50) -> list[ExperimentSummary]:
+        """Up to ``limit`` summaries, newest first by ``(created_at, id)``, strictly after ``after``.
+
+        Keyset paging over ``ix_experiments_created_id``: reads ``limit`` rows whatever the
+        page, and never the heavy JSON columns. ``pipeline`` matches baseline or candidate.
+        """
+        ...
+
     def counts_by_state(self) -> dict[str, int]: ...
     def add(self, exp: Experiment) -> None: ...
     def save(self, exp: Experiment) -> None: ...
@@ -119,6 +165,11 @@ class AuditRepository(Protocol):
     def add(self, actor: str, action: str, subject: str = "", details: dict[str, Any] | None = None, *,
             source: str = "", before: Any = None, after: Any = None) -> None: ...
     def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]: ...
+    def page(self, *, subject: str | None = None, actor: str | None = None, before: int | None = None,
+             limit: int = 100) -> list[tuple[int, AuditEntry]]:
+        """Up to ``limit`` ``(id, entry)`` pairs, newest first by id, with ids below ``before``
+        (keyset paging on the primary key: each page reads ``limit`` rows)."""
+        ...
 
 
 class UserRepository(Protocol):

@@ -14,6 +14,7 @@ import os
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +52,15 @@ INITIAL_PASSWORD_FILE = "initial_admin_password"
 _BAD_LOGIN = "wrong name or password"
 #: Names without an account whose failures are remembered (oldest forgotten first).
 MAX_UNKNOWN_TRACKED = 10_000
+MAX_AUDIT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """Audit entries, newest first, and the id the next page starts below (None on the last)."""
+
+    items: list[AuditEntry]
+    next_before: int | None
 
 
 def token_hash(secret: str) -> str:
@@ -304,6 +314,17 @@ class AccountService:
             record(uow, f"token:{token_id}", before=_token_view(old), after=_token_view(rec))
             uow.commit()
         return rec
+
+    @query("audit.read")
+    def audit_page(self, actor: Actor, *, subject: str | None = None, by: str | None = None,
+                   before: int | None = None, limit: int = 100) -> AuditPage:
+        """A keyset page of the audit log, newest first, by subject and/or acting account (``by``)."""
+        if not 1 <= limit <= MAX_AUDIT_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_AUDIT_PAGE}")
+        with self.uow_factory() as uow:
+            rows = uow.audit.page(subject=subject, actor=by, before=before, limit=limit + 1)
+        items = rows[:limit]
+        return AuditPage([e for _, e in items], items[-1][0] if len(rows) > limit else None)
 
     @query("audit.read")
     def audit_log(self, actor: Actor, subject: str | None = None, limit: int = 500) -> list[AuditEntry]:

@@ -7,15 +7,17 @@ leaves exactly one audit entry, written in the unit of work of its change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.catalog.templates import TEMPLATE_NAMES, is_template
 from core.domain.accounts import Actor
 from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
-from core.domain.ports import UnitOfWork, UnitOfWorkFactory
+from core.domain.ports import ExperimentKey, ExperimentSummary, UnitOfWork, UnitOfWorkFactory
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
 from core.services.authz import mutation, query, record
@@ -23,6 +25,8 @@ from core.services.requests import CancelExperiment, CreateExperiment, RerunExpe
 from core.services.settings import SettingsService
 
 CANCEL_RETRIES = 3
+#: The largest page a listing serves.
+MAX_PAGE = 500
 #: Longest owner text kept (names, "Name <email>").
 MAX_OWNER = 200
 
@@ -76,40 +80,39 @@ def ref_problems(uow: UnitOfWork, what: str, ref: str | PipelineRef) -> list[str
 
 
 @dataclass(frozen=True)
-class ExperimentSummary:
-    """One row of an experiment list (no event log, no result body)."""
+class SummaryPage:
+    """One page of a listing and where the next one starts (None on the last page)."""
 
-    id: str
-    name: str
+    items: list[ExperimentSummary]
+    next_after: ExperimentKey | None
+
+
+@dataclass(frozen=True)
+class ExperimentAnalysis:
+    """What the analysis of a finished experiment concluded, and against which criteria."""
+
+    experiment_id: str
     state: str
-    owner: str
-    baseline: str
-    candidate: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_s: float
-    dry_run: bool
     verdict: str | None
-    error: str | None
+    result: dict[str, Any]
+    criteria: dict[str, Any]
+    finished_at: datetime | None
 
-    @classmethod
-    def of(cls, e: Experiment) -> ExperimentSummary:
-        return cls(
-            id=e.id,
-            name=e.name,
-            state=e.state.value,
-            owner=e.owner,
-            baseline=str(e.baseline),
-            candidate=str(e.candidate),
-            created_at=e.created_at,
-            started_at=e.started_at,
-            finished_at=e.finished_at,
-            duration_s=e.timing.duration_s,
-            dry_run=e.dry_run,
-            verdict=(e.result or {}).get("verdict"),
-            error=e.error,
-        )
+
+class StaleVersion(ConcurrencyError):
+    """The caller named a version (If-Match) and the experiment is no longer at it."""
+
+
+def parse_states(states: Iterable[str] | None) -> list[State] | None:
+    """State names as given in a filter; one ValidationError naming every unknown one."""
+    if states is None:
+        return None
+    known = {s.value.lower(): s for s in State}
+    unknown = [s for s in states if s.lower() not in known]
+    if unknown:
+        raise ValidationError(f"state: unknown {', '.join(map(repr, unknown))}; one of "
+                              f"{', '.join(s.value for s in State)}")
+    return [known[s.lower()] for s in states]
 
 
 class ExperimentService:
@@ -189,6 +192,28 @@ class ExperimentService:
             return [ExperimentSummary.of(e) for e in uow.experiments.list(states=states, limit=limit)]
 
     @query("experiment.read")
+    def page(self, actor: Actor, *, states: Iterable[str] | None = None, owner: str | None = None,
+             pipeline: str | None = None, after: ExperimentKey | None = None, limit: int = 50) -> SummaryPage:
+        """A keyset page, newest first: reads ``limit + 1`` summary rows to know whether more follow."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}")
+        wanted = parse_states(states)
+        with self.uow_factory() as uow:
+            rows = uow.experiments.page(states=wanted, owner=owner, pipeline=pipeline, after=after, limit=limit + 1)
+        items = rows[:limit]
+        return SummaryPage(items, items[-1].key if len(rows) > limit else None)
+
+    @query("experiment.read")
+    def analysis(self, actor: Actor, experiment_id: str) -> ExperimentAnalysis:
+        """The stored analysis; InvalidTransitionError while the experiment has none (not finished)."""
+        exp = self.get(actor, experiment_id)
+        if exp.result is None:
+            raise InvalidTransitionError(f"experiment {exp.id} is {exp.state.value} and has no analysis "
+                                         "yet; it has one once it completes")
+        return ExperimentAnalysis(exp.id, exp.state.value, exp.result.get("verdict"), exp.result,
+                                  exp.criteria.to_dict(), exp.finished_at)
+
+    @query("experiment.read")
     def completed(self, actor: Actor, limit: int = 100) -> list[Experiment]:
         """The newest completed experiments with their results, in one query."""
         with self.uow_factory() as uow:
@@ -206,8 +231,12 @@ class ExperimentService:
         return {s.value: counts.get(s.value, 0) for s in State}
 
     @query("experiment.read")
-    def samples(self, actor: Actor, experiment_id: str, since: datetime | None = None) -> list[MeasurementSample]:
+    def samples(self, actor: Actor, experiment_id: str, since: datetime | None = None,
+                *, known: bool = False) -> list[MeasurementSample]:
+        """Samples, oldest first. ``known``: NotFoundError for an unknown experiment (not an empty list)."""
         with self.uow_factory() as uow:
+            if known:
+                uow.experiments.get(experiment_id)
             return uow.samples.list(experiment_id, since=since)
 
     @query("experiment.read")
@@ -220,12 +249,18 @@ class ExperimentService:
         """Cancel now; the scheduler tears the collectors down on its next tick.
 
         Retries when the scheduler wrote in between (optimistic lock), re-checking that
-        cancelling is still allowed in the state it left.
+        cancelling is still allowed in the state it left. With ``expected_version`` (an
+        If-Match), the version is compared in the same unit of work that saves, before the
+        state: any change since that version (another cancel, a scheduler step) is a
+        ``StaleVersion``, and the optimistic lock catches one that lands after the read.
         """
         experiment_id, reason = request.experiment_id, request.reason
         for attempt in range(CANCEL_RETRIES):
             with self.uow_factory() as uow:
                 exp = uow.experiments.get(experiment_id)
+                if request.expected_version is not None and exp.version != request.expected_version:
+                    raise StaleVersion(f"experiment {exp.id} is at version {exp.version}, not "
+                                       f"{request.expected_version}; GET it again and decide")
                 if not exp.can_transition(State.CANCELLED):
                     raise InvalidTransitionError(
                         f"experiment {exp.id} is {exp.state.value} and can no longer be cancelled"

@@ -14,6 +14,7 @@ so the builder, the CLI and the API all get the same error).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from core.domain.errors import NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import PipelineRecord, PipelineVersionRecord
+from core.engine.snapshot import load_snapshot
 from core.gitops import CommitInfo, GitOps
 from core.otelcol.validate import check_collector_yaml
 from core.render.bundle import Bundle, render_bundle
@@ -31,7 +33,9 @@ from core.render.collector import RenderOptions
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
 from core.services.authz import mutation, query, record
-from core.services.requests import SavePipelineVersion
+from core.services.estimate import estimate_pipeline
+from core.services.requests import EstimatePipeline, SavePipelineVersion
+from core.services.settings import SettingsService
 from core.store.refs import load_pipeline
 
 MAX_MESSAGE = 10_000
@@ -92,12 +96,26 @@ def computed_params(pipeline: Pipeline) -> dict[str, Any]:
     return out
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _json_safe(value.item())
+    return value
+
+
 class PipelineService:
     """Saved pipelines: save a version (database + GitOps commit), list, load, resolve, history, diff."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps):
+    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps, configuration: SettingsService | None = None):
         self.uow_factory = uow_factory
         self.gitops = gitops
+        # the price cards and default critical policy an estimate uses
+        self.configuration = configuration or SettingsService(uow_factory)
 
     @mutation("pipeline.save")
     def save_version(self, actor: Actor, request: SavePipelineVersion) -> SavedVersion:
@@ -129,6 +147,14 @@ class PipelineService:
                                               "commit_id": commit_id}, details={"message": message[:200]})
             uow.commit()
         return SavedVersion(pipeline.name, saved.number, commit_id)
+
+    @query("pipeline.read")
+    def estimate(self, actor: Actor, request: EstimatePipeline, snapshot: bytes) -> dict[str, Any]:
+        """``phoenix estimate`` over a snapshot CSV's bytes: the report, JSON-safe (NaN and
+        infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
+        pipeline = request.graph if request.graph is not None else self.resolve(actor, request.pipeline or "")
+        frame = load_snapshot(snapshot)
+        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=request.source).report)
 
     @query("pipeline.read")
     def list_pipelines(self, actor: Actor) -> list[PipelineRecord]:

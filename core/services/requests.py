@@ -74,8 +74,11 @@ class CreateExperiment(Request):
 
 
 class CancelExperiment(Request):
+    """``expected_version``: cancel only if the experiment is still at that version (If-Match)."""
+
     experiment_id: str
     reason: str = ""
+    expected_version: int | None = None
 
 
 class RerunExperiment(Request):
@@ -88,6 +91,21 @@ class SavePipelineVersion(Request):
     pipeline: PipelineField
     # Optional here so a missing message gets the domain's one wording ("a version message is required").
     message: str | None = None
+
+
+class EstimatePipeline(Request):
+    """What to estimate on an uploaded snapshot: a saved or built-in pipeline by ref
+    (``name`` / ``name@N``), or a pipeline given as JSON (``graph``); exactly one."""
+
+    pipeline: str | None = None
+    graph: PipelineField | None = None
+    source: str = "snapshot"
+
+    @pydantic.model_validator(mode="after")
+    def _one_pipeline(self) -> Self:
+        if (self.pipeline is None) == (self.graph is None):
+            raise ValueError("give exactly one of pipeline (a name or name@N) and graph (pipeline JSON)")
+        return self
 
 
 class Promote(Request):

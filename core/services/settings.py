@@ -18,6 +18,8 @@ never dropped: it is reported with its source in ``Sourced.error`` and consumers
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -31,10 +33,10 @@ import yaml
 from core.cost import PriceCard, load_price_cards, monthly_cost, parse_price_cards, price_card_document
 from core.domain.accounts import Actor, Role
 from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text
-from core.domain.errors import PhoenixError, TemporaryError, ValidationError
+from core.domain.errors import ConcurrencyError, PhoenixError, TemporaryError, ValidationError
 from core.domain.ports import UnitOfWorkFactory
 from core.redact import mask_url
-from core.services.authz import internal, mutation, record, unauthenticated
+from core.services.authz import internal, mutation, query, record, unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +186,46 @@ SPECS: dict[str, _Spec] = {
 }
 
 
+class StaleSetting(ConcurrencyError):
+    """The caller named a stored value (If-Match) that is no longer the stored one."""
+
+
+def stored_tag(stored: Any) -> str:
+    """An ETag for a stored setting value: a hash of its canonical JSON ("default" when none)."""
+    if stored is None:
+        return "default"
+    return hashlib.sha256(json.dumps(stored, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SettingView:
+    """One setting as an admin sees it over the API: the value shown safely (URLs masked)."""
+
+    name: str
+    value: Any
+    source: Source
+    origin: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PriceCardView:
+    """The price cards in use, where they come from, and the tag of the stored document."""
+
+    document: dict[str, Any]
+    source: Source
+    origin: str
+    tag: str
+
+
+def _shown(name: str, value: Any) -> Any:
+    if name == PRICE_CARDS:
+        return price_card_document(value)
+    if name == CRITICAL_POLICY:
+        return policy_text(value)
+    return _mask(value) if name in (PROMETHEUS_URL, PUBLIC_URL) else value
+
+
 def _error_text(exc: ValidationError) -> str:
     return "; ".join(exc.problems) if exc.problems else str(exc)
 
@@ -290,14 +332,47 @@ class SettingsService:
     def public_url(self) -> str:
         return self.get(PUBLIC_URL).require()
 
+    @query("settings.inspect")
+    def overview(self, actor: Actor) -> list[SettingView]:
+        """Every setting as it resolves, with its source; URLs masked, so nothing secret leaves."""
+        return [SettingView(name, _shown(name, s.value), s.source, s.origin, s.error)
+                for name, s in self.effective().items()]
+
+    @query("settings.read")
+    def price_card_view(self, actor: Actor) -> PriceCardView:
+        """The price cards in use and the tag of the stored document (what If-Match names)."""
+        stored = self._read((PRICE_CARDS,)).get(PRICE_CARDS)
+        cards = self.get(PRICE_CARDS)
+        return PriceCardView(price_card_document(cards.require()), cards.source, cards.origin, stored_tag(stored))
+
+    @mutation("settings.edit")
+    def change(self, actor: Actor, name: str, value: Any) -> SettingView:
+        """Set one setting by name (None resets it to the default); the value is checked as in Settings."""
+        setters: dict[str, Callable[[Any, Actor], Any]] = {
+            CRITICAL_POLICY: self.set_critical_policy, PRICE_CARDS: self.set_price_cards,
+            PROMETHEUS_URL: self.set_prometheus_url, RETENTION_DAYS: self.set_retention_days,
+            PUBLIC_URL: self.set_public_url}
+        if name not in setters:
+            raise ValidationError(f"unknown setting {name!r}; known: {', '.join(SPECS)}")
+        if value is None:
+            self.reset(name, actor)
+        else:
+            setters[name](value, actor)
+        now = self.get(name)
+        return SettingView(name, _shown(name, now.value), now.source, now.origin, now.error)
+
     # ---- changing ----------------------------------------------------------------------
-    def _write(self, name: str, stored_value: Any, shown_new: Any, actor: Actor) -> None:
+    def _write(self, name: str, stored_value: Any, shown_new: Any, actor: Actor,
+               expected_tag: str | None = None) -> None:
         if self.uow_factory is None:
             raise ValidationError("settings cannot be changed without a database (PHOENIX_DATABASE_URL)")
         spec = SPECS[name]
         key = KEY_PREFIX + name
         with self.uow_factory() as uow:
             old = uow.settings.get(key)
+            if expected_tag is not None and stored_tag(old) != expected_tag:
+                raise StaleSetting(f"the stored {name.replace('_', ' ')} changed since that ETag "
+                                   f"({expected_tag[:40]!r}); GET them again and decide")
             if old == stored_value:  # nothing changed: no write, the entry says so
                 record(uow, f"settings.{name}", details={"setting": name, "unchanged": True})
                 uow.commit()
@@ -319,11 +394,14 @@ class SettingsService:
         return policy
 
     @mutation("settings.edit")
-    def set_price_cards(self, data: Any, actor: Actor) -> list[PriceCard]:
-        """``data``: the parsed card document ``{"cards": [...]}`` (dates may be date objects)."""
+    def set_price_cards(self, data: Any, actor: Actor, expected_tag: str | None = None) -> list[PriceCard]:
+        """``data``: the parsed card document ``{"cards": [...]}`` (dates may be date objects).
+
+        ``expected_tag`` (an If-Match): write only if the stored document still has that tag,
+        checked in the unit of work that writes."""
         cards = parse_price_cards(data, "price cards")
         doc = price_card_document(cards)  # JSON-ready: what is stored is exactly what was validated
-        self._write(PRICE_CARDS, doc, _card_summary(doc), actor)
+        self._write(PRICE_CARDS, doc, _card_summary(doc), actor, expected_tag)
         return cards
 
     @mutation("settings.edit")

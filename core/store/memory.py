@@ -15,6 +15,7 @@ from typing import Any
 from core.domain.accounts import Role, TokenRecord, UserRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
+from core.domain.ports import ExperimentKey, ExperimentSummary
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -67,6 +68,17 @@ class MemoryExperimentRepository(_Repo):
         rows = [e for e in self.store.experiments.values() if wanted is None or e.state in wanted]
         rows.sort(key=lambda e: (e.created_at, e.id), reverse=True)
         return [_out(e) for e in rows[:limit]]
+
+    def page(self, *, states: Collection[State] | None = None, owner: str | None = None,
+             pipeline: str | None = None, after: ExperimentKey | None = None,
+             limit: int = 50) -> list[ExperimentSummary]:
+        wanted = None if states is None else {State(s) for s in states}
+        rows = [ExperimentSummary.of(e) for e in self.store.experiments.values()
+                if (wanted is None or e.state in wanted) and (owner is None or e.owner == owner)
+                and (pipeline is None or pipeline in (e.baseline.name, e.candidate.name))]
+        rows = [r for r in rows if after is None or r.key < after]
+        rows.sort(key=lambda r: r.key, reverse=True)
+        return rows[:limit]
 
     def counts_by_state(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -238,6 +250,14 @@ class MemoryAuditRepository(_Repo):
     def list(self, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
         rows = [a for a in reversed(self.store.audit) if subject is None or a.subject == subject]
         return rows[:limit]
+
+    def page(self, *, subject: str | None = None, actor: str | None = None, before: int | None = None,
+             limit: int = 100) -> list[tuple[int, AuditEntry]]:
+        # ids as the SQL table numbers them: 1, 2, … in the order entries were added
+        rows = [(i, a) for i, a in enumerate(self.store.audit, start=1)
+                if (subject is None or a.subject == subject) and (actor is None or a.actor == actor)
+                and (before is None or i < before)]
+        return rows[::-1][:limit]
 
 
 class MemoryCollectorProcessRepository(_Repo):

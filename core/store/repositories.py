@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,6 +19,7 @@ from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Targ
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
 from core.domain.experiment import ACTIVE_STATES, TERMINAL_STATES, Experiment, State, utcnow
+from core.domain.ports import ExperimentKey, ExperimentSummary
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -118,6 +119,34 @@ class SqlExperimentRepository:
         if states is not None:
             q = q.where(ExperimentRow.state.in_([State(s).value for s in states]))
         return [_to_domain(r) for r in self.session.scalars(q)]
+
+    def page(self, *, states: Collection[State] | None = None, owner: str | None = None,
+             pipeline: str | None = None, after: ExperimentKey | None = None,
+             limit: int = 50) -> list[ExperimentSummary]:
+        """Keyset page, newest first (see the port). Only the summary columns are read; the
+        verdict is pulled out of ``result`` by the database, so no result body is loaded."""
+        e = ExperimentRow
+        q = select(e.id, e.name, e.state, e.owner, e.baseline_pipeline, e.baseline_version, e.candidate_pipeline,
+                   e.candidate_version, e.created_at, e.started_at, e.finished_at, e.duration_s, e.dry_run,
+                   e.result["verdict"].as_string(), e.error)
+        if states is not None:
+            # ``state || ''`` keeps the planner off the state index: walking (created_at, id)
+            # newest first and filtering stops after ``limit`` rows, where the state index
+            # would fetch every row of a common state (Completed) and sort them all.
+            q = q.where((e.state + "").in_([State(s).value for s in states]))
+        if owner is not None:
+            q = q.where(e.owner == owner)
+        if pipeline is not None:
+            q = q.where(or_(e.baseline_pipeline == pipeline, e.candidate_pipeline == pipeline))
+        if after is not None:
+            at, last_id = after
+            q = q.where(or_(e.created_at < at, and_(e.created_at == at, e.id < last_id)))
+        q = q.order_by(e.created_at.desc(), e.id.desc()).limit(limit)
+        return [ExperimentSummary(id=r[0], name=r[1], state=r[2], owner=r[3],
+                                  baseline=str(PipelineRef(r[4], r[5])), candidate=str(PipelineRef(r[6], r[7])),
+                                  created_at=r[8], started_at=r[9], finished_at=r[10], duration_s=r[11],
+                                  dry_run=r[12], verdict=r[13], error=r[14])
+                for r in self.session.execute(q)]
 
     def counts_by_state(self) -> dict[str, int]:
         rows = self.session.execute(select(ExperimentRow.state, func.count()).group_by(ExperimentRow.state))
@@ -424,6 +453,18 @@ class SqlAuditRepository:
         if subject is not None:
             q = q.where(AuditLogRow.subject == subject)
         return [AuditEntry(r.actor, r.action, r.subject, r.at, r.details, r.source, r.before, r.after)
+                for r in self.session.scalars(q)]
+
+    def page(self, *, subject: str | None = None, actor: str | None = None, before: int | None = None,
+             limit: int = 100) -> list[tuple[int, AuditEntry]]:
+        q = select(AuditLogRow).order_by(AuditLogRow.id.desc()).limit(limit)
+        if subject is not None:
+            q = q.where(AuditLogRow.subject == subject)
+        if actor is not None:
+            q = q.where(AuditLogRow.actor == actor)
+        if before is not None:
+            q = q.where(AuditLogRow.id < before)
+        return [(r.id, AuditEntry(r.actor, r.action, r.subject, r.at, r.details, r.source, r.before, r.after))
                 for r in self.session.scalars(q)]
 
 

@@ -142,6 +142,77 @@ def test_list_and_counts(store: Database) -> None:
             uow.experiments.get("exp-missing")
 
 
+def test_keyset_pages_walk_newest_first_without_gaps_or_repeats(store: Database) -> None:
+    # pairs share a created_at, so the id breaks ties; owners and pipelines vary for the filters
+    made = []
+    for i in range(7):
+        e = new_experiment(name=f"k{i}", now=T0 + timedelta(minutes=i // 2), owner="bob" if i % 3 == 0 else "alice",
+                           candidate="process-topk-v1" if i % 2 else "process-attrs-v1")
+        with store.uow() as uow:
+            uow.experiments.add(e)
+            uow.commit()
+        made.append(e)
+    with store.uow() as uow:
+        done = uow.experiments.get(made[4].id)
+        done.start("t"), done.mark_running("t"), done.begin_analysis("t")
+        done.complete({"verdict": "PROMOTE", "reasons": ["a big body the listing never reads"] * 50}, "t")
+        uow.experiments.save(done)
+        uow.commit()
+    newest_first = [e.id for e in sorted(made, key=lambda e: (e.created_at, e.id), reverse=True)]
+
+    def walk(limit: int, **filters: object) -> list[str]:
+        seen: list[str] = []
+        after = None
+        while True:
+            with store.uow() as uow:
+                page = uow.experiments.page(after=after, limit=limit, **filters)  # type: ignore[arg-type]
+            assert len(page) <= limit
+            seen += [r.id for r in page]
+            if len(page) < limit:
+                return seen
+            after = page[-1].key
+
+    assert walk(3) == newest_first
+    assert walk(1) == newest_first
+    assert walk(50) == newest_first
+    assert walk(2, owner="bob") == [i for i in newest_first if i in {made[0].id, made[3].id, made[6].id}]
+    assert walk(2, pipeline="process-attrs-v1") == [i for i in newest_first
+                                                    if i in {made[n].id for n in (0, 2, 4, 6)}]
+    assert walk(2, pipeline="process-baseline-v1") == newest_first  # the baseline side matches too
+    assert walk(2, states=[State.COMPLETED]) == [made[4].id]
+    with store.uow() as uow:
+        row = uow.experiments.page(states=[State.COMPLETED], limit=1)[0]
+    assert (row.verdict, row.state, row.owner, row.candidate) == ("PROMOTE", "Completed", "alice", "process-attrs-v1")
+    assert row.created_at == made[4].created_at and row.created_at.tzinfo is not None
+    assert row.finished_at is not None
+
+
+def test_audit_pages_by_id_newest_first_with_filters(store: Database) -> None:
+    with store.uow() as uow:
+        for i in range(7):
+            uow.audit.add("alice" if i % 2 else "bob", "experiment.create", f"exp-{i % 3}", {"i": i}, source="api")
+        uow.commit()
+
+    def walk(limit: int, **filters: str) -> list[int]:
+        seen: list[int] = []
+        before = None
+        while True:
+            with store.uow() as uow:
+                page = uow.audit.page(before=before, limit=limit, **filters)
+            seen += [e.details["i"] for _, e in page]
+            if len(page) < limit:
+                return seen
+            before = page[-1][0]
+
+    assert walk(3) == [6, 5, 4, 3, 2, 1, 0] == walk(1) == walk(10)
+    assert walk(2, actor="alice") == [5, 3, 1]
+    assert walk(2, subject="exp-0") == [6, 3, 0]
+    assert walk(2, subject="exp-0", actor="bob") == [6, 0]
+    with store.uow() as uow:
+        (row_id, entry), = uow.audit.page(actor="alice", limit=1)
+    assert (entry.actor, entry.source, entry.subject) == ("alice", "api", "exp-2") and isinstance(row_id, int)
+
+
 def test_uncommitted_unit_rolls_back(store: Database) -> None:
     with store.uow() as uow:
         uow.experiments.add(new_experiment())
@@ -360,4 +431,4 @@ def test_audit_keeps_source_before_after_and_has_no_update_or_delete(store: Data
         assert (entry.source, entry.before, entry.after) == ("cli", {"role": "viewer"}, {"role": "operator"})
         repository = type(uow.audit)
     public = {m for m in dir(repository) if not m.startswith("_")}
-    assert public == {"add", "list"}, "the audit repository is append and read only"
+    assert public == {"add", "list", "page"}, "the audit repository is append and read only"

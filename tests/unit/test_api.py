@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -344,3 +345,314 @@ def test_rate_limit_per_credential_leaves_other_credentials_alone(svc: Any) -> N
     one, two = {"Authorization": "Bearer phx_one"}, {"Authorization": "Bearer phx_two"}
     assert [client.get("/api/v1/templates", headers=one).status_code for _ in range(3)] == [401, 401, 429]
     assert client.get("/api/v1/templates", headers=two).status_code == 401  # its own budget
+
+
+# ------------------------------------------------------------------ analysis, reports, cursors
+
+def test_analysis_is_409_until_finished_then_the_stored_verdict(client: TestClient, svc: Any,
+                                                                heads: dict[str, dict[str, str]]) -> None:
+    eid = client.post("/api/v1/experiments", json=NEW, headers=heads["operator"]).json()["id"]
+    is_problem(client.get(f"/api/v1/experiments/{eid}/analysis", headers=heads["viewer"]), 409, "invalid-transition")
+    finish(svc, eid, "REJECT")
+    body = client.get(f"/api/v1/experiments/{eid}/analysis", headers=heads["viewer"]).json()
+    assert body["verdict"] == "REJECT" and body["state"] == "Completed" and "min_series_reduction_pct" in body["criteria"]
+
+
+@pytest.mark.parametrize(("fmt", "media", "magic"), [("csv", "text/csv", b"variant"), ("html", "text/html", b"<"),
+                                                     ("pdf", "application/pdf", b"%PDF")])
+def test_report_downloads_in_each_format(client: TestClient, svc: Any, heads: dict[str, dict[str, str]],
+                                         fmt: str, media: str, magic: bytes) -> None:
+    eid = client.post("/api/v1/experiments", json=NEW, headers=heads["operator"]).json()["id"]
+    finish(svc, eid)
+    r = client.get(f"/api/v1/experiments/{eid}/report", params={"format": fmt}, headers=heads["viewer"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+    assert r.headers["content-disposition"] == f'attachment; filename="{eid}.{fmt}"'
+    assert magic in r.content[:200]
+    is_problem(client.get(f"/api/v1/experiments/{eid}/report", params={"format": "docx"}, headers=heads["viewer"]),
+               422, "validation")
+
+
+def test_a_tampered_cursor_or_an_unknown_state_is_422(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    for i in range(3):
+        client.post("/api/v1/experiments", json={**NEW, "name": f"c{i}"}, headers=heads["operator"])
+    page = client.get("/api/v1/experiments", params={"limit": 1}, headers=heads["viewer"]).json()
+    cursor = page["next_cursor"]
+    body, mac = cursor.split(".")
+    forged = ("A" if body[0] != "A" else "B") + body[1:] + "." + mac
+    for bad in (forged, body, cursor + "x", "!!"):
+        is_problem(client.get("/api/v1/experiments", params={"cursor": bad}, headers=heads["viewer"]), 422,
+                   "validation")
+    nxt = client.get("/api/v1/experiments", params={"limit": 1, "cursor": cursor}, headers=heads["viewer"]).json()
+    assert nxt["items"][0]["id"] != page["items"][0]["id"]
+    problem = is_problem(client.get("/api/v1/experiments", params={"state": "Bogus"}, headers=heads["viewer"]), 422,
+                         "validation")
+    assert "Bogus" in problem["detail"] and "Pending" in problem["detail"]
+
+
+def test_list_filters_by_owner_and_pipeline(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    client.post("/api/v1/experiments", json=NEW, headers=heads["operator"])
+    client.post("/api/v1/experiments", json={**NEW, "candidate": "process-minimal-v1"}, headers=heads["admin"])
+    mine = client.get("/api/v1/experiments", params={"owner": "admin"}, headers=heads["viewer"]).json()["items"]
+    assert [r["owner"] for r in mine] == ["admin"]
+    topk = client.get("/api/v1/experiments", params={"pipeline": "process-topk-v1"}, headers=heads["viewer"]).json()
+    assert [r["candidate"] for r in topk["items"]] == ["process-topk-v1"]
+
+
+# ------------------------------------------------------------------ render, estimate, diff
+
+def test_render_a_pipeline_and_a_saved_version(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    r = client.post("/api/v1/pipelines/render", json=_pipeline("x"), headers=heads["viewer"])
+    assert r.status_code == 200 and "receivers:" in r.json()["collector_yaml"]
+    broken = {**_pipeline("x"), "edges": []}
+    assert is_problem(client.post("/api/v1/pipelines/render", json=broken, headers=heads["viewer"]), 422,
+                      "validation")["problems"]
+    client.post("/api/v1/pipelines/mine/versions", json={"pipeline": _pipeline("mine"), "message": "one"},
+                headers=heads["operator"])
+    r = client.get("/api/v1/pipelines/mine/versions/1/render", headers=heads["viewer"])
+    assert r.headers["content-type"].startswith("application/yaml") and "receivers:" in r.text
+    is_problem(client.get("/api/v1/pipelines/mine/versions/0/render", headers=heads["viewer"]), 422, "validation")
+
+
+def test_diff_between_two_saved_versions(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    one = _pipeline("mine")
+    two = {**one, "description": "the second one"}
+    for graph, message in ((one, "one"), (two, "two")):
+        assert client.post("/api/v1/pipelines/mine/versions", json={"pipeline": graph, "message": message},
+                           headers=heads["operator"]).status_code == 201
+    r = client.get("/api/v1/pipelines/mine/diff", params={"from": 1, "to": 2}, headers=heads["viewer"])
+    assert r.status_code == 200, r.text
+    assert "the second one" in r.json()["diff"] and r.json()["from_version"] == 1
+    is_problem(client.get("/api/v1/pipelines/mine/diff", params={"from": 1, "to": 9}, headers=heads["viewer"]), 404,
+               "not-found")
+    versions = client.get("/api/v1/pipelines/mine/versions", headers=heads["viewer"]).json()
+    assert [(v["number"], v["message"]) for v in versions] == [(1, "one"), (2, "two")]
+
+
+def _snapshot_csv() -> bytes:
+    import io
+
+    from core.engine.fleet import generate_fleet
+    from core.engine.snapshot import write_snapshot
+
+    buf = io.BytesIO()
+    write_snapshot(generate_fleet(3, 20, seed=2, scrapes=2), buf)
+    return buf.getvalue()
+
+
+def test_estimate_on_an_uploaded_snapshot(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    csv_bytes = _snapshot_csv()
+    url = "/api/v1/pipelines/estimate"
+    r = client.post(url, data={"pipeline": "process-topk-v1"}, files={"snapshot": ("fleet.csv", csv_bytes)},
+                    headers=heads["viewer"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert 0 < body["series_out"] < body["series_in"] and body["reduction_pct"] > 0
+    assert body["report"]["cost"] and body["report"]["source"] == "fleet.csv"
+    by_graph = client.post(url, data={"graph": json.dumps(_pipeline("x"))}, files={"snapshot": ("f.csv", csv_bytes)},
+                           headers=heads["viewer"]).json()
+    assert by_graph["series_out"] == body["series_out"]
+    bad = is_problem(client.post(url, data={"pipeline": "process-topk-v1"},
+                                 files={"snapshot": ("bad.csv", b"host_name,nope\nh,1\n")}, headers=heads["viewer"]),
+                     422, "validation")
+    assert "column" in bad["detail"]
+    is_problem(client.post(url, files={"snapshot": ("f.csv", csv_bytes)}, headers=heads["viewer"]), 422, "validation")
+    is_problem(client.post(url, data={"graph": "{nope"}, files={"snapshot": ("f.csv", csv_bytes)},
+                           headers=heads["viewer"]), 422, "validation")
+    is_problem(client.post(url, data={"pipeline": "nope"}, files={"snapshot": ("f.csv", csv_bytes)},
+                           headers=heads["viewer"]), 404, "not-found")
+
+
+def test_the_snapshot_route_alone_takes_a_body_above_the_json_limit(svc: Any, heads: dict[str, dict[str, str]]) -> None:
+    client = TestClient(create_app(svc, env={}, max_body_bytes=2000), raise_server_exceptions=False)
+    csv_bytes = _snapshot_csv()
+    assert len(csv_bytes) > 2000
+    r = client.post("/api/v1/pipelines/estimate", data={"pipeline": "process-topk-v1"},
+                    files={"snapshot": ("f.csv", csv_bytes)}, headers=heads["viewer"])
+    assert r.status_code == 200, r.text
+    is_problem(client.post("/api/v1/pipelines/validate", json={**_pipeline("x"), "description": "x" * 3000},
+                           headers=heads["viewer"]), 413, "too-large")
+
+
+# ------------------------------------------------------------------ settings, price cards
+
+def test_price_cards_need_if_match_and_refuse_a_stale_one(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    r = client.get("/api/v1/price-cards", headers=heads["viewer"])
+    tag, cards = r.headers["ETag"], r.json()["cards"]
+    assert r.json()["source"] == "default" and cards
+    changed = [{**cards[0], "id": "edited"}, *cards[1:]]
+    url = "/api/v1/price-cards"
+    is_problem(client.put(url, json={"cards": changed}, headers=heads["admin"]), 428, "precondition-required")
+    is_problem(client.put(url, json={"cards": changed}, headers={**heads["operator"], "If-Match": tag}), 403,
+               "forbidden")
+    ok = client.put(url, json={"cards": changed}, headers={**heads["admin"], "If-Match": tag})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["source"] == "database" and ok.headers["ETag"] != tag and ok.json()["cards"][0]["id"] == "edited"
+    # the first tag is stale now: a second admin working from it is refused, nothing is overwritten
+    is_problem(client.put(url, json={"cards": cards}, headers={**heads["admin"], "If-Match": tag}), 412,
+               "precondition-failed")
+    assert client.get(url, headers=heads["viewer"]).json()["cards"][0]["id"] == "edited"
+    is_problem(client.put(url, json={"cards": [{"id": "x"}]}, headers={**heads["admin"], "If-Match": ok.headers["ETag"]}),
+               422, "validation")
+
+
+def test_settings_are_admin_only_and_never_show_a_password(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    is_problem(client.get("/api/v1/settings", headers=heads["operator"]), 403, "forbidden")
+    r = client.put("/api/v1/settings/prometheus_url", json={"value": "http://scraper:hunter2@prom:9090"},
+                   headers=heads["admin"])
+    assert r.status_code == 200 and "hunter2" not in r.text and r.json()["source"] == "database"
+    listing = client.get("/api/v1/settings", headers=heads["admin"])
+    assert "hunter2" not in listing.text
+    assert {s["name"] for s in listing.json()} >= {"prometheus_url", "retention_days", "price_cards"}
+    assert client.put("/api/v1/settings/retention_days", json={"value": 12}, headers=heads["admin"]).json()["value"] == 12
+    is_problem(client.put("/api/v1/settings/retention_days", json={"value": -1}, headers=heads["admin"]), 422,
+               "validation")
+    back = client.put("/api/v1/settings/retention_days", json={"value": None}, headers=heads["admin"]).json()
+    assert back["source"] == "default"
+    is_problem(client.put("/api/v1/settings/nope", json={"value": 1}, headers=heads["admin"]), 422, "validation")
+
+
+# ------------------------------------------------------------------ users, tokens, audit, shares
+
+def test_users_are_managed_by_an_admin(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    a = heads["admin"]
+    r = client.post("/api/v1/users", json={"name": "dana", "role": "operator", "password": "a long passphrase"},
+                    headers=a)
+    assert r.status_code == 201 and r.json()["role"] == "operator" and "password" not in r.text
+    is_problem(client.post("/api/v1/users", json={"name": "dana", "role": "viewer", "password": "a long passphrase"},
+                           headers=a), 422, "validation")
+    assert client.put("/api/v1/users/dana/role", json={"role": "viewer"}, headers=a).json()["role"] == "viewer"
+    assert client.post("/api/v1/users/dana/disable", headers=a).json()["disabled"] is True
+    refused = client.post("/api/v1/auth/token", data={"username": "dana", "password": "a long passphrase"})
+    assert refused.status_code == 401
+    assert client.post("/api/v1/users/dana/enable", headers=a).json()["disabled"] is False
+    client.put("/api/v1/users/dana/password", json={"password": "another passphrase"}, headers=a)
+    assert client.post("/api/v1/auth/token", data={"username": "dana", "password": "another passphrase"}).status_code == 200
+    is_problem(client.get("/api/v1/users/nobody", headers=a), 404, "not-found")
+    is_problem(client.put("/api/v1/users/dana/password", json={"password": "short"}, headers=a), 422, "validation")
+    assert "dana" in [u["name"] for u in client.get("/api/v1/users", headers=a).json()]
+
+
+def test_tokens_show_their_secret_once_and_are_revoked_by_their_owner(client: TestClient,
+                                                                       heads: dict[str, dict[str, str]]) -> None:
+    made = client.post("/api/v1/tokens", json={"name": "ci", "ttl": "1h"}, headers=heads["operator"])
+    assert made.status_code == 201 and made.json()["secret"].startswith("phx_") and made.json()["role"] == "operator"
+    secret, tid = made.json()["secret"], made.json()["id"]
+    listed = client.get("/api/v1/tokens", headers=heads["operator"])
+    assert [t["id"] for t in listed.json()] == [tid] and secret not in listed.text
+    is_problem(client.post("/api/v1/tokens", json={"name": "up", "role": "admin"}, headers=heads["operator"]), 422,
+               "validation")
+    is_problem(client.delete(f"/api/v1/tokens/{tid}", headers=heads["viewer"]), 403, "forbidden")  # not theirs
+    is_problem(client.get("/api/v1/tokens", params={"everyone": True}, headers=heads["operator"]), 403, "forbidden")
+    assert tid in [t["id"] for t in client.get("/api/v1/tokens", params={"everyone": True},
+                                                headers=heads["admin"]).json()]
+    assert client.delete(f"/api/v1/tokens/{tid}", headers=heads["operator"]).json()["revoked_at"]
+    is_problem(client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {secret}"}), 401, "unauthenticated")
+
+
+def test_audit_lists_the_api_changes_for_admins_only(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    eid = client.post("/api/v1/experiments", json=NEW, headers=heads["operator"]).json()["id"]
+    entries = client.get("/api/v1/audit", params={"subject": eid}, headers=heads["admin"]).json()["items"]
+    assert [(e["action"], e["actor"], e["source"]) for e in entries] == [("experiment.create", "operator", "api")]
+    for i in range(3):
+        client.post("/api/v1/experiments", json={**NEW, "name": f"a{i}"}, headers=heads["operator"])
+    by_operator = client.get("/api/v1/audit", params={"by": "operator"}, headers=heads["admin"]).json()["items"]
+    assert {e["actor"] for e in by_operator} == {"operator"}  # four creates and the sign-in
+    assert [e["action"] for e in by_operator].count("experiment.create") == 4
+    walked: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"by": "operator", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/audit", params=params, headers=heads["admin"]).json()
+        walked += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert walked == by_operator  # newest first, no gaps, no repeats
+    experiments_cursor = client.get("/api/v1/experiments", params={"limit": 1},
+                                    headers=heads["viewer"]).json()["next_cursor"]
+    is_problem(client.get("/api/v1/audit", params={"cursor": experiments_cursor}, headers=heads["admin"]), 422,
+               "validation")  # a cursor of another listing
+    is_problem(client.get("/api/v1/audit", headers=heads["operator"]), 403, "forbidden")
+
+
+def test_share_links_are_created_listed_and_revoked(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    eid = client.post("/api/v1/experiments", json=NEW, headers=heads["operator"]).json()["id"]
+    made = client.post("/api/v1/shares", json={"kind": "experiment", "ref": eid, "ttl": "1d"}, headers=heads["operator"])
+    assert made.status_code == 201 and "share=" in made.json()["url"]
+    listed = client.get("/api/v1/shares", params={"kind": "experiment", "ref": eid}, headers=heads["viewer"])
+    assert [s["id"] for s in listed.json()] == [made.json()["id"]] and "url" not in listed.json()[0]
+    is_problem(client.post("/api/v1/shares", json={"kind": "experiment", "ref": "exp-nope"}, headers=heads["operator"]),
+               404, "not-found")
+    is_problem(client.post("/api/v1/shares", json={"kind": "experiment", "ref": eid, "ttl": "forever"},
+                           headers=heads["operator"]), 422, "validation")
+    revoked = client.delete(f"/api/v1/shares/{made.json()['id']}", headers=heads["operator"]).json()
+    assert revoked["revoked_at"]
+
+
+# ------------------------------------------------------------------ the OpenAPI document
+
+def test_openapi_declares_security_errors_and_examples_on_every_route(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    assert schemes["apiToken"] == {**schemes["apiToken"], "type": "http", "scheme": "bearer"}
+    for path, operations in doc["paths"].items():
+        if not path.startswith("/api/v1"):
+            continue
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            public = op["x-phoenix-permission"] == "public"
+            assert public or op["security"] == [{"OAuth2PasswordBearer": []}, {"apiToken": []}], where
+            need = {"422", "429"} | (set() if public else {"401", "403"})
+            assert need <= set(op["responses"]), where
+            for status, answer in op["responses"].items():
+                if status[0] in "45":
+                    assert list(answer["content"]) == ["application/problem+json"], (where, status)
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                schema = body["schema"]
+                ref = (schema.get("$ref") or schema["anyOf"][0]["$ref"]).rsplit("/", 1)[1]  # optional bodies
+                assert doc["components"]["schemas"][ref].get("examples"), (where, ref)
+                assert "413" in op["responses"], where
+
+
+def test_every_request_example_is_accepted_by_its_model_and_the_domain() -> None:
+    import core.api.schemas as schemas
+    from core.cost import parse_price_cards
+
+    checked = 0
+    for model in vars(schemas).values():
+        if isinstance(model, type) and issubclass(model, schemas.BaseModel) and model.__module__ == schemas.__name__:
+            for example in (model.model_config.get("json_schema_extra") or {}).get("examples", []):  # type: ignore[union-attr]
+                model.model_validate(example)
+                checked += 1
+    assert checked >= 10
+    version = schemas.PipelineVersionIn.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    assert Pipeline.from_dict(version["pipeline"]).name == "my-topk"
+    cards = schemas.PriceCardsIn.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    assert parse_price_cards(cards, "example")
+
+
+def test_a_wrong_method_is_405_naming_every_method_of_the_path(client: TestClient,
+                                                               heads: dict[str, dict[str, str]]) -> None:
+    r = client.request("PATCH", "/api/v1/users", headers=heads["admin"])
+    assert is_problem(r, 405, "method-not-allowed") and r.headers["allow"] == "GET, POST"
+
+
+def test_a_body_that_is_not_utf8_json_is_400(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
+    r = client.put("/api/v1/users/viewer/role", content=b"\xd1\x90U/\xff{", headers={
+        **heads["admin"], "Content-Type": "application/json"})
+    assert is_problem(r, 400, "bad-request")
+
+
+def test_the_price_cards_cannot_bypass_if_match_through_settings(client: TestClient,
+                                                                 heads: dict[str, dict[str, str]]) -> None:
+    is_problem(client.put("/api/v1/settings/price_cards", json={"value": None}, headers=heads["admin"]), 422,
+               "validation")
+
+
+def test_json_that_is_no_pipeline_is_refused_in_the_domains_words(client: TestClient,
+                                                                   heads: dict[str, dict[str, str]]) -> None:
+    # what 'phoenix --server … pipeline validate' prints: the same sentences as the local command
+    body = is_problem(client.post("/api/v1/pipelines/validate", json={"name": "x", "nodes": "bad"},
+                                  headers=heads["viewer"]), 422, "validation")
+    assert body["problems"] == ["nodes must be a list"]

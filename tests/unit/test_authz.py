@@ -139,6 +139,7 @@ MUTATIONS: dict[str, Callable[[Any, Actor], Any]] = {
     "SettingsService.set_retention_days": lambda s, a: s.configuration.set_retention_days(30, a),
     "SettingsService.set_public_url": lambda s, a: s.configuration.set_public_url("https://phoenix.example", a),
     "SettingsService.reset": lambda s, a: s.configuration.reset("retention_days", a),
+    "SettingsService.change": lambda s, a: s.configuration.change(a, "retention_days", 45),
     "AccountService.add_user": lambda s, a: s.accounts.add_user(a, "newbie", "viewer", "newbie-password"),
     "AccountService.set_role": lambda s, a: s.accounts.set_role(a, "victim", "operator"),
     "AccountService.disable": lambda s, a: s.accounts.disable(a, "victim"),
@@ -169,6 +170,7 @@ ACTIONS: dict[str, Callable[[Any, Actor], Any]] = {
     "experiment.force_promote": lambda s, a: s.promotion.promote(a, Promote(
         experiment_id=s.world["reject"], force=True, reason="we measured it by hand")),
     "settings.edit": MUTATIONS["SettingsService.set_retention_days"],
+    "settings.inspect": lambda s, a: s.configuration.overview(a),
     "user.read": lambda s, a: s.accounts.list_users(a),
     "user.manage": MUTATIONS["AccountService.add_user"],
     "token.manage": lambda s, a: s.accounts.list_tokens(a, everyone=True),
