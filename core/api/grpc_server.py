@@ -29,7 +29,8 @@ from core.api.grpc_gen.phoenix.v1 import pipelines_pb2_grpc as prpc
 from core.api.grpc_problems import Authenticator, RateLimited, rpc, rpc_stream
 from core.api.idempotency import Idempotency
 from core.api.limits import TokenBucket
-from core.api.problems import PreconditionFailed, PreconditionRequired
+from core.api.paging import Cursors
+from core.api.problems import PreconditionRequired
 from core.api.security import Tokens
 from core.bootstrap import Services
 from core.domain.errors import ValidationError
@@ -45,8 +46,6 @@ RATE_PER_S = 20.0
 BURST = 60
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-#: How many experiments a listing looks through to page by token (as REST).
-LIST_SCAN = 10_000
 SERVICE_NAMES = ("phoenix.v1.ExperimentService", "phoenix.v1.PipelineService")
 #: WatchExperiment reads the experiment this often, and holds a worker thread while it streams:
 #: a few at once leave the other workers to the unary calls.
@@ -72,8 +71,10 @@ class Watches:
 
 
 class ExperimentServicer(xrpc.ExperimentServiceServicer):
-    def __init__(self, services: Services, auth: Authenticator, idempotency: Idempotency, watches: Watches):
+    def __init__(self, services: Services, auth: Authenticator, idempotency: Idempotency, watches: Watches,
+                 cursors: Cursors):
         self.svc, self.auth, self.idempotency, self.watches = services, auth, idempotency, watches
+        self.cursors = cursors  # the same signed keyset cursors as REST's next_cursor
 
     @rpc
     def ListExperiments(self, request: xpb.ListExperimentsRequest,
@@ -82,17 +83,11 @@ class ExperimentServicer(xrpc.ExperimentServiceServicer):
         size = request.page_size or DEFAULT_PAGE
         if not 1 <= size <= MAX_PAGE:
             raise ValidationError(f"page_size: 1 to {MAX_PAGE} (0 means {DEFAULT_PAGE}), got {size}")
-        rows = self.svc.experiments.list(actor, states=list(request.states) or None, limit=LIST_SCAN)
-        start = 0
-        if request.page_token:  # the id of the last row of the previous page
-            ids = [r.id for r in rows]
-            if request.page_token not in ids:
-                raise ValidationError("page_token: that experiment is no longer in this listing; start again without one")
-            start = ids.index(request.page_token) + 1
-        page = rows[start:start + size]
-        more = start + size < len(rows)
-        return xpb.ListExperimentsResponse(experiments=[msg.summary(r) for r in page],
-                                           next_page_token=page[-1].id if more and page else "")
+        after = self.cursors.decode(request.page_token) if request.page_token else None
+        page = self.svc.experiments.page(actor, states=list(request.states) or None, after=after, limit=size)
+        return xpb.ListExperimentsResponse(
+            experiments=[msg.summary(r) for r in page.items],
+            next_page_token=self.cursors.encode(page.next_after) if page.next_after else "")
 
     @rpc
     def GetExperiment(self, request: xpb.GetExperimentRequest, context: grpc.ServicerContext) -> xpb.Experiment:
@@ -122,12 +117,9 @@ class ExperimentServicer(xrpc.ExperimentServiceServicer):
         actor = self.auth.actor(context)
         if not request.HasField("expected_version"):
             raise PreconditionRequired("send expected_version: the version of the experiment you read")
-        current = self.svc.experiments.get(actor, request.id)
-        if current.version != request.expected_version:
-            raise PreconditionFailed(f"experiment {request.id} is at version {current.version}, "
-                                     f"not {request.expected_version}; get it again and decide")
-        return msg.experiment(self.svc.experiments.cancel(
-            actor, CancelExperiment.of(experiment_id=request.id, reason=request.reason)))
+        # checked in the unit of work that saves (StaleVersion → FAILED_PRECONDITION), as REST's If-Match
+        return msg.experiment(self.svc.experiments.cancel(actor, CancelExperiment.of(
+            experiment_id=request.id, reason=request.reason, expected_version=request.expected_version)))
 
     @rpc
     def RerunExperiment(self, request: xpb.RerunExperimentRequest, context: grpc.ServicerContext) -> xpb.Experiment:
@@ -235,12 +227,13 @@ def create_server(services: Services, *, env: Mapping[str, str] | None = None, w
                   max_watches: int = MAX_WATCHES) -> tuple[grpc.Server, health.HealthServicer]:
     """A gRPC server with both services and the standard health service (not bound, not started)."""
     env = os.environ if env is None else env
-    auth = Authenticator(services.accounts, Tokens(server_secret(services.settings, env)),
+    secret = server_secret(services.settings, env)
+    auth = Authenticator(services.accounts, Tokens(secret),
                          (TokenBucket(rate_per_s, burst), TokenBucket(rate_per_s, burst)))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     watches = Watches(max_watches, watch_poll_s)
-    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, Idempotency(), watches), server)
+    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, Idempotency(), watches, Cursors(secret)), server)
     prpc.add_PipelineServiceServicer_to_server(PipelineServicer(services, auth), server)
     checks = health.HealthServicer()
     for name in ("", *SERVICE_NAMES):
