@@ -111,6 +111,19 @@ class PromoteIn(BaseModel):
     reason: str | None = Field(None, max_length=2000)
 
 
+class TransitionOut(BaseModel):
+    """One state change of an experiment."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    experiment_id: str
+    from_: str = Field(alias="from")
+    to: str
+    actor: str
+    reason: str
+    at: datetime
+
+
 class ExperimentOut(BaseModel):
     id: str
     name: str
@@ -129,6 +142,13 @@ class ExperimentOut(BaseModel):
     verdict: str | None
     result: dict[str, Any] | None
     error: str | None
+    target: dict[str, Any]
+    load_profile: dict[str, Any]
+    criteria: dict[str, Any]
+    #: None: the default critical policy applies
+    critical_policy: list[dict[str, str]] | None
+    #: every state transition, oldest first
+    events: list[TransitionOut]
 
     @classmethod
     def of(cls, e: Experiment) -> ExperimentOut:
@@ -136,7 +156,11 @@ class ExperimentOut(BaseModel):
                    baseline=str(e.baseline), candidate=str(e.candidate), created_at=e.created_at,
                    started_at=e.started_at, finished_at=e.finished_at, duration_s=e.timing.duration_s,
                    interval_s=e.timing.interval_s, dry_run=e.dry_run, version=e.version,
-                   verdict=(e.result or {}).get("verdict"), result=e.result, error=e.error)
+                   verdict=(e.result or {}).get("verdict"), result=e.result, error=e.error,
+                   target=e.target.to_dict(), load_profile=e.load.to_dict(), criteria=e.criteria.to_dict(),
+                   critical_policy=e.critical_rules,
+                   events=[TransitionOut(**{"from": ev.from_state}, experiment_id=ev.experiment_id, to=ev.to_state, actor=ev.actor,
+                                         reason=ev.reason, at=ev.at) for ev in e.events])
 
 
 class ExperimentRow(BaseModel):
