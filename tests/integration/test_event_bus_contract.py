@@ -1,0 +1,152 @@
+"""One contract for every event bus: the in-process one and Redis pub/sub on a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from core.domain.errors import TemporaryError
+from core.domain.ports import EventBus, Notice
+from core.events.memory import MemoryEventBus
+from core.events.redis import RedisEventBus
+from tests.conftest import ThrowawayRedis
+
+#: Generous: a notice normally arrives in milliseconds; this only bounds a broken bus.
+ARRIVES_S = 5.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def bus(request: pytest.FixtureRequest) -> Iterator[EventBus]:
+    made: EventBus = MemoryEventBus() if request.param == "memory" else RedisEventBus(
+        request.getfixturevalue("redis_url"))
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _collect(sub: object, want: int) -> list[Notice]:
+    got: list[Notice] = []
+    for _ in range(20):
+        got += sub.wait(ARRIVES_S / 20)  # type: ignore[attr-defined]
+        if len(got) >= want:
+            break
+    return got
+
+
+def test_a_subscriber_of_one_experiment_gets_its_notices_only(bus: EventBus) -> None:
+    mine, all_of_them = bus.subscribe("exp-a"), bus.subscribe(None)
+    try:
+        bus.publish(Notice("exp-b", "state"))
+        bus.publish(Notice("exp-a", "sample"))
+        bus.publish(Notice("exp-a", "state"))
+        assert _collect(mine, 2) == [Notice("exp-a", "sample"), Notice("exp-a", "state")]
+        assert _collect(all_of_them, 3) == [Notice("exp-b", "state"), Notice("exp-a", "sample"),
+                                            Notice("exp-a", "state")]
+    finally:
+        mine.close()
+        all_of_them.close()
+
+
+def test_wait_returns_nothing_when_nothing_was_published(bus: EventBus) -> None:
+    sub = bus.subscribe("quiet")
+    try:
+        bus.publish(Notice("other", "state"))
+        assert sub.wait(0.2) == []
+    finally:
+        sub.close()
+
+
+def test_a_waiting_reader_wakes_up_on_a_notice_from_another_thread(bus: EventBus) -> None:
+    sub = bus.subscribe("exp-t")
+    got: list[Notice] = []
+    reader = threading.Thread(target=lambda: got.extend(sub.wait(ARRIVES_S)))
+    reader.start()
+    bus.publish(Notice("exp-t", "state"))
+    reader.join(ARRIVES_S + 1)
+    sub.close()
+    assert got == [Notice("exp-t", "state")]
+
+
+def test_a_closed_subscription_gets_nothing_more(bus: EventBus) -> None:
+    sub = bus.subscribe("exp-c")
+    sub.close()
+    bus.publish(Notice("exp-c", "state"))
+    assert sub.wait(0.1) == []
+
+
+def test_every_subscriber_gets_each_notice(bus: EventBus) -> None:
+    subs = [bus.subscribe("exp-f") for _ in range(3)]
+    try:
+        bus.publish(Notice("exp-f", "state"))
+        assert [_collect(s, 1) for s in subs] == [[Notice("exp-f", "state")]] * 3
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_ping_answers(bus: EventBus) -> None:
+    bus.ping()
+
+
+# ---- Redis going away: publishing never fails, subscribers come back by themselves ----------
+
+
+@pytest.fixture
+def private_redis() -> Iterator[ThrowawayRedis]:
+    server = ThrowawayRedis().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _restart(server: ThrowawayRedis) -> None:
+    server.start()
+
+
+def test_redis_down_publish_is_dropped_and_ping_says_why(private_redis: ThrowawayRedis) -> None:
+    bus = RedisEventBus(private_redis.url)
+    private_redis.kill()
+    bus.publish(Notice("exp-x", "state"))  # no exception: a transition is never undone by this
+    with pytest.raises(TemporaryError, match="does not answer"):
+        bus.ping()
+    bus.close()
+
+
+def test_redis_subscriber_reconnects_after_a_restart(private_redis: ThrowawayRedis) -> None:
+    bus = RedisEventBus(private_redis.url)
+    sub = bus.subscribe("exp-r")
+    private_redis.kill()
+    assert sub.wait(0.5) == []  # down: nothing, on time, no exception
+    _restart(private_redis)
+    got = _wait_for_reconnected_notice(bus, sub, Notice("exp-r", "sample"))
+    assert got == [Notice("exp-r", "sample")]
+    assert sub.reconnects >= 1  # type: ignore[attr-defined]
+    sub.close()
+    bus.close()
+
+
+def _wait_for_reconnected_notice(bus: RedisEventBus, sub: object, notice: Notice) -> list[Notice]:
+    # The subscriber reconnects on its own backoff; until it has, a publish reaches nobody.
+    # Keep publishing until one arrives: what matters is that it does, without a new subscribe.
+    wait: Callable[[float], list[Notice]] = sub.wait  # type: ignore[attr-defined]
+    for _ in range(50):
+        bus.publish(notice)
+        got = wait(0.2)
+        if got:
+            return got[:1]
+    return []
+
+
+def test_subscribing_while_redis_is_down_works_once_it_is_back(private_redis: ThrowawayRedis) -> None:
+    private_redis.kill()
+    bus = RedisEventBus(private_redis.url)
+    sub = bus.subscribe(None)
+    assert sub.wait(0.3) == []
+    _restart(private_redis)
+    assert _wait_for_reconnected_notice(bus, sub, Notice("exp-late", "state")) == [Notice("exp-late", "state")]
+    sub.close()
+    bus.close()
