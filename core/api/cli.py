@@ -23,12 +23,19 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn  # the server stack only when serving: `phoenix --help` stays fast
 
     from core.api.app import create_app
+    from core.api.events import end_streams_on_exit
     from core.bootstrap import bootstrap
 
     services = bootstrap()
+    server: uvicorn.Server | None = None
     try:
-        uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="info",
-                    server_header=False, proxy_headers=False)
+        app = create_app(services)
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
+                                               server_header=False, proxy_headers=False))
+        end_streams_on_exit(server, app)  # open event streams end on SIGTERM instead of holding it up
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         services.close()
-    return 0
+    return 0 if server is not None and server.started else 3  # as uvicorn.run: 3 when it never started (port taken, …)

@@ -1,0 +1,212 @@
+"""Live experiment events as Server-Sent Events (docs/api.md, "Live events").
+
+``GET /api/v1/experiments/{id}/events`` replays an experiment's log after a cursor, then
+follows it live until the experiment ends; ``GET /api/v1/events`` follows every
+experiment's transitions and verdicts. Both read the database through the experiments
+service: the event bus only wakes a stream early, and without a notice a stream reads again
+every ``POLL_S`` (a scheduler in another process without Redis), so nothing is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from core.api.security import ActorDep
+from core.bootstrap import Services
+from core.domain.accounts import Actor
+from core.domain.errors import ValidationError
+from core.domain.ports import Subscription
+from core.services.live import Cursor, LiveBatch
+
+#: Longest a stream waits for a notice before it reads the log anyway.
+POLL_S = 1.0
+#: A comment line this often keeps proxies and clients from timing the stream out.
+KEEPALIVE_S = 15.0
+MEDIA_TYPE = "text/event-stream"
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+EXPERIMENT_STREAM_DOC = """\
+Server-Sent Events (`text/event-stream`) of one experiment: first every event after the
+cursor (`Last-Event-ID` header, or `?after=`; neither: from the beginning), then live.
+
+* `event: state` — a transition: `experiment_id`, `from`, `to`, `actor`, `reason`, `at`, `seq`
+* `event: sample` — a stored measurement: `variant`, `t`, `series`, `datapoints`, `bytes`,
+  `collector_cpu_pct`, `collector_rss_mb`, `critical_coverage_pct`
+* `event: verdict` — when it completes: `verdict`, `reasons`, `summary` (the result's numbers)
+* `event: end` — `state`, the final one; the server then closes the stream
+
+Each event's `id:` is an opaque cursor; reconnecting with it as `Last-Event-ID` resumes
+without duplicates or gaps. `: keep-alive` comments come every 15 s.
+"""
+
+FEED_DOC = """\
+Server-Sent Events (`text/event-stream`) of every experiment's `state` and `verdict` events
+(same data as the per-experiment stream), live only: it starts at the newest event, or after
+`Last-Event-ID` when given. `: keep-alive` comments come every 15 s. The stream never ends.
+"""
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+T = TypeVar("T")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def stream_stopper(request: Request) -> threading.Event:
+    """Set when the server shuts down (``phoenix api``): open streams end within ``POLL_S``."""
+    stop = getattr(request.app.state, "event_streams_stop", None)
+    if stop is None:
+        stop = request.app.state.event_streams_stop = threading.Event()
+    return stop  # type: ignore[no-any-return]
+
+
+def end_streams_on_exit(server: Any, app: Any) -> None:
+    """Make a uvicorn ``Server`` end the open event streams when it is told to stop.
+
+    uvicorn waits for open responses before it stops, and a stream never finishes by itself:
+    without this a SIGTERM would hang until the streams' clients go away.
+    """
+    original = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        stop = getattr(app.state, "event_streams_stop", None)
+        if stop is not None:
+            stop.set()
+        original(sig, frame)
+
+    server.handle_exit = handle_exit
+
+
+def sse(kind: str, data: Any, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+
+
+def _experiment_chunk(batch: LiveBatch) -> str:
+    # A transition to Completed is followed by its verdict at the same cursor: only the last
+    # of the two carries the id, so a reader that resumes never skips the verdict.
+    out: list[str] = []
+    for i, item in enumerate(batch.items):
+        same_as_next = i + 1 < len(batch.items) and batch.items[i + 1].cursor == item.cursor \
+            and batch.items[i + 1].kind == "verdict"
+        out.append(sse(item.kind, item.data, None if same_as_next else str(item.cursor)))
+    return "".join(out)
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    # abandon_on_cancel: a client that goes away ends the stream at once; the thread finishes
+    # its (at most POLL_S) wait on its own.
+    return await anyio.to_thread.run_sync(lambda: fn(*args), abandon_on_cancel=True)
+
+
+async def _wait(sub: Subscription, stop: threading.Event) -> str | None:
+    """Wait for a notice or the poll interval: 'bus', 'poll', or None when the server stops."""
+    if stop.is_set():
+        return None
+    notices = await _in_thread(sub.wait, POLL_S)
+    if stop.is_set():
+        return None
+    return "bus" if notices else "poll"
+
+
+def _cursor(last_event_id: str | None, after: str | None) -> str | None:
+    return last_event_id if last_event_id not in (None, "") else after
+
+
+@router.get("/experiments/{experiment_id}/events", response_class=StreamingResponse,
+            summary="Live events of one experiment (SSE)", description=EXPERIMENT_STREAM_DOC,
+            responses={200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
+                             "description": "the event stream"}})
+async def experiment_events(
+    experiment_id: str, actor: ActorDep, services: ServicesDep, request: Request,
+    after: Annotated[str | None, Query(description="resume after this event id (when no Last-Event-ID)")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    cursor = Cursor.parse(_cursor(last_event_id, after))
+    experiments = services.experiments
+    # Subscribe before the first read, so a change committed in between wakes us.
+    sub = experiments.watch(actor, experiment_id)
+    try:
+        first = await _in_thread(experiments.events_since, actor, experiment_id, cursor)  # 404/403 as problems
+    except BaseException:
+        sub.close()
+        raise
+    return StreamingResponse(_follow(actor, experiments, sub, first, stream_stopper(request)),
+                             media_type=MEDIA_TYPE, headers=HEADERS)
+
+
+async def _follow(actor: Actor, experiments: Any, sub: Subscription, batch: LiveBatch,
+                  stop: threading.Event) -> AsyncIterator[str]:
+    try:
+        yield _experiment_chunk(batch)
+        idle_s = 0.0
+        while not batch.finished:
+            woke = "page" if batch.more else await _wait(sub, stop)
+            if woke is None:
+                return
+            batch = await _in_thread(experiments.events_since, actor, batch.experiment_id, batch.cursor)
+            if batch.news:
+                idle_s = 0.0
+                yield f": wake={woke}\n" + _experiment_chunk(batch)
+            else:
+                idle_s += POLL_S
+                if idle_s >= KEEPALIVE_S:
+                    idle_s = 0.0
+                    yield ": keep-alive\n\n"
+    finally:
+        sub.close()
+
+
+@router.get("/events", response_class=StreamingResponse, summary="Live state and verdict events of every "
+            "experiment (SSE)", description=FEED_DOC,
+            responses={200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
+                             "description": "the event stream"}})
+async def all_events(
+    actor: ActorDep, services: ServicesDep, request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    experiments = services.experiments
+    if last_event_id:
+        if not last_event_id.isdigit() or len(last_event_id) > 20:
+            raise ValidationError(f"not an event id of this stream: {last_event_id[:40]!r}")
+        head = int(last_event_id)
+    else:
+        head = await _in_thread(experiments.feed_head, actor)
+    sub = experiments.watch(actor, None)
+    return StreamingResponse(_feed(actor, experiments, sub, head, stream_stopper(request)),
+                             media_type=MEDIA_TYPE, headers=HEADERS)
+
+
+async def _feed(actor: Actor, experiments: Any, sub: Subscription, head: int,
+                stop: threading.Event) -> AsyncIterator[str]:
+    try:
+        yield ": live\n\n"  # headers and a first byte at once: the client knows it is connected
+        idle_s = 0.0
+        woke: str | None = "start"
+        while woke is not None:
+            items = await _in_thread(experiments.feed_since, actor, head)
+            if items:
+                idle_s = 0.0
+                head = items[-1].event_id
+                yield f": wake={woke}\n" + "".join(
+                    sse(i.kind, i.data, None if n + 1 < len(items) and items[n + 1].event_id == i.event_id
+                        else str(i.event_id)) for n, i in enumerate(items))
+            else:
+                idle_s += POLL_S
+                if idle_s >= KEEPALIVE_S:
+                    idle_s = 0.0
+                    yield ": keep-alive\n\n"
+            woke = await _wait(sub, stop)
+    finally:
+        sub.close()
