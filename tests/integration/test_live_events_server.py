@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from core.bootstrap import Services, bootstrap
 from core.runtime.memory import InMemoryAnalyzer
@@ -48,6 +49,8 @@ def _prepare(tmp_path: Path, redis_url: str | None = None) -> Settings:
     settings = Settings(data_dir=tmp_path, database_url=url, gitops_repo=tmp_path / "gitops", runtime="memory",
                         embedded_scheduler=False, redis_url=redis_url, scheduler_interval_s=0.5)
     svc = bootstrap(settings)
+    # cheap argon2 parameters: the hash carries them, so the server verifies as cheaply
+    svc.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     add_account(svc, ADMIN)
     svc.accounts.add_user(ADMIN, "ops", "operator", PASSWORD)
     svc.accounts.add_user(ADMIN, "vic", "viewer", PASSWORD)
