@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,7 +45,7 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(events.router)
-    app.state.event_streams_stop = threading.Event()  # set on shutdown: open streams end
+    app.state.event_streams = events.StreamGate()  # open SSE streams: their threads, their cap, shutdown
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

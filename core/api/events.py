@@ -11,24 +11,31 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from core.api.security import ActorDep
+from core.api.security import ActorDep, current_actor, oauth2
 from core.bootstrap import Services
 from core.domain.accounts import Actor
-from core.domain.errors import ValidationError
+from core.domain.errors import PhoenixError, TemporaryError, ValidationError
 from core.domain.ports import Subscription
+from core.services.experiments import ExperimentService
 from core.services.live import Cursor, LiveBatch
 
 #: Longest a stream waits for a notice before it reads the log anyway.
 POLL_S = 1.0
 #: A comment line this often keeps proxies and clients from timing the stream out.
 KEEPALIVE_S = 15.0
+#: How often an open stream re-checks its credential and role.
+REAUTH_S = 60.0
+#: Open streams one API process serves at most (each holds a worker thread while it waits).
+MAX_STREAMS = 100
 MEDIA_TYPE = "text/event-stream"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -63,14 +70,6 @@ def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def stream_stopper(request: Request) -> threading.Event:
-    """Set when the server shuts down (``phoenix api``): open streams end within ``POLL_S``."""
-    stop = getattr(request.app.state, "event_streams_stop", None)
-    if stop is None:
-        stop = request.app.state.event_streams_stop = threading.Event()
-    return stop  # type: ignore[no-any-return]
-
-
 def end_streams_on_exit(server: Any, app: Any) -> None:
     """Make a uvicorn ``Server`` end the open event streams when it is told to stop.
 
@@ -80,9 +79,9 @@ def end_streams_on_exit(server: Any, app: Any) -> None:
     original = server.handle_exit
 
     def handle_exit(sig: int, frame: Any) -> None:
-        stop = getattr(app.state, "event_streams_stop", None)
-        if stop is not None:
-            stop.set()
+        streams = getattr(app.state, "event_streams", None)
+        if streams is not None:
+            streams.stop.set()
         original(sig, frame)
 
     server.handle_exit = handle_exit
@@ -104,20 +103,77 @@ def _experiment_chunk(batch: LiveBatch) -> str:
     return "".join(out)
 
 
-async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
-    # abandon_on_cancel: a client that goes away ends the stream at once; the thread finishes
-    # its (at most POLL_S) wait on its own.
-    return await anyio.to_thread.run_sync(lambda: fn(*args), abandon_on_cancel=True)
+class StreamGate:
+    """Open streams of one API process: a thread budget of their own, and a cap.
+
+    A waiting stream holds a worker thread. Drawing those from a limiter of their own keeps
+    open streams from using up the threads every other (sync) route runs on.
+    """
+
+    def __init__(self, max_streams: int = MAX_STREAMS) -> None:
+        self.max_streams = max_streams
+        self.open = 0
+        self.stop = threading.Event()  # set on shutdown: open streams end within POLL_S
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:  # created on the server's event loop, on first use
+            self._limiter = anyio.CapacityLimiter(self.max_streams)
+        return self._limiter
+
+    def admit(self) -> None:
+        if self.open >= self.max_streams:
+            raise TemporaryError(f"this API process already serves {self.max_streams} event streams; "
+                                 "try again later or use another replica")
+        self.open += 1
+
+    def leave(self) -> None:
+        self.open -= 1
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        # abandon_on_cancel: a client that goes away ends the stream at once; the thread
+        # finishes its (at most POLL_S) wait on its own.
+        return await anyio.to_thread.run_sync(lambda: fn(*args), abandon_on_cancel=True, limiter=self.limiter)
+
+    async def wait(self, sub: Subscription) -> str | None:
+        """Wait for a notice or the poll interval: 'bus', 'poll', or None when the server stops."""
+        if self.stop.is_set():
+            return None
+        notices = await self.run(sub.wait, POLL_S)
+        if self.stop.is_set():
+            return None
+        return "bus" if notices else "poll"
 
 
-async def _wait(sub: Subscription, stop: threading.Event) -> str | None:
-    """Wait for a notice or the poll interval: 'bus', 'poll', or None when the server stops."""
-    if stop.is_set():
-        return None
-    notices = await _in_thread(sub.wait, POLL_S)
-    if stop.is_set():
-        return None
-    return "bus" if notices else "poll"
+def gate(request: Request) -> StreamGate:
+    found = getattr(request.app.state, "event_streams", None)
+    if found is None:
+        found = request.app.state.event_streams = StreamGate()
+    return found  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Reader:
+    """What one open stream needs: who reads (re-checked every ``REAUTH_S``), and how to wait."""
+
+    gate: StreamGate
+    sub: Subscription
+    actor: Actor
+    reauthenticate: Callable[[], Actor]
+    checked_at: float = field(default_factory=time.monotonic)
+
+    async def still_allowed(self) -> bool:
+        """A revoked token, a disabled account or a lowered role ends the stream (the client's
+        reconnect then gets the 401 or 403), at most ``REAUTH_S`` after the change."""
+        if time.monotonic() - self.checked_at < REAUTH_S:
+            return True
+        self.checked_at = time.monotonic()
+        try:
+            self.actor = await self.gate.run(self.reauthenticate)
+        except PhoenixError:
+            return False
+        return True
 
 
 def _cursor(last_event_id: str | None, after: str | None) -> str | None:
@@ -130,32 +186,34 @@ def _cursor(last_event_id: str | None, after: str | None) -> str | None:
                              "description": "the event stream"}})
 async def experiment_events(
     experiment_id: str, actor: ActorDep, services: ServicesDep, request: Request,
+    credential: Annotated[str | None, Depends(oauth2)],
     after: Annotated[str | None, Query(description="resume after this event id (when no Last-Event-ID)")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     cursor = Cursor.parse(_cursor(last_event_id, after))
-    experiments = services.experiments
+    streams = gate(request)
+    streams.admit()
     # Subscribe before the first read, so a change committed in between wakes us.
-    sub = experiments.watch(actor, experiment_id)
+    sub = services.experiments.watch(actor, experiment_id)
     try:
-        first = await _in_thread(experiments.events_since, actor, experiment_id, cursor)  # 404/403 as problems
-    except BaseException:
+        first = await streams.run(services.experiments.events_since, actor, experiment_id, cursor)
+    except BaseException:  # 404 / 403 answer as problems; nothing stays open
         sub.close()
+        streams.leave()
         raise
-    return StreamingResponse(_follow(actor, experiments, sub, first, stream_stopper(request)),
-                             media_type=MEDIA_TYPE, headers=HEADERS)
+    reader = _Reader(streams, sub, actor, lambda: current_actor(request, credential))
+    return StreamingResponse(_follow(reader, services.experiments, first), media_type=MEDIA_TYPE, headers=HEADERS)
 
 
-async def _follow(actor: Actor, experiments: Any, sub: Subscription, batch: LiveBatch,
-                  stop: threading.Event) -> AsyncIterator[str]:
+async def _follow(reader: _Reader, experiments: ExperimentService, batch: LiveBatch) -> AsyncIterator[str]:
     try:
         yield _experiment_chunk(batch)
         idle_s = 0.0
         while not batch.finished:
-            woke = "page" if batch.more else await _wait(sub, stop)
-            if woke is None:
+            woke = "page" if batch.more else await reader.gate.wait(reader.sub)
+            if woke is None or not await reader.still_allowed():
                 return
-            batch = await _in_thread(experiments.events_since, actor, batch.experiment_id, batch.cursor)
+            batch = await reader.gate.run(experiments.events_since, reader.actor, batch.experiment_id, batch.cursor)
             if batch.news:
                 idle_s = 0.0
                 yield f": wake={woke}\n" + _experiment_chunk(batch)
@@ -165,7 +223,8 @@ async def _follow(actor: Actor, experiments: Any, sub: Subscription, batch: Live
                     idle_s = 0.0
                     yield ": keep-alive\n\n"
     finally:
-        sub.close()
+        reader.sub.close()
+        reader.gate.leave()
 
 
 @router.get("/events", response_class=StreamingResponse, summary="Live state and verdict events of every "
@@ -174,28 +233,31 @@ async def _follow(actor: Actor, experiments: Any, sub: Subscription, batch: Live
                              "description": "the event stream"}})
 async def all_events(
     actor: ActorDep, services: ServicesDep, request: Request,
+    credential: Annotated[str | None, Depends(oauth2)],
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    experiments = services.experiments
-    if last_event_id:
-        if not last_event_id.isdigit() or len(last_event_id) > 20:
-            raise ValidationError(f"not an event id of this stream: {last_event_id[:40]!r}")
-        head = int(last_event_id)
-    else:
-        head = await _in_thread(experiments.feed_head, actor)
-    sub = experiments.watch(actor, None)
-    return StreamingResponse(_feed(actor, experiments, sub, head, stream_stopper(request)),
-                             media_type=MEDIA_TYPE, headers=HEADERS)
+    if last_event_id and (not last_event_id.isdigit() or len(last_event_id) > 20):
+        raise ValidationError(f"not an event id of this stream: {last_event_id[:40]!r}")
+    streams = gate(request)
+    streams.admit()
+    sub = services.experiments.watch(actor, None)
+    try:
+        head = int(last_event_id) if last_event_id else await streams.run(services.experiments.feed_head, actor)
+    except BaseException:
+        sub.close()
+        streams.leave()
+        raise
+    reader = _Reader(streams, sub, actor, lambda: current_actor(request, credential))
+    return StreamingResponse(_feed(reader, services.experiments, head), media_type=MEDIA_TYPE, headers=HEADERS)
 
 
-async def _feed(actor: Actor, experiments: Any, sub: Subscription, head: int,
-                stop: threading.Event) -> AsyncIterator[str]:
+async def _feed(reader: _Reader, experiments: ExperimentService, head: int) -> AsyncIterator[str]:
     try:
         yield ": live\n\n"  # headers and a first byte at once: the client knows it is connected
         idle_s = 0.0
         woke: str | None = "start"
-        while woke is not None:
-            items = await _in_thread(experiments.feed_since, actor, head)
+        while woke is not None and await reader.still_allowed():
+            items = await reader.gate.run(experiments.feed_since, reader.actor, head)
             if items:
                 idle_s = 0.0
                 head = items[-1].event_id
@@ -207,6 +269,7 @@ async def _feed(actor: Actor, experiments: Any, sub: Subscription, head: int,
                 if idle_s >= KEEPALIVE_S:
                     idle_s = 0.0
                     yield ": keep-alive\n\n"
-            woke = await _wait(sub, stop)
+            woke = await reader.gate.wait(reader.sub)
     finally:
-        sub.close()
+        reader.sub.close()
+        reader.gate.leave()
