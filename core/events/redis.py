@@ -145,18 +145,30 @@ def _notice(message: dict[str, object]) -> Notice | None:
     return Notice(experiment_id, kind) if kind in NOTICE_KINDS and experiment_id else None
 
 
+#: After a failed publish, further notices are dropped without trying for this long: a
+#: Redis that hangs (rather than refuses) must not cost every commit a socket timeout.
+PUBLISH_PAUSE_S = 5.0
+
+
 class RedisEventBus:
     def __init__(self, url: str):
         self.url = url
         self._warnings = _Warnings()
         self._client = _client(url)
+        self._paused_until = 0.0
         self.published = 0  # notices Redis accepted (tests and diagnostics)
+        self.dropped = 0  # notices dropped while Redis was away
 
     def publish(self, notice: Notice) -> None:
+        if time.monotonic() < self._paused_until:
+            self.dropped += 1
+            return
         try:
             self._client.publish(f"{CHANNEL_PREFIX}{notice.experiment_id}", notice.kind)
             self.published += 1
         except (redis.RedisError, OSError) as exc:
+            self.dropped += 1
+            self._paused_until = time.monotonic() + PUBLISH_PAUSE_S
             self._warnings.warn("events: could not publish to Redis at %s (%s); readers fall back to polling",
                                 mask_url(self.url), type(exc).__name__)
 

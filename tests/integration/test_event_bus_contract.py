@@ -107,12 +107,34 @@ def _restart(server: ThrowawayRedis) -> None:
     server.start()
 
 
-def test_redis_down_publish_is_dropped_and_ping_says_why(private_redis: ThrowawayRedis) -> None:
+def test_redis_down_publish_is_dropped_and_ping_says_why(private_redis: ThrowawayRedis,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     bus = RedisEventBus(private_redis.url)
     private_redis.kill()
+    tries: list[str] = []
+    real_publish = bus._client.publish
+    monkeypatch.setattr(bus._client, "publish", lambda *a: (tries.append(a[0]), real_publish(*a)))
     bus.publish(Notice("exp-x", "state"))  # no exception: a transition is never undone by this
+    bus.publish(Notice("exp-x", "sample"))  # not even tried: Redis failed a moment ago
+    assert tries == ["phoenix:events:exp-x"] and bus.dropped == 2
     with pytest.raises(TemporaryError, match="does not answer"):
         bus.ping()
+    bus.close()
+
+
+def test_publishing_resumes_once_the_pause_after_a_failure_is_over(private_redis: ThrowawayRedis,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.events.redis as redis_bus
+
+    monkeypatch.setattr(redis_bus, "PUBLISH_PAUSE_S", 0.0)
+    bus = RedisEventBus(private_redis.url)
+    listener = bus.subscribe("exp-y")
+    private_redis.kill()
+    bus.publish(Notice("exp-y", "state"))
+    _restart(private_redis)
+    assert _wait_for_reconnected_notice(bus, listener, Notice("exp-y", "state")) == [Notice("exp-y", "state")]
+    assert bus.published >= 1
+    listener.close()
     bus.close()
 
 
