@@ -26,7 +26,7 @@ from core.domain.accounts import Actor
 from core.domain.errors import PhoenixError, TemporaryError, ValidationError
 from core.domain.ports import Subscription
 from core.services.experiments import ExperimentService
-from core.services.live import Cursor, LiveBatch
+from core.services.live import Cursor, FeedPosition, LiveBatch
 
 #: Longest a stream waits for a notice before it reads the log anyway.
 POLL_S = 1.0
@@ -252,15 +252,16 @@ async def all_events(
 
 
 async def _feed(reader: _Reader, experiments: ExperimentService, head: int) -> AsyncIterator[str]:
+    position = FeedPosition(head)
     try:
+        position.prime(await reader.gate.run(experiments.feed_since, reader.actor, position.read_from()))
         yield ": live\n\n"  # headers and a first byte at once: the client knows it is connected
         idle_s = 0.0
-        woke: str | None = "start"
+        woke: str | None = await reader.gate.wait(reader.sub)
         while woke is not None and await reader.still_allowed():
-            items = await reader.gate.run(experiments.feed_since, reader.actor, head)
+            items = position.take(await reader.gate.run(experiments.feed_since, reader.actor, position.read_from()))
             if items:
                 idle_s = 0.0
-                head = items[-1].event_id
                 yield f": wake={woke}\n" + "".join(
                     sse(i.kind, i.data, None if n + 1 < len(items) and items[n + 1].event_id == i.event_id
                         else str(i.event_id)) for n, i in enumerate(items))

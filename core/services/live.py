@@ -132,3 +132,37 @@ def feed_items(events: list[tuple[int, TransitionEvent]], results: dict[str, dic
             items.append(FeedItem("verdict", event_id,
                                   {"experiment_id": ev.experiment_id, **verdict_summary(results[ev.experiment_id])}))
     return items
+
+
+#: How far back the feed looks again: on PostgreSQL two schedulers' transactions can commit
+#: in the other order than their ids were drawn, so an id below the newest seen may still appear.
+FEED_LOOKBACK = 200
+
+
+class FeedPosition:
+    """Where an all-experiments reader is: the newest id it sent, and the recent ids it sent.
+
+    Each read starts ``FEED_LOOKBACK`` ids back and drops what was already sent, so a
+    transition whose commit lands after a higher id's is still delivered, once.
+    """
+
+    def __init__(self, head: int) -> None:
+        self.head = head
+        self._sent: set[tuple[int, str]] = set()  # (event id, kind): a verdict shares its transition's id
+
+    def read_from(self) -> int:
+        return max(0, self.head - FEED_LOOKBACK)
+
+    def prime(self, items: list[FeedItem]) -> None:
+        """What the reader already has (ids up to ``head`` when it starts): never sent again."""
+        self._sent.update((i.event_id, i.kind) for i in items if i.event_id <= self.head)
+
+    def take(self, items: list[FeedItem]) -> list[FeedItem]:
+        floor = self.read_from()
+        fresh = [i for i in items if i.event_id > floor and (i.event_id, i.kind) not in self._sent]
+        for item in fresh:
+            self._sent.add((item.event_id, item.kind))
+            self.head = max(self.head, item.event_id)
+        floor = self.read_from()
+        self._sent = {key for key in self._sent if key[0] > floor}
+        return fresh

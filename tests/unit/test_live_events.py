@@ -180,3 +180,19 @@ def test_heartbeat_rows_name_the_scheduler(world: Any) -> None:
     world.world_scheduler.run_once()
     with world.uow() as uow:
         assert uow.heartbeats.newest().beat_at == world.world_clock()
+
+
+def test_the_feed_position_delivers_a_late_commit_below_the_newest_id_once() -> None:
+    from core.services.live import FeedItem, FeedPosition
+
+    def item(i: int, kind: str = "state") -> FeedItem:
+        return FeedItem(kind, i, {"experiment_id": f"e{i}"})
+
+    position = FeedPosition(head=10)
+    position.prime([item(9), item(10)])  # there when the reader connected: not sent
+    assert position.take([item(9), item(10), item(12)]) == [item(12)]
+    # id 11 was drawn before 12 but committed after it (two schedulers on PostgreSQL)
+    assert position.take([item(9), item(10), item(11), item(12)]) == [item(11)]
+    assert position.take([item(11), item(12), item(13), item(13, "verdict")]) == [item(13), item(13, "verdict")]
+    assert position.take([item(11), item(12), item(13), item(13, "verdict")]) == []
+    assert position.head == 13
