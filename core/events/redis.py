@@ -1,12 +1,14 @@
 """An event bus over Redis pub/sub (``PHOENIX_REDIS_URL``): every process sees the notices.
 
 One channel per experiment, ``phoenix:events:<experiment id>``, with the kind as the
-message; a reader of all experiments subscribes to the pattern ``phoenix:events:*``.
+message. Each process listens to the pattern ``phoenix:events:*`` on one connection and
+hands the notices to its own subscribers (``core.events.memory``).
 
 Redis is a convenience here, never a dependency of correctness: a publish that fails is
 logged and dropped (the transition or the samples are already committed, and readers poll
-the database), and a subscription that loses its connection reconnects with backoff while
-``wait`` keeps answering [] on time, so readers degrade to polling and recover by themselves.
+the database), and the listener that loses its connection reconnects with backoff while
+subscribers' ``wait`` keeps answering [] on time, so readers degrade to polling and recover
+by themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from redis.retry import Retry
 
 from core.domain.errors import TemporaryError
 from core.domain.ports import NOTICE_KINDS, Notice
+from core.events.memory import MemoryEventBus, MemorySubscription
 from core.redact import mask_url
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "phoenix:events:"
 #: Connecting and each command give up after this long: a scheduler tick must not hang on Redis.
 SOCKET_TIMEOUT_S = 1.0
+#: How long the listener blocks on the socket before it looks whether the bus was closed.
+LISTEN_TICK_S = 0.5
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 5.0
 #: At most one "Redis is down" warning per this many seconds per bus (the log stays readable).
@@ -56,82 +61,56 @@ class _Warnings:
         log.warning(msg, *args)
 
 
-class RedisSubscription:
-    def __init__(self, url: str, experiment_id: str | None, warnings: _Warnings):
+class _Listener:
+    """One pattern subscription per process (``phoenix:events:*``), in a daemon thread, fanned
+    out to the in-process subscribers: a thousand open streams cost Redis one connection.
+
+    It reconnects with backoff for as long as the bus is open; while Redis is away the
+    subscribers simply get no notices (and poll the log).
+    """
+
+    def __init__(self, url: str, fanout: MemoryEventBus, warnings: _Warnings):
         self._url = url
-        self._experiment_id = experiment_id
+        self._fanout = fanout
         self._warnings = warnings
-        self._pubsub: redis.client.PubSub | None = None
-        self._client: redis.Redis | None = None
-        self._retry_at = 0.0
-        self._backoff = BACKOFF_FIRST_S
-        self._closed = False
+        self._closed = threading.Event()
+        self.subscribed = threading.Event()  # set while the pattern subscription is live
         self.reconnects = 0
-        self._connect()  # subscribed before returning: nothing published afterwards is missed
+        self._thread = threading.Thread(target=self._run, name="phoenix-events-redis", daemon=True)
+        self._thread.start()
 
-    def _connect(self) -> bool:
-        try:
-            client = _client(self._url)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            if self._experiment_id is None:
-                pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-            else:
-                pubsub.subscribe(f"{CHANNEL_PREFIX}{self._experiment_id}")
-        except redis.RedisError as exc:
-            self._warnings.warn("events: cannot subscribe at %s (%s); readers poll the database until it is back",
-                                mask_url(self._url), type(exc).__name__)
-            self._retry_at = time.monotonic() + self._backoff
-            self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
-            return False
-        self._client, self._pubsub = client, pubsub
-        self._backoff = BACKOFF_FIRST_S
-        return True
-
-    def _drop(self) -> None:
-        for thing in (self._pubsub, self._client):
-            with contextlib.suppress(Exception):  # a dead connection may fail to close; it is gone either way
-                if thing is not None:
-                    thing.close()
-        self._pubsub = self._client = None
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
-
-    def wait(self, timeout_s: float) -> list[Notice]:
-        deadline = time.monotonic() + max(timeout_s, 0.0)
-        got: list[Notice] = []
-        while not self._closed:
-            remaining = deadline - time.monotonic()
-            if self._pubsub is None:
-                if time.monotonic() < self._retry_at:
-                    time.sleep(max(0.0, min(remaining, self._retry_at - time.monotonic())))
-                    if time.monotonic() >= deadline:
-                        return got
-                    continue
-                if not self._connect():
-                    continue
-                self.reconnects += 1
-            pubsub = self._pubsub
-            if pubsub is None:  # closed by another thread meanwhile
-                return got
+    def _run(self) -> None:
+        backoff, connected_before = BACKOFF_FIRST_S, False
+        while not self._closed.is_set():
+            client = pubsub = None
             try:
-                # the first notice waits; the ones right behind it come in the same answer
-                message = pubsub.get_message(timeout=0.0 if got else max(remaining, 0.0))
+                client = _client(self._url)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+                self.subscribed.set()
+                if connected_before:
+                    self.reconnects += 1
+                connected_before, backoff = True, BACKOFF_FIRST_S
+                while not self._closed.is_set():
+                    message = pubsub.get_message(timeout=LISTEN_TICK_S)
+                    notice = _notice(message) if message else None
+                    if notice is not None:
+                        self._fanout.publish(notice)
             except Exception as exc:  # noqa: BLE001 - a broken connection shows as any of several errors
-                self._warnings.warn("events: lost the Redis subscription (%s); reconnecting", type(exc).__name__)
-                self._drop()
-                continue
-            if message is None:
-                if got or time.monotonic() >= deadline:
-                    return got
-                continue
-            notice = _notice(message)
-            if notice is not None:
-                got.append(notice)
-        return got
+                self._warnings.warn("events: no Redis subscription at %s (%s); readers poll the database "
+                                    "until it is back", mask_url(self._url), type(exc).__name__)
+            finally:
+                self.subscribed.clear()
+                for thing in (pubsub, client):
+                    with contextlib.suppress(Exception):  # a dead connection may fail to close
+                        if thing is not None:
+                            thing.close()
+            self._closed.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     def close(self) -> None:
-        self._closed = True
-        self._drop()
+        self._closed.set()
+        self._thread.join(timeout=SOCKET_TIMEOUT_S + LISTEN_TICK_S + 1)
 
 
 def _notice(message: dict[str, object]) -> Notice | None:
@@ -156,6 +135,9 @@ class RedisEventBus:
         self._warnings = _Warnings()
         self._client = _client(url)
         self._paused_until = 0.0
+        self._fanout = MemoryEventBus()
+        self._listener: _Listener | None = None
+        self._lock = threading.Lock()
         self.published = 0  # notices Redis accepted (tests and diagnostics)
         self.dropped = 0  # notices dropped while Redis was away
 
@@ -172,8 +154,19 @@ class RedisEventBus:
             self._warnings.warn("events: could not publish to Redis at %s (%s); readers fall back to polling",
                                 mask_url(self.url), type(exc).__name__)
 
-    def subscribe(self, experiment_id: str | None = None) -> RedisSubscription:
-        return RedisSubscription(self.url, experiment_id, self._warnings)
+    def subscribe(self, experiment_id: str | None = None) -> MemorySubscription:
+        with self._lock:
+            if self._listener is None:
+                self._listener = _Listener(self.url, self._fanout, self._warnings)
+        sub = self._fanout.subscribe(experiment_id)
+        # The first subscriber waits (briefly) for the pattern subscription, so that what is
+        # published once it returns reaches it; with Redis away it returns anyway.
+        self._listener.subscribed.wait(SOCKET_TIMEOUT_S)
+        return sub
+
+    @property
+    def reconnects(self) -> int:
+        return 0 if self._listener is None else self._listener.reconnects
 
     def ping(self) -> None:
         try:
@@ -182,5 +175,8 @@ class RedisEventBus:
             raise TemporaryError(f"Redis at {mask_url(self.url)} does not answer ({type(exc).__name__})") from None
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self._fanout.close()
         with contextlib.suppress(Exception):  # closing a dead connection may fail; it is gone either way
             self._client.close()
