@@ -10,7 +10,7 @@ GRPC_PORT ?= 50051
 SMOKE_DIR := .smoke
 # Debian packages the test suite talks to for real (PostgreSQL: tests/conftest.py starts a
 # throwaway server with its initdb/pg_ctl when none answers on 127.0.0.1:5432).
-TEST_DEB_PACKAGES := postgresql prometheus chromium git
+TEST_DEB_PACKAGES := postgresql prometheus chromium git redis-server
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 

@@ -20,7 +20,8 @@ from typing import Any
 from core.analysis.analyzer import ExperimentAnalyzer
 from core.domain.accounts import SYSTEM_SCHEDULER
 from core.domain.errors import PhoenixError, ValidationError
-from core.domain.ports import Analyzer, Database, Deployer, UnitOfWork
+from core.domain.ports import Analyzer, Database, Deployer, EventBus, UnitOfWork
+from core.events.memory import MemoryEventBus
 from core.gitops import GitOps, GitRepo
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
@@ -90,6 +91,7 @@ class Services:
     shares: ShareService
     accounts: AccountService
     sessions: SessionService
+    events: EventBus
     scheduler: Scheduler | None = None
 
     @property
@@ -103,6 +105,7 @@ class Services:
         kw: dict[str, Any] = {
             "interval_s": self.settings.scheduler_interval_s,
             "lease_s": self.settings.scheduler_lease_s,
+            "notify": self.events.publish,
         }
         kw.update(overrides)
         return Scheduler(self.uow, self.deployer, self.analyzer, **kw)
@@ -127,7 +130,17 @@ class Services:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        self.events.close()
         self.database.dispose()
+
+
+def event_bus(settings: Settings) -> EventBus:
+    """Redis pub/sub when ``PHOENIX_REDIS_URL`` is set (every process sees the notices), else in-process."""
+    if settings.redis_url:
+        from core.events.redis import RedisEventBus
+
+        return RedisEventBus(settings.redis_url)
+    return MemoryEventBus()
 
 
 def _read_settings(configuration: SettingsService, analyzer: Analyzer, settings: Settings) -> None:
@@ -163,7 +176,8 @@ def bootstrap(
     # GitRepo does no I/O until it commits: building it here costs nothing.
     gitops = gitops if gitops is not None else GitRepo(settings.gitops_repo)
     configuration = SettingsService(database.uow)
-    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration)
+    events = event_bus(settings)
+    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration, events=events)
     pipelines = PipelineService(database.uow, gitops)
     services = Services(
         settings=settings,
@@ -176,11 +190,14 @@ def bootstrap(
         pipelines=pipelines,
         promotion=PromotionService(database.uow, gitops),
         reports=ReportService(experiments, pipelines),
-        system=SystemService(database.uow, configuration),
+        system=SystemService(database.uow, configuration, events=events, redis_configured=bool(settings.redis_url),
+                             scheduler_interval_s=settings.scheduler_interval_s,
+                             require_scheduler=settings.readyz_require_scheduler),
         configuration=configuration,
         shares=ShareService(database.uow, lambda: server_secret(settings), configuration.public_url),
         accounts=AccountService(database.uow),
         sessions=SessionService(database.uow, lambda: server_secret(settings)),
+        events=events,
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:

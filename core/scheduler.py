@@ -44,7 +44,7 @@ from typing import Any
 from core.domain.accounts import SYSTEM_SCHEDULER
 from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, TemporaryError
 from core.domain.experiment import Experiment, State, utcnow
-from core.domain.ports import Analyzer, Deployer, UnitOfWork, UnitOfWorkFactory
+from core.domain.ports import Analyzer, Deployer, Notice, SchedulerBeat, UnitOfWork, UnitOfWorkFactory
 from core.domain.samples import MeasurementSample
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class Scheduler:
         dry_run: bool | None = None,
         housekeeping: Callable[[datetime], object] | None = None,
         housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S,
+        notify: Callable[[Notice], object] | None = None,
     ):
         if lease_s <= 0 or interval_s <= 0:
             raise ValueError("scheduler interval and lease must be positive")
@@ -139,6 +140,10 @@ class Scheduler:
         self.housekeeping = housekeeping
         self.housekeeping_interval_s = housekeeping_interval_s
         self._housekept_at: datetime | None = None
+        # Told after each commit of a transition or of samples (the event bus: live pages and
+        # API streams wake up at once instead of at their next poll). Must not raise.
+        self.notify = notify
+        self.started_at = clock()
 
     # ------------------------------------------------------------ one tick
 
@@ -146,6 +151,7 @@ class Scheduler:
         """Claim work and advance each claimed experiment by one step. Never raises for one bad experiment."""
         report = TickReport()
         with self._tick_lock:
+            self._beat()
             try:
                 with self.uow_factory() as uow:
                     report.claimed = uow.experiments.claim(self.id, self.clock(), self.lease_s, self.batch_size,
@@ -175,6 +181,24 @@ class Scheduler:
             self._reconcile_production(report)
             self._housekeep(report)
         return report
+
+    def _beat(self) -> None:
+        """Record that this scheduler is alive (readiness reads the newest beat)."""
+        try:
+            with self.uow_factory() as uow:
+                uow.heartbeats.beat(SchedulerBeat(self.id, socket.gethostname(), os.getpid(),
+                                                  self.started_at, self.clock()))
+                uow.commit()
+        except Exception as exc:  # noqa: BLE001 - the database is away: the claim below reports it too
+            log.warning("scheduler %s could not record its heartbeat: %s", self.id, exc)
+
+    def _tell(self, experiment_id: str, kind: str) -> None:
+        if self.notify is None:
+            return
+        try:
+            self.notify(Notice(experiment_id, kind))
+        except Exception:  # noqa: BLE001 - a bus problem must never undo or stop a committed step
+            log.warning("scheduler %s: could not publish %s of %s", self.id, kind, experiment_id, exc_info=True)
 
     def _housekeep(self, report: TickReport) -> None:
         now = self.clock()
@@ -230,6 +254,8 @@ class Scheduler:
             if exp.is_terminal and not exp.needs_teardown:
                 uow.experiments.release(exp.id, self.id)
             uow.commit()
+        if len(exp.events) > n_events:
+            self._tell(experiment_id, "state")
         if what:
             report.actions.append((experiment_id, what))
         if exp.state != before:
@@ -317,6 +343,9 @@ class Scheduler:
                 self._unsaved.setdefault(eid, []).extend(xs)
             log.warning("scheduler %s: storing samples failed (kept for the next step): %s", self.id, exc)
             report.errors.append(("samples", str(exc) if isinstance(exc, PhoenixError) else f"{type(exc).__name__}: {exc}"))
+            return
+        for eid in batch:
+            self._tell(eid, "sample")
 
     def _store_samples(self, experiment_id: str, samples: list[MeasurementSample]) -> None:
         """Store handed-over samples; if that fails, keep them (with older unsaved ones) for the next step.
@@ -337,6 +366,8 @@ class Scheduler:
         except BaseException:
             self._unsaved[experiment_id] = retry + samples
             raise
+        if retry or samples:
+            self._tell(experiment_id, "sample")
 
     def _running(self, exp: Experiment, now: datetime) -> str:
         self._collect(exp)

@@ -73,6 +73,10 @@ class Settings:
     kube_context: str | None = None
     collector_port_base: int = 19000
     log_level: str = "INFO"
+    # Redis for live events across processes (core.events.redis); None: an in-process bus
+    redis_url: str | None = None
+    # /readyz fails when no scheduler beat recently (off: the API serves reads without one)
+    readyz_require_scheduler: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +96,8 @@ class Settings:
             kube_context=os.environ.get("PHOENIX_KUBE_CONTEXT") or None,
             collector_port_base=_env_int("PHOENIX_COLLECTOR_PORT_BASE", 19000),
             log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
+            redis_url=os.environ.get("PHOENIX_REDIS_URL") or None,
+            readyz_require_scheduler=_env_bool("PHOENIX_READYZ_REQUIRE_SCHEDULER", False),
         )
 
     def collector_binary(self) -> str | None:
@@ -120,6 +126,12 @@ class Settings:
         from core.redact import mask_url
 
         return mask_url(self.database_url)
+
+    def masked_redis_url(self) -> str | None:
+        """The Redis URL with any password replaced, safe to show and log."""
+        from core.redact import mask_url
+
+        return mask_url(self.redis_url) if self.redis_url else None
 
     def masked_prometheus_url(self) -> str | None:
         """The Prometheus URL with any password or token replaced, safe to show and log."""

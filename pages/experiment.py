@@ -10,8 +10,11 @@ from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
 from core.domain.errors import NotFoundError, ValidationError
+from core.domain.experiment import TERMINAL_STATES
 
-LIVE_REFRESH_S = 2.0
+#: How often the live panel asks for news; cheap (a read of the log after a cursor), so short.
+LIVE_REFRESH_S = 1.0
+TERMINAL = {s.value for s in TERMINAL_STATES}
 VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.warning}
 
 
@@ -34,17 +37,30 @@ def _picker() -> None:
         st.rerun()
 
 
-def _live(exp_id: str) -> None:
+def _live(exp_id: str, interval_s: float) -> None:
+    """Charts of the measurements, redrawn from the event log's news only.
+
+    Each run asks the experiments service what happened after the cursor this session has
+    seen (one small read of the log): new samples re-read the samples, a new state reruns
+    the whole page (actions, analysis), and nothing new redraws what is already here.
+    """
     actor = guard.current_user()
-    exp = backend.services().experiments.get(actor, exp_id)
-    samples = backend.services().experiments.samples(actor, exp_id)
-    if not samples:
-        st.info("No measurements were recorded for this run." if exp.is_terminal
-                else f"{exp.state.value}: waiting for the first measurements…")
+    experiments = backend.services().experiments
+    key = f"exp.live.{exp_id}"
+    seen = st.session_state.get(key)
+    batch = experiments.events_since(actor, exp_id, seen["cursor"] if seen else None)
+    if seen is None or any(item.kind == "sample" for item in batch.items):
+        samples = experiments.samples(actor, exp_id)
     else:
-        ex.live_charts(samples, exp.timing.interval_s, "live")
-    if st.session_state.get("exp.seen_state") != exp.state.value:
-        st.session_state["exp.seen_state"] = exp.state.value
+        samples = seen["samples"]
+    st.session_state[key] = {"cursor": batch.cursor, "samples": samples}
+    if not samples:
+        st.info("No measurements were recorded for this run." if batch.finished or batch.state in TERMINAL
+                else f"{batch.state}: waiting for the first measurements…")
+    else:
+        ex.live_charts(samples, interval_s, "live")
+    if st.session_state.get("exp.seen_state") != batch.state:
+        st.session_state["exp.seen_state"] = batch.state
         st.rerun()  # the state moved on: redraw the whole page (actions, analysis)
 
 
@@ -137,7 +153,7 @@ def render() -> None:
     with st.expander("State timeline", expanded=not exp.is_terminal):
         st.dataframe(ex.timeline(exp), hide_index=True, width="stretch")
     st.subheader("Measurements")
-    st.fragment(run_every=None if exp.is_terminal else LIVE_REFRESH_S)(_live)(exp.id)
+    st.fragment(run_every=None if exp.is_terminal else LIVE_REFRESH_S)(_live)(exp.id, exp.timing.interval_s)
     if exp.result:
         _analysis(exp.result)
     _actions(exp)

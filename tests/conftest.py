@@ -13,6 +13,8 @@ Reusable fixtures:
   pg_url          a migrated PostgreSQL database only (for PostgreSQL-specific tests)
   services        core.bootstrap.Services on ``database`` with the in-memory runtime
   memory_services Services on the in-memory unit of work (no I/O; for unit tests)
+  redis_url       a throwaway redis-server started once per session (``ThrowawayRedis``
+                  for a private one a test may kill and restart)
 """
 
 from __future__ import annotations
@@ -149,6 +151,61 @@ def pg_server() -> Iterator[PgServer]:
         yield throwaway.start()
     finally:
         throwaway.stop()
+
+
+class ThrowawayRedis:
+    """A private ``redis-server`` on a free loopback port, no persistence, in a temp dir."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="phoenix-redis-"))
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> ThrowawayRedis:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server; make test-deps)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self.answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"throwaway redis-server did not answer; see {self.dir / 'redis.log'}")
+            time.sleep(0.05)
+        return self
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    server = ThrowawayRedis().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from core.api import openapi, problems, routes
+from core.api import events, openapi, problems, routes
 from core.api.idempotency import Idempotency
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
 from core.api.paging import Cursors
@@ -49,6 +49,8 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     registry = CollectorRegistry()
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(events.router)
+    app.state.event_streams = events.StreamGate()  # open SSE streams: their threads, their cap, shutdown
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -57,14 +59,15 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
 
     @app.get("/readyz", tags=["operations"])
     def readyz(request: Request) -> Any:
-        """Ready when the database answers a read. (The scheduler has no heartbeat to read yet.)"""
-        try:
-            request.app.state.services.system.ping(PROBE)
-        except Exception:  # noqa: BLE001 - any failure means "not ready"; the reason stays in the log
-            problems.log.warning("readiness: the database did not answer", exc_info=True)
-            return problems.problem(503, "unavailable", "the database does not answer",
-                                    headers={"Retry-After": str(problems.RETRY_AFTER_TEMPORARY_S)})
-        return {"status": "ready", "checks": {"database": "ok"}}
+        """Ready when the database answers, Redis answers (when configured) and, when
+        ``PHOENIX_READYZ_REQUIRE_SCHEDULER`` is on, a scheduler beat recently (docs/api.md)."""
+        result = request.app.state.services.system.readiness(PROBE)
+        if not result.ready:
+            problems.log.warning("readiness: %s", "; ".join(f"{k}: {result.checks[k]}" for k in result.failing))
+            return problems.problem(503, "unavailable", "not ready: " + "; ".join(
+                f"{k}: {result.checks[k]}" for k in result.failing), failing=result.failing, checks=result.checks,
+                headers={"Retry-After": str(problems.RETRY_AFTER_TEMPORARY_S)})
+        return {"status": "ready", "checks": result.checks}
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
              responses={200: {"description": "Prometheus text exposition",

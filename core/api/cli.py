@@ -54,6 +54,7 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn  # the server stack only when serving: `phoenix --help` stays fast
 
     from core.api.app import create_app
+    from core.api.events import end_streams_on_exit
     from core.bootstrap import bootstrap
 
     # uvicorn handles SIGTERM while it serves, then re-raises it once it has shut down; with the
@@ -62,15 +63,21 @@ def _api(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     terminated = False
     services = grpc_api = None
+    server: uvicorn.Server | None = None
     try:
         services = bootstrap()
         if args.grpc_port:
             grpc_api = _grpc_serve()(services, args.host, args.grpc_port)
             print(f"gRPC API on {args.host}:{grpc_api.port}", flush=True)
-        uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="info",
-                    server_header=False, proxy_headers=False)
+        app = create_app(services)
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
+                                               server_header=False, proxy_headers=False))
+        end_streams_on_exit(server, app)  # open event streams end on SIGTERM instead of holding it up
+        server.run()
     except _Terminated:
         terminated = True
+    except KeyboardInterrupt:
+        pass
     finally:
         if grpc_api is not None:
             grpc_api.stop()
@@ -80,4 +87,4 @@ def _api(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     if terminated:  # the exit status says why it stopped, as uvicorn alone would
         signal.raise_signal(signal.SIGTERM)
-    return 0
+    return 0 if server is not None and server.started else 3  # as uvicorn.run: 3 when it never started (port taken, …)

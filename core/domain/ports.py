@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from core.domain.accounts import Role, TokenRecord, UserRecord
+from core.domain.events import TransitionEvent
 from core.domain.experiment import Experiment, State
 from core.domain.records import (
     AuditEntry,
@@ -134,6 +135,12 @@ class ExperimentRepository(Protocol):
     def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool: ...
     def release(self, experiment_id: str, owner: str) -> None: ...
     def release_all(self, owner: str) -> None: ...
+    def events_after(self, after_id: int, limit: int = 500) -> list[tuple[int, TransitionEvent]]:
+        """Every experiment's transitions with a log id above ``after_id``, oldest first (the live feed)."""
+        ...
+    def last_event_id(self) -> int:
+        """The newest log id (0 when empty): where a live-only feed starts."""
+        ...
 
 
 class SampleRepository(Protocol):
@@ -142,6 +149,9 @@ class SampleRepository(Protocol):
     def list(self, experiment_id: str, variant: str | None = None,
              since: datetime | None = None) -> list[MeasurementSample]: ...
     def count(self, experiment_id: str) -> int: ...
+    def after(self, experiment_id: str, after_id: int, limit: int = 500) -> list[tuple[int, MeasurementSample]]:
+        """Samples stored with an id above ``after_id``, in the order they were stored (a resumable cursor)."""
+        ...
     def prune_finished_before(self, cutoff: datetime) -> int:
         """Delete the samples of experiments that ended (a terminal state) before ``cutoff``;
         returns how many went. Experiments, their results and the audit log stay."""
@@ -219,6 +229,26 @@ class ShareLinkRepository(Protocol):
     def revoke(self, link_id: str, by: str, at: datetime) -> ShareLinkRecord: ...
 
 
+@dataclass(frozen=True)
+class SchedulerBeat:
+    """The last sign of life of one scheduler (``scheduler_heartbeats``)."""
+
+    scheduler_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    beat_at: datetime
+
+
+class HeartbeatRepository(Protocol):
+    """One row per scheduler, rewritten every tick; readiness reads the newest."""
+
+    def beat(self, beat: SchedulerBeat) -> None:
+        """Insert or overwrite this scheduler's row."""
+        ...
+    def newest(self) -> SchedulerBeat | None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving it without ``commit()`` rolls back.
 
@@ -234,6 +264,7 @@ class UnitOfWork(Protocol):
     share_links: ShareLinkRepository
     users: UserRepository
     tokens: TokenRepository
+    heartbeats: HeartbeatRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -252,3 +283,40 @@ class Database(Protocol):
     def uow(self) -> UnitOfWork: ...
     def ping(self) -> None: ...
     def dispose(self) -> None: ...
+
+
+# ---- live events: "experiment X has news" between processes ------------------------------
+# The durable log is the database (transitions and samples); a bus only wakes readers up,
+# so a lost notice delays a reader by one poll and never loses data.
+
+#: What changed: a transition (``state``) or stored measurements (``sample``).
+NOTICE_KINDS = ("state", "sample")
+
+
+@dataclass(frozen=True)
+class Notice:
+    experiment_id: str
+    kind: str
+
+
+class Subscription(Protocol):
+    def wait(self, timeout_s: float) -> list[Notice]:
+        """Notices that arrived, waiting up to ``timeout_s`` for the first; [] on time-out or
+        while the bus is unreachable (the reader then falls back to polling the log)."""
+        ...
+    def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    """``core/events/memory.py`` (one process) or ``core/events/redis.py`` (every process)."""
+
+    def publish(self, notice: Notice) -> None:
+        """Tell subscribers; never raises (a bus that is down must not break a state change)."""
+        ...
+    def subscribe(self, experiment_id: str | None = None) -> Subscription:
+        """Notices about one experiment, or about all of them (None)."""
+        ...
+    def ping(self) -> None:
+        """Raise TemporaryError when the bus cannot be reached (readiness)."""
+        ...
+    def close(self) -> None: ...

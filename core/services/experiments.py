@@ -17,10 +17,20 @@ from core.domain.accounts import Actor
 from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
-from core.domain.ports import ExperimentKey, ExperimentSummary, UnitOfWork, UnitOfWorkFactory
+from core.domain.ports import (
+    EventBus,
+    ExperimentKey,
+    ExperimentSummary,
+    Notice,
+    Subscription,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
+from core.events.memory import MemoryEventBus
 from core.services.authz import mutation, query, record
+from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.services.settings import SettingsService
 
@@ -117,8 +127,10 @@ def parse_states(states: Iterable[str] | None) -> list[State] | None:
 
 class ExperimentService:
     def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool,
-                 configuration: SettingsService | None = None):
+                 configuration: SettingsService | None = None, events: EventBus | None = None):
         self.uow_factory = uow_factory
+        # where "experiment X has news" goes after a commit (core.events); readers wait on it
+        self.events: EventBus = events if events is not None else MemoryEventBus()
         self.dry_run = dry_run  # the configured runtime starts nothing real
         # where a new experiment without a policy of its own gets the default one
         self.configuration = configuration or SettingsService(uow_factory)
@@ -165,6 +177,7 @@ class ExperimentService:
             record(uow, exp.id, after={"name": exp.name, "state": exp.state.value, "baseline": str(exp.baseline),
                                        "candidate": str(exp.candidate), "dry_run": exp.dry_run})
             uow.commit()
+        self.events.publish(Notice(exp.id, "state"))
         return exp
 
     @mutation("experiment.rerun")
@@ -244,6 +257,41 @@ class ExperimentService:
         with self.uow_factory() as uow:
             return uow.audit.list(subject=experiment_id, limit=limit)
 
+    @query("experiment.read")
+    def events_since(self, actor: Actor, experiment_id: str, cursor: Cursor | None = None) -> LiveBatch:
+        """What happened to one experiment after ``cursor`` (transitions, samples, verdict, end),
+        in order, each with the cursor to resume after it. One read; NotFoundError if unknown."""
+        start = cursor or Cursor()
+        with self.uow_factory() as uow:
+            exp = uow.experiments.get(experiment_id)
+            samples = uow.samples.after(experiment_id, start.sample_id, PAGE)
+        return batch_since(exp, samples, start, full_page=len(samples) >= PAGE)
+
+    @query("experiment.read")
+    def feed_head(self, actor: Actor) -> int:
+        """The newest position of the all-experiments feed (a live-only reader starts there)."""
+        with self.uow_factory() as uow:
+            return uow.experiments.last_event_id()
+
+    @query("experiment.read")
+    def feed_since(self, actor: Actor, after_event_id: int) -> list[FeedItem]:
+        """Every experiment's transitions (and verdicts) after ``after_event_id``, oldest first."""
+        with self.uow_factory() as uow:
+            events = uow.experiments.events_after(after_event_id, PAGE)
+            results = {}
+            for _, ev in events:
+                if ev.to_state == State.COMPLETED.value and ev.experiment_id not in results:
+                    results[ev.experiment_id] = uow.experiments.get(ev.experiment_id).result or {}
+        return feed_items(events, results)
+
+    @query("experiment.read")
+    def watch(self, actor: Actor, experiment_id: str | None = None) -> Subscription:
+        """A subscription to "has news" notices of one experiment (or all); close it when done.
+
+        Notices only wake a reader early: read with ``events_since``/``feed_since`` after each
+        ``wait``, and also every second or so without one (another process without Redis)."""
+        return self.events.subscribe(experiment_id)
+
     @mutation("experiment.cancel")
     def cancel(self, actor: Actor, request: CancelExperiment) -> Experiment:
         """Cancel now; the scheduler tears the collectors down on its next tick.
@@ -276,5 +324,6 @@ class ExperimentService:
                 record(uow, exp.id, before={"state": before}, after={"state": exp.state.value},
                        details={"reason": reason})
                 uow.commit()
+                self.events.publish(Notice(exp.id, "state"))
                 return exp
         raise ConcurrencyError(f"experiment {experiment_id} kept changing; try cancelling again")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.domain.accounts import Actor
 from core.domain.experiment import utcnow
-from core.domain.ports import UnitOfWorkFactory
+from core.domain.ports import EventBus, UnitOfWorkFactory
 from core.domain.records import CollectorProcess
 from core.services.authz import mutation, query, record
 from core.services.settings import SettingsService
@@ -20,10 +21,69 @@ class PruneResult:
     samples_deleted: int
 
 
+#: A scheduler counts as alive while its newest beat is younger than this many intervals.
+STALE_AFTER_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """``checks``: name → "ok" or why not; ``failing``: the names that make the process not ready."""
+
+    checks: dict[str, str] = field(default_factory=dict)
+    failing: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.failing
+
+
 class SystemService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, configuration: SettingsService | None = None):
+    def __init__(self, uow_factory: UnitOfWorkFactory, configuration: SettingsService | None = None, *,
+                 events: EventBus | None = None, redis_configured: bool = False,
+                 scheduler_interval_s: float = 2.0, require_scheduler: bool = False,
+                 clock: Callable[[], datetime] = utcnow):
         self.uow_factory = uow_factory
         self.configuration = configuration or SettingsService(uow_factory)
+        self.events = events
+        self.redis_configured = redis_configured
+        self.scheduler_interval_s = scheduler_interval_s
+        self.require_scheduler = require_scheduler
+        self.clock = clock
+
+    @query("system.read")
+    def readiness(self, actor: Actor) -> Readiness:
+        """Database (a read), scheduler (a beat younger than 3 intervals; checked only when
+        required) and Redis (PING, only when configured). Only the checks readiness depends on
+        are listed. Never raises: a check that fails says why in one line without secrets."""
+        checks: dict[str, str] = {}
+        failing: list[str] = []
+        newest = None
+        try:
+            with self.uow_factory() as uow:
+                uow.settings.all()
+                newest = uow.heartbeats.newest()
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            checks["database"] = f"the database does not answer ({type(exc).__name__})"
+            failing.append("database")
+        if "database" not in failing and self.require_scheduler:
+            limit_s = STALE_AFTER_INTERVALS * self.scheduler_interval_s
+            if newest is not None and (self.clock() - newest.beat_at).total_seconds() <= limit_s:
+                checks["scheduler"] = "ok"
+            else:
+                checks["scheduler"] = (
+                    "no scheduler has ever beaten" if newest is None else
+                    f"no scheduler has beaten since {newest.beat_at.isoformat()} "
+                    f"(last: {newest.scheduler_id}; stale after {limit_s:g}s)")
+                failing.append("scheduler")
+        if self.redis_configured and self.events is not None:
+            try:
+                self.events.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:  # noqa: BLE001 - the adapter's message names no secret
+                checks["redis"] = str(exc)
+                failing.append("redis")
+        return Readiness(checks, failing)
 
     @mutation("system.prune")
     def prune(self, actor: Actor, now: datetime | None = None) -> PruneResult:

@@ -14,8 +14,9 @@ from typing import Any
 
 from core.domain.accounts import Role, TokenRecord, UserRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
+from core.domain.events import TransitionEvent
 from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
-from core.domain.ports import ExperimentKey, ExperimentSummary
+from core.domain.ports import ExperimentKey, ExperimentSummary, SchedulerBeat
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -38,6 +39,12 @@ class MemoryStore:
     share_links: dict[str, ShareLinkRecord] = field(default_factory=dict)
     users: dict[str, tuple[UserRecord, str]] = field(default_factory=dict)  # name → (record, hash)
     tokens: dict[str, tuple[TokenRecord, str]] = field(default_factory=dict)  # id → (record, hash)
+    # ids as the SQL tables give them: sample_ids runs beside samples; the event log is every
+    # experiment's transitions in the order they were written (id = position + 1)
+    sample_ids: list[int] = field(default_factory=list)
+    next_sample_id: int = 1
+    event_log: list[TransitionEvent] = field(default_factory=list)
+    heartbeats: dict[str, SchedulerBeat] = field(default_factory=dict)
 
 
 def _out(exp: Experiment) -> Experiment:
@@ -91,6 +98,7 @@ class MemoryExperimentRepository(_Repo):
             raise ConcurrencyError(f"an experiment with id {exp.id} already exists")
         self._wrote()
         exp.version = 1
+        self.store.event_log.extend(exp.pending_events)
         exp.pending_events.clear()
         self.store.experiments[exp.id] = _out(exp)
 
@@ -105,6 +113,7 @@ class MemoryExperimentRepository(_Repo):
             )
         self._wrote()
         exp.version += 1
+        self.store.event_log.extend(exp.pending_events)
         exp.pending_events.clear()
         self.store.experiments[exp.id] = _out(exp)
 
@@ -153,6 +162,13 @@ class MemoryExperimentRepository(_Repo):
         for eid in [k for k, (who, _) in self.store.claims.items() if who == owner]:
             del self.store.claims[eid]
 
+    def events_after(self, after_id: int, limit: int = 500) -> list[tuple[int, TransitionEvent]]:
+        log = self.store.event_log
+        return [(i + 1, log[i]) for i in range(max(after_id, 0), min(len(log), max(after_id, 0) + limit))]
+
+    def last_event_id(self) -> int:
+        return len(self.store.event_log)
+
     def claims(self) -> dict[str, str | None]:
         return {eid: (self.store.claims[eid][0] if eid in self.store.claims else None) for eid in self.store.experiments}
 
@@ -164,6 +180,8 @@ class MemorySampleRepository(_Repo):
             raise ValidationError(f"variant must be one of {', '.join(VARIANTS)}, got {sample.variant!r}")
         self._wrote()
         self.store.samples.append(sample)
+        self.store.sample_ids.append(self.store.next_sample_id)
+        self.store.next_sample_id += 1
 
     def add_many(self, samples: Iterable[MeasurementSample]) -> None:
         for s in samples:
@@ -179,17 +197,24 @@ class MemorySampleRepository(_Repo):
         ]
         return sorted(rows, key=lambda s: (s.t, s.variant))
 
+    def after(self, experiment_id: str, after_id: int, limit: int = 500) -> list[tuple[int, MeasurementSample]]:
+        rows = [(i, s) for i, s in zip(self.store.sample_ids, self.store.samples, strict=True)
+                if s.experiment_id == experiment_id and i > after_id]
+        return rows[:limit]
+
     def count(self, experiment_id: str) -> int:
         return sum(1 for s in self.store.samples if s.experiment_id == experiment_id)
 
     def prune_finished_before(self, cutoff: datetime) -> int:
         ended = {e.id for e in self.store.experiments.values()
                  if e.is_terminal and e.finished_at is not None and e.finished_at < cutoff}
-        kept = [s for s in self.store.samples if s.experiment_id not in ended]
+        kept = [(i, s) for i, s in zip(self.store.sample_ids, self.store.samples, strict=True)
+                if s.experiment_id not in ended]
         pruned = len(self.store.samples) - len(kept)
         if pruned:
             self._wrote()
-            self.store.samples[:] = kept
+            self.store.sample_ids[:] = [i for i, _ in kept]
+            self.store.samples[:] = [s for _, s in kept]
         return pruned
 
 
@@ -410,6 +435,16 @@ class MemoryTokenRepository(_Repo):
         return rec
 
 
+class MemoryHeartbeatRepository(_Repo):
+
+    def beat(self, beat: SchedulerBeat) -> None:
+        self._wrote()
+        self.store.heartbeats[beat.scheduler_id] = beat
+
+    def newest(self) -> SchedulerBeat | None:
+        return max(self.store.heartbeats.values(), key=lambda b: b.beat_at, default=None)
+
+
 class MemoryUnitOfWork:
     """Snapshot on enter; commit keeps changes; uncommitted writes are rolled back on exit."""
 
@@ -429,6 +464,7 @@ class MemoryUnitOfWork:
         self.share_links = MemoryShareLinkRepository(self.store, self)
         self.users = MemoryUserRepository(self.store, self)
         self.tokens = MemoryTokenRepository(self.store, self)
+        self.heartbeats = MemoryHeartbeatRepository(self.store, self)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -19,7 +19,7 @@ from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Targ
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
 from core.domain.experiment import ACTIVE_STATES, TERMINAL_STATES, Experiment, State, utcnow
-from core.domain.ports import ExperimentKey, ExperimentSummary
+from core.domain.ports import ExperimentKey, ExperimentSummary, SchedulerBeat
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -38,6 +38,7 @@ from core.store.models import (
     MeasurementSampleRow,
     PipelineRow,
     PipelineVersionRow,
+    SchedulerHeartbeatRow,
     ShareLinkRow,
     UserRow,
 )
@@ -295,6 +296,15 @@ class SqlExperimentRepository:
         """experiment id → claiming scheduler (diagnostics and tests)."""
         return dict(self.session.execute(select(ExperimentRow.id, ExperimentRow.claimed_by)).all())  # type: ignore[arg-type]
 
+    def events_after(self, after_id: int, limit: int = 500) -> list[tuple[int, TransitionEvent]]:
+        q = (select(ExperimentEventRow).where(ExperimentEventRow.id > after_id)
+             .order_by(ExperimentEventRow.id).limit(limit))
+        return [(e.id, TransitionEvent(e.experiment_id, e.from_state, e.to_state, e.actor, e.reason, e.at))
+                for e in self.session.scalars(q)]
+
+    def last_event_id(self) -> int:
+        return int(self.session.scalar(select(func.max(ExperimentEventRow.id))) or 0)
+
 
 class SqlSampleRepository:
     def __init__(self, session: Session):
@@ -319,6 +329,13 @@ class SqlSampleRepository:
         q = q.order_by(MeasurementSampleRow.t, MeasurementSampleRow.variant, MeasurementSampleRow.id)
         cols = [c for c in MeasurementSample.__dataclass_fields__]
         return [MeasurementSample(**{c: getattr(r, c) for c in cols}) for r in self.session.scalars(q)]
+
+    def after(self, experiment_id: str, after_id: int, limit: int = 500) -> list[tuple[int, MeasurementSample]]:
+        q = (select(MeasurementSampleRow)
+             .where(MeasurementSampleRow.experiment_id == experiment_id, MeasurementSampleRow.id > after_id)
+             .order_by(MeasurementSampleRow.id).limit(limit))
+        cols = [c for c in MeasurementSample.__dataclass_fields__]
+        return [(r.id, MeasurementSample(**{c: getattr(r, c) for c in cols})) for r in self.session.scalars(q)]
 
     def count(self, experiment_id: str) -> int:
         return int(
@@ -653,3 +670,23 @@ class SqlTokenRepository:
             setattr(row, key, value)
         self.session.flush()
         return _token(row)
+
+
+class SqlHeartbeatRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def beat(self, beat: SchedulerBeat) -> None:
+        # merge = select then insert or update: portable across SQLite and PostgreSQL, and
+        # only the scheduler itself ever writes its row, so there is no race to lose.
+        self.session.merge(SchedulerHeartbeatRow(
+            scheduler_id=beat.scheduler_id, host=beat.host[:200], pid=beat.pid,
+            started_at=beat.started_at, beat_at=beat.beat_at))
+        self.session.flush()
+
+    def newest(self) -> SchedulerBeat | None:
+        row = self.session.scalars(
+            select(SchedulerHeartbeatRow).order_by(SchedulerHeartbeatRow.beat_at.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return SchedulerBeat(row.scheduler_id, row.host, row.pid, row.started_at, row.beat_at)

@@ -27,6 +27,7 @@ from core.store.repositories import (
     SqlAuditRepository,
     SqlCollectorProcessRepository,
     SqlExperimentRepository,
+    SqlHeartbeatRepository,
     SqlPipelineRepository,
     SqlSampleRepository,
     SqlSettingsRepository,
@@ -53,6 +54,7 @@ class SqlAlchemyUnitOfWork:
         self.share_links = SqlShareLinkRepository(self.session)
         self.users = SqlUserRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
+        self.heartbeats = SqlHeartbeatRepository(self.session)
         return self
 
     def __exit__(

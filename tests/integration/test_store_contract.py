@@ -432,3 +432,53 @@ def test_audit_keeps_source_before_after_and_has_no_update_or_delete(store: Data
         repository = type(uow.audit)
     public = {m for m in dir(repository) if not m.startswith("_")}
     assert public == {"add", "list", "page"}, "the audit repository is append and read only"
+
+
+def test_the_event_log_and_samples_read_after_a_cursor(store: Database) -> None:
+    a, b = new_experiment(), new_experiment()
+    with store.uow() as uow:
+        assert uow.experiments.last_event_id() == 0
+        uow.experiments.add(a)
+        uow.experiments.add(b)
+        uow.commit()
+    for exp, when in ((a, 1), (b, 2), (a, 3)):
+        with store.uow() as uow:
+            e = uow.experiments.get(exp.id)
+            (e.start if e.state is State.PENDING else e.mark_running)("scheduler:t", T0 + timedelta(seconds=when))
+            uow.experiments.save(e)
+            uow.samples.add_many([MeasurementSample(exp.id, "baseline", T0 + timedelta(seconds=when), when, 1, 1)])
+            uow.commit()
+    with store.uow() as uow:
+        feed = uow.experiments.events_after(0)
+        assert [(ev.experiment_id, ev.to_state) for _, ev in feed] == [
+            (a.id, "Initializing"), (b.id, "Initializing"), (a.id, "Running")]
+        ids = [i for i, _ in feed]
+        assert ids == sorted(ids) and len(set(ids)) == 3 and uow.experiments.last_event_id() == ids[-1]
+        assert [ev.to_state for _, ev in uow.experiments.events_after(ids[0])] == ["Initializing", "Running"]
+        assert len(uow.experiments.events_after(0, limit=2)) == 2
+        mine = uow.samples.after(a.id, 0)
+        assert [s.series for _, s in mine] == [1, 3]  # only a's, in the order stored
+        assert [s.series for _, s in uow.samples.after(a.id, mine[0][0])] == [3]
+        assert uow.samples.after(a.id, mine[-1][0]) == []
+        assert len(uow.samples.after(a.id, 0, limit=1)) == 1
+
+
+def test_scheduler_heartbeats_keep_one_row_per_scheduler(store: Database) -> None:
+    from core.domain.ports import SchedulerBeat
+
+    with store.uow() as uow:
+        assert uow.heartbeats.newest() is None
+        uow.heartbeats.beat(SchedulerBeat("host:1:aa", "host", 1, T0, T0 + timedelta(seconds=1)))
+        uow.heartbeats.beat(SchedulerBeat("host:2:bb", "host", 2, T0, T0 + timedelta(seconds=5)))
+        uow.commit()
+    with store.uow() as uow:
+        assert uow.heartbeats.newest() == SchedulerBeat("host:2:bb", "host", 2, T0, T0 + timedelta(seconds=5))
+        uow.heartbeats.beat(SchedulerBeat("host:1:aa", "host", 1, T0, T0 + timedelta(seconds=9)))  # overwrite
+        uow.commit()
+    with store.uow() as uow:
+        newest = uow.heartbeats.newest()
+        assert newest is not None and (newest.scheduler_id, newest.beat_at) == ("host:1:aa", T0 + timedelta(seconds=9))
+        uow.heartbeats.beat(SchedulerBeat("host:3:cc", "host", 3, T0, T0 + timedelta(seconds=99)))
+        # leaving without commit: rolled back
+    with store.uow() as uow:
+        assert uow.heartbeats.newest().scheduler_id == "host:1:aa"  # type: ignore[union-attr]
