@@ -20,6 +20,8 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from core.api.routes._common import needs
+from core.api.routes.experiments import ExperimentId
 from core.api.security import ActorDep, current_actor, oauth2
 from core.bootstrap import Services
 from core.domain.accounts import Actor
@@ -180,12 +182,14 @@ def _cursor(last_event_id: str | None, after: str | None) -> str | None:
     return last_event_id if last_event_id not in (None, "") else after
 
 
+STREAM_ANSWER = {200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "the event stream"}}
+
+
 @router.get("/experiments/{experiment_id}/events", response_class=StreamingResponse,
             summary="Live events of one experiment (SSE)", description=EXPERIMENT_STREAM_DOC,
-            responses={200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
-                             "description": "the event stream"}})
+            **needs("experiment.read", 404, ok=STREAM_ANSWER))
 async def experiment_events(
-    experiment_id: str, actor: ActorDep, services: ServicesDep, request: Request,
+    experiment_id: ExperimentId, actor: ActorDep, services: ServicesDep, request: Request,
     credential: Annotated[str | None, Depends(oauth2)],
     after: Annotated[str | None, Query(description="resume after this event id (when no Last-Event-ID)")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -228,9 +232,7 @@ async def _follow(reader: _Reader, experiments: ExperimentService, batch: LiveBa
 
 
 @router.get("/events", response_class=StreamingResponse, summary="Live state and verdict events of every "
-            "experiment (SSE)", description=FEED_DOC,
-            responses={200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
-                             "description": "the event stream"}})
+            "experiment (SSE)", description=FEED_DOC, **needs("experiment.read", ok=STREAM_ANSWER))
 async def all_events(
     actor: ActorDep, services: ServicesDep, request: Request,
     credential: Annotated[str | None, Depends(oauth2)],

@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from core.api import create_app
+from core.api.events import StreamGate
 from core.api.routes import PUBLIC, permissions
 from core.bootstrap import bootstrap
 from core.catalog.templates import get_template
@@ -147,6 +148,15 @@ def _user(w: World, caller: str) -> str:
     return name
 
 
+def _feed(w: World, caller: str) -> Call:
+    # The all-experiments feed never ends by itself; as at server shutdown, an ended gate lets it
+    # answer its first byte and close, so the TestClient gets the whole (short) answer.
+    app = w.client.app
+    app.state.event_streams = StreamGate()  # type: ignore[attr-defined]
+    app.state.event_streams.stop.set()  # type: ignore[attr-defined]
+    return Call("/api/v1/events")
+
+
 #: (method, path template) → how to call it as ``caller`` so that an allowed caller succeeds.
 CALLS: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("POST", "/api/v1/auth/token"): lambda w, c: Call("/api/v1/auth/token",
@@ -157,6 +167,10 @@ CALLS: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/api/v1/experiments"): lambda w, c: Call("/api/v1/experiments", params={"limit": 5}),
     ("POST", "/api/v1/experiments"): lambda w, c: Call("/api/v1/experiments", json=NEW),
     ("GET", "/api/v1/experiments/{experiment_id}"): lambda w, c: Call(f"/api/v1/experiments/{w.experiment()}"),
+    # a finished experiment's stream replays its log and ends
+    ("GET", "/api/v1/experiments/{experiment_id}/events"): lambda w, c: Call(
+        f"/api/v1/experiments/{w.experiment(finished=True)}/events"),
+    ("GET", "/api/v1/events"): _feed,
     ("POST", "/api/v1/experiments/{experiment_id}/cancel"): lambda w, c: Call(
         f"/api/v1/experiments/{w.experiment()}/cancel", headers={"If-Match": '"1"'}),
     ("POST", "/api/v1/experiments/{experiment_id}/rerun"): lambda w, c: Call(
