@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from core.api import problems, routes
+from core.api import openapi, problems, routes
 from core.api.idempotency import Idempotency
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
 from core.api.security import Tokens
@@ -44,6 +44,7 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     registry = CollectorRegistry()
     problems.install(app)
     app.include_router(routes.router)
+    openapi.install(app)  # the errors, schemes and examples FastAPI cannot see (core/api/openapi.py)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
