@@ -40,6 +40,8 @@ _WWW_AUTHENTICATE = {"description": "`Bearer realm=\"phoenix\"`", "schema": {"ty
 
 #: status → (code, description, example detail, headers)
 ERRORS: dict[int, tuple[str, str, str, dict[str, Any]]] = {
+    400: ("bad-request", "The body could not be read (not JSON, not UTF-8).",
+          "There was an error parsing the body", {}),
     401: ("unauthenticated", "No, a bad or an expired credential.",
           "sign in: send 'Authorization: Bearer <token>'",
           {"WWW-Authenticate": _WWW_AUTHENTICATE, "Retry-After": _RETRY_AFTER}),
@@ -88,6 +90,8 @@ def _statuses_for(path: str, method: str, operation: dict[str, Any]) -> tuple[in
     if not path.startswith("/api/"):
         return OPEN
     statuses = list(ALWAYS)
+    if "requestBody" in operation:
+        statuses.append(400)  # a body that is not JSON (or not UTF-8) at all
     if operation.get("security") or "/auth/" in path:
         statuses.append(401)  # a sign-in that fails is a 401 too
     if operation.get("security"):

@@ -109,8 +109,10 @@ def _server(tmp: Path, role: str) -> Iterator[tuple[str, str, list[str]]]:
     finally:
         svc.close()
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_path = tmp / "api.log"  # a file, not a pipe: a full pipe would stall the server mid-run
+    log = log_path.open("w")
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -119,13 +121,15 @@ def _server(tmp: Path, role: str) -> Iterator[tuple[str, str, list[str]]]:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the API did not become ready:\n{proc.stdout.read() if proc.stdout else ''}")
+                pytest.fail(f"the API did not become ready:\n{log_path.read_text()}")
             time.sleep(0.2)
         tokens: dict[str, str] = seeded["tokens"]  # type: ignore[assignment]
         yield base, tokens[role], seeded["experiment_ids"]  # type: ignore[misc]
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        log.close()
+        out = log_path.read_text()
         # the server's log must never hold a credential it was sent
         assert all(t not in out for t in seeded["tokens"].values())  # type: ignore[attr-defined]
 
