@@ -63,6 +63,11 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", s
 """
 
 
+def progress(message: str) -> None:
+    """A line on stderr as each phase starts: at 10,000 experiments a run takes minutes."""
+    print(f"[bench/api] {message}", file=sys.stderr, flush=True)
+
+
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
     s = sorted(values)
@@ -218,11 +223,13 @@ def measure(base: str, token: str, ids: list[str], requests: int, warmup: int,
             "list_state": lambda: http.get("/api/v1/experiments", params={"state": "Failed", "limit": PAGE}),
             "get": lambda: http.get(f"/api/v1/experiments/{rng.choice(ids)}"),
         }
-        for call in reads.values():
+        times: dict[str, list[float]] = {}
+        for name, call in reads.items():
+            progress(f"{name}: {warmup} + {requests} requests")
             for _ in range(warmup):
                 timed(call, 200)
-        times: dict[str, list[float]] = {name: [timed(call, 200)[0] for _ in range(requests)]
-                                         for name, call in reads.items()}
+            times[name] = [timed(call, 200)[0] for _ in range(requests)]
+        progress(f"create, then cancel: {warmup} + {requests} requests each")
         created: list[tuple[str, str]] = []
         times["create"] = []
         for i in range(requests + warmup):
@@ -246,7 +253,9 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         database = sqlite_database(workdir) if kind == "sqlite" else postgres_database(args.pg_url)
         with database as url:
+            progress(f"{kind}: seeding {args.experiments:,} experiments")
             seeded = seed(url, workdir, args.experiments, rng)
+            progress(f"{kind}: seeded in {seeded['seconds']} s; starting the API")
             with api_server(url, workdir) as base:
                 ops = measure(base, seeded["token"], seeded["ids"], args.requests, args.warmup, rng)
         return {"seed": {k: seeded[k] for k in ("experiments", "samples", "seconds")}, "operations": ops,

@@ -7,8 +7,9 @@ Completed ones with a result), a Pending one, a share link and an API token per 
 
 Generation: positive and negative data, the explicit examples of the document, its
 coverage phase and random fuzzing; ``derandomize`` with a fixed seed so a failure replays.
-Checks: no 5xx, status codes / content types / bodies as documented, negative data
-rejected with a 4xx, positive data accepted.
+Checks (schemathesis.toml): no 5xx, status codes / content types / bodies as documented,
+negative data rejected with a 4xx, positive data accepted, and no operation that answers
+without its credential (``ignored_auth``).
 
 Nothing is excluded. ``POST /auth/token`` runs too: schemathesis sends made-up names, so the
 lockout only ever hits names that do not exist (the seeded accounts sign in with API tokens
@@ -26,24 +27,19 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
+import schemathesis.checks
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    not_a_server_error,
-    positive_data_acceptance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from core.bootstrap import Services, bootstrap
 from core.commands.demo import seed as demo_seed
@@ -54,15 +50,22 @@ from tests.actors import admin, viewer
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Examples per operation and generation mode; modest so the file stays within minutes on 2 cores.
-MAX_EXAMPLES = int(os.environ.get("PHOENIX_SCHEMATHESIS_EXAMPLES", "25"))
-SEED = 20261202
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection, positive_data_acceptance]
-#: Valid data may still meet the state of the world: unknown ids (404), a finished experiment
-#: (409), a stale If-Match (412), a role below the route's (403), a bad credential (401).
-#: 429 and 5xx are not acceptable answers here: the limits are raised and 5xx is a bug.
-POSITIVE_EXPECTED = ["2xx", "401", "403", "404", "409", "412"]
+#: Generation and checks: the repository's schemathesis.toml (also what ``st run`` reads there).
+CONFIG_FILE = ROOT / "schemathesis.toml"
+#: Examples per operation and generation mode; the file's default keeps this within minutes on 2 cores.
+MAX_EXAMPLES = os.environ.get("PHOENIX_SCHEMATHESIS_EXAMPLES")
+
+
+def _enabled_checks() -> list[Any]:
+    """The checks schemathesis.toml enables (``[checks] enabled = false`` then one by one)."""
+    table = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))["checks"]
+    names = [name for name, value in table.items() if isinstance(value, dict) and value.get("enabled")]
+    return [getattr(schemathesis.checks, name) for name in names]
+
+
+CHECKS = _enabled_checks()
+REQUIRED_CHECKS = {"not_a_server_error", "status_code_conformance", "content_type_conformance",
+                   "response_schema_conformance", "negative_data_rejection", "positive_data_acceptance"}
 
 # The test server: the app of ``phoenix api`` with rate limits far above what one fuzzer sends.
 SERVER = """
@@ -135,12 +138,17 @@ def _server(tmp: Path, role: str) -> Iterator[tuple[str, str, list[str]]]:
 
 
 def _config() -> schemathesis.Config:
-    config = schemathesis.Config.from_dict({
-        "seed": SEED,
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True},
-        "checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_EXPECTED}},
-    })
+    config = schemathesis.Config.from_path(CONFIG_FILE)
+    if MAX_EXAMPLES:
+        config.projects.get_default().generation.update(max_examples=int(MAX_EXAMPLES))
     return config
+
+
+def test_the_config_runs_every_check_the_api_promises() -> None:
+    assert {check.__name__ for check in CHECKS} >= REQUIRED_CHECKS
+    project = _config().projects.get_default()
+    assert {m.value for m in project.generation.modes} == {"positive", "negative"}
+    assert "5xx" not in project.checks.positive_data_acceptance.expected_statuses
 
 
 @contextmanager
