@@ -40,3 +40,20 @@ def test_api_bench_refuses_an_unknown_database() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "api.py"), "--databases", "oracle"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "--databases" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_phoenix_bench_api_runs_the_same_benchmark() -> None:
+    run = subprocess.run([sys.executable, "-m", "core", "bench", "api", "--experiments", "100", "--requests", "2",
+                          "--databases", "sqlite", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    assert report["params"]["experiments"] == 100 and report["params"]["requests"] == 2
+    assert set(report["databases"]["sqlite"]["operations"]) == OPERATIONS
+
+
+def test_phoenix_bench_without_api_is_still_the_engine_bench() -> None:
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--nodes", "2"])
+    assert args.what == "engine" and args.nodes == 2
