@@ -15,6 +15,7 @@ from core.api.idempotency import Idempotency
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
 from core.api.paging import Cursors
 from core.api.routes.pipelines import ESTIMATE_PATH, SNAPSHOT_MAX_BYTES
+from core.api.schemas import Problem
 from core.api.security import Tokens
 from core.bootstrap import Services
 from core.domain.accounts import Actor, Role
@@ -57,7 +58,8 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
         """The process answers (liveness)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"],
+             responses={503: {"model": Problem, "description": "not ready: `failing` names the checks that failed"}})
     def readyz(request: Request) -> Any:
         """Ready when the database answers, Redis answers (when configured) and, when
         ``PHOENIX_READYZ_REQUIRE_SCHEDULER`` is on, a scheduler beat recently (docs/api.md)."""

@@ -1,10 +1,12 @@
-"""``phoenix bench``: time every template's evaluation on a simulated fleet."""
+"""``phoenix bench``: time every template's evaluation on a simulated fleet; ``phoenix bench api``: the REST API."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 from core.domain.errors import ValidationError
 
@@ -20,12 +22,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-scaling", action="store_true", help="skip the 1%%/10%%/100%% scaling table")
     p.add_argument("--json", action="store_true", help="print JSON (the default output is a table)")
+    p.add_argument("what", nargs="?", choices=("engine", "api"), default="engine",
+                   help="engine (default), or api: the REST API's latency over stored experiments (bench/api.py)")
+    api = p.add_argument_group("api", "options of 'phoenix bench api' (see bench/api.py)")
+    api.add_argument("--experiments", type=int, default=10_000, help="experiments stored (default 10000)")
+    api.add_argument("--requests", type=int, default=200, help="timed requests per operation (default 200)")
+    api.add_argument("--databases", default="sqlite,postgres", help="sqlite and/or postgres (default both)")
+    api.add_argument("--pg-url", help="an existing PostgreSQL server; default: a throwaway one")
     p.set_defaults(handler=run)
+
+
+#: The API benchmark is a script of the source checkout, beside this package.
+API_BENCH = Path(__file__).resolve().parents[2] / "bench" / "api.py"
+
+
+def run_api(args: argparse.Namespace) -> int:
+    if not API_BENCH.exists():
+        raise ValidationError(f"the API benchmark is part of the source checkout ({API_BENCH} is not here)")
+    argv = ["--experiments", str(args.experiments), "--requests", str(args.requests), "--databases", args.databases,
+            "--seed", str(args.seed), *(["--pg-url", args.pg_url] if args.pg_url else []),
+            *(["--json"] if args.json else [])]
+    # its own process: it starts servers and databases, and prints its own report
+    return subprocess.run([sys.executable, str(API_BENCH), *argv], check=False).returncode
 
 
 def run(args: argparse.Namespace) -> int:
     from core.engine.benchmark import run as run_bench
 
+    if args.what == "api":
+        return run_api(args)
     if args.nodes < 1 or args.procs < 1:
         raise ValidationError("--nodes and --procs must be at least 1")
     if args.nodes * args.procs > 5_000_000:
