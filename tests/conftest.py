@@ -90,7 +90,8 @@ def pg_answers(host: str, port: int, user: str) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now (a server started next binds it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -108,7 +109,7 @@ class ThrowawayPostgres:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="phoenix-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "postgres"
         # The server refuses to run as root; run its tools as the postgres account.
         self._as: list[str] = []
@@ -158,7 +159,7 @@ class ThrowawayRedis:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="phoenix-redis-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +24,11 @@ from core.bootstrap import bootstrap
 from core.domain.accounts import Actor, Role
 from core.settings import Settings
 from tests.actors import ADMIN, add_account
+from tests.conftest import free_port
 
 PASSWORD = "operator password 1"
 OPERATOR = Actor("ops", Role.OPERATOR, "cli")
 ROOT = Path(__file__).parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -59,16 +53,18 @@ class LiveServer:
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[str], log: Path) -> None:
+def wait_answering(url: str, proc: subprocess.Popen[str], what: Callable[[], str], probe: str = "/readyz") -> None:
+    """Until ``url + probe`` answers 200; RuntimeError with ``what()`` (the server's output) when
+    the process ends or 30 s pass first."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"phoenix api did not become ready:\n{log.read_text()}")
+            raise RuntimeError(f"phoenix api did not answer {probe}:\n{what()}")
         time.sleep(0.2)
 
 
@@ -103,10 +99,12 @@ def live_server(tmp_path: Path, *, scheduler: bool = False) -> Iterator[LiveServ
     procs: list[subprocess.Popen[str]] = []
     with open(log, "w") as out:
         try:
-            api = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port)], env=env, cwd=ROOT,
+            # --grpc-port 0: never race another server for gRPC's fixed default port (test_grpc.py covers it)
+            api = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port), "--grpc-port", "0"],
+                                   env=env, cwd=ROOT,
                                    stdout=out, stderr=subprocess.STDOUT, text=True)
             procs.append(api)
-            _wait_ready(url, api, log)
+            wait_answering(url, api, log.read_text)
             if scheduler:
                 procs.append(subprocess.Popen([sys.executable, "-m", "core", "scheduler"], env=env, cwd=ROOT,
                                               stdout=out, stderr=subprocess.STDOUT, text=True))

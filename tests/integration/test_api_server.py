@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +15,10 @@ import pytest
 from core.bootstrap import bootstrap
 from core.settings import Settings
 from tests.actors import ADMIN, add_account
+from tests.conftest import free_port
+from tests.live_phoenix import wait_answering
 
 PASSWORD = "operator password 1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -38,22 +32,16 @@ def api(tmp_path: Path) -> Iterator[str]:
     add_account(svc, ADMIN)
     svc.accounts.add_user(ADMIN, "ops", "operator", PASSWORD)
     svc.close()
-    port = _free_port()
+    port = free_port()
     # --grpc-port 0: no gRPC, so parallel runs never race for its fixed default port (test_grpc.py covers it)
     proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port), "--grpc-port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"phoenix api did not become ready:\n{proc.stdout.read() if proc.stdout else ''}")
-            time.sleep(0.2)
+        try:
+            wait_answering(base, proc, lambda: proc.stdout.read() if proc.stdout else "")
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -41,6 +41,7 @@ from core.services.requests import CancelExperiment, SavePipelineVersion
 from core.services.secret import server_secret
 from core.settings import Settings
 from tests.actors import ADMIN, add_account
+from tests.conftest import free_port
 
 PASSWORD = "correct horse battery"
 ROLES = {"viewer": Role.VIEWER, "operator": Role.OPERATOR, "admin": Role.ADMIN}
@@ -471,12 +472,6 @@ def test_a_changed_proto_makes_the_stubs_stale(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ phoenix api serves gRPC too
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class ApiProcess:
     target: str
@@ -498,7 +493,7 @@ def phoenix_api(tmp_path: Path) -> Iterator[ApiProcess]:
     svc.accounts.add_user(ADMIN, "ops", "operator", PASSWORD)
     _, secret = svc.accounts.create_token(svc.accounts.actor_for_name("ops", "cli"), "grpc test", "1h")
     svc.close()
-    rest, grpc_port = _free_port(), _free_port()
+    rest, grpc_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(rest), "--grpc-port", str(grpc_port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     target = f"127.0.0.1:{grpc_port}"

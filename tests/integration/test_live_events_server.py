@@ -24,7 +24,8 @@ from core.bootstrap import Services, bootstrap
 from core.runtime.memory import InMemoryAnalyzer
 from core.settings import Settings
 from tests.actors import ADMIN, add_account
-from tests.conftest import ThrowawayRedis, _free_port
+from tests.conftest import ThrowawayRedis, free_port
+from tests.live_phoenix import wait_answering
 from tests.live_world import Clock, SamplingDeployer, new_experiment
 
 PASSWORD = "operator password 1"
@@ -64,20 +65,14 @@ def _start_api(settings: Settings, **env_extra: str) -> Api:
            "PHOENIX_EMBEDDED_SCHEDULER": "0", "PHOENIX_SCHEDULER_INTERVAL": "0.5", **env_extra}
     if settings.redis_url:
         env["PHOENIX_REDIS_URL"] = settings.redis_url
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     api = Api(f"http://127.0.0.1:{port}", proc)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{api.base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"phoenix api did not start:\n{proc.stdout.read() if proc.stdout else ''}")
-        time.sleep(0.2)
+    try:
+        wait_answering(api.base, proc, lambda: proc.stdout.read() if proc.stdout else "", probe="/healthz")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     for user, attr in (("ops", "token"), ("vic", "viewer_token")):
         tok = httpx.post(f"{api.base}/api/v1/auth/token", data={"username": user, "password": PASSWORD}, timeout=30)
         setattr(api, attr, tok.json()["access_token"])
