@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from core.api import events, openapi, problems, routes
-from core.api.idempotency import Idempotency
+from core.api.idempotency_redis import idempotency_for
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
 from core.api.paging import Cursors
 from core.api.routes.pipelines import ESTIMATE_PATH, SNAPSHOT_MAX_BYTES
@@ -45,7 +45,7 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     secret = server_secret(services.settings, env)
     app.state.tokens = Tokens(secret)
     app.state.cursors = Cursors(secret)
-    app.state.idempotency = Idempotency()
+    app.state.idempotency = idempotency_for(services.settings.redis_url)
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     registry = CollectorRegistry()
     problems.install(app)

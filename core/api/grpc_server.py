@@ -27,7 +27,8 @@ from core.api.grpc_gen.phoenix.v1 import experiments_pb2_grpc as xrpc
 from core.api.grpc_gen.phoenix.v1 import pipelines_pb2 as ppb
 from core.api.grpc_gen.phoenix.v1 import pipelines_pb2_grpc as prpc
 from core.api.grpc_problems import Authenticator, RateLimited, rpc, rpc_stream
-from core.api.idempotency import Idempotency
+from core.api.idempotency import IdempotencyKeys
+from core.api.idempotency_redis import idempotency_for
 from core.api.limits import TokenBucket
 from core.api.paging import Cursors
 from core.api.problems import PreconditionRequired
@@ -71,7 +72,7 @@ class Watches:
 
 
 class ExperimentServicer(xrpc.ExperimentServiceServicer):
-    def __init__(self, services: Services, auth: Authenticator, idempotency: Idempotency, watches: Watches,
+    def __init__(self, services: Services, auth: Authenticator, idempotency: IdempotencyKeys, watches: Watches,
                  cursors: Cursors):
         self.svc, self.auth, self.idempotency, self.watches = services, auth, idempotency, watches
         self.cursors = cursors  # the same signed keyset cursors as REST's next_cursor
@@ -104,12 +105,13 @@ class ExperimentServicer(xrpc.ExperimentServiceServicer):
         body.CopyFrom(request)
         body.ClearField("request_id")
         digest = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
-        earlier = self.idempotency.get(actor.name, request.request_id, digest)
-        if earlier is not None:
-            return xpb.Experiment.FromString(earlier["message"])
-        created = msg.experiment(self.svc.experiments.create(actor, msg.create_request(request)))
-        self.idempotency.put(actor.name, request.request_id, digest, {"message": created.SerializeToString()})
-        return created
+
+        def create() -> dict[str, bytes]:
+            created = msg.experiment(self.svc.experiments.create(actor, msg.create_request(request)))
+            return {"message": created.SerializeToString()}
+
+        answer = self.idempotency.run(actor.name, request.request_id, digest, create)
+        return xpb.Experiment.FromString(answer["message"])
 
     @rpc
     def CancelExperiment(self, request: xpb.CancelExperimentRequest,
@@ -233,7 +235,9 @@ def create_server(services: Services, *, env: Mapping[str, str] | None = None, w
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     watches = Watches(max_watches, watch_poll_s)
-    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, Idempotency(), watches, Cursors(secret)), server)
+    keys = idempotency_for(services.settings.redis_url)  # shared with REST's through Redis when configured
+    xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, keys, watches, Cursors(secret)),
+                                                 server)
     prpc.add_PipelineServiceServicer_to_server(PipelineServicer(services, auth), server)
     checks = health.HealthServicer()
     for name in ("", *SERVICE_NAMES):

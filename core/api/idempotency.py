@@ -1,10 +1,14 @@
-"""Remembered answers to creates sent with an ``Idempotency-Key``: in this process, bounded.
+"""Remembered answers to creates sent with an ``Idempotency-Key`` (REST) or ``request_id`` (gRPC).
 
-Kept in memory, least recently used first out, at most ``MAX_KEYS`` keys, each for
-``TTL_S`` (a day). Across API processes a key is not shared (no table holds them yet:
-that needs a migration): a client retrying against another replica may create twice.
-Within one process, two requests racing with the same key create once: the second waits
-for the first and replays its answer.
+Two stores, one contract (``run``): the same key and body give the first answer, another
+body is a 409, and two requests racing with the same key create once.
+
+- ``Idempotency``: in this process, least recently used first out, at most ``MAX_KEYS``
+  keys, each for ``TTL_S`` (a day). Used without Redis: a client retrying against another
+  replica may then create twice.
+- ``SharedIdempotency`` (``core.api.idempotency_redis``): in Redis when
+  ``PHOENIX_REDIS_URL`` is set, so every API replica and both protocols share the keys.
+  While Redis is away it falls back to the in-process store (degraded, never failing).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from core.domain.errors import ConcurrencyError
 
@@ -25,6 +29,13 @@ Answer = dict[str, Any]
 
 class IdempotencyConflict(ConcurrencyError):
     """The key was used before with another body."""
+
+
+class IdempotencyKeys(Protocol):
+    def run(self, owner: str, key: str, digest: str, create: Callable[[], Answer]) -> Answer:
+        """The answer remembered for ``(owner, key)`` when ``digest`` matches, or ``create()``'s,
+        remembered; IdempotencyConflict when the key was used with another body."""
+        ...
 
 
 class Idempotency:

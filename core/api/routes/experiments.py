@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from core.api.idempotency import Idempotency
+from core.api.idempotency import IdempotencyKeys
 from core.api.paging import Cursors
 from core.api.routes._common import (
     ServicesDep,
@@ -71,7 +71,7 @@ def create_experiment(body: ExperimentIn, actor: ActorDep, svc: ServicesDep, req
                       idempotency_key: Annotated[str | None, Header(max_length=200, pattern=PLAIN_TEXT)] = None,
                       ) -> Any:
     """``Idempotency-Key``: the same key and body return the first answer; another body is a 409."""
-    keys: Idempotency = request.app.state.idempotency
+    keys: IdempotencyKeys = request.app.state.idempotency
     fields = body.model_dump(mode="json", exclude_unset=True)
 
     def create() -> dict[str, Any]:
