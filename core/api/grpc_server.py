@@ -9,11 +9,11 @@ codes in ``core.api.grpc_problems``. The stubs are generated at build time from 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass
@@ -145,7 +145,7 @@ class ExperimentServicer(xrpc.ExperimentServiceServicer):
     def WatchExperiment(self, request: xpb.WatchExperimentRequest,
                         context: grpc.ServicerContext) -> Iterator[xpb.Experiment]:
         actor = self.auth.actor(context)
-        with self.watches:
+        with self.watches, contextlib.closing(self.svc.experiments.watch(actor, request.id)) as news:
             seen = None
             while context.is_active():  # False once the caller cancels or the server stops
                 exp = self.svc.experiments.get(actor, request.id)
@@ -154,7 +154,9 @@ class ExperimentServicer(xrpc.ExperimentServiceServicer):
                     yield msg.experiment(exp)
                 if exp.is_terminal:
                     return
-                time.sleep(self.watches.poll_s)
+                # woken at once by the event bus (Redis across processes); the poll covers a
+                # scheduler in another process without Redis
+                news.wait(self.watches.poll_s)
 
 
 class PipelineServicer(prpc.PipelineServiceServicer):

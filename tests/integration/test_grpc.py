@@ -401,6 +401,23 @@ def test_watch_streams_each_change_until_the_experiment_ends(world: World) -> No
     assert code == grpc.StatusCode.NOT_FOUND and trailers["phoenix-problem-type"] == "not-found"
 
 
+def test_a_watch_wakes_on_the_event_bus_not_on_its_poll(memory_services: Any) -> None:
+    svc = memory_services
+    add_account(svc, ADMIN)
+    _, secret = svc.accounts.create_token(ADMIN, "watcher", "1h")
+    exp = svc.experiments.create(ADMIN, **NEW)
+    server = _start(svc, watch_poll_s=120.0)  # a poll alone would not see the cancel for two minutes
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stream = xrpc.ExperimentServiceStub(channel).WatchExperiment(
+                xpb.WatchExperimentRequest(id=exp.id), metadata=[("authorization", f"Bearer {secret}")], timeout=30)
+            assert next(stream).state == "Pending"
+            svc.experiments.cancel(ADMIN, CancelExperiment(experiment_id=exp.id, reason="bus"))
+            assert [e.state for e in stream] == ["Cancelled"]  # within the 30 s deadline: the bus woke it
+    finally:
+        server.stop(grace_s=0)
+
+
 def test_watches_beyond_the_limit_are_refused_and_a_cancelled_one_frees_its_slot(memory_services: Any) -> None:
     svc = memory_services
     add_account(svc, ADMIN)
