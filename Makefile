@@ -57,11 +57,13 @@ run: setup
 	mkdir -p data
 	$(BIN)/phoenix db upgrade
 	$(BIN)/phoenix user init
-	@# The API (REST and gRPC) runs in the background beside the UI. A background job of a non-interactive
-	@# shell ignores Ctrl-C, so the trap stops it (SIGTERM, then waits) whenever the UI ends.
-	$(BIN)/phoenix api --host $(HOST) --port $(API_PORT) --grpc-port $(GRPC_PORT) & api=$$!; \
+	@# The API (REST and gRPC) runs in the background beside the UI, with the one scheduler: it starts
+	@# at once (the UI's would wait for a first browser session), and two schedulers on one host would
+	@# race for the standing collector. A background job of a non-interactive shell ignores Ctrl-C,
+	@# so the trap stops it (SIGTERM, then waits) whenever the UI ends.
+	$(BIN)/phoenix api --host $(HOST) --port $(API_PORT) --grpc-port $(GRPC_PORT) --embedded-scheduler & api=$$!; \
 	trap 'kill $$api 2>/dev/null; wait $$api 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
-	$(BIN)/phoenix ui --host $(HOST) --port $(PORT)
+	PHOENIX_EMBEDDED_SCHEDULER=0 $(BIN)/phoenix ui --host $(HOST) --port $(PORT)
 
 lint: setup-dev
 	$(BIN)/ruff check .

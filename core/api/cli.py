@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"REST port (default: {DEFAULT_PORT})")
     p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT,
                    help=f"gRPC port (default: {DEFAULT_GRPC_PORT}; 0: no gRPC)")
+    p.add_argument("--embedded-scheduler", action="store_true",
+                   help="also run the scheduler in this process when PHOENIX_EMBEDDED_SCHEDULER is on (its "
+                        "default); `make run` does, and starts the UI without one, so exactly one runs")
     p.set_defaults(handler=_api)
 
 
@@ -66,6 +69,9 @@ def _api(args: argparse.Namespace) -> int:
     server: uvicorn.Server | None = None
     try:
         services = bootstrap()
+        if args.embedded_scheduler and services.settings.embedded_scheduler:
+            # at start, not on a first request: API clients' experiments move with nobody watching
+            print(f"embedded scheduler {services.start_scheduler().id} started", flush=True)
         if args.grpc_port:
             grpc_api = _grpc_serve()(services, args.host, args.grpc_port)
             print(f"gRPC API on {args.host}:{grpc_api.port}", flush=True)
