@@ -50,7 +50,7 @@ from typing import Any
 
 from core.domain.errors import PermanentError, TemporaryError
 from core.domain.experiment import MEASURING_STATES, Experiment
-from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied
+from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied, reap
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ def stop_pid(pid: int, experiment_id: str, timeout: float = 10.0) -> bool:
     if is_collector_of(pid, experiment_id):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    reap(pid)  # our own child would otherwise stay a zombie as long as this process lives
     return True
 
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,27 @@ def is_running(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(")") + 2] not in "ZX"
+
+
+def reap(pid: int, timeout_s: float = 1.0) -> bool:
+    """Collect the exit status of ``pid`` once it has exited, if it is a child of this process.
+
+    A long-running scheduler stops its collectors by PID (they may have been adopted from an
+    earlier process, with no ``Popen`` to wait on); without this each stopped child of its own
+    would stay a zombie until the scheduler's process exits. True when reaped; False when it
+    is not our child (nothing to do) or still runs after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except (ChildProcessError, OSError):
+            return False
+        if done:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 def cmdline(pid: int) -> list[str]:
