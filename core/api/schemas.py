@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from core.catalog.templates import get_template
 from core.domain.accounts import MAX_PASSWORD, MIN_PASSWORD, TokenRecord, UserRecord
@@ -20,7 +20,7 @@ from core.domain.accounts import NAME_RE as ACCOUNT_NAME_RE
 from core.domain.critical import MAX_RULES
 from core.domain.experiment import Experiment, State
 from core.domain.pipeline import MAX_DESCRIPTION as MAX_PIPELINE_DESCRIPTION
-from core.domain.pipeline import MAX_EDGES, MAX_NODES, MAX_POSITION, NODE_ID_RE
+from core.domain.pipeline import MAX_EDGES, MAX_NODES, MAX_POSITION, NODE_ID_RE, Pipeline
 from core.domain.pipeline import NAME_RE as PIPELINE_NAME_RE
 from core.domain.production import ProductionRecord
 from core.domain.records import AuditEntry, PipelineRecord, PipelineVersionRecord, ShareLinkRecord
@@ -322,6 +322,14 @@ class PipelineJSON(BaseModel):
     nodes: list[NodeIn] = Field(max_length=MAX_NODES)
     edges: list[EdgeIn] = Field(default_factory=list, max_length=MAX_EDGES)
     critical_policy: list[CriticalRuleIn] | None = Field(None, max_length=MAX_RULES)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_the_domains_words(cls, data: Any) -> Any:
+        # The domain reads the shape first, so a remote command says what the local one says
+        # (its ValidationError is no ValueError: it passes pydantic and answers as a problem).
+        Pipeline.from_dict(data)
+        return data
 
     def as_dict(self) -> dict[str, Any]:
         """What was sent, for ``Pipeline.from_dict`` (keys left out stay out)."""
