@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 
 from core.api.routes._common import needs
 from core.api.routes.experiments import ExperimentId
+from core.api.schemas import EXPERIMENT_EVENT_ID, FEED_EVENT_ID
 from core.api.security import ActorDep, current_actor, oauth2
 from core.bootstrap import Services
 from core.domain.accounts import Actor
@@ -182,7 +183,10 @@ def _cursor(last_event_id: str | None, after: str | None) -> str | None:
     return last_event_id if last_event_id not in (None, "") else after
 
 
-STREAM_ANSWER = {200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "the event stream"}}
+#: One event of a stream (OpenAPI 3.1 puts each event's shape under ``schema``): its ``data`` is JSON text.
+SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"}}}
+STREAM_ANSWER = {200: {"content": {MEDIA_TYPE: {"schema": SSE_EVENT}}, "description": "the event stream"}}
 
 
 @router.get("/experiments/{experiment_id}/events", response_class=StreamingResponse,
@@ -191,8 +195,10 @@ STREAM_ANSWER = {200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}, 
 async def experiment_events(
     experiment_id: ExperimentId, actor: ActorDep, services: ServicesDep, request: Request,
     credential: Annotated[str | None, Depends(oauth2)],
-    after: Annotated[str | None, Query(description="resume after this event id (when no Last-Event-ID)")] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[str | None, Query(pattern=EXPERIMENT_EVENT_ID,
+                                       description="resume after this event id (when no Last-Event-ID)")] = None,
+    last_event_id: Annotated[str | None, Header(pattern=EXPERIMENT_EVENT_ID,
+                                                description="the id of the last event received, e.g. 3.120")] = None,
 ) -> StreamingResponse:
     cursor = Cursor.parse(_cursor(last_event_id, after))
     streams = gate(request)
@@ -236,7 +242,8 @@ async def _follow(reader: _Reader, experiments: ExperimentService, batch: LiveBa
 async def all_events(
     actor: ActorDep, services: ServicesDep, request: Request,
     credential: Annotated[str | None, Depends(oauth2)],
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(pattern=FEED_EVENT_ID,
+                                                description="the id of the last event received")] = None,
 ) -> StreamingResponse:
     if last_event_id and (not last_event_id.isdigit() or len(last_event_id) > 20):
         raise ValidationError(f"not an event id of this stream: {last_event_id[:40]!r}")

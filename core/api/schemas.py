@@ -8,14 +8,20 @@ dataclasses, never from raw store rows.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from core.catalog.templates import get_template
-from core.domain.accounts import TokenRecord, UserRecord
-from core.domain.experiment import Experiment
+from core.domain.accounts import MAX_PASSWORD, MIN_PASSWORD, TokenRecord, UserRecord
+from core.domain.accounts import NAME_RE as ACCOUNT_NAME_RE
+from core.domain.critical import MAX_RULES
+from core.domain.experiment import Experiment, State
+from core.domain.pipeline import MAX_DESCRIPTION as MAX_PIPELINE_DESCRIPTION
+from core.domain.pipeline import MAX_EDGES, MAX_NODES, MAX_POSITION, NODE_ID_RE, Pipeline
+from core.domain.pipeline import NAME_RE as PIPELINE_NAME_RE
 from core.domain.production import ProductionRecord
 from core.domain.records import AuditEntry, PipelineRecord, PipelineVersionRecord, ShareLinkRecord
 from core.domain.samples import MeasurementSample
@@ -28,6 +34,39 @@ PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 EXPERIMENT_ID = r"^[A-Za-z0-9._-]{1,64}$"
 PIPELINE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 ROLE_NAMES = Literal["viewer", "operator", "admin"]
+#: Text with at least one character that is not a space (what the services' ``strip()`` keeps).
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+#: A password the policy takes: no NUL, no newline (its length is checked by min/max length).
+PASSWORD = r"^[^\x00\n]*$"
+#: A page cursor as ``core.api.paging`` writes it: base64url payload, ``.``, a 16-byte base64url MAC.
+#: Whether it verifies (was given out by this server) no schema can say.
+PAGE_CURSOR = r"^[A-Za-z0-9_-]{1,470}\.[A-Za-z0-9_-]{22}$"
+#: An experiment stream's event id (``core.services.live.Cursor``): ``<transitions>.<sample id>``
+#: (left out: from the beginning).
+EXPERIMENT_EVENT_ID = r"^[0-9]{1,19}\.[0-9]{1,19}$"
+#: The all-experiments feed's event id: a number (left out: from now on).
+FEED_EVENT_ID = r"^[0-9]{1,20}$"
+#: If-Match for an experiment: its version as the ETag of GET gives it, e.g. ``"3"``.
+IF_MATCH_VERSION = r'^(W/)?"[0-9]{1,9}"$'
+#: If-Match for the price cards: the tag of the stored document (``default`` before any is stored).
+IF_MATCH_PRICE_CARDS = r'^(W/)?"(default|[0-9a-f]{32})"$'
+#: A token's lifetime as the accounts take it: 60 s to 366 days in seconds, minutes or hours.
+TOKEN_TTL = (r"^((6[0-9]|[7-9][0-9]|[1-9][0-9]{2,5})s"
+             r"|([1-9][0-9]{0,4}|[1-4][0-9]{5}|5[01][0-9]{4}|52[0-6][0-9]{3}|5270[0-3][0-9]|527040)m"
+             r"|([1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-7][0-9]|878[0-4])h)$")
+#: Printable ASCII with at least one character that is not a space (a token's label).
+LABEL = r"^[ -~]*[!-~][ -~]*$"
+#: An experiment id a share link may name, and a pipeline version (``NAME@N``): ``core.services.shares``.
+SHARE_EXPERIMENT_REF = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"
+SHARE_PIPELINE_REF = r"^[a-z0-9][a-z0-9._-]{0,79}@[1-9][0-9]{0,8}$"
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+#: An experiment state as a filter takes it, in any letter case.
+STATE_NAME = f"^({'|'.join(_any_case(s.value) for s in State)})$"
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -244,21 +283,69 @@ class ProductionOut(BaseModel):
 _PIPELINE_EXAMPLE: dict[str, Any] = {**get_template("process-topk-v1").to_dict(), "name": "my-topk"}
 
 
+class PositionIn(BaseModel):
+    """Where a node sits on the builder's canvas (other keys are kept: the canvas may add some)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    x: float = Field(0, ge=-MAX_POSITION, le=MAX_POSITION, strict=True)
+    y: float = Field(0, ge=-MAX_POSITION, le=MAX_POSITION, strict=True)
+
+
+class NodeIn(BaseModel):
+    """One node: ``type`` names a catalog entry, ``params`` its settings (the catalog checks both)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=NODE_ID_RE.pattern, description="unique within the pipeline")
+    type: str = Field(min_length=1, max_length=200)
+    params: dict[str, Any] | None = None
+    position: PositionIn | None = None
+
+
+class EdgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(max_length=200, description="a node id")
+    target: str = Field(max_length=200, description="a node id")
+    id: Any = Field(None, description="kept for the builder; not used")
+
+
+class PipelineJSON(BaseModel):
+    """A pipeline as JSON: the shape ``Pipeline.from_dict`` reads (docs/pipeline-semantics.md).
+    Whether its nodes and edges make a valid pipeline is the catalog's to say."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PIPELINE_EXAMPLE]})
+
+    name: str = Field(pattern=PIPELINE_NAME_RE.pattern)
+    description: str | None = Field(None, max_length=MAX_PIPELINE_DESCRIPTION)
+    nodes: list[NodeIn] = Field(max_length=MAX_NODES)
+    edges: list[EdgeIn] = Field(default_factory=list, max_length=MAX_EDGES)
+    critical_policy: list[CriticalRuleIn] | None = Field(None, max_length=MAX_RULES)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_the_domains_words(cls, data: Any) -> Any:
+        # The domain reads the shape first, so a remote command says what the local one says
+        # (its ValidationError is no ValueError: it passes pydantic and answers as a problem).
+        Pipeline.from_dict(data)
+        return data
+
+    def as_dict(self) -> dict[str, Any]:
+        """What was sent, for ``Pipeline.from_dict`` (keys left out stay out)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class PipelineVersionIn(BaseModel):
     """``pipeline``: the pipeline JSON (its ``name`` must be the one in the URL); ``message``: why."""
 
     model_config = _examples({"pipeline": _PIPELINE_EXAMPLE, "message": "keep the top 20"})
 
-    pipeline: dict[str, Any] = Field(description="pipeline JSON: name, description, nodes, edges "
-                                                 "(docs/pipeline-semantics.md); the domain names every problem")
-    message: str | None = Field(None, max_length=10_000)
+    pipeline: PipelineJSON
+    message: str = Field(max_length=10_000, pattern=NOT_BLANK, description="what changed and why")
 
-
-class PipelineJSON(RootModel[dict[str, Any]]):
-    """A pipeline as JSON, not saved: name, description, nodes, edges (docs/pipeline-semantics.md).
-    Kept permissive here so the domain checks it and names every problem in its own words."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_PIPELINE_EXAMPLE]})
+    def as_dict(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline.as_dict(), "message": self.message}
 
 
 class PipelineOut(BaseModel):
@@ -364,7 +451,7 @@ class SettingIn(BaseModel):
 
     model_config = _examples({"value": 45}, {"value": "http://prometheus:9090"}, {"value": None})
 
-    value: Any
+    value: Annotated[StrictStr, Field(max_length=1 << 20)] | StrictInt | None
 
 
 class PriceCardsOut(BaseModel):
@@ -407,9 +494,10 @@ class UserOut(BaseModel):
 class UserIn(BaseModel):
     model_config = _examples({"name": "dana", "role": "operator", "password": "a long passphrase"})
 
-    name: str = Field(max_length=64)
+    name: str = Field(pattern=ACCOUNT_NAME_RE.pattern)
     role: ROLE_NAMES
-    password: str = Field(max_length=1024, description="the initial password (at least 8 characters)")
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, pattern=PASSWORD,
+                          description="the initial password (at least 8 characters, no NUL or newline)")
 
 
 class RoleIn(BaseModel):
@@ -421,7 +509,8 @@ class RoleIn(BaseModel):
 class PasswordIn(BaseModel):
     model_config = _examples({"password": "another long passphrase"})
 
-    password: str = Field(max_length=1024)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, pattern=PASSWORD,
+                          description="at least 8 characters, no NUL or newline")
 
 
 class TokenOut(BaseModel):
@@ -443,9 +532,9 @@ class TokenOut(BaseModel):
 class TokenIn(BaseModel):
     model_config = _examples({"name": "ci", "ttl": "720h"}, {"name": "dashboards", "ttl": "1h", "role": "viewer"})
 
-    name: str = Field(max_length=100)
-    ttl: str = Field("2160h", max_length=20, pattern=r"^[1-9][0-9]{0,5}(s|m|h)$",
-                     description="how long it lives: 30m, 1h, 720h, … (1 minute to 366 days)")
+    name: str = Field(max_length=100, pattern=LABEL, description="printable ASCII, not blank")
+    ttl: str = Field("2160h", max_length=20, pattern=TOKEN_TTL,
+                     description="how long it lives in s, m or h: 30m, 1h, 720h, … (60s to 366 days: 8784h)")
     role: ROLE_NAMES | None = Field(None, description="at most the owner's role (default: the owner's)")
 
 
@@ -476,14 +565,29 @@ class AuditPageOut(BaseModel):
 
 # ------------------------------------------------------------------ share links
 
-class ShareIn(BaseModel):
-    model_config = _examples({"kind": "experiment", "ref": "exp-1a2b3c4d", "ttl": "7d"},
-                             {"kind": "pipeline", "ref": "my-topk@3"})
+def _share_ttl() -> Any:
+    return Field(None, max_length=20, pattern=r"^[1-9][0-9]{0,5}[mhdw]$",
+                 description="30m, 24h, 7d or 2w: 1 minute to 365 days (default 7d)")
 
-    kind: Literal["experiment", "pipeline"]
-    ref: str = Field(max_length=100, description="an experiment id, or NAME@N for a pipeline version")
-    ttl: str | None = Field(None, max_length=20, pattern=r"^[1-9][0-9]{0,5}[mhdw]$",
-                            description="30m, 24h, 7d or 2w: 1 minute to 365 days (default 7d)")
+
+class ExperimentShareIn(BaseModel):
+    model_config = _examples({"kind": "experiment", "ref": "exp-1a2b3c4d", "ttl": "7d"})
+
+    kind: Literal["experiment"]
+    ref: str = Field(pattern=SHARE_EXPERIMENT_REF, description="an experiment id")
+    ttl: str | None = _share_ttl()
+
+
+class PipelineShareIn(BaseModel):
+    model_config = _examples({"kind": "pipeline", "ref": "my-topk@3"})
+
+    kind: Literal["pipeline"]
+    ref: str = Field(pattern=SHARE_PIPELINE_REF, description="a pipeline version: NAME@N")
+    ttl: str | None = _share_ttl()
+
+
+#: A new share link: the grammar of ``ref`` follows ``kind``.
+ShareIn = Annotated[ExperimentShareIn | PipelineShareIn, Field(discriminator="kind")]
 
 
 class ShareOut(BaseModel):

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from core.api.paging import Cursors
 from core.api.routes._common import ServicesDep, etag, if_match_tag, needs
 from core.api.schemas import (
+    IF_MATCH_PRICE_CARDS,
+    PAGE_CURSOR,
     PLAIN_TEXT,
     AuditOut,
     AuditPageOut,
@@ -63,7 +65,8 @@ def get_price_cards(actor: ActorDep, svc: ServicesDep, response: Response) -> Pr
 @router.put("/price-cards", response_model=PriceCardsOut, tags=["settings"],
             **needs("settings.edit", 412, 428, body=True))
 def put_price_cards(body: PriceCardsIn, actor: ActorDep, svc: ServicesDep, response: Response,
-                    if_match: Annotated[str | None, Header(max_length=100)] = None) -> PriceCardsOut:
+                    if_match: Annotated[str | None, Header(pattern=IF_MATCH_PRICE_CARDS,
+                                                             description='the ETag of GET')] = None) -> PriceCardsOut:
     """Replace the price cards; ``If-Match`` (the ETag of GET) is required and checked as they are written."""
     svc.configuration.set_price_cards(body.model_dump(), actor, if_match_tag(if_match, "price cards"))
     view = svc.configuration.price_card_view(actor)
@@ -152,7 +155,7 @@ def audit_log(actor: ActorDep, svc: ServicesDep, request: Request,
               by: Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT,
                                               description="the acting account")] = None,
               limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
-              cursor: Annotated[str | None, Query(max_length=500)] = None) -> AuditPageOut:
+              cursor: Annotated[str | None, Query(pattern=PAGE_CURSOR)] = None) -> AuditPageOut:
     """The newest entries first; ``cursor`` is the ``next_cursor`` of the previous page."""
     cursors: Cursors = request.app.state.cursors
     page = svc.accounts.audit_page(actor, subject=subject, by=by, limit=limit,

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import Field
 
 from core.api.idempotency import IdempotencyKeys
 from core.api.paging import Cursors
@@ -18,8 +19,11 @@ from core.api.routes._common import (
 )
 from core.api.schemas import (
     EXPERIMENT_ID,
+    IF_MATCH_VERSION,
+    PAGE_CURSOR,
     PIPELINE_NAME,
     PLAIN_TEXT,
+    STATE_NAME,
     AnalysisOut,
     CancelIn,
     ExperimentIn,
@@ -48,11 +52,12 @@ REPORT_TYPES = {"csv": "text/csv; charset=utf-8", "html": "text/html; charset=ut
 
 @router.get("", response_model=ExperimentPage, **needs("experiment.read"))
 def list_experiments(actor: ActorDep, svc: ServicesDep, request: Request,
-                     state: Annotated[list[str] | None, Query(max_length=20)] = None,
+                     state: Annotated[list[Annotated[str, Field(pattern=STATE_NAME)]] | None,
+                                      Query(max_length=20, description="a state, any letter case")] = None,
                      owner: Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT)] = None,
                      pipeline: Annotated[str | None, Query(pattern=PIPELINE_NAME)] = None,
                      limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-                     cursor: Annotated[str | None, Query(max_length=500)] = None) -> ExperimentPage:
+                     cursor: Annotated[str | None, Query(pattern=PAGE_CURSOR)] = None) -> ExperimentPage:
     """Newest first. ``state`` may repeat; ``pipeline`` matches baseline or candidate;
     ``cursor`` is the ``next_cursor`` of the previous page (keyset paging)."""
     cursors: Cursors = request.app.state.cursors
@@ -95,7 +100,7 @@ def get_experiment(experiment_id: ExperimentId, actor: ActorDep, svc: ServicesDe
 @router.post("/{experiment_id}/cancel", response_model=ExperimentOut,
              **needs("experiment.cancel", 404, 409, 412, 428, body=True))
 def cancel_experiment(experiment_id: ExperimentId, actor: ActorDep, svc: ServicesDep, response: Response,
-                      if_match: Annotated[str | None, Header(pattern=r'^(W/)?"?[0-9]{1,9}"?$',
+                      if_match: Annotated[str | None, Header(pattern=IF_MATCH_VERSION,
                                                              description='the ETag of GET, e.g. "3"')] = None,
                       body: CancelIn | None = None) -> ExperimentOut:
     """Needs ``If-Match: "<version>"``: checked in the same transaction that cancels, so of two

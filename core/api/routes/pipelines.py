@@ -74,9 +74,9 @@ def render_pipeline_version(name: PipelineName, number: VersionNumber, actor: Ac
 def save_pipeline_version(name: PipelineName, body: PipelineVersionIn, actor: ActorDep,
                           svc: ServicesDep) -> SavedVersionOut:
     """The next immutable version (a GitOps commit); ``pipeline.name`` must be ``name``."""
-    if body.pipeline.get("name") != name:
-        raise ValidationError(f"pipeline.name is {str(body.pipeline.get('name'))[:80]!r} but the URL names {name!r}")
-    return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(**body.model_dump())))
+    if body.pipeline.name != name:
+        raise ValidationError(f"pipeline.name is {body.pipeline.name!r} but the URL names {name!r}")
+    return SavedVersionOut.of(svc.pipelines.save_version(actor, SavePipelineVersion.of(**body.as_dict())))
 
 
 @router.get("/pipelines/{name}/diff", response_model=DiffOut, **needs("pipeline.read", 404, 409))
@@ -89,9 +89,9 @@ def diff_versions(name: PipelineName, actor: ActorDep, svc: ServicesDep,
 
 @router.post("/pipelines/validate", response_model=Validation, **needs("pipeline.read", body=True))
 def validate_pipeline(body: PipelineJSON, actor: ActorDep, svc: ServicesDep) -> Validation:
-    """Every problem with a pipeline (the body is its JSON), without saving it. JSON that is not a
-    pipeline graph at all is a 422 naming why."""
-    problems = svc.pipelines.validate(actor, Pipeline.from_dict(body.root))
+    """Every problem with a pipeline (the body is its JSON), without saving it. A graph the domain
+    cannot even read (two nodes with one id, a critical rule that is not a regex) is a 422 naming why."""
+    problems = svc.pipelines.validate(actor, Pipeline.from_dict(body.as_dict()))
     return Validation(valid=not problems, problems=problems)
 
 
@@ -99,7 +99,7 @@ def validate_pipeline(body: PipelineJSON, actor: ActorDep, svc: ServicesDep) -> 
 def render_pipeline(body: PipelineJSON, actor: ActorDep, svc: ServicesDep) -> Rendered:
     """The collector YAML of a pipeline (the body is its JSON), checked as a save checks it;
     a 422 lists why when it is not valid."""
-    return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.root)).collector_yaml)
+    return Rendered(collector_yaml=svc.pipelines.render(actor, Pipeline.from_dict(body.as_dict())).collector_yaml)
 
 
 @router.post("/pipelines/estimate", response_model=EstimateOut, **needs("pipeline.read", 400, 404, 409, body=True))

@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from core.api.routes._common import ServicesDep, needs
-from core.api.schemas import NewShare, ShareIn, ShareOut
+from core.api.schemas import SHARE_EXPERIMENT_REF, SHARE_PIPELINE_REF, NewShare, ShareIn, ShareOut
 from core.api.security import ActorDep
 from core.services.shares import parse_ttl
 
 router = APIRouter(prefix="/shares", tags=["shares"])
+#: Either grammar: which one applies follows ``kind``.
+ANY_REF = f"^({SHARE_EXPERIMENT_REF.strip('^$')}|{SHARE_PIPELINE_REF.strip('^$')})$"
 
 
 @router.post("", status_code=201, response_model=NewShare, **needs("share.create", 404, body=True))
@@ -23,7 +25,7 @@ def create_share(body: ShareIn, actor: ActorDep, svc: ServicesDep) -> NewShare:
 
 @router.get("", response_model=list[ShareOut], **needs("share.read"))
 def list_shares(actor: ActorDep, svc: ServicesDep, kind: Annotated[Literal["experiment", "pipeline"], Query()],
-                ref: Annotated[str, Query(max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")]) -> list[ShareOut]:
+                ref: Annotated[str, Query(pattern=ANY_REF, description="an experiment id or NAME@N")]) -> list[ShareOut]:
     """Every link made to one resource, newest first (revoked and expired ones included; no URLs)."""
     return [ShareOut.of(link) for link in svc.shares.list_for(actor, kind, ref)]
 
