@@ -37,7 +37,8 @@ def cors_origins(env: Mapping[str, str]) -> list[str]:
 
 
 def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int = BURST,
-               max_body_bytes: int = MAX_BODY_BYTES, env: Mapping[str, str] | None = None) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, env: Mapping[str, str] | None = None,
+               stream_lifetime_s: float = events.LIFETIME_S) -> FastAPI:
     env = os.environ if env is None else env
     app = FastAPI(title="Phoenix API", version="1", description="Experiments and pipelines of Phoenix "
                   "(docs/api.md). Errors are RFC 9457 problem+json.")
@@ -51,7 +52,7 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(events.router)
-    app.state.event_streams = events.StreamGate()  # open SSE streams: their threads, their cap, shutdown
+    app.state.event_streams = events.StreamGate(lifetime_s=stream_lifetime_s)  # open SSE streams: their threads, their cap, shutdown
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

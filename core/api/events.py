@@ -39,6 +39,9 @@ KEEPALIVE_S = 15.0
 REAUTH_S = 60.0
 #: Open streams one API process serves at most (each holds a worker thread while it waits).
 MAX_STREAMS = 100
+#: A stream closes after this long; its client reconnects with ``Last-Event-ID`` and loses
+#: nothing. Long-lived connections then spread over replicas again and old ones don't pile up.
+LIFETIME_S = 3600.0
 MEDIA_TYPE = "text/event-stream"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -113,8 +116,9 @@ class StreamGate:
     open streams from using up the threads every other (sync) route runs on.
     """
 
-    def __init__(self, max_streams: int = MAX_STREAMS) -> None:
+    def __init__(self, max_streams: int = MAX_STREAMS, lifetime_s: float = LIFETIME_S) -> None:
         self.max_streams = max_streams
+        self.lifetime_s = lifetime_s
         self.open = 0
         self.stop = threading.Event()  # set on shutdown: open streams end within POLL_S
         self._limiter: anyio.CapacityLimiter | None = None
@@ -165,10 +169,14 @@ class _Reader:
     actor: Actor
     reauthenticate: Callable[[], Actor]
     checked_at: float = field(default_factory=time.monotonic)
+    opened_at: float = field(default_factory=time.monotonic)
 
     async def still_allowed(self) -> bool:
         """A revoked token, a disabled account or a lowered role ends the stream (the client's
-        reconnect then gets the 401 or 403), at most ``REAUTH_S`` after the change."""
+        reconnect then gets the 401 or 403), at most ``REAUTH_S`` after the change; so does
+        reaching the stream's lifetime (the client reconnects and resumes)."""
+        if time.monotonic() - self.opened_at >= self.gate.lifetime_s:
+            return False
         if time.monotonic() - self.checked_at < REAUTH_S:
             return True
         self.checked_at = time.monotonic()

@@ -67,13 +67,15 @@ CHECKS = _enabled_checks()
 REQUIRED_CHECKS = {"not_a_server_error", "status_code_conformance", "content_type_conformance",
                    "response_schema_conformance", "negative_data_rejection", "positive_data_acceptance"}
 
-# The test server: the app of ``phoenix api`` with rate limits far above what one fuzzer sends.
+# The test server: the app of ``phoenix api`` with rate limits far above what one fuzzer sends,
+# and event streams that close after 1 s (as every stream does after an hour), so a case on the
+# never-ending all-experiments feed takes a second, not the client's whole timeout.
 SERVER = """
 import sys, uvicorn
 from core.api.app import create_app
 from core.bootstrap import bootstrap
 services = bootstrap()
-app = create_app(services, rate_per_s=100_000.0, burst=100_000)
+app = create_app(services, rate_per_s=100_000.0, burst=100_000, stream_lifetime_s=1.0)
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", server_header=False)
 """
 

@@ -88,3 +88,13 @@ def test_a_refused_stream_leaves_nothing_open(client: TestClient, svc: Any) -> N
     assert client.get("/api/v1/events", headers={**h, "Last-Event-ID": "x1"}).status_code == 422
     assert client.get("/api/v1/experiments/exp-nope/events", headers={**h, "Last-Event-ID": "1"}).status_code == 422
     assert client.app.state.event_streams.open == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(60)  # without a lifetime the feed never ends: fail, not hang
+def test_the_endless_feed_closes_at_its_lifetime(svc: Any) -> None:
+    """The all-experiments feed never ends by itself; its lifetime does (the client then
+    reconnects with Last-Event-ID). A TestClient reads the whole answer, so this returns."""
+    _, secret = svc.accounts.create_token(viewer("vic", "api"), "t", "1h")
+    with TestClient(create_app(svc, env={}, stream_lifetime_s=0.5)) as client:
+        r = client.get("/api/v1/events", headers={"Authorization": f"Bearer {secret}"})
+    assert r.status_code == 200 and r.text.startswith(": live")
