@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from core.commands import common, experiment_run, report
@@ -19,6 +20,17 @@ from core.domain.errors import ValidationError
 from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
+
+
+def _one_experiment(esub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
+                    handler: Callable[[argparse.Namespace], int], about: str) -> argparse.ArgumentParser:
+    """A subcommand on one experiment: its id, ``--json`` and the identity options."""
+    p = esub.add_parser(name, help=about)
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    common.add_identity(p)
+    p.set_defaults(handler=handler)
+    return p
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,32 +73,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     common.add_identity(sh)
     sh.set_defaults(handler=_show)
 
-    sa = esub.add_parser("samples", help="the measurement samples of one experiment, oldest first")
-    sa.add_argument("id")
-    sa.add_argument("--json", action="store_true")
-    common.add_identity(sa)
-    sa.set_defaults(handler=_samples)
+    _one_experiment(esub, "samples", _samples, "the measurement samples of one experiment, oldest first")
 
-    wa = esub.add_parser("watch", help="follow an experiment until it ends: state changes on stderr, the "
-                                       "verdict on stdout; exit 0 when Completed, 1 when Failed or Cancelled")
-    wa.add_argument("id")
-    wa.add_argument("--json", action="store_true")
-    common.add_identity(wa)
-    wa.set_defaults(handler=_watch)
+    _one_experiment(esub, "watch", _watch, "follow an experiment until it ends: state changes on stderr, the "
+                                           "verdict on stdout; exit 0 when Completed, 1 when Failed or Cancelled")
 
-    ca = esub.add_parser("cancel", help="cancel a pending, initializing or running experiment")
-    ca.add_argument("id")
-    ca.add_argument("--reason", default="")
-    ca.add_argument("--json", action="store_true")
-    common.add_identity(ca)
-    ca.set_defaults(handler=_cancel)
+    _one_experiment(esub, "cancel", _cancel, "cancel a pending, initializing or running experiment"
+                    ).add_argument("--reason", default="")
 
-    rr = esub.add_parser("rerun", help="run a finished experiment again: a new Pending experiment with the "
-                                       "same pipelines, target, load, timing, criteria and critical policy")
-    rr.add_argument("id")
-    rr.add_argument("--json", action="store_true")
-    common.add_identity(rr)
-    rr.set_defaults(handler=_rerun)
+    _one_experiment(esub, "rerun", _rerun, "run a finished experiment again: a new Pending experiment with "
+                                           "the same pipelines, target, load, timing, criteria and critical policy")
 
     rd = esub.add_parser("render", help="write the experiment pod's Kubernetes manifests (tap + baseline + "
                                         "candidate, one pod per node) to DIR/k8s/ and its configs to DIR/")
