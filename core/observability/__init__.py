@@ -1,0 +1,1 @@
+"""Phoenix observing itself: metrics, structured logs, traces (docs/observability.md)."""
