@@ -42,11 +42,11 @@ T = TypeVar("T")
 
 
 class RedisCache:
-    def __init__(self, url: str, *, fallback: MemoryCache | None = None, retry_after_s: float = RETRY_AFTER_S,
+    def __init__(self, url: str, *, fallback: MemoryCache | None = None, retry_after_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.url = url
         self.fallback = fallback if fallback is not None else MemoryCache()
-        self.retry_after_s = retry_after_s
+        self.retry_after_s = RETRY_AFTER_S if retry_after_s is None else retry_after_s
         self._clock = clock
         # No built-in retries: a failed command falls back at once and the caller moves on.
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=SOCKET_TIMEOUT_S,
