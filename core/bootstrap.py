@@ -184,7 +184,8 @@ def bootstrap(
     events = event_bus(settings)
     cache = cache_for(settings.redis_url)
     estimates = Estimates(configuration, cache)
-    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration, events=events)
+    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration, events=events,
+                                    cache=cache)
     pipelines = PipelineService(database.uow, gitops, configuration, estimates)
     services = Services(
         settings=settings,
