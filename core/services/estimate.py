@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from core.cache import cache_for
 from core.cache.memory import MemoryCache
 from core.catalog.frame import ResourceFrame
 from core.domain.critical import CriticalPolicy
@@ -82,6 +83,14 @@ class Estimates:
     def __init__(self, configuration: SettingsService, cache: Cache | None = None):
         self.configuration = configuration
         self.cache: Cache = cache if cache is not None else MemoryCache()
+
+    @classmethod
+    def for_redis(cls, configuration: SettingsService, redis_url: str | None) -> Estimates:
+        """For a one-shot process (``phoenix estimate``): shared through Redis when configured."""
+        return cls(configuration, cache_for(redis_url))
+
+    def close(self) -> None:
+        self.cache.close()
 
     def report(self, pipeline: Pipeline, snapshot: Any, *, source: str = "snapshot",
                policy: CriticalPolicy | None = None, with_cost: bool = True) -> dict[str, Any]:

@@ -94,3 +94,39 @@ def test_without_redis_each_process_caches_for_itself(tmp_path: Path, snapshot_c
     finally:
         one.close()
         two.close()
+
+
+def test_two_phoenix_estimate_commands_share_through_redis(tmp_path: Path, snapshot_csv: bytes) -> None:
+    """Two separate ``phoenix estimate`` processes: the second one's lookup is a Redis hit."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ThrowawayRedis
+
+    server = ThrowawayRedis().start()  # its own: the hit counter below is this test's alone
+    try:
+        (tmp_path / "fleet.csv").write_bytes(snapshot_csv)
+        env = {**os.environ, "PHOENIX_REDIS_URL": server.url, "PHOENIX_DATA_DIR": str(tmp_path),
+               "PHOENIX_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
+        env.pop("PHOENIX_PRICE_CARD_FILE", None)
+        env.pop("PHOENIX_CRITICAL_POLICY_FILE", None)
+        store = redis.Redis.from_url(server.url)
+
+        def run() -> dict[str, object]:
+            out = subprocess.run([sys.executable, "-m", "core", "estimate", "--pipeline", "process-topk-v1",
+                                  "--snapshot", str(tmp_path / "fleet.csv"), "--json"],
+                                 env=env, capture_output=True, text=True, timeout=120, check=False)
+            assert out.returncode == 0, out.stderr
+            report = json.loads(out.stdout)
+            report.pop("timings")
+            return report  # type: ignore[no-any-return]
+
+        first = run()
+        hits = int(store.info("stats")["keyspace_hits"])
+        assert store.keys(f"{PREFIX}estimate:*"), "the first command should have stored its estimate"
+        assert run() == first
+        assert int(store.info("stats")["keyspace_hits"]) == hits + 1  # the second one read it from Redis
+    finally:
+        server.stop()
