@@ -1,6 +1,6 @@
 """The estimate use case: one pipeline on one process snapshot, priced and classified with
 what Settings holds. ``phoenix estimate``, the builder, the wizard preview, the cost
-explorer and the REST/gRPC estimate all call this, so an edit in Settings changes every one
+explorer and the REST estimate route all call this, so an edit in Settings changes every one
 of them alike.
 
 ``Estimates.report`` answers from the cache (``core.domain.ports.Cache``; Redis when
