@@ -15,6 +15,7 @@ from core.bootstrap import Services, bootstrap
 from core.cache import MemoryCache
 from core.cache.keys import PREFIX
 from core.cache.redis import RedisCache
+from core.catalog.templates import get_template
 from core.engine.fleet import generate_fleet
 from core.engine.snapshot import write_snapshot
 from core.services.requests import EstimatePipeline
@@ -96,37 +97,42 @@ def test_without_redis_each_process_caches_for_itself(tmp_path: Path, snapshot_c
         two.close()
 
 
-def test_two_phoenix_estimate_commands_share_through_redis(tmp_path: Path, snapshot_csv: bytes) -> None:
-    """Two separate ``phoenix estimate`` processes: the second one's lookup is a Redis hit."""
+def test_a_phoenix_estimate_command_gets_another_process_estimate_from_redis(tmp_path: Path,
+                                                                           snapshot_csv: bytes) -> None:
+    """This process estimates through Redis; a separate ``phoenix estimate`` process then finds it
+    there (Redis's own hit counter says so) and prints the same report."""
     import json
     import os
     import subprocess
     import sys
 
+    from core.commands.estimate import _clean
+    from core.engine.snapshot import load_snapshot
+    from core.services.estimate import Estimates
+    from core.services.settings import SettingsService
     from tests.conftest import ThrowawayRedis
 
     server = ThrowawayRedis().start()  # its own: the hit counter below is this test's alone
     try:
-        (tmp_path / "fleet.csv").write_bytes(snapshot_csv)
-        env = {**os.environ, "PHOENIX_REDIS_URL": server.url, "PHOENIX_DATA_DIR": str(tmp_path),
-               "PHOENIX_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
-        env.pop("PHOENIX_PRICE_CARD_FILE", None)
-        env.pop("PHOENIX_CRITICAL_POLICY_FILE", None)
+        csv = tmp_path / "fleet.csv"
+        csv.write_bytes(snapshot_csv)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PHOENIX_PRICE_CARD_FILE", "PHOENIX_CRITICAL_POLICY_FILE")}
+        env.update(PHOENIX_REDIS_URL=server.url, PHOENIX_DATA_DIR=str(tmp_path),
+                   PHOENIX_DATABASE_URL=f"sqlite:///{tmp_path / 'never-created.db'}")
+        # what the command uses without a database: the defaults (and no environment overrides)
+        ours = Estimates.for_redis(SettingsService(None, env={}), server.url)
+        mine = ours.report(get_template("process-topk-v1"), load_snapshot(csv), source="fleet.csv")
+        ours.close()
         store = redis.Redis.from_url(server.url)
-
-        def run() -> dict[str, object]:
-            out = subprocess.run([sys.executable, "-m", "core", "estimate", "--pipeline", "process-topk-v1",
-                                  "--snapshot", str(tmp_path / "fleet.csv"), "--json"],
-                                 env=env, capture_output=True, text=True, timeout=120, check=False)
-            assert out.returncode == 0, out.stderr
-            report = json.loads(out.stdout)
-            report.pop("timings")
-            return report  # type: ignore[no-any-return]
-
-        first = run()
         hits = int(store.info("stats")["keyspace_hits"])
-        assert store.keys(f"{PREFIX}estimate:*"), "the first command should have stored its estimate"
-        assert run() == first
-        assert int(store.info("stats")["keyspace_hits"]) == hits + 1  # the second one read it from Redis
+        out = subprocess.run([sys.executable, "-m", "core", "estimate", "--pipeline", "process-topk-v1",
+                              "--snapshot", str(csv), "--json"],
+                             env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        assert int(store.info("stats")["keyspace_hits"]) == hits + 1, "the command should have read it from Redis"
+        theirs = json.loads(out.stdout)
+        theirs.pop("timings")
+        assert theirs == _clean(mine)
     finally:
         server.stop()
