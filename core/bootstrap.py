@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from core.analysis.analyzer import ExperimentAnalyzer
+from core.cache import cache_for
 from core.domain.accounts import SYSTEM_SCHEDULER
 from core.domain.errors import PhoenixError, ValidationError
-from core.domain.ports import Analyzer, Database, Deployer, EventBus, UnitOfWork
+from core.domain.ports import Analyzer, Cache, Database, Deployer, EventBus, UnitOfWork
 from core.events.memory import MemoryEventBus
 from core.gitops import GitOps, GitRepo
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.accounts import AccountService
+from core.services.estimate import Estimates
 from core.services.experiments import ExperimentService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
@@ -92,6 +94,8 @@ class Services:
     accounts: AccountService
     sessions: SessionService
     events: EventBus
+    cache: Cache  # Redis when PHOENIX_REDIS_URL is set (falls back in-process), else in-process
+    estimates: Estimates  # estimate reports through the cache
     scheduler: Scheduler | None = None
 
     @property
@@ -131,6 +135,7 @@ class Services:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
         self.events.close()
+        self.cache.close()
         self.database.dispose()
 
 
@@ -177,8 +182,11 @@ def bootstrap(
     gitops = gitops if gitops is not None else GitRepo(settings.gitops_repo)
     configuration = SettingsService(database.uow)
     events = event_bus(settings)
-    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration, events=events)
-    pipelines = PipelineService(database.uow, gitops)
+    cache = cache_for(settings.redis_url)
+    estimates = Estimates(configuration, cache)
+    experiments = ExperimentService(database.uow, dry_run=dry_run, configuration=configuration, events=events,
+                                    cache=cache)
+    pipelines = PipelineService(database.uow, gitops, configuration, estimates)
     services = Services(
         settings=settings,
         database=database,
@@ -190,7 +198,8 @@ def bootstrap(
         pipelines=pipelines,
         promotion=PromotionService(database.uow, gitops),
         reports=ReportService(experiments, pipelines),
-        system=SystemService(database.uow, configuration, events=events, redis_configured=bool(settings.redis_url),
+        system=SystemService(database.uow, configuration, events=events, cache=cache,
+                             redis_configured=bool(settings.redis_url),
                              scheduler_interval_s=settings.scheduler_interval_s,
                              require_scheduler=settings.readyz_require_scheduler),
         configuration=configuration,
@@ -198,6 +207,8 @@ def bootstrap(
         accounts=AccountService(database.uow),
         sessions=SessionService(database.uow, lambda: server_secret(settings)),
         events=events,
+        cache=cache,
+        estimates=estimates,
     )
     _read_settings(services.configuration, analyzer, settings)
     if start_scheduler:

@@ -73,7 +73,8 @@ class Settings:
     kube_context: str | None = None
     collector_port_base: int = 19000
     log_level: str = "INFO"
-    # Redis for live events across processes (core.events.redis); None: an in-process bus
+    # Redis for live events (core.events.redis), the shared cache (core.cache.redis) and the API's
+    # idempotency keys across processes; None: each of them in-process
     redis_url: str | None = None
     # /readyz fails when no scheduler beat recently (off: the API serves reads without one)
     readyz_require_scheduler: bool = False

@@ -187,8 +187,7 @@ def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
             snap = (pipeline_tools.fleet_snapshot(int(hosts), int(procs)) if where == "Simulated fleet"
                     else pipeline_tools.host_snapshot())
             status.write("Evaluating the pipeline")
-            report = pipeline_tools.run_estimate(p, snap, source=where.lower(),
-                                                 configuration=backend.configuration())
+            report = pipeline_tools.run_estimate(p, snap, source=where.lower(), estimates=backend.estimates())
             status.update(label="Estimate ready", state="complete")
         st.session_state["builder.estimate_report"] = report
     report = st.session_state.get("builder.estimate_report")

@@ -13,7 +13,7 @@ from core.catalog.templates import TEMPLATE_NAMES
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=64)
 def _per_host(pipeline_ref: str, procs: int, interval: int) -> whatif.PerHost:
-    return whatif.per_host(backend.resolve_pipeline(pipeline_ref), procs, interval, backend.configuration())
+    return whatif.per_host(backend.resolve_pipeline(pipeline_ref), procs, interval, estimates=backend.estimates())
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -23,7 +23,7 @@ def create_experiment(draft: dict) -> str:
 def _preview(ref: str) -> dict:
     p = backend.resolve_pipeline(ref)
     return pipeline_tools.run_estimate(p, pipeline_tools.fleet_snapshot(3, 150), source="wizard preview",
-                                       configuration=backend.configuration())
+                                       estimates=backend.estimates())
 
 
 def _default_policy_label() -> str:

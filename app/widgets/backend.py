@@ -20,6 +20,7 @@ from core.domain.errors import PhoenixError, ValidationError
 from core.domain.experiment import Experiment
 from core.domain.pipeline import Pipeline
 from core.domain.records import PipelineRecord, PipelineVersionRecord
+from core.services.estimate import Estimates
 from core.services.pipelines import SavedVersion
 from core.services.requests import SavePipelineVersion
 from core.services.settings import DEFAULT_PUBLIC_URL, SettingsService
@@ -94,6 +95,15 @@ def configuration() -> SettingsService:
 
         return SettingsService(unreadable)
     return svc.configuration
+
+
+def estimates() -> Estimates:
+    """Estimate reports through this process's cache (shared through Redis when configured);
+    without services (a broken database), uncached beside the unreadable settings."""
+    try:
+        return services().estimates
+    except PhoenixError:
+        return Estimates(configuration())
 
 
 def price_cards() -> list[PriceCard]:

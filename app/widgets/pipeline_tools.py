@@ -16,7 +16,7 @@ from typing import Any
 from core.catalog.compiler import validate_graph
 from core.domain.errors import PhoenixError
 from core.domain.pipeline import Pipeline
-from core.services.estimate import estimate_pipeline
+from core.services.estimate import Estimates
 from core.services.settings import SettingsService
 
 
@@ -91,9 +91,10 @@ def host_snapshot_available() -> bool:
 
 
 def run_estimate(pipeline: Pipeline, snapshot: Any, source: str,
-                 configuration: SettingsService | None = None) -> dict[str, Any]:
-    """The estimate use case (``core.services.estimate``): priced and classified with what Settings holds."""
-    return estimate_pipeline(pipeline, snapshot, configuration or SettingsService(None), source=source).report
+                 configuration: SettingsService | None = None, estimates: Estimates | None = None) -> dict[str, Any]:
+    """The estimate use case (``core.services.estimate``): priced and classified with what Settings
+    holds; through the services' cache when ``estimates`` is given (``backend.estimates()``)."""
+    return (estimates or Estimates(configuration or SettingsService(None))).report(pipeline, snapshot, source=source)
 
 
 def cost_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

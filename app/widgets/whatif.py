@@ -16,7 +16,7 @@ from typing import Any
 from core.cost import PriceCard, project
 from core.domain.pipeline import Pipeline
 from core.engine.fleet import generate_fleet
-from core.services.estimate import estimate_pipeline
+from core.services.estimate import Estimates
 from core.services.settings import SettingsService
 
 SAMPLE_HOSTS = 5
@@ -44,11 +44,12 @@ def with_interval(p: Pipeline, interval_s: int) -> Pipeline:
 
 
 def per_host(p: Pipeline, procs: int, interval_s: int, configuration: SettingsService | None = None,
-             seed: int = 11) -> PerHost:
+             seed: int = 11, estimates: Estimates | None = None) -> PerHost:
     """Per-host figures of ``p`` on the sample fleet, with the critical policy Settings holds."""
     snap = generate_fleet(nodes=SAMPLE_HOSTS, procs=procs, seed=seed, scrapes=2, interval_s=float(interval_s))
-    r = estimate_pipeline(with_interval(p, interval_s), snap, configuration or SettingsService(None),
-                          source="cost explorer sample", with_cost=False).report
+    # through the services' cache when given (``backend.estimates()``): the page reruns often
+    estimator = estimates or Estimates(configuration or SettingsService(None))
+    r = estimator.report(with_interval(p, interval_s), snap, source="cost explorer sample", with_cost=False)
     hosts = max(1, r["snapshot"]["hosts"])
     bpp = {e["type"]: float(e["bytes_per_point"]) for e in (r.get("exporters") or {}).values()
            if e.get("bytes_per_point")}

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from core.domain.critical import load_policy_file
     from core.engine.snapshot import load_snapshot
     from core.outputs import output_file, replacing
-    from core.services.estimate import estimate_pipeline
+    from core.services.estimate import Estimates, estimate_pipeline
     from core.settings import Settings
 
     series_out = output_file(args.series_out, flag="--series-out") if args.series_out is not None else None
@@ -48,10 +48,19 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     snapshot = load_snapshot(args.snapshot)
     loaded = time.perf_counter()
+    settings = Settings.from_env()
     # Price cards and the default critical policy: what Settings holds (env overrides included).
-    with open_configuration(Settings.from_env().database_url) as configuration:
-        result = estimate_pipeline(pipeline, snapshot, configuration, policy=policy, source=Path(args.snapshot).name)
-    report = result.report
+    with open_configuration(settings.database_url) as configuration:
+        if series_out is not None:  # needs the evaluation itself, which is never cached
+            result = estimate_pipeline(pipeline, snapshot, configuration, policy=policy,
+                                       source=Path(args.snapshot).name)
+            report = result.report
+        else:  # through the cache: another process's estimate of the same inputs (with PHOENIX_REDIS_URL)
+            estimates = Estimates.for_redis(configuration, settings.redis_url)
+            try:
+                report = estimates.report(pipeline, snapshot, policy=policy, source=Path(args.snapshot).name)
+            finally:
+                estimates.close()
     report["timings"] = {"load_snapshot_seconds": round(loaded - started, 3),
                          "estimate_seconds": round(time.perf_counter() - loaded, 3)}
     if series_out is not None:

@@ -320,3 +320,29 @@ class EventBus(Protocol):
         """Raise TemporaryError when the bus cannot be reached (readiness)."""
         ...
     def close(self) -> None: ...
+
+
+# ---- cache: computed answers shared between processes (core.cache) ---------------------------
+# Only for answers that can be recomputed: a value that is missing, expired or unreachable
+# costs a recomputation, never a wrong answer, so no caller depends on the cache for correctness.
+
+
+class Cache(Protocol):
+    """``core/cache/memory.py`` (one process) or ``core/cache/redis.py`` (every process).
+
+    ``namespace`` names the cache (metrics label, key prefix); ``key`` is any text, stored
+    only as its SHA-256. Values are bytes the caller encoded (never pickles: a shared store
+    must not be able to run code in a reader).
+    """
+
+    def get(self, namespace: str, key: str) -> bytes | None:
+        """The value, or None when absent, expired or unreachable; never raises for the backend."""
+        ...
+    def set(self, namespace: str, key: str, value: bytes, ttl_s: float) -> None:
+        """Store for ``ttl_s`` seconds (bounded by the adapter); never raises for the backend."""
+        ...
+    def delete(self, namespace: str, key: str) -> None: ...
+    def ping(self) -> None:
+        """Raise TemporaryError when the shared backend cannot be reached (readiness)."""
+        ...
+    def close(self) -> None: ...

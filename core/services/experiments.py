@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.cache.memory import MemoryCache
 from core.catalog.templates import TEMPLATE_NAMES, is_template
 from core.domain.accounts import Actor
 from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import (
+    Cache,
     EventBus,
     ExperimentKey,
     ExperimentSummary,
@@ -29,6 +31,7 @@ from core.domain.ports import (
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
 from core.events.memory import MemoryEventBus
+from core.services import listing_cache
 from core.services.authz import mutation, query, record
 from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
@@ -127,8 +130,11 @@ def parse_states(states: Iterable[str] | None) -> list[State] | None:
 
 class ExperimentService:
     def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool,
-                 configuration: SettingsService | None = None, events: EventBus | None = None):
+                 configuration: SettingsService | None = None, events: EventBus | None = None,
+                 cache: Cache | None = None):
         self.uow_factory = uow_factory
+        # the listing's cache (core.services.listing_cache); Redis when bootstrap has one
+        self.cache: Cache = cache if cache is not None else MemoryCache()
         # where "experiment X has news" goes after a commit (core.events); readers wait on it
         self.events: EventBus = events if events is not None else MemoryEventBus()
         self.dry_run = dry_run  # the configured runtime starts nothing real
@@ -201,8 +207,19 @@ class ExperimentService:
 
     @query("experiment.read")
     def list(self, actor: Actor, states: list[str] | None = None, limit: int = 500) -> list[ExperimentSummary]:
+        """Newest first. Cached under the experiments' data version (``core.services.listing_cache``):
+        read first, so a listing is never older than the version it is stored under."""
+        states = None if states is None else list(states)
         with self.uow_factory() as uow:
-            return [ExperimentSummary.of(e) for e in uow.experiments.list(states=states, limit=limit)]
+            version = listing_cache.data_version(uow)
+        key = listing_cache.listing_key(version, states, limit)
+        found = listing_cache.decode(self.cache.get(listing_cache.CACHE_NAME, key))
+        if found is not None:
+            return found
+        with self.uow_factory() as uow:
+            items = [ExperimentSummary.of(e) for e in uow.experiments.list(states=states, limit=limit)]
+        self.cache.set(listing_cache.CACHE_NAME, key, listing_cache.encode(items), listing_cache.TTL_S)
+        return items
 
     @query("experiment.read")
     def page(self, actor: Actor, *, states: Iterable[str] | None = None, owner: str | None = None,

@@ -33,7 +33,7 @@ from core.render.collector import RenderOptions
 from core.render.k8s import K8sOptions
 from core.render.k8s_validate import validate_manifests_text
 from core.services.authz import mutation, query, record
-from core.services.estimate import estimate_pipeline
+from core.services.estimate import Estimates
 from core.services.requests import EstimatePipeline, SavePipelineVersion
 from core.services.settings import SettingsService
 from core.store.refs import load_pipeline
@@ -111,11 +111,14 @@ def _json_safe(value: Any) -> Any:
 class PipelineService:
     """Saved pipelines: save a version (database + GitOps commit), list, load, resolve, history, diff."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps, configuration: SettingsService | None = None):
+    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: GitOps, configuration: SettingsService | None = None,
+                 estimates: Estimates | None = None):
         self.uow_factory = uow_factory
         self.gitops = gitops
         # the price cards and default critical policy an estimate uses
         self.configuration = configuration or SettingsService(uow_factory)
+        # estimate reports, through the cache bootstrap wires (Redis when configured)
+        self.estimates = estimates or Estimates(self.configuration)
 
     @mutation("pipeline.save")
     def save_version(self, actor: Actor, request: SavePipelineVersion) -> SavedVersion:
@@ -154,7 +157,7 @@ class PipelineService:
         infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
         pipeline = request.graph if request.graph is not None else self.resolve(actor, request.pipeline or "")
         frame = load_snapshot(snapshot)
-        return _json_safe(estimate_pipeline(pipeline, frame, self.configuration, source=request.source).report)
+        return _json_safe(self.estimates.report(pipeline, frame, source=request.source))
 
     @query("pipeline.read")
     def list_pipelines(self, actor: Actor) -> list[PipelineRecord]:

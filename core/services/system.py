@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from core.domain.accounts import Actor
 from core.domain.experiment import utcnow
-from core.domain.ports import EventBus, UnitOfWorkFactory
+from core.domain.ports import Cache, EventBus, UnitOfWorkFactory
 from core.domain.records import CollectorProcess
 from core.services.authz import mutation, query, record
 from core.services.settings import SettingsService
@@ -27,10 +27,12 @@ STALE_AFTER_INTERVALS = 3
 
 @dataclass(frozen=True)
 class Readiness:
-    """``checks``: name → "ok" or why not; ``failing``: the names that make the process not ready."""
+    """``checks``: name → "ok" or why not; ``failing``: the names that make the process not ready;
+    ``degraded``: the names that do not answer but only cost speed or cross-process sharing."""
 
     checks: dict[str, str] = field(default_factory=dict)
     failing: list[str] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -39,12 +41,13 @@ class Readiness:
 
 class SystemService:
     def __init__(self, uow_factory: UnitOfWorkFactory, configuration: SettingsService | None = None, *,
-                 events: EventBus | None = None, redis_configured: bool = False,
+                 events: EventBus | None = None, cache: Cache | None = None, redis_configured: bool = False,
                  scheduler_interval_s: float = 2.0, require_scheduler: bool = False,
                  clock: Callable[[], datetime] = utcnow):
         self.uow_factory = uow_factory
         self.configuration = configuration or SettingsService(uow_factory)
         self.events = events
+        self.cache = cache
         self.redis_configured = redis_configured
         self.scheduler_interval_s = scheduler_interval_s
         self.require_scheduler = require_scheduler
@@ -54,7 +57,11 @@ class SystemService:
     def readiness(self, actor: Actor) -> Readiness:
         """Database (a read), scheduler (a beat younger than 3 intervals; checked only when
         required) and Redis (PING, only when configured). Only the checks readiness depends on
-        are listed. Never raises: a check that fails says why in one line without secrets."""
+        are listed. Never raises: a check that fails says why in one line without secrets.
+
+        Redis down is *degraded*, not failing: the cache, the event bus and idempotency keys
+        all fall back to this process and come back by themselves, so taking every replica
+        out of load balancing for it would turn a slower Phoenix into no Phoenix."""
         checks: dict[str, str] = {}
         failing: list[str] = []
         newest = None
@@ -76,14 +83,17 @@ class SystemService:
                     f"no scheduler has beaten since {newest.beat_at.isoformat()} "
                     f"(last: {newest.scheduler_id}; stale after {limit_s:g}s)")
                 failing.append("scheduler")
-        if self.redis_configured and self.events is not None:
+        degraded: list[str] = []
+        redis_client = self.cache if self.cache is not None else self.events
+        if self.redis_configured and redis_client is not None:
             try:
-                self.events.ping()
+                redis_client.ping()
                 checks["redis"] = "ok"
             except Exception as exc:  # noqa: BLE001 - the adapter's message names no secret
-                checks["redis"] = str(exc)
-                failing.append("redis")
-        return Readiness(checks, failing)
+                checks["redis"] = (f"degraded: {exc}; cache, events and idempotency keys stay in each "
+                                   "process until it is back")
+                degraded.append("redis")
+        return Readiness(checks, failing, degraded)
 
     @mutation("system.prune")
     def prune(self, actor: Actor, now: datetime | None = None) -> PruneResult:
