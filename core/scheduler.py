@@ -27,6 +27,10 @@ What a scheduler may claim:
 
 ``TemporaryError`` from a deployer/analyzer means "try again next tick"; any other
 exception fails the experiment with its message.
+
+Metrics (``core.observability.metrics``, docs/observability.md): each tick's duration,
+outcome and lag, the experiments it claimed and the leases it took over from another
+scheduler; transitions are counted by the unit of work when it commits them.
 """
 
 from __future__ import annotations
