@@ -57,3 +57,12 @@ def test_metrics_serves_the_process_registry(svc: Any) -> None:  # noqa: F811
     assert count(found, "phoenix_database_up") == 1
     assert {lab["state"] for n, lab, _ in found if n == "phoenix_experiments"} == {s.value for s in State}
 
+
+
+def test_a_request_refused_before_routing_is_counted_as_unmatched(svc: Any) -> None:  # noqa: F811
+    client = TestClient(create_app(svc, env={}, max_body_bytes=100), raise_server_exceptions=False)
+    labels = {"method": "POST", "route": "unmatched", "status": "413"}
+    before = count(samples(client.get("/metrics").text), "phoenix_api_requests_total", **labels)
+    r = client.post("/api/v1/experiments", content=b"x" * 1000, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert count(samples(client.get("/metrics").text), "phoenix_api_requests_total", **labels) == before + 1
