@@ -29,6 +29,7 @@ from core.scheduler import Scheduler
 from core.services.accounts import AccountService
 from core.services.estimate import Estimates
 from core.services.experiments import ExperimentService
+from core.services.metrics import install as install_database_metrics
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
@@ -211,6 +212,7 @@ def bootstrap(
         estimates=estimates,
     )
     _read_settings(services.configuration, analyzer, settings)
+    install_database_metrics(database)  # idempotent: re-points the one scrape-time collector here
     if start_scheduler:
         services.start_scheduler()
     return services
