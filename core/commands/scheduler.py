@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 from dataclasses import replace
 
+from core.observability.tracing import configure_tracing
 from core.settings import Settings
 
 
@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.lease <= 0:
             raise ValidationError("--lease must be a positive number of seconds")
         settings = replace(settings, scheduler_lease_s=args.lease)
-    logging.getLogger("core").setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+    configure_tracing("phoenix-scheduler")  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     services = bootstrap(settings)
     # A standing scheduler also runs the promoted pipeline as this host's collector.
     scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base,

@@ -10,6 +10,7 @@ from typing import Any
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
 from core.engine.estimate import EstimateResult, estimate
+from core.observability.tracing import traced
 from core.services.settings import CRITICAL_POLICY, SettingsService
 
 
@@ -23,6 +24,7 @@ def policy_for(pipeline: Pipeline, configuration: SettingsService,
     return None if saved.source == "default" else saved.require()
 
 
+@traced("estimate_pipeline")
 def estimate_pipeline(
     pipeline: Pipeline,
     snapshot: Any,

@@ -29,6 +29,8 @@ from core.domain.ports import (
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
 from core.events.memory import MemoryEventBus
+from core.observability.context import correlation_id
+from core.observability.tracing import traced_service
 from core.services.authz import mutation, query, record
 from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
@@ -125,6 +127,7 @@ def parse_states(states: Iterable[str] | None) -> list[State] | None:
     return [known[s.lower()] for s in states]
 
 
+@traced_service
 class ExperimentService:
     def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool,
                  configuration: SettingsService | None = None, events: EventBus | None = None):
@@ -173,6 +176,7 @@ class ExperimentService:
                 problems += ref_problems(uow, what, ref)
             if problems or exp is None:
                 raise ValidationError(problems)
+            exp.correlation_id = correlation_id()  # the scheduler logs its steps under the creating request's id
             uow.experiments.add(exp)
             record(uow, exp.id, after={"name": exp.name, "state": exp.state.value, "baseline": str(exp.baseline),
                                        "candidate": str(exp.candidate), "dry_run": exp.dry_run})
