@@ -267,6 +267,7 @@ class Scheduler:
         if what:
             report.actions.append((experiment_id, what))
         if exp.state != before:
+            log.info("experiment %s: %s -> %s (%s)", experiment_id, before.value, exp.state.value, what)
             report.transitions.append((experiment_id, before.value, exp.state.value))
 
     # ------------------------------------------------------------ the reconcile logic

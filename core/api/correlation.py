@@ -9,6 +9,9 @@ middleware, and that handler (``core.api.problems``) logs and answers under the 
 
 from __future__ import annotations
 
+import logging
+import time
+
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +20,8 @@ from core.observability.tracing import span
 
 HEADER = "X-Request-ID"
 SCOPE_KEY = "phoenix.correlation_id"
+
+log = logging.getLogger("core.api.access")
 
 
 def _request_id(scope: Scope) -> str | None:
@@ -40,6 +45,7 @@ class RequestContext:
         scope[SCOPE_KEY] = cid
         method = scope.get("method", "GET")
         status = 0
+        started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -55,6 +61,10 @@ class RequestContext:
                 await self.app(scope, receive, send_with_id)
             finally:
                 route = getattr(scope.get("route"), "path", None)  # set by the router once it matched
+                # the request's own line (uvicorn's access line runs outside the request and lacks its id)
+                log.info("%s %s %s", method, route or "unmatched", status or "-",
+                         extra={"http_method": method, "http_route": route, "http_status": status or None,
+                                "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
                 if server.is_recording():
                     if route:
                         server.update_name(f"{method} {route}")

@@ -95,8 +95,9 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.process_name = self.process
-        record.correlation_id = context.correlation_id()
-        record.experiment_id = context.experiment_id()
+        # an id passed with extra= (a line about another experiment than the bound one) wins
+        record.correlation_id = getattr(record, "correlation_id", None) or context.correlation_id()
+        record.experiment_id = getattr(record, "experiment_id", None) or context.experiment_id()
         span = trace.get_current_span().get_span_context()
         record.trace_id = f"{span.trace_id:032x}" if span.is_valid else None
         record.span_id = f"{span.span_id:016x}" if span.is_valid else None
@@ -144,6 +145,18 @@ class PhoenixTextFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each line (test capture and Streamlit swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass  # StreamHandler.__init__ sets it; the property always answers the current stderr
+
+
 def _level(level: int | str | None, env: Mapping[str, str]) -> int:
     given = env.get(LEVEL_ENV, "").strip() or level
     if given is None or given == "":
@@ -184,7 +197,7 @@ def configure_logging(process: str, *, level: int | str | None = None, stream: I
         ours = [h for h in root.handlers if getattr(h, "_phoenix", False)]
         if keep_existing and ours:
             return ours[0]
-        handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+        handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
         handler.addFilter(ContextFilter(process))
         handler.setFormatter(PhoenixJsonFormatter() if _format(fmt, env) == "json" else PhoenixTextFormatter())
         handler._phoenix = True  # type: ignore[attr-defined]  # marks ours, for the next call to replace

@@ -143,9 +143,9 @@ def traced(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]
                 return fn(*args, **kwargs)
             attrs: dict[str, Any] = {}
             for value in (*args[1:3], *kwargs.values()):
-                role = getattr(getattr(value, "role", None), "value", None)
-                if isinstance(role, str):
-                    attrs["phoenix.actor.role"] = role
+                role = getattr(value, "role", None)  # an Actor's Role (an IntEnum): its name, never who
+                if isinstance(getattr(role, "name", None), str) and hasattr(value, "name"):
+                    attrs["phoenix.actor.role"] = role.name.lower()  # type: ignore[union-attr]
                     break
             eid = kwargs.get("experiment_id") if eid_index is None or eid_index >= len(args) else args[eid_index]
             if eid is None:

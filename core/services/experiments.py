@@ -7,6 +7,7 @@ leaves exactly one audit entry, written in the unit of work of its change.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,8 @@ from core.services.authz import mutation, query, record
 from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.services.settings import SettingsService
+
+log = logging.getLogger(__name__)
 
 CANCEL_RETRIES = 3
 #: The largest page a listing serves.
@@ -181,6 +184,8 @@ class ExperimentService:
             record(uow, exp.id, after={"name": exp.name, "state": exp.state.value, "baseline": str(exp.baseline),
                                        "candidate": str(exp.candidate), "dry_run": exp.dry_run})
             uow.commit()
+        log.info("experiment %s created by %s: %s vs %s", exp.id, actor.name, exp.baseline, exp.candidate,
+                 extra={"experiment_id": exp.id})
         self.events.publish(Notice(exp.id, "state"))
         return exp
 
