@@ -128,3 +128,59 @@ def test_the_collector_child_of_a_scheduled_experiment_logs_under_the_request_id
     assert line is not None, (tmp_path / "run" / f"collector-{eid}.log").read_text(errors="replace")[-2000:]
     assert line["process"] == "collector" and line["pid"] == exp.runtime_info["pids"][0]
     assert line["correlation_id"] == "req-child-0001" and line["experiment_id"] == eid
+
+
+def test_a_grpc_call_keeps_its_x_request_id_metadata_and_logs_under_it(tmp_path: Path,
+                                                                       log_lines: io.StringIO) -> None:
+    import grpc
+
+    from core.api.grpc_gen.phoenix.v1 import experiments_pb2 as xpb
+    from core.api.grpc_gen.phoenix.v1 import experiments_pb2_grpc as xrpc
+    from core.api.grpc_server import serve
+    from core.api.security import Tokens
+    from core.services.secret import server_secret
+
+    svc, db = sqlite_services(tmp_path, InMemoryDeployer())
+    server = serve(svc, "127.0.0.1", 0, env={})
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    auth = ("authorization", f"Bearer {Tokens(server_secret(svc.settings, {})).issue('olivia').access_token}")
+    try:
+        stub = xrpc.ExperimentServiceStub(channel)
+        exp, call = stub.CreateExperiment.with_call(xpb.CreateExperimentRequest(
+            name="over grpc", baseline="process-baseline-v1", candidate="process-topk-v1"),
+            metadata=[auth, ("x-request-id", "grpc-req-0001")])
+        _, made_up = stub.GetExperiment.with_call(xpb.GetExperimentRequest(id=exp.id),
+                                                  metadata=[auth, ("x-request-id", "not a sane id!")])
+        with db.uow() as uow:
+            stored = uow.experiments.get(exp.id).correlation_id
+    finally:
+        channel.close()
+        server.stop(grace_s=0)
+        db.dispose()
+    assert dict(call.initial_metadata())["x-request-id"] == "grpc-req-0001" and stored == "grpc-req-0001"
+    replaced = dict(made_up.initial_metadata())["x-request-id"]
+    assert replaced != "not a sane id!" and len(replaced) == 16  # an insane id is replaced, never echoed
+    (created,) = [x for x in parsed(log_lines) if f"experiment {exp.id} created" in x["message"]]
+    assert created["correlation_id"] == "grpc-req-0001"
+
+
+def test_a_5xx_reference_is_the_request_id_and_finds_the_logged_traceback(tmp_path: Path,
+                                                                          log_lines: io.StringIO) -> None:
+    svc, db = sqlite_services(tmp_path, InMemoryDeployer())
+
+    def broken() -> Any:
+        raise RuntimeError("driver says: postgresql://phoenix:hunter2@db.internal/phoenix is away")
+
+    try:
+        client = TestClient(create_app(svc, env={}), raise_server_exceptions=False)
+        token = client.post("/api/v1/auth/token", data={"username": "olivia", "password": PASSWORD}).json()
+        svc.experiments.uow_factory = broken
+        r = client.get("/api/v1/experiments", headers={"Authorization": f"Bearer {token['access_token']}",
+                                                       "X-Request-ID": "req-5xx-0001"})
+    finally:
+        db.dispose()
+    assert r.status_code == 500 and r.headers["X-Request-ID"] == "req-5xx-0001"
+    assert r.json()["reference"] == "req-5xx-0001" and "hunter2" not in r.text
+    (logged,) = [x for x in parsed(log_lines) if x.get("exc")]
+    assert logged["correlation_id"] == "req-5xx-0001" and "RuntimeError" in logged["exc"]
+    assert "hunter2" not in logged["exc"] and "phoenix:***@db.internal" in logged["exc"]
