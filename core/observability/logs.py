@@ -48,6 +48,10 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 # Record attributes of the standard library that are not "extra" fields of the caller.
 _RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
+#: Fields filled from the record and the context, never from a caller's text.
+_OWN_FIELDS: Final = frozenset({"ts", "level", "logger", "process", "pid", "correlation_id", "experiment_id",
+                                "trace_id", "span_id"})
+
 _secret_urls: set[str] = set()
 _lock = threading.Lock()
 
@@ -62,14 +66,23 @@ def add_secret_urls(*urls: str | None) -> None:
         _secret_urls.update(u for u in urls if u)
 
 
+#: Cheap substring checks before the regular expressions (most lines hold none of these).
+_PAIR_HINTS: Final = ("pass", "pwd", "secret", "token", "key", "credential")
+
+
 def scrub(text: str) -> str:
     """``text`` with URLs masked, secret pairs and bearer credentials masked, known secrets removed."""
     if not text:
         return text
-    out = redact(text, *sorted(_secret_urls))
-    out = _URL.sub(lambda m: mask_url(m.group(0)), out)
-    out = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", out)
+    out = redact(text, *sorted(_secret_urls)) if _secret_urls else text
+    if "://" in out:
+        out = _URL.sub(lambda m: mask_url(m.group(0)), out)
+    lowered = out.lower()
+    if any(hint in lowered for hint in _PAIR_HINTS):
+        out = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
+    if "bearer" in lowered or "basic" in lowered:
+        out = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", out)
+    return out
 
 
 def _scrub_value(value: Any) -> Any:
@@ -130,7 +143,8 @@ class PhoenixJsonFormatter(JsonFormatter):
                 log_data[key] = value
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        return {k: _scrub_value(v) for k, v in log_data.items()}
+        # the fields Phoenix itself fills in hold no secrets; everything else (message, exc, extras) may
+        return {k: v if k in _OWN_FIELDS else _scrub_value(v) for k, v in log_data.items()}
 
 
 class PhoenixTextFormatter(logging.Formatter):
