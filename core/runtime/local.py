@@ -381,7 +381,8 @@ class LocalDeployer:
                     uow.processes.set_status(p.id, "lost")
             for role, item in plan.items():
                 logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{role}.log").open("ab")
-                logf.write(json_line("collector", __name__, f"starting the {role} collector: {shlex.join(item['argv'])}"))  # otelcol's own lines cannot carry our ids: this one does
+                # otelcol's own lines cannot carry Phoenix's ids: this first line of each start does
+                logf.write(json_line("collector", __name__, f"starting the {role} collector: {shlex.join(item['argv'])}"))
                 logf.flush()
                 proc = self._popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                    env=child_env(otelcol_env()))  # fmt: skip
