@@ -64,14 +64,16 @@ PROCESS_OF_COMMAND = {"api": "api", "scheduler": "scheduler", "ui": "ui", "colle
 def _configure_logging(args: argparse.Namespace) -> None:
     """Logs to stderr (commands print their output to stdout), under this invocation's correlation id.
 
-    A child the runtime started inherits its parent's id (PHOENIX_CORRELATION_ID); any other
-    invocation gets a new one, so an experiment created from the CLI is traced to it as well.
+    A child the runtime started inherits its parent's id (PHOENIX_CORRELATION_ID). A command a
+    person runs gets a new one, so an experiment created from the CLI is traced to it as well.
+    A server binds none for itself: each request (or scheduler step) binds its own.
     """
     process = PROCESS_OF_COMMAND.get(args.command, "cli")
     server = process != "cli"
     level: int | None = logging.DEBUG if args.verbose else (None if server else logging.WARNING)
     configure_logging(process, level=level, fmt="json" if server else "text")
-    bind(correlation_id=bind_from_env(os.environ) or new_id())
+    if bind_from_env(os.environ) is None and not server:
+        bind(correlation_id=new_id())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

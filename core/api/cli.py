@@ -78,9 +78,10 @@ def _api(args: argparse.Namespace) -> int:
             grpc_api = _grpc_serve()(services, args.host, args.grpc_port)
             print(f"gRPC API on {args.host}:{grpc_api.port}", flush=True)
         app = create_app(services)
-        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=None,
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False,
                                                server_header=False, proxy_headers=False))
-        # log_config=None: uvicorn's own lines go through Phoenix's JSON handler (core.observability.logs)
+        # log_config=None: uvicorn's own lines go through Phoenix's JSON handler (core.observability.logs);
+        # access_log=False: core.api.correlation writes the access line, with the route template and the id
         end_streams_on_exit(server, app)  # open event streams end on SIGTERM instead of holding it up
         server.run()
     except _Terminated:

@@ -64,6 +64,7 @@ class RequestContext:
                 # the request's own line (uvicorn's access line runs outside the request and lacks its id)
                 log.info("%s %s %s", method, route or "unmatched", status or "-",
                          extra={"http_method": method, "http_route": route, "http_status": status or None,
+                                "client": (scope.get("client") or ("",))[0] or None,
                                 "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
                 if server.is_recording():
                     if route:

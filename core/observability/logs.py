@@ -46,7 +46,9 @@ _SECRET_PAIR = re.compile(r"(?i)\b([\w.-]*(?:password|passwd|pwd|secret|token|ap
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 
 # Record attributes of the standard library that are not "extra" fields of the caller.
-_RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# (uvicorn adds ``color_message``: the message again with terminal colour codes.)
+_RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime",
+                                                                                    "color_message"}
 
 #: Fields filled from the record and the context, never from a caller's text.
 _OWN_FIELDS: Final = frozenset({"ts", "level", "logger", "process", "pid", "correlation_id", "experiment_id",
