@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,20 @@ def test_a_page_error_shows_the_runs_id_and_the_log_has_its_traceback(ui_env: io
     assert second != reference
     lines = [json.loads(x) for x in ui_env.getvalue().splitlines()]
     assert [x["correlation_id"] for x in lines if x.get("exc")] == [reference, second]
+
+
+def test_the_ui_serves_its_metrics_on_phoenix_metrics_port(ui_env: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    monkeypatch.setenv("PHOENIX_METRICS_PORT", str(port))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
+    at.run()  # a rerun serves nothing twice (the port is this process's already)
+    assert not at.exception, at.exception
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    runs = re.search(r'^phoenix_ui_page_runs_total\{page="Overview"\} (\S+)$', text, re.M)
+    assert runs is not None and float(runs.group(1)) >= 2
+    assert re.search(r'^phoenix_build_info\{process="ui",version="[^"]+"\} 1\.0$', text, re.M)
