@@ -184,3 +184,37 @@ def test_a_5xx_reference_is_the_request_id_and_finds_the_logged_traceback(tmp_pa
     (logged,) = [x for x in parsed(log_lines) if x.get("exc")]
     assert logged["correlation_id"] == "req-5xx-0001" and "RuntimeError" in logged["exc"]
     assert "hunter2" not in logged["exc"] and "phoenix:***@db.internal" in logged["exc"]
+
+
+def test_real_collectors_get_the_ids_in_their_environment_and_atop_their_log(tmp_path: Path) -> None:
+    from core.domain.criteria import LoadProfile, Timing
+    from core.domain.experiment import Experiment
+    from core.observability.context import correlation
+    from core.otelcol import distribution
+    from core.runtime.local import LocalDeployer
+
+    binary = distribution.built_binary() or Path(distribution.build().path)  # built by `make collector`
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    upgrade(url)
+    db = Database(url)
+    exp = Experiment.create(name="otelcol ids", baseline="process-baseline-v1", candidate="process-topk-v1",
+                            timing=Timing(60, 5), load=LoadProfile("none"))
+    with db.uow() as uow:
+        uow.experiments.add(exp)
+        uow.commit()
+    deployer = LocalDeployer(db.uow, data_dir=tmp_path / "run", database_url=url, otelcol_bin=str(binary))
+    try:
+        with correlation("req-otelcol-0001", experiment=exp.id):  # as the scheduler's step binds them
+            info = deployer.deploy(exp)
+        environs = {pid: Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in info["pids"]}
+    finally:
+        deployer.teardown(exp)
+        db.dispose()
+    assert len(environs) == 3  # tap, baseline, candidate
+    for pid, env in environs.items():
+        assert b"PHOENIX_CORRELATION_ID=req-otelcol-0001" in env and f"PHOENIX_EXPERIMENT_ID={exp.id}".encode() in env, pid
+    for role in ("tap", "baseline", "candidate"):
+        first = (tmp_path / "run" / f"otelcol-{exp.id}-{role}.log").read_text().splitlines()[0]
+        line = json.loads(first)
+        assert line["correlation_id"] == "req-otelcol-0001" and line["experiment_id"] == exp.id
+        assert line["message"].startswith(f"starting the {role} collector: {binary}")
