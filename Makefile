@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 API_PORT ?= 8080
 GRPC_PORT ?= 50051
+# the UI's own /metrics (phoenix_ui_*); the API serves its metrics on API_PORT
+UI_METRICS_PORT ?= 9465
 SMOKE_DIR := .smoke
 # Debian packages the test suite talks to for real (PostgreSQL: tests/conftest.py starts a
 # throwaway server with its initdb/pg_ctl when none answers on 127.0.0.1:5432).
@@ -63,7 +65,7 @@ run: setup
 	@# so the trap stops it (SIGTERM, then waits) whenever the UI ends.
 	$(BIN)/phoenix api --host $(HOST) --port $(API_PORT) --grpc-port $(GRPC_PORT) --embedded-scheduler & api=$$!; \
 	trap 'kill $$api 2>/dev/null; wait $$api 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
-	PHOENIX_EMBEDDED_SCHEDULER=0 $(BIN)/phoenix ui --host $(HOST) --port $(PORT)
+	PHOENIX_EMBEDDED_SCHEDULER=0 PHOENIX_METRICS_PORT=$(UI_METRICS_PORT) $(BIN)/phoenix ui --host $(HOST) --port $(PORT)
 
 lint: setup-dev
 	$(BIN)/ruff check .

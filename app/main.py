@@ -13,11 +13,12 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from app import auth, guard  # noqa: E402 - needs the repository root on sys.path (above)
+from app import auth, guard, telemetry  # noqa: E402 - needs the repository root on sys.path (above)
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 st.set_page_config(page_title="Phoenix", page_icon="🔥", layout="wide")
+telemetry.start_run()  # this run's correlation id: its log lines, spans, and any error's reference
 
 # (file, title, icon, default).
 PAGES = [
@@ -37,7 +38,8 @@ if "share" in st.query_params:
         st.Page(PAGES_DIR / "shared.py", title="Shared experiment", url_path="experiment", default=True),
         st.Page(PAGES_DIR / "shared.py", title="Shared pipeline", url_path="builder"),
     ], position="hidden")
-    navigation.run()
+    with telemetry.page_run(navigation.title):
+        navigation.run()
     st.stop()
 
 # Admin pages: (file, title, icon, the action that shows them in the navigation).
@@ -64,7 +66,9 @@ navigation = st.navigation(
     position="sidebar" if signed else "hidden",
 )
 if not signed:
-    auth.login_form()
+    with telemetry.page_run("Sign in"):
+        auth.login_form()
     st.stop()
 auth.sidebar(actor)
-navigation.run()
+with telemetry.page_run(navigation.title):
+    navigation.run()

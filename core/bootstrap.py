@@ -24,6 +24,7 @@ from core.domain.errors import PhoenixError, ValidationError
 from core.domain.ports import Analyzer, Cache, Database, Deployer, EventBus, UnitOfWork
 from core.events.memory import MemoryEventBus
 from core.gitops import GitOps, GitRepo
+from core.observability.logs import add_secret_urls
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.accounts import AccountService
@@ -169,6 +170,7 @@ def bootstrap(
     start_scheduler: bool = False,
 ) -> Services:
     settings = settings or Settings.from_env()
+    add_secret_urls(settings.database_url, settings.redis_url, settings.prometheus_url)  # never in a log line
     runtime, factory = resolve_runtime(settings.runtime)
     if deployer is None or analyzer is None:
         default_deployer, default_analyzer = factory(settings)

@@ -17,6 +17,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from core.observability.context import bind, bind_from_env, new_id
+from core.observability.logs import ConfigurationError, configure_logging
+
 # Command groups, in help order. Each module has register(subparsers).
 COMMAND_MODULES = (
     "core.commands.db",
@@ -52,16 +55,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run as one of Phoenix's long-lived or child processes: JSON log lines at INFO
+#: by default. Every other command is a person at a terminal: readable warnings only.
+PROCESS_OF_COMMAND = {"api": "api", "scheduler": "scheduler", "ui": "ui", "collector": "collector",
+                      "loadsim": "loadsim"}
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Logs to stderr (commands print their output to stdout), under this invocation's correlation id.
+
+    A child the runtime started inherits its parent's id (PHOENIX_CORRELATION_ID). A command a
+    person runs gets a new one, so an experiment created from the CLI is traced to it as well.
+    A server binds none for itself: each request (or scheduler step) binds its own.
+    """
+    process = PROCESS_OF_COMMAND.get(args.command, "cli")
+    server = process != "cli"
+    level: int | None = logging.DEBUG if args.verbose else (None if server else logging.WARNING)
+    configure_logging(process, level=level, fmt="json" if server else "text")
+    if bind_from_env(os.environ) is None and not server:
+        bind(correlation_id=new_id())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from core.domain.errors import PhoenixError
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        _configure_logging(args)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     handler = args.handler
     args.server_from_flag = args.server is not None
     args.server = args.server or os.environ.get("PHOENIX_SERVER", "").strip() or None

@@ -59,6 +59,8 @@ from core.observability.metrics import (
     TICK_SECONDS,
     TICKS,
 )
+from core.observability.context import bind, scope
+from core.observability.tracing import annotate, span, traced
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,7 @@ class Scheduler:
 
     # ------------------------------------------------------------ one tick
 
+    @traced("scheduler.tick")
     def run_once(self) -> TickReport:
         """Claim work and advance each claimed experiment by one step. Never raises for one bad experiment.
 
@@ -212,18 +215,20 @@ class Scheduler:
         self._tick_samples = {}
         try:
             for eid in report.claimed:
-                try:
-                    self.step(eid, report)
-                except ConcurrencyError as exc:
-                    # Someone (a user cancelling, usually) wrote first; next tick sees their state.
-                    log.info("scheduler %s: %s", self.id, exc)
-                    report.actions.append((eid, "lost a concurrent write; will retry"))
-                except TemporaryError as exc:
-                    log.warning("scheduler %s: %s: %s", self.id, eid, exc)
-                    report.errors.append((eid, str(exc)))
-                except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
-                    log.exception("scheduler %s: unexpected error on %s", self.id, eid)
-                    report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+                # its lines and spans carry its id (and, once step reads it, its creator's correlation id)
+                with scope(experiment=eid), span("scheduler.step", **{"phoenix.scheduler_id": self.id}):
+                    try:
+                        self.step(eid, report)
+                    except ConcurrencyError as exc:
+                        # Someone (a user cancelling, usually) wrote first; next tick sees their state.
+                        log.info("scheduler %s: %s", self.id, exc)
+                        report.actions.append((eid, "lost a concurrent write; will retry"))
+                    except TemporaryError as exc:
+                        log.warning("scheduler %s: %s: %s", self.id, eid, exc)
+                        report.errors.append((eid, str(exc)))
+                    except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
+                        log.exception("scheduler %s: unexpected error on %s", self.id, eid)
+                        report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
         finally:
             self._store_tick_samples(report)
         self._reconcile_production(report)
@@ -284,6 +289,9 @@ class Scheduler:
                 exp = uow.experiments.get(experiment_id)
             except NotFoundError:
                 return
+            # the request that created it: run_once's scope undoes this binding after the step
+            bind(correlation_id=exp.correlation_id, experiment_id=exp.id)
+            annotate(**{"phoenix.correlation_id": exp.correlation_id})
             if experiment_id in self._unsaved:
                 self._store_samples(experiment_id, [])
             before, n_events = exp.state, len(exp.events)
@@ -306,6 +314,7 @@ class Scheduler:
         if what:
             report.actions.append((experiment_id, what))
         if exp.state != before:
+            log.info("experiment %s: %s -> %s (%s)", experiment_id, before.value, exp.state.value, what)
             report.transitions.append((experiment_id, before.value, exp.state.value))
 
     # ------------------------------------------------------------ the reconcile logic

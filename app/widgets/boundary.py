@@ -2,29 +2,42 @@
 
 User errors (``PhoenixError``) show their message as-is. Anything else is a bug: the
 user sees a short message and an id; the log holds the traceback under the same id.
+The id is the script run's correlation id (``app.telemetry``), which every log line of
+that run carries, so ``grep '"correlation_id": "<id>"'`` finds the traceback and its context.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 from core.domain.errors import PhoenixError
+from core.observability import context
+from core.observability.metrics import UI_ERRORS
 
 log = logging.getLogger("phoenix.app")
 
+#: The page this script run shows (set by ``app.telemetry.page_run``): the ``page`` label of UI_ERRORS.
+CURRENT_PAGE: ContextVar[str | None] = ContextVar("phoenix_ui_page", default=None)
+
 
 def correlation_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """This run's correlation id; outside a run of the router (a page run alone, tests) a new one, bound."""
+    cid = context.correlation_id()
+    if cid is None:
+        cid = context.new_id()
+        context.bind(correlation_id=cid)
+    return cid
 
 
 def report(exc: BaseException, where: str = "page") -> str:
-    """Show ``exc`` in the page and log it; returns the correlation id."""
+    """Show ``exc`` in the page, log it and count it; returns the reference shown (the correlation id)."""
     import streamlit as st
 
     cid = correlation_id()
+    UI_ERRORS.labels(CURRENT_PAGE.get() or where, "user" if isinstance(exc, PhoenixError) else "bug").inc()
     if isinstance(exc, PhoenixError):
         log.warning("%s: %s [%s]", where, exc, cid)
         st.error(f"{exc}  \n(reference {cid})")

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from core.api import events, openapi, problems, routes
+from core.api.correlation import RequestContext
 from core.api.idempotency_redis import idempotency_for
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
 from core.api.paging import Cursors
@@ -90,4 +91,5 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     app.add_middleware(RateLimit, per_ip=TokenBucket(rate_per_s, burst), per_token=TokenBucket(rate_per_s, burst),
                        exempt=OPEN_PATHS)
     app.add_middleware(Metrics)
+    app.add_middleware(RequestContext)  # outermost: everything above logs and traces under the request's id
     return app

@@ -60,6 +60,7 @@ def _api(args: argparse.Namespace) -> int:
     from core.api.events import end_streams_on_exit
     from core.bootstrap import bootstrap
     from core.observability.metrics import mark_process
+    from core.observability.tracing import configure_tracing
 
     mark_process("api")  # its own metrics are on this server's /metrics
     # uvicorn handles SIGTERM while it serves, then re-raises it once it has shut down; with the
@@ -70,6 +71,7 @@ def _api(args: argparse.Namespace) -> int:
     services = grpc_api = None
     server: uvicorn.Server | None = None
     try:
+        configure_tracing("phoenix-api")  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
         services = bootstrap()
         if args.embedded_scheduler and services.settings.embedded_scheduler:
             # at start, not on a first request: API clients' experiments move with nobody watching
@@ -78,8 +80,10 @@ def _api(args: argparse.Namespace) -> int:
             grpc_api = _grpc_serve()(services, args.host, args.grpc_port)
             print(f"gRPC API on {args.host}:{grpc_api.port}", flush=True)
         app = create_app(services)
-        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=None, access_log=False,
                                                server_header=False, proxy_headers=False))
+        # log_config=None: uvicorn's own lines go through Phoenix's JSON handler (core.observability.logs);
+        # access_log=False: core.api.correlation writes the access line, with the route template and the id
         end_streams_on_exit(server, app)  # open event streams end on SIGTERM instead of holding it up
         server.run()
     except _Terminated:

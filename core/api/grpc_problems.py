@@ -19,12 +19,15 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
 
 import grpc
+from opentelemetry.trace import SpanKind
 
 from core.api.limits import TokenBucket
 from core.api.problems import ERROR_MAP, RETRY_AFTER_TEMPORARY_S
 from core.api.security import Tokens, actor_for
 from core.domain.accounts import Actor
 from core.domain.errors import AuthenticationError, PhoenixError, TemporaryError, ValidationError
+from core.observability.context import correlation, correlation_id, new_id, sane_id
+from core.observability.tracing import span
 from core.services.accounts import AccountService
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 PROBLEM_TYPE_KEY = "phoenix-problem-type"
 PROBLEMS_KEY = "phoenix-problems-bin"
 RETRY_AFTER_KEY = "retry-after"
+#: The call's correlation id: taken from the client's metadata when sane, sent back in the initial metadata.
+REQUEST_ID_KEY = "x-request-id"
 INTERNAL_MESSAGE = "the server failed to answer this call; it has been logged"
 
 #: REST's stable problem code → the gRPC status that means the same.
@@ -95,8 +100,16 @@ def _fail(context: grpc.ServicerContext, exc: Exception, where: str) -> NoReturn
         context.set_trailing_metadata(trailers(exc, code))
         context.abort(STATUS_OF[code], str(exc))
     log.error("unhandled error in gRPC %s", where, exc_info=exc)
-    context.set_trailing_metadata([(PROBLEM_TYPE_KEY, "internal")])
-    context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+    context.set_trailing_metadata([(PROBLEM_TYPE_KEY, "internal"), (REQUEST_ID_KEY, correlation_id() or "")])
+    context.abort(grpc.StatusCode.INTERNAL, f"{INTERNAL_MESSAGE} with reference {correlation_id()}")
+
+
+def _call_id(context: grpc.ServicerContext) -> str:
+    """The client's ``x-request-id`` when sane, else a new one; sent back before the reply."""
+    given = next((v for k, v in context.invocation_metadata() or () if k == REQUEST_ID_KEY), None)
+    cid = sane_id(given if isinstance(given, str) else None) or new_id()
+    context.send_initial_metadata(((REQUEST_ID_KEY, cid),))
+    return cid
 
 
 def rpc(method: Handler[Servicer, Request, Reply]) -> Handler[Servicer, Request, Reply]:
@@ -104,10 +117,11 @@ def rpc(method: Handler[Servicer, Request, Reply]) -> Handler[Servicer, Request,
 
     @functools.wraps(method)
     def call(self: Servicer, request: Request, context: grpc.ServicerContext) -> Reply:
-        try:
-            return method(self, request, context)
-        except Exception as exc:  # noqa: BLE001 - every failure gets a status; _fail logs the unexpected
-            _fail(context, exc, method.__qualname__)
+        with correlation(_call_id(context)), span(f"grpc {method.__qualname__}", kind=SpanKind.SERVER):
+            try:
+                return method(self, request, context)
+            except Exception as exc:  # noqa: BLE001 - every failure gets a status; _fail logs the unexpected
+                _fail(context, exc, method.__qualname__)
 
     return call
 
@@ -117,10 +131,11 @@ def rpc_stream(method: Handler[Servicer, Request, Iterator[Reply]]) -> Handler[S
 
     @functools.wraps(method)
     def call(self: Servicer, request: Request, context: grpc.ServicerContext) -> Iterator[Reply]:
-        try:
-            yield from method(self, request, context)
-        except Exception as exc:  # noqa: BLE001 - as in rpc
-            _fail(context, exc, method.__qualname__)
+        with correlation(_call_id(context)), span(f"grpc {method.__qualname__}", kind=SpanKind.SERVER):
+            try:
+                yield from method(self, request, context)
+            except Exception as exc:  # noqa: BLE001 - as in rpc
+                _fail(context, exc, method.__qualname__)
 
     return call
 

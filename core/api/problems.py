@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from core.api.correlation import HEADER, SCOPE_KEY
 from core.domain.errors import (
     AuthenticationError,
     ConcurrencyError,
@@ -28,6 +29,7 @@ from core.domain.errors import (
     TemporaryError,
     ValidationError,
 )
+from core.observability.context import correlation, correlation_id
 from core.services.experiments import StaleVersion
 from core.services.settings import StaleSetting
 
@@ -82,6 +84,10 @@ def problem(status: int, code: str, detail: str, *, headers: dict[str, str] | No
             **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": TYPE_PREFIX + code, "title": TITLES.get(code, code.replace("-", " ")),
                             "status": status, "detail": detail, **extra}
+    cid = correlation_id()
+    if status >= 500 and cid and "reference" not in body:
+        # the id the server's log lines carry (X-Request-ID): what a client quotes in a report
+        body["reference"] = cid
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -137,6 +143,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # logged here with the traceback; the client only learns that it failed
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal", "the server failed to answer this request; it has been logged")
+        # Starlette calls this outside every middleware, after the request's binding ended:
+        # bind its id again (RequestContext left it in the scope), so the logged traceback and
+        # the answer's reference are the same id.
+        with correlation(request.scope.get(SCOPE_KEY)) as cid:
+            # logged here with the traceback; the client only learns that it failed, and its reference
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return problem(500, "internal", f"the server failed to answer this request; it has been logged "
+                           f"with reference {cid}", headers={HEADER: cid})

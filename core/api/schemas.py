@@ -87,6 +87,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     problems: list[str] | None = Field(None, description="validation only: one sentence per problem")
+    reference: str | None = Field(None, description="5xx only: the request's correlation id (X-Request-ID), "
+                                  "which the server's log lines carry (docs/observability.md)")
 
 
 # ------------------------------------------------------------------ auth

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -11,6 +10,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import replace
 
+from core.observability.tracing import configure_tracing
 from core.settings import Settings
 
 
@@ -69,12 +69,12 @@ def _run(args: argparse.Namespace) -> int:
             raise ValidationError("--lease must be a positive number of seconds")
         settings = replace(settings, scheduler_lease_s=args.lease)
     port = metrics_port(args.metrics_port, os.environ)
-    logging.getLogger("core").setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
     from core.observability.metrics import mark_process
 
     mark_process("scheduler")
     if port is not None and not args.once:  # before the database work: a taken port fails fast
         serve_metrics(port, args.metrics_host)
+    configure_tracing("phoenix-scheduler")  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     services = bootstrap(settings)
     # A standing scheduler also runs the promoted pipeline as this host's collector.
     scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base,

@@ -79,6 +79,9 @@ class Experiment:
     # Critical policy rules as [{match, pattern, priority}]; None = the default policy.
     critical_rules: list[dict[str, str]] | None = None
     dry_run: bool = False
+    # The id of the request that created it (core.observability.context): the scheduler logs
+    # its steps under it, so one grep finds a request and everything it set going.
+    correlation_id: str | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
     runtime_info: dict[str, Any] = field(default_factory=dict)

@@ -227,7 +227,11 @@ class CollectorEmulator:
     # ------------------------------------------------------------ servers
 
     def start_servers(self) -> dict[str, int]:
-        return {n: v.start_server(self._host, self._ports[n]) for n, v in self.variants.items()}
+        ports = {n: v.start_server(self._host, self._ports[n]) for n, v in self.variants.items()}
+        # the first line of the child's log: under the id of the request that created the experiment
+        log.info("emulated collectors of experiment %s serving on %s", self.experiment_id,
+                 ", ".join(f"{n} :{p}" for n, p in ports.items()))
+        return ports
 
     def stop_servers(self) -> None:
         for v in self.variants.values():

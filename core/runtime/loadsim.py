@@ -43,6 +43,7 @@ from typing import Any
 
 from core.domain.criteria import CPU_PATTERNS, DEFAULT_PATTERN, MEMORY_PATTERNS, LoadProfile, ensure_valid
 from core.domain.errors import ValidationError
+from core.observability.context import child_env
 from core.runtime.procs import cmdline, pid_alive
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,8 @@ class LoadSimulator:
             # through PATH, so PATH must hold only our symlinks (a real /usr/bin/postgres
             # would otherwise win and the interpreter would look for its stdlib there).
             "cwd": str(self._run_dir),
-            "env": {"PATH": str(self._run_dir), "LC_ALL": "C"},
+            # plus the work's ids (PHOENIX_CORRELATION_ID…): a worker found by `ps e` names its experiment
+            "env": child_env({"PATH": str(self._run_dir), "LC_ALL": "C"}),
         }
         if self._anchor is None:
             # The anchor leads a new process group in OUR session: setpgid() can only join

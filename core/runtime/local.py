@@ -37,6 +37,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -53,6 +54,8 @@ from typing import Any
 from core.domain.errors import PermanentError, TemporaryError
 from core.domain.experiment import MEASURING_STATES, Experiment
 from core.observability.metrics import COLLECTOR_RESTARTS, COLLECTORS_RUNNING
+from core.observability.context import child_env
+from core.observability.logs import json_line
 from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied, reap
 
 log = logging.getLogger(__name__)
@@ -337,7 +340,8 @@ class LocalDeployer:
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         argv = [self.python, "-m", "core.cli", "collector", "--experiment", exp.id, *args]
         logf = (Path(self.data_dir) / f"collector-{exp.id}.log").open("ab")
-        env = {**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir), "PHOENIX_COLLECTOR_PARENT": str(os.getpid())}
+        env = child_env({**os.environ, "PHOENIX_DATA_DIR": str(self.data_dir),
+                         "PHOENIX_COLLECTOR_PARENT": str(os.getpid())})  # + PHOENIX_CORRELATION_ID: its log lines carry it
         if self.database_url:
             env["PHOENIX_DATABASE_URL"] = self.database_url
         if self.tie_children:  # and should the death signal be missed: leave at the next interval
@@ -418,8 +422,11 @@ class LocalDeployer:
                     uow.processes.set_status(p.id, "lost")
             for role, item in plan.items():
                 logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{role}.log").open("ab")
+                # otelcol's own lines cannot carry Phoenix's ids: this first line of each start does
+                logf.write(json_line("collector", __name__, f"starting the {role} collector: {shlex.join(item['argv'])}"))
+                logf.flush()
                 proc = self._popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                   env=otelcol_env())  # fmt: skip
+                                   env=child_env(otelcol_env()))  # fmt: skip
                 logf.close()
                 pids.append(proc.pid)
                 uow.processes.add(experiment.id, role, proc.pid, item["port"])

@@ -36,6 +36,7 @@ from core.domain.errors import AuthenticationError, ValidationError
 from core.domain.experiment import utcnow
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import AuditEntry
+from core.observability.tracing import traced_service
 from core.services.authz import mutation, query, record, unauthenticated
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def _shown_name(name: object) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)[:64] or "?"
 
 
+@traced_service
 class AccountService:
     def __init__(self, uow_factory: UnitOfWorkFactory, *, hasher: PasswordHasher | None = None,
                  clock: Callable[[], datetime] = utcnow):

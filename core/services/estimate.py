@@ -32,6 +32,7 @@ from core.domain.pipeline import Pipeline
 from core.domain.ports import Cache
 from core.engine.estimate import EstimateResult, estimate
 from core.observability.metrics import ESTIMATE_SECONDS
+from core.observability.tracing import traced
 from core.services.settings import CRITICAL_POLICY, SettingsService
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def policy_for(pipeline: Pipeline, configuration: SettingsService,
     return None if saved.source == "default" else saved.require()
 
 
+@traced("estimate_pipeline")
 def estimate_pipeline(
     pipeline: Pipeline,
     snapshot: Any,

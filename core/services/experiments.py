@@ -7,6 +7,7 @@ leaves exactly one audit entry, written in the unit of work of its change.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +33,14 @@ from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
 from core.events.memory import MemoryEventBus
 from core.services import listing_cache
+from core.observability.context import correlation_id
+from core.observability.tracing import traced_service
 from core.services.authz import mutation, query, record
 from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
 from core.services.settings import SettingsService
+
+log = logging.getLogger(__name__)
 
 CANCEL_RETRIES = 3
 #: The largest page a listing serves.
@@ -128,6 +133,7 @@ def parse_states(states: Iterable[str] | None) -> list[State] | None:
     return [known[s.lower()] for s in states]
 
 
+@traced_service
 class ExperimentService:
     def __init__(self, uow_factory: UnitOfWorkFactory, *, dry_run: bool,
                  configuration: SettingsService | None = None, events: EventBus | None = None,
@@ -179,10 +185,13 @@ class ExperimentService:
                 problems += ref_problems(uow, what, ref)
             if problems or exp is None:
                 raise ValidationError(problems)
+            exp.correlation_id = correlation_id()  # the scheduler logs its steps under the creating request's id
             uow.experiments.add(exp)
             record(uow, exp.id, after={"name": exp.name, "state": exp.state.value, "baseline": str(exp.baseline),
                                        "candidate": str(exp.candidate), "dry_run": exp.dry_run})
             uow.commit()
+        log.info("experiment %s created by %s: %s vs %s", exp.id, actor.name, exp.baseline, exp.candidate,
+                 extra={"experiment_id": exp.id})
         self.events.publish(Notice(exp.id, "state"))
         return exp
 

@@ -27,6 +27,7 @@ from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import PipelineRecord, PipelineVersionRecord
 from core.engine.snapshot import load_snapshot
 from core.gitops import CommitInfo, GitOps
+from core.observability.tracing import traced_service
 from core.otelcol.validate import check_collector_yaml
 from core.render.bundle import Bundle, render_bundle
 from core.render.collector import RenderOptions
@@ -108,6 +109,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@traced_service
 class PipelineService:
     """Saved pipelines: save a version (database + GitOps commit), list, load, resolve, history, diff."""
 

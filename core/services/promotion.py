@@ -43,6 +43,7 @@ from core.domain.production import (
     target_key,
 )
 from core.observability.metrics import PROMOTIONS
+from core.observability.tracing import traced_service
 from core.render.k8s import K8sOptions
 from core.services.authz import mutation, query, record
 from core.services.pipelines import render_checked
@@ -88,6 +89,7 @@ def check_allowed(exp: Experiment, *, force: bool, reason: str | None, is_admin:
         raise PromotionDenied(f"forcing the promotion of {exp.id} needs a reason (--reason TEXT)")
 
 
+@traced_service
 class PromotionService:
     """Promote an experiment's candidate to production; read what runs in production."""
 

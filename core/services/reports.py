@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.domain.accounts import Actor
 from core.domain.errors import PhoenixError
+from core.observability.tracing import traced_service
 from core.render.collector import render_collector
 from core.reports import build, render
 from core.services.authz import query
@@ -12,6 +13,7 @@ from core.services.pipelines import PipelineService
 from core.services.requests import ExperimentReport
 
 
+@traced_service
 class ReportService:
     def __init__(self, experiments: ExperimentService, pipelines: PipelineService):
         self.experiments = experiments

@@ -25,6 +25,7 @@ from core.domain.durations import parse_duration
 from core.domain.errors import AuthenticationError, ValidationError
 from core.domain.experiment import utcnow
 from core.domain.ports import UnitOfWorkFactory
+from core.observability.tracing import traced_service
 from core.services.authz import unauthenticated
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def oidc_account_name(email: str) -> str:
     return check_name(email.strip().lower())
 
 
+@traced_service
 class SessionService:
     """Issues and resumes web sessions; signs in OIDC identities as accounts without a password."""
 

@@ -35,6 +35,7 @@ from core.domain.accounts import Actor, Role
 from core.domain.critical import DEFAULT_POLICY, CriticalPolicy, load_policy_file, load_policy_text
 from core.domain.errors import ConcurrencyError, PhoenixError, TemporaryError, ValidationError
 from core.domain.ports import UnitOfWorkFactory
+from core.observability.tracing import traced_service
 from core.redact import mask_url
 from core.services.authz import internal, mutation, query, record, unauthenticated
 
@@ -234,6 +235,7 @@ def _error_text(exc: ValidationError) -> str:
 STARTUP = Actor("phoenix-startup", Role.ADMIN, "operator")
 
 
+@traced_service
 class SettingsService:
     """Read the effective settings and change them (database layer), with audit.
 

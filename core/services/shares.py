@@ -27,6 +27,7 @@ from core.domain.accounts import Actor, Role
 from core.domain.errors import NotFoundError, ShareLinkError, ValidationError
 from core.domain.ports import UnitOfWork, UnitOfWorkFactory
 from core.domain.records import ShareLinkRecord
+from core.observability.tracing import traced_service
 from core.redact import mask_url
 from core.services.authz import internal, mutation, query, record, unauthenticated
 
@@ -104,6 +105,7 @@ def _utc(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+@traced_service
 class ShareService:
     def __init__(self, uow_factory: UnitOfWorkFactory, secret: Callable[[], bytes], public_url: Callable[[], str],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):

@@ -10,6 +10,7 @@ from core.domain.accounts import Actor
 from core.domain.experiment import utcnow
 from core.domain.ports import Cache, EventBus, UnitOfWorkFactory
 from core.domain.records import CollectorProcess
+from core.observability.tracing import traced_service
 from core.services.authz import mutation, query, record
 from core.services.settings import SettingsService
 
@@ -39,6 +40,7 @@ class Readiness:
         return not self.failing
 
 
+@traced_service
 class SystemService:
     def __init__(self, uow_factory: UnitOfWorkFactory, configuration: SettingsService | None = None, *,
                  events: EventBus | None = None, cache: Cache | None = None, redis_configured: bool = False,

@@ -69,6 +69,8 @@ class ExperimentRow(Base):
     criteria: Mapped[dict[str, Any]] = mapped_column(JSON)
     critical_policy: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The creating request's correlation id (docs/observability.md); None before 0006.
+    correlation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     runtime_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -62,6 +62,7 @@ def _to_domain(row: ExperimentRow, events: Sequence[ExperimentEventRow] = ()) ->
         criteria=SuccessCriteria.from_dict(row.criteria),
         critical_rules=row.critical_policy,
         dry_run=row.dry_run,
+        correlation_id=row.correlation_id,
         result=row.result,
         error=row.error,
         runtime_info=dict(row.runtime_info or {}),
@@ -89,6 +90,7 @@ def _copy_into(row: ExperimentRow, exp: Experiment) -> None:
     row.criteria = exp.criteria.to_dict()
     row.critical_policy = exp.critical_rules
     row.dry_run = exp.dry_run
+    row.correlation_id = exp.correlation_id
     row.result = exp.result
     row.error = exp.error
     row.runtime_info = dict(exp.runtime_info)

@@ -344,7 +344,9 @@ def test_a_5xx_never_leaks_a_traceback_or_a_secret(svc: Any, heads: dict[str, di
     r = client.get("/api/v1/experiments", headers=heads["viewer"])
     body = is_problem(r, 500, "internal")
     assert "hunter2" not in r.text and "Traceback" not in r.text and "db.internal" not in r.text
-    assert set(body) == {"type", "title", "status", "detail"}
+    # the reference is the request's id: the one its log lines (and the traceback) carry
+    assert set(body) == {"type", "title", "status", "detail", "reference"}
+    assert body["reference"] == r.headers["X-Request-ID"] and body["reference"] in body["detail"]
 
 
 def test_rate_limit_per_credential_leaves_other_credentials_alone(svc: Any) -> None:
