@@ -27,6 +27,7 @@ from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.accounts import AccountService
 from core.services.experiments import ExperimentService
+from core.services.metrics import install as install_database_metrics
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
@@ -200,6 +201,7 @@ def bootstrap(
         events=events,
     )
     _read_settings(services.configuration, analyzer, settings)
+    install_database_metrics(database)  # idempotent: re-points the one scrape-time collector here
     if start_scheduler:
         services.start_scheduler()
     return services

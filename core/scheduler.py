@@ -36,6 +36,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,14 @@ from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, Te
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import Analyzer, Deployer, Notice, SchedulerBeat, UnitOfWork, UnitOfWorkFactory
 from core.domain.samples import MeasurementSample
+from core.observability.metrics import (
+    CLAIMED,
+    LAST_TICK,
+    LEASE_TAKEOVERS,
+    TICK_LAG_SECONDS,
+    TICK_SECONDS,
+    TICKS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +113,7 @@ class Scheduler:
         housekeeping: Callable[[datetime], object] | None = None,
         housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S,
         notify: Callable[[Notice], object] | None = None,
+        timer: Callable[[], float] = time.monotonic,
     ):
         if lease_s <= 0 or interval_s <= 0:
             raise ValueError("scheduler interval and lease must be positive")
@@ -144,43 +154,76 @@ class Scheduler:
         # API streams wake up at once instead of at their next poll). Must not raise.
         self.notify = notify
         self.started_at = clock()
+        # Tick timing for the metrics (real elapsed time, whatever ``clock`` says in tests).
+        self.timer = timer
+        self._last_tick_start: float | None = None
 
     # ------------------------------------------------------------ one tick
 
     def run_once(self) -> TickReport:
-        """Claim work and advance each claimed experiment by one step. Never raises for one bad experiment."""
-        report = TickReport()
+        """Claim work and advance each claimed experiment by one step. Never raises for one bad experiment.
+
+        Metrics: the tick's duration, its outcome (``error`` when the report holds any
+        error), how late it started, what it claimed and which claims were takeovers.
+        """
         with self._tick_lock:
-            self._beat()
+            started = self.timer()
+            if self._last_tick_start is not None:
+                due = self._last_tick_start + self.interval_s
+                TICK_LAG_SECONDS.set(max(0.0, started - due))
+            self._last_tick_start = started
+            report = TickReport()
             try:
-                with self.uow_factory() as uow:
-                    report.claimed = uow.experiments.claim(self.id, self.clock(), self.lease_s, self.batch_size,
-                                                           experiment_ids=self.experiment_ids, dry_run=self.dry_run)  # fmt: skip
-                    uow.commit()
-            except PhoenixError as exc:
-                log.warning("scheduler %s could not claim work: %s", self.id, exc)
-                report.errors.append(("*", str(exc)))
-                return report
-            self._tick_samples = {}
-            try:
-                for eid in report.claimed:
-                    try:
-                        self.step(eid, report)
-                    except ConcurrencyError as exc:
-                        # Someone (a user cancelling, usually) wrote first; next tick sees their state.
-                        log.info("scheduler %s: %s", self.id, exc)
-                        report.actions.append((eid, "lost a concurrent write; will retry"))
-                    except TemporaryError as exc:
-                        log.warning("scheduler %s: %s: %s", self.id, eid, exc)
-                        report.errors.append((eid, str(exc)))
-                    except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
-                        log.exception("scheduler %s: unexpected error on %s", self.id, eid)
-                        report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+                self._tick(report)
+            except BaseException:
+                TICKS.labels("error").inc()
+                raise
             finally:
-                self._store_tick_samples(report)
-            self._reconcile_production(report)
-            self._housekeep(report)
+                TICK_SECONDS.observe(self.timer() - started)
+                LAST_TICK.set(time.time())
+            TICKS.labels("error" if report.errors else "ok").inc()
         return report
+
+    def _tick(self, report: TickReport) -> None:
+        """The body of one tick (the caller holds the tick lock and times it)."""
+        self._beat()
+        try:
+            with self.uow_factory() as uow:
+                claimed = uow.experiments.claim(self.id, self.clock(), self.lease_s, self.batch_size,
+                                                experiment_ids=self.experiment_ids, dry_run=self.dry_run)  # fmt: skip
+                uow.commit()
+        except PhoenixError as exc:
+            log.warning("scheduler %s could not claim work: %s", self.id, exc)
+            report.errors.append(("*", str(exc)))
+            CLAIMED.set(0)
+            return
+        report.claimed = list(claimed)
+        CLAIMED.set(len(claimed))
+        # Claims of another scheduler's expired lease (``core.store.claims.Claimed``).
+        taken_over = getattr(claimed, "taken_over", ())
+        if taken_over:
+            LEASE_TAKEOVERS.inc(len(taken_over))
+            log.info("scheduler %s took over %d expired lease(s): %s", self.id, len(taken_over),
+                     ", ".join(sorted(taken_over)))
+        self._tick_samples = {}
+        try:
+            for eid in report.claimed:
+                try:
+                    self.step(eid, report)
+                except ConcurrencyError as exc:
+                    # Someone (a user cancelling, usually) wrote first; next tick sees their state.
+                    log.info("scheduler %s: %s", self.id, exc)
+                    report.actions.append((eid, "lost a concurrent write; will retry"))
+                except TemporaryError as exc:
+                    log.warning("scheduler %s: %s: %s", self.id, eid, exc)
+                    report.errors.append((eid, str(exc)))
+                except Exception as exc:  # noqa: BLE001 - one broken experiment must not stop the others
+                    log.exception("scheduler %s: unexpected error on %s", self.id, eid)
+                    report.errors.append((eid, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._store_tick_samples(report)
+        self._reconcile_production(report)
+        self._housekeep(report)
 
     def _beat(self) -> None:
         """Record that this scheduler is alive (readiness reads the newest beat)."""

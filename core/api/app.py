@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from core.api import events, openapi, problems, routes
 from core.api.idempotency_redis import idempotency_for
@@ -48,7 +48,6 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
     app.state.cursors = Cursors(secret)
     app.state.idempotency = idempotency_for(services.settings.redis_url)
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
-    registry = CollectorRegistry()
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(events.router)
@@ -76,7 +75,9 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
              responses={200: {"description": "Prometheus text exposition",
                               "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        """Phoenix's own metrics: the whole process registry (this API, its embedded scheduler,
+        the database-reading collectors of ``core.services.metrics``); docs/observability.md."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     # Added innermost first: Metrics sees every answer, including 413 and 429.
     origins = cors_origins(env)
@@ -88,5 +89,5 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
                        per_path={ESTIMATE_PATH: max(max_body_bytes, SNAPSHOT_MAX_BYTES)})
     app.add_middleware(RateLimit, per_ip=TokenBucket(rate_per_s, burst), per_token=TokenBucket(rate_per_s, burst),
                        exempt=OPEN_PATHS)
-    app.add_middleware(Metrics, registry=registry)
+    app.add_middleware(Metrics)
     return app

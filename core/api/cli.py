@@ -59,7 +59,9 @@ def _api(args: argparse.Namespace) -> int:
     from core.api.app import create_app
     from core.api.events import end_streams_on_exit
     from core.bootstrap import bootstrap
+    from core.observability.metrics import mark_process
 
+    mark_process("api")  # its own metrics are on this server's /metrics
     # uvicorn handles SIGTERM while it serves, then re-raises it once it has shut down; with the
     # default action that would kill the process before the gRPC server and the services close
     main = threading.current_thread() is threading.main_thread()

@@ -14,9 +14,11 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -35,6 +37,7 @@ from core.api.problems import PreconditionRequired
 from core.api.security import Tokens
 from core.bootstrap import Services
 from core.domain.errors import ValidationError
+from core.observability.metrics import GRPC_LATENCY, GRPC_REQUESTS
 from core.services.requests import CancelExperiment, Promote, RerunExperiment, SavePipelineVersion
 from core.services.secret import server_secret
 
@@ -212,6 +215,65 @@ class PipelineServicer(prpc.PipelineServiceServicer):
         return msg.template(self.svc.pipelines.template(self.auth.actor(context), request.name))
 
 
+def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
+    code = context.code()
+    if code is None:
+        return "UNKNOWN" if failed else "OK"
+    return str(getattr(code, "name", code))
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """``phoenix_grpc_requests_total{method,code}`` and ``phoenix_grpc_request_seconds{method}``.
+
+    ``method`` is the full registered method name (``/phoenix.v1.ExperimentService/GetExperiment``):
+    a call to a method nobody registered is answered UNIMPLEMENTED by grpc and not counted, so
+    the label stays bounded. A server stream (``WatchExperiment``) is timed until it ends.
+    """
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._unary(method, handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._stream(method, handler.unary_stream))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=self._unary(method, handler.stream_unary))
+        if handler.stream_stream is not None:
+            return handler._replace(stream_stream=self._stream(method, handler.stream_stream))
+        return handler
+
+    @staticmethod
+    def _unary(method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+        def measured(request: Any, context: grpc.ServicerContext) -> Any:
+            started, failed = time.perf_counter(), True
+            try:
+                answer = behavior(request, context)
+                failed = False
+                return answer
+            finally:
+                GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
+                GRPC_REQUESTS.labels(method, _code_name(context, failed)).inc()
+
+        return measured
+
+    @staticmethod
+    def _stream(method: str, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]]) -> Callable[..., Any]:
+        def measured(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            started, failed = time.perf_counter(), True
+            try:
+                yield from behavior(request, context)
+                failed = False
+            finally:  # also when the client goes away (GeneratorExit): cancelled, not failed
+                GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
+                code = "CANCELLED" if failed and not context.is_active() else _code_name(context, failed)
+                GRPC_REQUESTS.labels(method, code).inc()
+
+        return measured
+
+
 @dataclass
 class GrpcServer:
     """A started server, its health service, and the port it listens on (the chosen one for port 0)."""
@@ -235,6 +297,7 @@ def create_server(services: Services, *, env: Mapping[str, str] | None = None, w
     auth = Authenticator(services.accounts, Tokens(secret),
                          (TokenBucket(rate_per_s, burst), TokenBucket(rate_per_s, burst)))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+                         interceptors=[MetricsInterceptor()],
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     watches = Watches(max_watches, watch_poll_s)
     keys = idempotency_for(services.settings.redis_url)  # shared with REST's through Redis when configured

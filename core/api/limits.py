@@ -17,10 +17,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.api.problems import MEDIA_TYPE, TYPE_PREFIX
+from core.observability.metrics import API_LATENCY, API_REQUESTS
 
 MAX_BUCKETS = 10_000  # bounded: a flood of addresses or tokens cannot grow memory without end
 
@@ -142,14 +142,17 @@ class _TooLarge(Exception):
 
 
 class Metrics:
-    """Request counts and latency by route template (never the raw path: ids would explode labels)."""
+    """Request counts and latency by route template (never the raw path: ids would explode labels).
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry):
+    The instruments are the process-wide ones of ``core.observability.metrics``
+    (``phoenix_api_requests_total``, ``phoenix_api_request_seconds``): every app of the
+    process adds to them and ``/metrics`` serves them with the scheduler's and the rest.
+    """
+
+    def __init__(self, app: ASGIApp):
         self.app = app
-        self.requests = Counter("phoenix_api_requests", "API requests answered",
-                                ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("phoenix_api_request_seconds", "API request latency",
-                                 ["method", "route"], registry=registry)
+        self.requests = API_REQUESTS
+        self.latency = API_LATENCY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

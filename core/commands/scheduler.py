@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 
 from core.settings import Settings
@@ -17,7 +19,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--interval", type=float, default=None, help="seconds between ticks (PHOENIX_SCHEDULER_INTERVAL)")
     p.add_argument("--lease", type=float, default=None, help="seconds a claim lasts (PHOENIX_SCHEDULER_LEASE)")
     p.add_argument("--once", action="store_true", help="run a single tick and exit")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Phoenix's metrics on this port at /metrics (PHOENIX_METRICS_PORT; default: not served)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics port listens on (default 127.0.0.1; 0.0.0.0 for a remote Prometheus)")
     p.set_defaults(handler=_run)
+
+
+def metrics_port(flag: int | None, env: Mapping[str, str]) -> int | None:
+    """The port to serve metrics on: ``--metrics-port``, else ``PHOENIX_METRICS_PORT``, else none."""
+    from core.domain.errors import ValidationError
+    from core.observability.metrics import METRICS_PORT_ENV
+
+    if flag is not None:
+        raw, source = str(flag), "--metrics-port"
+    else:
+        raw, source = env.get(METRICS_PORT_ENV, "").strip(), METRICS_PORT_ENV
+        if not raw:
+            return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ValidationError(f"{source} must be a port number from 1 to 65535, got {raw[:20]!r}")
+    return int(raw)
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Serve ``/metrics`` on ``host:port``; a taken port is one clear line, not a traceback."""
+    from core.domain.errors import PermanentError
+    from core.observability.metrics import serve
+
+    try:
+        serve(port, addr=host)
+    except OSError as exc:
+        raise PermanentError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
+                             f"(choose another --metrics-port / PHOENIX_METRICS_PORT)") from None
+    print(f"metrics on http://{host}:{port}/metrics", flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -33,7 +68,13 @@ def _run(args: argparse.Namespace) -> int:
         if args.lease <= 0:
             raise ValidationError("--lease must be a positive number of seconds")
         settings = replace(settings, scheduler_lease_s=args.lease)
+    port = metrics_port(args.metrics_port, os.environ)
     logging.getLogger("core").setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+    from core.observability.metrics import mark_process
+
+    mark_process("scheduler")
+    if port is not None and not args.once:  # before the database work: a taken port fails fast
+        serve_metrics(port, args.metrics_host)
     services = bootstrap(settings)
     # A standing scheduler also runs the promoted pipeline as this host's collector.
     scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base,

@@ -12,7 +12,8 @@ scheduler died never runs forever.
 - ``is_ready`` = both ``/healthz`` answer 200;
 - ``healthy`` = the stored PID is alive and still a phoenix collector of this experiment;
   a dead child is restarted with exponential backoff (each crash recorded in the audit
-  log) up to ``max_restarts``, after which the experiment is reported unhealthy;
+  log, each restart counted in ``phoenix_collector_restarts_total``) up to ``max_restarts``,
+  after which the experiment is reported unhealthy;
 - ``teardown`` stops it (SIGTERM, then SIGKILL) — also any orphan whose PID is stored.
 With ``tie_children`` (``experiment run --wait``) every child also dies with the deployer's
 process, however that ends: the kernel sends it SIGTERM (``PR_SET_PDEATHSIG``, set by an
@@ -43,6 +44,7 @@ import sys
 import threading
 import time
 import urllib.request
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,7 @@ from typing import Any
 
 from core.domain.errors import PermanentError, TemporaryError
 from core.domain.experiment import MEASURING_STATES, Experiment
+from core.observability.metrics import COLLECTOR_RESTARTS, COLLECTORS_RUNNING
 from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied, reap
 
 log = logging.getLogger(__name__)
@@ -260,6 +263,20 @@ def run_collector(
 
 # ---------------------------------------------------------------- the deployer
 
+#: How long the restart counters of a torn-down experiment stay exported.
+RESTART_LABELS_KEEP_S = 3600.0
+
+#: Every live LocalDeployer of this process (weakly: tests make many), for the gauge below.
+_deployers: weakref.WeakValueDictionary[int, LocalDeployer] = weakref.WeakValueDictionary()
+
+
+def _collectors_running() -> float:
+    """``phoenix_collectors_running{runtime="local"}``: supervised processes alive right now (read at scrape)."""
+    return float(sum(d.running_processes() for d in list(_deployers.values())))
+
+
+COLLECTORS_RUNNING.labels("local").set_function(_collectors_running)
+
 
 @dataclass
 class LocalDeployer:
@@ -282,6 +299,27 @@ class LocalDeployer:
     _next_restart: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _production: Any = field(default=None, repr=False)
+    #: experiment id → PIDs this deployer started or adopted (``phoenix_collectors_running``)
+    _supervised: dict[str, set[int]] = field(default_factory=dict, repr=False)
+    #: experiment id → when it was torn down: its restart counters go an hour later (bounded labels)
+    _torn_down: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        _deployers[id(self)] = self
+
+    def running_processes(self) -> int:
+        """How many of the collector processes this deployer supervises are running (zombies are not)."""
+        with self._lock:
+            pids = {pid for pids in self._supervised.values() for pid in pids}
+        return sum(1 for pid in pids if is_running(pid))
+
+    def _supervise(self, eid: str, info: dict[str, Any]) -> dict[str, Any]:
+        pids = {int(p) for p in info.get("pids", ())}
+        if info.get("measurer_pid"):
+            pids.add(int(info["measurer_pid"]))
+        with self._lock:
+            self._supervised[eid] = pids
+        return info
 
     def _stored(self, eid: str) -> list[Any]:
         with self.uow_factory() as uow:
@@ -345,15 +383,18 @@ class LocalDeployer:
         expected = 4 if self.otelcol_bin else 2
         if running and len(running) == len(stored) == expected:  # idempotent: already deployed
             ports = {p.role: p.port for p in running}
-            return self._info(running[0].pid, ports)
+            info = self._info(running[0].pid, ports)
+            with self._lock:  # adopted (e.g. after a scheduler restart): supervised from now on
+                self._supervised[experiment.id] = {p.pid for p in running}
+            return info
         self.cleanup_orphans(experiment)
         if self.otelcol_bin:
-            return self._deploy_otelcol(experiment)
+            return self._supervise(experiment.id, self._deploy_otelcol(experiment))
         ports = {"baseline": free_port(), "candidate": free_port()}
         while ports["candidate"] == ports["baseline"]:
             ports["candidate"] = free_port()
         pid = self._spawn(experiment, ports)
-        return self._info(pid, ports)
+        return self._supervise(experiment.id, self._info(pid, ports))
 
     def _deploy_otelcol(self, experiment: Experiment) -> dict[str, Any]:
         """Tap + baseline + candidate real collectors (identical input by construction) and the
@@ -450,15 +491,21 @@ class LocalDeployer:
         self._restarts[experiment.id] = n + 1
         self._next_restart.pop(experiment.id, None)
         if self.otelcol_bin:
-            self._deploy_otelcol(experiment)
-            return True
-        ports = {p.role: int(p.port) for p in stored if p.port} or {"baseline": free_port(), "candidate": free_port()}
-        self._spawn(experiment, ports)
+            self._supervise(experiment.id, self._deploy_otelcol(experiment))
+        else:
+            ports = {p.role: int(p.port) for p in stored if p.port} or {"baseline": free_port(), "candidate": free_port()}
+            self._supervise(experiment.id, {"pids": [self._spawn(experiment, ports)]})
+        # Both variants restart together (they must keep seeing identical input): one each.
+        for variant in ("baseline", "candidate"):
+            COLLECTOR_RESTARTS.labels(experiment.id, variant).inc()
+        log.warning("restarted the collectors of %s (restart %d of %d)", experiment.id, n + 1, self.max_restarts)
         return True
 
     def teardown(self, experiment: Experiment) -> None:
         with self._lock:
             child = self._children.pop(experiment.id, None)
+            self._supervised.pop(experiment.id, None)
+        self._forget_old_restart_counts(experiment.id)
         pids = {p.pid for p in self._stored(experiment.id)} | ({child.pid} if child else set())
         for pid in pids:
             stop_pid(pid, experiment.id)
@@ -473,6 +520,22 @@ class LocalDeployer:
                 if p.status == "running":
                     uow.processes.set_status(p.id, "stopped")
             uow.commit()
+
+    def _forget_old_restart_counts(self, torn_down: str) -> None:
+        """Drop the restart counters of experiments torn down over ``RESTART_LABELS_KEEP_S`` ago.
+
+        Kept a while so Prometheus scrapes the last restarts of a finished experiment; then
+        dropped, so a long-running scheduler's label sets stay bounded."""
+        now = time.monotonic()
+        with self._lock:
+            self._torn_down.setdefault(torn_down, now)
+            old = [eid for eid, at in self._torn_down.items() if now - at > RESTART_LABELS_KEEP_S]
+            for eid in old:
+                del self._torn_down[eid]
+        for eid in old:
+            for variant in ("baseline", "candidate"):
+                with contextlib.suppress(KeyError):  # never restarted: no counter to drop
+                    COLLECTOR_RESTARTS.remove(eid, variant)
 
     def reconcile_production(self, port: int) -> str:
         """Run the promoted pipeline as this host's standing collector (``collector --production``)."""

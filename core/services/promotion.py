@@ -42,6 +42,7 @@ from core.domain.production import (
     require_production,
     target_key,
 )
+from core.observability.metrics import PROMOTIONS
 from core.render.k8s import K8sOptions
 from core.services.authz import mutation, query, record
 from core.services.pipelines import render_checked
@@ -133,7 +134,24 @@ class PromotionService:
 
     @mutation(AUDIT_ACTION)
     def promote(self, actor: Actor, request: Promote) -> ProductionRecord:
-        """Make the experiment's candidate the production pipeline of its target (see module doc)."""
+        """Make the experiment's candidate the production pipeline of its target (see module doc).
+
+        Counted in ``phoenix_promotions_total`` by outcome: ``promoted``, ``unchanged`` (already
+        production), ``denied`` (``PromotionDenied``: verdict, role or reason) or ``failed``.
+        """
+        outcome = "failed"
+        try:
+            promoted, changed = self._promote(actor, request)
+            outcome = "promoted" if changed else "unchanged"
+            return promoted
+        except PromotionDenied:
+            outcome = "denied"
+            raise
+        finally:
+            PROMOTIONS.labels(outcome).inc()
+
+    def _promote(self, actor: Actor, request: Promote) -> tuple[ProductionRecord, bool]:
+        """The promotion, and whether it changed what runs in production."""
         force, reason = request.force, request.reason
         with self.uow_factory() as uow:
             exp = uow.experiments.get(request.experiment_id)
@@ -143,7 +161,7 @@ class PromotionService:
             with self.uow_factory() as uow:  # idempotent: already production for this target
                 record(uow, exp.id, details={"target": key, "unchanged": True})
                 uow.commit()
-            return existing
+            return existing, False
         check_allowed(exp, force=force, reason=reason, is_admin=actor.role >= Role.ADMIN)
         verdict = (exp.result or {}).get("verdict")
         forced = verdict != PROMOTE_VERDICT
@@ -179,7 +197,7 @@ class PromotionService:
                 # stays in the append-only history, unreferenced).
                 record(uow, exp.id, details={"target": key, "unchanged": True})
                 uow.commit()
-                return ProductionRecord.from_dict(raw)
+                return ProductionRecord.from_dict(raw), False
             previous = raw.get("experiment_id") if raw else None
             uow.settings.set(production_key(key), promoted.to_dict(), by=actor.name)
             uow.settings.set(promotion_key(exp.id), promoted.to_dict(with_graph=False), by=actor.name)
@@ -189,4 +207,4 @@ class PromotionService:
                 "reason": promoted.reason, "verdict": verdict, "replaces_experiment": previous,
             })  # fmt: skip
             uow.commit()
-        return promoted
+        return promoted, True

@@ -41,6 +41,16 @@ def is_postgres(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
+def sqlite_file_missing(url: str) -> str | None:
+    """The path of an SQLite database file that no longer exists (None: not SQLite, in memory, or present)."""
+    parsed = make_url(url)
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    path = Path(db).expanduser()
+    return None if path.exists() else str(path)
+
+
 def masked(url: str) -> str:
     """The database URL with its password hidden (``core.redact.mask_url``)."""
     return mask_url(url)

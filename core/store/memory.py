@@ -25,6 +25,7 @@ from core.domain.records import (
     ShareLinkRecord,
 )
 from core.domain.samples import VARIANTS, MeasurementSample
+from core.store.claims import Claimed, count_committed
 
 
 @dataclass
@@ -65,6 +66,13 @@ class _Repo:
 
 class MemoryExperimentRepository(_Repo):
 
+    def _record(self, exp: Experiment) -> None:
+        """Log the pending events; the unit counts them as transitions once it commits."""
+        self.store.event_log.extend(exp.pending_events)
+        if self._uow is not None:
+            self._uow.written.extend(exp.pending_events)
+        exp.pending_events.clear()
+
     def get(self, experiment_id: str) -> Experiment:
         if experiment_id not in self.store.experiments:
             raise NotFoundError(f"no experiment with id {experiment_id!r}")
@@ -98,8 +106,7 @@ class MemoryExperimentRepository(_Repo):
             raise ConcurrencyError(f"an experiment with id {exp.id} already exists")
         self._wrote()
         exp.version = 1
-        self.store.event_log.extend(exp.pending_events)
-        exp.pending_events.clear()
+        self._record(exp)
         self.store.experiments[exp.id] = _out(exp)
 
     def save(self, exp: Experiment) -> None:
@@ -113,8 +120,7 @@ class MemoryExperimentRepository(_Repo):
             )
         self._wrote()
         exp.version += 1
-        self.store.event_log.extend(exp.pending_events)
-        exp.pending_events.clear()
+        self._record(exp)
         self.store.experiments[exp.id] = _out(exp)
 
     def _needs_work(self, e: Experiment) -> bool:
@@ -129,9 +135,10 @@ class MemoryExperimentRepository(_Repo):
         *,
         experiment_ids: Collection[str] | None = None,
         dry_run: bool | None = None,
-    ) -> list[str]:
+    ) -> Claimed:
         self._wrote()
         out: list[str] = []
+        taken_over: list[str] = []
         for e in sorted(self.store.experiments.values(), key=lambda e: (e.created_at, e.id)):
             if len(out) >= limit:
                 break
@@ -143,9 +150,11 @@ class MemoryExperimentRepository(_Repo):
                 continue
             holder = self.store.claims.get(e.id)
             if holder is None or holder[0] == owner or holder[1] < now:
+                if holder is not None and holder[0] != owner:
+                    taken_over.append(e.id)
                 self.store.claims[e.id] = (owner, now + timedelta(seconds=lease_s))
                 out.append(e.id)
-        return out
+        return Claimed(out, taken_over)
 
     def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
         holder = self.store.claims.get(experiment_id)
@@ -455,6 +464,7 @@ class MemoryUnitOfWork:
     def __enter__(self) -> MemoryUnitOfWork:
         self._snapshot = copy.deepcopy(self.store.__dict__)
         self.dirty = False
+        self.written: list[TransitionEvent] = []  # counted on commit, as the SQL unit does
         self.experiments = MemoryExperimentRepository(self.store, self)
         self.samples = MemorySampleRepository(self.store, self)
         self.pipelines = MemoryPipelineRepository(self.store, self)
@@ -474,8 +484,10 @@ class MemoryUnitOfWork:
         self.commits += 1
         self.dirty = False
         self._snapshot = copy.deepcopy(self.store.__dict__)
+        count_committed(self.written)
 
     def rollback(self) -> None:
+        self.written.clear()
         # Only undo what this unit wrote: a unit that wrote nothing must not clobber
         # what another unit committed meanwhile (interleaved units in one test).
         if self.dirty:

@@ -28,6 +28,7 @@ from core.domain.records import (
     ShareLinkRecord,
 )
 from core.domain.samples import VARIANTS, MeasurementSample
+from core.store.claims import Claimed
 from core.store.models import (
     ApiTokenRow,
     AppSettingRow,
@@ -102,6 +103,9 @@ class SqlExperimentRepository:
     def __init__(self, session: Session):
         self.session = session
         self._recent: ExperimentRow | None = None
+        #: Transition events written in this unit of work and not yet committed: the unit
+        #: counts them (``phoenix_experiment_transitions``) once its commit succeeds.
+        self.written: list[TransitionEvent] = []
 
     # ------------------------------------------------------------ reads
 
@@ -203,6 +207,7 @@ class SqlExperimentRepository:
             self.session.flush()
         except sa_exc.IntegrityError:
             raise ConcurrencyError(f"experiment {exp.id}'s event log was written concurrently; reload") from None
+        self.written.extend(exp.pending_events)
         exp.pending_events.clear()
 
     # ------------------------------------------------------------ scheduler claims
@@ -216,7 +221,7 @@ class SqlExperimentRepository:
         *,
         experiment_ids: Collection[str] | None = None,
         dry_run: bool | None = None,
-    ) -> list[str]:
+    ) -> Claimed:
         """Claim up to ``limit`` experiments needing work (active, or terminal awaiting teardown).
 
         A claim is a lease (``claimed_by``, ``lease_until``) so it works on SQLite and
@@ -227,16 +232,18 @@ class SqlExperimentRepository:
         ``experiment_ids``: only these (a scheduler that drives just its own experiments,
         ``experiment run --wait``); ``dry_run``: only experiments of that kind of runtime
         (a runtime that starts real processes never takes a dry run, and back).
+        The answer's ``taken_over`` names the claimed ones whose expired lease was another
+        scheduler's (``core.store.claims``).
         """
         if experiment_ids is not None and not experiment_ids:
-            return []
+            return Claimed()
         free = or_(
             ExperimentRow.claimed_by.is_(None),
             ExperimentRow.claimed_by == owner,
             ExperimentRow.lease_until < now,
         )
         q = (
-            select(ExperimentRow.id)
+            select(ExperimentRow.id, ExperimentRow.claimed_by)
             # `= true`, not `IS true`: only the former can use ix_experiments_needs_teardown.
             .where(or_(ExperimentRow.state.in_(_ACTIVE), ExperimentRow.needs_teardown == True))  # noqa: E712
             .where(free)
@@ -252,9 +259,12 @@ class SqlExperimentRepository:
             q = q.where(ExperimentRow.dry_run.is_(bool(dry_run)))
         if self.session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        ids = list(self.session.scalars(q))
-        if not ids:
-            return []
+        rows = list(self.session.execute(q))
+        if not rows:
+            return Claimed()
+        ids = [eid for eid, _ in rows]
+        # A candidate still held by someone else is free only because that lease expired.
+        others = {eid for eid, holder in rows if holder is not None and holder != owner}
         until = now + timedelta(seconds=lease_s)
         # One conditional UPDATE (not one per row): atomic on both backends, so two
         # schedulers cannot both win a row; RETURNING says which ones this one won.
@@ -267,7 +277,7 @@ class SqlExperimentRepository:
                 .execution_options(synchronize_session=False)
             )
         )
-        return [eid for eid in ids if eid in won]
+        return Claimed([eid for eid in ids if eid in won], taken_over=others & won)
 
     def holds_claim(self, experiment_id: str, owner: str, now: datetime) -> bool:
         # Loads (and refreshes) the whole row and keeps it referenced (the session's identity

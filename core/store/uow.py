@@ -20,8 +20,10 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.domain.errors import TemporaryError
 from core.store import audit_guard  # noqa: F401 - installs the append-only audit guard
-from core.store.db import make_engine, translate_error
+from core.store.claims import count_committed
+from core.store.db import make_engine, masked, sqlite_file_missing, translate_error
 from core.store.migrate import diagnose_missing_schema
 from core.store.repositories import (
     SqlAuditRepository,
@@ -61,6 +63,7 @@ class SqlAlchemyUnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self.session is not None
+        self.experiments.written.clear()
         try:
             self.session.rollback()
         except Exception:  # noqa: BLE001 - a dead connection cannot roll back; closing is enough
@@ -77,13 +80,18 @@ class SqlAlchemyUnitOfWork:
         try:
             self.session.commit()
         except Exception as exc:
+            self.experiments.written.clear()  # rolled back: none of them happened
             translated = translate_error(self._url, exc, diagnose_missing_schema)
             if translated is not None:
                 raise translated from None
             raise
+        # Counted here, after the commit, and nowhere else: every writer of transitions
+        # (scheduler, services, CLI) commits through a unit of work, so each is counted once.
+        count_committed(self.experiments.written)
 
     def rollback(self) -> None:
         assert self.session is not None
+        self.experiments.written.clear()
         self.session.rollback()
 
 
@@ -99,9 +107,16 @@ class Database:
         return SqlAlchemyUnitOfWork(self._sessions, self.url)
 
     def ping(self) -> None:
-        """Raise TemporaryError with a clear message when the database does not answer."""
+        """Raise TemporaryError with a clear message when the database does not answer.
+
+        An SQLite file deleted under a running process still answers on the connections
+        the pool holds open (they read the unlinked file), so its path is checked too.
+        """
         from sqlalchemy import text
 
+        missing = sqlite_file_missing(self.url)
+        if missing is not None:
+            raise TemporaryError(f"database {masked(self.url)} is unavailable: {missing} does not exist")
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -311,11 +311,20 @@ def test_cors_closed_by_default_and_opened_by_env(svc: Any) -> None:
 def test_health_ready_and_metrics(client: TestClient, heads: dict[str, dict[str, str]]) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready", "checks": {"database": "ok"}}
+    # The instruments are process-wide (other tests add to them too): compare before and after.
+    labels = {"method": "GET", "route": "/api/v1/experiments/{experiment_id}", "status": "404"}
+    before = _sample(client.get("/metrics").text, "phoenix_api_requests_total", labels)
     client.get("/api/v1/experiments/nope", headers=heads["viewer"])
     text = client.get("/metrics").text
-    assert ('phoenix_api_requests_total{method="GET",route="/api/v1/experiments/{experiment_id}",status="404"} 1.0'
-            in text)
+    assert _sample(text, "phoenix_api_requests_total", labels) == before + 1
     assert "phoenix_api_request_seconds_bucket" in text
+
+
+def _sample(text: str, name: str, labels: dict[str, str]) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and s.labels == labels)
 
 
 def test_readyz_is_503_when_the_database_is_away(svc: Any) -> None:
