@@ -197,7 +197,7 @@ AB_COMPARISON = DashboardSpec(
             PanelSpec("Collector CPU", "CPU cores of each variant's own collector process.",
                       (q(f"phoenix:collector_cpu:rate1m{{{EXP_VAR}}}", "{{phoenix_variant}}"),), unit="short"),
             PanelSpec("Collector memory", "RSS of each variant's collector process.",
-                      (q(f"max by (phoenix_variant) (otelcol_process_memory_rss_bytes{{{EXP_VAR}}})",
+                      (q(f"max by (phoenix_variant) (otelcol_process_memory_rss{{{EXP_VAR}}})",
                          "{{phoenix_variant}}"),), unit="bytes"),
         )),
     ),
@@ -214,32 +214,36 @@ PIPELINE_PERFORMANCE = DashboardSpec(
         Section("Receivers", (
             PanelSpec("Accepted points per second", "Points each collector's receivers accepted.",
                       (q("sum by (phoenix_variant, receiver) "
-                         f"(rate(otelcol_receiver_accepted_metric_points_total{{{EXP_VAR}}}[{RATE}]))",
+                         f"(rate(otelcol_receiver_accepted_metric_points{{{EXP_VAR}}}[{RATE}]))",
                          "{{phoenix_variant}} {{receiver}}"),)),
             PanelSpec("Refused points per second", "Points receivers refused (back-pressure or bad data).",
                       (q("sum by (phoenix_variant, receiver) "
-                         f"(rate(otelcol_receiver_refused_metric_points_total{{{EXP_VAR}}}[{RATE}]))",
+                         f"(rate(otelcol_receiver_refused_metric_points{{{EXP_VAR}}}[{RATE}]))",
                          "{{phoenix_variant}} {{receiver}}"),)),
         )),
         Section("Processors", (
             PanelSpec("Items into each processor", "Items per second entering each processor.",
                       (q("sum by (phoenix_variant, processor) "
-                         f"(rate(otelcol_processor_incoming_items_total{{{EXP_VAR}}}[{RATE}]))",
+                         f"(rate(otelcol_processor_incoming_items{{{EXP_VAR}}}[{RATE}]))",
                          "{{phoenix_variant}} {{processor}}"),)),
             PanelSpec("Items out of each processor", "Items per second leaving each processor.",
                       (q("sum by (phoenix_variant, processor) "
-                         f"(rate(otelcol_processor_outgoing_items_total{{{EXP_VAR}}}[{RATE}]))",
+                         f"(rate(otelcol_processor_outgoing_items{{{EXP_VAR}}}[{RATE}]))",
                          "{{phoenix_variant}} {{processor}}"),)),
         )),
         Section("Exporters", (
             PanelSpec("Sent points per second", "Points each exporter sent.",
                       (q("sum by (phoenix_variant, exporter) "
-                         f"(rate(otelcol_exporter_sent_metric_points_total{{{EXP_VAR}}}[{RATE}]))",
+                         f"(rate(otelcol_exporter_sent_metric_points{{{EXP_VAR}}}[{RATE}]))",
                          "{{phoenix_variant}} {{exporter}}"),), width=8),
-            PanelSpec("Failed points per second", "Points exporters failed to send.",
+            PanelSpec("Failed points per second", "Points in failed send attempts of each exporter (a dead "
+                      "downstream, retries included), and points receivers failed to pass on.",
                       (q("sum by (phoenix_variant, exporter) "
-                         f"(rate(otelcol_exporter_send_failed_metric_points_total{{{EXP_VAR}}}[{RATE}]))",
-                         "{{phoenix_variant}} {{exporter}}"),), width=8),
+                         f"(rate(otelcol_exporter_send_failed_metric_points{{{EXP_VAR}}}[{RATE}]))",
+                         "{{phoenix_variant}} {{exporter}}"),
+                       q("sum by (phoenix_variant, receiver) "
+                         f"(rate(otelcol_receiver_failed_metric_points{{{EXP_VAR}}}[{RATE}]))",
+                         "{{phoenix_variant}} {{receiver}}")), width=8),
             PanelSpec("Queue size vs capacity", "Batches waiting in each exporter's sending queue.",
                       (q(f"max by (phoenix_variant, exporter) (otelcol_exporter_queue_size{{{EXP_VAR}}})",
                          "{{phoenix_variant}} {{exporter}} size"),
@@ -249,9 +253,9 @@ PIPELINE_PERFORMANCE = DashboardSpec(
         Section("Collector cost", (
             PanelSpec("CPU by variant", "CPU cores each collector process uses.",
                       (q("sum by (phoenix_variant) "
-                         f"(rate(otelcol_process_cpu_seconds_total{{{EXP_VAR}}}[{RATE}]))", "{{phoenix_variant}}"),)),
+                         f"(rate(otelcol_process_cpu_seconds{{{EXP_VAR}}}[{RATE}]))", "{{phoenix_variant}}"),)),
             PanelSpec("RSS by variant", "Resident memory of each collector process.",
-                      (q(f"max by (phoenix_variant) (otelcol_process_memory_rss_bytes{{{EXP_VAR}}})",
+                      (q(f"max by (phoenix_variant) (otelcol_process_memory_rss{{{EXP_VAR}}})",
                          "{{phoenix_variant}}"),), unit="bytes"),
         )),
     ),
