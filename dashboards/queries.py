@@ -122,6 +122,12 @@ def external_names(path: Path = HERE / "external_metrics.yaml") -> dict[str, str
     return {name: source["source"] for source in doc["sources"] for name in source["names"]}
 
 
+def only_after_failure(path: Path = HERE / "external_metrics.yaml") -> set[str]:
+    """Collector names that exist only once something failed (a healthy run has no such series)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name for source in doc["sources"] if source.get("only_after_failure") for name in source["names"]}
+
+
 def known_names() -> set[str]:
     return phoenix_names() | recording_rules() | set(external_names())
 
