@@ -33,7 +33,7 @@ BUILD_INFO = Gauge("phoenix_build_info", "1 for each running Phoenix process, by
 TRANSITIONS = Counter("phoenix_experiment_transitions", "Experiment state transitions committed by this process",
                       ["from_state", "to_state"])
 PROMOTIONS = Counter("phoenix_promotions", "Pipeline promotions finished by this process",
-                     ["outcome"])  # outcome: promoted | failed
+                     ["outcome"])  # outcome: promoted | unchanged | denied | failed
 
 # ---------------------------------------------------------------- scheduler
 TICK_SECONDS = Histogram("phoenix_scheduler_tick_seconds", "Duration of one scheduler tick (claim, steps, store)",
