@@ -24,6 +24,7 @@ moment a module uses the instrument, its panels are held to "returns data" like 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,7 +105,6 @@ class CollectorTargets(threading.Thread):
         super().__init__(daemon=True)
         self.data_dir, self.sd_dir = data_dir, sd_dir
         self.stop = threading.Event()
-        self.seen_ports: set[int] = set()
 
     def targets(self) -> list[dict[str, Any]]:
         groups: list[dict[str, Any]] = []
@@ -140,7 +140,6 @@ class Run:
     experiment_id: str
     started: float
     ended: float
-    restarted: bool
 
 
 def _wait(what: str, cond: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
@@ -270,14 +269,15 @@ def run(tmp_path_factory: pytest.TempPathFactory, otelcol_bin: str) -> Iterator[
             assert promoted.status_code == 200, promoted.text
             _drive_api(http, grpc_port, token)
         time.sleep(4)  # a few more scrapes and rule evaluations after the last event
-        yield Run(prom, eid, started, time.time(), restarted=True)
+        yield Run(prom, eid, started, time.time())
     finally:
         sd.stop.set()
         for proc in reversed(procs):
             _stop(proc)
         for cfg in tmp.glob("otelcol-*.yaml"):  # the runtime stops its collectors; make sure, whatever happened
             for pid in _pids_running(str(cfg)):
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
+                    os.kill(pid, signal.SIGKILL)
         prom.stop()
 
 
