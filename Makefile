@@ -16,7 +16,7 @@ TEST_DEB_PACKAGES := postgresql prometheus chromium git redis-server
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 
-.PHONY: run test smoke collector setup setup-dev deb-packages lint unit fuzz bench clean grpc
+.PHONY: run test smoke collector setup setup-dev deb-packages lint unit fuzz bench clean grpc dashboards
 
 # The gRPC stubs are generated from the .proto files, never committed (core/api/grpc_build.py).
 PROTOS := $(shell find proto -name '*.proto')
@@ -93,6 +93,10 @@ fuzz: setup-dev
 
 bench: setup
 	$(BIN)/phoenix bench --json
+
+# Regenerate the Grafana dashboards and their provisioning (dashboards/build.py); commit the result.
+dashboards: setup-dev
+	$(BIN)/python dashboards/build.py
 
 clean:
 	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build core/api/grpc_gen

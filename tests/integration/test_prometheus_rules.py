@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "k8s" / "prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -30,6 +31,39 @@ def test_rules_are_valid():
 def test_rules_behave_on_known_series():
     r = promtool("test", "rules", "rules_test.yml")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_phoenix_alerts_are_valid_and_each_has_severity_runbook_and_for():
+    r = promtool("check", "rules", "phoenix-alerts.yml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rules = [rule for g in yaml.safe_load((PROM_DIR / "phoenix-alerts.yml").read_text())["groups"] for rule in g["rules"]]
+    severities = {rule["alert"]: rule["labels"]["severity"] for rule in rules}
+    assert severities == {
+        "PhoenixDown": "critical", "PhoenixDatabaseUnreachable": "critical", "PhoenixCollectorCrashLooping": "critical",
+        "PhoenixSchedulerLagging": "warning", "PhoenixExperimentFailed": "warning", "PhoenixApiLatencyHigh": "warning",
+        "PhoenixPromotionDone": "info",
+    }  # fmt: skip
+    for rule in rules:
+        assert "for" in rule, rule["alert"]
+        assert {"summary", "description", "runbook"} <= set(rule["annotations"]), rule["alert"]
+
+
+def test_every_phoenix_alert_is_unit_tested_firing_and_silent():
+    """Each alert has a promtool case where it fires and one where it stays silent."""
+    tests = yaml.safe_load((PROM_DIR / "phoenix-alerts_test.yml").read_text())["tests"]
+    cases = [case for t in tests for case in t.get("alert_rule_test", [])]
+    alerts = [rule["alert"] for g in yaml.safe_load((PROM_DIR / "phoenix-alerts.yml").read_text())["groups"]
+              for rule in g["rules"]]  # fmt: skip
+    for alert in alerts:
+        mine = [c for c in cases if c["alertname"] == alert]
+        assert any(c.get("exp_alerts") for c in mine), f"{alert}: no case where it fires"
+        assert any(not c.get("exp_alerts") for c in mine), f"{alert}: no case where it stays silent"
+
+
+def test_phoenix_alerts_behave_on_known_series():
+    r = promtool("test", "rules", "phoenix-alerts_test.yml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
 
 
 @pytest.mark.parametrize(
