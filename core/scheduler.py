@@ -51,6 +51,7 @@ from core.domain.errors import ConcurrencyError, NotFoundError, PhoenixError, Te
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import Analyzer, Deployer, Notice, SchedulerBeat, UnitOfWork, UnitOfWorkFactory
 from core.domain.samples import MeasurementSample
+from core.observability.context import bind, scope
 from core.observability.metrics import (
     CLAIMED,
     LAST_TICK,
@@ -59,7 +60,6 @@ from core.observability.metrics import (
     TICK_SECONDS,
     TICKS,
 )
-from core.observability.context import bind, scope
 from core.observability.tracing import annotate, span, traced
 
 log = logging.getLogger(__name__)

@@ -53,9 +53,9 @@ from typing import Any
 
 from core.domain.errors import PermanentError, TemporaryError
 from core.domain.experiment import MEASURING_STATES, Experiment
-from core.observability.metrics import COLLECTOR_RESTARTS, COLLECTORS_RUNNING
 from core.observability.context import child_env
 from core.observability.logs import json_line
+from core.observability.metrics import COLLECTOR_RESTARTS, COLLECTORS_RUNNING
 from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied, reap
 
 log = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from core.domain.ports import (
 from core.domain.records import AuditEntry
 from core.domain.samples import MeasurementSample
 from core.events.memory import MemoryEventBus
-from core.services import listing_cache
 from core.observability.context import correlation_id
 from core.observability.tracing import traced_service
+from core.services import listing_cache
 from core.services.authz import mutation, query, record
 from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
