@@ -164,6 +164,20 @@ SYSTEM_HEALTH = DashboardSpec(
                          "(increase(phoenix_collector_restarts_total[1h]))",
                          "{{phoenix_experiment_id}} {{phoenix_variant}}"),), width=8),
         )),
+        Section("UI, estimates, shared cache", (
+            PanelSpec("UI page runs", "Streamlit script runs per second, by page.",
+                      (q(f"sum by (page) (rate(phoenix_ui_page_runs_total[{RATE}]))", "{{page}}"),), width=6),
+            PanelSpec("UI errors (1h)", "Errors the UI showed, by page and kind (user = a refused input, "
+                      "bug = a traceback in the log under the reference shown).",
+                      (q("sum by (page, kind) (increase(phoenix_ui_errors_total[1h]))", "{{page}} {{kind}}"),),
+                      width=6),
+            PanelSpec("Estimate p95", "95th percentile duration of computed estimates (cache misses).",
+                      (q("histogram_quantile(0.95, sum by (le) "
+                         f"(rate(phoenix_estimate_seconds_bucket[{RATE}])))", "p95"),), unit="s", width=6),
+            PanelSpec("Shared cache backend", "1 while Redis answers the cache, 0 while each process falls back "
+                      "to its own memory (degraded).",
+                      (q("min by (backend) (phoenix_cache_backend_up)", "{{backend}}"),), kind="stat", width=6),
+        )),
     ),
 )
 
