@@ -10,7 +10,7 @@ The PromQL (``X`` = experiment id, ``W`` = rate window, ``I`` = interval in seco
     series      count by (phoenix_variant) ({phoenix_experiment_id="X", __name__=~"process_.*"})
     datapoints  max by (phoenix_variant) (phoenix_interval_datapoints{…})
     bytes       max by (phoenix_variant) (phoenix_interval_bytes{…})
-    cpu %       max by (phoenix_variant) (rate(otelcol_process_cpu_seconds_total{…}[W])) * 100
+    cpu %       max by (phoenix_variant) (rate(otelcol_process_cpu_seconds{…}[W]) or rate(…_total{…}[W])) * 100
     rss MB      max by (phoenix_variant) (otelcol_process_memory_rss{…}) / 1048576
     coverage %  min by (phoenix_variant) (phoenix_critical_coverage_ratio{…}) * 100
     processes   max by (phoenix_variant) (phoenix_processes_seen{…})
@@ -27,7 +27,8 @@ Per-interval data points and bytes come from the emulator's ``phoenix_interval_*
 (the figures of the last interval, exactly what the database stores): a ``rate()`` of the
 ``otelcol_*`` counters would smear each step over scrape offsets that differ between the
 two targets. The counters are still read, as run totals (``counter_totals``), to
-cross-check the gauges: ``increase(otelcol_exporter_sent_metric_points_total[run])``.
+cross-check the gauges: ``increase(otelcol_exporter_sent_metric_points[run])`` (or ``_total``:
+the real collector writes its counters without the suffix, the emulator with it).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def _sel(experiment_id: str) -> str:
     return f'phoenix_experiment_id="{experiment_id}"'
 
 
+def _counter(fn: str, name: str, selector: str, window: str) -> str:
+    """``fn`` over an otelcol counter under either name: the real collector's self-telemetry
+    (v0.159.0, pull reader) writes counters without ``_total``; the emulator writes ``_total``."""
+    return f"{fn}({name}{{{selector}}}[{window}]) or {fn}({name}_total{{{selector}}}[{window}])"
+
+
 def queries(experiment_id: str, interval_s: float, window_s: float) -> dict[str, str]:
     if not _ID.match(experiment_id):
         raise ValidationError(f"experiment id {experiment_id!r} is not safe to put in a PromQL selector")
@@ -56,7 +63,7 @@ def queries(experiment_id: str, interval_s: float, window_s: float) -> dict[str,
         "series": f'count by (phoenix_variant) ({{{s}, __name__=~"process_.*"}})',
         "datapoints": f"max by (phoenix_variant) (phoenix_interval_datapoints{{{s}}})",
         "bytes": f"max by (phoenix_variant) (phoenix_interval_bytes{{{s}}})",
-        "collector_cpu_pct": f"max by (phoenix_variant) (rate(otelcol_process_cpu_seconds_total{{{s}}}[{w}])) * 100",
+        "collector_cpu_pct": f"max by (phoenix_variant) ({_counter('rate', 'otelcol_process_cpu_seconds', s, w)}) * 100",
         "collector_rss_mb": f"max by (phoenix_variant) (otelcol_process_memory_rss{{{s}}}) / 1048576",
         "critical_coverage_pct": f"min by (phoenix_variant) (phoenix_critical_coverage_ratio{{{s}}}) * 100",
         "processes_seen": f"max by (phoenix_variant) (phoenix_processes_seen{{{s}}})",
@@ -124,8 +131,9 @@ class PrometheusReader:
         rng = f"{max(1, int((end - start).total_seconds()))}s"
         s = _sel(experiment_id)
         qs = {
-            "accepted_points": f"sum by (phoenix_variant) (increase(otelcol_receiver_accepted_metric_points_total{{{s}}}[{rng}]))",
-            "sent_points": f"max by (phoenix_variant) (increase(otelcol_exporter_sent_metric_points_total{{{s}}}[{rng}]))",
+            "accepted_points": "sum by (phoenix_variant) "
+                               f"({_counter('increase', 'otelcol_receiver_accepted_metric_points', s, rng)})",
+            "sent_points": f"max by (phoenix_variant) ({_counter('increase', 'otelcol_exporter_sent_metric_points', s, rng)})",
         }
         client = self._client()
         out: dict[str, dict[str, float]] = {}

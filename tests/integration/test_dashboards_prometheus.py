@@ -233,6 +233,17 @@ def _pids_of(data_dir: Path, eid: str, role: str) -> list[int]:
     return _pids_running(str(data_dir / f"otelcol-{eid}-{role}.yaml"))
 
 
+def _pids_with_env(key: str, value: str) -> list[int]:
+    """PIDs of processes (other than this one) started with ``key=value`` in their environment."""
+    entry, pids = f"{key}={value}".encode(), []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if entry in (d / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(d.name))
+    return pids
+
+
 def _pids_running(cfg: str) -> list[int]:
     pids = []
     for d in Path("/proc").iterdir():
@@ -292,8 +303,6 @@ def run(tmp_path_factory: pytest.TempPathFactory, otelcol_bin: str, redis_url: s
 
             _wait("the experiment to run", lambda: state() == "Running", 60, log)
             _drive_api(http, grpc_port, token)
-            _wait("the UI to answer", lambda: _answers(f"http://127.0.0.1:{ui_port}/_stcore/health"), 90, log)
-            _open_ui(f"http://127.0.0.1:{ui_port}/")
             victims = _pids_of(tmp, eid, "candidate")
             assert victims, "no candidate collector process found"
             # A crash: the runtime restarts the collectors (new ports; the file_sd follows).
@@ -306,12 +315,20 @@ def run(tmp_path_factory: pytest.TempPathFactory, otelcol_bin: str, redis_url: s
                                  json={"force": True, "reason": "dashboards integration test"})
             assert promoted.status_code == 200, promoted.text
             _drive_api(http, grpc_port, token)
+            # the UI started with the rest and is long up by now
+            _wait("the UI to answer", lambda: _answers(f"http://127.0.0.1:{ui_port}/_stcore/health"), 90, log)
+            _open_ui(f"http://127.0.0.1:{ui_port}/")
         time.sleep(4)  # a few more scrapes and rule evaluations after the last event
         yield Run(prom, eid, started, time.time())
     finally:
         sd.stop.set()
         for proc in reversed(procs):
             _stop(proc)
+        # The promoted pipeline's standing collector outlives Phoenix by design (production keeps
+        # reporting while Phoenix restarts); this one belongs to the test, so it goes too.
+        for pid in _pids_with_env("PHOENIX_DATA_DIR", str(tmp)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for cfg in tmp.glob("otelcol-*.yaml"):  # the runtime stops its collectors; make sure, whatever happened
             for pid in _pids_running(str(cfg)):
                 with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
@@ -388,3 +405,22 @@ def test_the_rules_load_and_the_promotion_alert_fires(run: Run) -> None:
     assert not bad, bad
     assert rules["PhoenixPromotionDone"]["state"] == "firing", rules["PhoenixPromotionDone"]
     assert rules["PhoenixDown"]["state"] == "inactive"  # everything Phoenix runs was up
+
+
+def test_the_analysis_reader_reads_real_collectors(run: Run) -> None:
+    """The real collector writes its counters without ``_total``: the reader's CPU figure and
+    run totals must still find them (they read the emulator's ``_total`` names too)."""
+    from datetime import UTC, datetime
+
+    from core.analysis.prometheus_reader import PrometheusReader, queries
+
+    reader = PrometheusReader(run.prometheus.url)
+    start, end = (datetime.fromtimestamp(t, UTC) for t in (run.started, run.ended))
+    totals = reader.counter_totals(run.experiment_id, start, end)
+    for variant in ("baseline", "candidate"):
+        assert totals.get(variant, {}).get("sent_points", 0) > 0, totals
+        assert totals.get(variant, {}).get("accepted_points", 0) > 0, totals
+    # The CPU query alone: read_samples also needs the measuring wrapper's interval stamps,
+    # which raw collectors do not serve.
+    cpu = _range_query(run, queries(run.experiment_id, 1.0, 4.0)["collector_cpu_pct"])
+    assert {r["metric"].get("phoenix_variant") for r in cpu} >= {"baseline", "candidate"}, cpu
