@@ -62,6 +62,7 @@ class SharedIdempotency:
                                            socket_timeout=SOCKET_TIMEOUT_S)
         self.fallback = fallback or Idempotency()
         self.ttl_s, self.wait_s = ttl_s, wait_s
+        self._away = False  # one warning per outage, not one per request
 
     @staticmethod
     def _name(owner: str, key: str) -> str:
@@ -72,9 +73,14 @@ class SharedIdempotency:
         try:
             claimed = self._redis.set(name, json.dumps({"digest": digest}), nx=True, ex=PENDING_S)
         except redis.RedisError as exc:
-            log.warning("idempotency: Redis does not answer (%s); keys stay in this process until it does",
-                        type(exc).__name__)
+            if not self._away:
+                self._away = True
+                log.warning("idempotency: Redis does not answer (%s); keys stay in this process until it does",
+                            type(exc).__name__)
             return self.fallback.run(owner, key, digest, create)
+        if self._away:
+            self._away = False
+            log.info("idempotency: Redis answers again; keys are shared again")
         if claimed:
             return self._create(name, digest, create)
         return self._replay(name, key, digest)

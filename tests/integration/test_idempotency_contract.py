@@ -5,6 +5,7 @@ once, and Redis going away degrades to this process's keys instead of failing th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -95,14 +96,18 @@ def test_replicas_racing_with_one_key_create_once(new_keys: Factory) -> None:
     assert made.made == 1 and len(answers) == 4 and all(a == answers[0] for a in answers)
 
 
-def test_without_redis_the_creates_go_on_with_this_process_keys() -> None:
+def test_without_redis_the_creates_go_on_with_this_process_keys(caplog: pytest.LogCaptureFixture) -> None:
     server = ThrowawayRedis().start()
     keys, made = SharedIdempotency(server.url), Counter()
     try:
         assert keys.run("ops", "before", "b", made.create)["id"] == 1
         server.kill()
-        assert keys.run("ops", "during", "b", made.create)["id"] == 2  # degraded, not failed
-        assert keys.run("ops", "during", "b", made.create)["id"] == 2  # still idempotent in this process
+        with caplog.at_level(logging.WARNING, logger="core.api.idempotency_redis"):
+            assert keys.run("ops", "during", "b", made.create)["id"] == 2  # degraded, not failed
+            assert keys.run("ops", "during", "b", made.create)["id"] == 2  # still idempotent in this process
+            assert keys.run("ops", "during-2", "b", made.create)["id"] == 3
+        outage = [r for r in caplog.records if "does not answer" in r.getMessage()]
+        assert len(outage) == 1, "one warning per outage, not one per request"
     finally:
         server.stop()
 
