@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from core.observability.context import bind, bind_from_env, new_id
+from core.observability.context import bind, bind_from_env, new_id, scope
 from core.observability.logs import ConfigurationError, configure_logging
 
 # Command groups, in help order. Each module has register(subparsers).
@@ -69,14 +69,35 @@ def _configure_logging(args: argparse.Namespace) -> None:
     A server binds none for itself: each request (or scheduler step) binds its own.
     """
     process = PROCESS_OF_COMMAND.get(args.command, "cli")
-    server = process != "cli"
-    level: int | None = logging.DEBUG if args.verbose else (None if server else logging.WARNING)
+    # ``scheduler --once`` is one tick a person runs: it prints the tick's errors itself, so its
+    # log stays quiet below ERROR (no second copy of each error as a warning line).
+    once = bool(getattr(args, "once", False))
+    server = process != "cli" and not once
+    quiet = logging.ERROR if once else logging.WARNING
+    level: int | None = logging.DEBUG if args.verbose else (None if server else quiet)
     configure_logging(process, level=level, fmt="json" if server else "text")
     if bind_from_env(os.environ) is None and not server:
         bind(correlation_id=new_id())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Called in-process (tests, a wrapper script), it leaves the logging
+    set-up and the bound ids as it found them: the next call starts clean."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with scope():
+            return _main(argv)
+    finally:
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from core.domain.errors import PhoenixError
 
     parser = build_parser()

@@ -48,6 +48,23 @@ def _isolated_phoenix_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield home
 
 
+@pytest.fixture(autouse=True)
+def _isolated_logging_and_ids() -> Iterator[None]:
+    """A test that configures logging or binds a correlation id in this process (an in-process
+    ``main()``, a page run) must not change what the next test logs or passes to children."""
+    import logging
+
+    from core.observability.context import scope
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    with scope():
+        yield
+    for h in [h for h in root.handlers if h not in handlers and getattr(h, "_phoenix", False)]:
+        root.removeHandler(h)
+    root.setLevel(level)
+
+
 PG_HOST = os.environ.get("PHOENIX_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PHOENIX_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("PHOENIX_TEST_PG_USER", "postgres")

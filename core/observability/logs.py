@@ -222,6 +222,9 @@ def configure_logging(process: str, *, level: int | str | None = None, stream: I
             root.removeHandler(old)
         root.addHandler(handler)
         root.setLevel(new_level)
+        # Alembic announces every schema check at INFO ("Context impl SQLiteImpl."): noise
+        # around the one line a refused database gets; kept when debugging.
+        logging.getLogger("alembic").setLevel(logging.NOTSET if new_level <= logging.DEBUG else logging.WARNING)
     return handler
 
 

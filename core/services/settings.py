@@ -444,7 +444,7 @@ class SettingsService:
             return []
         stored, db_error = self._stored()
         if db_error:
-            return [db_error]
+            return []  # nothing can be adopted; whatever needs the database next says why, once
         notes: list[str] = []
         for name, filename in LEGACY_FILES.items():
             path = Path(data_dir) / filename
