@@ -359,7 +359,8 @@ def test_redis_killed_mid_stream_the_stream_goes_on_by_polling_and_recovers(redi
         scheduler.tick(3)  # deploy, Running, a first collection: published into the void
         before = len(reader.until(lambda e: e.kind == "sample"))
         assert {e.wake for e in reader.seen[before - 1:] if e.wake} <= {"poll"}
-        assert httpx.get(f"{api.base}/readyz", timeout=10).status_code == 503
+        ready = httpx.get(f"{api.base}/readyz", timeout=10)  # degraded, still serving (docs/api.md)
+        assert ready.status_code == 200 and ready.json()["checks"]["redis"].startswith("degraded"), ready.text
         redis.start()  # same port: the API's subscription reconnects by itself
         deadline = time.monotonic() + STREAM_TIMEOUT_S
         while not any(e.wake == "bus" for e in reader.seen[before:]):

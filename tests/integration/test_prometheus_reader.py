@@ -84,9 +84,11 @@ def test_reader_agrees_with_database_path_within_one_percent():
         assert pr[key] == pytest.approx(db[key], rel=0.01), key
     assert pr["critical_coverage_pct"] == db["critical_coverage_pct"] == 100.0
     assert pr["identical_input"] is True
-    # the otelcol counters tell the same story: candidate sends 12 of every ~33 points
+    # the otelcol counters tell the same story: candidate sends 12 of every ~33 points. The two
+    # targets are scraped at different offsets, so each run total may hold one interval (of ~10)
+    # more or less than the other's at either end: up to about ±20 % on the ratio.
     ratio = totals["candidate"]["sent_points"] / totals["baseline"]["sent_points"]
-    assert ratio == pytest.approx(12 / 33, rel=0.1)
+    assert ratio == pytest.approx(12 / 33, rel=0.2)
 
 
 def test_reader_errors_are_clear():
