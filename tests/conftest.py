@@ -227,6 +227,16 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def private_redis() -> Iterator[ThrowawayRedis]:
+    """A redis-server of the test's own, for tests that kill and restart it."""
+    server = ThrowawayRedis().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def pg_empty_url(pg_server: PgServer) -> Iterator[str]:
     name = pg_server.create_database()
     try:

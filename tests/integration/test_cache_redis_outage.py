@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,15 +15,6 @@ from tests.conftest import ThrowawayRedis
 
 #: Bounds a cache that never recovers; with retry_after_s=0.2 it takes a fraction of a second.
 RECOVERS_WITHIN_S = 10.0
-
-
-@pytest.fixture
-def private_redis() -> Iterator[ThrowawayRedis]:
-    server = ThrowawayRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _up() -> float | None:

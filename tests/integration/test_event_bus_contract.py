@@ -94,15 +94,6 @@ def test_ping_answers(bus: EventBus) -> None:
 # ---- Redis going away: publishing never fails, subscribers come back by themselves ----------
 
 
-@pytest.fixture
-def private_redis() -> Iterator[ThrowawayRedis]:
-    server = ThrowawayRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _restart(server: ThrowawayRedis) -> None:
     server.start()
 

@@ -312,15 +312,6 @@ def test_sigterm_ends_open_streams_and_the_server_stops(settings: Settings, sche
 
 
 @pytest.fixture
-def private_redis() -> Iterator[ThrowawayRedis]:
-    server = ThrowawayRedis().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def redis_world(tmp_path: Path, private_redis: ThrowawayRedis) -> Iterator[tuple[Api, Scheduler, ThrowawayRedis]]:
     settings = _prepare(tmp_path, private_redis.url)
     server = _start_api(settings)

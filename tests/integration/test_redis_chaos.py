@@ -48,16 +48,7 @@ ARRIVES_S = 5.0
 
 
 @pytest.fixture
-def server() -> Iterator[ThrowawayRedis]:
-    made = ThrowawayRedis().start()
-    try:
-        yield made
-    finally:
-        made.stop()
-
-
-@pytest.fixture
-def phoenix(tmp_path: Path, server: ThrowawayRedis,
+def phoenix(tmp_path: Path, private_redis: ThrowawayRedis,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Services, Services, TestClient]]:
     """An API process's services (with its app) and a second process's, on one database and one Redis."""
     # Shorter pauses than production so recovery is quick to see; the behaviour is the same.
@@ -66,7 +57,7 @@ def phoenix(tmp_path: Path, server: ThrowawayRedis,
     monkeypatch.setattr(redis_bus, "BACKOFF_MAX_S", 0.5)
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'phoenix.db'}",
                         gitops_repo=tmp_path / "gitops", runtime="memory", embedded_scheduler=False,
-                        redis_url=server.url)
+                        redis_url=private_redis.url)
     api, peer = bootstrap(settings), bootstrap(settings)
     api.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     add_account(api, ADMIN)
@@ -117,11 +108,11 @@ def _estimate(client: TestClient, heads: dict[str, str], snapshot: bytes) -> dic
 
 
 def test_redis_killed_mid_run_phoenix_degrades_and_recovers(
-        phoenix: tuple[Services, Services, TestClient], server: ThrowawayRedis,
+        phoenix: tuple[Services, Services, TestClient], private_redis: ThrowawayRedis,
         caplog: pytest.LogCaptureFixture) -> None:
     api, peer, client = phoenix
     assert isinstance(api.cache, RedisCache) and isinstance(api.events, RedisEventBus)
-    store = redis.Redis.from_url(server.url)
+    store = redis.Redis.from_url(private_redis.url)
     caplog.set_level(logging.WARNING)
     token = client.post("/api/v1/auth/token", data={"username": "operator", "password": PASSWORD})
     heads = {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -140,7 +131,7 @@ def test_redis_killed_mid_run_phoenix_degrades_and_recovers(
     assert _cache_up() == 1
 
     # ---- SIGKILL mid-run
-    server.kill()
+    private_redis.kill()
     computed = _computed()
     down = _estimate(client, heads, _snapshot(2))  # computed: Redis cannot answer
     assert _estimate(client, heads, _snapshot(2)) == down  # the in-process fallback's hit
@@ -167,7 +158,7 @@ def test_redis_killed_mid_run_phoenix_degrades_and_recovers(
     assert api.system.readiness(ADMIN).degraded == ["redis"]
 
     # ---- Redis back on the same port
-    server.start()
+    private_redis.start()
     _until("the cache going back to Redis",
            lambda: (api.cache.set("chaos", "probe", b"x", 10), not api.cache.degraded)[1])  # type: ignore[attr-defined]
     assert _cache_up() == 1
