@@ -43,6 +43,19 @@ fi
 
 WORK="$SMOKE/work"
 mkdir -p "$WORK"
+# A promoted pipeline's standing collector outlives Phoenix by design (production keeps
+# reporting while Phoenix restarts). The ones this smoke made run on its own data
+# directories: stop every process started with one of them, however the smoke ends.
+stop_leftovers() {
+  for env in /proc/[0-9]*/environ; do
+    pid="${env#/proc/}"; pid="${pid%/environ}"
+    [ "$pid" = "$$" ] && continue
+    if { tr '\0' '\n' < "$env"; } 2>/dev/null | grep -qx "PHOENIX_DATA_DIR=$WORK/\(data\|e2e-data\)"; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+}
+trap stop_leftovers EXIT
 cd "$WORK"   # never the checkout: imports must come from site-packages
 export PHOENIX_DATA_DIR="$WORK/data" PHOENIX_DATABASE_URL="sqlite:///$WORK/data/phoenix.db" \
        PHOENIX_GITOPS_REPO="$WORK/data/gitops" PHOENIX_RUNTIME=local
