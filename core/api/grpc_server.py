@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from core.api import grpc_messages as msg
+from core.api.grpc_gen.grpc.health.v1 import health_pb2_grpc
 from core.api.grpc_gen.phoenix.v1 import experiments_pb2 as xpb
 from core.api.grpc_gen.phoenix.v1 import experiments_pb2_grpc as xrpc
 from core.api.grpc_gen.phoenix.v1 import pipelines_pb2 as ppb
 from core.api.grpc_gen.phoenix.v1 import pipelines_pb2_grpc as prpc
+from core.api.grpc_health import SERVING, HealthServicer
 from core.api.grpc_problems import Authenticator, RateLimited, rpc, rpc_stream
 from core.api.idempotency import IdempotencyKeys
 from core.api.idempotency_redis import idempotency_for
@@ -279,7 +280,7 @@ class GrpcServer:
     """A started server, its health service, and the port it listens on (the chosen one for port 0)."""
 
     server: grpc.Server
-    health: health.HealthServicer
+    health: HealthServicer
     port: int
 
     def stop(self, grace_s: float = 5.0) -> None:
@@ -290,7 +291,7 @@ class GrpcServer:
 
 def create_server(services: Services, *, env: Mapping[str, str] | None = None, workers: int = WORKERS,
                   rate_per_s: float = RATE_PER_S, burst: int = BURST, watch_poll_s: float = WATCH_POLL_S,
-                  max_watches: int = MAX_WATCHES) -> tuple[grpc.Server, health.HealthServicer]:
+                  max_watches: int = MAX_WATCHES) -> tuple[grpc.Server, HealthServicer]:
     """A gRPC server with both services and the standard health service (not bound, not started)."""
     env = os.environ if env is None else env
     secret = server_secret(services.settings, env)
@@ -304,9 +305,9 @@ def create_server(services: Services, *, env: Mapping[str, str] | None = None, w
     xrpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(services, auth, keys, watches, Cursors(secret)),
                                                  server)
     prpc.add_PipelineServiceServicer_to_server(PipelineServicer(services, auth), server)
-    checks = health.HealthServicer()
+    checks = HealthServicer()
     for name in ("", *SERVICE_NAMES):
-        checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+        checks.set(name, SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     return server, checks
 
