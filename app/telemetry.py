@@ -26,7 +26,9 @@ from core.observability.tracing import configure_tracing, span
 log = logging.getLogger("phoenix.app")
 
 
-def _setup_once() -> None:
+def setup_process() -> None:
+    """Logging, tracing and the metrics port of the UI process (``app.serve`` calls it at start;
+    every page run again, as a no-op)."""
     try:
         configure_logging("ui", keep_existing=True)
     except ConfigurationError as exc:  # a typo in PHOENIX_LOG_*: the page still works; log in the defaults, say why
@@ -47,7 +49,7 @@ def _setup_once() -> None:
 
 def start_run() -> str:
     """Set up the process (first run only) and bind a new correlation id for this script run."""
-    _setup_once()
+    setup_process()
     cid = new_id()
     bind(correlation_id=cid)
     return cid

@@ -76,7 +76,7 @@ def streamlit_argv(host: str, port: int, env: dict[str, str] | os._Environ[str] 
     root = app_dir()
     config = tomllib.loads((root / "streamlit_config.toml").read_text(encoding="utf-8"))
     return [
-        sys.executable, "-m", "streamlit", "run", str(root / "main.py"),
+        sys.executable, "-m", "app.serve", "run", str(root / "main.py"),  # streamlit, after Phoenix's set-up
         *config_options(config), *secrets_options(os.environ if env is None else env),
         f"--server.address={host}", f"--server.port={port}",
     ]

@@ -37,6 +37,9 @@ LEVEL_ENV: Final = "PHOENIX_LOG_LEVEL"
 FORMATS: Final = ("json", "text")
 PROCESSES: Final = ("api", "ui", "scheduler", "cli", "collector", "loadsim")
 
+#: Third-party loggers held at WARNING unless the level is DEBUG (see configure_logging).
+CHATTY_LOGGERS: Final = ("alembic", "apscheduler")
+
 #: The fields every JSON line starts with, in this order (a reader's eye finds them in place).
 CORE_FIELDS: Final = ("ts", "level", "logger", "message", "process", "pid", "correlation_id")
 
@@ -222,9 +225,11 @@ def configure_logging(process: str, *, level: int | str | None = None, stream: I
             root.removeHandler(old)
         root.addHandler(handler)
         root.setLevel(new_level)
-        # Alembic announces every schema check at INFO ("Context impl SQLiteImpl."): noise
-        # around the one line a refused database gets; kept when debugging.
-        logging.getLogger("alembic").setLevel(logging.NOTSET if new_level <= logging.DEBUG else logging.WARNING)
+        # Libraries that narrate routine work at INFO: Alembic every schema check ("Context impl
+        # SQLiteImpl.", noise around the one line a refused database gets), APScheduler two lines
+        # per scheduler tick (one a second). Kept when debugging.
+        for chatty in CHATTY_LOGGERS:
+            logging.getLogger(chatty).setLevel(logging.NOTSET if new_level <= logging.DEBUG else logging.WARNING)
     return handler
 
 

@@ -158,3 +158,16 @@ def test_a_json_line_for_a_foreign_log_file_carries_the_bound_ids() -> None:
         line = json.loads(json_line("collector", "core.runtime.local", "starting otelcol token=xyz789"))
     assert line["correlation_id"] == "req-5" and line["experiment_id"] == "exp-5"
     assert line["process"] == "collector" and line["message"] == "starting otelcol token=***"
+
+
+def test_library_chatter_stays_out_unless_debugging() -> None:
+    """APScheduler writes two INFO lines per scheduler tick; Alembic one per schema check."""
+    for level, shown in ((logging.INFO, False), (logging.DEBUG, True)):
+        out = io.StringIO()
+        configure_logging("api", level=level, stream=out, env={})
+        logging.getLogger("apscheduler.executors.default").info("Running job")
+        logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+        logging.getLogger("apscheduler.scheduler").warning("job missed")
+        text = out.getvalue()
+        assert ("Running job" in text) is shown and ("Context impl" in text) is shown
+        assert "job missed" in text
