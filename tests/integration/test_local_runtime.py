@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from core.analysis.analyzer import ExperimentAnalyzer
 from core.analysis.prometheus_reader import PrometheusReader
@@ -19,6 +20,7 @@ from core.analysis.verdict import analyze_samples
 from core.domain.criteria import LoadProfile, SuccessCriteria, Timing
 from core.domain.experiment import Experiment, State
 from core.domain.samples import MeasurementSample
+from core.runtime import local as local_runtime
 from core.runtime.collector import identical_input
 from core.runtime.loadsim import WORKER_FILE
 from core.runtime.local import LocalDeployer, is_collector_of, otelcol_argv
@@ -232,7 +234,16 @@ def test_sigkill_of_runner_then_restart_cleans_orphans(db, tmp_path):
     assert _wait(lambda: not (_workers() - before), 10)
 
 
-def test_crashed_collector_is_restarted_with_backoff_and_recorded(db, tmp_path):
+def _collectors_running() -> float:
+    return REGISTRY.get_sample_value("phoenix_collectors_running", {"runtime": "local"}) or 0.0
+
+
+def _restarts(eid: str, variant: str) -> float | None:
+    return REGISTRY.get_sample_value("phoenix_collector_restarts_total",
+                                     {"phoenix_experiment_id": eid, "phoenix_variant": variant})
+
+
+def test_crashed_collector_is_restarted_with_backoff_recorded_and_counted(db, tmp_path, monkeypatch):
     exp = _new(db, duration=120, load="none")
     with db.uow() as u:
         e = u.experiments.get(exp.id)
@@ -240,28 +251,43 @@ def test_crashed_collector_is_restarted_with_backoff_and_recorded(db, tmp_path):
         u.experiments.save(e)
         u.commit()
     dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, backoff_s=0.2, max_restarts=1)
+    before = _collectors_running()
     try:
         first = dep.deploy(exp)["pids"][0]
         assert _wait(lambda: dep.is_ready(exp), 30)
         assert dep.deploy(exp)["pids"][0] == first  # idempotent
+        assert _collectors_running() == before + 1
+        assert _restarts(exp.id, "baseline") is None  # nothing restarted yet: no series at all
         os.kill(first, signal.SIGKILL)
         assert _wait(lambda: not is_collector_of(first, exp.id), 5)
+        # a dead (or zombie) collector is not running (once the kernel has finished its exit)
+        assert _wait(lambda: _collectors_running() == before, 5)
         from core.domain.errors import TemporaryError
 
         with pytest.raises(TemporaryError, match="backoff"):
             dep.healthy(exp)
+        assert _restarts(exp.id, "baseline") is None  # not before its backoff
         time.sleep(0.3)
         assert dep.healthy(exp) is True  # restarted
         (second,) = {p.pid for p in dep._stored(exp.id)}
         assert second != first and _wait(lambda: dep.is_ready(exp), 30)
+        # both variants restart together (identical input): one each
+        assert _restarts(exp.id, "baseline") == 1 and _restarts(exp.id, "candidate") == 1
         os.kill(second, signal.SIGKILL)
         assert _wait(lambda: not is_collector_of(second, exp.id), 5)
         assert dep.healthy(exp) is False  # max restarts used up
+        assert _restarts(exp.id, "baseline") == 1
         with db.uow() as u:
             crashes = [a for a in u.audit.list(subject=exp.id) if a.action == "collector.crashed"]
         assert len(crashes) >= 2
     finally:
         dep.teardown(exp)
+    assert _collectors_running() == before
+    # a while after the teardown, its restart counters go (bounded label sets)
+    assert _restarts(exp.id, "baseline") == 1
+    monkeypatch.setattr(local_runtime, "RESTART_LABELS_KEEP_S", -1.0)
+    dep.teardown(exp)
+    assert _restarts(exp.id, "baseline") is None and _restarts(exp.id, "candidate") is None
 
 
 def test_otelcol_argv_and_unsupported_binary_message(tmp_path):
