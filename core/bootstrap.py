@@ -3,9 +3,10 @@
 Both the app (once per process, cached in ``app/services.py``) and the CLI call
 ``bootstrap()``. Tests pass their own deployer/analyzer/database.
 
-Runtimes are a plain mapping so a new one (kubernetes) is one entry. ``local`` (the
-default) runs real collectors on this host; ``memory`` records calls only, and
-experiments created with it are labelled "dry run".
+Runtimes are a plain mapping, so a new one is one entry. ``local`` (the default) runs
+real collectors on this host; ``kubernetes`` asks the cluster's Phoenix operator for them
+(docs/kubernetes.md); ``memory`` records calls only, and experiments created with it are
+labelled "dry run".
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from core.domain.ports import Analyzer, Cache, Database, Deployer, EventBus, Uni
 from core.events.memory import MemoryEventBus
 from core.gitops import GitOps, GitRepo
 from core.observability.logs import add_secret_urls
+from core.runtime.kubernetes import KubernetesDeployer
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.accounts import AccountService
@@ -58,12 +60,19 @@ def _local_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
     return local_runtime(settings)
 
 
+def _kubernetes_runtime(settings: Settings) -> tuple[Deployer, Analyzer]:
+    from core.runtime.kubernetes import kubernetes_runtime
+
+    return kubernetes_runtime(settings)
+
+
 #: name → factory.
-RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime, "local": _local_runtime}
+RUNTIMES: dict[str, RuntimeFactory] = {"memory": _memory_runtime, "local": _local_runtime,
+                                       "kubernetes": _kubernetes_runtime}
 #: Used when the configured runtime is a planned one that is not built yet: its experiments
 #: are labelled "dry run" (nothing is deployed), which the pages and the CLI show.
 DEFAULT_RUNTIME = "memory"
-PLANNED_RUNTIMES = frozenset({"kubernetes"})
+PLANNED_RUNTIMES: frozenset[str] = frozenset()
 
 
 def resolve_runtime(name: str) -> tuple[str, RuntimeFactory]:
@@ -150,13 +159,17 @@ def event_bus(settings: Settings) -> EventBus:
     return MemoryEventBus()
 
 
-def _read_settings(configuration: SettingsService, analyzer: Analyzer, settings: Settings) -> None:
-    """The analysis prices with, and reads Prometheus at, what Settings holds at analysis time."""
+def _read_settings(configuration: SettingsService, analyzer: Analyzer, settings: Settings,
+                   deployer: Deployer | None = None) -> None:
+    """The analysis prices with, and reads Prometheus at, what Settings holds at analysis time
+    (so does a runtime that collects from Prometheus, the kubernetes one)."""
     for note in configuration.adopt_legacy_files(settings.data_dir):
         log.warning("%s", note)
     if isinstance(analyzer, ExperimentAnalyzer):
         analyzer.prices = lambda: price_functions(configuration.price_cards())
         analyzer.prometheus_url = configuration.prometheus_url
+    if isinstance(deployer, KubernetesDeployer):
+        deployer.prometheus_url = configuration.prometheus_url
 
 
 def bootstrap(
@@ -213,7 +226,7 @@ def bootstrap(
         cache=cache,
         estimates=estimates,
     )
-    _read_settings(services.configuration, analyzer, settings)
+    _read_settings(services.configuration, analyzer, settings, deployer)
     install_database_metrics(database)  # idempotent: re-points the one scrape-time collector here
     if start_scheduler:
         services.start_scheduler()

@@ -20,6 +20,9 @@ from pathlib import Path
 from core.domain.errors import ValidationError
 
 DEFAULT_DATA_DIR = Path("./data")
+#: core.render.collector.COLLECTOR_IMAGE (settings is an adapter and may not import render:
+#: tests/unit/test_runtime_kubernetes.py checks the two agree).
+COLLECTOR_IMAGE_DEFAULT = "otel/opentelemetry-collector-contrib:0.159.0"
 
 
 def _env(name: str, default: str) -> str:
@@ -60,7 +63,7 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/phoenix.db"
     gitops_repo: Path = DEFAULT_DATA_DIR / "gitops"
-    runtime: str = "local"  # local | memory (dry run, tests only)
+    runtime: str = "local"  # local | kubernetes | memory (dry run, tests only)
     embedded_scheduler: bool = True
     scheduler_interval_s: float = 2.0
     scheduler_lease_s: float = 30.0
@@ -71,6 +74,22 @@ class Settings:
     # real | emulator | auto (real when the Phoenix collector is built): which collectors run experiments
     collector: str = "auto"
     kube_context: str | None = None
+    # The Kubernetes runtime (PHOENIX_RUNTIME=kubernetes, core.runtime.kubernetes; docs/kubernetes.md).
+    # Kubeconfig file (None: in-cluster when running in a pod, else $KUBECONFIG or ~/.kube/config).
+    kubeconfig: str | None = None
+    # Namespace of an experiment whose kubernetes target names none.
+    k8s_namespace: str = "phoenix-experiments"
+    # Collector image the operator runs; pinned (a ``:latest`` or untagged image is refused).
+    k8s_collector_image: str = COLLECTOR_IMAGE_DEFAULT
+    # Requests/limits of each collector pod, "cpu=100m,memory=128Mi".
+    k8s_requests: str = "cpu=100m,memory=128Mi"
+    k8s_limits: str = "cpu=500m,memory=512Mi"
+    # Tolerations for every experiment's collectors, "key=value:Effect" or "key:Effect", comma-separated.
+    k8s_tolerations: str = ""
+    # How long a Degraded variant still counts as healthy, and how long teardown waits
+    # for the operator's finalizer before the scheduler retries.
+    k8s_degraded_grace_s: float = 120.0
+    k8s_teardown_wait_s: float = 20.0
     collector_port_base: int = 19000
     log_level: str = "INFO"
     # Redis for live events (core.events.redis), the shared cache (core.cache.redis) and the API's
@@ -95,6 +114,14 @@ class Settings:
             otelcol_bin=os.environ.get("PHOENIX_OTELCOL_BIN") or None,
             collector=_env("PHOENIX_COLLECTOR", "auto").strip().lower(),
             kube_context=os.environ.get("PHOENIX_KUBE_CONTEXT") or None,
+            kubeconfig=os.environ.get("PHOENIX_KUBECONFIG") or None,
+            k8s_namespace=_env("PHOENIX_K8S_NAMESPACE", "phoenix-experiments"),
+            k8s_collector_image=_env("PHOENIX_K8S_COLLECTOR_IMAGE", COLLECTOR_IMAGE_DEFAULT),
+            k8s_requests=_env("PHOENIX_K8S_REQUESTS", "cpu=100m,memory=128Mi"),
+            k8s_limits=_env("PHOENIX_K8S_LIMITS", "cpu=500m,memory=512Mi"),
+            k8s_tolerations=_env("PHOENIX_K8S_TOLERATIONS", ""),
+            k8s_degraded_grace_s=_env_float("PHOENIX_K8S_DEGRADED_GRACE", 120.0),
+            k8s_teardown_wait_s=_env_float("PHOENIX_K8S_TEARDOWN_WAIT", 20.0),
             collector_port_base=_env_int("PHOENIX_COLLECTOR_PORT_BASE", 19000),
             log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
             redis_url=os.environ.get("PHOENIX_REDIS_URL") or None,

@@ -125,6 +125,38 @@ class PrometheusReader:
             by_interval[(variant, its)] = row  # later steps overwrite: the settled values
         return [by_interval[k] for k in sorted(by_interval, key=lambda k: (k[1], k[0]))]
 
+    def read_current(self, experiment_id: str, interval_s: float, at: datetime) -> list[dict[str, Any]]:
+        """One row per variant for the interval ending at ``at``, from instant queries.
+
+        For collectors that serve only what otelcol itself exports (the Kubernetes runtime's
+        DaemonSets: no ``phoenix_interval_*`` gauges): series from the process series they
+        export, data points from the exporters' sent-points counter over the interval, CPU
+        and RSS from their self-telemetry. A variant Prometheus has no series of yet is left out.
+        """
+        s = _sel(experiment_id)
+        queries(experiment_id, interval_s, interval_s)  # validates the id
+        w = f"{max(1, int(math.ceil(interval_s)))}s"
+        qs = {
+            "series": f'count by (phoenix_variant) ({{{s}, __name__=~"process_.*"}})',
+            "datapoints": f"sum by (phoenix_variant) ({_counter('increase', 'otelcol_exporter_sent_metric_points', s, w)})",
+            "collector_cpu_pct": f"max by (phoenix_variant) ({_counter('rate', 'otelcol_process_cpu_seconds', s, w)}) * 100",
+            "collector_rss_mb": f"max by (phoenix_variant) (otelcol_process_memory_rss{{{s}}}) / 1048576",
+        }
+        client = self._client()
+        rows: dict[str, dict[str, Any]] = {}
+        for key, q in qs.items():
+            try:
+                result = client.custom_query(query=q, params={"time": at.timestamp()})
+            except Exception as exc:
+                raise TemporaryError(f"Prometheus at {mask_url(self.url)} did not answer {key!r}: "
+                                     f"{redact(str(exc), self.url)}") from exc
+            for stream in result:
+                variant = stream.get("metric", {}).get("phoenix_variant")
+                if variant in {"baseline", "candidate"}:
+                    v = float(stream["value"][1])
+                    rows.setdefault(variant, {"t": at, "variant": variant})[key] = None if math.isnan(v) else v
+        return [rows[v] for v in sorted(rows) if rows[v].get("series") is not None]
+
     def counter_totals(self, experiment_id: str, start: datetime, end: datetime) -> dict[str, dict[str, float]]:
         """Per variant: points accepted by the receiver and sent by the exporters over the run."""
         queries(experiment_id, 1.0, 1.0)  # validates the id

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from core.domain.accounts import Actor
+from core.domain.criteria import Target
 from core.domain.critical import load_policy_file
 from core.domain.errors import AuthenticationError, NotFoundError, ValidationError
 
@@ -92,3 +93,26 @@ def critical_rules_from(path: str | None, problems: list[str]) -> list[dict[str,
     except ValidationError as exc:
         problems.extend(exc.problems)
         return None
+
+
+def add_target(parser: argparse.ArgumentParser) -> None:
+    """``--target``, ``--namespace``, ``--node-selector``: where both variants run."""
+    parser.add_argument("--target", default="local", choices=["local", "kubernetes"],
+                        help="local: this host; kubernetes: a namespace of the cluster (PHOENIX_RUNTIME=kubernetes)")
+    parser.add_argument("--namespace", default=None, help="kubernetes namespace (target kubernetes)")
+    parser.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
+                        help="run the collectors only on nodes with this label (target kubernetes; repeatable)")
+
+
+def node_selector(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"--node-selector must be KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def target_from(args: argparse.Namespace) -> Target:
+    return Target(kind=args.target, namespace=args.namespace, node_selector=node_selector(args.node_selector))

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.commands import common, experiment_run, report
 from core.commands import experiment_views as views
-from core.domain.criteria import LoadProfile, SuccessCriteria, Target
+from core.domain.criteria import LoadProfile, SuccessCriteria
 from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
 from core.domain.experiment import State
@@ -48,9 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--owner", default=None, help="owner shown on the experiment (default: the acting account)")
     c.add_argument("--description", default="")
     c.add_argument("--critical-file", default=None, help="critical policy YAML: rules: [{match, pattern, priority}]")
-    c.add_argument("--target", default="local", choices=["local", "kubernetes"])
-    c.add_argument("--namespace", default=None, help="kubernetes namespace (target kubernetes)")
-    c.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE")
+    common.add_target(c)
     c.add_argument("--min-series-reduction", type=float, default=None, help="percent, default 50")
     c.add_argument("--min-cost-reduction", type=float, default=None, help="percent")
     c.add_argument("--max-cpu-overhead", type=float, default=None, help="percent")
@@ -96,16 +94,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     experiment_run.register(esub)  # phoenix experiment run ... --wait --json; phoenix experiment promote ID
 
 
-def _selector(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--node-selector must be KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
-
-
 def create_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The ``CreateExperiment`` fields of ``experiment create``'s arguments (``owner`` as given, maybe None).
 
@@ -143,7 +131,7 @@ def create_fields(args: argparse.Namespace) -> dict[str, Any]:
         "duration_s": duration,
         "interval_s": interval,
         "load": LoadProfile(name=args.load),
-        "target": Target(kind=args.target, namespace=args.namespace, node_selector=_selector(args.node_selector)),
+        "target": common.target_from(args),
         "criteria": SuccessCriteria(**crit_kw),
         "critical_rules": critical_rules,
     }

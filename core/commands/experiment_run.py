@@ -59,6 +59,7 @@ def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     r.add_argument("--owner", default=None, help="owner shown on the experiment (default: the acting account)")
     r.add_argument("--min-series-reduction", type=float, default=None, help="percent, default 50")
     r.add_argument("--min-samples", type=int, default=None, help="default 5")
+    common.add_target(r)
     r.add_argument("--wait", action="store_true", help="run it here until it finishes (else: create and exit)")
     r.add_argument("--json", action="store_true")
     common.add_identity(r)
@@ -92,6 +93,10 @@ def run_fields(args: argparse.Namespace) -> dict[str, Any]:
         else:
             interval = val
     critical_rules = common.critical_rules_from(args.critical_file, problems)
+    try:
+        target = common.target_from(args)
+    except ValidationError as exc:
+        problems.extend(exc.problems)
     crit: dict[str, Any] = {}
     if args.min_series_reduction is not None:
         crit["min_series_reduction_pct"] = args.min_series_reduction
@@ -102,11 +107,22 @@ def run_fields(args: argparse.Namespace) -> dict[str, Any]:
     name = args.name or f"{args.baseline} vs {args.candidate}"[:120]
     return {"name": name, "baseline": args.baseline, "candidate": args.candidate, "owner": args.owner,
             "duration_s": duration, "interval_s": interval, "load": LoadProfile(name=args.load),
-            "criteria": SuccessCriteria(**crit), "critical_rules": critical_rules}
+            "criteria": SuccessCriteria(**crit), "critical_rules": critical_rules, "target": target}
+
+
+def check_runtime(runtime: str, target_kind: str) -> None:
+    """Refuse before creating anything when the configured runtime cannot run the target."""
+    if target_kind == "kubernetes" and runtime == "local":
+        raise ValidationError("--target kubernetes needs the Kubernetes runtime: set PHOENIX_RUNTIME=kubernetes "
+                              "(and PHOENIX_KUBECONFIG unless Phoenix runs in the cluster); docs/kubernetes.md")
+    if target_kind == "local" and runtime == "kubernetes":
+        raise ValidationError("PHOENIX_RUNTIME=kubernetes runs experiments in a cluster: pass --target kubernetes "
+                              "--namespace NS")
 
 
 def _create(args: argparse.Namespace, services: Services, actor: Actor) -> Experiment:
     fields = run_fields(args)
+    check_runtime(services.runtime, fields["target"].kind)
     return services.experiments.create(actor, CreateExperiment.of(**{**fields, "owner": args.owner or actor.name}))
 
 

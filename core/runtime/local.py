@@ -381,6 +381,10 @@ class LocalDeployer:
         return killed
 
     def deploy(self, experiment: Experiment) -> dict[str, Any]:
+        if experiment.target.kind != "local":
+            # Running it here would measure this host while claiming a cluster.
+            raise PermanentError(f"experiment {experiment.id} targets {experiment.target.describe()}, but this "
+                                 "Phoenix runs the local runtime; set PHOENIX_RUNTIME=kubernetes (docs/kubernetes.md)")
         running = [p for p in self._stored(experiment.id) if is_collector_of(p.pid, experiment.id)]
         stored = self._stored(experiment.id)
         # two emulated variants in one child, or tap + two real collectors + their measuring child

@@ -11,6 +11,7 @@ from core.domain.views import experiment_to_dict
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.services.experiments import ExperimentService
 from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
+from core.settings import Settings
 from core.store.memory import MemoryStore, MemoryUnitOfWork
 from tests.actors import ADMIN, admin
 
@@ -106,9 +107,12 @@ def test_runtime_selection_is_a_mapping() -> None:
     assert resolve_runtime("memory")[0] == "memory"
     name, factory = resolve_runtime("local")
     assert name == "local"
-    assert resolve_runtime("kubernetes")[0] == DEFAULT_RUNTIME  # planned: a labelled dry run
     deployer, analyzer = factory(None)  # type: ignore[arg-type]
     assert hasattr(deployer, "deploy") and hasattr(analyzer, "analyze")
+    name, factory = resolve_runtime("kubernetes")  # a real runtime now, not a dry run
+    assert name == "kubernetes" and DEFAULT_RUNTIME != "kubernetes"
+    deployer, analyzer = factory(Settings())
+    assert deployer.dry_run is False and hasattr(deployer, "collect") and hasattr(analyzer, "analyze")
     with pytest.raises(ValidationError, match="PHOENIX_RUNTIME must be one of"):
         resolve_runtime("cloud")
 

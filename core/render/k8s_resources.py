@@ -1,0 +1,242 @@
+"""The custom resources Phoenix asks the cluster for, as plain API objects (dicts).
+
+The Kubernetes runtime (``core.runtime.kubernetes``) applies these for an experiment and
+promotion commits the production one to the GitOps repository; the Phoenix operator
+reconciles them into ConfigMaps, DaemonSets and Jobs. Pure functions: no client, no I/O,
+so unit tests compare objects and the API server's schema check is the CRDs' own.
+
+Naming (DNS-1123 labels, ≤ 63 characters, ``core.render.k8s.dns_name``):
+``phoenix-<experiment>-<variant>`` for a variant's ``PhoenixProcessPipeline``,
+``load-<experiment>`` for its ``LoadSimulationJob``, ``phoenix-<experiment>-scrape`` for the
+scrape-config ConfigMap or PodMonitor, ``phoenix-production`` for the promoted pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.domain.criteria import CPU_PATTERNS, LoadProfile
+from core.render.k8s import dns_name
+
+GROUP = "phoenix.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+PIPELINE_KIND, PIPELINE_PLURAL = "PhoenixProcessPipeline", "phoenixprocesspipelines"
+LOAD_KIND, LOAD_PLURAL = "LoadSimulationJob", "loadsimulationjobs"
+MONITORING_GROUP, MONITORING_VERSION, PODMONITOR_PLURAL = "monitoring.coreos.com", "v1", "podmonitors"
+PRODUCTION_NAME = "phoenix-production"
+HEALTH_PORT = 13133
+METRICS_PORT = 8889
+#: Where the operator's collector pods carry an experiment's identity (CR labels are copied).
+LABEL_EXPERIMENT = "phoenix.io/experiment-id"
+LABEL_VARIANT = "phoenix.io/variant"
+LABEL_PIPELINE = "phoenix.io/pipeline"
+MANAGED_BY = {"app.kubernetes.io/part-of": "phoenix", "app.kubernetes.io/managed-by": "phoenix"}
+#: The experiment's own id (label values are its DNS form, which may differ).
+ANNOTATION_EXPERIMENT = "phoenix.io/experiment"
+SCRAPE_FILE = "prometheus-scrape.yaml"
+_GO_DURATION_MAX_S = 10 * 24 * 3600
+_NAME_TEMPLATE = re.compile(r"^[A-Za-z0-9._{}-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class CollectorPlacement:
+    """Where and how the collectors run: image, node selector, tolerations, resources, ports."""
+
+    image: str
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    health_port: int = HEALTH_PORT
+    metrics_port: int = METRICS_PORT
+
+
+def experiment_label(experiment_id: str) -> str:
+    """The experiment id as a label value and ``spec.experimentId`` (the CRDs allow 40 characters)."""
+    return dns_name(experiment_id)[:40].rstrip("-")
+
+
+def pipeline_name(experiment_id: str, variant: str) -> str:
+    return dns_name("phoenix", experiment_id, variant)
+
+
+def load_job_name(experiment_id: str) -> str:
+    return dns_name("load", experiment_id)
+
+
+def scrape_name(experiment_id: str) -> str:
+    return dns_name("phoenix", experiment_id, "scrape")
+
+
+def experiment_labels(experiment_id: str, variant: str | None = None) -> dict[str, str]:
+    labels = {**MANAGED_BY, LABEL_EXPERIMENT: experiment_label(experiment_id)}
+    if variant:
+        labels[LABEL_VARIANT] = variant
+    return labels
+
+
+def _pipeline_spec(pipeline: str, version: int | None, config_map: str, config: str,
+                   placement: CollectorPlacement) -> dict[str, Any]:
+    spec: dict[str, Any] = {"pipelineName": dns_name(pipeline)[:80], "configMap": config_map,
+                            "collectorImage": placement.image, "config": config,
+                            "healthPort": placement.health_port, "metricsPort": placement.metrics_port}  # fmt: skip
+    if version:
+        spec["pipelineVersion"] = int(version)
+    if placement.node_selector:
+        spec["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        spec["tolerations"] = [dict(t) for t in placement.tolerations]
+    if placement.resources:
+        spec["resources"] = {k: dict(v) for k, v in placement.resources.items()}
+    return spec
+
+
+def variant_pipeline(experiment_id: str, variant: str, namespace: str, *, pipeline: str, version: int | None,
+                     config: str, placement: CollectorPlacement) -> dict[str, Any]:
+    """One variant's ``PhoenixProcessPipeline``; ``config`` is its whole collector YAML."""
+    name = pipeline_name(experiment_id, variant)
+    spec = {"experimentId": experiment_label(experiment_id), "variant": variant,
+            **_pipeline_spec(pipeline, version, name, config, placement)}  # fmt: skip
+    return {
+        "apiVersion": API_VERSION,
+        "kind": PIPELINE_KIND,
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {**experiment_labels(experiment_id, variant), LABEL_PIPELINE: name},
+                     "annotations": {ANNOTATION_EXPERIMENT: experiment_id}},
+        "spec": spec,
+    }
+
+
+def production_pipeline(namespace: str, *, pipeline: str, version: int | None, config: str,
+                        placement: CollectorPlacement, experiment_id: str | None = None) -> dict[str, Any]:
+    """The promoted pipeline as a standing ``PhoenixProcessPipeline`` (no experimentId, no variant)."""
+    annotations = {"phoenix.io/promoted-from": experiment_id} if experiment_id else {}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": PIPELINE_KIND,
+        "metadata": {"name": PRODUCTION_NAME, "namespace": namespace,
+                     "labels": {**MANAGED_BY, LABEL_PIPELINE: PRODUCTION_NAME},
+                     **({"annotations": annotations} if annotations else {})},
+        "spec": _pipeline_spec(pipeline, version, PRODUCTION_NAME, config, placement),
+    }
+
+
+def go_duration(seconds: float) -> str:
+    """``90s`` style, whole seconds rounded up (the CRD's pattern is ``([0-9]+(s|m|h))+``)."""
+    return f"{max(1, min(_GO_DURATION_MAX_S, math.ceil(seconds)))}s"
+
+
+def _custom_patterns(load: LoadProfile) -> list[dict[str, Any]]:
+    out = []
+    for pat in load.patterns()[:50]:
+        # The domain allows a format spec in the slot ({i:03d}); the CRD's name charset does not.
+        template = re.sub(r"\{i:[^}]*\}", "{i}", str(pat["name_template"]))
+        item: dict[str, Any] = {"nameTemplate": template if _NAME_TEMPLATE.match(template) else "worker-{i}",
+                                "count": int(pat["count"])}  # fmt: skip
+        if pat.get("lifetime_s"):
+            item["lifetime"] = go_duration(float(pat["lifetime_s"]))
+        for src, dst in (("cpu_pattern", "cpuPattern"), ("memory_pattern", "memoryPattern")):
+            if pat.get(src) in CPU_PATTERNS:
+                item[dst] = pat[src]
+        out.append(item)
+    return out
+
+
+def load_job(experiment_id: str, namespace: str, load: LoadProfile, duration_s: float,
+             node_selector: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The experiment's ``LoadSimulationJob``, or None for load profile ``none``.
+
+    Runs a little longer than the measurement (readiness and the last interval are inside
+    it); the operator's Job TTL removes what is left should a teardown be missed.
+    """
+    if load.name == "none":
+        return None
+    spec: dict[str, Any] = {
+        "experimentId": experiment_label(experiment_id),
+        "profile": load.name,
+        "duration": go_duration(duration_s + 60),
+        "processCount": max(10, min(10_000, int(load.max_processes))),
+    }
+    if load.name == "process-churn":
+        spec["churnRate"] = 0.5  # half the processes replaced per minute: the churn profile's point
+    if load.name == "custom":
+        spec["customPatterns"] = _custom_patterns(load)
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": LOAD_KIND,
+        "metadata": {"name": load_job_name(experiment_id), "namespace": namespace,
+                     "labels": experiment_labels(experiment_id), "annotations": {ANNOTATION_EXPERIMENT: experiment_id}},
+        "spec": spec,
+    }
+
+
+def _meta_label(key: str) -> str:
+    """A pod label as Prometheus' kubernetes_sd exposes it."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^A-Za-z0-9_]", "_", key)
+
+
+def scrape_config(experiment_id: str, namespace: str, metrics_port: int = METRICS_PORT) -> dict[str, Any]:
+    """A Prometheus ``scrape_configs`` entry for the experiment's collector pods.
+
+    Pods are found by the experiment label, on the port of the collectors' prometheus
+    exporter; every series gets ``phoenix_experiment_id`` (the experiment's own id) and
+    ``phoenix_variant`` from the pod, the two labels ``core.analysis.prometheus_reader``
+    queries by.
+    """
+    return {
+        "job_name": f"phoenix-experiment-{experiment_label(experiment_id)}",
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]}}],
+        "relabel_configs": [
+            {"source_labels": [_meta_label(LABEL_EXPERIMENT)], "regex": re.escape(experiment_label(experiment_id)),
+             "action": "keep"},
+            {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": str(metrics_port),
+             "action": "keep"},
+            {"source_labels": [_meta_label(LABEL_VARIANT)], "target_label": "phoenix_variant"},
+            {"target_label": "phoenix_experiment_id", "replacement": experiment_id},
+            {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+        ],
+    }
+
+
+def scrape_config_map(experiment_id: str, namespace: str, metrics_port: int = METRICS_PORT) -> dict[str, Any]:
+    """The scrape config as a ConfigMap a Prometheus can mount (or a user can copy)."""
+    import yaml
+
+    text = yaml.safe_dump({"scrape_configs": [scrape_config(experiment_id, namespace, metrics_port)]},
+                          sort_keys=False)  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": scrape_name(experiment_id), "namespace": namespace,
+                     "labels": {**experiment_labels(experiment_id), "phoenix.io/scrape-config": "true"},
+                     "annotations": {ANNOTATION_EXPERIMENT: experiment_id}},
+        "data": {SCRAPE_FILE: text},
+    }
+
+
+def pod_monitor(experiment_id: str, namespace: str, metrics_port: int = METRICS_PORT) -> dict[str, Any]:
+    """The same selection as ``scrape_config`` for Prometheus Operator users."""
+    return {
+        "apiVersion": f"{MONITORING_GROUP}/{MONITORING_VERSION}",
+        "kind": "PodMonitor",
+        "metadata": {"name": scrape_name(experiment_id), "namespace": namespace,
+                     "labels": experiment_labels(experiment_id),
+                     "annotations": {ANNOTATION_EXPERIMENT: experiment_id}},
+        "spec": {
+            "selector": {"matchLabels": {LABEL_EXPERIMENT: experiment_label(experiment_id)}},
+            "podMetricsEndpoints": [{
+                "portNumber": metrics_port,
+                "relabelings": [
+                    {"sourceLabels": [_meta_label(LABEL_VARIANT)], "targetLabel": "phoenix_variant"},
+                    {"targetLabel": "phoenix_experiment_id", "replacement": experiment_id},
+                    {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"},
+                ],
+            }],
+        },
+    }
