@@ -26,7 +26,7 @@ from core.domain.ports import Analyzer, Cache, Database, Deployer, EventBus, Uni
 from core.events.memory import MemoryEventBus
 from core.gitops import GitOps, GitRepo
 from core.observability.logs import add_secret_urls
-from core.runtime.kubernetes import KubernetesDeployer
+from core.runtime.kubernetes import KubernetesDeployer, placement_from
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.scheduler import Scheduler
 from core.services.accounts import AccountService
@@ -212,7 +212,8 @@ def bootstrap(
         gitops=gitops,
         experiments=experiments,
         pipelines=pipelines,
-        promotion=PromotionService(database.uow, gitops),
+        promotion=PromotionService(database.uow, gitops,
+                                   k8s_placement=lambda target: placement_from(settings, target.node_selector)),
         reports=ReportService(experiments, pipelines),
         system=SystemService(database.uow, configuration, events=events, cache=cache,
                              redis_configured=bool(settings.redis_url),

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.domain.criteria import CPU_PATTERNS, LoadProfile
+from core.domain.pipeline import Pipeline
+from core.render.collector import RenderOptions, build
 from core.render.k8s import dns_name
 
 GROUP = "phoenix.io"
@@ -53,6 +55,30 @@ class CollectorPlacement:
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
     health_port: int = HEALTH_PORT
     metrics_port: int = METRICS_PORT
+
+
+def default_placement(node_selector: Mapping[str, str] | None = None) -> CollectorPlacement:
+    """The render's pinned image and default resources, on Linux nodes (the process scraper reads /proc)."""
+    from core.render.collector import COLLECTOR_IMAGE
+    from core.render.k8s import DEFAULT_RESOURCES
+
+    return CollectorPlacement(image=COLLECTOR_IMAGE, node_selector={"kubernetes.io/os": "linux", **(node_selector or {})},
+                              resources={k: dict(v) for k, v in DEFAULT_RESOURCES.items()})  # fmt: skip
+
+
+def collector_options(placement: CollectorPlacement, experiment_id: str | None = None,
+                      variant: str | None = None) -> RenderOptions:
+    """How a pipeline renders for the operator's DaemonSet: the host root at /hostfs, the
+    prometheus exporter on the pod's metrics port, health_check on its health port."""
+    return RenderOptions(experiment_id=experiment_id, variant=variant, root_path="/hostfs",
+                         health_port=placement.health_port, prometheus_host="0.0.0.0",
+                         prometheus_port=placement.metrics_port)  # fmt: skip
+
+
+def collector_config(pipeline: Pipeline, placement: CollectorPlacement, experiment_id: str | None = None,
+                     variant: str | None = None) -> str:
+    """The collector YAML a ``PhoenixProcessPipeline`` carries in ``spec.config``."""
+    return build(pipeline, collector_options(placement, experiment_id, variant)).text
 
 
 def experiment_label(experiment_id: str) -> str:
@@ -111,18 +137,37 @@ def variant_pipeline(experiment_id: str, variant: str, namespace: str, *, pipeli
     }
 
 
+def production_name(node_selector: Mapping[str, str] | None = None) -> str:
+    """``phoenix-production``, or per node selector (two production targets may share a namespace)."""
+    parts = [f"{k.rsplit('/', 1)[-1]}-{v}" for k, v in sorted((node_selector or {}).items())]
+    return dns_name(PRODUCTION_NAME, *parts)
+
+
 def production_pipeline(namespace: str, *, pipeline: str, version: int | None, config: str,
-                        placement: CollectorPlacement, experiment_id: str | None = None) -> dict[str, Any]:
+                        placement: CollectorPlacement, name: str = PRODUCTION_NAME,
+                        experiment_id: str | None = None) -> dict[str, Any]:
     """The promoted pipeline as a standing ``PhoenixProcessPipeline`` (no experimentId, no variant)."""
     annotations = {"phoenix.io/promoted-from": experiment_id} if experiment_id else {}
     return {
         "apiVersion": API_VERSION,
         "kind": PIPELINE_KIND,
-        "metadata": {"name": PRODUCTION_NAME, "namespace": namespace,
-                     "labels": {**MANAGED_BY, LABEL_PIPELINE: PRODUCTION_NAME},
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {**MANAGED_BY, LABEL_PIPELINE: name},
                      **({"annotations": annotations} if annotations else {})},
-        "spec": _pipeline_spec(pipeline, version, PRODUCTION_NAME, config, placement),
+        "spec": _pipeline_spec(pipeline, version, name, config, placement),
     }
+
+
+def production_files(obj: dict[str, Any]) -> dict[str, str]:
+    """``k8s/`` of a kubernetes target's production directory: the resource and a kustomization
+    listing it, so an Argo CD Application (or ``kubectl apply -k``) syncs exactly that."""
+    import yaml
+
+    fname = f"{obj['metadata']['name']}.yaml"
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": [fname]}  # fmt: skip
+    return {f"k8s/{fname}": yaml.safe_dump(obj, sort_keys=False),
+            "k8s/kustomization.yaml": yaml.safe_dump(kustomization, sort_keys=False)}
 
 
 def go_duration(seconds: float) -> str:

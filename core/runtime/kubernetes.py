@@ -105,17 +105,6 @@ def placement_from(settings: Any, node_selector: Mapping[str, str] | None = None
     )
 
 
-def render_variant_config(experiment_id: str, variant: str, pipeline: Pipeline, placement: res.CollectorPlacement) -> str:
-    """The variant's collector YAML as its DaemonSet runs it: the host root at /hostfs, the
-    prometheus exporter on the pod's metrics port, health on its health port."""
-    from core.render.collector import RenderOptions, build
-
-    opts = RenderOptions(experiment_id=experiment_id, variant=variant, root_path="/hostfs",
-                         health_port=placement.health_port, prometheus_host="0.0.0.0",
-                         prometheus_port=placement.metrics_port)  # fmt: skip
-    return build(pipeline, opts).text
-
-
 # ---------------------------------------------------------------- the deployer
 
 
@@ -170,7 +159,7 @@ class KubernetesDeployer:
         for v in VARIANTS:
             ref = getattr(exp, v)
             try:
-                config = render_variant_config(exp.id, v, pipelines[v], placement)
+                config = res.collector_config(pipelines[v], placement, exp.id, v)
             except ValidationError as exc:
                 raise PermanentError(f"the {v} pipeline {ref} cannot be rendered: {exc}") from None
             objs.append(res.variant_pipeline(exp.id, v, ns, pipeline=ref.name, version=ref.version,

@@ -13,7 +13,9 @@ Effects, in this order so nothing is recorded for a pipeline that does not rende
 
 1. render and validate the candidate (collector.yaml + k8s manifests);
 2. commit ``graph.json``, ``collector.yaml``, ``k8s/*.yaml`` and ``promotion.json`` to the
-   GitOps repository under ``production/<target-key>/`` (author = the actor);
+   GitOps repository under ``production/<target-key>/`` (author = the actor); for a
+   kubernetes target ``k8s/`` holds the production ``PhoenixProcessPipeline`` and its
+   kustomization, which an Argo CD Application syncs (docs/kubernetes.md);
 3. one unit of work: ``app_settings`` key ``production.<target-key>`` → the record (what
    ``phoenix collector --production`` runs), ``promotion.<experiment-id>`` → the same
    record (the experiment's view), and the audit entry (``experiment.promote``, or
@@ -26,11 +28,13 @@ promoting again commits again (git history is append-only anyway).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Protocol
 
 from core.catalog.templates import get_template, is_template
 from core.domain.accounts import Actor, Role
-from core.domain.errors import NotFoundError, PermanentError
+from core.domain.criteria import Target
+from core.domain.errors import NotFoundError, PermanentError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
@@ -45,6 +49,15 @@ from core.domain.production import (
 from core.observability.metrics import PROMOTIONS
 from core.observability.tracing import traced_service
 from core.render.k8s import K8sOptions
+from core.render.k8s_resources import (
+    CollectorPlacement,
+    collector_options,
+    default_placement,
+    production_files,
+    production_name,
+    production_pipeline,
+)
+from core.render.k8s_validate import validate_custom_resource
 from core.services.authz import mutation, query, record
 from core.services.pipelines import render_checked
 from core.services.requests import Promote
@@ -93,9 +106,13 @@ def check_allowed(exp: Experiment, *, force: bool, reason: str | None, is_admin:
 class PromotionService:
     """Promote an experiment's candidate to production; read what runs in production."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: PromotionGitOps):
+    def __init__(self, uow_factory: UnitOfWorkFactory, gitops: PromotionGitOps,
+                 k8s_placement: Callable[[Target], CollectorPlacement] | None = None):
         self.uow_factory = uow_factory
         self.gitops = gitops
+        # Image, resources and tolerations of a kubernetes target's production collectors
+        # (bootstrap: from PHOENIX_K8S_*; None: the render's defaults).
+        self.k8s_placement = k8s_placement or (lambda target: default_placement(target.node_selector))
 
     @query("production.read")
     def current(self, actor: Actor, target: str = "local") -> ProductionRecord | None:
@@ -134,6 +151,24 @@ class PromotionService:
             return load_pipeline(name), None
         return Pipeline.from_dict(rec.graph), rec.number
 
+    def _bundle_files(self, exp: Experiment, pipeline: Pipeline, number: int | None) -> dict[str, str]:
+        """collector.yaml and k8s/: the DaemonSet bundle for this host's target; for a kubernetes
+        target the production ``PhoenixProcessPipeline`` the operator reconciles (docs/kubernetes.md,
+        "GitOps layout"), and no raw DaemonSet beside it to run the collectors twice."""
+        if exp.target.kind != "kubernetes":
+            return render_checked(pipeline, k8s=K8sOptions(pipeline_version=number)).files()
+        placement = self.k8s_placement(exp.target)
+        namespace = exp.target.namespace or K8sOptions.namespace
+        bundle = render_checked(pipeline, collector_options(placement),
+                                K8sOptions(namespace=namespace, node_selector=placement.node_selector,
+                                           pipeline_version=number))  # fmt: skip
+        obj = production_pipeline(namespace, pipeline=pipeline.name, version=number, config=bundle.collector_yaml,
+                                  placement=placement, name=production_name(exp.target.node_selector),
+                                  experiment_id=exp.id)  # fmt: skip
+        if problems := validate_custom_resource(obj):
+            raise ValidationError(problems)
+        return {"collector.yaml": bundle.collector_yaml, **production_files(obj)}
+
     @mutation(AUDIT_ACTION)
     def promote(self, actor: Actor, request: Promote) -> ProductionRecord:
         """Make the experiment's candidate the production pipeline of its target (see module doc).
@@ -169,18 +204,12 @@ class PromotionService:
         forced = verdict != PROMOTE_VERDICT
 
         pipeline, number = self._candidate(exp)
-        k8s = K8sOptions(pipeline_version=number)
-        if exp.target.kind == "kubernetes":
-            k8s = K8sOptions(namespace=exp.target.namespace or K8sOptions.namespace,
-                             node_selector={**K8sOptions().node_selector, **exp.target.node_selector},
-                             pipeline_version=number)  # fmt: skip
-        bundle = render_checked(pipeline, k8s=k8s)
         ref = pipeline.name if number is None else f"{pipeline.name}@{number}"
         promoted_at = utcnow().isoformat()
         meta = {"target": key, "pipeline": pipeline.name, "version": number, "ref": ref, "experiment_id": exp.id,
                 "promoted_at": promoted_at, "actor": actor.name, "forced": forced, "reason": reason or None,
                 "verdict": verdict}  # fmt: skip
-        files = {"graph.json": pipeline.to_json(), **bundle.files(),
+        files = {"graph.json": pipeline.to_json(), **self._bundle_files(exp, pipeline, number),
                  "promotion.json": json.dumps(meta, indent=2) + "\n"}  # fmt: skip
         why = f" (forced: {reason.strip()})" if forced and reason else ""
         message = f"Promote {ref} to production/{key} from experiment {exp.id}{why}"

@@ -7,12 +7,14 @@ import threading
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from core.domain.criteria import Target
 from core.domain.errors import PermissionDenied, PhoenixError
 from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
 from core.gitops import InMemoryGitOps
+from core.render.k8s_validate import validate_custom_resource
 from core.services.promotion import PromotionDenied, target_key
 from core.services.requests import Promote
 from tests.actors import ADMIN
@@ -141,7 +143,19 @@ def test_kubernetes_target_gets_its_own_directory(memory_services) -> None:
     eid = _finish(memory_services, "PROMOTE", target=target)
     rec = promote(memory_services.uow, git, eid, actor="alice")
     assert rec.target == "kubernetes-obs-pool-web" and git.dir_commits[0][1] == "production/kubernetes-obs-pool-web"
-    assert "namespace: obs" in "".join(v for k, v in git.dir_commits[0][2].items() if k.startswith("k8s/"))
+    files = git.dir_commits[0][2]
+    # what an Argo CD Application syncing the directory applies: the production resource, nothing else
+    assert sorted(k for k in files if k.startswith("k8s/")) == ["k8s/kustomization.yaml",
+                                                               "k8s/phoenix-production-pool-web.yaml"]
+    assert yaml.safe_load(files["k8s/kustomization.yaml"])["resources"] == ["phoenix-production-pool-web.yaml"]
+    cr = yaml.safe_load(files["k8s/phoenix-production-pool-web.yaml"])
+    assert (cr["kind"], cr["metadata"]["namespace"]) == ("PhoenixProcessPipeline", "obs")
+    assert "experimentId" not in cr["spec"] and "variant" not in cr["spec"]
+    assert cr["spec"]["config"] == files["collector.yaml"]
+    assert yaml.safe_load(cr["spec"]["config"])["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    assert cr["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "web"}
+    assert cr["metadata"]["annotations"]["phoenix.io/promoted-from"] == eid
+    assert validate_custom_resource(cr) == []
     assert memory_services.promotion.current(ADMIN) is None  # the local host's production is untouched
 
 

@@ -303,3 +303,22 @@ def test_without_prometheus_nothing_is_collected_and_the_verdict_is_inconclusive
     assert result["verdict"] == "INCONCLUSIVE" and "no Prometheus URL" in result["reasons"][0]
     with pytest.raises(PermanentError, match="no measurements"):  # with one configured, none is a failure
         KubernetesAnalyzer(prometheus_url="http://prometheus:9090").analyze(exp, [])
+
+
+def test_every_applied_custom_resource_passes_its_crd_schema() -> None:
+    from core.render.k8s_validate import validate_custom_resource
+
+    kube = FakeKube()
+    exp = Experiment.create(name="k8s", baseline="process-baseline-v1", candidate="process-topk-v1",
+                            target=Target(kind="kubernetes", namespace=NS),
+                            load=LoadProfile(name="custom", params={"patterns": [
+                                {"name_template": "svc-{i:03d}", "count": 20, "lifetime_s": 30,
+                                 "cpu_pattern": "spiky"}]}, max_processes=50))  # fmt: skip
+    deployer(kube).deploy(exp)
+    crs = kube.of_kind("PhoenixProcessPipeline") + kube.of_kind("LoadSimulationJob")
+    assert len(crs) == 3
+    for cr in crs:
+        assert validate_custom_resource(cr) == []
+    (job,) = kube.of_kind("LoadSimulationJob")
+    assert job["spec"]["customPatterns"] == [{"nameTemplate": "svc-{i}", "count": 20, "lifetime": "30s",
+                                              "cpuPattern": "spiky", "memoryPattern": "steady"}]
