@@ -140,6 +140,7 @@ def create_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _create(args: argparse.Namespace) -> int:
     fields = create_fields(args)
     services = common.services()
+    experiment_run.check_runtime(services.runtime, fields["target"].kind)
     actor = common.identity(services.accounts, args)
     exp = services.experiments.create(actor, CreateExperiment.of(**{**fields, "owner": args.owner or actor.name}))
     if args.json:

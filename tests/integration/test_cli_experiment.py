@@ -110,6 +110,20 @@ def test_create_rejects_bad_input(env: str, capsys, argv: list[str], message: st
     assert run(capsys, "experiment", "list", "--json")[1].strip() == "[]"
 
 
+@pytest.mark.parametrize(("runtime", "argv", "message"), [
+    ("local", ["--target", "kubernetes", "--namespace", "obs"], "--target kubernetes needs the Kubernetes runtime"),
+    ("kubernetes", [], "pass --target kubernetes --namespace NS"),
+])  # fmt: skip
+def test_a_target_the_runtime_cannot_run_is_refused(env: str, capsys, monkeypatch, runtime: str, argv: list[str],
+                                                    message: str) -> None:
+    monkeypatch.setenv("PHOENIX_RUNTIME", runtime)
+    for command in (["create", "--name", "x"], ["run"]):
+        code, out, err = run(capsys, "experiment", *command, "--baseline", "process-baseline-v1",
+                             "--candidate", "process-topk-v1", *argv)
+        assert (code, out) == (1, "") and message in err and "Traceback" not in err
+    assert run(capsys, "experiment", "list", "--json")[1].strip() == "[]"  # nothing was created
+
+
 def test_empty_name_and_refs(env: str, capsys) -> None:
     code, _, err = run(capsys, "experiment", "create", "--name", " ", "--baseline", "", "--candidate", "b@x")
     assert code == 1

@@ -322,3 +322,13 @@ def test_every_applied_custom_resource_passes_its_crd_schema() -> None:
     (job,) = kube.of_kind("LoadSimulationJob")
     assert job["spec"]["customPatterns"] == [{"nameTemplate": "svc-{i}", "count": 20, "lifetime": "30s",
                                               "cpuPattern": "spiky", "memoryPattern": "steady"}]
+
+
+def test_the_local_runtime_refuses_a_kubernetes_target(tmp_path) -> None:
+    from core.runtime.local import LocalDeployer
+
+    def no_database() -> Any:
+        raise AssertionError("refused before touching the database")
+
+    with pytest.raises(PermanentError, match="set PHOENIX_RUNTIME=kubernetes"):
+        LocalDeployer(no_database, data_dir=tmp_path).deploy(experiment())

@@ -1,0 +1,267 @@
+"""The Kubernetes runtime against a real kube-apiserver (the session's ``kube_cluster``).
+
+No kubelet or controllers run there, so something must play the rest of the cluster:
+
+- without the operator (``RUN_OPERATOR`` False) the test reports the custom resources'
+  status itself, as the operator would (phase Running, readyNodes == totalNodes);
+- with it (the ``core.operator`` package present: on by itself once the operator is in
+  the tree) a real ``phoenix operator`` subprocess reconciles them, and the test reports
+  the DaemonSets it created as ready, as the kubelets and the DaemonSet controller would;
+  teardown then also proves the operator's finalizer ran (the CRs only go after it).
+
+Two tests: the deployer driven directly (deploy twice, specs, readiness, health, teardown,
+RBAC refusal, an unreachable API), and ``phoenix experiment run --target kubernetes`` end
+to end as subprocesses: it reaches Running on simulated readiness, ``phoenix experiment
+cancel`` cancels it, and every object it created is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from core.catalog.templates import get_template
+from core.domain.criteria import LoadProfile, Target, Timing
+from core.domain.errors import PermanentError, TemporaryError
+from core.domain.experiment import Experiment
+from core.render import k8s_resources as res
+from core.runtime.kube_api import KubeClient, load_api_client
+from core.runtime.kubernetes import KubernetesDeployer, placement_from
+from core.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+#: Switch: a real operator reconciles (True once core.operator is merged), else the test
+#: writes the custom resources' status itself.
+RUN_OPERATOR = importlib.util.find_spec("core.operator") is not None
+NODES = 2
+POLL_S = 0.1
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def _custom(cluster: Any) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(cluster.api_client())
+
+
+def _pipelines(cluster: Any, ns: str) -> list[dict[str, Any]]:
+    items = _custom(cluster).list_namespaced_custom_object(res.GROUP, res.VERSION, ns, res.PIPELINE_PLURAL)["items"]
+    return list(items)
+
+
+def _mark_ready(cluster: Any, ns: str) -> None:
+    """One pass of "the rest of the cluster": every pipeline in ``ns`` runs on NODES nodes."""
+    from kubernetes import client
+
+    for cr in _pipelines(cluster, ns):
+        name = cr["metadata"]["name"]
+        if RUN_OPERATOR:
+            apps = client.AppsV1Api(cluster.api_client())
+            for ds in apps.list_namespaced_daemon_set(ns, label_selector=f"{res.LABEL_PIPELINE}={name}").items:
+                if (ds.status.number_ready or 0) != NODES:
+                    cluster.set_daemonset_ready(ns, ds.metadata.name, NODES, NODES)
+        elif (cr.get("status") or {}).get("phase") != "Running" and not cr["metadata"].get("deletionTimestamp"):
+            status = {"phase": "Running", "readyNodes": NODES, "totalNodes": NODES,
+                      "observedGeneration": cr["metadata"]["generation"]}  # fmt: skip
+            _custom(cluster).patch_namespaced_custom_object_status(res.GROUP, res.VERSION, ns, res.PIPELINE_PLURAL,
+                                                                   name, {"status": status})  # fmt: skip
+
+
+@contextlib.contextmanager
+def cluster_plays_along(cluster: Any, ns: str, kubeconfig: Path) -> Iterator[None]:
+    """The operator (when present) and a thread reporting readiness, for the ``with`` block."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    operator = None
+    if RUN_OPERATOR:
+        operator = subprocess.Popen([sys.executable, "-m", "core.cli", "operator", "--namespace", ns,
+                                     "--kubeconfig", str(kubeconfig)], cwd=REPO, env=_child_env(),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                _mark_ready(cluster, ns)
+            except Exception as exc:  # noqa: BLE001 - a race with a delete; reported if it persists
+                errors[:] = [exc]
+            stop.wait(0.2)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        if operator is not None:
+            operator.terminate()
+            try:
+                operator.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait()
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "KUBERNETES_"))}
+    env.update(PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def _left(cluster: Any, ns: str, experiment_id: str) -> list[str]:
+    """Every object in ``ns`` carrying the experiment's label (CRs, ConfigMaps, DaemonSets, Jobs)."""
+    from kubernetes import client
+
+    sel = f"{res.LABEL_EXPERIMENT}={res.experiment_label(experiment_id)}"
+    api = cluster.api_client()
+    out = [f"{p}/{o['metadata']['name']}" for p in (res.PIPELINE_PLURAL, res.LOAD_PLURAL)
+           for o in _custom(cluster).list_namespaced_custom_object(res.GROUP, res.VERSION, ns, p, label_selector=sel)["items"]]
+    out += [f"configmap/{o.metadata.name}" for o in client.CoreV1Api(api).list_namespaced_config_map(ns, label_selector=sel).items]
+    out += [f"daemonset/{o.metadata.name}" for o in client.AppsV1Api(api).list_namespaced_daemon_set(ns, label_selector=sel).items]
+    out += [f"job/{o.metadata.name}" for o in client.BatchV1Api(api).list_namespaced_job(ns, label_selector=sel).items]
+    return out
+
+
+def _deployer(kubeconfig: Path, **kw: Any) -> KubernetesDeployer:
+    settings = Settings()
+    return KubernetesDeployer(
+        api=KubeClient(lambda: load_api_client(str(kubeconfig)), timeout_s=5),
+        load_pipelines=lambda exp: {v: get_template(getattr(exp, v).name) for v in ("baseline", "candidate")},
+        placement=lambda exp: placement_from(settings, exp.target.node_selector), teardown_wait_s=15, **kw)  # fmt: skip
+
+
+def _experiment(ns: str) -> Experiment:
+    return Experiment.create(name="k8s", baseline="process-baseline-v1", candidate="process-topk-v1",
+                             target=Target(kind="kubernetes", namespace=ns, node_selector={"pool": "obs"}),
+                             load=LoadProfile(name="process-churn"), timing=Timing(duration_s=60, interval_s=5))  # fmt: skip
+
+
+def test_deployer_against_the_api_server(kube_cluster: Any) -> None:
+    cluster = kube_cluster
+    ns = cluster.namespace("rt")
+    d = _deployer(cluster.kubeconfig)
+    exp = _experiment(ns)
+
+    info = d.deploy(exp)
+    crs = {cr["spec"]["variant"]: cr for cr in _pipelines(cluster, ns)}
+    assert set(crs) == {"baseline", "candidate"}
+    for v, cr in crs.items():
+        assert cr["metadata"]["name"] == res.pipeline_name(exp.id, v)
+        assert cr["metadata"]["labels"][res.LABEL_EXPERIMENT] == exp.id
+        assert cr["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "obs"}
+        assert yaml.safe_load(cr["spec"]["config"])["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    job = _custom(cluster).get_namespaced_custom_object(res.GROUP, res.VERSION, ns, res.LOAD_PLURAL,
+                                                        res.load_job_name(exp.id))  # fmt: skip
+    assert (job["spec"]["profile"], job["spec"]["churnRate"]) == ("process-churn", 0.5)
+    assert info["measurement"] == {"kind": "ConfigMap", "name": res.scrape_name(exp.id)}  # no Prometheus Operator here
+
+    # idempotent: the second deploy writes nothing (server-side apply of the same fields)
+    versions = {cr["metadata"]["name"]: cr["metadata"]["resourceVersion"] for cr in _pipelines(cluster, ns)}
+    assert d.deploy(exp) == info
+    assert {cr["metadata"]["name"]: cr["metadata"]["resourceVersion"] for cr in _pipelines(cluster, ns)} == versions
+
+    assert not d.is_ready(exp)
+    with cluster_plays_along(cluster, ns, cluster.kubeconfig):
+        wait_for("both variants ready", lambda: d.is_ready(exp))
+        assert d.healthy(exp)
+        d.teardown(exp)  # returns once the CRs are gone (with the operator: after its finalizer)
+    assert _left(cluster, ns, exp.id) == []
+    d.teardown(exp)  # idempotent
+
+
+def test_refusals_and_an_unreachable_api(kube_cluster: Any, tmp_path: Path) -> None:
+    cluster = kube_cluster
+    ns = cluster.namespace("rbac")
+    # a service account nobody granted anything: a permanent, readable refusal
+    nobody = cluster.kubeconfig_for(f"system:serviceaccount:{ns}:nobody")
+    with pytest.raises(PermanentError, match="forbidden by RBAC") as refused:
+        _deployer(nobody).deploy(_experiment(ns))
+    assert "BEGIN" not in str(refused.value) and str(nobody) not in str(refused.value)
+
+    # the API server away: retried next tick
+    away = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    away["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"  # discard port: refused
+    path = tmp_path / "away.kubeconfig"
+    path.write_text(yaml.safe_dump(away))
+    with pytest.raises(TemporaryError, match="cannot reach the Kubernetes API"):
+        _deployer(path).deploy(_experiment(ns))
+
+    # the namespace does not exist: permanent, and it says which
+    with pytest.raises(PermanentError, match="nope-"):
+        _deployer(cluster.kubeconfig).deploy(_experiment(f"nope-{ns}"))
+
+
+def _db_state(url: str, experiment_id: str) -> str:
+    from core.store.uow import Database
+
+    db = Database(url)
+    try:
+        with db.uow() as uow:
+            return uow.experiments.get(experiment_id).state.value
+    finally:
+        db.dispose()
+
+
+def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_cluster: Any, tmp_path: Path) -> None:
+    from tests.actors import store_account
+
+    cluster = kube_cluster
+    ns = cluster.namespace("e2e")
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    actor = store_account(url)
+    env = _child_env(PHOENIX_RUNTIME="kubernetes", PHOENIX_KUBECONFIG=str(cluster.kubeconfig),
+                     PHOENIX_DATABASE_URL=url, PHOENIX_DATA_DIR=str(tmp_path), PHOENIX_USER=actor.name,
+                     PHOENIX_SCHEDULER_INTERVAL="0.3", PHOENIX_K8S_TEARDOWN_WAIT="15",
+                     PHOENIX_GITOPS_REPO=str(tmp_path / "gitops"))  # fmt: skip
+    cli = [sys.executable, "-m", "core.cli"]
+    run = subprocess.Popen([*cli, "experiment", "run", "--baseline", "process-baseline-v1", "--candidate",
+                            "process-topk-v1", "--target", "kubernetes", "--namespace", ns, "--node-selector",
+                            "pool=obs", "--duration", "10m", "--interval", "5s", "--wait", "--json"],
+                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert run.stderr is not None
+        first = run.stderr.readline()  # "<id>: baseline vs candidate, …, runtime kubernetes"
+        experiment_id = first.split(":", 1)[0]
+        assert experiment_id.startswith("exp-") and "runtime kubernetes" in first, first
+        with cluster_plays_along(cluster, ns, cluster.kubeconfig):
+            wait_for("the experiment to run", lambda: _db_state(url, experiment_id) == "Running", timeout_s=30)
+            expected = {f"phoenixprocesspipelines/{res.pipeline_name(experiment_id, v)}" for v in ("baseline", "candidate")}
+            expected |= {f"loadsimulationjobs/{res.load_job_name(experiment_id)}",
+                         f"configmap/{res.scrape_name(experiment_id)}"}
+            assert expected <= set(_left(cluster, ns, experiment_id))
+            cancel = subprocess.run([*cli, "experiment", "cancel", experiment_id, "--json"], cwd=REPO, env=env,
+                                    capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert cancel.returncode == 0, cancel.stderr
+            assert json.loads(cancel.stdout)["state"] == "Cancelled"
+            out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1, err  # Cancelled
+    final = json.loads(out)
+    assert final["state"] == "Cancelled" and final["dry_run"] is False
+    assert final["runtime_info"]["namespace"] == ns and final["runtime_info"]["torn_down"] is True
+    assert _left(cluster, ns, experiment_id) == []
