@@ -332,3 +332,44 @@ def test_the_local_runtime_refuses_a_kubernetes_target(tmp_path) -> None:
 
     with pytest.raises(PermanentError, match="set PHOENIX_RUNTIME=kubernetes"):
         LocalDeployer(no_database, data_dir=tmp_path).deploy(experiment())
+
+
+class RecordedPrometheus:
+    """``PrometheusConnect.custom_query`` answering with recorded instant vectors."""
+
+    def __init__(self, answers: dict[str, list[dict[str, Any]]]) -> None:
+        self.answers, self.queries = answers, []  # type: list[str]
+
+    def custom_query(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.queries.append(query)
+        for prefix, result in self.answers.items():
+            if query.startswith(prefix):
+                return result
+        return []
+
+
+def _vec(**by_variant: float) -> list[dict[str, Any]]:
+    return [{"metric": {"phoenix_variant": v}, "value": [0, str(x)]} for v, x in by_variant.items()]
+
+
+def test_collect_reads_each_variant_from_prometheus_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from core.analysis.prometheus_reader import PrometheusReader
+
+    prom = RecordedPrometheus({"count by": _vec(baseline=1200, candidate=300),
+                               "sum by": _vec(baseline=2400, candidate=600),
+                               "max by (phoenix_variant) (rate": _vec(baseline=1.5, candidate=0.5),
+                               "max by (phoenix_variant) (otelcol_process_memory_rss": _vec(baseline=80, candidate=60)})
+    monkeypatch.setattr(PrometheusReader, "_client", lambda self: prom)
+    exp = experiment()
+    exp.started_at = exp.created_at - timedelta(seconds=30)
+    d = deployer(FakeKube(), prometheus_url=lambda: "http://prometheus:9090")
+    samples = sorted(d.collect(exp), key=lambda s: s.variant)
+    assert [(s.variant, s.series, s.datapoints, s.collector_cpu_pct, s.collector_rss_mb) for s in samples] == [
+        ("baseline", 1200, 2400, 1.5, 80.0), ("candidate", 300, 600, 0.5, 60.0)]
+    assert all(f'phoenix_experiment_id="{exp.id}"' in q for q in prom.queries)
+    assert list(d.collect(exp)) == []  # the same interval is not read twice
+    prom.answers = {}
+    d._collected_until.clear()
+    assert list(d.collect(exp)) == []  # Prometheus has nothing of it (yet): no rows, no error
