@@ -66,7 +66,7 @@ def _step_target(d: dict, cluster: bool) -> None:
                                 horizontal=True, key="wiz.2.target")
     if not cluster:
         st.caption("Kubernetes namespace and node selector become available when a cluster is configured "
-                   "(PHOENIX_KUBE_CONTEXT).")
+                   "(PHOENIX_RUNTIME=kubernetes).")
     if d["target_kind"] == "kubernetes":
         d["namespace"] = st.text_input("Namespace", d["namespace"], key="wiz.2.ns")
         d["node_selector"] = st.text_input("Node selector (key=value, comma separated)", d["node_selector"],
@@ -123,7 +123,9 @@ def render() -> None:
     st.title("New experiment")
     d = st.session_state.setdefault(K_DRAFT, wizard.new_draft())
     step = int(st.session_state.setdefault(K_STEP, 0))
-    cluster = bool(backend.settings().kube_context)
+    settings = backend.settings()
+    # The Kubernetes runtime runs cluster targets (docs/kubernetes.md); a context alone names one.
+    cluster = bool(settings.kube_context) or settings.runtime == "kubernetes"
     created = st.session_state.get(K_CREATED)
     if created:
         st.success(f"Experiment **{created}** created (Pending). The scheduler starts it on its next tick.")

@@ -136,7 +136,10 @@ def connection_checks(settings: Any, db_probe: Any = None, prometheus_url: str |
     else:
         out.append(Check("Prometheus", None, "not configured: measurements come from the database",
                          "no Prometheus URL (Settings or PHOENIX_PROMETHEUS_URL)"))
-    if settings.kube_context:
+    if settings.runtime == "kubernetes":
+        out.append(Check("Kubernetes", None, "the Kubernetes runtime runs experiments (cluster targets enabled)",
+                         settings.kubeconfig or settings.kube_context or "in-cluster or default kubeconfig"))
+    elif settings.kube_context:
         out.append(Check("Kubernetes", None, "context configured (cluster targets enabled)", settings.kube_context))
     else:
         out.append(Check("Kubernetes", None, "not configured: experiments run on this host",

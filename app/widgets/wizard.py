@@ -141,7 +141,7 @@ def step_problems(step: int, d: dict[str, Any], cluster_configured: bool = False
             p.append("Baseline and candidate must be different pipelines.")
     elif step == 2:
         if d.get("target_kind") == "kubernetes" and not cluster_configured:
-            p.append("No Kubernetes cluster is configured (PHOENIX_KUBE_CONTEXT); run on this host.")
+            p.append("No Kubernetes cluster is configured (PHOENIX_RUNTIME=kubernetes); run on this host.")
         p += _target(d).validate()
         load, lp = _load(d)
         p += lp + (load.validate() if load else [])

@@ -21,6 +21,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -236,15 +237,18 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
                      PHOENIX_SCHEDULER_INTERVAL="0.3", PHOENIX_K8S_TEARDOWN_WAIT="15",
                      PHOENIX_GITOPS_REPO=str(tmp_path / "gitops"))  # fmt: skip
     cli = [sys.executable, "-m", "core.cli"]
-    run = subprocess.Popen([*cli, "experiment", "run", "--baseline", "process-baseline-v1", "--candidate",
-                            "process-topk-v1", "--target", "kubernetes", "--namespace", ns, "--node-selector",
-                            "pool=obs", "--duration", "10m", "--interval", "5s", "--wait", "--json"],
-                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    log = tmp_path / "run.stderr"
+    with log.open("w") as errf:  # a file, not a pipe: nothing can block the child's writes
+        run = subprocess.Popen([*cli, "experiment", "run", "--baseline", "process-baseline-v1", "--candidate",
+                                "process-topk-v1", "--target", "kubernetes", "--namespace", ns, "--node-selector",
+                                "pool=obs", "--duration", "10m", "--interval", "5s", "--wait", "--json"],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errf, text=True)  # fmt: skip
     try:
-        assert run.stderr is not None
-        first = run.stderr.readline()  # "<id>: baseline vs candidate, …, runtime kubernetes"
+        # "<id>: baseline vs candidate, …, runtime kubernetes" once the experiment exists
+        first = wait_for("the run to create its experiment", lambda: next(
+            (line for line in log.read_text().splitlines() if re.match(r"^exp-[0-9a-f]+: ", line)), None))
         experiment_id = first.split(":", 1)[0]
-        assert experiment_id.startswith("exp-") and "runtime kubernetes" in first, first
+        assert "runtime kubernetes" in first, first
         with cluster_plays_along(cluster, ns, cluster.kubeconfig):
             wait_for("the experiment to run", lambda: _db_state(url, experiment_id) == "Running", timeout_s=30)
             expected = {f"phoenixprocesspipelines/{res.pipeline_name(experiment_id, v)}" for v in ("baseline", "candidate")}
@@ -255,12 +259,12 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
                                     capture_output=True, text=True, timeout=60)  # fmt: skip
             assert cancel.returncode == 0, cancel.stderr
             assert json.loads(cancel.stdout)["state"] == "Cancelled"
-            out, err = run.communicate(timeout=60)
+            out, _ = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
             run.kill()
             run.communicate()
-    assert run.returncode == 1, err  # Cancelled
+    assert run.returncode == 1, log.read_text()[-3000:]  # Cancelled
     final = json.loads(out)
     assert final["state"] == "Cancelled" and final["dry_run"] is False
     assert final["runtime_info"]["namespace"] == ns and final["runtime_info"]["torn_down"] is True
