@@ -143,9 +143,12 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
             config.load_incluster_config(client_configuration=cfg)
             return client.ApiClient(cfg)
         return config.new_client_from_config(context=context, persist_config=False)
-    except ConfigException as exc:
+    except PhoenixError:
+        raise
+    except (ConfigException, OSError, ValueError) as exc:
+        # A missing certificate file or a malformed kubeconfig will not fix itself: permanent.
         # The loader's messages name files, contexts and fields; anything secret-shaped is cut.
-        detail = _SECRETISH.sub("…", str(exc))[:200]
+        detail = _SECRETISH.sub("…", str(exc))[:200] or type(exc).__name__
         raise PermanentError(f"could not load the Kubernetes configuration: {detail}") from None
 
 

@@ -373,3 +373,17 @@ def test_collect_reads_each_variant_from_prometheus_once_per_interval(monkeypatc
     prom.answers = {}
     d._collected_until.clear()
     assert list(d.collect(exp)) == []  # Prometheus has nothing of it (yet): no rows, no error
+
+
+def test_a_broken_kubeconfig_is_a_permanent_error_without_its_content(tmp_path) -> None:
+    from core.runtime.kube_api import KubeClient, Ref, load_api_client
+
+    secret = "c2VjcmV0LXRva2VuLXRoYXQtbXVzdC1uZXZlci1iZS1zaG93bg=="
+    path = tmp_path / "kubeconfig"
+    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: nowhere\nusers:\n"
+                    f"- name: u\n  user: {{token: {secret}}}\nclusters: []\ncontexts: []\n")
+    for kubeconfig in (str(path), str(tmp_path / "missing")):
+        api = KubeClient(lambda k=kubeconfig: load_api_client(k))
+        with pytest.raises(PermanentError, match="Kubernetes configuration|is not a file") as got:
+            api.get(Ref("v1", "ConfigMap", "configmaps", "ns", "x"))
+        assert secret not in str(got.value) and secret[:32] not in str(got.value)
