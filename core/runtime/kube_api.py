@@ -69,7 +69,7 @@ class KubeApi(Protocol):
         ...
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create or update (server-side apply); returns the object as stored."""
+        """Create or update (server-side apply); returns the object (as stored when the API said)."""
         ...
 
     def delete(self, ref: Ref) -> bool:
@@ -210,10 +210,13 @@ class KubeClient:
         def apply() -> dict[str, Any]:
             if ref.api_version == "v1":
                 cm = client.CoreV1Api(self._api()).patch_namespaced_config_map(ref.name, ref.namespace, obj, **kw)
-                return dict(self._api().sanitize_for_serialization(cm))
+                return dict(self._api().sanitize_for_serialization(cm)) if cm is not None else dict(obj)
             group, version = _group_version(ref.api_version)
-            return dict(client.CustomObjectsApi(self._api()).patch_namespaced_custom_object(
-                group, version, ref.namespace, ref.plural, ref.name, obj, **kw))
+            stored = client.CustomObjectsApi(self._api()).patch_namespaced_custom_object(
+                group, version, ref.namespace, ref.plural, ref.name, obj, **kw)
+            # The generated client decodes only a 200 answer; an apply that creates gets 201
+            # (body discarded). Nothing here needs the stored copy, so the request stands in.
+            return dict(stored) if isinstance(stored, dict) else dict(obj)
 
         return self._call(f"applying {ref}", apply)  # type: ignore[no-any-return]
 

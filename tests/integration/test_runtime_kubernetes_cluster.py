@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: writes the custom resources' status itself.
 RUN_OPERATOR = importlib.util.find_spec("core.operator") is not None
 NODES = 2
+pytestmark = pytest.mark.kube
 POLL_S = 0.1
 
 
