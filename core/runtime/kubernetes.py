@@ -11,8 +11,9 @@ cluster, through ``core.runtime.kube_api.KubeApi``, for what the Phoenix operato
   a PodMonitor when the cluster serves that kind (Prometheus Operator), else a ConfigMap
   holding a Prometheus scrape config. Server-side apply, so a second deploy is a no-op.
 - ``is_ready``: both pipelines Running with readyNodes == totalNodes > 0.
-- ``healthy``: both still exist, neither Failed, and neither Degraded for longer than
-  ``degraded_grace_s``.
+- ``healthy``: both still exist, neither Failed, neither Degraded for longer than
+  ``degraded_grace_s``, and the load job (if any) has not Failed; otherwise a
+  ``PermanentError`` that names the variant and the operator's conditions.
 - ``teardown``: delete every object ``deploy`` may have created (absent ones are fine),
   then wait up to ``teardown_wait_s`` for the pipelines to disappear, i.e. for the
   operator's finalizer to have removed their DaemonSets; still there → ``TemporaryError``
@@ -210,24 +211,31 @@ class KubernetesDeployer:
         return all(self._ready(obj) for obj in self._pipelines(experiment).values())
 
     def healthy(self, experiment: Experiment) -> bool:
+        """True while both variants run as deployed. A variant that is gone, Failed, or Degraded
+        past the grace, and a load job that Failed, raise ``PermanentError`` saying which and
+        why (the scheduler fails the experiment with that reason)."""
         now = self.clock()
         for v, obj in self._pipelines(experiment).items():
             key = (experiment.id, v)
             if obj is None or obj.get("metadata", {}).get("deletionTimestamp"):
-                log.warning("experiment %s: the %s PhoenixProcessPipeline is gone", experiment.id, v)
-                return False
+                raise PermanentError(f"the {v} PhoenixProcessPipeline {res.pipeline_name(experiment.id, v)} "
+                                     "was deleted while the experiment ran")  # fmt: skip
             phase = (obj.get("status") or {}).get("phase")
             if phase in FAILED_PHASES:
-                log.warning("experiment %s: the %s collectors failed: %s", experiment.id, v, _conditions(obj))
-                return False
+                raise PermanentError(f"the {v} collectors failed: {_conditions(obj)}")
             if phase == DEGRADED:
                 since = self._degraded_since.setdefault(key, now)
                 if now - since > self.degraded_grace_s:
-                    log.warning("experiment %s: the %s collectors are degraded for over %.0fs: %s",
-                                experiment.id, v, self.degraded_grace_s, _conditions(obj))  # fmt: skip
-                    return False
+                    raise PermanentError(f"the {v} collectors are degraded for over {self.degraded_grace_s:g}s: "
+                                         f"{_conditions(obj)}")  # fmt: skip
             else:
                 self._degraded_since.pop(key, None)
+        if experiment.load.name != "none":
+            ns = self.namespace(experiment)
+            job = self.api.get(Ref(res.API_VERSION, res.LOAD_KIND, res.LOAD_PLURAL, ns, res.load_job_name(experiment.id)))
+            # Measuring without the load it asked for would compare the wrong thing.
+            if job is not None and (job.get("status") or {}).get("phase") == "Failed":
+                raise PermanentError(f"the load simulation {res.load_job_name(experiment.id)} failed: {_conditions(job)}")
         return True
 
     def teardown(self, experiment: Experiment) -> None:

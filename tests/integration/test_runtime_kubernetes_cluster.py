@@ -91,6 +91,21 @@ def _mark_ready(cluster: Any, ns: str) -> None:
                                                                    name, {"status": status})  # fmt: skip
 
 
+def _nodes(cluster: Any, labels: dict[str, str]) -> None:
+    """NODES Node objects with ``labels`` (no kubelet behind them; shared by the session)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core = client.CoreV1Api(cluster.api_client())
+    for i in range(NODES):
+        name = "phoenix-test-" + "-".join(f"{k}-{v}" for k, v in sorted(labels.items())) + f"-{i}"
+        try:
+            core.create_node({"metadata": {"name": name, "labels": {"kubernetes.io/os": "linux", **labels}}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+
 @contextlib.contextmanager
 def cluster_plays_along(cluster: Any, ns: str, kubeconfig: Path) -> Iterator[None]:
     """The operator (when present) and a thread reporting readiness, for the ``with`` block."""
@@ -110,6 +125,8 @@ def cluster_plays_along(cluster: Any, ns: str, kubeconfig: Path) -> Iterator[Non
                 errors[:] = [exc]
             stop.wait(0.2)
 
+    if RUN_OPERATOR:  # the operator runs a load Job per matching Node: give it nodes to find
+        _nodes(cluster, {"pool": "obs"})
     t = threading.Thread(target=loop, daemon=True)
     t.start()
     try:
@@ -120,7 +137,7 @@ def cluster_plays_along(cluster: Any, ns: str, kubeconfig: Path) -> Iterator[Non
         if operator is not None:
             operator.terminate()
             try:
-                operator.wait(timeout=15)
+                operator.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 operator.kill()
                 operator.wait()
@@ -239,18 +256,19 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
                      PHOENIX_GITOPS_REPO=str(tmp_path / "gitops"))  # fmt: skip
     cli = [sys.executable, "-m", "core.cli"]
     log = tmp_path / "run.stderr"
-    with log.open("w") as errf:  # a file, not a pipe: nothing can block the child's writes
+    # the cluster plays along from the start (the operator, when it runs, takes a while to start)
+    with cluster_plays_along(cluster, ns, cluster.kubeconfig), log.open("w") as errf:
+        # stderr to a file, not a pipe: nothing can block the child's writes
         run = subprocess.Popen([*cli, "experiment", "run", "--baseline", "process-baseline-v1", "--candidate",
                                 "process-topk-v1", "--target", "kubernetes", "--namespace", ns, "--node-selector",
                                 "pool=obs", "--duration", "10m", "--interval", "5s", "--wait", "--json"],
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errf, text=True)  # fmt: skip
-    try:
-        # "<id>: baseline vs candidate, …, runtime kubernetes" once the experiment exists
-        first = wait_for("the run to create its experiment", lambda: next(
-            (line for line in log.read_text().splitlines() if re.match(r"^exp-[0-9a-f]+: ", line)), None))
-        experiment_id = first.split(":", 1)[0]
-        assert "runtime kubernetes" in first, first
-        with cluster_plays_along(cluster, ns, cluster.kubeconfig):
+        try:
+            # "<id>: baseline vs candidate, …, runtime kubernetes" once the experiment exists
+            first = wait_for("the run to create its experiment", lambda: next(
+                (line for line in log.read_text().splitlines() if re.match(r"^exp-[0-9a-f]+: ", line)), None))
+            experiment_id = first.split(":", 1)[0]
+            assert "runtime kubernetes" in first, first
             wait_for("the experiment to run", lambda: _db_state(url, experiment_id) == "Running", timeout_s=30)
             expected = {f"phoenixprocesspipelines/{res.pipeline_name(experiment_id, v)}" for v in ("baseline", "candidate")}
             expected |= {f"loadsimulationjobs/{res.load_job_name(experiment_id)}",
@@ -261,10 +279,10 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
             assert cancel.returncode == 0, cancel.stderr
             assert json.loads(cancel.stdout)["state"] == "Cancelled"
             out, _ = run.communicate(timeout=60)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
     assert run.returncode == 1, log.read_text()[-3000:]  # Cancelled
     final = json.loads(out)
     assert final["state"] == "Cancelled" and final["dry_run"] is False

@@ -170,24 +170,34 @@ def test_healthy_until_failed_gone_or_degraded_past_the_grace() -> None:
     for v in ("baseline", "candidate"):
         kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-{v}", phase="Running", readyNodes=1, totalNodes=1)
     assert d.healthy(exp)
-    kube.set_status("PhoenixProcessPipeline", b, phase="Degraded")
-    assert d.healthy(exp)
+    kube.set_status("PhoenixProcessPipeline", b, phase="Degraded",
+                    conditions=[{"type": "Ready", "status": "False", "reason": "Unavailable", "message": "1 of 3 ready"}])
+    assert d.healthy(exp)  # the grace counts from here, when it was first seen degraded
     d.clock.t += 20  # type: ignore[attr-defined]
     assert d.healthy(exp)
     kube.set_status("PhoenixProcessPipeline", b, phase="Running")  # recovered: the grace starts over
     assert d.healthy(exp)
     kube.set_status("PhoenixProcessPipeline", b, phase="Degraded")
-    assert d.healthy(exp)  # the grace counts from here, when it was first seen degraded
+    assert d.healthy(exp)
     d.clock.t += 20  # type: ignore[attr-defined]
     assert d.healthy(exp)
     d.clock.t += 20  # type: ignore[attr-defined]
-    assert not d.healthy(exp)
+    with pytest.raises(PermanentError, match="baseline collectors are degraded for over 30s: Ready=False Unavailable"):
+        d.healthy(exp)
     kube.set_status("PhoenixProcessPipeline", b, phase="Failed")
-    assert not d.healthy(exp)
+    with pytest.raises(PermanentError, match="baseline collectors failed: Ready=False Unavailable 1 of 3 ready"):
+        d.healthy(exp)
     kube.set_status("PhoenixProcessPipeline", b, phase="Running")
     assert d.healthy(exp)
+    kube.set_status("LoadSimulationJob", f"load-{exp.id}", phase="Failed",
+                    conditions=[{"type": "Ready", "status": "False", "reason": "NoMatchingNodes"}])
+    with pytest.raises(PermanentError, match=f"load simulation load-{exp.id} failed: Ready=False NoMatchingNodes"):
+        d.healthy(exp)
+    kube.set_status("LoadSimulationJob", f"load-{exp.id}", phase="Running")
+    assert d.healthy(exp)
     kube.delete(next(iter(r for r in d._all_refs(exp, NS) if r.name == b)))
-    assert not d.healthy(exp)
+    with pytest.raises(PermanentError, match="baseline PhoenixProcessPipeline .* was deleted"):
+        d.healthy(exp)
 
 
 def test_teardown_deletes_everything_and_waits_for_the_finalizer() -> None:
