@@ -265,7 +265,11 @@ class KubernetesDeployer:
     # ------------------------------------------------------------ measurements
 
     def _prometheus_url(self) -> str | None:
-        url = self.prometheus_url() if callable(self.prometheus_url) else self.prometheus_url
+        try:
+            url = self.prometheus_url() if callable(self.prometheus_url) else self.prometheus_url
+        except PhoenixError as exc:  # a broken saved setting must not stop the collectors' experiment
+            log.warning("the Prometheus URL setting cannot be used: %s", exc)
+            return None
         return url or None
 
     def collect(self, experiment: Experiment) -> Sequence[MeasurementSample]:

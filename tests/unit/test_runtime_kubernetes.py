@@ -397,3 +397,13 @@ def test_a_broken_kubeconfig_is_a_permanent_error_without_its_content(tmp_path) 
         with pytest.raises(PermanentError, match="Kubernetes configuration|is not a file") as got:
             api.get(Ref("v1", "ConfigMap", "configmaps", "ns", "x"))
         assert secret not in str(got.value) and secret[:32] not in str(got.value)
+
+
+def test_a_broken_prometheus_setting_does_not_stop_the_experiment() -> None:
+    def broken() -> str:
+        raise ValidationError("the saved Prometheus URL must start with http:// or https://")
+
+    kube, exp = FakeKube(), experiment()
+    d = deployer(kube, prometheus_url=broken)
+    assert "no Prometheus URL" in d.deploy(exp)["samples"]
+    assert list(d.collect(exp)) == []
