@@ -16,7 +16,7 @@ TEST_DEB_PACKAGES := postgresql prometheus chromium git redis-server
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 
-.PHONY: run test smoke collector kube-tools setup setup-dev deb-packages lint unit fuzz bench clean grpc dashboards
+.PHONY: run test smoke collector kube-tools setup setup-dev deb-packages lint unit fuzz bench clean grpc dashboards manifests
 
 # The gRPC stubs are generated from the .proto files, never committed (core/api/grpc_build.py).
 PROTOS := $(shell find proto -name '*.proto')
@@ -105,5 +105,11 @@ bench: setup
 dashboards: setup-dev
 	$(BIN)/python dashboards/build.py
 
+# Every kustomize overlay of k8s/ rendered into dist/k8s/<overlay>.yaml and validated (strict
+# Kubernetes schemas; custom resources against their CRDs). Kustomize is built from its Go module
+# once (tools/go/kustomize). See scripts/manifests.py and docs/kubernetes.md.
+manifests: setup
+	$(BIN)/python scripts/manifests.py --out dist/k8s
+
 clean:
-	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build core/api/grpc_gen
+	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build core/api/grpc_gen dist
