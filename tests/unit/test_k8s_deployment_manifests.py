@@ -45,6 +45,18 @@ def test_every_overlay_is_rendered(rendered: dict[str, list[dict[str, Any]]]) ->
         assert {"phoenix-ui", "phoenix-api", "phoenix-operator"} <= set(_objects(rendered[name], "Deployment"))
 
 
+CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_namespaced_object_names_its_namespace(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """`kubectl apply -f dist/k8s/<overlay>.yaml` must not drop anything into the current context's
+    namespace (the overlays set namespaces per object, not with kustomize's `namespace:`)."""
+    loose = [f"{d['kind']}/{d['metadata']['name']}" for d in rendered[overlay]
+             if d["kind"] not in CLUSTER_SCOPED and not d["metadata"].get("namespace")]
+    assert loose == []
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_is_bounded_probed_and_locked_down(rendered: dict[str, list[dict[str, Any]]],
                                                            overlay: str) -> None:
