@@ -328,3 +328,21 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     with running_cluster(tmp_path_factory.mktemp("kube")) as cluster:
         cluster.apply_crds()
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def rendered_manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, object]]]:
+    """What `make manifests` renders (scripts/manifests.py, the pinned kustomize, validated), once per
+    session: overlay name → its objects."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    import manifests  # scripts/ is not a package
+
+    out = tmp_path_factory.mktemp("dist") / "k8s"
+    done = subprocess.run([sys.executable, str(root / "scripts" / "manifests.py"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    return {p.stem: docs for p, docs in manifests.load(sorted(out.glob("*.yaml"))).items()}

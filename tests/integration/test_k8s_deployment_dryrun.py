@@ -11,17 +11,13 @@ argocd, so the dry-run needs no fixed names and leaves nothing behind.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import manifests  # noqa: E402 - scripts/ is not a package
 
 THIRD_PARTY_CRDS = [
     # (group, version, kind, plural, scope)
@@ -70,17 +66,8 @@ def _relocate(doc: dict[str, Any], namespaces: dict[str, str]) -> dict[str, Any]
     return doc
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    out = tmp_path_factory.mktemp("dist") / "k8s"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "manifests.py"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    return {p.stem: docs for p, docs in manifests.load(sorted(out.glob("*.yaml"))).items()}
-
-
 def test_the_api_server_accepts_every_rendered_object(kube_cluster: Any,
-                                                      rendered: dict[str, list[dict[str, Any]]]) -> None:
+                                                      rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
     from kubernetes import client
     from kubernetes.dynamic import DynamicClient
 
@@ -101,7 +88,7 @@ def test_the_api_server_accepts_every_rendered_object(kube_cluster: Any,
     dynamic = DynamicClient(api_client)  # after the CRDs: its discovery sees them
     rejected: list[str] = []
     applied = 0
-    for overlay, docs in rendered.items():
+    for overlay, docs in rendered_manifests.items():
         for doc in docs:
             doc = _relocate(doc, namespaces)
             resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
@@ -114,4 +101,4 @@ def test_the_api_server_accepts_every_rendered_object(kube_cluster: Any,
             except client.ApiException as exc:
                 rejected.append(f"{overlay}: {doc['kind']}/{doc['metadata']['name']}: {exc.status} {exc.body}")
     assert not rejected, "\n".join(rejected)
-    assert applied == sum(len(d) for d in rendered.values())
+    assert applied == sum(len(d) for d in rendered_manifests.values())

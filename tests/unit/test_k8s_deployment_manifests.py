@@ -6,7 +6,6 @@ fails here exactly as it fails `make manifests`."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,6 @@ OVERLAYS = ("dev", "production", "production-full")
 PHOENIX_IMAGE = "ghcr.io/phoenix/phoenix"
 
 
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    out = tmp_path_factory.mktemp("dist") / "k8s"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "manifests.py"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    return {p.stem: docs for p, docs in manifests.load(sorted(out.glob("*.yaml"))).items()}
-
-
 def _objects(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
@@ -39,28 +29,28 @@ def _pod_specs(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for d in docs if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")}
 
 
-def test_every_overlay_is_rendered(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    assert set(rendered) == set(manifests.OVERLAYS)
+def test_every_overlay_is_rendered(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    assert set(rendered_manifests) == set(manifests.OVERLAYS)
     for name in OVERLAYS:
-        assert {"phoenix-ui", "phoenix-api", "phoenix-operator"} <= set(_objects(rendered[name], "Deployment"))
+        assert {"phoenix-ui", "phoenix-api", "phoenix-operator"} <= set(_objects(rendered_manifests[name], "Deployment"))
 
 
 CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_namespaced_object_names_its_namespace(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_every_namespaced_object_names_its_namespace(rendered_manifests: dict[str, list[dict[str, Any]]], overlay: str) -> None:
     """`kubectl apply -f dist/k8s/<overlay>.yaml` must not drop anything into the current context's
     namespace (the overlays set namespaces per object, not with kustomize's `namespace:`)."""
-    loose = [f"{d['kind']}/{d['metadata']['name']}" for d in rendered[overlay]
+    loose = [f"{d['kind']}/{d['metadata']['name']}" for d in rendered_manifests[overlay]
              if d["kind"] not in CLUSTER_SCOPED and not d["metadata"].get("namespace")]
     assert loose == []
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_container_is_bounded_probed_and_locked_down(rendered: dict[str, list[dict[str, Any]]],
+def test_every_container_is_bounded_probed_and_locked_down(rendered_manifests: dict[str, list[dict[str, Any]]],
                                                            overlay: str) -> None:
-    for where, pod in _pod_specs(rendered[overlay]).items():
+    for where, pod in _pod_specs(rendered_manifests[overlay]).items():
         assert pod["securityContext"]["runAsNonRoot"] is True, where
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
         assert "hostPID" not in pod and "hostNetwork" not in pod, where
@@ -77,9 +67,9 @@ def test_every_container_is_bounded_probed_and_locked_down(rendered: dict[str, l
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_writable_paths_are_volumes(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+def test_writable_paths_are_volumes(rendered_manifests: dict[str, list[dict[str, Any]]], overlay: str) -> None:
     """A read-only root needs /tmp, Streamlit's home and the data directory (GitOps repo) mounted."""
-    for where, pod in _pod_specs(rendered[overlay]).items():
+    for where, pod in _pod_specs(rendered_manifests[overlay]).items():
         if "phoenix-redis" in where:
             continue
         for c in pod["containers"]:
@@ -90,8 +80,8 @@ def test_writable_paths_are_volumes(rendered: dict[str, list[dict[str, Any]]], o
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_images_are_pinned(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    images = {c["image"] for pod in _pod_specs(rendered[overlay]).values()
+def test_images_are_pinned(rendered_manifests: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    images = {c["image"] for pod in _pod_specs(rendered_manifests[overlay]).values()
               for c in pod.get("initContainers", []) + pod["containers"]}
     assert any(i.startswith(f"{PHOENIX_IMAGE}:") for i in images)
     for image in images:
@@ -100,8 +90,8 @@ def test_images_are_pinned(rendered: dict[str, list[dict[str, Any]]], overlay: s
 
 
 @pytest.mark.parametrize("overlay", [*OVERLAYS, "argocd"])
-def test_no_secret_values(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    docs = rendered[overlay]
+def test_no_secret_values(rendered_manifests: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    docs = rendered_manifests[overlay]
     assert not [d for d in docs if d["kind"] == "Secret"]
     for name, cm in _objects(docs, "ConfigMap").items():
         for key in cm.get("data", {}):
@@ -109,19 +99,19 @@ def test_no_secret_values(rendered: dict[str, list[dict[str, Any]]], overlay: st
         assert "postgresql" not in json.dumps(cm.get("data", {})), name
 
 
-def test_production_reads_the_database_from_the_secret(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    pods = _pod_specs(rendered["production"])
+def test_production_reads_the_database_from_the_secret(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    pods = _pod_specs(rendered_manifests["production"])
     for where in ("Deployment/phoenix-ui", "Deployment/phoenix-api", "Deployment/phoenix-scheduler"):
         spec = pods[where]
         for c in [c for c in spec.get("initContainers", []) + spec["containers"]]:
             env = {e["name"]: e for e in c.get("env", [])}
             assert env["PHOENIX_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
                 "name": "phoenix-secrets", "key": "database-url"}, (where, c["name"])
-    assert "PHOENIX_DATABASE_URL" not in _objects(rendered["production"], "ConfigMap")["phoenix-config"]["data"]
+    assert "PHOENIX_DATABASE_URL" not in _objects(rendered_manifests["production"], "ConfigMap")["phoenix-config"]["data"]
 
 
-def test_production_is_highly_available(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    docs = rendered["production"]
+def test_production_is_highly_available(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered_manifests["production"]
     deployments = _objects(docs, "Deployment")
     pdbs = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]: p
             for p in _objects(docs, "PodDisruptionBudget").values()}
@@ -141,8 +131,8 @@ def test_production_is_highly_available(rendered: dict[str, list[dict[str, Any]]
     assert deployments["phoenix-operator"]["spec"]["replicas"] == 1
 
 
-def test_production_network_policies_deny_by_default_then_allow(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    policies = _objects(rendered["production"], "NetworkPolicy")
+def test_production_network_policies_deny_by_default_then_allow(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    policies = _objects(rendered_manifests["production"], "NetworkPolicy")
     deny = [p for p in policies.values()
             if p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
             and not p["spec"].get("ingress") and not p["spec"].get("egress")]
@@ -167,8 +157,8 @@ def test_production_network_policies_deny_by_default_then_allow(rendered: dict[s
     assert {8501, 8080, 9465, 9101, 9103} <= ingress
 
 
-def test_production_ingress_has_tls(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    (ingress,) = _objects(rendered["production"], "Ingress").values()
+def test_production_ingress_has_tls(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    (ingress,) = _objects(rendered_manifests["production"], "Ingress").values()
     (tls,) = ingress["spec"]["tls"]
     hosts = {r["host"] for r in ingress["spec"]["rules"]}
     assert tls["secretName"] and hosts <= set(tls["hosts"])
@@ -176,8 +166,8 @@ def test_production_ingress_has_tls(rendered: dict[str, list[dict[str, Any]]]) -
     assert backends == {"phoenix-ui", "phoenix-api"}
 
 
-def test_dev_is_one_replica_on_a_volume(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    docs = rendered["dev"]
+def test_dev_is_one_replica_on_a_volume(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered_manifests["dev"]
     (pvc,) = _objects(docs, "PersistentVolumeClaim").values()
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     deployments = _objects(docs, "Deployment")
@@ -193,38 +183,38 @@ def test_dev_is_one_replica_on_a_volume(rendered: dict[str, list[dict[str, Any]]
     assert not _objects(docs, "NetworkPolicy") and not _objects(docs, "HorizontalPodAutoscaler")
 
 
-def test_only_the_processes_that_call_the_api_server_get_a_token(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    pods = _pod_specs(rendered["production"])
+def test_only_the_processes_that_call_the_api_server_get_a_token(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    pods = _pod_specs(rendered_manifests["production"])
     assert pods["Deployment/phoenix-ui"]["automountServiceAccountToken"] is False
     assert pods["Deployment/phoenix-api"]["automountServiceAccountToken"] is False
     assert pods["Deployment/phoenix-scheduler"]["automountServiceAccountToken"] is True
     assert pods["Deployment/phoenix-operator"]["serviceAccountName"] == "phoenix-operator"
 
 
-def test_the_dashboards_configmap_holds_every_dashboard(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    cm = _objects(rendered["production"], "ConfigMap")["phoenix-grafana-dashboards"]
+def test_the_dashboards_configmap_holds_every_dashboard(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    cm = _objects(rendered_manifests["production"], "ConfigMap")["phoenix-grafana-dashboards"]
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     committed = {p.name: p.read_text() for p in (ROOT / "dashboards").glob("*.json")}
     assert committed and cm["data"] == committed
 
 
-def test_optional_components(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    full = rendered["production-full"]
+def test_optional_components(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    full = rendered_manifests["production-full"]
     kinds = {(d["apiVersion"], d["kind"]) for d in full}
     assert ("external-secrets.io/v1", "ExternalSecret") in kinds and ("monitoring.coreos.com/v1", "PodMonitor") in kinds
     assert _objects(full, "ConfigMap")["phoenix-config"]["data"]["PHOENIX_REDIS_URL"].startswith("redis://phoenix-redis")
     assert "phoenix-redis" in _objects(full, "NetworkPolicy")
     assert (_objects(full, "ExternalSecret")["phoenix-secrets"]["spec"]["target"]["name"] == "phoenix-secrets")
-    prod = {d["kind"] for d in rendered["production"]}
+    prod = {d["kind"] for d in rendered_manifests["production"]}
     assert "ExternalSecret" not in prod and "PodMonitor" not in prod
 
 
-def test_applicationset_follows_the_gitops_layout(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    (appset,) = _objects(rendered["argocd"], "ApplicationSet").values()
+def test_applicationset_follows_the_gitops_layout(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    (appset,) = _objects(rendered_manifests["argocd"], "ApplicationSet").values()
     (gen,) = appset["spec"]["generators"]
     paths = {d["path"]: d.get("exclude", False) for d in gen["git"]["directories"]}
     assert paths == {"production/*/k8s": False, "production/local/k8s": True}
-    (app,) = _objects(rendered["argocd"], "Application").values()
+    (app,) = _objects(rendered_manifests["argocd"], "Application").values()
     assert app["spec"]["source"]["path"] == "k8s/overlays/production"
 
 
@@ -247,8 +237,8 @@ def test_validation_is_strict_about_unknown_fields() -> None:
     assert problems and "securityContxt" in problems[0]
 
 
-def test_phoenix_custom_resources_are_checked_against_their_crd(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    schemas = manifests.crd_schemas(rendered["production"])
+def test_phoenix_custom_resources_are_checked_against_their_crd(rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
+    schemas = manifests.crd_schemas(rendered_manifests["production"])
     assert ("phoenix.io/v1alpha1", "PhoenixProcessPipeline") in schemas
     problems, checked = manifests.validate({"apiVersion": "phoenix.io/v1alpha1", "kind": "PhoenixProcessPipeline",
                                             "metadata": {"name": "p"}, "spec": {"unknown": 1}}, schemas)
