@@ -129,6 +129,18 @@ def parse_config(spec: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
+def telemetry_port(config: Mapping[str, Any]) -> int | None:
+    """The port of the collector's own Prometheus reader (service.telemetry.metrics.readers), if any."""
+    telemetry = ((config.get("service") or {}).get("telemetry") or {})
+    readers = ((telemetry.get("metrics") or {}) if isinstance(telemetry, dict) else {}).get("readers") or []
+    for reader in readers if isinstance(readers, list) else []:
+        prom = (((reader or {}).get("pull") or {}).get("exporter") or {}).get("prometheus") or {}
+        port = prom.get("port") if isinstance(prom, dict) else None
+        if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:
+            return port
+    return None
+
+
 def configmap(body: Mapping[str, Any]) -> dict[str, Any]:
     spec = body["spec"]
     meta = body["metadata"]
@@ -151,14 +163,17 @@ def daemonset(body: Mapping[str, Any]) -> dict[str, Any]:
     """The collector DaemonSet (the shared template's pod shape plus the operator's metadata)."""
     spec = body["spec"]
     meta = body["metadata"]
-    parse_config(spec)  # an invalid config never reaches a pod
+    config = parse_config(spec)  # an invalid config never reaches a pod
     name = daemonset_name(body)
     labels = _common_labels(body, "phoenix-collector", PIPELINE_LABEL)
     selector = {"app.kubernetes.io/name": "phoenix-collector", PIPELINE_LABEL: labels[PIPELINE_LABEL]}
     health = int(spec.get("healthPort", DEFAULT_HEALTH_PORT))
     ports = [{"name": "metrics", "port": int(spec.get("metricsPort", DEFAULT_METRICS_PORT))}]
-    if health != ports[0]["port"]:
-        ports.append({"name": "health", "port": health})
+    telemetry = telemetry_port(config)
+    if telemetry is not None:
+        ports.append({"name": "telemetry", "port": telemetry})  # otelcol_* self-telemetry, scraped too
+    ports.append({"name": "health", "port": health})
+    ports = [p for i, p in enumerate(ports) if all(q["port"] != p["port"] for q in ports[:i])]  # first name wins
     secret_env = sorted({m for m in _ENV.findall(spec["config"]) if m != "K8S_NODE_NAME"})
     text = render(
         "k8s/daemonset.yaml.j2",

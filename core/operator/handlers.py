@@ -79,7 +79,7 @@ def _refuse(ctx: Context, plural: str, body: Any, reason: str, message: str) -> 
 
 
 def _child_event(ctx: Context, kind: str, refresh: Callable[..., Any], body: Any, event_type: str) -> None:
-    owner = r.pipeline_for(body)
+    owner = r.owner_of(body)
     if owner is None or owner["kind"] != kind:
         return
     try:

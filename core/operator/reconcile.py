@@ -101,7 +101,7 @@ def refresh_pipeline(cluster: Cluster, body: Mapping[str, Any], now: datetime, *
         return status
 
 
-def pipeline_for(child: Mapping[str, Any]) -> dict[str, Any] | None:
+def owner_of(child: Mapping[str, Any]) -> dict[str, Any] | None:
     """The owning resource's identity (a minimal body) from a child's controller reference."""
     meta = child.get("metadata") or {}
     for ref in meta.get("ownerReferences") or []:

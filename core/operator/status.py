@@ -71,7 +71,8 @@ def pipeline_status(ds: Mapping[str, Any] | None, previous: Mapping[str, Any] | 
     updated = desired if updated is None else updated
     ds_gen = _int(meta, "generation")
     seen = _int(st, "observedGeneration")
-    caught_up = seen is None or ds_gen is None or seen >= ds_gen
+    # No status at all: the controller has not looked at it yet.
+    caught_up = desired is not None and (seen is None or ds_gen is None or seen >= ds_gen)
     out: dict[str, Any] = {"readyNodes": ready, "totalNodes": desired or 0, "updatedNodes": updated or 0}
     applied = (meta.get("annotations") or {}).get(GENERATION, "")
     if caught_up and applied.isdigit():
