@@ -109,11 +109,37 @@ def check_reachable(cfg: Any) -> str:
     return str(info.git_version)
 
 
+def check_crds(api_client: Any) -> None:
+    """``OperatorStartError`` unless both custom resources are served (kopf serves what exists at start)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    from core.operator.desired import GROUP, LOADSIM_PLURAL, PIPELINE_PLURAL, VERSION
+
+    try:
+        found = client.CustomObjectsApi(api_client).get_api_resources(GROUP, VERSION, _request_timeout=(5.0, 10.0))
+        names = {r.name for r in found.resources}
+    except ApiException as exc:
+        if exc.status != 404:
+            raise OperatorStartError(f"cannot list the {GROUP}/{VERSION} API: {exc.status} {exc.reason}") from None
+        names = set()
+    except (HTTPError, OSError) as exc:
+        raise OperatorStartError(f"cannot list the {GROUP}/{VERSION} API: {_first_line(exc)}") from None
+    missing = sorted({PIPELINE_PLURAL, LOADSIM_PLURAL} - names)
+    if missing:
+        raise OperatorStartError(f"the Phoenix CRDs are not installed ({', '.join(missing)} missing): "
+                                 "apply core/k8s/crds (k8s/crds) first")
+
+
 def settings() -> Any:
     import kopf
 
     s = kopf.OperatorSettings()
     s.peering.standalone = True  # one operator replica; no peering resources to install or grant
+    # Serve the resources found at start (``check_crds`` makes sure they are there) instead of
+    # watching every CRD and namespace in the cluster: that would need list/watch on both.
+    s.scanning.disabled = True
     s.posting.level = logging.WARNING  # Events for refusals and failures, not for every success
     s.persistence.finalizer = FINALIZER
     s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
@@ -136,6 +162,7 @@ def run(opts: Options, *, stop_flag: Any = None) -> None:
     cfg, source = load_configuration(opts.kubeconfig)
     version = check_reachable(cfg)
     api_client = client.ApiClient(cfg)
+    check_crds(api_client)
     registry = build_registry(Context(cluster=KubeCluster(api_client), loadsim_image=opts.loadsim_image))
 
     @kopf.on.login(registry=registry)
