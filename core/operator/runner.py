@@ -143,7 +143,9 @@ def settings() -> Any:
     s.posting.level = logging.WARNING  # Events for refusals and failures, not for every success
     s.persistence.finalizer = FINALIZER
     s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=ANNOTATION_PREFIX)
+    # The last handled spec carries spec.config (up to 256 KiB): more than the 256 KiB all of an
+    # object's annotations may hold together, so it lives in status.kopf (the CRDs allow it).
+    s.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     s.watching.server_timeout = 300  # re-list every 5 minutes at the latest
     s.watching.client_timeout = 330
     s.networking.request_timeout = 60

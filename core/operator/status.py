@@ -29,6 +29,8 @@ from typing import Any, Final
 from core.operator.desired import GENERATION, LOAD_BACKOFF_LIMIT, LOAD_MAX_PROCESSES
 
 TERMINAL_LOAD_PHASES: Final = frozenset({"Succeeded", "Failed", "Cancelled"})
+LOAD_STATUS_FIELDS: Final = frozenset({"phase", "nodes", "activeProcesses", "startTime", "completionTime",
+                                       "observedGeneration", "conditions"})
 
 
 def rfc3339(moment: datetime) -> str:
@@ -142,7 +144,8 @@ def loadsim_status(jobs: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
     previous = previous or {}
     before = previous.get("conditions") or []
     if not jobs and previous.get("phase") in TERMINAL_LOAD_PHASES:
-        return dict(previous)  # the Jobs' TTL removed them; the outcome stays
+        # the Jobs' TTL removed them; the outcome stays (only the operator's own fields, not kopf's)
+        return {k: v for k, v in previous.items() if k in LOAD_STATUS_FIELDS}
     outcomes = [job_outcome(j) for j in jobs]
     n = len(jobs)
     done = outcomes.count("succeeded")
