@@ -132,6 +132,31 @@ def check_crds(api_client: Any) -> None:
                                  "apply core/k8s/crds (k8s/crds) first")
 
 
+class KopfLogFields(logging.Filter):
+    """kopf's per-object loggers attach their settings object (threads, queues) and a posting flag
+    to every record; a JSON line keeps only the object reference (``k8s_ref``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import kopf
+
+        if isinstance(record.__dict__.get("settings"), kopf.OperatorSettings):
+            del record.__dict__["settings"]
+        record.__dict__.pop("k8s_skip", None)
+        return True
+
+
+def configure_logs() -> None:
+    """Phoenix's log handlers drop kopf's extra fields; library warnings become log lines (once each)."""
+    import warnings
+
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_phoenix", False) and not any(isinstance(f, KopfLogFields) for f in handler.filters):
+            handler.addFilter(KopfLogFields())
+    logging.captureWarnings(True)
+    # e.g. urllib3's InsecureRequestWarning on every call with insecure-skip-tls-verify: once is enough
+    warnings.filterwarnings("once", module="urllib3")
+
+
 def settings() -> Any:
     import kopf
 
@@ -161,6 +186,7 @@ def run(opts: Options, *, stop_flag: Any = None) -> None:
     from core.operator.cluster import KubeCluster
     from core.operator.handlers import Context, build_registry
 
+    configure_logs()
     cfg, source = load_configuration(opts.kubeconfig)
     version = check_reachable(cfg)
     api_client = client.ApiClient(cfg)
