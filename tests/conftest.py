@@ -15,6 +15,7 @@ Reusable fixtures:
   memory_services Services on the in-memory unit of work (no I/O; for unit tests)
   redis_url       a throwaway redis-server started once per session (``ThrowawayRedis``
                   for a private one a test may kill and restart)
+  kube_cluster    a real kube-apiserver + etcd for the session, CRDs installed (tests/kube.py)
 """
 
 from __future__ import annotations
@@ -316,3 +317,14 @@ def memory_services(tmp_path: Path) -> object:
 
     return bootstrap(_settings("memory://", tmp_path), InMemoryDeployer(), InMemoryAnalyzer(), database=MemoryDatabase(),
                      gitops=InMemoryGitOps())
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real kube-apiserver + etcd (tests/kube.py), started once per session with the Phoenix
+    CRDs installed; no kubelet or controllers run (see tests/kube.py)."""
+    from tests.kube import running_cluster
+
+    with running_cluster(tmp_path_factory.mktemp("kube")) as cluster:
+        cluster.apply_crds()
+        yield cluster

@@ -24,6 +24,8 @@ from typing import Final
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 METRICS_PORT_ENV: Final = "PHOENIX_METRICS_PORT"
+# The address the UI's metrics port listens on (default loopback; 0.0.0.0 in a pod, for Prometheus).
+METRICS_HOST_ENV: Final = "PHOENIX_METRICS_HOST"
 
 #: What kind of Phoenix process this is: set once by each entry point (``mark_process``).
 BUILD_INFO = Gauge("phoenix_build_info", "1 for each running Phoenix process, by role and version",

@@ -22,23 +22,26 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
         crd = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec = crd["spec"]
         for v in spec["versions"]:
-            out[(spec["group"], v["name"], spec["names"]["kind"])] = _closed(v["schema"]["openAPIV3Schema"])
+            out[(spec["group"], v["name"], spec["names"]["kind"])] = closed(v["schema"]["openAPIV3Schema"])
     return out
 
 
-def _closed(schema: Any) -> Any:
-    """The schema as the API server applies it with strict field validation (kubectl's default):
-    an unknown field is an error. A structural CRD schema may not say so itself
-    (``additionalProperties`` and ``properties`` are mutually exclusive there), so objects with
-    ``properties`` are closed here, except where ``x-kubernetes-preserve-unknown-fields`` keeps them open."""
-    if isinstance(schema, list):
-        return [_closed(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _closed(v) for k, v in schema.items()}
-    if "properties" in out and "additionalProperties" not in out and \
-            not out.get("x-kubernetes-preserve-unknown-fields"):
-        out["additionalProperties"] = False
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every object that lists its properties closed to others.
+
+    A structural CRD schema may not say ``additionalProperties: false`` beside ``properties``
+    (the API server refuses the CRD); it prunes unknown fields instead, and refuses them under
+    strict field validation. Checking a manifest here, an unknown field is an error too.
+    """
+    out = dict(schema)
+    if "properties" in out:
+        out["properties"] = {k: closed(v) for k, v in out["properties"].items()}
+        if "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if isinstance(out.get("items"), dict):
+        out["items"] = closed(out["items"])
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = closed(out["additionalProperties"])
     return out
 
 
