@@ -109,12 +109,11 @@ class Operator:
 
 
 @pytest.fixture(scope="module")
-def admin(kube_cluster: Any) -> Iterator[client.ApiClient]:
-    kube_cluster.apply_crds()
+def admin(kube_cluster: Any) -> client.ApiClient:
+    """The admin's client (the session fixture installed the CRDs), after applying the operator's RBAC."""
     api = kube_cluster.api_client()
     apply_rbac(api)
-    yield api
-    api.close()
+    return api
 
 
 @pytest.fixture(scope="module")
