@@ -244,6 +244,8 @@ class KubeCluster:
                                   "ready": active, "terminating": 0}  # fmt: skip
         batch = client.BatchV1Api(self.api_client())
         job = batch.read_namespaced_job(name, namespace)
+        if job.status and job.status.start_time:  # immutable once set: a second report keeps it
+            del status["startTime"]
         completions = job.spec.completions or 1
         if succeeded >= completions:
             status["completionTime"] = now

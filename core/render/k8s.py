@@ -94,6 +94,9 @@ def render_manifests(pipeline: Pipeline, collector: RenderedCollector, opts: Ren
         spec["pipelineVersion"] = k8s.pipeline_version
     spec["configMap"] = name
     spec["collectorImage"] = k8s.image
+    # The operator builds the ConfigMap from this copy (the resource is the one source of truth).
+    spec["config"] = collector.text
+    spec["healthPort"] = opts.health_port
     if k8s.node_selector:
         spec["nodeSelector"] = dict(k8s.node_selector)
     if k8s.tolerations:
