@@ -16,7 +16,7 @@ TEST_DEB_PACKAGES := postgresql prometheus chromium git redis-server
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 20000
 
-.PHONY: run test smoke collector setup setup-dev deb-packages lint unit fuzz bench clean grpc dashboards
+.PHONY: run test smoke collector kube-tools setup setup-dev deb-packages lint unit fuzz bench clean grpc dashboards manifests
 
 # The gRPC stubs are generated from the .proto files, never committed (core/api/grpc_build.py).
 PROTOS := $(shell find proto -name '*.proto')
@@ -76,13 +76,20 @@ lint: setup-dev
 collector: setup
 	$(BIN)/phoenix otelcol build
 
+# The suite's real Kubernetes API server (tests/kube.py): etcd and kube-apiserver pinned under
+# tools/go/, each built once by scripts/gotool.sh into ~/.cache/phoenix/gotools keyed by its
+# go.mod/go.sum/main.go (kube-apiserver: about 10 min the first time on 2 cores).
+kube-tools:
+	scripts/gotool.sh etcd >/dev/null
+	scripts/gotool.sh kube-apiserver >/dev/null
+
 # The runtime-only install (as in the Docker image) through the main journeys, the browser
 # part included. See scripts/smoke.sh.
 smoke: setup-dev
 	PYTHON=$(PYTHON) scripts/smoke.sh $(SMOKE_DIR) $(abspath $(BIN)/python)
 
 # The e2e tests run inside `smoke`, against the installed app.
-test: lint collector smoke
+test: lint collector kube-tools smoke
 	$(BIN)/python -m pytest --ignore=tests/e2e --durations=25 $(PYTEST_ARGS)
 
 unit: setup-dev
@@ -98,5 +105,11 @@ bench: setup
 dashboards: setup-dev
 	$(BIN)/python dashboards/build.py
 
+# Every kustomize overlay of k8s/ rendered into dist/k8s/<overlay>.yaml and validated (strict
+# Kubernetes schemas; custom resources against their CRDs). Kustomize is built from its Go module
+# once (tools/go/kustomize). See scripts/manifests.py and docs/kubernetes.md.
+manifests: setup
+	$(BIN)/python scripts/manifests.py --out dist/k8s
+
 clean:
-	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build core/api/grpc_gen
+	rm -rf $(VENV) $(SMOKE_DIR) .pytest_cache .ruff_cache build core/api/grpc_gen dist

@@ -40,7 +40,8 @@ def setup_process() -> None:
     if not port:
         return
     try:
-        metrics.serve(int(port))  # once per port per process: False on every rerun
+        host = os.environ.get(metrics.METRICS_HOST_ENV, "").strip() or "127.0.0.1"
+        metrics.serve(int(port), addr=host)  # once per port per process: False on every rerun
     except ValueError:
         log.warning("%s=%r is not a port number; the UI's metrics are not served", metrics.METRICS_PORT_ENV, port)
     except OSError as exc:

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "core.commands.accounts",
     "core.commands.experiment",
     "core.commands.scheduler",
+    "core.commands.operator",
     "core.commands.pipeline",
     "core.commands.share",
     "core.commands.fleet",
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: Commands that run as one of Phoenix's long-lived or child processes: JSON log lines at INFO
 #: by default. Every other command is a person at a terminal: readable warnings only.
 PROCESS_OF_COMMAND = {"api": "api", "scheduler": "scheduler", "ui": "ui", "collector": "collector",
-                      "loadsim": "loadsim"}
+                      "loadsim": "loadsim", "operator": "operator"}
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

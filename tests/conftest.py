@@ -15,6 +15,7 @@ Reusable fixtures:
   memory_services Services on the in-memory unit of work (no I/O; for unit tests)
   redis_url       a throwaway redis-server started once per session (``ThrowawayRedis``
                   for a private one a test may kill and restart)
+  kube_cluster    a real kube-apiserver + etcd for the session, CRDs installed (tests/kube.py)
 """
 
 from __future__ import annotations
@@ -316,3 +317,32 @@ def memory_services(tmp_path: Path) -> object:
 
     return bootstrap(_settings("memory://", tmp_path), InMemoryDeployer(), InMemoryAnalyzer(), database=MemoryDatabase(),
                      gitops=InMemoryGitOps())
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real kube-apiserver + etcd (tests/kube.py), started once per session with the Phoenix
+    CRDs installed; no kubelet or controllers run (see tests/kube.py)."""
+    from tests.kube import running_cluster
+
+    with running_cluster(tmp_path_factory.mktemp("kube")) as cluster:
+        cluster.apply_crds()
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def rendered_manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, object]]]:
+    """What `make manifests` renders (scripts/manifests.py, the pinned kustomize, validated), once per
+    session: overlay name → its objects."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    import manifests  # scripts/ is not a package
+
+    out = tmp_path_factory.mktemp("dist") / "k8s"
+    done = subprocess.run([sys.executable, str(root / "scripts" / "manifests.py"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    return {p.stem: docs for p, docs in manifests.load(sorted(out.glob("*.yaml"))).items()}

@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--memory-cap", type=float, default=512.0, help="summed memory cap, MB")
     r.add_argument("--scale", type=float, default=None, help="multiply built-in profile counts")
     r.add_argument("--patterns", type=Path, default=None, help="JSON/YAML file with the custom patterns list")
+    r.add_argument("--patterns-json", default=None,
+                   help="the custom patterns list as inline JSON (the operator's Jobs pass it so)")
+    r.add_argument("--churn-rate", type=float, default=None,
+                   help="share of each pattern's processes replaced per minute, on top of the profile's own churn")
     r.add_argument("--status-file", type=Path, default=None, help="write live status JSON here")
     r.add_argument("--json", action="store_true", help="print the final status as JSON")
     r.set_defaults(handler=_run)
@@ -56,19 +60,34 @@ def _load_patterns(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def _inline_patterns(text: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValidationError("--patterns-json is not valid JSON") from None
+    if not isinstance(data, list):
+        raise ValidationError("--patterns-json must be a JSON list of patterns")
+    return data
+
+
 def _run(args: argparse.Namespace) -> int:
-    from core.runtime.loadsim import LoadLimits, LoadSimulator, patterns_for
+    from core.runtime.loadsim import LoadLimits, LoadSimulator, patterns_for, with_churn
 
     duration = parse_duration(args.duration, "--duration")
     params: dict[str, Any] = {}
     if args.scale is not None:
         params["scale"] = args.scale
+    if args.patterns is not None and args.patterns_json is not None:
+        raise ValidationError("give --patterns FILE or --patterns-json, not both")
     if args.profile == "custom":
-        if args.patterns is None:
-            raise ValidationError("--profile custom needs --patterns FILE")
-        params["patterns"] = _load_patterns(args.patterns)
-    elif args.patterns is not None:
-        raise ValidationError("--patterns only applies to --profile custom")
+        if args.patterns is None and args.patterns_json is None:
+            raise ValidationError("--profile custom needs --patterns FILE or --patterns-json LIST")
+        params["patterns"] = (_load_patterns(args.patterns) if args.patterns is not None
+                              else _inline_patterns(args.patterns_json))
+    elif args.patterns is not None or args.patterns_json is not None:
+        raise ValidationError("--patterns/--patterns-json only apply to --profile custom")
+    if args.churn_rate is not None and not 0 <= args.churn_rate <= 1:
+        raise ValidationError(f"--churn-rate must be between 0 and 1, got {args.churn_rate:g}")
     profile = LoadProfile(name=args.profile, params=params, max_processes=args.max_processes)
     limits = LoadLimits(max_processes=args.max_processes, cpu_cap_pct=args.cpu_cap, memory_cap_mb=args.memory_cap)
     last = [0.0]
@@ -80,8 +99,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"loadsim {st.state} {st.progress:6.1%} live={st.live}/{st.target} spawned={st.spawned_total}",
                   file=sys.stderr)  # fmt: skip
 
+    patterns = patterns_for(profile)
+    if args.churn_rate:
+        patterns = with_churn(patterns, args.churn_rate)
     sim = LoadSimulator(
-        patterns_for(profile), duration_s=duration, limits=limits, status_path=args.status_file, on_progress=progress
+        patterns, duration_s=duration, limits=limits, status_path=args.status_file, on_progress=progress
     )
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}

@@ -35,7 +35,7 @@ from core.redact import MASK, mask_url, redact
 FORMAT_ENV: Final = "PHOENIX_LOG_FORMAT"
 LEVEL_ENV: Final = "PHOENIX_LOG_LEVEL"
 FORMATS: Final = ("json", "text")
-PROCESSES: Final = ("api", "ui", "scheduler", "cli", "collector", "loadsim")
+PROCESSES: Final = ("api", "ui", "scheduler", "cli", "collector", "loadsim", "operator")
 
 #: Third-party loggers held at WARNING unless the level is DEBUG (see configure_logging).
 CHATTY_LOGGERS: Final = ("alembic", "apscheduler")
@@ -201,7 +201,7 @@ def configure_logging(process: str, *, level: int | str | None = None, stream: I
                       env: Mapping[str, str] | None = None) -> logging.Handler:
     """Send every log record of this process to ``stream`` (stderr) as JSON lines (or text).
 
-    ``process`` names the kind of process (api, ui, scheduler, cli, collector, loadsim).
+    ``process`` names the kind of process (api, ui, scheduler, cli, collector, loadsim, operator).
     ``level``/``fmt`` are the caller's defaults; ``PHOENIX_LOG_LEVEL``/``PHOENIX_LOG_FORMAT``
     in ``env`` (the environment) win over them; a value that means nothing raises
     ``ConfigurationError``. Idempotent: a second call replaces the handler the first one

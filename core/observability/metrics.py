@@ -24,6 +24,8 @@ from typing import Final
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 METRICS_PORT_ENV: Final = "PHOENIX_METRICS_PORT"
+# The address the UI's metrics port listens on (default loopback; 0.0.0.0 in a pod, for Prometheus).
+METRICS_HOST_ENV: Final = "PHOENIX_METRICS_HOST"
 
 #: What kind of Phoenix process this is: set once by each entry point (``mark_process``).
 BUILD_INFO = Gauge("phoenix_build_info", "1 for each running Phoenix process, by role and version",
@@ -69,6 +71,14 @@ UI_ERRORS = Counter("phoenix_ui_errors", "Errors the UI's error boundary showed,
                     ["page", "kind"])  # kind: user | bug
 
 # ---------------------------------------------------------------- cache (Redis or in-process)
+# The Kubernetes operator (``phoenix operator``).
+OPERATOR_RECONCILES = Counter("phoenix_operator_reconciles",
+                              "Operator reconciles of a custom resource, by kind and outcome",
+                              ["kind", "outcome"])  # ok | retry | invalid | error
+OPERATOR_STATUS_UPDATES = Counter("phoenix_operator_status_updates",
+                                  "Custom resource statuses the operator rewrote after a child changed, by kind",
+                                  ["kind"])
+
 CACHE_REQUESTS = Counter("phoenix_cache_requests", "Cache lookups, by cache and result",
                          ["cache", "result"])  # result: hit | miss | error
 CACHE_BACKEND_UP = Gauge("phoenix_cache_backend_up", "1 while the shared cache backend (Redis) answers, 0 while degraded",

@@ -22,7 +22,26 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
         crd = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec = crd["spec"]
         for v in spec["versions"]:
-            out[(spec["group"], v["name"], spec["names"]["kind"])] = v["schema"]["openAPIV3Schema"]
+            out[(spec["group"], v["name"], spec["names"]["kind"])] = closed(v["schema"]["openAPIV3Schema"])
+    return out
+
+
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every object that lists its properties closed to others.
+
+    A structural CRD schema may not say ``additionalProperties: false`` beside ``properties``
+    (the API server refuses the CRD); it prunes unknown fields instead, and refuses them under
+    strict field validation. Checking a manifest here, an unknown field is an error too.
+    """
+    out = dict(schema)
+    if "properties" in out:
+        out["properties"] = {k: closed(v) for k, v in out["properties"].items()}
+        if "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if isinstance(out.get("items"), dict):
+        out["items"] = closed(out["items"])
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = closed(out["additionalProperties"])
     return out
 
 

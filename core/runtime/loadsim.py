@@ -144,6 +144,12 @@ def patterns_for(profile: LoadProfile) -> list[ProcessPattern]:
     return [replace(p, count=max(1, round(p.count * scale))) for p in BUILTIN_PROFILES[profile.name]]
 
 
+def with_churn(patterns: list[ProcessPattern], per_minute: float) -> list[ProcessPattern]:
+    """Add churn: ``per_minute`` of each pattern's processes killed and replaced every minute
+    (a LoadSimulationJob's ``churnRate``), on top of what the pattern already churns."""
+    return [replace(p, churn_rate=p.churn_rate + p.count * per_minute / 60.0) for p in patterns]
+
+
 @dataclass(frozen=True)
 class Plan:
     patterns: tuple[ProcessPattern, ...]
