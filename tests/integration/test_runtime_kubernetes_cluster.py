@@ -4,10 +4,14 @@ No kubelet or controllers run there, so something must play the rest of the clus
 
 - without the operator (``RUN_OPERATOR`` False) the test reports the custom resources'
   status itself, as the operator would (phase Running, readyNodes == totalNodes);
-- with it (the ``core.operator`` package present: on by itself once the operator is in
-  the tree) a real ``phoenix operator`` subprocess reconciles them, and the test reports
-  the DaemonSets it created as ready, as the kubelets and the DaemonSet controller would;
-  teardown then also proves the operator's finalizer ran (the CRs only go after it).
+- with it (``RUN_OPERATOR``: whenever ``core.operator`` is in the tree) one real
+  ``phoenix operator`` subprocess for the module reconciles them, and the test reports the
+  DaemonSets it created as ready, as the kubelets and the DaemonSet controller would;
+  teardown then also proves the operator's finalizer ran (the CRs only go after it, and
+  no DaemonSet, Job or ConfigMap of the experiment is left).
+
+The deployer runs as the ServiceAccount ``k8s/base/deployer-rbac.yaml`` binds, with that
+Role applied: the deployment's least privilege is what the test exercises.
 
 Two tests: the deployer driven directly (deploy twice, specs, readiness, health, teardown,
 RBAC refusal, an unreachable API), and ``phoenix experiment run --target kubernetes`` end
@@ -106,27 +110,43 @@ def _nodes(cluster: Any, labels: dict[str, str]) -> None:
                 raise
 
 
+@pytest.fixture(scope="module")
+def namespaces(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A fresh namespace per test of this module; with RUN_OPERATOR one ``phoenix operator``
+    watches them all (started once: it takes seconds to start and to stop)."""
+    spaces = {key: kube_cluster.namespace(key) for key in ("rt", "rbac", "e2e")}
+    if not RUN_OPERATOR:
+        yield spaces
+        return
+    _nodes(kube_cluster, {"pool": "obs"})  # the operator runs a load Job per matching Node
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    watch = [arg for ns in spaces.values() for arg in ("--namespace", ns)]
+    with log.open("wb") as out:  # a file, not a pipe: its log lines must never block it
+        operator = subprocess.Popen([sys.executable, "-m", "core.cli", "operator", *watch,
+                                     "--kubeconfig", str(kube_cluster.kubeconfig)], cwd=REPO, env=_child_env(),
+                                    stdout=subprocess.DEVNULL, stderr=out)  # fmt: skip
+    try:
+        yield spaces
+    finally:
+        operator.terminate()
+        try:
+            operator.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()
+
+
 @contextlib.contextmanager
-def cluster_plays_along(cluster: Any, ns: str, kubeconfig: Path) -> Iterator[None]:
-    """The operator (when present) and a thread reporting readiness, for the ``with`` block."""
+def cluster_plays_along(cluster: Any, ns: str) -> Iterator[None]:
+    """A thread reporting readiness as the kubelets (and, without the operator, the operator) would."""
     stop = threading.Event()
-    errors: list[BaseException] = []
-    operator = None
-    if RUN_OPERATOR:
-        operator = subprocess.Popen([sys.executable, "-m", "core.cli", "operator", "--namespace", ns,
-                                     "--kubeconfig", str(kubeconfig)], cwd=REPO, env=_child_env(),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
 
     def loop() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # a race with a delete; a lasting problem times a wait out
                 _mark_ready(cluster, ns)
-            except Exception as exc:  # noqa: BLE001 - a race with a delete; reported if it persists
-                errors[:] = [exc]
             stop.wait(0.2)
 
-    if RUN_OPERATOR:  # the operator runs a load Job per matching Node: give it nodes to find
-        _nodes(cluster, {"pool": "obs"})
     t = threading.Thread(target=loop, daemon=True)
     t.start()
     try:
@@ -134,13 +154,6 @@ def cluster_plays_along(cluster: Any, ns: str, kubeconfig: Path) -> Iterator[Non
     finally:
         stop.set()
         t.join(timeout=5)
-        if operator is not None:
-            operator.terminate()
-            try:
-                operator.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
 
 
 def _child_env(**extra: str) -> dict[str, str]:
@@ -177,10 +190,29 @@ def _experiment(ns: str) -> Experiment:
                              load=LoadProfile(name="process-churn"), timing=Timing(duration_s=60, interval_s=5))  # fmt: skip
 
 
-def test_deployer_against_the_api_server(kube_cluster: Any) -> None:
+def _as_the_scheduler(cluster: Any, ns: str) -> Path:
+    """k8s/base/deployer-rbac.yaml applied in ``ns``; a kubeconfig of the ServiceAccount it binds."""
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client())
+    subject = None
+    for doc in yaml.safe_load_all((REPO / "k8s" / "base" / "deployer-rbac.yaml").read_text()):
+        doc["metadata"]["namespace"] = ns
+        if doc["kind"] == "Role":
+            rbac.create_namespaced_role(ns, doc)
+        else:
+            (subject,) = doc["subjects"]
+            rbac.create_namespaced_role_binding(ns, doc)
+    assert subject is not None and subject["kind"] == "ServiceAccount"
+    sa_ns = subject["namespace"]
+    return Path(cluster.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
+                                       ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+
+
+def test_deployer_against_the_api_server(kube_cluster: Any, namespaces: dict[str, str]) -> None:
     cluster = kube_cluster
-    ns = cluster.namespace("rt")
-    d = _deployer(cluster.kubeconfig)
+    ns = namespaces["rt"]
+    d = _deployer(_as_the_scheduler(cluster, ns))  # least privilege: the deployment's own Role
     exp = _experiment(ns)
 
     info = d.deploy(exp)
@@ -202,7 +234,7 @@ def test_deployer_against_the_api_server(kube_cluster: Any) -> None:
     assert {cr["metadata"]["name"]: cr["metadata"]["resourceVersion"] for cr in _pipelines(cluster, ns)} == versions
 
     assert not d.is_ready(exp)
-    with cluster_plays_along(cluster, ns, cluster.kubeconfig):
+    with cluster_plays_along(cluster, ns):
         wait_for("both variants ready", lambda: d.is_ready(exp))
         assert d.healthy(exp)
         d.teardown(exp)  # returns once the CRs are gone (with the operator: after its finalizer)
@@ -210,9 +242,9 @@ def test_deployer_against_the_api_server(kube_cluster: Any) -> None:
     d.teardown(exp)  # idempotent
 
 
-def test_refusals_and_an_unreachable_api(kube_cluster: Any, tmp_path: Path) -> None:
+def test_refusals_and_an_unreachable_api(kube_cluster: Any, namespaces: dict[str, str], tmp_path: Path) -> None:
     cluster = kube_cluster
-    ns = cluster.namespace("rbac")
+    ns = namespaces["rbac"]
     # a service account nobody granted anything: a permanent, readable refusal
     nobody = cluster.kubeconfig_for(f"system:serviceaccount:{ns}:nobody")
     with pytest.raises(PermanentError, match="forbidden by RBAC") as refused:
@@ -243,11 +275,12 @@ def _db_state(url: str, experiment_id: str) -> str:
         db.dispose()
 
 
-def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_cluster: Any, tmp_path: Path) -> None:
+def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_cluster: Any, namespaces: dict[str, str],
+                                                                           tmp_path: Path) -> None:
     from tests.actors import store_account
 
     cluster = kube_cluster
-    ns = cluster.namespace("e2e")
+    ns = namespaces["e2e"]
     url = f"sqlite:///{tmp_path / 'phoenix.db'}"
     actor = store_account(url)
     env = _child_env(PHOENIX_RUNTIME="kubernetes", PHOENIX_KUBECONFIG=str(cluster.kubeconfig),
@@ -256,8 +289,7 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
                      PHOENIX_GITOPS_REPO=str(tmp_path / "gitops"))  # fmt: skip
     cli = [sys.executable, "-m", "core.cli"]
     log = tmp_path / "run.stderr"
-    # the cluster plays along from the start (the operator, when it runs, takes a while to start)
-    with cluster_plays_along(cluster, ns, cluster.kubeconfig), log.open("w") as errf:
+    with cluster_plays_along(cluster, ns), log.open("w") as errf:
         # stderr to a file, not a pipe: nothing can block the child's writes
         run = subprocess.Popen([*cli, "experiment", "run", "--baseline", "process-baseline-v1", "--candidate",
                                 "process-topk-v1", "--target", "kubernetes", "--namespace", ns, "--node-selector",
