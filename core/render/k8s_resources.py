@@ -226,11 +226,25 @@ def _meta_label(key: str) -> str:
     return "__meta_kubernetes_pod_label_" + re.sub(r"[^A-Za-z0-9_]", "_", key)
 
 
-def scrape_config(experiment_id: str, namespace: str, metrics_port: int = METRICS_PORT) -> dict[str, Any]:
+#: The collector pod's container ports Prometheus scrapes (named by the operator's DaemonSet):
+#: the prometheus exporter (what the pipeline keeps) and otelcol's self-telemetry (CPU, RSS,
+#: points sent), which the measurements need both of.
+SCRAPED_PORTS = ("metrics", "telemetry")
+
+
+def _relabel_identity(experiment_id: str) -> list[dict[str, Any]]:
+    return [
+        {"source_labels": [_meta_label(LABEL_VARIANT)], "target_label": "phoenix_variant"},
+        {"target_label": "phoenix_experiment_id", "replacement": experiment_id},
+        {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+    ]
+
+
+def scrape_config(experiment_id: str, namespace: str) -> dict[str, Any]:
     """A Prometheus ``scrape_configs`` entry for the experiment's collector pods.
 
-    Pods are found by the experiment label, on the port of the collectors' prometheus
-    exporter; every series gets ``phoenix_experiment_id`` (the experiment's own id) and
+    Pods are found by the experiment label, on their ``metrics`` and ``telemetry`` ports;
+    every series gets ``phoenix_experiment_id`` (the experiment's own id) and
     ``phoenix_variant`` from the pod, the two labels ``core.analysis.prometheus_reader``
     queries by.
     """
@@ -240,20 +254,18 @@ def scrape_config(experiment_id: str, namespace: str, metrics_port: int = METRIC
         "relabel_configs": [
             {"source_labels": [_meta_label(LABEL_EXPERIMENT)], "regex": re.escape(experiment_label(experiment_id)),
              "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": str(metrics_port),
+            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "|".join(SCRAPED_PORTS),
              "action": "keep"},
-            {"source_labels": [_meta_label(LABEL_VARIANT)], "target_label": "phoenix_variant"},
-            {"target_label": "phoenix_experiment_id", "replacement": experiment_id},
-            {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+            *_relabel_identity(experiment_id),
         ],
     }
 
 
-def scrape_config_map(experiment_id: str, namespace: str, metrics_port: int = METRICS_PORT) -> dict[str, Any]:
+def scrape_config_map(experiment_id: str, namespace: str) -> dict[str, Any]:
     """The scrape config as a ConfigMap a Prometheus can mount (or a user can copy)."""
     import yaml
 
-    text = yaml.safe_dump({"scrape_configs": [scrape_config(experiment_id, namespace, metrics_port)]},
+    text = yaml.safe_dump({"scrape_configs": [scrape_config(experiment_id, namespace)]},
                           sort_keys=False)  # fmt: skip
     return {
         "apiVersion": "v1",
@@ -265,8 +277,11 @@ def scrape_config_map(experiment_id: str, namespace: str, metrics_port: int = ME
     }
 
 
-def pod_monitor(experiment_id: str, namespace: str, metrics_port: int = METRICS_PORT) -> dict[str, Any]:
+def pod_monitor(experiment_id: str, namespace: str) -> dict[str, Any]:
     """The same selection as ``scrape_config`` for Prometheus Operator users."""
+    relabelings = [{"sourceLabels": r["source_labels"], "targetLabel": r["target_label"]} if "source_labels" in r
+                   else {"targetLabel": r["target_label"], "replacement": r["replacement"]}
+                   for r in _relabel_identity(experiment_id)]  # fmt: skip
     return {
         "apiVersion": f"{MONITORING_GROUP}/{MONITORING_VERSION}",
         "kind": "PodMonitor",
@@ -275,13 +290,6 @@ def pod_monitor(experiment_id: str, namespace: str, metrics_port: int = METRICS_
                      "annotations": {ANNOTATION_EXPERIMENT: experiment_id}},
         "spec": {
             "selector": {"matchLabels": {LABEL_EXPERIMENT: experiment_label(experiment_id)}},
-            "podMetricsEndpoints": [{
-                "portNumber": metrics_port,
-                "relabelings": [
-                    {"sourceLabels": [_meta_label(LABEL_VARIANT)], "targetLabel": "phoenix_variant"},
-                    {"targetLabel": "phoenix_experiment_id", "replacement": experiment_id},
-                    {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"},
-                ],
-            }],
+            "podMetricsEndpoints": [{"port": port, "relabelings": relabelings} for port in SCRAPED_PORTS],
         },
     }

@@ -170,9 +170,9 @@ class KubernetesDeployer:
             objs.append(job)
         monitoring = f"{res.MONITORING_GROUP}/{res.MONITORING_VERSION}"
         if self.api.serves(monitoring, res.PODMONITOR_PLURAL, ns):
-            objs.append(res.pod_monitor(exp.id, ns, placement.metrics_port))
+            objs.append(res.pod_monitor(exp.id, ns))
         else:
-            objs.append(res.scrape_config_map(exp.id, ns, placement.metrics_port))
+            objs.append(res.scrape_config_map(exp.id, ns))
         return objs
 
     def deploy(self, experiment: Experiment) -> dict[str, Any]:

@@ -97,6 +97,9 @@ def test_deploy_creates_one_pipeline_per_variant_a_load_job_and_a_scrape_config(
     assert keep[0]["regex"] == exp.id.replace("-", "\\-")
     assert {"source_labels": ["__meta_kubernetes_pod_label_phoenix_io_variant"],
             "target_label": "phoenix_variant"} in scrape["relabel_configs"]  # fmt: skip
+    # the exporter and otelcol's self-telemetry, by the port names of the operator's DaemonSet
+    assert keep[1] == {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics|telemetry",
+                       "action": "keep"}  # fmt: skip
     assert info["namespace"] == NS and info["runtime"] == "kubernetes" and info["dry_run"] is False
     assert info["pipelines"] == {v: f"phoenix-{exp.id}-{v}" for v in ("baseline", "candidate")}
     assert info["measurement"] == {"kind": "ConfigMap", "name": f"phoenix-{exp.id}-scrape"}
@@ -123,8 +126,10 @@ def test_no_load_job_for_load_none_and_a_pod_monitor_with_the_prometheus_operato
     assert kube.of_kind("LoadSimulationJob") == [] and kube.of_kind("ConfigMap") == []
     (pm,) = kube.of_kind("PodMonitor")
     assert pm["spec"]["selector"] == {"matchLabels": {"phoenix.io/experiment-id": exp.id}}
+    assert [e["port"] for e in pm["spec"]["podMetricsEndpoints"]] == ["metrics", "telemetry"]
     relabel = pm["spec"]["podMetricsEndpoints"][0]["relabelings"]
     assert {"targetLabel": "phoenix_experiment_id", "replacement": exp.id} in relabel
+    assert {"sourceLabels": ["__meta_kubernetes_pod_label_phoenix_io_variant"], "targetLabel": "phoenix_variant"} in relabel
     assert info["load_job"] is None and info["measurement"]["kind"] == "PodMonitor"
 
 
