@@ -99,7 +99,10 @@ class KubeCluster:
              "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
              "--enable-priority-and-fairness=false", "--profiling=false", "-v=1",
              # no Endpoints for the kubernetes Service: its reconciler refuses a loopback address
-             "--endpoint-reconciler-type=none"],
+             "--endpoint-reconciler-type=none",
+             # as on clusters that enforce it: setting blockOwnerDeletion needs `update` on the
+             # owner's finalizers, so the operator's RBAC is tested for it
+             "--enable-admission-plugins=OwnerReferencesPermissionEnforcement"],
             stdout=api_log, stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
         self._write_kubeconfig(self.kubeconfig, "admin", ["system:masters"])
         self._wait_ready()

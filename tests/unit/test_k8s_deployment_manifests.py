@@ -267,3 +267,14 @@ def test_the_ui_metrics_listen_where_the_manifests_say(monkeypatch: pytest.Monke
     monkeypatch.delenv("PHOENIX_METRICS_HOST")
     telemetry.setup_process()
     assert served == [(9465, "0.0.0.0"), (9465, "127.0.0.1")]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_load_jobs_run_the_image_the_operator_runs(rendered_manifests: dict[str, list[dict[str, Any]]],
+                                                   overlay: str) -> None:
+    """kustomize's `images:` rewrites container images, not env values: the load Jobs' image is
+    written out in operator.yaml and must follow the pinned tag."""
+    operator = _objects(rendered_manifests[overlay], "Deployment")["phoenix-operator"]["spec"]["template"]["spec"]
+    container = operator["containers"][0]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env["PHOENIX_LOADSIM_IMAGE"] == container["image"]
