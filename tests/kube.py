@@ -188,6 +188,20 @@ class KubeCluster:
             self._clients[path] = config.new_client_from_config(config_file=path)
         return self._clients[path]
 
+    def wait_until_allowed(self, kubeconfig: Path, *, verb: str, resource: str, group: str = "",
+                           namespace: str | None = None, within_s: float = 15.0) -> None:
+        """Block until RBAC grants the kubeconfig's identity the action: the authorizer reads
+        bindings from an informer cache, so a new binding takes effect within moments, not at once."""
+        from kubernetes import client
+
+        authz = client.AuthorizationV1Api(self.api_client(kubeconfig))
+        attributes = {"verb": verb, "resource": resource, "group": group, "namespace": namespace}
+        deadline = time.monotonic() + within_s
+        while not authz.create_self_subject_access_review({"spec": {"resourceAttributes": attributes}}).status.allowed:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"RBAC never allowed {verb} {resource} ({group or 'core'}) in {namespace}")
+            time.sleep(0.1)
+
     # ---- objects ---------------------------------------------------------------------------
     def apply_crds(self) -> None:
         """Install (or update) the Phoenix CRDs and wait until each is Established."""

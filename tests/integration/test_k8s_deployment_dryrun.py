@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.kube
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -66,6 +71,29 @@ def _relocate(doc: dict[str, Any], namespaces: dict[str, str]) -> dict[str, Any]
     return doc
 
 
+@pytest.fixture
+def third_party_crds(kube_cluster: Any) -> Iterator[None]:
+    """The minimal CRDs, removed again afterwards: the cluster is shared by the session, and the
+    Kubernetes runtime chooses a PodMonitor over a scrape ConfigMap when the cluster serves one."""
+    from kubernetes import client
+
+    ext = client.ApiextensionsV1Api(kube_cluster.api_client())
+    names = [f"{plural}.{group}" for group, _, _, plural, _ in THIRD_PARTY_CRDS]
+    for crd in (_minimal_crd(*spec) for spec in THIRD_PARTY_CRDS):
+        ext.create_custom_resource_definition(crd)
+    try:
+        _wait_established(ext, names)
+        yield
+    finally:
+        for name in names:
+            ext.delete_custom_resource_definition(name)
+        deadline = time.monotonic() + 30
+        while any(crd.metadata.name in names for crd in ext.list_custom_resource_definition().items):
+            assert time.monotonic() < deadline, "the test's CRDs were not removed"
+            time.sleep(0.1)
+
+
+@pytest.mark.usefixtures("third_party_crds")
 def test_the_api_server_accepts_every_rendered_object(kube_cluster: Any,
                                                       rendered_manifests: dict[str, list[dict[str, Any]]]) -> None:
     from kubernetes import client
@@ -73,14 +101,6 @@ def test_the_api_server_accepts_every_rendered_object(kube_cluster: Any,
 
     kube_cluster.apply_crds()
     api_client = kube_cluster.api_client()
-    ext = client.ApiextensionsV1Api(api_client)
-    for crd in (_minimal_crd(*spec) for spec in THIRD_PARTY_CRDS):
-        try:
-            ext.create_custom_resource_definition(crd)
-        except client.ApiException as exc:
-            if exc.status != 409:  # another run of this session installed it already
-                raise
-    _wait_established(ext, [f"{plural}.{group}" for group, _, _, plural, _ in THIRD_PARTY_CRDS])
 
     namespaces = {name: kube_cluster.namespace(prefix)
                   for name, prefix in (("phoenix", "phoenix"), ("phoenix-experiments", "phx-exp"),

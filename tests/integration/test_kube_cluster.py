@@ -4,11 +4,29 @@ write what a kubelet and the controllers would."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.kube
+T = TypeVar("T")
+
+
+def _eventually_allowed(call: Callable[[], T], within_s: float = 10.0) -> T:
+    """The RBAC authorizer reads bindings from an informer cache: a new binding takes effect
+    within moments, not at once (a loaded machine showed a 403 right after the create)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return call()
+        except ApiException as exc:
+            if exc.status != 403 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_rbac_applies_to_a_service_account_identity(kube_cluster) -> None:  # noqa: ANN001
@@ -28,7 +46,7 @@ def test_rbac_applies_to_a_service_account_identity(kube_cluster) -> None:  # no
         "metadata": {"name": "reader"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
         "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}]})
-    assert core_as_sa.list_namespaced_config_map(ns).items is not None
+    assert _eventually_allowed(lambda: core_as_sa.list_namespaced_config_map(ns)).items is not None
     with pytest.raises(ApiException) as still_denied:  # only what the Role grants
         core_as_sa.create_namespaced_config_map(ns, {"metadata": {"name": "x"}})
     assert still_denied.value.status == 403

@@ -32,6 +32,8 @@ from core.render.bundle import render_bundle
 from core.render.collector import RenderOptions
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.kube
+
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "k8s" / "base" / "operator-rbac.yaml"
 GROUP, VERSION = "phoenix.io", "v1alpha1"
@@ -120,6 +122,8 @@ def admin(kube_cluster: Any) -> client.ApiClient:
 def operator(kube_cluster: Any, admin: client.ApiClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     ns = kube_cluster.namespace("op")
     kubeconfig = kube_cluster.kubeconfig_for(SA_USER)
+    kube_cluster.wait_until_allowed(kubeconfig, verb="watch", resource="phoenixprocesspipelines", group="phoenix.io",
+                                    namespace=ns)
     work = tmp_path_factory.mktemp("operator")
     log = work / "operator.log"
     port = free_port()

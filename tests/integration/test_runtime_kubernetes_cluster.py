@@ -205,8 +205,11 @@ def _as_the_scheduler(cluster: Any, ns: str) -> Path:
             rbac.create_namespaced_role_binding(ns, doc)
     assert subject is not None and subject["kind"] == "ServiceAccount"
     sa_ns = subject["namespace"]
-    return Path(cluster.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
-                                       ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+    kubeconfig = Path(cluster.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
+                                             ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+    cluster.wait_until_allowed(kubeconfig, verb="create", resource="phoenixprocesspipelines", group="phoenix.io",
+                               namespace=ns)
+    return kubeconfig
 
 
 def test_deployer_against_the_api_server(kube_cluster: Any, namespaces: dict[str, str]) -> None:
