@@ -220,6 +220,20 @@ def observed_crossings(pids: Iterable[int], rss: Mapping[int, Sequence[float]],
     return out
 
 
+def near_cpu_thresholds(pids: Iterable[int], utilisation: Mapping[int, Sequence[float]],
+                        thresholds: Sequence[float], tolerance: float) -> set[int]:
+    """Pids whose CPU utilisation from our two reads (one value per state) lies within
+    ``tolerance`` of a CPU threshold (``value_double >= C``). /proc counts CPU time in clock
+    ticks, and the collector reads the counters a little before or after us: near a
+    threshold its utilisation may fall on the other side — a timing difference."""
+    out = set()
+    for pid in pids:
+        values = utilisation.get(pid) or []
+        if any(abs(v - t) <= tolerance for v in values for t in thresholds):
+            out.add(pid)
+    return out
+
+
 def renamed_kernel_threads(collector: Iterable[Point], names: Mapping[int, str], kernel: Iterable[int]) -> set[int]:
     """Kernel threads the collector read under another name than the snapshot.
 

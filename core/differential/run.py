@@ -420,7 +420,52 @@ def memory_thresholds(pipeline: Pipeline) -> list[float]:
                 _, mem, _ = effective(p["computed"], p["by"], DEFAULT_CPU_UTILIZATION, DEFAULT_MEMORY_BYTES)
             if uses_memory(p["by"]):
                 out.append(float(mem))
+                # adaptive: one threshold per host besides the fleet's
+                hosts = (p.get("computed") or {}).get("hosts") or {}
+                out += [float(v["memory_bytes"]) for v in hosts.values()
+                        if isinstance(v, dict) and v.get("memory_bytes") is not None]
     return out
+
+
+def cpu_thresholds(pipeline: Pipeline) -> list[float]:
+    """The CPU-utilisation thresholds a pipeline's keep statements compare with."""
+    from core.catalog._thresholds import DEFAULT_CPU_UTILIZATION, DEFAULT_MEMORY_BYTES, effective, uses_cpu
+
+    out = []
+    for node in pipeline.chain():
+        if node.type in ("topk", "adaptive", "resource_filter"):
+            p = get_node_type(node.type).with_defaults(node.params)
+            if not uses_cpu(p["by"]):
+                continue
+            if node.type == "resource_filter":
+                out.append(float(p["cpu_utilization"]))
+                continue
+            cpu, _, _ = effective(p["computed"], p["by"], DEFAULT_CPU_UTILIZATION, DEFAULT_MEMORY_BYTES)
+            out.append(float(cpu))
+            hosts = (p.get("computed") or {}).get("hosts") or {}
+            out += [float(v["cpu_utilization"]) for v in hosts.values()
+                    if isinstance(v, dict) and v.get("cpu_utilization") is not None]
+    return out
+
+
+# /proc reports CPU time in clock ticks (USER_HZ = 100): two reads of one counter a moment
+# apart may differ by a tick or two; as utilisation over the interval that is this tolerance.
+CPU_TICK_S = 0.01
+CPU_TICKS_TOLERANCE = 2
+
+
+def utilisation_by_pid(snap: pd.DataFrame) -> tuple[dict[int, list[float]], float]:
+    """Per pid: CPU utilisation per state between our two reads; and the tick tolerance."""
+    ts = sorted(snap["timestamp"].unique())
+    if len(ts) < 2:
+        return {}, 0.0
+    a, b = snap[snap["timestamp"] == ts[-2]], snap[snap["timestamp"] == ts[-1]]
+    cpus = float(b["num_cpus"].iloc[0]) if "num_cpus" in b.columns and len(b) else 1.0
+    span = (float(ts[-1]) - float(ts[-2])) * max(cpus, 1.0)
+    joined = b.merge(a, on="pid", suffixes=("", "_prev"))
+    out = {int(r["pid"]): [(r[f"cpu_time_{s}"] - r[f"cpu_time_{s}_prev"]) / span for s in ("user", "system", "wait")]
+           for r in joined.to_dict("records")}  # fmt: skip
+    return out, CPU_TICKS_TOLERANCE * CPU_TICK_S / span
 
 
 def exclusions(collector: Collector, read: AlignedRead, points: Sequence[d.Point],
@@ -466,6 +511,9 @@ def measure(collector: Collector, watcher: Watcher, baseline: Watcher | None, in
     one_sided_pids = {int(v) for labels in one_sided for key, v in labels if key == d.PID_LABEL}
     excluded["threshold_crossing"] = d.observed_crossings(one_sided_pids, read.rss,
                                                           memory_thresholds(collector.pipeline))
+    utilisation, tolerance = utilisation_by_pid(snap)
+    excluded["threshold_crossing"] |= d.near_cpu_thresholds(one_sided_pids, utilisation,
+                                                            cpu_thresholds(collector.pipeline), tolerance)
     if excluded["threshold_crossing"]:
         ch = _churn(collector.pipeline, excluded, read, points, snap)
         series = d.compare_series(points, engine, ch)

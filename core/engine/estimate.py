@@ -28,7 +28,7 @@ from core.domain.pipeline import Pipeline
 from core.engine import encoding
 from core.engine.evaluate import EvaluationResult, compile_for_engine, evaluate
 from core.engine.expand import expand, series_per_row
-from core.engine.tuning import needs_tuning, tune
+from core.engine.tuning import host_budgets, needs_tuning, tune
 
 MINUTES_PER_MONTH = 730 * 60  # the 730-hour month vendors bill by
 BYTE_SAMPLE_SERIES = 2_000  # series handed to the encoders (they sample whole resources)
@@ -309,6 +309,29 @@ def k_report(result: EvaluationResult) -> dict[str, Any]:
     return out
 
 
+def budget_report(result: EvaluationResult, inp_last: pd.DataFrame, out_last: pd.DataFrame) -> dict[str, Any]:
+    """Per series-budget node (adaptive): each host's budget vs the series it exports."""
+    out: dict[str, Any] = {}
+    nodes = [n for n in result.compiled.tunable() if n.node_type.tuning == "budget_thresholds"]
+    if not nodes:
+        return out
+    achieved = pd.Series(series_per_row(out_last, result.ctx.enabled_metrics).astype(float)).groupby(
+        out_last["host_name"].astype(str).to_numpy()).sum()
+    for n in nodes:
+        p = n.node_type.with_defaults(dict(n.params))
+        budgets = host_budgets(inp_last, float(p["budget_ratio"]), int(p["series_budget_per_host"]))
+        hosts = {}
+        for h, b in budgets.items():
+            a = float(achieved.get(h, 0.0))
+            hosts[h] = {"budget": round(float(b), 3), "achieved": a,
+                        "deviation_pct": round(100.0 * (a / b - 1.0), 3) if b > 0 else None}
+        devs = [abs(v["deviation_pct"]) for v in hosts.values() if v["deviation_pct"] is not None]
+        out[n.id] = {"budget_ratio": float(p["budget_ratio"]),
+                     "series_budget_per_host": int(p["series_budget_per_host"]) or None,
+                     "worst_deviation_pct": max(devs) if devs else None, "hosts": hosts}
+    return out
+
+
 def estimate(
     pipeline: Pipeline,
     snapshot: pd.DataFrame | ResourceFrame,
@@ -382,6 +405,7 @@ def estimate(
         "churn": {"in": churn(frame, DEFAULT_METRICS, multi_scrape_hosts),
                   "out": churn(result.output, result.ctx.enabled_metrics, multi_scrape_hosts)},
         "k": k_report(result),
+        "budget": budget_report(result, inp_last, out_last),
         "top_contributors": {
             "before": top_contributors(inp_last, DEFAULT_METRICS),
             "after": top_contributors(out_last, result.ctx.enabled_metrics),

@@ -24,14 +24,17 @@ import pandas as pd
 
 from core.catalog.compiled import CompiledNode, CompiledPipeline
 from core.catalog.eval_context import EvalContext
-from core.catalog.frame import ResourceFrame, from_snapshot
-from core.catalog.process_metrics import METRICS_BY_NAME
+from core.catalog.frame import HOST_NAME_ATTRIBUTE, ResourceFrame, from_snapshot
+from core.catalog.process_metrics import DEFAULT_METRICS, METRICS_BY_NAME
 from core.domain.critical import CriticalPolicy
 from core.domain.pipeline import Pipeline
 from core.domain.user_text import text_problem
 from core.engine.evaluate import compile_for_engine, evaluate
 from core.engine.expand import series_per_row
 
+# Closed loop (adaptive): share of last interval's error corrected each interval. Below 1 so a
+# host's scrape-to-scrape noise (processes crossing the threshold) is damped, not amplified.
+LOOP_GAIN = 0.5
 POOL_SIZE = 3  # intelligent: names with more processes per typical host are pools
 # Thresholds no process can reach: what K = 0 compiles to.
 NEVER_CPU = 1.0e6
@@ -216,27 +219,129 @@ def cpu_values_sum(df: pd.DataFrame) -> np.ndarray:
     return total
 
 
-def _adaptive_k(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_input: ResourceFrame,
-                ctx: EvalContext, budget: int, policy: CriticalPolicy | None) -> dict[str, Any]:
-    """K = max(0, ⌊(budget − base series per host) / series per process⌋), medians.
+def kth_largest_each(values: np.ndarray, hosts: np.ndarray, ks: np.ndarray, *, midpoint: bool = False) -> np.ndarray:
+    """Per host code h (0..len(ks)-1): the ``ks[h]``-th largest of its values (its smallest when
+    it has fewer; NaN when it has none or ``ks[h]`` is 0); ``midpoint``: halfway to the next."""
+    out = np.full(len(ks), np.nan)
+    if len(values) == 0:
+        return out
+    order = np.lexsort((-values, hosts))
+    h = hosts[order]
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    counts = np.diff(np.r_[starts, len(h)])
+    k = ks[h[starts]]
+    ok = k > 0
+    pick = starts[ok] + np.minimum(k[ok], counts[ok]) - 1
+    kth = values[order][pick]
+    if midpoint:
+        # Halfway to the next value down (when there is one): a process that sits right at the
+        # threshold flips in and out with the next scrape's noise; the gap is the stable place.
+        has_next = k[ok] < counts[ok]
+        nxt = values[order][np.minimum(pick + 1, len(values) - 1)]
+        kth = np.where(has_next & (nxt < kth), (kth + nxt) / 2.0, kth)
+    out[h[starts][ok]] = kth
+    return out
 
-    Base = series per host the pipeline exports when this node keeps nothing extra
-    (critical + otherwise kept processes + rollup groups).
+
+def _per_host(df: pd.DataFrame, weights: np.ndarray, n_hosts: int) -> np.ndarray:
+    return np.bincount(df["host_name"].cat.codes.to_numpy(), weights=weights.astype(np.float64), minlength=n_hosts)
+
+
+def host_budgets(last: pd.DataFrame, ratio: float, cap: int) -> pd.Series:
+    """Host name → series budget: ``ratio`` × the host's baseline series (the receiver's default
+    metrics on its last scrape, what ``process-baseline-v1`` exports), capped by ``cap`` (0: none)."""
+    hosts = last["host_name"].cat.categories
+    base = _per_host(last, series_per_row(last, DEFAULT_METRICS), len(hosts))
+    present = np.bincount(last["host_name"].cat.codes.to_numpy(), minlength=len(hosts)) > 0
+    budget = ratio * base
+    if cap > 0:
+        budget = np.minimum(budget, float(cap))
+    return pd.Series(budget[present], index=hosts[present].astype(str))
+
+
+def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_input: ResourceFrame,
+                   ctx: EvalContext, p: dict[str, Any], policy: CriticalPolicy | None,
+                   achieved: dict[str, float] | None) -> dict[str, Any]:
+    """``computed`` of an adaptive node: K and thresholds per host from its series budget.
+
+    Model: K = ⌊(budget − base) / series per process⌋ per host, where base is what the host
+    exports when this node keeps nothing extra (critical, otherwise kept, rollup groups) and
+    series per process is the median over its candidates of what one exports. Closed loop:
+    when ``achieved`` (series each host exported last interval, as the collector served them)
+    is given, each host's correction accumulates (budget − achieved) / series per process,
+    so the model's bias (ties, processes without some metrics, churn) is driven out over
+    a few intervals. K is clamped to [0, candidates] and the correction with it (no wind-up).
     """
+    from core.catalog.adaptive import MAX_HOSTS_PER_CONFIG
+
+    last_df = frame.df[frame.df["scrape"].to_numpy() == frame.n_scrapes - 1]
+    budgets = host_budgets(last_df, float(p["budget_ratio"]), int(p["series_budget_per_host"]))
     probe = copy.deepcopy(pipeline)
     probe.node(node_id).params["computed"] = {"k": 0, "cpu_utilization": NEVER_CPU, "memory_bytes": NEVER_MEMORY}
     result = evaluate(probe, frame, policy=policy, node_stats=False)
+    exported = result.ctx.enabled_metrics  # what leaves the collector (ranking metric dropped or not)
     out = result.output.df
-    last = out[out["scrape"].to_numpy() == frame.n_scrapes - 1]
-    per_row = series_per_row(last, result.ctx.enabled_metrics)
-    per_host = np.bincount(last["host_name"].cat.codes.to_numpy(), weights=per_row)
-    present = np.bincount(last["host_name"].cat.codes.to_numpy()) > 0
-    base = float(np.median(per_host[present])) if present.any() else 0.0
+    out = out[out["scrape"].to_numpy() == frame.n_scrapes - 1]
+    names = [str(c) for c in frame.df["host_name"].cat.categories]
+    n_hosts = len(names)
+    base = _per_host(out, series_per_row(out, exported), n_hosts) if len(out) else np.zeros(n_hosts)
     cand = candidates(node_input)
-    spp = series_per_row(cand, ctx.enabled_metrics)
-    per_process = float(np.median(spp)) if len(spp) else 0.0
-    k = int(max(0, math.floor((budget - base) / per_process))) if per_process > 0 else 0
-    return {"k": k, "base_series_per_host": base, "series_per_process": per_process}
+    codes = cand["host_name"].cat.codes.to_numpy()
+    spp_rows = series_per_row(cand, exported).astype(np.float64)
+    n_cand = np.bincount(codes, minlength=n_hosts)
+    spp = np.zeros(n_hosts)
+    if len(cand):
+        spp_med = pd.Series(spp_rows).groupby(codes).median()
+        spp[spp_med.index.to_numpy()] = spp_med.to_numpy()
+    prev = (p.get("computed") or {}).get("hosts") or {}
+    budget = np.array([float(budgets.get(h, 0.0)) for h in names])
+    model = np.divide(budget - base, spp, out=np.zeros(n_hosts), where=spp > 0)
+    correction = np.zeros(n_hosts)
+    for i, h in enumerate(names):
+        before = prev.get(h) if isinstance(prev, dict) else None
+        if not isinstance(before, dict):
+            continue
+        correction[i] = float(before.get("correction", 0.0))
+        if achieved is not None and h in achieved and spp[i] > 0:
+            correction[i] += LOOP_GAIN * (float(before.get("budget", budget[i])) - float(achieved[h])) / spp[i]
+    k = np.clip(np.floor(model + correction), 0, n_cand).astype(np.int64)
+    correction = np.where(spp > 0, k - model, 0.0)  # anti-wind-up: what the clamp let through
+    present = np.isin(np.arange(n_hosts), last_df["host_name"].cat.codes.to_numpy())
+    k_fleet = int(np.median(k[present])) if present.any() else 0
+    computed: dict[str, Any] = {"k": k_fleet, **thresholds_for(node_input, ctx, p["by"], k_fleet)}
+    hosts: dict[str, Any] = {}
+    per_host_thresholds = HOST_NAME_ATTRIBUTE in node_input.df.columns and int(present.sum()) <= MAX_HOSTS_PER_CONFIG
+    thresholds = _host_thresholds(cand, codes, p["by"], k, n_hosts) if per_host_thresholds else {}
+    for i in np.flatnonzero(present):
+        h = names[i]
+        if not h or text_problem(h):
+            continue  # a name the node would refuse cannot be matched on: the fleet pair serves it
+        entry = {"k": int(k[i]), "budget": round(float(budget[i]), 3), "base_series": float(base[i]),
+                 "series_per_process": float(spp[i]), "correction": round(float(correction[i]), 6),
+                 **{key: v[i] for key, v in thresholds.items()}}
+        if achieved is not None and h in achieved:
+            entry["achieved"] = float(achieved[h])
+        hosts[h] = entry
+    computed["hosts"] = hosts
+    return computed
+
+
+def _host_thresholds(cand: pd.DataFrame, codes: np.ndarray, by: str, k: np.ndarray,
+                     n_hosts: int) -> dict[str, list[Any]]:
+    """Per host code: the thresholds that let its ``k`` largest candidates pass."""
+    share = np.ceil(k / 2).astype(np.int64) if by == "combined" else k
+    out: dict[str, list[Any]] = {}
+    if by in ("cpu", "combined"):
+        v = cpu_values(cand)
+        ok = ~np.isnan(v)
+        t = kth_largest_each(v[ok], codes[ok], share, midpoint=True)
+        out["cpu_utilization"] = [NEVER_CPU if np.isnan(x) else _round_cpu(float(x)) for x in t]
+    if by in ("memory", "combined"):
+        v = cand["memory_usage"].to_numpy(dtype=np.float64) if "memory_usage" in cand.columns else np.zeros(len(cand))
+        ok = ~np.isnan(v)
+        t = kth_largest_each(v[ok], codes[ok], share, midpoint=True)
+        out["memory_bytes"] = [NEVER_MEMORY if np.isnan(x) else int(math.floor(x)) for x in t]
+    return out
 
 
 def tunable_nodes(pipeline: Pipeline | CompiledPipeline) -> tuple[CompiledNode, ...]:
@@ -262,9 +367,13 @@ def tune(
     policy: CriticalPolicy | None = None,
     source: str = "snapshot",
     computed_at: str | None = None,
+    achieved: dict[str, float] | None = None,
 ) -> Pipeline:
     """A copy of ``pipeline`` with the data-driven params of its tunable nodes filled from
-    ``data`` (``computed`` thresholds, ``learned`` names); other nodes are untouched."""
+    ``data`` (``computed`` thresholds, ``learned`` names); other nodes are untouched.
+
+    ``achieved``: series each host exported in the last interval under ``pipeline`` (the
+    collector's output, by ``host.name``); budget nodes correct their K with it (closed loop)."""
     frame = data if isinstance(data, ResourceFrame) else from_snapshot(data)
     tuned = copy.deepcopy(pipeline.pipeline if isinstance(pipeline, CompiledPipeline) else pipeline)
     stamp = {"source": _plain_text(source), "computed_at": computed_at or now_iso()}
@@ -280,9 +389,9 @@ def tune(
             computed = thresholds_for(node_input, ctx, p["by"], int(p["k"]))
             target["computed"] = {**computed, "k": int(p["k"]), **stamp}
         elif node.node_type.tuning == "budget_thresholds":
-            sizing = _adaptive_k(tuned, last, node.id, node_input, ctx, int(p["series_budget_per_host"]), policy)
-            computed = thresholds_for(node_input, ctx, p["by"], sizing["k"])
-            target["computed"] = {**sizing, **computed, **stamp}
+            params = node.node_type.with_defaults(dict(p))
+            target["computed"] = {**_budget_sizing(tuned, last, node.id, node_input, ctx, params, policy,
+                                                   achieved), **stamp}
         else:
             # Learning is Phoenix's analysis of the snapshot, not something the collector
             # computes: it may use CPU utilisation even when the receiver does not export it.

@@ -24,6 +24,8 @@ import yaml
 from core.domain.user_regex import quote_pattern, regex_problem
 from core.render.otelcol_schema import SCHEMA_ROOT, component_key, known_types, problems
 
+RANKING_ONLY = 'name == "process.cpu.utilization"'  # core.catalog.adaptive's ranking-metric filter
+
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
 NON_METRIC_PROCESSORS = {
     "probabilistic_sampler": "samples traces and logs only",
@@ -265,6 +267,9 @@ def _check_rules(config: dict[str, Any], components: dict[str, dict[str, Any]]) 
             # filter/phoenix_tap_*: a variant's own receiver choices replayed behind the tap
             # (core.render.tap); a receiver drops for every process alike, critical ones included.
             receiver_choice = ".filter/phoenix_tap_" in f".{path}"
+            # filter/<adaptive>_ranking: drops the ranking metric adaptive enabled only to rank by,
+            # for every process; baseline never exports it, so no critical series is lost.
+            receiver_choice |= "_ranking." in path and expr == RANKING_ONLY
             errors.extend(_filter_rule(path, expr, phoenix_marked and not receiver_choice))
     errors.extend(_port_conflicts(config, components))
     errors.extend(_process_match_regexes(components))

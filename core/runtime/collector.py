@@ -24,7 +24,9 @@ Per interval (``CollectorEmulator.tick``):
 4. the samples go to a sink (the database in ``phoenix collector``).
 
 Adaptive / top-K thresholds are re-tuned from the live snapshot every ``retune_every``
-intervals (``core.engine.tuning.tune``); a change is reported to ``on_event``.
+intervals (``core.engine.tuning.tune``); a change is reported to ``on_event``. A pipeline
+with a series budget (adaptive) is re-tuned every interval instead, in a closed loop: the
+series each host exported last interval (what its ``/metrics`` served) correct its K.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ class ServedPipeline:
     state: MetricsState
     server: ExpositionServer | None = None
     last_ids: set[int] = field(default_factory=set)
+    # Series exported per host in the last measured interval: the closed loop's feedback.
+    achieved: dict[str, float] | None = None
 
     def start_server(self, host: str, port: int) -> int:
         if self.server is None:
@@ -136,12 +140,14 @@ class ServedPipeline:
         tunable node has nothing computed yet); (before, after) when the tuned state changed."""
         from core.engine.tuning import needs_tuning, tunable_nodes, tune, tuned_state
 
-        if not tunable_nodes(self.pipeline):
+        nodes = tunable_nodes(self.pipeline)
+        if not nodes:
             return None
-        if tick > 0 and tick % every and not needs_tuning(self.pipeline):
+        closed_loop = any(n.node_type.tuning == "budget_thresholds" for n in nodes)
+        if tick > 0 and tick % every and not needs_tuning(self.pipeline) and not closed_loop:
             return None
         before = tuned_state(self.pipeline)
-        self.pipeline = tune(self.pipeline, snap, policy=policy, source=source)
+        self.pipeline = tune(self.pipeline, snap, policy=policy, source=source, achieved=self.achieved)
         after = tuned_state(self.pipeline)
         return (before, after) if after != before else None
 
@@ -160,6 +166,8 @@ class ServedPipeline:
         inp_last = res.input.df[res.input.df["scrape"].to_numpy() == last]
         cov = critical_coverage(res, res.policy)
         ids = _identities(series)
+        self.achieved = ({str(h): float(n) for h, n in series["host_name"].astype(str).value_counts().items()}
+                         if len(series) else {})
         created, removed = len(ids - self.last_ids), len(self.last_ids - ids)
         self.last_ids = ids
         # An interval processor exports one point per its interval: fewer points than series.

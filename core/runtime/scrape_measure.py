@@ -85,6 +85,18 @@ def process_series(text: str, where: str = "endpoint") -> list[SeriesKey]:
     return out
 
 
+def series_per_host(text: str, where: str = "endpoint") -> dict[str, float]:
+    """Process series a collector exported, per ``host_name`` label (resourcedetection's
+    ``host.name``): the closed loop's feedback for adaptive (``core.engine.tuning.tune``'s
+    ``achieved``) when the collector is real rather than emulated."""
+    out: dict[str, float] = {}
+    for _, labels in process_series(text, where):
+        host = dict(labels).get("host_name")
+        if host:
+            out[host] = out.get(host, 0.0) + 1.0
+    return out
+
+
 @dataclass(frozen=True)
 class Telemetry:
     cpu_seconds: float | None

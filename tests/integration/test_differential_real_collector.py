@@ -78,9 +78,9 @@ def test_every_critical_process_has_all_its_series(report: dict[str, Any], name:
     assert crit["critical"] > 0, "the realistic load runs critical processes (nginx, postgres, redis-server)"
     assert crit["complete"], f"{name}: critical processes missing series: {crit['missing']}"
     per_process = {int(k) for k in crit["expected_series_per_process"]}
-    # 7 default series; minimal keeps cpu.time (3) + memory.usage (1); adaptive adds
-    # cpu.utilization (3), which a process only has from its second scrape on
-    full = {"process-minimal-v1": 4, "process-adaptive-v1": 10}.get(name, 7)
+    # 7 default series; minimal keeps cpu.time (3) + memory.usage (1); adaptive scrapes
+    # cpu.utilization to rank by and drops it after (filter/adaptive_ranking), like baseline
+    full = {"process-minimal-v1": 4}.get(name, 7)
     assert max(per_process) == full
 
 

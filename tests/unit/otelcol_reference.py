@@ -125,6 +125,12 @@ def _atom(atom: str, res: dict[str, Any], metric: str | None, point: dict[str, A
     if m := re.fullmatch(r"IsMatch\(" + _ATTR + r", " + _STR + r"\)", atom):
         v = attrs.get(m[1])
         return v is not None and re.search(_unquote(m[2]), str(v)) is not None
+    if m := re.fullmatch(r"not IsMatch\(" + _ATTR + r", " + _STR + r"\)", atom):
+        # OTTL: IsMatch on a missing attribute is false, so `not` of it is true.
+        v = attrs.get(m[1])
+        return v is None or re.search(_unquote(m[2]), str(v)) is None
+    if m := re.fullmatch(r"name == " + _STR, atom):  # the filter processor's metric context
+        return metric == _unquote(m[1])
     if m := re.fullmatch(r"metric\.name == " + _STR, atom):
         return metric == _unquote(m[1])
     if m := re.fullmatch(r"metric\.name != " + _STR, atom):

@@ -108,6 +108,25 @@ def test_threshold_crossings_need_samples_on_both_sides() -> None:
     assert d.observed_crossings({1, 2}, rss, []) == set()
 
 
+def test_cpu_threshold_nearness_is_a_clock_tick_tolerance() -> None:
+    util = {1: [0.0104, 0.0, 0.0], 2: [0.03, 0.001, 0.0], 3: [0.0096, 0.0, 0.0]}
+    assert d.near_cpu_thresholds({1, 2, 3, 4}, util, [0.01], tolerance=0.0005) == {1, 3}
+    assert d.near_cpu_thresholds({1, 2, 3}, util, [0.01], tolerance=0.0001) == set()
+    assert d.near_cpu_thresholds({1, 2}, util, [], tolerance=1.0) == set()
+
+
+def test_utilisation_between_our_two_reads_and_its_tolerance() -> None:
+    from core.differential.run import utilisation_by_pid
+
+    snap = pd.DataFrame({"timestamp": [0.0, 0.0, 2.0, 2.0], "pid": [1, 2, 1, 3], "num_cpus": [2] * 4,
+                         "cpu_time_user": [1.0, 5.0, 1.04, 0.0], "cpu_time_system": [0.0, 0.0, 0.02, 0.0],
+                         "cpu_time_wait": [0.0] * 4})
+    util, tol = utilisation_by_pid(snap)
+    assert list(util) == [1]  # pid 3 has one read only
+    assert util[1] == pytest.approx([0.01, 0.005, 0.0])
+    assert tol == pytest.approx(2 * 0.01 / 4)
+
+
 def test_renames_count_as_churn_only_when_explained() -> None:
     last = pd.DataFrame({"pid": [30, 31, 32], "executable_name": ["kworker/1:2-events", "postgres", "nginx"],
                          "command_line": ["", "postgres: idle", "nginx -g x"]})

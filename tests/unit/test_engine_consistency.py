@@ -74,6 +74,16 @@ def test_thresholds_in_yaml_are_the_ones_the_engine_applies(name, frame):
     text = " ".join(_statements(build(pipeline).config, f"transform/{node.id}"))
     report = next(r for r in evaluate(pipeline, frame).nodes if r.node_id == node.id).details["thresholds"]
     by = node.params["by"]
+    hosts = computed.get("hosts") or {}
+    if node.type == "adaptive":
+        # one statement per host (host.name ==), then the fleet's for the others, last
+        stmts = _statements(build(pipeline).config, f"transform/{node.id}")
+        assert len(stmts) == len(hosts) + 1 and len(hosts) == frame.df["host_name"].nunique()
+        for h, v in hosts.items():
+            (stmt,) = [x for x in stmts if f'resource.attributes["host.name"] == "{h}" and' in x]
+            assert float(re.search(r"value_double >= ([0-9.eE+-]+)", stmt)[1]) == v["cpu_utilization"]
+        text = stmts[-1]
+        assert text.startswith('set(resource.attributes["phoenix.keep"], "true") where not IsMatch(')
     if by in ("memory", "combined"):
         assert f"value_int >= {computed['memory_bytes']}" in text
         assert report["memory_bytes"] == computed["memory_bytes"]
@@ -119,8 +129,13 @@ def test_kept_metrics_and_filter_guards_match(name, frame):
     for m, cfg in (process.get("metrics") or {}).items():
         (enabled.add if cfg["enabled"] else enabled.discard)(m)
     result = evaluate(pipeline, frame)
+    for cid, cfg in config["processors"].items():
+        if cid.startswith("filter/") and cid.endswith("_ranking"):
+            # adaptive's ranking metric, dropped for every process after ranking (never exported)
+            (cond,) = cfg["metrics"]["metric"]
+            enabled.discard(re.fullmatch(r'name == "([^"]+)"', cond)[1])
     assert result.enabled_metrics == enabled
     for cid, cfg in config["processors"].items():
-        if cid.startswith("filter/"):
+        if cid.startswith("filter/") and not cid.endswith("_ranking"):
             for cond in cfg["metrics"]["metric"]:
                 assert 'resource.attributes["phoenix.priority"] != "critical"' in cond

@@ -178,16 +178,33 @@ def test_topk_k_zero_never_matches():
 
 def test_adaptive_k_from_budget():
     # 1 host, critical postgres (7 series), 10 others; rollup adds one 'other' group (7).
+    # A saved pipeline's absolute budget (40) is a cap: with budget_ratio 1 (77 series) it wins.
     rows = [proc("a", 1, "postgres")] + [proc("a", 10 + i, f"w{i}", rss=(i + 1) * MiB) for i in range(10)]
-    p = pipeline(CLASSIFY, ("adapt", "adaptive", {"series_budget_per_host": 40, "by": "memory"}),
+    p = pipeline(CLASSIFY, ("adapt", "adaptive", {"series_budget_per_host": 40, "budget_ratio": 1.0, "by": "memory"}),
                  ("roll", "rollup", {}), policy=POLICY)
     f = frame(rows)
     tuned = tune(p, f)
     c = tuned.node("adapt").params["computed"]
-    assert c["base_series_per_host"] == 14.0
-    assert c["k"] == (40 - 14) // 7 == 3
+    host = c["hosts"]["a"]
+    assert host["base_series"] == 14.0 and host["budget"] == 40.0
+    assert c["k"] == host["k"] == (40 - 14) // 7 == 3
     r = evaluate(tuned, f)
     assert r.series_out() == 14 + 3 * 7
+
+
+def test_adaptive_budget_is_a_share_of_the_hosts_baseline_and_the_cap_wins_when_smaller():
+    rows = [proc("a", 1, "postgres")] + [proc("a", 10 + i, f"w{i}", rss=(i + 1) * MiB) for i in range(19)]
+    base = 20 * 7  # baseline: 7 default series per process
+    for params, budget in (({}, 0.25 * base), ({"budget_ratio": 0.5}, 0.5 * base),
+                           ({"budget_ratio": 0.5, "series_budget_per_host": 30}, 30.0),
+                           ({"series_budget_per_host": 800}, 0.25 * base)):
+        p = pipeline(CLASSIFY, ("adapt", "adaptive", {"by": "memory", **params}), ("roll", "rollup", {}),
+                     policy=POLICY)
+        tuned = tune(p, frame(rows))
+        host = tuned.node("adapt").params["computed"]["hosts"]["a"]
+        assert host["budget"] == budget, params
+        assert host["k"] == max(0, int((budget - 14) // 7)), params
+        assert evaluate(tuned, frame(rows)).series_out() <= budget
 
 
 # ---------------------------------------------------------------- intelligent

@@ -26,6 +26,7 @@ from core.runtime.scrape_measure import (
     measure_variant,
     parse_telemetry,
     process_series,
+    series_per_host,
 )
 from core.store.refs import load_pipeline
 
@@ -66,6 +67,12 @@ def test_series_count_and_full_coverage_from_rendered_exposition():
     assert len(keys) == len(s) == 10 * 7  # 7 default series per process, target_info left out
     cov = coverage(keys, host(ROWS), POLICY, DEFAULT_METRICS)
     assert (cov["critical_processes"], cov["covered"], cov["coverage_pct"]) == (2, 2, 100.0)
+
+
+def test_series_per_host_is_the_closed_loops_feedback():
+    text = text_of(series_frame())
+    assert series_per_host(text) == {"test-host": 70.0}  # the host_name label; target_info left out
+    assert series_per_host("") == {}
 
 
 def test_one_critical_process_losing_one_series_lowers_coverage():
