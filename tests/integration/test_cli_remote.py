@@ -6,8 +6,8 @@ experiment the server does not send (its answer lacks the key) are left out, nev
 
 The server is a real ``phoenix api`` process; most commands run through ``core.cli.main`` in this
 process (``LiveServer.cli``), since a subprocess per command only repeats the interpreter start.
-The tests of a server that is down and of refused and local-only commands run
-``python -m core`` in a subprocess (``LiveServer.phoenix``), so the real entry point is covered
+A server that is down, ``db upgrade`` refused with ``--server`` and a local ``fleet generate``
+run ``python -m core`` in a subprocess (``LiveServer.phoenix``), so the real entry point is covered
 on both paths: against the server and against the database.
 """
 
@@ -212,7 +212,7 @@ def test_commands_without_a_route_refuse_and_local_ones_still_run(server: LiveSe
     run = server.phoenix("db", "upgrade")
     assert run.returncode == 2
     assert run.stderr == "error: 'phoenix db upgrade' is not available with --server: run it on the server host\n"
-    from_env = server.phoenix("user", "list", remote=False,
+    from_env = server.cli("user", "list", remote=False,
                               extra_env={"PHOENIX_SERVER": server.url, "PHOENIX_TOKEN": server.token})
     assert from_env.returncode == 2 and "unset PHOENIX_SERVER" in from_env.stderr
     fleet = server.phoenix("fleet", "generate", "--nodes", "2", "--procs", "5", "--out", str(tmp_path / "f.csv"))
