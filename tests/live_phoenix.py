@@ -3,11 +3,15 @@ temp SQLite database, the memory runtime, an operator ``ops`` with a password an
 and optionally a standing ``phoenix scheduler`` so experiments reach their verdict.
 
 ``phoenix(...)`` runs the CLI in a subprocess the way a user does: against this database
-(``local``) or against the server (``remote``).
+(``local``) or against the server (``remote``). ``cli(...)`` runs the same command in this
+process (``core.cli.main`` under the same environment, its output captured): the server is just
+as real, without a 1-2 s interpreter start and import of the whole app per command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -38,9 +42,9 @@ class LiveServer:
     token: str  # ops's API token (phx_…)
     log: Path
 
-    def phoenix(self, *argv: str, remote: bool = True, extra_env: dict[str, str] | None = None,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """``python -m core ARGV``: remote = ``--server URL`` with the token; local = ``PHOENIX_USER=ops``."""
+    def _command(self, argv: tuple[str, ...], remote: bool,
+                 extra_env: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
+        """remote = ``--server URL`` with the token; local = ``PHOENIX_USER=ops``."""
         env = {k: v for k, v in self.env.items()
                if k not in ("PHOENIX_TOKEN", "PHOENIX_USER", "PHOENIX_SERVER", "PHOENIX_PASSWORD")}
         if remote:
@@ -49,14 +53,45 @@ class LiveServer:
         else:
             env["PHOENIX_USER"] = OPERATOR.name
         env.update(extra_env or {})
-        return subprocess.run([sys.executable, "-m", "core", *argv], env=env, cwd=ROOT, capture_output=True,
+        return list(argv), env
+
+    def phoenix(self, *argv: str, remote: bool = True, extra_env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``python -m core ARGV`` in a subprocess, as a user runs it."""
+        args, env = self._command(argv, remote, extra_env)
+        return subprocess.run([sys.executable, "-m", "core", *args], env=env, cwd=ROOT, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def cli(self, *argv: str, remote: bool = True,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The same command through ``core.cli.main`` in this process, under exactly the environment
+        ``phoenix`` gives the subprocess (restored afterwards); stdout, stderr and the exit code as
+        a CompletedProcess. An exception escaping ``main`` propagates: it fails the test, as a
+        traceback on the subprocess's stderr would."""
+        from core.cli import main
+
+        args, env = self._command(argv, remote, extra_env)
+        out, err = io.StringIO(), io.StringIO()
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(args)
+                except SystemExit as exc:  # argparse's usage errors exit, as in the subprocess
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(["phoenix", *args], code, out.getvalue(), err.getvalue())
 
 
 def wait_answering(url: str, proc: subprocess.Popen[str], what: Callable[[], str], probe: str = "/readyz") -> None:
     """Until ``url + probe`` answers 200; RuntimeError with ``what()`` (the server's output) when
-    the process ends or 30 s pass first."""
-    deadline = time.monotonic() + 30
+    the process ends or 90 s pass first (a deadline, not a wait: on 2 shared cores with the suite's
+    other servers and builds, a cold start of the API has taken over 30 s)."""
+    deadline = time.monotonic() + 90
     while True:
         try:
             if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:

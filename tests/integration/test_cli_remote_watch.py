@@ -33,7 +33,8 @@ def test_run_wait_follows_the_stream_to_the_verdict(server: LiveServer) -> None:
     assert re.search(rf"(?m)^\[\d\d:\d\d:\d\d\] {eid}: verdict INCONCLUSIVE$", run.stderr), run.stderr
 
     # the same experiment, watched from the server and from its database, ends in the same summary
-    remote = server.phoenix("experiment", "watch", eid)
-    local = server.phoenix("experiment", "watch", eid, remote=False)
+    # (in this process: run --wait above is the subprocess run of this path)
+    remote = server.cli("experiment", "watch", eid)
+    local = server.cli("experiment", "watch", eid, remote=False)
     assert remote.returncode == local.returncode == 0
     assert remote.stdout == local.stdout == run.stdout
