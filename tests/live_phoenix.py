@@ -103,7 +103,7 @@ def wait_answering(url: str, proc: subprocess.Popen[str], what: Callable[[], str
         time.sleep(0.2)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def stop_process(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -146,4 +146,4 @@ def live_server(tmp_path: Path, *, scheduler: bool = False) -> Iterator[LiveServ
             yield LiveServer(url, env, token, log)
         finally:
             for proc in reversed(procs):
-                _stop(proc)
+                stop_process(proc)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from core.catalog.templates import get_template
 from core.render.bundle import render_bundle
 from core.render.collector import RenderOptions
 from tests.conftest import free_port
+from tests.live_phoenix import stop_process
 
 pytestmark = pytest.mark.kube
 
@@ -138,12 +138,7 @@ def operator(kube_cluster: Any, admin: client.ApiClient, tmp_path_factory: pytes
     try:
         yield op
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def pipeline_body(ns: str, name: str, **spec: Any) -> dict[str, Any]:
