@@ -49,6 +49,8 @@ PARSER = build_parser()
 class _Services:
     """What ``core.commands.experiment`` needs from bootstrap: ``experiments`` on a fresh memory store."""
 
+    runtime = "memory"  # the dry-run runtime, which accepts both targets
+
     def __init__(self) -> None:
         self.database = MemoryDatabase()
         with self.database.uow() as uow:
