@@ -82,8 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _one_experiment(esub, "rerun", _rerun, "run a finished experiment again: a new Pending experiment with "
                                            "the same pipelines, target, load, timing, criteria and critical policy")
 
-    rd = esub.add_parser("render", help="write the experiment pod's Kubernetes manifests (tap + baseline + "
-                                        "candidate, one pod per node) to DIR/k8s/ and its configs to DIR/")
+    rd = esub.add_parser("render", help="write the experiment's custom resources (tap, baseline and candidate "
+                                        "PhoenixProcessPipelines, load, scrape config) to DIR/k8s/ and the "
+                                        "three collector configs to DIR/")
     rd.add_argument("id")
     rd.add_argument("--out", required=True, metavar="DIR")
     common.add_identity(rd)
@@ -199,13 +200,13 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    """DIR/{tap,baseline,candidate}.yaml and DIR/k8s/*.yaml (core.render.k8s_experiment),
-    every manifest strictly validated and every config checked by the real collector."""
+    """DIR/{tap,baseline,candidate}.yaml and DIR/k8s/*.yaml: the custom resources the Kubernetes
+    runtime applies (core.render.k8s_experiment), every manifest strictly validated and every
+    config checked by the real collector."""
     import sys
 
     from core.otelcol.validate import check_experiment_bundle
     from core.outputs import output_dir
-    from core.render.k8s import K8sOptions
     from core.render.k8s_experiment import render_experiment_manifests, write_experiment_bundle
 
     out = output_dir(args.out)
@@ -213,11 +214,7 @@ def _render(args: argparse.Namespace) -> int:
     actor = common.identity(services.accounts, args)
     exp = services.experiments.get(actor, args.id)
     pipelines = {v: services.pipelines.load(actor, str(getattr(exp, v))) for v in ("baseline", "candidate")}
-    k8s = K8sOptions()
-    if exp.target.kind == "kubernetes":
-        k8s = K8sOptions(namespace=exp.target.namespace or k8s.namespace,
-                         node_selector={**k8s.node_selector, **exp.target.node_selector})
-    bundle = render_experiment_manifests(exp.id, pipelines, k8s)
+    bundle = render_experiment_manifests(exp, pipelines)
     problems = check_experiment_bundle(bundle)
     if problems:  # an emitter bug: say exactly what, never write a broken render
         raise ValidationError(problems)

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 
 from core.operator.desired import GROUP, MANAGER, VERSION
 
-KINDS: Final = ("ConfigMap", "DaemonSet", "Job")
+KINDS: Final = ("ConfigMap", "DaemonSet", "Job", "Service")
 #: (connect, read) seconds for one API call: a hung server must not hang a handler.
 TIMEOUT: Final = (5.0, 30.0)
 
@@ -105,6 +105,10 @@ class KubeCluster:
             a = self._apps
             return (a.read_namespaced_daemon_set, a.create_namespaced_daemon_set, a.patch_namespaced_daemon_set,
                     a.delete_namespaced_daemon_set, a.list_namespaced_daemon_set)
+        if kind == "Service":
+            a = self._core
+            return (a.read_namespaced_service, a.create_namespaced_service, a.patch_namespaced_service,
+                    a.delete_namespaced_service, a.list_namespaced_service)
         if kind == "Job":
             a = self._batch
             return (a.read_namespaced_job, a.create_namespaced_job, a.patch_namespaced_job,

@@ -22,6 +22,7 @@ import yaml
 
 from core.domain.durations import parse_duration
 from core.domain.errors import ValidationError
+from core.render import k8s_resources as res
 from core.render.jinja import render
 from core.render.k8s import _ENV, DEFAULT_RESOURCES, SECRET_NAME, dns_name
 
@@ -124,9 +125,42 @@ def parse_config(spec: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(f"the health_check extension listens on {endpoint!r} but spec.healthPort is {port}")
         if isinstance(service, dict) and "health_check" not in (service.get("extensions") or []):
             problems.append("service.extensions does not enable health_check")
+    problems += _host_and_otlp_problems(spec, config)
     if problems:
         raise InvalidSpec("InvalidConfig", problems)
     return config
+
+
+def host_access(spec: Mapping[str, Any]) -> bool:
+    return spec.get("hostAccess", True) is not False
+
+
+def _receivers_used(config: Mapping[str, Any]) -> set[str]:
+    pipelines = (config.get("service") or {}).get("pipelines") or {}
+    return {str(r) for p in pipelines.values() if isinstance(p, dict) for r in (p.get("receivers") or [])
+            if isinstance(p.get("receivers"), list)}
+
+
+def _host_and_otlp_problems(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """A pod without host access cannot read the host; an OTLP port must be the receiver's."""
+    problems = []
+    used = _receivers_used(config)
+    if not host_access(spec) and any(r.partition("/")[0] == "hostmetrics" for r in used):
+        problems.append("spec.hostAccess is false but spec.config reads the host (a hostmetrics receiver)")
+    port = spec.get("otlpPort")
+    if port is not None:
+        receivers = config.get("receivers") if isinstance(config.get("receivers"), dict) else {}
+        ports = set()
+        for rid in used:
+            grpc = (((receivers.get(rid) or {}).get("protocols") or {}).get("grpc") or {}) \
+                if rid.partition("/")[0] == "otlp" and isinstance(receivers.get(rid), dict) else {}
+            if isinstance(grpc, dict):
+                ports.add(str(grpc.get("endpoint") or "").rsplit(":", 1)[-1])
+        if str(port) not in ports:
+            problems.append(f"spec.otlpPort is {port} but no otlp receiver in a pipeline listens for gRPC on it")
+        if port in (spec.get("healthPort", DEFAULT_HEALTH_PORT), spec.get("metricsPort", DEFAULT_METRICS_PORT)):
+            problems.append(f"spec.otlpPort {port} is also the health or metrics port")
+    return problems
 
 
 def telemetry_port(config: Mapping[str, Any]) -> int | None:
@@ -159,6 +193,43 @@ def daemonset_name(body: Mapping[str, Any]) -> str:
     return dns_name(body["metadata"]["name"])
 
 
+def pod_selector(body: Mapping[str, Any]) -> dict[str, str]:
+    """The DaemonSet's selector, which the OTLP Service selects by too."""
+    return {"app.kubernetes.io/name": "phoenix-collector", PIPELINE_LABEL: label_value(body["metadata"]["name"])}
+
+
+def otlp_service_name(body: Mapping[str, Any]) -> str:
+    return res.otlp_service_name(body["metadata"]["name"])  # the name the tap's config sends to
+
+
+def otlp_service(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The Service ``<name>-otlp`` in front of the pods' OTLP receiver, or None without ``spec.otlpPort``.
+
+    ``internalTrafficPolicy: Local``: a client pod (the experiment's tap) reaches only the
+    endpoint on its own node, so every node's tap feeds that node's variant: identical input
+    per node, and no batch crosses the cluster network. With no local endpoint (the variant's
+    pod not ready yet) the traffic is dropped rather than sent to another node's variant.
+    """
+    spec, meta = body["spec"], body["metadata"]
+    port = spec.get("otlpPort")
+    if port is None:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": otlp_service_name(body), "namespace": meta["namespace"],
+                     "labels": _common_labels(body, "phoenix-collector", PIPELINE_LABEL),
+                     "ownerReferences": [owner_reference(body)]},
+        "spec": {
+            "type": "ClusterIP",
+            "internalTrafficPolicy": "Local",
+            "selector": pod_selector(body),
+            "ports": [{"name": "otlp-grpc", "port": int(port), "targetPort": "otlp", "protocol": "TCP",
+                       "appProtocol": "grpc"}],
+        },
+    }
+
+
 def daemonset(body: Mapping[str, Any]) -> dict[str, Any]:
     """The collector DaemonSet (the shared template's pod shape plus the operator's metadata)."""
     spec = body["spec"]
@@ -166,12 +237,14 @@ def daemonset(body: Mapping[str, Any]) -> dict[str, Any]:
     config = parse_config(spec)  # an invalid config never reaches a pod
     name = daemonset_name(body)
     labels = _common_labels(body, "phoenix-collector", PIPELINE_LABEL)
-    selector = {"app.kubernetes.io/name": "phoenix-collector", PIPELINE_LABEL: labels[PIPELINE_LABEL]}
+    selector = pod_selector(body)
     health = int(spec.get("healthPort", DEFAULT_HEALTH_PORT))
     ports = [{"name": "metrics", "port": int(spec.get("metricsPort", DEFAULT_METRICS_PORT))}]
     telemetry = telemetry_port(config)
     if telemetry is not None:
         ports.append({"name": "telemetry", "port": telemetry})  # otelcol_* self-telemetry, scraped too
+    if spec.get("otlpPort") is not None:
+        ports.append({"name": "otlp", "port": int(spec["otlpPort"])})  # the Service's targetPort
     ports.append({"name": "health", "port": health})
     ports = [p for i, p in enumerate(ports) if all(q["port"] != p["port"] for q in ports[:i])]  # first name wins
     secret_env = sorted({m for m in _ENV.findall(spec["config"]) if m != "K8S_NODE_NAME"})
@@ -184,7 +257,7 @@ def daemonset(body: Mapping[str, Any]) -> dict[str, Any]:
         tolerations=list(spec.get("tolerations") or []),
         resources=copy.deepcopy(spec.get("resources") or DEFAULT_RESOURCES),
         config_dir=CONFIG_DIR,
-        containers=[{"name": "otelcol", "config": CONFIG_KEY, "host_access": True, "secret_env": secret_env,
+        containers=[{"name": "otelcol", "config": CONFIG_KEY, "host_access": host_access(spec), "secret_env": secret_env,
                      "ports": ports, "health_port": health}],
         secret_name=SECRET_NAME,
     )

@@ -74,6 +74,14 @@ def apply_pipeline(cluster: Cluster, body: Mapping[str, Any], now: datetime) -> 
         if old["metadata"]["name"] != spec["configMap"] and _owned_by(old, meta["uid"]):
             cluster.delete("ConfigMap", meta["namespace"], old["metadata"]["name"])
     applied = cluster.apply(ds)
+    # The OTLP Service (spec.otlpPort) after the DaemonSet; one this resource owns is removed
+    # when the port is dropped from the spec, or renamed with the resource's name rule.
+    svc = d.otlp_service(body)
+    if svc is not None:
+        cluster.apply(svc)
+    for old in cluster.list("Service", meta["namespace"], selector):
+        if (svc is None or old["metadata"]["name"] != svc["metadata"]["name"]) and _owned_by(old, meta["uid"]):
+            cluster.delete("Service", meta["namespace"], old["metadata"]["name"])
     return refresh_pipeline(cluster, body, now, daemonset=applied, force=True) or {}
 
 
@@ -112,14 +120,14 @@ def owner_of(child: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def delete_pipeline(cluster: Cluster, body: Mapping[str, Any]) -> None:
-    """Delete the DaemonSet and ConfigMap this resource owns; ClusterError(retryable) until they are gone."""
+    """Delete the DaemonSet, Service and ConfigMap this resource owns; ClusterError(retryable) until they are gone."""
     meta = body["metadata"]
     ns, uid = meta["namespace"], meta["uid"]
     selector = f"{d.PIPELINE_LABEL}={d.label_value(meta['name'])},{d.MANAGED_BY}={d.MANAGER}"
     targets = [("DaemonSet", o["metadata"]["name"]) for o in cluster.list("DaemonSet", ns, selector)
                if _owned_by(o, uid)]
-    targets += [("ConfigMap", o["metadata"]["name"]) for o in cluster.list("ConfigMap", ns, selector)
-                if _owned_by(o, uid)]
+    targets += [(kind, o["metadata"]["name"]) for kind in ("Service", "ConfigMap")
+                for o in cluster.list(kind, ns, selector) if _owned_by(o, uid)]
     for kind, name in targets:  # the DaemonSet first: its pods mount the ConfigMap
         cluster.delete(kind, ns, name)
     left = [f"{kind} {name}" for kind, name in targets if _owned_by(cluster.get(kind, ns, name), uid)]

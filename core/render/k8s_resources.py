@@ -5,8 +5,14 @@ promotion commits the production one to the GitOps repository; the Phoenix opera
 reconciles them into ConfigMaps, DaemonSets and Jobs. Pure functions: no client, no I/O,
 so unit tests compare objects and the API server's schema check is the CRDs' own.
 
+An experiment is three ``PhoenixProcessPipeline`` resources, the local tap construction
+(``core.render.tap``) as three DaemonSets: the **tap** (the only one reading the host) and
+the two **variants**, which receive the tap's batches over OTLP through their node-local
+Service (``<name>-otlp``, ``internalTrafficPolicy: Local``, created by the operator for a
+resource with ``spec.otlpPort``), so the tap on node N feeds exactly the variants on node N.
+
 Naming (DNS-1123 labels, ≤ 63 characters, ``core.render.k8s.dns_name``):
-``phoenix-<experiment>-<variant>`` for a variant's ``PhoenixProcessPipeline``,
+``phoenix-<experiment>-<role>`` for the tap's and each variant's ``PhoenixProcessPipeline``,
 ``load-<experiment>`` for its ``LoadSimulationJob``, ``phoenix-<experiment>-scrape`` for the
 scrape-config ConfigMap or PodMonitor, ``phoenix-production`` for the promoted pipeline.
 """
@@ -20,9 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.domain.criteria import CPU_PATTERNS, LoadProfile
+from core.domain.errors import ValidationError
+from core.domain.experiment import Experiment
 from core.domain.pipeline import Pipeline
-from core.render.collector import RenderOptions, build
+from core.render.collector import TELEMETRY_PORT, RenderOptions, build
 from core.render.k8s import dns_name
+from core.render.tap import VARIANTS, TapConfigs, TapPorts, render_tap
 
 GROUP = "phoenix.io"
 VERSION = "v1alpha1"
@@ -33,6 +42,12 @@ MONITORING_GROUP, MONITORING_VERSION, PODMONITOR_PLURAL = "monitoring.coreos.com
 PRODUCTION_NAME = "phoenix-production"
 HEALTH_PORT = 13133
 METRICS_PORT = 8889
+#: The variants' OTLP/gRPC receiver (the standard port: each variant is its own pod).
+OTLP_PORT = 4317
+TAP = "tap"
+#: An experiment's three collectors, in apply order.
+ROLES = (TAP, *VARIANTS)
+HOST_ROOT = "/hostfs"
 #: Where the operator's collector pods carry an experiment's identity (CR labels are copied).
 LABEL_EXPERIMENT = "phoenix.io/experiment-id"
 LABEL_VARIANT = "phoenix.io/variant"
@@ -81,6 +96,33 @@ def collector_config(pipeline: Pipeline, placement: CollectorPlacement, experime
     return build(pipeline, collector_options(placement, experiment_id, variant)).text
 
 
+def otlp_service_name(pipeline_resource: str) -> str:
+    """The Service the operator creates for a ``PhoenixProcessPipeline`` with ``spec.otlpPort``."""
+    return dns_name(pipeline_resource, "otlp")
+
+
+def experiment_ports(placement: CollectorPlacement) -> TapPorts:
+    """Every collector is its own pod, so all three use the same well-known ports."""
+    health, metrics = placement.health_port, placement.metrics_port
+    return TapPorts(tap_telemetry=TELEMETRY_PORT, tap_health=health, input_metrics=metrics,
+                    baseline_otlp=OTLP_PORT, candidate_otlp=OTLP_PORT,
+                    baseline_metrics=metrics, candidate_metrics=metrics,
+                    baseline_telemetry=TELEMETRY_PORT, candidate_telemetry=TELEMETRY_PORT,
+                    baseline_health=health, candidate_health=health)  # fmt: skip
+
+
+def experiment_configs(experiment_id: str, namespace: str, pipelines: Mapping[str, Pipeline],
+                       placement: CollectorPlacement) -> TapConfigs:
+    """The tap's and the variants' collector configs, built exactly as the local runtime's
+    (``core.render.tap.render_tap``): only the hop differs. The tap exports to each variant's
+    ``<resource>-otlp`` Service by its cluster DNS name (``name.namespace.svc`` resolves through
+    the pods' search path whatever the cluster domain); health, telemetry and exporters listen
+    on every interface (kubelet probes and Prometheus reach the pod IP)."""
+    hosts = {v: f"{otlp_service_name(pipeline_name(experiment_id, v))}.{namespace}.svc" for v in VARIANTS}
+    return render_tap(experiment_id, pipelines, experiment_ports(placement), listen_host="0.0.0.0",
+                      root_path=HOST_ROOT, otlp_hosts=hosts)
+
+
 def experiment_label(experiment_id: str) -> str:
     """The experiment id as a label value and ``spec.experimentId`` (the CRDs allow 40 characters)."""
     return dns_name(experiment_id)[:40].rstrip("-")
@@ -123,10 +165,18 @@ def _pipeline_spec(pipeline: str, version: int | None, config_map: str, config: 
 
 def variant_pipeline(experiment_id: str, variant: str, namespace: str, *, pipeline: str, version: int | None,
                      config: str, placement: CollectorPlacement) -> dict[str, Any]:
-    """One variant's ``PhoenixProcessPipeline``; ``config`` is its whole collector YAML."""
+    """One role's ``PhoenixProcessPipeline``; ``config`` is its whole collector YAML.
+
+    ``variant`` is ``tap``, ``baseline`` or ``candidate``. The tap keeps the default host
+    access (hostPID, the host root at ``/hostfs``); a variant gets ``otlpPort`` (the operator
+    adds its node-local Service) and ``hostAccess: false`` (unprivileged, no host mounts).
+    """
     name = pipeline_name(experiment_id, variant)
     spec = {"experimentId": experiment_label(experiment_id), "variant": variant,
             **_pipeline_spec(pipeline, version, name, config, placement)}  # fmt: skip
+    if variant != TAP:
+        spec["otlpPort"] = OTLP_PORT
+        spec["hostAccess"] = False
     return {
         "apiVersion": API_VERSION,
         "kind": PIPELINE_KIND,
@@ -135,6 +185,43 @@ def variant_pipeline(experiment_id: str, variant: str, namespace: str, *, pipeli
                      "annotations": {ANNOTATION_EXPERIMENT: experiment_id}},
         "spec": spec,
     }
+
+
+def experiment_pipelines(experiment_id: str, namespace: str, pipelines: Mapping[str, Pipeline],
+                         refs: Mapping[str, tuple[str, int | None]],
+                         placement: CollectorPlacement) -> list[dict[str, Any]]:
+    """The experiment's three ``PhoenixProcessPipeline`` resources (tap, baseline, candidate).
+
+    ``pipelines`` and ``refs`` (name, version) are per variant. The one construction both
+    ``PHOENIX_RUNTIME=kubernetes`` (applies them) and ``phoenix experiment render`` (writes
+    them) use. ``ValidationError`` when a variant's pipeline cannot be rendered.
+    """
+    for v in VARIANTS:  # name the variant whose pipeline is broken
+        try:
+            build(pipelines[v], collector_options(placement, experiment_id, v))
+        except ValidationError as exc:
+            raise ValidationError(f"the {v} pipeline {refs[v][0]} cannot be rendered: {exc}") from None
+    configs = experiment_configs(experiment_id, namespace, pipelines, placement)
+    tap_name = f"tap-{dns_name(refs['baseline'][0])[:37]}-vs-{dns_name(refs['candidate'][0])[:37]}"[:80]
+    out = [variant_pipeline(experiment_id, TAP, namespace, pipeline=tap_name.rstrip("-."), version=None,
+                            config=configs.tap.text, placement=placement)]  # fmt: skip
+    out += [variant_pipeline(experiment_id, v, namespace, pipeline=refs[v][0], version=refs[v][1],
+                             config=configs.variants[v].text, placement=placement) for v in VARIANTS]  # fmt: skip
+    return out
+
+
+def experiment_objects(exp: Experiment, namespace: str, pipelines: Mapping[str, Pipeline],
+                       placement: CollectorPlacement, *, use_pod_monitor: bool) -> list[dict[str, Any]]:
+    """Everything an experiment on Kubernetes is, in apply order: the three pipelines, the
+    ``LoadSimulationJob`` (unless the load is ``none``) and the measurement wiring (a
+    PodMonitor for Prometheus Operator users, else the scrape-config ConfigMap)."""
+    refs = {v: (getattr(exp, v).name, getattr(exp, v).version) for v in VARIANTS}
+    objs = experiment_pipelines(exp.id, namespace, pipelines, refs, placement)
+    job = load_job(exp.id, namespace, exp.load, exp.timing.duration_s, exp.target.node_selector)
+    if job is not None:
+        objs.append(job)
+    objs.append(pod_monitor(exp.id, namespace) if use_pod_monitor else scrape_config_map(exp.id, namespace))
+    return objs
 
 
 def production_name(node_selector: Mapping[str, str] | None = None) -> str:

@@ -287,6 +287,10 @@ def _port_conflicts(config: dict[str, Any], components: dict[str, dict[str, Any]
     listeners: list[tuple[str, str]] = []
     for kind in ("exporters", "extensions"):
         for cid, cfg in (components.get(kind) or {}).items():
+            # Of the exporters only prometheus listens; otlp & co. connect out to their endpoint
+            # (two variants' Services on the same port are two destinations, not a conflict).
+            if kind == "exporters" and cid.partition("/")[0] != "prometheus":
+                continue
             if isinstance(cfg, dict) and isinstance(cfg.get("endpoint"), str) and "://" not in cfg["endpoint"]:
                 listeners.append((f"{kind}.{cid}.endpoint", cfg["endpoint"].rsplit(":", 1)[-1]))
     service = config.get("service") if isinstance(config.get("service"), dict) else {}

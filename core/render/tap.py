@@ -171,15 +171,23 @@ def _text(config: dict[str, Any], name: str, experiment_id: str, variant: str, n
 
 
 def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: TapPorts, *,
-               listen_host: str = "127.0.0.1", root_path: str | None = None) -> TapConfigs:
+               listen_host: str = "127.0.0.1", root_path: str | None = None,
+               otlp_hosts: Mapping[str, str] | None = None) -> TapConfigs:
     """The tap's config and each variant's (otlp receiver + receiver choices + its pipeline).
 
-    The OTLP hop from the tap to each variant is always on loopback. ``listen_host`` is where
-    what is scraped or probed from outside listens (health_check, self-telemetry, prometheus
-    exporters, the input): loopback on this host, ``0.0.0.0`` in a pod (kubelet probes and
-    Prometheus reach the pod's IP). ``root_path`` is the tap's hostmetrics ``root_path``
-    (``/hostfs`` in the Kubernetes pod, core.render.k8s_experiment).
+    ``listen_host`` is where what is scraped or probed from outside listens (health_check,
+    self-telemetry, prometheus exporters, the input): loopback on this host, ``0.0.0.0`` in a
+    pod (kubelet probes and Prometheus reach the pod's IP). ``root_path`` is the tap's
+    hostmetrics ``root_path`` (``/hostfs`` on Kubernetes).
+
+    ``otlp_hosts`` (variant → host name) is where the tap sends each variant its batches. By
+    default the OTLP hop stays on loopback (this host: three processes). On Kubernetes the
+    three collectors are three pods, so the tap sends to each variant's node-local Service
+    (core.render.k8s_resources) and the variants' OTLP receivers listen on ``listen_host``.
     """
+    remote = bool(otlp_hosts)
+    otlp_listen = listen_host if remote else "127.0.0.1"
+    hosts = {v: (otlp_hosts or {}).get(v, "127.0.0.1") for v in VARIANTS}
     built = {}
     for v in VARIANTS:
         opts = RenderOptions(experiment_id=experiment_id, variant=v, telemetry_host=listen_host,
@@ -193,7 +201,7 @@ def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: Tap
     variants: dict[str, RenderedCollector] = {}
     for v in VARIANTS:
         config = copy.deepcopy(built[v].config)
-        config["receivers"] = {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{ports.of(v, 'otlp')}"}}}}
+        config["receivers"] = {"otlp": {"protocols": {"grpc": {"endpoint": f"{otlp_listen}:{ports.of(v, 'otlp')}"}}}}
         own = config.get("processors") or {}
         first = next(iter(own), None)
         head = {first: own[first]} if first and first.startswith("memory_limiter") else {}
@@ -205,7 +213,8 @@ def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: Tap
             pipeline["processors"] = list(procs)
             # keep the top-level key order readable: processors before exporters
             config = {k: config[k] for k in ("extensions", "receivers", "processors", "exporters", "service")}
-        notes = [*built[v].notes, "input arrives from the experiment's tap collector over OTLP (loopback)"]
+        hop = "its node's tap pod, through a node-local Service" if remote else "loopback"
+        notes = [*built[v].notes, f"input arrives from the experiment's tap collector over OTLP ({hop})"]
         variants[v] = RenderedCollector(config=config, notes=notes,
                                         text=_text(config, pipelines[v].name, experiment_id, v, notes))
 
@@ -213,7 +222,7 @@ def render_tap(experiment_id: str, pipelines: Mapping[str, Pipeline], ports: Tap
         {"endpoint": f"{listen_host}:{ports.input_metrics}"}, EmitContext(node_id="input", experiment_id=experiment_id,
                                                                       variant="input"))  # fmt: skip
     exporters: dict[str, Any] = {
-        f"otlp/{v}": {"endpoint": f"127.0.0.1:{ports.of(v, 'otlp')}", "tls": {"insecure": True},
+        f"otlp/{v}": {"endpoint": f"{hosts[v]}:{ports.of(v, 'otlp')}", "tls": {"insecure": True},
                       "compression": "none"} for v in VARIANTS}  # fmt: skip
     exporters[INPUT_EXPORTER] = input_exporter.exporters["prometheus/input"]
     tap_hostmetrics = {**tap_recv, "root_path": root_path} if root_path else tap_recv

@@ -4,14 +4,16 @@
 cluster, through ``core.runtime.kube_api.KubeApi``, for what the Phoenix operator reconciles:
 
 - ``deploy``: in the experiment's namespace (its target's, else ``PHOENIX_K8S_NAMESPACE``)
-  one ``PhoenixProcessPipeline`` per variant, whose ``spec.config`` is the variant's collector
-  YAML rendered exactly as for a DaemonSet (``core.render.collector``, host root at
-  ``/hostfs``, the experiment's labels; secrets stay ``${env:NAME}``); a
+  three ``PhoenixProcessPipeline`` resources, the local tap construction
+  (``core.render.tap``, built by ``core.render.k8s_resources.experiment_pipelines``): the
+  **tap**, the only collector reading the host (root at ``/hostfs``), exporting every batch
+  over OTLP to the node-local Service of each variant; **baseline** and **candidate**, an OTLP
+  receiver then the variant's own pipeline, unprivileged (secrets stay ``${env:NAME}``); a
   ``LoadSimulationJob`` unless the load profile is ``none``; and the measurement wiring:
   a PodMonitor when the cluster serves that kind (Prometheus Operator), else a ConfigMap
   holding a Prometheus scrape config. Server-side apply, so a second deploy is a no-op.
-- ``is_ready``: both pipelines Running with readyNodes == totalNodes > 0.
-- ``healthy``: both still exist, neither Failed, neither Degraded for longer than
+- ``is_ready``: all three pipelines Running with readyNodes == totalNodes > 0.
+- ``healthy``: all three still exist, none Failed, neither Degraded for longer than
   ``degraded_grace_s``, and the load job (if any) has not Failed; otherwise a
   ``PermanentError`` that names the variant and the operator's conditions.
 - ``teardown``: delete every object ``deploy`` may have created (absent ones are fine),
@@ -138,14 +140,17 @@ class KubernetesDeployer:
         return str((exp.runtime_info or {}).get("namespace") or exp.target.namespace or self.default_namespace)
 
     def _pipeline_refs(self, exp: Experiment, ns: str) -> dict[str, Ref]:
-        return {v: Ref(res.API_VERSION, res.PIPELINE_KIND, res.PIPELINE_PLURAL, ns, res.pipeline_name(exp.id, v))
-                for v in VARIANTS}  # fmt: skip
+        """role (tap, baseline, candidate) → its PhoenixProcessPipeline."""
+        return {r: Ref(res.API_VERSION, res.PIPELINE_KIND, res.PIPELINE_PLURAL, ns, res.pipeline_name(exp.id, r))
+                for r in res.ROLES}  # fmt: skip
+
+    def _load_ref(self, exp: Experiment, ns: str) -> Ref:
+        return Ref(res.API_VERSION, res.LOAD_KIND, res.LOAD_PLURAL, ns, res.load_job_name(exp.id))
 
     def _all_refs(self, exp: Experiment, ns: str) -> list[Ref]:
         """Everything ``deploy`` may have created, whichever way it went."""
         name = res.scrape_name(exp.id)
-        return [*self._pipeline_refs(exp, ns).values(),
-                Ref(res.API_VERSION, res.LOAD_KIND, res.LOAD_PLURAL, ns, res.load_job_name(exp.id)),
+        return [*self._pipeline_refs(exp, ns).values(), self._load_ref(exp, ns),
                 Ref("v1", "ConfigMap", "configmaps", ns, name),
                 Ref(f"{res.MONITORING_GROUP}/{res.MONITORING_VERSION}", "PodMonitor", res.PODMONITOR_PLURAL, ns, name)]
 
@@ -156,24 +161,12 @@ class KubernetesDeployer:
         ns = self.namespace(exp)
         placement = self.placement(exp)
         pipelines = self.load_pipelines(exp)
-        objs: list[dict[str, Any]] = []
-        for v in VARIANTS:
-            ref = getattr(exp, v)
-            try:
-                config = res.collector_config(pipelines[v], placement, exp.id, v)
-            except ValidationError as exc:
-                raise PermanentError(f"the {v} pipeline {ref} cannot be rendered: {exc}") from None
-            objs.append(res.variant_pipeline(exp.id, v, ns, pipeline=ref.name, version=ref.version,
-                                             config=config, placement=placement))  # fmt: skip
-        job = res.load_job(exp.id, ns, exp.load, exp.timing.duration_s, exp.target.node_selector)
-        if job is not None:
-            objs.append(job)
         monitoring = f"{res.MONITORING_GROUP}/{res.MONITORING_VERSION}"
-        if self.api.serves(monitoring, res.PODMONITOR_PLURAL, ns):
-            objs.append(res.pod_monitor(exp.id, ns))
-        else:
-            objs.append(res.scrape_config_map(exp.id, ns))
-        return objs
+        try:
+            return res.experiment_objects(exp, ns, pipelines, placement,
+                                          use_pod_monitor=self.api.serves(monitoring, res.PODMONITOR_PLURAL, ns))
+        except ValidationError as exc:
+            raise PermanentError(str(exc)) from None
 
     def deploy(self, experiment: Experiment) -> dict[str, Any]:
         objs = self.objects(experiment)
@@ -187,7 +180,7 @@ class KubernetesDeployer:
             "dry_run": False,
             "namespace": ns,
             "collector": {"kind": "kubernetes", "image": objs[0]["spec"]["collectorImage"]},
-            "pipelines": {v: res.pipeline_name(experiment.id, v) for v in VARIANTS},
+            "pipelines": {r: res.pipeline_name(experiment.id, r) for r in res.ROLES},
             "load_job": by_kind.get(res.LOAD_KIND),
             "measurement": {"kind": measurement, "name": by_kind[measurement]},
             "created": [f"{o['kind']}/{o['metadata']['name']}" for o in objs],
@@ -211,7 +204,7 @@ class KubernetesDeployer:
         return all(self._ready(obj) for obj in self._pipelines(experiment).values())
 
     def healthy(self, experiment: Experiment) -> bool:
-        """True while both variants run as deployed. A variant that is gone, Failed, or Degraded
+        """True while the tap and both variants run as deployed. One that is gone, Failed, or Degraded
         past the grace, and a load job that Failed, raise ``PermanentError`` saying which and
         why (the scheduler fails the experiment with that reason)."""
         now = self.clock()
@@ -252,7 +245,7 @@ class KubernetesDeployer:
         for k in [k for k in self._degraded_since if k[0] == experiment.id]:
             del self._degraded_since[k]
         self._collected_until.pop(experiment.id, None)
-        waiting = [*self._pipeline_refs(experiment, ns).values(), self._all_refs(experiment, ns)[2]]
+        waiting = [*self._pipeline_refs(experiment, ns).values(), self._load_ref(experiment, ns)]
         deadline = self.clock() + self.teardown_wait_s
         while True:
             left = [ref for ref in waiting if self.api.get(ref) is not None]

@@ -59,17 +59,19 @@ def deployer(kube: FakeKube, settings: Settings | None = None, **kw: Any) -> Kub
         clock=clock, sleep=clock.sleep, **kw)  # fmt: skip
 
 
-def test_deploy_creates_one_pipeline_per_variant_a_load_job_and_a_scrape_config() -> None:
+def test_deploy_creates_the_tap_and_one_pipeline_per_variant_a_load_job_and_a_scrape_config() -> None:
     kube, exp = FakeKube(), experiment(selector={"pool": "batch"})
     info = deployer(kube).deploy(exp)
     pipes = {p["spec"]["variant"]: p for p in kube.of_kind("PhoenixProcessPipeline")}
-    assert set(pipes) == {"baseline", "candidate"}
+    assert set(pipes) == {"tap", "baseline", "candidate"}
+    configs = {}
     for v, p in pipes.items():
         meta, spec = p["metadata"], p["spec"]
         assert meta["name"] == f"phoenix-{exp.id}-{v}" and meta["namespace"] == NS
         assert meta["labels"]["phoenix.io/experiment-id"] == exp.id and meta["labels"]["phoenix.io/variant"] == v
         assert spec["experimentId"] == exp.id and spec["configMap"] == meta["name"]
-        assert spec["pipelineName"] == getattr(exp, v).name
+        assert spec["pipelineName"] == (getattr(exp, v).name if v != "tap" else
+                                        "tap-process-baseline-v1-vs-process-topk-v1")
         assert spec["collectorImage"] == COLLECTOR_IMAGE and not spec["collectorImage"].endswith(":latest")
         assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "batch"}
         assert spec["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "observability",
@@ -77,12 +79,21 @@ def test_deploy_creates_one_pipeline_per_variant_a_load_job_and_a_scrape_config(
         assert spec["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
                                      "limits": {"cpu": "500m", "memory": "512Mi"}}  # fmt: skip
         assert (spec["healthPort"], spec["metricsPort"]) == (13133, 8889)
-        config = yaml.safe_load(spec["config"])
-        assert config["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+        configs[v] = config = yaml.safe_load(spec["config"])
         assert config["extensions"]["health_check"]["endpoint"].endswith(":13133")
         assert any(str(e.get("endpoint", "")).endswith(":8889") for e in config["exporters"].values())
-        # the experiment's identity is on every series the variant exports
+        # the experiment's identity is on every series the collector exports
         assert exp.id in spec["config"] and v in spec["config"]
+    # identical input: the tap is the only collector reading the host, and it sends every
+    # batch to each variant's node-local Service (the operator's <name>-otlp)
+    assert configs["tap"]["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    assert "otlpPort" not in pipes["tap"]["spec"] and pipes["tap"]["spec"].get("hostAccess", True) is True
+    for v in ("baseline", "candidate"):
+        assert list(configs[v]["receivers"]) == ["otlp"]
+        assert configs[v]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
+        assert (pipes[v]["spec"]["otlpPort"], pipes[v]["spec"]["hostAccess"]) == (4317, False)
+        assert configs["tap"]["exporters"][f"otlp/{v}"]["endpoint"] == f"phoenix-{exp.id}-{v}-otlp.{NS}.svc:4317"
+    assert configs["tap"]["service"]["pipelines"]["metrics"]["exporters"][:2] == ["otlp/baseline", "otlp/candidate"]
     # the two variants run different pipelines
     assert pipes["baseline"]["spec"]["config"] != pipes["candidate"]["spec"]["config"]
     (job,) = kube.of_kind("LoadSimulationJob")
@@ -101,9 +112,10 @@ def test_deploy_creates_one_pipeline_per_variant_a_load_job_and_a_scrape_config(
     assert keep[1] == {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics|telemetry",
                        "action": "keep"}  # fmt: skip
     assert info["namespace"] == NS and info["runtime"] == "kubernetes" and info["dry_run"] is False
-    assert info["pipelines"] == {v: f"phoenix-{exp.id}-{v}" for v in ("baseline", "candidate")}
+    assert info["pipelines"] == {v: f"phoenix-{exp.id}-{v}" for v in ("tap", "baseline", "candidate")}
     assert info["measurement"] == {"kind": "ConfigMap", "name": f"phoenix-{exp.id}-scrape"}
-    assert sorted(info["created"]) == sorted([f"PhoenixProcessPipeline/phoenix-{exp.id}-baseline",
+    assert sorted(info["created"]) == sorted([f"PhoenixProcessPipeline/phoenix-{exp.id}-tap",
+                                              f"PhoenixProcessPipeline/phoenix-{exp.id}-baseline",
                                               f"PhoenixProcessPipeline/phoenix-{exp.id}-candidate",
                                               f"LoadSimulationJob/load-{exp.id}", f"ConfigMap/phoenix-{exp.id}-scrape"])
     assert "no Prometheus URL" in info["samples"]
@@ -116,7 +128,7 @@ def test_deploy_twice_leaves_the_same_objects() -> None:
     before = json.dumps(list(kube.objects.items()), sort_keys=True, default=str)
     assert d.deploy(exp) == first
     assert json.dumps(list(kube.objects.items()), sort_keys=True, default=str) == before  # no generation bump either
-    assert len(kube.objects) == 4
+    assert len(kube.objects) == 5
 
 
 def test_no_load_job_for_load_none_and_a_pod_monitor_with_the_prometheus_operator() -> None:
@@ -151,17 +163,19 @@ def test_long_experiment_ids_still_give_valid_names() -> None:
     assert len(res.experiment_label(exp.id)) <= 40
 
 
-def test_is_ready_needs_both_variants_running_on_every_node() -> None:
+def test_is_ready_needs_the_tap_and_both_variants_running_on_every_node() -> None:
     kube, exp = FakeKube(), experiment()
     d = deployer(kube)
     assert not d.is_ready(exp)  # nothing deployed
     d.deploy(exp)
-    b, c = (f"phoenix-{exp.id}-{v}" for v in ("baseline", "candidate"))
+    t, b, c = (f"phoenix-{exp.id}-{v}" for v in ("tap", "baseline", "candidate"))
     assert not d.is_ready(exp)  # no status yet
     kube.set_status("PhoenixProcessPipeline", b, phase="Running", readyNodes=3, totalNodes=3)
     kube.set_status("PhoenixProcessPipeline", c, phase="Running", readyNodes=2, totalNodes=3)
     assert not d.is_ready(exp)
     kube.set_status("PhoenixProcessPipeline", c, readyNodes=3)
+    assert not d.is_ready(exp)  # the variants without their tap have no input
+    kube.set_status("PhoenixProcessPipeline", t, phase="Running", readyNodes=3, totalNodes=3)
     assert d.is_ready(exp)
     kube.set_status("PhoenixProcessPipeline", c, readyNodes=0, totalNodes=0)  # no node matches
     assert not d.is_ready(exp)
@@ -199,6 +213,12 @@ def test_healthy_until_failed_gone_or_degraded_past_the_grace() -> None:
     with pytest.raises(PermanentError, match=f"load simulation load-{exp.id} failed: Ready=False NoMatchingNodes"):
         d.healthy(exp)
     kube.set_status("LoadSimulationJob", f"load-{exp.id}", phase="Running")
+    assert d.healthy(exp)
+    kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-tap", phase="Failed",
+                    conditions=[{"type": "Ready", "status": "False", "reason": "InvalidConfig"}])
+    with pytest.raises(PermanentError, match="tap collectors failed: Ready=False InvalidConfig"):
+        d.healthy(exp)
+    kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-tap", phase="Running")
     assert d.healthy(exp)
     kube.delete(next(iter(r for r in d._all_refs(exp, NS) if r.name == b)))
     with pytest.raises(PermanentError, match="baseline PhoenixProcessPipeline .* was deleted"):
@@ -264,12 +284,12 @@ def test_error_messages_never_carry_a_token() -> None:
 def test_a_failed_deploy_half_way_is_completed_by_the_retry() -> None:
     kube, exp = FakeKube(), experiment()
     d = deployer(kube)
-    kube.errors["apply"] = [None, _api_error(503)]  # the baseline applied, the candidate not
+    kube.errors["apply"] = [None, _api_error(503)]  # the tap applied, the baseline not
     with pytest.raises(TemporaryError):
         d.deploy(exp)
     assert len(kube.objects) == 1
     d.deploy(exp)
-    assert len(kube.objects) == 4
+    assert len(kube.objects) == 5
 
 
 def test_an_unrenderable_pipeline_is_a_permanent_error() -> None:
@@ -331,7 +351,7 @@ def test_every_applied_custom_resource_passes_its_crd_schema() -> None:
                                  "cpu_pattern": "spiky"}]}, max_processes=50))  # fmt: skip
     deployer(kube).deploy(exp)
     crs = kube.of_kind("PhoenixProcessPipeline") + kube.of_kind("LoadSimulationJob")
-    assert len(crs) == 3
+    assert len(crs) == 4
     for cr in crs:
         assert validate_custom_resource(cr) == []
     (job,) = kube.of_kind("LoadSimulationJob")
