@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from core.domain.errors import ValidationError
 from core.domain.experiment import Experiment
 from core.domain.pipeline import Pipeline
 from core.outputs import write_tree
 from core.render import k8s_resources as res
+from core.render.jinja import to_yaml
 
 #: The namespace when the experiment's target names none (the Kubernetes runtime's default).
 DEFAULT_NAMESPACE = "phoenix-experiments"
@@ -60,7 +59,7 @@ def render_experiment_manifests(exp: Experiment, pipelines: Mapping[str, Pipelin
             name = f"pipeline-{role}.yaml"
         else:
             name = _FILE[obj["kind"]]
-        manifests[name] = yaml.safe_dump(obj, sort_keys=False, width=120)
+        manifests[name] = to_yaml(obj) + "\n"  # spec.config as a literal block: reviewable
     notes = [f"{role}: {role_note(role)}" for role in res.ROLES]
     return ExperimentBundle(configs=configs, manifests=manifests, notes=notes)
 

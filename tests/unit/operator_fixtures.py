@@ -113,3 +113,21 @@ class FakeCluster:
         if obj is not None:
             obj.setdefault("status", {}).update(copy.deepcopy(status))
             self.status_writes += 1
+
+
+@cache
+def _experiment_crs() -> dict[str, dict[str, Any]]:
+    from core.render import k8s_resources as res
+
+    pipelines = {v: get_template(n) for v, n in (("baseline", "process-baseline-v1"), ("candidate", "process-topk-v1"))}
+    refs = {v: (p.name, 1) for v, p in pipelines.items()}
+    objs = res.experiment_pipelines("exp-7", "team-a", pipelines, refs, res.default_placement())
+    return {o["spec"]["variant"]: o for o in objs}
+
+
+def experiment_cr(role: str, uid: str | None = None, **spec: Any) -> dict[str, Any]:
+    """The tap's or a variant's PhoenixProcessPipeline as the Kubernetes runtime applies it."""
+    cr = copy.deepcopy(_experiment_crs()[role])
+    cr["metadata"].update(uid=uid or f"uid-{role}", generation=1)
+    cr["spec"].update(spec)
+    return cr

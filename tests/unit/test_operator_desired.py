@@ -179,3 +179,52 @@ def test_churn_rate_adds_replacements_per_minute():
 def test_node_selector_string():
     assert d.node_selector_string({"zone": "b", "pool": "a"}) == "pool=a,zone=b"
     assert d.node_selector_string(None) == ""
+
+
+def test_an_experiment_variant_runs_unprivileged_behind_a_node_local_otlp_service():
+    from tests.unit.operator_fixtures import experiment_cr
+
+    cr = experiment_cr("baseline")
+    ds, svc = d.daemonset(cr), d.otlp_service(cr)
+    assert validate_manifest(ds) == [] and svc is not None and validate_manifest(svc) == []
+    pod = ds["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert "hostPID" not in pod and [v["name"] for v in pod["volumes"]] == ["config"]
+    assert [m["name"] for m in c["volumeMounts"]] == ["config"]
+    assert c["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "otlp", "containerPort": 4317, "protocol": "TCP"} in c["ports"]
+    # the tap on node N reaches only the variant pod on node N
+    assert svc["metadata"]["name"] == "phoenix-exp-7-baseline-otlp"
+    assert svc["spec"]["internalTrafficPolicy"] == "Local"
+    assert svc["spec"]["selector"] == ds["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["selector"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+    assert svc["spec"]["ports"][0]["port"] == 4317 and svc["spec"]["ports"][0]["targetPort"] == "otlp"
+    assert svc["metadata"]["ownerReferences"][0]["uid"] == "uid-baseline"
+    # the tap's config sends to exactly that Service
+    assert "phoenix-exp-7-baseline-otlp.team-a.svc:4317" in experiment_cr("tap")["spec"]["config"]
+
+
+def test_the_tap_is_the_only_experiment_pod_with_host_access():
+    from tests.unit.operator_fixtures import experiment_cr
+
+    privileged = {}
+    for role in ("tap", "baseline", "candidate"):
+        pod = d.daemonset(experiment_cr(role))["spec"]["template"]["spec"]
+        privileged[role] = bool(pod.get("hostPID")) or any("hostPath" in v for v in pod["volumes"]) or any(
+            (c["securityContext"].get("capabilities") or {}).get("add") for c in pod["containers"])
+    assert privileged == {"tap": True, "baseline": False, "candidate": False}
+    assert d.otlp_service(experiment_cr("tap")) is None
+
+
+@pytest.mark.parametrize(("role", "spec", "problem"), [
+    ("tap", {"hostAccess": False}, "spec.hostAccess is false but spec.config reads the host"),
+    ("baseline", {"otlpPort": 4318}, "spec.otlpPort is 4318 but no otlp receiver"),
+    ("baseline", {"otlpPort": 13133}, "spec.otlpPort 13133 is also the health or metrics port"),
+])
+def test_host_access_and_otlp_port_must_match_the_config(role, spec, problem):
+    from tests.unit.operator_fixtures import experiment_cr
+
+    with pytest.raises(d.InvalidSpec) as err:
+        d.daemonset(experiment_cr(role, **spec))
+    assert err.value.reason == "InvalidConfig" and any(problem in p for p in err.value.problems)

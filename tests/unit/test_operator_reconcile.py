@@ -151,3 +151,27 @@ def test_deleting_a_load_run_deletes_its_jobs():
     assert len(cluster.objects) == 3  # no selector: every node
     r.delete_loadsim(cluster, cr)
     assert cluster.objects == {}
+
+
+def test_a_variant_gets_its_otlp_service_pruned_without_the_port_and_deleted_with_it():
+    from tests.unit.operator_fixtures import experiment_cr
+
+    cluster = FakeCluster()
+    name = "phoenix-exp-7-baseline"
+    cr = cluster.add_custom(PPP, experiment_cr("baseline"))
+    r.apply_pipeline(cluster, cr, NOW)
+    assert kinds(cluster) == [("ConfigMap", name), ("DaemonSet", name), ("Service", f"{name}-otlp")]
+    r.apply_pipeline(cluster, cluster.get_custom(PPP, "team-a", name), NOW)
+    assert cluster.generations[("Service", "team-a", f"{name}-otlp")] == 1  # applied again: unchanged
+    # someone else's Service with the same labels is left alone
+    cluster.objects[("Service", "team-a", "other")] = {"kind": "Service", "metadata": {
+        "name": "other", "namespace": "team-a", "labels": cluster.objects[("Service", "team-a", f"{name}-otlp")][
+            "metadata"]["labels"], "ownerReferences": [{"uid": "someone-else"}]}}
+    r.delete_pipeline(cluster, cr)
+    assert kinds(cluster) == [("Service", "other")]
+    cluster.objects.clear()
+    r.apply_pipeline(cluster, cr, NOW)
+    spec = dict(cr["spec"])
+    spec.pop("otlpPort")  # a variant that stops receiving OTLP (its config keeps the receiver)
+    r.apply_pipeline(cluster, {**cr, "spec": spec}, NOW)
+    assert ("Service", f"{name}-otlp") not in kinds(cluster)
