@@ -136,9 +136,21 @@ def operator(kube_cluster: Any, admin: client.ApiClient, tmp_path_factory: pytes
             env=env, cwd=work, stdout=sink, stderr=subprocess.STDOUT, text=True)
     op = Operator(ns, proc, log, port)
     try:
+        # On a loaded machine the interpreter alone takes seconds to import kopf and the
+        # client: the tests' own waits start once the operator answers on its metrics port.
+        wait_for(lambda: proc.poll() is not None or _answers(port), "the operator to start", timeout=120, interval=0.2)
+        assert proc.poll() is None, op.log_text()[-3000:]
         yield op
     finally:
         stop_process(proc)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def pipeline_body(ns: str, name: str, **spec: Any) -> dict[str, Any]:
@@ -294,3 +306,48 @@ def test_the_operator_counts_its_reconciles(operator):
     assert 'phoenix_operator_reconciles_total{kind="PhoenixProcessPipeline",outcome="invalid"} 1.0' in text
     assert 'phoenix_build_info{process="operator"' in text
     assert operator.proc.poll() is None
+
+
+def test_an_experiment_variant_gets_a_node_local_otlp_service_and_runs_unprivileged(operator, admin):
+    """The tap reaches each variant through ``<name>-otlp`` (internalTrafficPolicy Local):
+    created, owned and deleted by the operator, which runs as its ServiceAccount here, so the
+    RBAC rule for Services is exercised too."""
+    from core.render import k8s_resources as res
+
+    ns = operator.namespace
+    core, apps = client.CoreV1Api(admin), client.AppsV1Api(admin)
+    pipelines = {"baseline": get_template("process-baseline-v1"), "candidate": get_template("process-topk-v1")}
+    crs = res.experiment_pipelines("exp-9", ns, pipelines, {v: (p.name, 1) for v, p in pipelines.items()},
+                                   res.default_placement())
+    uids = {cr["spec"]["variant"]: custom(admin).create_namespaced_custom_object(GROUP, VERSION, ns, PPP, cr)[
+        "metadata"]["uid"] for cr in crs}
+    names = {cr["spec"]["variant"]: cr["metadata"]["name"] for cr in crs}
+    for role in ("baseline", "candidate"):
+        svc = wait_for(lambda r=role: not gone(lambda: core.read_namespaced_service(f"{names[r]}-otlp", ns))
+                       and core.read_namespaced_service(f"{names[r]}-otlp", ns), f"the {role}'s OTLP Service")
+        assert svc.spec.internal_traffic_policy == "Local"
+        assert [(p.port, p.target_port) for p in svc.spec.ports] == [(4317, "otlp")]
+        (ref,) = svc.metadata.owner_references
+        assert (ref.name, ref.uid, ref.controller) == (names[role], uids[role], True)
+        # the tap's config sends to exactly this Service's cluster DNS name
+        assert f"{svc.metadata.name}.{ns}.svc:4317" in crs[0]["spec"]["config"]
+        ds = apps.read_namespaced_daemon_set(names[role], ns)
+        assert svc.spec.selector == ds.spec.selector.match_labels
+    assert gone(lambda: core.read_namespaced_service(f"{names['tap']}-otlp", ns))
+    privileged = {}
+    for role, name in names.items():
+        pod = wait_for(lambda n=name: not gone(lambda: apps.read_namespaced_daemon_set(n, ns))
+                       and apps.read_namespaced_daemon_set(n, ns), f"the {role} DaemonSet").spec.template.spec
+        (c,) = pod.containers
+        privileged[role] = bool(pod.host_pid) or any(v.host_path for v in pod.volumes) or bool(
+            c.security_context.capabilities.add)
+        assert c.security_context.read_only_root_filesystem is True
+    assert privileged == {"tap": True, "baseline": False, "candidate": False}
+
+    for name in names.values():
+        custom(admin).delete_namespaced_custom_object(GROUP, VERSION, ns, PPP, name)
+    for role, name in names.items():
+        wait_for(lambda n=name: gone(lambda: custom(admin).get_namespaced_custom_object(GROUP, VERSION, ns, PPP, n)),
+                 f"the {role} resource to be deleted")
+        assert gone(lambda n=name: core.read_namespaced_service(f"{n}-otlp", ns))
+        assert gone(lambda n=name: apps.read_namespaced_daemon_set(n, ns))

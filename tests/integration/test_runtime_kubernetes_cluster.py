@@ -45,6 +45,7 @@ from core.render import k8s_resources as res
 from core.runtime.kube_api import KubeClient, load_api_client
 from core.runtime.kubernetes import KubernetesDeployer, placement_from
 from core.settings import Settings
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 #: Switch: a real operator reconciles (True once core.operator is merged), else the test
@@ -121,11 +122,16 @@ def namespaces(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> I
     _nodes(kube_cluster, {"pool": "obs"})  # the operator runs a load Job per matching Node
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     watch = [arg for ns in spaces.values() for arg in ("--namespace", ns)]
+    port = free_port()
     with log.open("wb") as out:  # a file, not a pipe: its log lines must never block it
-        operator = subprocess.Popen([sys.executable, "-m", "core.cli", "operator", *watch,
+        operator = subprocess.Popen([sys.executable, "-m", "core.cli", "operator", *watch, "--metrics-port", str(port),
                                      "--kubeconfig", str(kube_cluster.kubeconfig)], cwd=REPO, env=_child_env(),
                                     stdout=subprocess.DEVNULL, stderr=out)  # fmt: skip
     try:
+        # On a loaded machine importing kopf and the client alone takes seconds: the tests'
+        # own waits start once the operator answers on its metrics port.
+        wait_for("the operator to start", lambda: operator.poll() is not None or _answers(port), timeout_s=120)
+        assert operator.poll() is None, log.read_text(errors="replace")[-3000:]
         yield spaces
     finally:
         operator.terminate()
@@ -134,6 +140,16 @@ def namespaces(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         except subprocess.TimeoutExpired:
             operator.kill()
             operator.wait()
+
+
+def _answers(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -173,6 +189,7 @@ def _left(cluster: Any, ns: str, experiment_id: str) -> list[str]:
     out += [f"configmap/{o.metadata.name}" for o in client.CoreV1Api(api).list_namespaced_config_map(ns, label_selector=sel).items]
     out += [f"daemonset/{o.metadata.name}" for o in client.AppsV1Api(api).list_namespaced_daemon_set(ns, label_selector=sel).items]
     out += [f"job/{o.metadata.name}" for o in client.BatchV1Api(api).list_namespaced_job(ns, label_selector=sel).items]
+    out += [f"service/{o.metadata.name}" for o in client.CoreV1Api(api).list_namespaced_service(ns, label_selector=sel).items]
     return out
 
 
@@ -220,12 +237,18 @@ def test_deployer_against_the_api_server(kube_cluster: Any, namespaces: dict[str
 
     info = d.deploy(exp)
     crs = {cr["spec"]["variant"]: cr for cr in _pipelines(cluster, ns)}
-    assert set(crs) == {"baseline", "candidate"}
+    assert set(crs) == {"tap", "baseline", "candidate"}
     for v, cr in crs.items():
         assert cr["metadata"]["name"] == res.pipeline_name(exp.id, v)
         assert cr["metadata"]["labels"][res.LABEL_EXPERIMENT] == exp.id
         assert cr["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "obs"}
-        assert yaml.safe_load(cr["spec"]["config"])["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    # identical input: only the tap reads the host; it sends to each variant's node-local Service
+    tap = yaml.safe_load(crs["tap"]["spec"]["config"])
+    assert tap["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    for v in ("baseline", "candidate"):
+        assert list(yaml.safe_load(crs[v]["spec"]["config"])["receivers"]) == ["otlp"]
+        assert (crs[v]["spec"]["otlpPort"], crs[v]["spec"]["hostAccess"]) == (4317, False)
+        assert tap["exporters"][f"otlp/{v}"]["endpoint"] == f"{res.otlp_service_name(crs[v]['metadata']['name'])}.{ns}.svc:4317"
     job = _custom(cluster).get_namespaced_custom_object(res.GROUP, res.VERSION, ns, res.LOAD_PLURAL,
                                                         res.load_job_name(exp.id))  # fmt: skip
     assert (job["spec"]["profile"], job["spec"]["churnRate"]) == ("process-churn", 0.5)
@@ -238,11 +261,37 @@ def test_deployer_against_the_api_server(kube_cluster: Any, namespaces: dict[str
 
     assert not d.is_ready(exp)
     with cluster_plays_along(cluster, ns):
-        wait_for("both variants ready", lambda: d.is_ready(exp))
+        wait_for("the tap and both variants ready", lambda: d.is_ready(exp))
         assert d.healthy(exp)
+        if RUN_OPERATOR:
+            _check_the_operators_children(cluster, ns, {v: cr["metadata"]["uid"] for v, cr in crs.items()})
         d.teardown(exp)  # returns once the CRs are gone (with the operator: after its finalizer)
     assert _left(cluster, ns, exp.id) == []
     d.teardown(exp)  # idempotent
+
+
+def _check_the_operators_children(cluster: Any, ns: str, uids: dict[str, str]) -> None:
+    """Each variant's OTLP Service is node-local and owned by its resource; the tap is the
+    only DaemonSet with host access."""
+    from kubernetes import client
+
+    core, apps = client.CoreV1Api(cluster.api_client()), client.AppsV1Api(cluster.api_client())
+    privileged = {}
+    for role, uid in uids.items():
+        (ds,) = [ds for ds in apps.list_namespaced_daemon_set(ns).items
+                 if ds.metadata.owner_references and ds.metadata.owner_references[0].uid == uid]
+        pod = ds.spec.template.spec
+        privileged[role] = bool(pod.host_pid) or any(v.host_path for v in pod.volumes)
+        services = [s for s in core.list_namespaced_service(ns).items
+                    if s.metadata.owner_references and s.metadata.owner_references[0].uid == uid]
+        if role == "tap":
+            assert services == []
+            continue
+        (svc,) = services
+        assert svc.metadata.name == res.otlp_service_name(ds.metadata.name)
+        assert svc.spec.internal_traffic_policy == "Local"
+        assert svc.spec.selector == ds.spec.selector.match_labels
+    assert privileged == {"tap": True, "baseline": False, "candidate": False}
 
 
 def test_refusals_and_an_unreachable_api(kube_cluster: Any, namespaces: dict[str, str], tmp_path: Path) -> None:
@@ -300,14 +349,19 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errf, text=True)  # fmt: skip
         try:
             # "<id>: baseline vs candidate, …, runtime kubernetes" once the experiment exists
+            # (a cold interpreter importing Phoenix and migrating the database: generous on a loaded machine)
             first = wait_for("the run to create its experiment", lambda: next(
-                (line for line in log.read_text().splitlines() if re.match(r"^exp-[0-9a-f]+: ", line)), None))
+                (line for line in log.read_text().splitlines() if re.match(r"^exp-[0-9a-f]+: ", line)), None),
+                timeout_s=90)
             experiment_id = first.split(":", 1)[0]
             assert "runtime kubernetes" in first, first
             wait_for("the experiment to run", lambda: _db_state(url, experiment_id) == "Running", timeout_s=30)
-            expected = {f"phoenixprocesspipelines/{res.pipeline_name(experiment_id, v)}" for v in ("baseline", "candidate")}
+            expected = {f"phoenixprocesspipelines/{res.pipeline_name(experiment_id, v)}" for v in res.ROLES}
             expected |= {f"loadsimulationjobs/{res.load_job_name(experiment_id)}",
                          f"configmap/{res.scrape_name(experiment_id)}"}
+            if RUN_OPERATOR:  # the variants' node-local OTLP Services, from the operator
+                expected |= {f"service/{res.otlp_service_name(res.pipeline_name(experiment_id, v))}"
+                             for v in ("baseline", "candidate")}
             assert expected <= set(_left(cluster, ns, experiment_id))
             cancel = subprocess.run([*cli, "experiment", "cancel", experiment_id, "--json"], cwd=REPO, env=env,
                                     capture_output=True, text=True, timeout=60)  # fmt: skip
