@@ -90,12 +90,6 @@ def collector_options(placement: CollectorPlacement, experiment_id: str | None =
                          prometheus_port=placement.metrics_port)  # fmt: skip
 
 
-def collector_config(pipeline: Pipeline, placement: CollectorPlacement, experiment_id: str | None = None,
-                     variant: str | None = None) -> str:
-    """The collector YAML a ``PhoenixProcessPipeline`` carries in ``spec.config``."""
-    return build(pipeline, collector_options(placement, experiment_id, variant)).text
-
-
 def otlp_service_name(pipeline_resource: str) -> str:
     """The Service the operator creates for a ``PhoenixProcessPipeline`` with ``spec.otlpPort``."""
     return dns_name(pipeline_resource, "otlp")
