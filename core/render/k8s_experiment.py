@@ -60,14 +60,10 @@ def render_experiment_manifests(exp: Experiment, pipelines: Mapping[str, Pipelin
         else:
             name = _FILE[obj["kind"]]
         manifests[name] = to_yaml(obj) + "\n"  # spec.config as a literal block: reviewable
-    notes = [f"{role}: {role_note(role)}" for role in res.ROLES]
+    # The render's notes are the configs' own "# NOTE:" header lines (core/templates/collector).
+    notes = [f"{role}: {line.removeprefix('# NOTE: ')}" for role, text in configs.items()
+             for line in text.splitlines() if line.startswith("# NOTE: ")]  # fmt: skip
     return ExperimentBundle(configs=configs, manifests=manifests, notes=notes)
-
-
-def role_note(role: str) -> str:
-    if role == res.TAP:
-        return "the only collector reading the host; sends every batch to both variants on its node"
-    return "receives the tap's batches over OTLP through its node-local Service (the operator creates it)"
 
 
 def write_experiment_bundle(bundle: ExperimentBundle, out_dir: Any, *, flag: str = "--out") -> list[Any]:

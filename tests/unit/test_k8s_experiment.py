@@ -69,6 +69,9 @@ def test_three_pipelines_the_tap_feeding_each_variants_node_local_service():
         assert tap["exporters"][f"otlp/{v}"]["endpoint"] == f"phoenix-exp-golden-{v}-otlp.team-a.svc:4317"
     assert "otlpPort" not in pipes["tap"]["spec"] and "hostAccess" not in pipes["tap"]["spec"]  # default: host
     assert tap["receivers"]["hostmetrics"]["root_path"] == "/hostfs"
+    # the render's notes are the configs' own, per role
+    assert "tap: scrapes once for both variants; every batch goes unprocessed to each of them" in bundle.notes
+    assert any(n.startswith("candidate: topk:") for n in bundle.notes)
 
 
 def test_cli_writes_the_experiment_resources(memory_services, monkeypatch, tmp_path, capsys):
