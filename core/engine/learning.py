@@ -97,7 +97,7 @@ def group_features(frame: ResourceFrame, candidate: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(columns=["h", "n", *FEATURES, "procs", "restarts", "span_s", "score"])
     per = rows.groupby(["h", "n", "s"], sort=False).agg(
         cpu=("cpu", "sum"), mem=("mem", "sum"), procs=("p", "size"), known=("util_known", "any"))
-    per = per.join(tot, rsuffix="_host")
+    per = per.join(tot.rename(columns={"cpu": "cpu_host", "mem": "mem_host"}))
     per["cpu_share"] = np.divide(per["cpu"] / per["procs"], per["cpu_host"],
                                  out=np.zeros(len(per)), where=per["cpu_host"].to_numpy() > 0)
     per["mem_share"] = np.divide(per["mem"] / per["procs"], per["mem_host"],
