@@ -162,3 +162,33 @@ def interesting_per_series(pipeline: Pipeline, frame: ResourceFrame, interesting
         out["heavy"], out["heavy_kept"] = len(heavy), len(heavy & seen)
     return out
 
+
+
+def compare(nodes: int, procs: int, seeds: list[int], *, scrapes: int = 12, per_kind: int = 3,
+            interval_s: float = 60.0) -> dict[str, Any]:
+    """Intelligent vs top-K on the metric, per seed: generated fleet, injected anomalies, both tuned
+    on the same history (``phoenix bench intelligent``, bench/intelligent.py)."""
+    import time
+
+    from core.catalog.frame import from_snapshot
+    from core.catalog.templates import get_template
+    from core.domain.critical import DEFAULT_POLICY
+    from core.engine.fleet import generate_fleet
+    from core.engine.tuning import tune
+
+    rows = []
+    for seed in seeds:
+        injected = inject_anomalies(generate_fleet(nodes, procs, seed=seed, scrapes=scrapes, interval_s=interval_s),
+                                    per_kind=per_kind, seed=seed)
+        frame = from_snapshot(injected.frame)
+        interesting, heavy = injected_groups(injected.labels), heavy_groups(frame, DEFAULT_POLICY)
+        row: dict[str, Any] = {"seed": seed}
+        for key, template in (("topk", "process-topk-v1"), ("intelligent", "process-intelligent-v1")):
+            started = time.perf_counter()
+            tuned = tune(get_template(template), frame)
+            row[f"{key}_tune_seconds"] = round(time.perf_counter() - started, 3)
+            row[key] = interesting_per_series(tuned, frame, interesting, DEFAULT_POLICY, heavy=heavy)
+        row["intelligent_wins"] = row["intelligent"]["per_1000_series"] > row["topk"]["per_1000_series"]
+        rows.append(row)
+    return {"nodes": nodes, "procs": procs, "scrapes": scrapes, "interval_s": interval_s,
+            "anomalies_per_kind": per_kind, "kinds": list(KINDS), "seeds": rows}
