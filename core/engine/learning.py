@@ -204,9 +204,10 @@ def learn_from_history(frame: ResourceFrame, params: dict[str, Any], candidate: 
     feats["score"] = anomaly_scores(feats, seed)
     share_pct = float(params.get("resource_share_pct", 5.0)) / 100.0
     weighty = feats["cpu_std_share"].to_numpy() >= share_pct / 10
-    # "Top x% CPU variance" among the groups whose variability weighs on their host.
-    cv_cut = (float(np.quantile(feats["cpu_cv"].to_numpy()[weighty], 1 - variance_pct / 100.0))
-              if variance_pct > 0 and weighty.any() else math.inf)
+    # "Top x% CPU variance" over every group of the fleet, where variability that does not weigh
+    # on its host (a kernel thread's clock ticks) counts as none.
+    effective_cv = np.where(weighty, feats["cpu_cv"].to_numpy(), 0.0)
+    cv_cut = float(np.quantile(effective_cv, 1 - variance_pct / 100.0)) if variance_pct > 0 else math.inf
     kept: list[dict[str, Any]] = []
     pools = 0
     for i, r in enumerate(feats.itertuples(index=False)):
@@ -219,7 +220,7 @@ def learn_from_history(frame: ResourceFrame, params: dict[str, Any], candidate: 
             reasons.append(f"{int(r.restarts)} restarts in {_duration(r.span_s)}")
         if r.mem_growth >= LEAK_GROWTH and r.mem_growth_excess >= LEAK_GROWTH:
             reasons.append(f"memory per process grew {100 * r.mem_growth:.0f}% over {_duration(r.span_s)}")
-        if r.cpu_cv >= cv_cut and r.cpu_cv > 0 and r.cpu_cv_excess >= CV_EXCESS and weighty[i]:
+        if effective_cv[i] >= cv_cut and effective_cv[i] > 0 and r.cpu_cv_excess >= CV_EXCESS:
             reasons.append(f"top {variance_pct:g}% CPU variance (CV {r.cpu_cv:.2f})")
         if r.score >= threshold:
             reasons.append(f"anomaly score {r.score:.2f} (isolation forest)")
