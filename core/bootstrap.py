@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,12 @@ from core.scheduler import Scheduler
 from core.services.accounts import AccountService
 from core.services.estimate import Estimates
 from core.services.experiments import ExperimentService
+from core.services.learning import LearningService
 from core.services.metrics import install as install_database_metrics
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
+from core.services.requests import RetrainPipeline
 from core.services.secret import server_secret
 from core.services.sessions import SessionService
 from core.services.settings import SettingsService, price_functions
@@ -102,6 +105,7 @@ class Services:
     system: SystemService
     configuration: SettingsService  # the settings users edit (critical policy, price cards, …)
     shares: ShareService
+    learning: LearningService  # stored snapshots, retraining intelligent pipelines
     accounts: AccountService
     sessions: SessionService
     events: EventBus
@@ -132,11 +136,26 @@ class Services:
             log.info("retention: deleted %d samples of experiments that ended before %s (%d days)",
                      result.samples_deleted, result.cutoff.isoformat(), result.retention_days)
 
+    def retrain(self, now: Any = None) -> None:
+        """The long-running schedulers' retraining: each saved intelligent pipeline learns again
+        from its stored snapshots (a new version only when the learned set changes)."""
+        actor = SYSTEM_SCHEDULER
+        if not self.learning.retrain_due(actor, now or datetime.now(UTC)):
+            return
+        for name in self.learning.retrainable(actor):
+            try:
+                result = self.learning.retrain(actor, RetrainPipeline(pipeline=name))
+            except ValidationError as exc:  # this pipeline cannot learn (yet): the others still do
+                log.warning("retrain %s: %s", name, exc)
+                continue
+            log.info("retrain %s: %s", name, f"version {result.version}" if result.changed else "unchanged")
+
     def start_scheduler(self, **overrides: Any) -> Scheduler:
         """Start the background scheduler once (later calls return the running one)."""
         if self.scheduler is None:
             overrides.setdefault("production_port", self.settings.collector_port_base)
             overrides.setdefault("housekeeping", self.prune)
+            overrides.setdefault("retrain", self.retrain)
             self.scheduler = self.new_scheduler(**overrides)
         self.scheduler.start()
         return self.scheduler
@@ -221,6 +240,8 @@ def bootstrap(
                              require_scheduler=settings.readyz_require_scheduler),
         configuration=configuration,
         shares=ShareService(database.uow, lambda: server_secret(settings), configuration.public_url),
+        learning=LearningService(database.uow, pipelines, history_keep=settings.snapshot_history,
+                                 retrain_interval_s=settings.retrain_interval_s),
         accounts=AccountService(database.uow),
         sessions=SessionService(database.uow, lambda: server_secret(settings)),
         events=events,

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "core.commands.operator",
     "core.commands.pipeline",
     "core.commands.share",
+    "core.commands.snapshot",
     "core.commands.fleet",
     "core.commands.estimate",
     "core.commands.bench",

@@ -73,6 +73,8 @@ EXCLUSIVE_PREFIX = "run@"
 
 #: How often a long-running scheduler prunes measurements past the retention.
 HOUSEKEEPING_INTERVAL_S = 3600.0
+#: How often a long-running scheduler asks whether intelligent pipelines are due for retraining.
+RETRAIN_CHECK_S = 300.0
 
 
 def new_scheduler_id(exclusive: bool = False) -> str:
@@ -119,6 +121,8 @@ class Scheduler:
         housekeeping: Callable[[datetime], object] | None = None,
         housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S,
         notify: Callable[[Notice], object] | None = None,
+        retrain: Callable[[datetime], object] | None = None,
+        retrain_check_s: float = RETRAIN_CHECK_S,
         timer: Callable[[], float] = time.monotonic,
     ):
         if lease_s <= 0 or interval_s <= 0:
@@ -156,6 +160,12 @@ class Scheduler:
         self.housekeeping = housekeeping
         self.housekeeping_interval_s = housekeeping_interval_s
         self._housekept_at: datetime | None = None
+        # Long-running schedulers also retrain saved intelligent pipelines from stored
+        # snapshots; ``retrain`` itself decides whether it is due (PHOENIX_RETRAIN_INTERVAL,
+        # across schedulers), this only bounds how often it is asked.
+        self.retrain = retrain
+        self.retrain_check_s = retrain_check_s
+        self._retrain_checked_at: datetime | None = None
         # Told after each commit of a transition or of samples (the event bus: live pages and
         # API streams wake up at once instead of at their next poll). Must not raise.
         self.notify = notify
@@ -233,6 +243,7 @@ class Scheduler:
             self._store_tick_samples(report)
         self._reconcile_production(report)
         self._housekeep(report)
+        self._retrain(report)
 
     def _beat(self) -> None:
         """Record that this scheduler is alive (readiness reads the newest beat)."""
@@ -264,6 +275,19 @@ class Scheduler:
         except PhoenixError as exc:  # the database is away: try again next tick
             log.warning("scheduler %s: housekeeping: %s", self.id, exc)
             report.errors.append(("housekeeping", str(exc)))
+
+    def _retrain(self, report: TickReport) -> None:
+        now = self.clock()
+        if self.retrain is None or (
+                self._retrain_checked_at is not None
+                and (now - self._retrain_checked_at).total_seconds() < self.retrain_check_s):
+            return
+        self._retrain_checked_at = now  # a failure waits for the next check, it does not retry every tick
+        try:
+            self.retrain(now)
+        except Exception as exc:  # noqa: BLE001 - learning must never stop experiments
+            log.warning("scheduler %s: retraining: %s", self.id, exc)
+            report.errors.append(("retrain", f"{type(exc).__name__}: {exc}"))
 
     def _reconcile_production(self, report: TickReport) -> None:
         reconcile = getattr(self.deployer, "reconcile_production", None)

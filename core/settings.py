@@ -91,6 +91,11 @@ class Settings:
     k8s_degraded_grace_s: float = 120.0
     k8s_teardown_wait_s: float = 20.0
     collector_port_base: int = 19000
+    # Intelligent learning (core.services.learning, docs/configuration.md): how often long-running
+    # schedulers retrain saved intelligent pipelines from stored snapshots (0: never), and how
+    # many snapshots each scope keeps.
+    retrain_interval_s: float = 86_400.0
+    snapshot_history: int = 48
     log_level: str = "INFO"
     # Redis for live events (core.events.redis), the shared cache (core.cache.redis) and the API's
     # idempotency keys across processes; None: each of them in-process
@@ -123,6 +128,8 @@ class Settings:
             k8s_degraded_grace_s=_env_float("PHOENIX_K8S_DEGRADED_GRACE", 120.0),
             k8s_teardown_wait_s=_env_float("PHOENIX_K8S_TEARDOWN_WAIT", 20.0),
             collector_port_base=_env_int("PHOENIX_COLLECTOR_PORT_BASE", 19000),
+            retrain_interval_s=_env_float("PHOENIX_RETRAIN_INTERVAL", 86_400.0),
+            snapshot_history=_env_int("PHOENIX_SNAPSHOT_HISTORY", 48),
             log_level=_env("PHOENIX_LOG_LEVEL", "INFO"),
             redis_url=os.environ.get("PHOENIX_REDIS_URL") or None,
             readyz_require_scheduler=_env_bool("PHOENIX_READYZ_REQUIRE_SCHEDULER", False),

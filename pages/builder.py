@@ -212,6 +212,10 @@ def show_estimate(report: dict) -> None:
     if rows:
         st.plotly_chart(figures.cost_bars(rows), width="stretch")
         st.dataframe(rows, hide_index=True, width="stretch")
+    learned = pipeline_tools.learned_rows(report)
+    if learned:
+        st.caption("Why intelligent keeps these processes")
+        st.dataframe(learned, hide_index=True, width="stretch")
     tc = report.get("top_contributors") or {}
     if tc:
         st.plotly_chart(figures.contributors_bars(tc.get("before", []), tc.get("after", [])),

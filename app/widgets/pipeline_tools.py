@@ -97,6 +97,22 @@ def run_estimate(pipeline: Pipeline, snapshot: Any, source: str,
     return (estimates or Estimates(configuration or SettingsService(None))).report(pipeline, snapshot, source=source)
 
 
+def learned_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per process intelligent keeps, with its reasons (the estimate's ``learned``)."""
+    rows = []
+    for node_id, info in (report.get("learned") or {}).items():
+        source = "history" if info.get("mode") == "history" else "one snapshot"
+        for e in info.get("explanations") or []:
+            rows.append({"node": node_id, "process": e.get("name"),
+                         "host": "every host" if e.get("host") == "*" else e.get("host"),
+                         "why": "; ".join(e.get("reasons") or []), "anomaly score": e.get("score"),
+                         "learned from": source})
+        if info.get("note"):
+            rows.append({"node": node_id, "process": "", "host": "", "why": info["note"], "anomaly score": None,
+                         "learned from": source})
+    return rows
+
+
 def cost_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The estimate's cost projection (``core.cost.project_estimate``) as chart/table rows."""
     cost = report.get("cost") or {}

@@ -17,13 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Simulate NODES × PROCS processes (two scrapes), evaluate every built-in template on one "
                     "core in its own process, and print the figures plus a scaling table.",
     )
-    p.add_argument("--nodes", type=int, default=1000, help="hosts (default 1000)")
-    p.add_argument("--procs", type=int, default=500, help="processes per host (default 500)")
+    p.add_argument("--nodes", type=int, default=None, help="hosts (default 1000)")
+    p.add_argument("--procs", type=int, default=None, help="processes per host (default 500)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-scaling", action="store_true", help="skip the 1%%/10%%/100%% scaling table")
     p.add_argument("--json", action="store_true", help="print JSON (the default output is a table)")
-    p.add_argument("what", nargs="?", choices=("engine", "api"), default="engine",
-                   help="engine (default), or api: the REST API's latency over stored experiments (bench/api.py)")
+    p.add_argument("what", nargs="?", choices=("engine", "api", "intelligent"), default="engine",
+                   help="engine (default); api: the REST API's latency over stored experiments (bench/api.py); "
+                        "intelligent: intelligent vs top-K on interesting processes kept per series "
+                        "(bench/intelligent.py; --nodes/--procs default 20/300 there)")
+    p.add_argument("--seeds", default="1,3,7,11", help="intelligent: the fleets' seeds (default 1,3,7,11)")
     api = p.add_argument_group("api", "options of 'phoenix bench api' (see bench/api.py)")
     api.add_argument("--experiments", type=int, default=10_000, help="experiments stored (default 10000)")
     api.add_argument("--requests", type=int, default=200, help="timed requests per operation (default 200)")
@@ -34,6 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 #: The API benchmark is a script of the source checkout, beside this package.
 API_BENCH = Path(__file__).resolve().parents[2] / "bench" / "api.py"
+INTELLIGENT_BENCH = API_BENCH.with_name("intelligent.py")
+
+
+def run_intelligent(args: argparse.Namespace) -> int:
+    if not INTELLIGENT_BENCH.exists():
+        raise ValidationError(f"the benchmark is part of the source checkout ({INTELLIGENT_BENCH} is not here)")
+    argv = ["--nodes", str(args.nodes or 20), "--procs", str(args.procs or 300), "--seeds", args.seeds,
+            *(["--json"] if args.json else [])]
+    return subprocess.run([sys.executable, str(INTELLIGENT_BENCH), *argv], check=False).returncode
 
 
 def run_api(args: argparse.Namespace) -> int:
@@ -51,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.what == "api":
         return run_api(args)
+    if args.what == "intelligent":
+        return run_intelligent(args)
+    args.nodes = 1000 if args.nodes is None else args.nodes
+    args.procs = 500 if args.procs is None else args.procs
     if args.nodes < 1 or args.procs < 1:
         raise ValidationError("--nodes and --procs must be at least 1")
     if args.nodes * args.procs > 5_000_000:

@@ -117,6 +117,7 @@ def summary(r: dict[str, Any]) -> str:
         got = (f"min {got['min']}, median {got['median']}, max {got['max']} per host"
                if isinstance(got, dict) else got)
         lines.append(f"{k['type']:<12} {node_id}: target K {k['target_k']}, achieved {got}")
+    lines += learned_lines(r.get("learned") or {})
     cost = r.get("cost")
     if isinstance(cost, dict):
         lines.append(f"cost         {cost.get('currency', 'USD')} per {cost.get('period', 'month')}, "
@@ -148,3 +149,19 @@ def _money(card: dict[str, Any]) -> str:
     text = (f"${card['before_usd']:>12,.2f} → ${card['after_usd']:>12,.2f}"
             f"  saves ${card['saving_usd']:,.2f} ({card['saving_pct']:.1f}%)")
     return f"{text}  [{card['note']}]" if card.get("note") else text
+
+
+def learned_lines(learned: dict[str, Any], limit: int = 20) -> list[str]:
+    """Why each learned process is kept (intelligent), at most ``limit`` lines per node."""
+    lines = []
+    for node_id, info in learned.items():
+        mode = info.get("mode") or "snapshot"
+        lines.append(f"learned      {node_id}: from {'history' if mode == 'history' else 'one snapshot'} "
+                     f"({info.get('source', '?')})" + (f"; {info['note']}" if info.get("note") else ""))
+        explanations = info.get("explanations") or []
+        for e in explanations[:limit]:
+            where = "every host" if e.get("host") == "*" else e.get("host")
+            lines.append(f"  {e.get('name')} on {where}: {'; '.join(e.get('reasons') or [])}")
+        if len(explanations) > limit:
+            lines.append(f"  … and {len(explanations) - limit} more (--json shows all)")
+    return lines

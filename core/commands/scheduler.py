@@ -78,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     services = bootstrap(settings)
     # A standing scheduler also runs the promoted pipeline as this host's collector.
     scheduler = services.new_scheduler(production_port=None if args.once else settings.collector_port_base,
-                                       housekeeping=None if args.once else services.prune)
+                                       housekeeping=None if args.once else services.prune,
+                                       retrain=None if args.once else services.retrain)
     if args.once:
         report = scheduler.run_once()
         for eid, frm, to in report.transitions:

@@ -552,7 +552,7 @@ def _tuned(p: Pipeline) -> dict[str, Any]:
     for n in tunable_nodes(p):
         tuned = n.params.get(n.node_type.tuned_param) or {}
         if n.node_type.tuning == "learned_names":
-            out[n.id] = {"names": tuned.get("names", [])}
+            out[n.id] = {"names": tuned.get("names", []), "hosts": tuned.get("hosts", {})}
         else:
             out[n.id] = {k: v for k, v in tuned.items() if k not in ("source", "computed_at")}
     return out

@@ -81,6 +81,8 @@ PERMISSIONS: dict[str, Role] = {
     "experiment.rerun": _O,
     "experiment.cancel": _O,
     "pipeline.save": _O,
+    "pipeline.retrain": _O,
+    "snapshot.add": _O,
     "share.create": _O,
     "share.revoke": _O,
     # admin: production, settings, accounts, the audit log

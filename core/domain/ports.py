@@ -24,6 +24,7 @@ from core.domain.records import (
     PipelineRecord,
     PipelineVersionRecord,
     ShareLinkRecord,
+    SnapshotRecord,
 )
 from core.domain.samples import MeasurementSample
 
@@ -229,6 +230,21 @@ class ShareLinkRepository(Protocol):
     def revoke(self, link_id: str, by: str, at: datetime) -> ShareLinkRecord: ...
 
 
+class SnapshotRepository(Protocol):
+    """Stored process snapshots (``process_snapshots``), per scope, newest first."""
+
+    def add(self, record: SnapshotRecord, data: bytes) -> SnapshotRecord:
+        """Store one; the returned record carries its id. Same scope and sha256 twice: ValidationError."""
+        ...
+    def list(self, scope: str | None = None, limit: int = 100) -> list[SnapshotRecord]:
+        """Newest ``taken_at`` first (then newest id); every scope when None."""
+        ...
+    def data(self, snapshot_id: int) -> bytes: ...
+    def prune(self, scope: str, keep: int) -> int:
+        """Delete all but the ``keep`` newest of ``scope``; returns how many went."""
+        ...
+
+
 @dataclass(frozen=True)
 class SchedulerBeat:
     """The last sign of life of one scheduler (``scheduler_heartbeats``)."""
@@ -265,6 +281,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     tokens: TokenRepository
     heartbeats: HeartbeatRepository
+    snapshots: SnapshotRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -75,3 +75,24 @@ class ShareLinkRecord:
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if now >= self.expires_at else "active"
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """A stored process snapshot (``process_snapshots``): the history intelligent learns from.
+
+    ``scope`` names a history (a fleet, a cluster); ``taken_at`` is the snapshot's last
+    scrape. The data itself (Parquet) is read separately: listings never load it.
+    """
+
+    id: int
+    scope: str
+    taken_at: datetime
+    added_at: datetime
+    added_by: str
+    source: str
+    hosts: int
+    rows: int
+    scrapes: int
+    sha256: str
+    size_bytes: int

@@ -309,6 +309,18 @@ def k_report(result: EvaluationResult) -> dict[str, Any]:
     return out
 
 
+def learned_report(result: EvaluationResult) -> dict[str, Any]:
+    """Per learning node (intelligent): what it keeps and why (``learned`` minus bookkeeping)."""
+    out: dict[str, Any] = {}
+    for n in result.compiled.tunable():
+        if n.node_type.tuning != "learned_names":
+            continue
+        learned = n.params.get("learned") or {}
+        out[n.id] = {key: learned.get(key) for key in ("mode", "names", "hosts", "explanations", "note", "model",
+                                                       "history", "source", "computed_at") if key in learned}
+    return out
+
+
 def budget_report(result: EvaluationResult, inp_last: pd.DataFrame, out_last: pd.DataFrame) -> dict[str, Any]:
     """Per series-budget node (adaptive): each host's budget vs the series it exports."""
     out: dict[str, Any] = {}
@@ -406,6 +418,7 @@ def estimate(
                   "out": churn(result.output, result.ctx.enabled_metrics, multi_scrape_hosts)},
         "k": k_report(result),
         "budget": budget_report(result, inp_last, out_last),
+        "learned": learned_report(result),
         "top_contributors": {
             "before": top_contributors(inp_last, DEFAULT_METRICS),
             "after": top_contributors(out_last, result.ctx.enabled_metrics),

@@ -31,6 +31,13 @@ from core.domain.pipeline import Pipeline
 from core.domain.user_text import text_problem
 from core.engine.evaluate import compile_for_engine, evaluate
 from core.engine.expand import series_per_row
+from core.engine.learning import (
+    MIN_HISTORY_SCRAPES,
+    cpu_values_sum,
+    history_shape,
+    learn_from_history,
+    learnable_names,
+)
 
 # Closed loop (adaptive): share of last interval's error corrected each interval. Below 1 so a
 # host's scrape-to-scrape noise (processes crossing the threshold) is damped, not amplified.
@@ -160,6 +167,7 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
     best = typical[typical >= pct].sort_values(ascending=False, kind="stable")
     share_names = [str(cats[i]) for i in best.index]
     anomaly: list[str] = []
+    votes = pd.Series(dtype=np.int64)
     anomaly_note = None
     if top > 0:
         # Variability over time of each process (same host and pid across scrapes): needs
@@ -194,12 +202,65 @@ def learn_names(frame: ResourceFrame, params: dict[str, Any]) -> dict[str, Any]:
                 ascending=False, kind="stable")
             anomaly = [str(cats[i]) for i in votes.index if str(cats[i]) not in set(share_names)]
     names = (share_names + anomaly)[:max_names]
+    explanations = [{"host": "*", "name": n, "reasons": [
+        f"kept: typical process uses {100 * float(best[cats.get_loc(n)]):.1f}% of host CPU or memory"]}
+        for n in names if n in set(share_names)]
+    explanations += [{"host": "*", "name": n, "reasons": [
+        f"kept: among the {top} most variable CPU processes on {int(votes[cats.get_loc(n)])} host(s)"]}
+        for n in names if n in set(anomaly)]
     out: dict[str, Any] = {
         "names": sorted(names), "share_names": len([n for n in names if n in set(share_names)]),
-        "anomaly_names": len([n for n in names if n in set(anomaly)]),
+        "anomaly_names": len([n for n in names if n in set(anomaly)]), "explanations": explanations,
     }
     if anomaly_note:
         out["note"] = anomaly_note
+    return out
+
+
+def learnable_candidates(frame: ResourceFrame) -> np.ndarray:
+    """Rows intelligent may keep: non-critical, not kept, not rolled up, with a name its
+    validation accepts (empty names, control characters, ``${``/``$$`` are left to the rollup)."""
+    name = frame.df["process.executable.name"].cat.codes.to_numpy().astype(np.int64)
+    cand = frame.reducible_mask() & ~frame.rollup_mask() & (name >= 0)
+    bad = learnable_names(frame.df["process.executable.name"].cat.categories)
+    return cand & ~np.isin(name, bad) if bad else cand
+
+
+def learn(frame: ResourceFrame, params: dict[str, Any], *, has_host_attribute: bool) -> dict[str, Any]:
+    """``learned`` of an intelligent node: from history when there is enough, else one snapshot.
+
+    History (≥ ``MIN_HISTORY_SCRAPES`` scrapes per typical host): names whose typical process
+    holds ``resource_share_pct`` of its host stay fleet-wide (``names``), and the process groups
+    ``core.engine.learning`` finds anomalous are kept per host (``hosts``), each with reasons.
+    Shorter: the single-snapshot rule (``learn_names``), and the explanation says so.
+    """
+    shape = history_shape(frame)
+    if shape.hosts == 0 or not learnable_candidates(frame).any():
+        return {"names": [], "share_names": 0, "anomaly_names": 0, "explanations": [], "mode": "snapshot",
+                "history": shape.as_dict(), "note": "no processes to learn from (only critical, kept or "
+                "rolled-up ones, or none at all): only critical processes stay individual"}
+    if shape.scrapes < MIN_HISTORY_SCRAPES:
+        out = learn_names(frame, params)
+        why = (f"history too short ({shape.scrapes} scrape(s) per host, learning from history needs "
+               f"{MIN_HISTORY_SCRAPES}): learned from a single snapshot")
+        for e in out["explanations"]:
+            e["reasons"].append(f"({why})")
+        out["note"] = f"{out['note']}; {why}" if out.get("note") else why
+        return {**out, "mode": "snapshot", "history": shape.as_dict()}
+    share = learn_names(frame.scrape(-1), {**params, "anomaly_top": 0})
+    hist = learn_from_history(frame, params, learnable_candidates(frame), has_host_attribute=has_host_attribute)
+    names = list(share["names"])
+    hosts = hist["hosts"]
+    if not has_host_attribute:
+        # The collector cannot tell hosts apart here: keep those names fleet-wide instead.
+        names = sorted(set(names) | {n for v in hosts.values() for n in v})
+        hosts = {}
+    out = {"names": names, "hosts": hosts, "share_names": share["share_names"],
+           "anomaly_names": len(hist["explanations"]), "mode": "history",
+           "explanations": share["explanations"] + hist["explanations"],
+           "model": hist["model"], "history": hist["history"]}
+    if hist.get("note"):
+        out["note"] = hist["note"]
     return out
 
 
@@ -207,16 +268,6 @@ def _plain_text(text: str) -> str:
     """A snapshot's name as ``computed.source``: control characters and the ``$`` of ``${``/``$$``
     become ``_`` (the node's validation refuses them in any param; ``a$$b.csv`` is a valid file name)."""
     return re.sub(r"[\x00-\x1f\x7f]|\$(?=[{$])", "_", text)
-
-
-def cpu_values_sum(df: pd.DataFrame) -> np.ndarray:
-    cols = [c for c in UTIL_COLUMNS if c in df.columns]
-    if not cols:
-        return np.full(len(df), np.nan)
-    stacked = np.vstack([df[c].to_numpy(dtype=np.float64) for c in cols])
-    total = np.nansum(stacked, axis=0)
-    total[np.isnan(stacked).all(axis=0)] = np.nan
-    return total
 
 
 def kth_largest_each(values: np.ndarray, hosts: np.ndarray, ks: np.ndarray, *, midpoint: bool = False) -> np.ndarray:
@@ -400,7 +451,8 @@ def tune(
             # Variability over time needs ≥ 3 scrapes; with fewer, the last one says it all.
             source_frame = frame if frame.n_scrapes >= 3 else last
             seen = evaluate(probe, source_frame, policy=policy, node_stats=False, stop_before=node.id).output
-            target["learned"] = {**learn_names(seen, dict(p)), **stamp}
+            target["learned"] = {**learn(seen, dict(p), has_host_attribute=HOST_NAME_ATTRIBUTE in node_input.df.columns),
+                                 **stamp}
     return tuned
 
 

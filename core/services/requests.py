@@ -121,3 +121,17 @@ class ExperimentReport(Request):
 
     experiment_id: str
     format: str
+
+
+class AddSnapshot(Request):
+    """Store a process snapshot in a history scope (``phoenix snapshot add``)."""
+
+    scope: str = "default"
+    source: str = "snapshot"
+
+
+class RetrainPipeline(Request):
+    """Learn a saved pipeline's intelligent nodes again from a scope's stored snapshots."""
+
+    pipeline: str
+    scope: str = "default"

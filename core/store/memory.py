@@ -23,6 +23,7 @@ from core.domain.records import (
     PipelineRecord,
     PipelineVersionRecord,
     ShareLinkRecord,
+    SnapshotRecord,
 )
 from core.domain.samples import VARIANTS, MeasurementSample
 from core.store.claims import Claimed, count_committed
@@ -46,6 +47,8 @@ class MemoryStore:
     next_sample_id: int = 1
     event_log: list[TransitionEvent] = field(default_factory=list)
     heartbeats: dict[str, SchedulerBeat] = field(default_factory=dict)
+    snapshots: dict[int, tuple[SnapshotRecord, bytes]] = field(default_factory=dict)
+    next_snapshot_id: int = 1
 
 
 def _out(exp: Experiment) -> Experiment:
@@ -454,6 +457,37 @@ class MemoryHeartbeatRepository(_Repo):
         return max(self.store.heartbeats.values(), key=lambda b: b.beat_at, default=None)
 
 
+class MemorySnapshotRepository(_Repo):
+
+    def add(self, record: SnapshotRecord, data: bytes) -> SnapshotRecord:
+        for rec, _ in self.store.snapshots.values():
+            if rec.scope == record.scope and rec.sha256 == record.sha256:
+                raise ValidationError(f"this snapshot is already stored in {record.scope!r} (snapshot {rec.id})")
+        self._wrote()
+        rec = replace(record, id=self.store.next_snapshot_id)
+        self.store.next_snapshot_id += 1
+        self.store.snapshots[rec.id] = (rec, bytes(data))
+        return rec
+
+    def list(self, scope: str | None = None, limit: int = 100) -> list[SnapshotRecord]:
+        recs = [r for r, _ in self.store.snapshots.values() if scope is None or r.scope == scope]
+        return sorted(recs, key=lambda r: (r.taken_at, r.id), reverse=True)[:limit]
+
+    def data(self, snapshot_id: int) -> bytes:
+        if snapshot_id not in self.store.snapshots:
+            raise NotFoundError(f"no stored snapshot {snapshot_id}")
+        return self.store.snapshots[snapshot_id][1]
+
+    def prune(self, scope: str, keep: int) -> int:
+        keep_ids = {r.id for r in self.list(scope, limit=keep)} if keep > 0 else set()
+        gone = [i for i, (r, _) in self.store.snapshots.items() if r.scope == scope and i not in keep_ids]
+        if gone:
+            self._wrote()
+        for i in gone:
+            del self.store.snapshots[i]
+        return len(gone)
+
+
 class MemoryUnitOfWork:
     """Snapshot on enter; commit keeps changes; uncommitted writes are rolled back on exit."""
 
@@ -475,6 +509,7 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self.store, self)
         self.tokens = MemoryTokenRepository(self.store, self)
         self.heartbeats = MemoryHeartbeatRepository(self.store, self)
+        self.snapshots = MemorySnapshotRepository(self.store, self)
         return self
 
     def __exit__(self, *exc: Any) -> None:

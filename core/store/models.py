@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -248,3 +249,27 @@ class ShareLinkRow(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = (Index("ix_share_links_scope", "scope_kind", "scope_ref"),)
+
+
+class ProcessSnapshotRow(Base):
+    """A stored process snapshot (Parquet bytes) and what listings show without reading it."""
+
+    __tablename__ = "process_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(100))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    added_by: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200), default="")
+    hosts: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    scrapes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_process_snapshots_scope_taken", "scope", "taken_at"),
+        UniqueConstraint("scope", "sha256", name="uq_process_snapshots_scope_sha256"),
+    )

@@ -26,6 +26,7 @@ from core.domain.records import (
     PipelineRecord,
     PipelineVersionRecord,
     ShareLinkRecord,
+    SnapshotRecord,
 )
 from core.domain.samples import VARIANTS, MeasurementSample
 from core.store.claims import Claimed
@@ -39,6 +40,7 @@ from core.store.models import (
     MeasurementSampleRow,
     PipelineRow,
     PipelineVersionRow,
+    ProcessSnapshotRow,
     SchedulerHeartbeatRow,
     ShareLinkRow,
     UserRow,
@@ -702,3 +704,46 @@ class SqlHeartbeatRepository:
         if row is None:
             return None
         return SchedulerBeat(row.scheduler_id, row.host, row.pid, row.started_at, row.beat_at)
+
+
+_SNAPSHOT_FIELDS = ("id", "scope", "taken_at", "added_at", "added_by", "source", "hosts", "rows", "scrapes",
+                    "sha256", "size_bytes")
+
+
+class SqlSnapshotRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, record: SnapshotRecord, data: bytes) -> SnapshotRecord:
+        dup = self.session.scalars(select(ProcessSnapshotRow.id).where(
+            ProcessSnapshotRow.scope == record.scope, ProcessSnapshotRow.sha256 == record.sha256)).first()
+        if dup is not None:
+            raise ValidationError(f"this snapshot is already stored in {record.scope!r} (snapshot {dup})")
+        row = ProcessSnapshotRow(**{f: getattr(record, f) for f in _SNAPSHOT_FIELDS if f != "id"}, data=data)
+        self.session.add(row)
+        self.session.flush()
+        return _snapshot(row)
+
+    def list(self, scope: str | None = None, limit: int = 100) -> list[SnapshotRecord]:
+        cols = [getattr(ProcessSnapshotRow, f) for f in _SNAPSHOT_FIELDS]  # never the data column
+        q = select(*cols).order_by(ProcessSnapshotRow.taken_at.desc(), ProcessSnapshotRow.id.desc()).limit(limit)
+        if scope is not None:
+            q = q.where(ProcessSnapshotRow.scope == scope)
+        return [SnapshotRecord(*r) for r in self.session.execute(q)]
+
+    def data(self, snapshot_id: int) -> bytes:
+        data = self.session.scalars(select(ProcessSnapshotRow.data).where(ProcessSnapshotRow.id == snapshot_id)).first()
+        if data is None:
+            raise NotFoundError(f"no stored snapshot {snapshot_id}")
+        return bytes(data)
+
+    def prune(self, scope: str, keep: int) -> int:
+        keep_ids = [r.id for r in self.list(scope, limit=max(keep, 0))] if keep > 0 else []
+        q = delete(ProcessSnapshotRow).where(ProcessSnapshotRow.scope == scope)
+        if keep_ids:
+            q = q.where(ProcessSnapshotRow.id.not_in(keep_ids))
+        return int(self.session.execute(q).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _snapshot(row: ProcessSnapshotRow) -> SnapshotRecord:
+    return SnapshotRecord(*(getattr(row, f) for f in _SNAPSHOT_FIELDS))

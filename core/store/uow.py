@@ -34,6 +34,7 @@ from core.store.repositories import (
     SqlSampleRepository,
     SqlSettingsRepository,
     SqlShareLinkRepository,
+    SqlSnapshotRepository,
     SqlTokenRepository,
     SqlUserRepository,
 )
@@ -57,6 +58,7 @@ class SqlAlchemyUnitOfWork:
         self.users = SqlUserRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
         self.heartbeats = SqlHeartbeatRepository(self.session)
+        self.snapshots = SqlSnapshotRepository(self.session)
         return self
 
     def __exit__(

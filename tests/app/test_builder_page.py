@@ -118,6 +118,21 @@ def test_estimate_on_simulated_fleet() -> None:
     assert "Series out" in labels and "Critical coverage" in labels
 
 
+def test_estimate_shows_why_intelligent_keeps_what_it_keeps() -> None:
+    at = _app()
+    at.query_params["pipeline"] = "process-intelligent-v1"
+    at.run()
+    at.number_input(key="builder.est_hosts").set_value(2)
+    at.number_input(key="builder.est_procs").set_value(50)
+    at.button(key="builder.estimate").click().run()
+    assert not at.exception
+    learned = at.session_state["builder.estimate_report"]["learned"]["intelligent"]
+    assert learned["mode"] == "snapshot" and "history too short" in learned["note"]  # a simulated fleet is short
+    assert "Why intelligent keeps these processes" in [c.value for c in at.caption]
+    table = next(d.value for d in at.dataframe if "why" in d.value.columns)
+    assert table["why"].str.contains("history too short").any()
+
+
 def test_save_requires_a_message_and_creates_a_version(app_env: Path) -> None:
     at = _app()
     at.query_params["pipeline"] = "process-topk-v1"

@@ -17,6 +17,7 @@ from core.domain.accounts import Role, TokenRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import State
 from core.domain.ports import Database
+from core.domain.records import SnapshotRecord
 from core.domain.samples import MeasurementSample
 from core.store.memory import MemoryDatabase
 from core.store.migrate import upgrade
@@ -482,3 +483,37 @@ def test_scheduler_heartbeats_keep_one_row_per_scheduler(store: Database) -> Non
         # leaving without commit: rolled back
     with store.uow() as uow:
         assert uow.heartbeats.newest().scheduler_id == "host:1:aa"  # type: ignore[union-attr]
+
+
+def _snap(scope: str, sha: str, minutes: int) -> SnapshotRecord:
+    return SnapshotRecord(0, scope, T0 + timedelta(minutes=minutes), T0, "alice", "snap.csv", 2, 10, 3, sha, 4)
+
+
+def test_snapshots_are_stored_listed_newest_first_read_and_pruned(store: Database) -> None:
+    with store.uow() as uow:
+        a = uow.snapshots.add(_snap("fleet", "a" * 64, 1), b"AAAA")
+        b = uow.snapshots.add(_snap("fleet", "b" * 64, 5), b"BBBB")
+        uow.snapshots.add(_snap("other", "a" * 64, 9), b"CCCC")  # same content, another scope
+        uow.commit()
+    assert a.id != b.id
+    with store.uow() as uow:
+        assert [r.sha256[0] for r in uow.snapshots.list("fleet")] == ["b", "a"]
+        assert len(uow.snapshots.list()) == 3 and uow.snapshots.list("fleet", limit=1)[0].id == b.id
+        got = uow.snapshots.list("fleet")[1]
+        assert (got.scope, got.taken_at, got.added_by, got.rows, got.size_bytes) == ("fleet", T0 + timedelta(minutes=1),
+                                                                                    "alice", 10, 4)
+        assert uow.snapshots.data(a.id) == b"AAAA"
+        with pytest.raises(NotFoundError):
+            uow.snapshots.data(10_000)
+        with pytest.raises(ValidationError, match="already stored"):
+            uow.snapshots.add(_snap("fleet", "a" * 64, 7), b"AAAA")
+    with store.uow() as uow:
+        uow.snapshots.add(_snap("fleet", "c" * 64, 3), b"CC")
+        # leaving without commit: rolled back
+    with store.uow() as uow:
+        assert len(uow.snapshots.list("fleet")) == 2
+        assert uow.snapshots.prune("fleet", keep=1) == 1
+        uow.commit()
+    with store.uow() as uow:
+        assert [r.id for r in uow.snapshots.list("fleet")] == [b.id]
+        assert len(uow.snapshots.list("other")) == 1

@@ -9,30 +9,41 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import yaml
 from argon2 import PasswordHasher
 
+from core.catalog.templates import get_template
 from core.cost import bundled_price_card_text
 from core.domain.accounts import PERMISSIONS, Actor, Role
 from core.domain.errors import PermissionDenied
 from core.domain.experiment import Experiment
 from core.domain.pipeline import Pipeline
+from core.domain.records import SnapshotRecord
+from core.engine.fleet import generate_fleet
+from core.engine.history import encode
+from core.engine.snapshot import write_snapshot
 from core.services.accounts import AccountService
 from core.services.authz import AuditProtocolError, declared, mutation, public_methods, record
 from core.services.experiments import ExperimentService
+from core.services.learning import LearningService
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
 from core.services.reports import ReportService
 from core.services.requests import (
+    AddSnapshot,
     CancelExperiment,
     CreateExperiment,
     ExperimentReport,
     Promote,
     RerunExperiment,
+    RetrainPipeline,
     SavePipelineVersion,
 )
 from core.services.sessions import SessionService
@@ -41,7 +52,7 @@ from core.services.shares import ShareService
 from core.services.system import SystemService
 
 SERVICE_CLASSES = (ExperimentService, PipelineService, PromotionService, ReportService, SettingsService,
-                   AccountService, SystemService, ShareService, SessionService)
+                   AccountService, SystemService, ShareService, SessionService, LearningService)
 ACTORS = {role: Actor(f"{role.label}-user", role, "api") for role in Role}
 ADMIN = ACTORS[Role.ADMIN]
 POLICY = "rules:\n- match: executable_name\n  pattern: postgres\n  priority: critical\n"
@@ -112,7 +123,26 @@ def svc(memory_services: Any) -> Any:
     _, s.world["token_secret"] = s.accounts.create_token(ADMIN, "t", "1h")
     s.world["token"] = s.accounts.list_tokens(ADMIN)[0].id
     s.world["link"] = s.shares.create(ADMIN, "experiment", s.world["pending"])[0].id
+    # History to retrain from, written straight to the store (no audit: the world, not an action).
+    with s.uow() as uow:
+        uow.snapshots.add(SnapshotRecord(0, "default", T_SNAP, T_SNAP, "admin-user", "w.csv", 2, 1, 3, "w" * 64, 1),
+                          _snapshot_bytes(1)[1])
+        smart = get_template("process-intelligent-v1").to_dict()
+        uow.pipelines.add_version("smart", {**smart, "name": "smart"}, "", message="first", author="admin-user")
+        uow.commit()
     return s
+
+
+T_SNAP = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+@functools.cache
+def _snapshot_bytes(seed: int) -> tuple[bytes, bytes]:
+    """A small fleet (2 hosts × 20 processes × 3 scrapes) as CSV and as stored Parquet."""
+    frame = generate_fleet(2, 20, seed=seed, scrapes=3)
+    buf = io.BytesIO()
+    write_snapshot(frame, buf)
+    return buf.getvalue(), encode(frame)
 
 
 def _pipeline(name: str) -> Pipeline:
@@ -150,6 +180,9 @@ MUTATIONS: dict[str, Callable[[Any, Actor], Any]] = {
     "ShareService.create": lambda s, a: s.shares.create(a, "experiment", s.world["pending"]),
     "ShareService.revoke": lambda s, a: s.shares.revoke(a, s.world["link"]),
     "SystemService.prune": lambda s, a: s.system.prune(a),
+    "LearningService.add_snapshot": lambda s, a: s.learning.add_snapshot(a, AddSnapshot(source="n.csv"),
+                                                                         _snapshot_bytes(2)[0]),
+    "LearningService.retrain": lambda s, a: s.learning.retrain(a, RetrainPipeline(pipeline="smart")),
 }
 
 #: One real call per action of PERMISSIONS (the matrix's rows).
@@ -179,6 +212,8 @@ ACTIONS: dict[str, Callable[[Any, Actor], Any]] = {
     "share.create": MUTATIONS["ShareService.create"],
     "share.revoke": MUTATIONS["ShareService.revoke"],
     "system.prune": MUTATIONS["SystemService.prune"],
+    "snapshot.add": MUTATIONS["LearningService.add_snapshot"],
+    "pipeline.retrain": MUTATIONS["LearningService.retrain"],
 }
 
 
