@@ -280,6 +280,11 @@ def _api_error(status: int, message: str = "") -> ApiException:
     (ConnectionRefusedError(111, "refused"), TemporaryError, "cannot reach"),
     (_api_error(503, "etcdserver: leader changed"), TemporaryError, "503"),
     (_api_error(500), TemporaryError, "500"),
+    # what the real API server answered to a PodMonitor field its CRD does not declare
+    # (tests/integration/test_k8s_prometheus.py): the same object fails every retry
+    (_api_error(500, "failed to create typed patch object (ns/x; monitoring.coreos.com/v1, Kind=PodMonitor): "
+                     ".spec.podMetricsEndpoints[0].scrapeEvery: field not declared in schema"),
+     PermanentError, "scrapeEvery: field not declared"),
     (_api_error(429, "too many requests"), TemporaryError, "429"),
     (_api_error(401, "Unauthorized"), PermanentError, "credentials"),
     (_api_error(403, 'User "system:serviceaccount:p:phoenix" cannot create resource'), PermanentError, "forbidden"),
