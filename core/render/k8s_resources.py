@@ -311,33 +311,56 @@ def _meta_label(key: str) -> str:
 #: the prometheus exporter (what the pipeline keeps) and otelcol's self-telemetry (CPU, RSS,
 #: points sent), which the measurements need both of.
 SCRAPED_PORTS = ("metrics", "telemetry")
+#: Labels the Prometheus Operator puts on every PodMonitor target itself (from the namespace,
+#: the pod, its container and the endpoint's port); the scrape config adds the same ones.
+OPERATOR_TARGET_LABELS = {
+    "namespace": "__meta_kubernetes_namespace",
+    "pod": "__meta_kubernetes_pod_name",
+    "container": "__meta_kubernetes_pod_container_name",
+    "endpoint": "__meta_kubernetes_pod_container_port_name",
+}
+#: Prometheus relabel keys and their PodMonitor (Prometheus Operator) spelling.
+_CAMEL = {"source_labels": "sourceLabels", "target_label": "targetLabel", "separator": "separator",
+          "regex": "regex", "replacement": "replacement", "action": "action"}
 
 
-def _relabel_identity(experiment_id: str) -> list[dict[str, Any]]:
+def scrape_job(experiment_id: str) -> str:
+    return f"phoenix-experiment-{experiment_label(experiment_id)}"
+
+
+def _phoenix_labels(experiment_id: str) -> list[dict[str, Any]]:
+    """What Phoenix adds to every target, in both the scrape config and the PodMonitor: the two
+    labels ``core.analysis.prometheus_reader`` queries by, the node, and one job name (the
+    Operator would otherwise name the job ``<namespace>/<PodMonitor>``)."""
     return [
         {"source_labels": [_meta_label(LABEL_VARIANT)], "target_label": "phoenix_variant"},
         {"target_label": "phoenix_experiment_id", "replacement": experiment_id},
         {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+        {"target_label": "job", "replacement": scrape_job(experiment_id)},
     ]
 
 
 def scrape_config(experiment_id: str, namespace: str) -> dict[str, Any]:
     """A Prometheus ``scrape_configs`` entry for the experiment's collector pods.
 
-    Pods are found by the experiment label, on their ``metrics`` and ``telemetry`` ports;
-    every series gets ``phoenix_experiment_id`` (the experiment's own id) and
-    ``phoenix_variant`` from the pod, the two labels ``core.analysis.prometheus_reader``
-    queries by.
+    Pods are found by the experiment label, on their ``metrics`` and ``telemetry`` ports, and
+    finished pods are dropped (as a PodMonitor's ``filterRunning`` does); every series gets
+    ``phoenix_experiment_id`` (the experiment's own id) and ``phoenix_variant`` from the pod,
+    the two labels ``core.analysis.prometheus_reader`` queries by, plus the labels the
+    Prometheus Operator would add, so both paths label the same series the same way
+    (``pod_monitor``; tests/unit/test_k8s_scrape_equivalence.py proves it).
     """
     return {
-        "job_name": f"phoenix-experiment-{experiment_label(experiment_id)}",
+        "job_name": scrape_job(experiment_id),
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]}}],
         "relabel_configs": [
             {"source_labels": [_meta_label(LABEL_EXPERIMENT)], "regex": re.escape(experiment_label(experiment_id)),
              "action": "keep"},
             {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "|".join(SCRAPED_PORTS),
              "action": "keep"},
-            *_relabel_identity(experiment_id),
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Failed|Succeeded", "action": "drop"},
+            *({"source_labels": [meta], "target_label": label} for label, meta in OPERATOR_TARGET_LABELS.items()),
+            *_phoenix_labels(experiment_id),
         ],
     }
 
@@ -359,10 +382,14 @@ def scrape_config_map(experiment_id: str, namespace: str) -> dict[str, Any]:
 
 
 def pod_monitor(experiment_id: str, namespace: str) -> dict[str, Any]:
-    """The same selection as ``scrape_config`` for Prometheus Operator users."""
-    relabelings = [{"sourceLabels": r["source_labels"], "targetLabel": r["target_label"]} if "source_labels" in r
-                   else {"targetLabel": r["target_label"], "replacement": r["replacement"]}
-                   for r in _relabel_identity(experiment_id)]  # fmt: skip
+    """The same selection and labels as ``scrape_config``, for Prometheus Operator users.
+
+    The Operator turns ``selector`` and each endpoint's ``port`` into the keep rules the scrape
+    config writes out, drops finished pods (``filterRunning``, on by default) and adds
+    ``OPERATOR_TARGET_LABELS`` itself; Phoenix's own labels are the scrape config's rules,
+    spelled the Operator's way.
+    """
+    relabelings = [{_CAMEL[k]: v for k, v in rule.items()} for rule in _phoenix_labels(experiment_id)]
     return {
         "apiVersion": f"{MONITORING_GROUP}/{MONITORING_VERSION}",
         "kind": "PodMonitor",

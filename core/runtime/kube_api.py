@@ -97,6 +97,10 @@ def _api_message(exc: Any) -> str:
     return _SECRETISH.sub("…", msg)[:300]
 
 
+#: What server-side apply says when the object does not fit the kind's schema (answered as 500).
+_TYPED_PATCH = "failed to create typed patch object"
+
+
 def classify(exc: BaseException, what: str) -> PhoenixError:
     """A client exception as Phoenix's temporary or permanent error; ``what`` names the call."""
     if isinstance(exc, PhoenixError):
@@ -106,6 +110,10 @@ def classify(exc: BaseException, what: str) -> PhoenixError:
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         reason = _api_message(exc)
+        if status == 500 and _TYPED_PATCH in reason:
+            # Server-side apply answers 500 for an object its schema cannot type (an undeclared
+            # field): the same object fails every retry, so it is the API's refusal, not an outage.
+            return PermanentError(f"{what}: the Kubernetes API refused it (its schema): {reason}")
         if status == 0 or status in (408, 409, 429) or status >= 500:
             return TemporaryError(f"{what}: the Kubernetes API answered {status or 'nothing'} ({reason}); retrying")
         if status == 401:

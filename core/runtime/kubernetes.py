@@ -15,7 +15,9 @@ cluster, through ``core.runtime.kube_api.KubeApi``, for what the Phoenix operato
 - ``is_ready``: all three pipelines Running with readyNodes == totalNodes > 0.
 - ``healthy``: all three still exist, none Failed, neither Degraded for longer than
   ``degraded_grace_s``, and the load job (if any) has not Failed; otherwise a
-  ``PermanentError`` that names the variant and the operator's conditions.
+  ``PermanentError`` that names the variant and the operator's conditions. How long a
+  pipeline has been Degraded is read from its ``Ready`` condition's ``lastTransitionTime``
+  (the operator moves it only when Ready changes), so a restarted scheduler keeps counting.
 - ``teardown``: delete every object ``deploy`` may have created (absent ones are fine),
   then wait up to ``teardown_wait_s`` for the pipelines to disappear, i.e. for the
   operator's finalizer to have removed their DaemonSets; still there → ``TemporaryError``
@@ -124,8 +126,11 @@ class KubernetesDeployer:
     teardown_wait_s: float = 20.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: the wall clock, compared with the operator's condition timestamps
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
     dry_run: bool = False
-    #: (experiment id, variant) → when this process first saw it Degraded
+    #: (experiment id, variant) → when this process first saw it Degraded: only for a pipeline
+    #: whose status carries no Ready transition time (an operator that does not write one)
     _degraded_since: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
     #: experiment id → the end of the last interval collected
     _collected_until: dict[str, datetime] = field(default_factory=dict, repr=False)
@@ -217,8 +222,7 @@ class KubernetesDeployer:
             if phase in FAILED_PHASES:
                 raise PermanentError(f"the {v} collectors failed: {_conditions(obj)}")
             if phase == DEGRADED:
-                since = self._degraded_since.setdefault(key, now)
-                if now - since > self.degraded_grace_s:
+                if self._degraded_for(key, obj, now) > self.degraded_grace_s:
                     raise PermanentError(f"the {v} collectors are degraded for over {self.degraded_grace_s:g}s: "
                                          f"{_conditions(obj)}")  # fmt: skip
             else:
@@ -230,6 +234,16 @@ class KubernetesDeployer:
             if job is not None and (job.get("status") or {}).get("phase") == "Failed":
                 raise PermanentError(f"the load simulation {res.load_job_name(experiment.id)} failed: {_conditions(job)}")
         return True
+
+    def _degraded_for(self, key: tuple[str, str], obj: dict[str, Any], now: float) -> float:
+        """Seconds the pipeline has been Degraded: since its Ready condition turned False (the
+        operator's timestamp, which outlives this process), else since this process first saw it."""
+        since = _not_ready_since(obj)
+        if since is None:
+            return now - self._degraded_since.setdefault(key, now)
+        self._degraded_since.pop(key, None)
+        # Clocks differ a little between the operator and here: a time ahead of ours counts as now.
+        return max(0.0, (self.now() - since).total_seconds())
 
     def teardown(self, experiment: Experiment) -> None:
         ns = self.namespace(experiment)
@@ -290,6 +304,18 @@ class KubernetesDeployer:
             datapoints=int(r.get("datapoints") or 0), bytes=0, collector_cpu_pct=r.get("collector_cpu_pct"),
             collector_rss_mb=r.get("collector_rss_mb"),
         ) for r in rows]  # fmt: skip
+
+
+def _not_ready_since(obj: dict[str, Any]) -> datetime | None:
+    """When the pipeline's Ready condition last turned False (None: not reported, or not False)."""
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == "Ready" and cond.get("status") == "False":
+            try:
+                since = datetime.fromisoformat(str(cond.get("lastTransitionTime")))
+            except ValueError:
+                return None
+            return since if since.tzinfo else since.replace(tzinfo=UTC)
+    return None
 
 
 def _conditions(obj: dict[str, Any]) -> str:

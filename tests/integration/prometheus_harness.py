@@ -31,10 +31,15 @@ def free_port() -> int:
 
 
 class RealPrometheus:
-    def __init__(self, targets: list[str], *, scrape_interval: str = "1s", rule_files: list[Path] | None = None):
+    def __init__(self, targets: list[str], *, scrape_interval: str = "1s", rule_files: list[Path] | None = None,
+                 scrape_configs: list[dict] | None = None, binary: str = PROMETHEUS_BIN):
+        """``scrape_configs`` replaces the static job over ``targets``; ``binary`` another build
+        (Debian's has no kubernetes_sd_configs: tests/integration/test_k8s_prometheus.py)."""
         self.targets = list(targets)
         self.scrape_interval = scrape_interval
         self.rule_files = [str(p) for p in rule_files or []]
+        self.scrape_configs = scrape_configs
+        self.binary = binary
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="phoenix-prom-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -47,7 +52,7 @@ class RealPrometheus:
         return {
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
             "rule_files": self.rule_files,
-            "scrape_configs": [
+            "scrape_configs": self.scrape_configs if self.scrape_configs is not None else [
                 {"job_name": "phoenix-collectors", "static_configs": [{"targets": self.targets}]},
             ],
         }
@@ -56,7 +61,7 @@ class RealPrometheus:
         cfg = self.dir / "prometheus.yml"
         cfg.write_text(yaml.safe_dump(self.config()))
         self.proc = subprocess.Popen(
-            [PROMETHEUS_BIN, f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
+            [self.binary, f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
             stdout=subprocess.DEVNULL, stderr=(self.dir / "prometheus.log").open("wb"),
         )  # fmt: skip

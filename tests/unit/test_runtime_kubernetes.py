@@ -225,6 +225,47 @@ def test_healthy_until_failed_gone_or_degraded_past_the_grace() -> None:
         d.healthy(exp)
 
 
+def test_the_degraded_grace_counts_from_the_operators_ready_transition_across_restarts() -> None:
+    """The operator's own status (core.operator.status) says since when Ready is False: a new
+    deployer (a restarted scheduler) carries on counting from there instead of starting over."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.operator.status import pipeline_status
+
+    kube, exp = FakeKube(), experiment()
+    deployer(kube).deploy(exp)
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    ds = {"metadata": {"generation": 1}, "status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                                                    "numberReady": 3, "observedGeneration": 1}}  # fmt: skip
+    running = pipeline_status(ds, None, t0)
+    ds["status"]["numberReady"] = 2  # one collector stops passing its health check at t0 + 10 min
+    degraded = pipeline_status(ds, running, t0 + timedelta(minutes=10))
+    assert degraded["phase"] == "Degraded"
+    for v in ("baseline", "candidate"):
+        kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-{v}", **running)
+    kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-candidate", **degraded)
+    # still degraded when the operator writes its status again later: the transition time stays
+    later = pipeline_status(ds, degraded, t0 + timedelta(minutes=11))
+    assert later["conditions"] == degraded["conditions"]
+
+    def fresh(at: datetime) -> KubernetesDeployer:  # a scheduler (re)started at ``at``
+        return deployer(kube, degraded_grace_s=120, now=lambda: at)
+
+    assert fresh(t0 + timedelta(minutes=11)).healthy(exp)  # 60 s into the grace
+    with pytest.raises(PermanentError, match="candidate collectors are degraded for over 120s: Ready=False PodsNotReady"):
+        fresh(t0 + timedelta(minutes=12, seconds=1)).healthy(exp)
+    # a clock a little behind the operator's is no reason to fail (nor a negative duration)
+    assert fresh(t0 + timedelta(minutes=9)).healthy(exp)
+    # recovered: Ready turns True again, and a later degradation starts a new grace
+    recovered = pipeline_status({**ds, "status": {**ds["status"], "numberReady": 3}}, degraded,
+                                t0 + timedelta(minutes=20))
+    kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-candidate", **recovered)
+    assert fresh(t0 + timedelta(minutes=30)).healthy(exp)
+    again = pipeline_status(ds, recovered, t0 + timedelta(minutes=29))
+    kube.set_status("PhoenixProcessPipeline", f"phoenix-{exp.id}-candidate", **again)
+    assert fresh(t0 + timedelta(minutes=30)).healthy(exp)
+
+
 def test_teardown_deletes_everything_and_waits_for_the_finalizer() -> None:
     kube = FakeKube(finalizer="phoenix.io/cleanup")
     exp = experiment()
@@ -259,6 +300,11 @@ def _api_error(status: int, message: str = "") -> ApiException:
     (ConnectionRefusedError(111, "refused"), TemporaryError, "cannot reach"),
     (_api_error(503, "etcdserver: leader changed"), TemporaryError, "503"),
     (_api_error(500), TemporaryError, "500"),
+    # what the real API server answered to a PodMonitor field its CRD does not declare
+    # (tests/integration/test_k8s_prometheus.py): the same object fails every retry
+    (_api_error(500, "failed to create typed patch object (ns/x; monitoring.coreos.com/v1, Kind=PodMonitor): "
+                     ".spec.podMetricsEndpoints[0].scrapeEvery: field not declared in schema"),
+     PermanentError, "scrapeEvery: field not declared"),
     (_api_error(429, "too many requests"), TemporaryError, "429"),
     (_api_error(401, "Unauthorized"), PermanentError, "credentials"),
     (_api_error(403, 'User "system:serviceaccount:p:phoenix" cannot create resource'), PermanentError, "forbidden"),

@@ -1,0 +1,413 @@
+"""Measurements on Kubernetes, end to end: real API server, real collectors, real Prometheus.
+
+The Kubernetes runtime deploys an experiment into the session's kube-apiserver (``kube_cluster``)
+as the scheduler's ServiceAccount (k8s/base/deployer-rbac.yaml). No kubelet runs there, so the
+test plays the DaemonSet controller and the kubelets (tests/kube_pods.py): for each variant it
+takes the operator's DaemonSet for the stored PhoenixProcessPipeline, creates its Pods on two
+nodes, and runs each pod's collector:
+
+- the real Phoenix collector, with the very ``spec.config`` the runtime stored, in a sandbox
+  shaped like the pod: its own mount namespace with the host's root read-only at ``/hostfs``
+  (the DaemonSet's hostPath mount), the config at the path of the container's ``--config``
+  argument, and the container's environment. The one change to the config: ``0.0.0.0``
+  becomes the pod's IP. In a pod, 0.0.0.0 is the pod's own network namespace; here every pod
+  shares the host's, so each binds its own loopback address (127.x.y.z: Linux routes all of
+  127.0.0.0/8 to lo), which the test reports as the pod's IP through the status subresource.
+- Prometheus, built from its Go module with kubernetes_sd (tools/go/prometheus; Debian's has
+  none), with the scrape config the runtime wrote into its ConfigMap, discovering the pods
+  through the API server as a ServiceAccount holding only k8s/prometheus/discovery-rbac.yaml.
+
+Then ``KubernetesDeployer.collect()`` must return one row per variant whose series count is what
+the collectors export (a direct scrape of each pod's metrics port), the labels Prometheus gave
+the targets must be what the PodMonitor would give them (tests/prom_relabel.py, on the labels
+Prometheus discovered), the PodMonitor must be accepted by the API server with the real CRD
+shape, and a restarted deployer must see how long a pipeline has been Degraded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from core.catalog.templates import get_template
+from core.domain.criteria import LoadProfile, Target, Timing
+from core.domain.errors import PermanentError
+from core.domain.experiment import Experiment
+from core.domain.samples import VARIANTS
+from core.render import k8s_resources as res
+from core.runtime.kube_api import KubeClient, Ref, load_api_client
+from core.runtime.kubernetes import KubernetesDeployer, placement_from
+from core.settings import Settings
+from tests.integration.prometheus_harness import RealPrometheus
+from tests.integration.test_runtime_kubernetes_cluster import _as_the_scheduler
+from tests.kube import REPO, free_port, gotool
+from tests.kube_pods import collector_daemonset, daemonset_pods, running_status
+from tests.prom_relabel import operator_scrape_config, target_labels
+
+pytestmark = pytest.mark.kube
+NODES = ("node-a", "node-b")
+PODMONITOR_CRD = Path(__file__).parent / "testdata" / "podmonitors.monitoring.coreos.com.yaml"
+DISCOVERY_RBAC = REPO / "k8s" / "prometheus" / "discovery-rbac.yaml"
+POLL_S = 0.25
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return str(answer.read().decode())
+
+
+def _experiment(ns: str, load: str = "none") -> Experiment:
+    return Experiment.create(name="k8s-prom", baseline="process-baseline-v1", candidate="process-topk-v1",
+                             target=Target(kind="kubernetes", namespace=ns), load=LoadProfile(name=load),
+                             timing=Timing(duration_s=600, interval_s=2))  # fmt: skip
+
+
+def _deployer(kubeconfig: Path, ports: tuple[int, int], **kw: Any) -> KubernetesDeployer:
+    """The runtime as bootstrap builds it, on free metrics and health ports (a collector of
+    another test may hold the defaults on 0.0.0.0)."""
+    settings = Settings()
+    metrics, health = ports
+    return KubernetesDeployer(
+        api=KubeClient(lambda: load_api_client(str(kubeconfig)), timeout_s=5),
+        load_pipelines=lambda exp: {v: get_template(getattr(exp, v).name) for v in VARIANTS},
+        placement=lambda exp: replace(placement_from(settings, exp.target.node_selector), metrics_port=metrics,
+                                      health_port=health),
+        teardown_wait_s=10, **kw)  # fmt: skip
+
+
+# ------------------------------------------------------------------ a pod's collector
+
+
+def _container_env(container: dict[str, Any], node: str) -> dict[str, str]:
+    """The container's environment as the kubelet sets it (fieldRef spec.nodeName, $(VAR) expansion);
+    optional Secret references that do not exist are left out, as the kubelet does."""
+    env: dict[str, str] = {}
+    for var in container.get("env") or []:
+        if "value" in var:
+            env[var["name"]] = str(var["value"]).replace("$(K8S_NODE_NAME)", env.get("K8S_NODE_NAME", ""))
+        elif (var.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
+            env[var["name"]] = node
+    return env
+
+
+@dataclass
+class PodCollector:
+    """One pod's collector container, run by the real binary in a pod-shaped sandbox."""
+
+    pod: dict[str, Any]
+    config: str
+    binary: Path
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="phoenix-pod-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PodCollector:
+        (container,) = self.pod["spec"]["containers"]
+        (arg,) = container["args"]  # --config=/conf/collector.yaml
+        config_path = self.root / arg.split("=", 1)[1].lstrip("/")
+        config_path.parent.mkdir(parents=True)
+        config_path.write_text(self.config)
+        for d in ("hostfs", "dev", "proc"):
+            (self.root / d).mkdir()
+        (self.root / "otelcol").touch()
+        # The DaemonSet's shape: the host's / read-only at /hostfs, the binary as the image's
+        # entry point. Mounts live in the new mount namespace only and vanish with it.
+        script = ('mount --rbind / "$POD_ROOT/hostfs" && mount -o remount,bind,ro "$POD_ROOT/hostfs" && '
+                  'mount --rbind /dev "$POD_ROOT/dev" && mount --rbind /proc "$POD_ROOT/proc" && '
+                  'mount --bind "$POD_BIN" "$POD_ROOT/otelcol" && exec chroot "$POD_ROOT" /otelcol "$@"')
+        userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "POD_ROOT": str(self.root), "POD_BIN": str(self.binary),
+               **_container_env(container, self.pod["spec"]["nodeName"])}  # fmt: skip
+        log = (self.root.parent / f"{self.root.name}.log").open("wb")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", *userns, "--",
+                                      "sh", "-c", script, "sh", arg], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # fmt: skip
+        log.close()
+        return self
+
+    @property
+    def log(self) -> str:
+        path = self.root.parent / f"{self.root.name}.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # Only ever remove the sandbox once nothing is mounted in it from here (the namespace is private).
+        if not any(os.path.ismount(self.root / d) for d in ("hostfs", "dev", "proc")):
+            shutil.rmtree(self.root, ignore_errors=True)
+            (self.root.parent / f"{self.root.name}.log").unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ the world
+
+
+@dataclass
+class World:
+    cluster: Any
+    ns: str
+    experiment: Experiment
+    kubeconfig: Path
+    ports: tuple[int, int]
+    pods: dict[str, list[dict[str, Any]]]  # variant → its pods (as created, with status)
+    prometheus: RealPrometheus
+    scrape: dict[str, Any]  # the scrape config from the runtime's ConfigMap
+
+    def deployer(self, **kw: Any) -> KubernetesDeployer:
+        return _deployer(self.kubeconfig, self.ports, **kw)
+
+    def pod_url(self, pod: dict[str, Any]) -> str:
+        return f"http://{pod['status']['podIP']}:{self.ports[0]}/metrics"
+
+
+def _custom(cluster: Any) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(cluster.api_client())
+
+
+def _grant_prometheus(cluster: Any, ns: str) -> Path:
+    """k8s/prometheus/discovery-rbac.yaml in ``ns``; a kubeconfig of the ServiceAccount it binds."""
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client())
+    subject = None
+    for doc in yaml.safe_load_all(DISCOVERY_RBAC.read_text()):
+        doc["metadata"]["namespace"] = ns
+        if doc["kind"] == "Role":
+            rbac.create_namespaced_role(ns, doc)
+        else:
+            (subject,) = doc["subjects"]
+            rbac.create_namespaced_role_binding(ns, doc)
+    assert subject is not None and subject["kind"] == "ServiceAccount"
+    sa_ns = subject["namespace"]
+    kubeconfig = Path(cluster.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
+                                             ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+    cluster.wait_until_allowed(kubeconfig, verb="watch", resource="pods", namespace=ns)
+    return kubeconfig
+
+
+def _run_pods(cluster: Any, ns: str, exp: Experiment, binary: Path,
+              collectors: list[PodCollector]) -> dict[str, list[dict[str, Any]]]:
+    """Each variant's pods made from the stored custom resource, created, their collectors
+    started, and reported Running with their IPs, as the DaemonSet controller and kubelets would."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.api_client())
+    net = f"127.{random.randint(64, 250)}.{random.randint(0, 255)}"
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out: dict[str, list[dict[str, Any]]] = {}
+    n = 2
+    for v in VARIANTS:
+        cr = _custom(cluster).get_namespaced_custom_object(res.GROUP, res.VERSION, ns, res.PIPELINE_PLURAL,
+                                                           res.pipeline_name(exp.id, v))  # fmt: skip
+        config = cr["spec"]["config"]
+        assert "0.0.0.0" in config and "root_path: /hostfs" in config
+        out[v] = []
+        for pod in daemonset_pods(collector_daemonset(cr), list(NODES)):
+            ip, n = f"{net}.{n}", n + 1
+            core.create_namespaced_pod(ns, pod)
+            collectors.append(PodCollector(pod, config.replace("0.0.0.0", ip), binary).start())
+            pod["status"] = running_status(ip, now)
+            core.patch_namespaced_pod_status(pod["metadata"]["name"], ns, {"status": pod["status"]})
+            out[v].append(pod)
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(kube_cluster: Any) -> Iterator[World]:
+    from kubernetes import client
+
+    from core.otelcol import distribution
+
+    prometheus_bin, otelcol_bin = gotool("prometheus"), Path(distribution.build().path)
+    cluster = kube_cluster
+    ns = cluster.namespace("prom")
+    # No controller-manager: the namespace's default ServiceAccount, which pods run as, is ours to make.
+    client.CoreV1Api(cluster.api_client()).create_namespaced_service_account(ns, {"metadata": {"name": "default"}})
+    ports = (free_port(), free_port())
+    kubeconfig = _as_the_scheduler(cluster, ns)
+    exp = _experiment(ns)
+    info = _deployer(kubeconfig, ports).deploy(exp)
+    assert info["measurement"] == {"kind": "ConfigMap", "name": res.scrape_name(exp.id)}
+    cm = client.CoreV1Api(cluster.api_client()).read_namespaced_config_map(res.scrape_name(exp.id), ns)
+    (scrape,) = yaml.safe_load(cm.data[res.SCRAPE_FILE])["scrape_configs"]
+    collectors: list[PodCollector] = []
+    prometheus = None
+    try:
+        pods = _run_pods(cluster, ns, exp, otelcol_bin, collectors)
+        # Point the scrape config's discovery at the test API server, as Prometheus' ServiceAccount.
+        run_scrape = json.loads(json.dumps(scrape))
+        for sd in run_scrape["kubernetes_sd_configs"]:
+            sd["kubeconfig_file"] = str(_grant_prometheus(cluster, ns))
+        prometheus = RealPrometheus([], scrape_configs=[run_scrape], binary=prometheus_bin).start()
+        yield World(cluster, ns, exp, kubeconfig, ports, pods, prometheus, scrape)
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        for c in collectors:
+            c.stop()
+        with contextlib.suppress(Exception):
+            _deployer(kubeconfig, ports).teardown(exp)
+
+
+def _active_targets(w: World) -> list[dict[str, Any]]:
+    data = json.loads(_get(f"{w.prometheus.url}/api/v1/targets?state=active"))["data"]["activeTargets"]
+    return [t for t in data if t["scrapePool"] == w.scrape["job_name"]]
+
+
+def _all_up(w: World) -> list[dict[str, Any]] | None:
+    targets = _active_targets(w)
+    expected = len(VARIANTS) * len(NODES) * len(res.SCRAPED_PORTS)
+    return targets if len(targets) == expected and all(t["health"] == "up" for t in targets) else None
+
+
+def _exported_series(w: World) -> dict[str, int]:
+    """Per variant, the process series its collectors serve right now (a direct scrape of each pod)."""
+    return {v: sum(line.startswith("process_") for pod in pods for line in _get(w.pod_url(pod)).splitlines())
+            for v, pods in w.pods.items()}  # fmt: skip
+
+
+def test_prometheus_discovers_the_pods_and_collect_matches_what_the_collectors_export(world: World) -> None:
+    w = world
+    try:
+        wait_for("Prometheus to discover and scrape all 8 collector endpoints", lambda: _all_up(w))
+    except AssertionError:
+        raise AssertionError(f"targets: {_active_targets(w)}\nprometheus: "
+                             f"{(w.prometheus.dir / 'prometheus.log').read_text()[-2000:]}") from None
+    last: dict[str, Any] = {}
+
+    def agreeing() -> bool:
+        # The collectors change what they export once per collection (10 s): compare only when
+        # two direct scrapes around the query agree, so all three saw the same collection.
+        before = _exported_series(w)
+        rows = w.deployer(prometheus_url=w.prometheus.url).collect(w.experiment)  # a fresh one: no memory
+        after = _exported_series(w)
+        got = {r.variant: r for r in rows}
+        last.update(before=before, after=after, rows=rows)
+        return (before == after and set(got) == set(VARIANTS) and all(before[v] > 0 for v in VARIANTS)
+                and all(got[v].series == before[v] for v in VARIANTS))
+
+    try:
+        wait_for("collect() to agree with the collectors' own /metrics", agreeing, timeout_s=60)
+    except AssertionError:
+        raise AssertionError(f"last observation: {last}") from None
+    rows = {r.variant: r for r in last["rows"]}
+    # what distinguishes the variants reached Phoenix: topk keeps fewer process series than baseline
+    assert rows["candidate"].series < rows["baseline"].series
+    for r in rows.values():  # and the self-telemetry port was scraped with the experiment's labels
+        assert r.experiment_id == w.experiment.id and r.collector_rss_mb and r.collector_rss_mb > 0
+
+
+def test_the_targets_carry_the_labels_the_pod_monitor_would_give_them(world: World) -> None:
+    w = world
+    targets = wait_for("all collector endpoints up", lambda: _all_up(w))
+    monitor_jobs = operator_scrape_config(res.pod_monitor(w.experiment.id, w.ns))
+    for t in targets:
+        discovered, actual = t["discoveredLabels"], t["labels"]
+        # the relabel model reproduces what this Prometheus did with the scrape config…
+        assert target_labels(discovered, w.scrape) == actual
+        # …and the PodMonitor's jobs keep the same target, in exactly one job, with the same labels
+        kept = [lbl for job in monitor_jobs if (lbl := target_labels(discovered, job)) is not None]
+        assert kept == [actual]
+    assert {t["labels"]["phoenix_variant"] for t in targets} == set(VARIANTS)
+    assert {t["labels"]["node"] for t in targets} == set(NODES)
+
+
+@pytest.fixture
+def podmonitor_crd(kube_cluster: Any) -> Iterator[None]:
+    """The PodMonitor CRD (a trimmed copy of the Prometheus Operator's), removed afterwards: the
+    cluster is shared by the session, and the runtime prefers a PodMonitor when it is served."""
+    from kubernetes import client
+
+    ext = client.ApiextensionsV1Api(kube_cluster.api_client())
+    body = yaml.safe_load(PODMONITOR_CRD.read_text())
+    name = body["metadata"]["name"]
+    ext.create_custom_resource_definition(body)
+    try:
+        wait_for("the PodMonitor CRD to be Established", lambda: any(
+            c.type == "Established" and c.status == "True"
+            for c in (ext.read_custom_resource_definition(name).status.conditions or [])), timeout_s=30)
+        yield
+    finally:
+        ext.delete_custom_resource_definition(name)
+        wait_for("the PodMonitor CRD to go", lambda: all(
+            c.metadata.name != name for c in ext.list_custom_resource_definition().items), timeout_s=30)
+
+
+@pytest.mark.usefixtures("podmonitor_crd")
+def test_with_the_prometheus_operator_the_runtime_creates_a_pod_monitor_the_server_accepts(world: World) -> None:
+    w = world
+    ns = w.cluster.namespace("pmon")
+    kubeconfig = _as_the_scheduler(w.cluster, ns)
+    d = _deployer(kubeconfig, w.ports)
+    exp = _experiment(ns)
+    ref = Ref(f"{res.MONITORING_GROUP}/{res.MONITORING_VERSION}", "PodMonitor", res.PODMONITOR_PLURAL, ns,
+              res.scrape_name(exp.id))
+    info = d.deploy(exp)
+    assert info["measurement"] == {"kind": "PodMonitor", "name": res.scrape_name(exp.id)}
+    stored = d.api.get(ref)
+    assert stored is not None
+    rendered = res.pod_monitor(exp.id, ns)["spec"]
+    # stored as sent, nothing pruned; the server filled in the CRD's default action
+    for ep in rendered["podMetricsEndpoints"]:
+        ep["relabelings"] = [{**r, "action": "replace"} for r in ep["relabelings"]]
+    assert stored["spec"] == rendered
+    # the server checks the shape itself: a field the CRD does not declare is refused
+    bad = res.pod_monitor(exp.id, ns)
+    bad["spec"]["podMetricsEndpoints"][0]["scrapeEvery"] = "1s"
+    with pytest.raises(PermanentError, match="scrapeEvery"):
+        d.api.apply(bad)
+    d.teardown(exp)
+    assert d.api.get(ref) is None
+
+
+def test_a_restarted_deployer_knows_since_when_a_pipeline_is_degraded(world: World) -> None:
+    """The operator's status (core.operator.status) written through the status subresource: a
+    deployer that never saw the pipeline healthy still counts the grace from the Ready transition."""
+    from core.operator.status import pipeline_status
+
+    w = world
+    now = datetime.now(UTC)
+    ds = {"metadata": {"generation": 1}, "status": {"desiredNumberScheduled": 2, "updatedNumberScheduled": 2,
+                                                    "numberReady": 2, "observedGeneration": 1}}  # fmt: skip
+    running = pipeline_status(ds, None, now - timedelta(minutes=10))
+    ds["status"]["numberReady"] = 1
+    degraded = pipeline_status(ds, running, now - timedelta(minutes=3))
+    for v, status in (("baseline", running), ("candidate", degraded)):
+        _custom(w.cluster).patch_namespaced_custom_object_status(
+            res.GROUP, res.VERSION, w.ns, res.PIPELINE_PLURAL, res.pipeline_name(w.experiment.id, v),
+            {"status": status})
+    assert w.deployer(degraded_grace_s=600).healthy(w.experiment)
+    with pytest.raises(PermanentError, match="candidate collectors are degraded for over 120s: Ready=False PodsNotReady"):
+        w.deployer(degraded_grace_s=120).healthy(w.experiment)
