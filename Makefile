@@ -78,10 +78,12 @@ collector: setup
 
 # The suite's real Kubernetes API server (tests/kube.py): etcd and kube-apiserver pinned under
 # tools/go/, each built once by scripts/gotool.sh into ~/.cache/phoenix/gotools keyed by its
-# go.mod/go.sum/main.go (kube-apiserver: about 10 min the first time on 2 cores).
+# go.mod/go.sum/main.go (kube-apiserver: about 10 min the first time on 2 cores). Prometheus too:
+# Debian's has no kubernetes_sd_configs, which tests/integration/test_k8s_prometheus.py needs.
 kube-tools:
 	scripts/gotool.sh etcd >/dev/null
 	scripts/gotool.sh kube-apiserver >/dev/null
+	scripts/gotool.sh prometheus >/dev/null
 
 # The runtime-only install (as in the Docker image) through the main journeys, the browser
 # part included. See scripts/smoke.sh.
