@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "core.commands.share",
     "core.commands.fleet",
     "core.commands.estimate",
+    "core.commands.recommend",
     "core.commands.bench",
     "core.commands.collector",
     "core.commands.otelcol",

@@ -1,0 +1,99 @@
+"""The recommend use case: from the PromQL people run to a pipeline that keeps it working.
+
+``phoenix recommend``, the Recommend page and ``POST /api/v1/pipelines/recommend`` call
+``RecommendService.recommend``. It gathers the queries (``core.usage.sources``), finds the
+processes they read (``core.usage.recommend``), proposes the pipeline, estimates it with what
+Settings holds (``core.services.estimate``: critical policy and price cards) and checks every
+query against the candidate's exported series. docs/recommend.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from core.catalog.frame import ResourceFrame
+from core.domain.accounts import Actor
+from core.domain.critical import DEFAULT_POLICY
+from core.observability.tracing import traced_service
+from core.services.authz import query
+from core.services.estimate import estimate_pipeline, policy_for
+from core.services.requests import Recommend
+from core.services.settings import SettingsService
+from core.usage import recommend as rec
+from core.usage.sources import (
+    Query,
+    dashboard_text_queries,
+    prometheus_rule_queries,
+    rule_text_queries,
+)
+
+
+def gather(request: Recommend) -> tuple[list[Query], list[str]]:
+    """Every query of the request's sources, and one line per problem met reading them."""
+    queries: list[Query] = []
+    problems = list(request.problems)
+    for f in request.rule_files:
+        found, more = rule_text_queries(f.name, f.text)
+        queries += found
+        problems += more
+    for f in request.dashboards:
+        found, more = dashboard_text_queries(f.name, f.text)
+        queries += found
+        problems += more
+    if request.prometheus_url:
+        found, more = prometheus_rule_queries(request.prometheus_url)
+        queries += found
+        problems += more
+    return queries, problems
+
+
+@traced_service
+class RecommendService:
+    def __init__(self, configuration: SettingsService):
+        self.configuration = configuration
+
+    @query("pipeline.read")
+    def recommend(self, actor: Actor, request: Recommend, snapshot: pd.DataFrame) -> dict[str, Any]:
+        """The report (JSON-safe): pipeline, estimate, queries with their verdicts, problems."""
+        frame = snapshot.df if isinstance(snapshot, ResourceFrame) else snapshot
+        queries, problems = gather(request)
+        analysis = rec.analyse(frame, queries)
+        base_policy = policy_for(rec_base(), self.configuration) or DEFAULT_POLICY
+        pipeline = rec.propose(frame, analysis, base_policy)
+        result = estimate_pipeline(pipeline, frame, self.configuration, source=request.source)
+        rec.check(analysis, frame, result.evaluation.output_series(-1))
+        counts = {s: sum(v.status == s for v in analysis.verdicts) for s in (rec.KEPT, rec.NOT_KEPT, rec.IGNORED, rec.ERROR)}
+        report = result.report
+        return _json_safe({
+            "pipeline": result.pipeline.to_dict(),
+            "estimate": {k: report.get(k) for k in ("series_in", "series_out", "reduction_pct", "dpm_in", "dpm_out",
+                                                    "critical", "cost", "warnings")},
+            "queries": [v.to_dict() for v in analysis.verdicts],
+            "counts": counts,
+            "processes": {"referenced": int((analysis.referenced & rec.last_scrape(frame)).sum()),
+                          "keep_rules": rec.keep_rules(frame, analysis.referenced)},
+            "labels": analysis.labels,
+            "problems": problems,
+        })
+
+
+def rec_base() -> Any:
+    """The pipeline whose policy the recommendation starts from (the Settings default applies)."""
+    from core.catalog.templates import get_template
+
+    return get_template(rec.BASE_TEMPLATE)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _json_safe(value.item())
+    return value
