@@ -140,10 +140,7 @@ def _op(op: object) -> str:
 
 def _name_matches(op: str, value: str, name: str) -> bool:
     """A ``__name__`` matcher on one metric name (anchored RE2, as Prometheus)."""
-    if op in ("=", "!="):
-        hit = name == value
-    else:
-        hit = search(f"^(?:{value})$", name, where="__name__ matcher")
+    hit = name == value if op in ("=", "!=") else search(f"^(?:{value})$", name, where="__name__ matcher")
     return hit != (op in ("!=", "!~"))
 
 
