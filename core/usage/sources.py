@@ -103,7 +103,8 @@ def rule_groups_queries(groups: Any, where: str, expr_key: str = "expr") -> tupl
             if not isinstance(rule, dict):
                 problems.append(f"{where}: group {gname}, rule #{ri + 1} is not a mapping")
                 continue
-            kind = "alert" if rule.get("alert") else "record"
+            # a file writes alert:/record:; the rules API writes name: with type: alerting|recording
+            kind = "alert" if rule.get("alert") or rule.get("type") == "alerting" else "record"
             label = rule.get("alert") or rule.get("record") or rule.get("name") or f"#{ri + 1}"
             expr = rule.get(expr_key)
             if not isinstance(expr, str) or not expr.strip():
