@@ -17,6 +17,7 @@ import pandas as pd
 from core.catalog.frame import ResourceFrame
 from core.domain.accounts import Actor
 from core.domain.critical import DEFAULT_POLICY
+from core.engine.snapshot import load_snapshot
 from core.observability.tracing import traced_service
 from core.services.authz import query
 from core.services.estimate import estimate_pipeline, policy_for
@@ -56,8 +57,11 @@ class RecommendService:
         self.configuration = configuration
 
     @query("pipeline.read")
-    def recommend(self, actor: Actor, request: Recommend, snapshot: pd.DataFrame) -> dict[str, Any]:
-        """The report (JSON-safe): pipeline, estimate, queries with their verdicts, problems."""
+    def recommend(self, actor: Actor, request: Recommend, snapshot: pd.DataFrame | bytes) -> dict[str, Any]:
+        """The report (JSON-safe): pipeline, estimate, queries with their verdicts, problems.
+        ``snapshot`` is a loaded snapshot frame or a snapshot CSV's bytes (an upload)."""
+        if isinstance(snapshot, bytes):
+            snapshot = load_snapshot(snapshot)
         frame = snapshot.df if isinstance(snapshot, ResourceFrame) else snapshot
         queries, problems = gather(request)
         analysis = rec.analyse(frame, queries)

@@ -63,13 +63,13 @@ def test_bad_inputs_are_one_line_each(account, capsys, tmp_path):
     assert "Traceback" not in out + err
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--rules", "x.yml", "--snapshot", "/nonexistent.csv"], "snapshot file /nonexistent.csv does not exist"),
-    (["--snapshot", SNAPSHOT], "give at least one of --rules FILE, --dashboards DIR, --prometheus URL"),
-    (["--snapshot", SNAPSHOT, "--prometheus", "ftp://x"], "is not an http(s) URL"),
+@pytest.mark.parametrize(("argv", "message", "exit_code"), [
+    (["--rules", "x.yml", "--snapshot", "/nonexistent.csv"], "snapshot file /nonexistent.csv does not exist", 1),
+    (["--snapshot", SNAPSHOT], "give at least one of --rules FILE, --dashboards DIR, --prometheus URL", 1),
+    (["--snapshot", SNAPSHOT, "--prometheus", "ftp://x"], "is not an http(s) URL", 0),  # a problem line
 ])
-def test_refusals(account, capsys, argv, message):
-    code = main(["recommend", *argv])
+def test_refusals(account, capsys, argv, message, exit_code):
+    assert main(["recommend", *argv]) == exit_code
     out, err = capsys.readouterr()
     assert message in out + err
     assert "Traceback" not in out + err
