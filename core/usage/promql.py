@@ -29,6 +29,10 @@ HOST_LEVEL_LABELS = frozenset({HOST_LABEL, "os_type", "state", "direction", "typ
 #: results over processes equals their result on the sum, so a rollup keeps ``sum(f(x))``.
 LINEAR_FUNCTIONS = frozenset({"rate", "irate", "increase", "delta", "idelta", "sum_over_time", "avg_over_time",
                               "last_over_time"})
+#: Longer expressions are refused before parsing: the Rust parser recurses per nesting level, and
+#: a hostile expression (16,000 nested unary minuses) overflows its stack and kills the process.
+#: 4,096 characters parse safely at any nesting, in a thread too; real rules are far shorter.
+MAX_EXPR_CHARS = 4096
 _OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}  # promql_parser.MatchOp names
 
 
@@ -71,6 +75,8 @@ class Usage:
 
 def parse(expr: str) -> pp.Expr:
     """The AST; ValueError (one line) when promql-parser refuses the text."""
+    if len(expr) > MAX_EXPR_CHARS:
+        raise ValueError(f"the expression is longer than {MAX_EXPR_CHARS:,} characters ({len(expr):,})")
     try:
         return pp.parse(expr)
     except Exception as exc:  # the binding raises a plain Exception subclass per parse error
@@ -85,30 +91,31 @@ def usage(expr: str) -> Usage:
     return out
 
 
-def _walk(node: object, above: list[object], out: Usage) -> None:
-    if isinstance(node, pp.VectorSelector):
-        out.selectors += _selectors(node, above)
-        return
-    if isinstance(node, pp.MatrixSelector):
-        _walk(node.vector_selector, [*above, node], out)
-    elif isinstance(node, pp.AggregateExpr):
-        if node.modifier is not None:
-            out.grouping.update(node.modifier.labels)
-        for child in (node.param, node.expr):
-            if child is not None:
-                _walk(child, [*above, node], out)
-    elif isinstance(node, pp.BinaryExpr):
-        if node.modifier is not None:
-            if node.modifier.matching is not None:
-                out.grouping.update(node.modifier.matching.labels)
-            out.grouping.update(node.modifier.group_labels or [])
-        _walk(node.lhs, [*above, node], out)
-        _walk(node.rhs, [*above, node], out)
-    elif isinstance(node, pp.Call):
-        for arg in node.args:
-            _walk(arg, [*above, node], out)
-    elif isinstance(node, pp.ParenExpr | pp.UnaryExpr | pp.SubqueryExpr):
-        _walk(node.expr, [*above, node], out)
+def _walk(root: object, above: list[object], out: Usage) -> None:
+    """Depth-first over the AST with an explicit stack (a long ``a + a + …`` chain is as deep as
+    it is long: recursion would hit Python's limit)."""
+    stack: list[tuple[object, list[object]]] = [(root, above)]
+    while stack:
+        node, path = stack.pop()
+        here = [*path, node]
+        if isinstance(node, pp.VectorSelector):
+            out.selectors += _selectors(node, path)
+        elif isinstance(node, pp.MatrixSelector):
+            stack.append((node.vector_selector, here))
+        elif isinstance(node, pp.AggregateExpr):
+            if node.modifier is not None:
+                out.grouping.update(node.modifier.labels)
+            stack += [(child, here) for child in (node.param, node.expr) if child is not None]
+        elif isinstance(node, pp.BinaryExpr):
+            if node.modifier is not None:
+                if node.modifier.matching is not None:
+                    out.grouping.update(node.modifier.matching.labels)
+                out.grouping.update(node.modifier.group_labels or [])
+            stack += [(node.rhs, here), (node.lhs, here)]
+        elif isinstance(node, pp.Call):
+            stack += [(arg, here) for arg in reversed(node.args)]
+        elif isinstance(node, pp.ParenExpr | pp.UnaryExpr | pp.SubqueryExpr):
+            stack.append((node.expr, here))
 
 
 def _selectors(node: pp.VectorSelector, above: list[object]) -> list[Selector]:

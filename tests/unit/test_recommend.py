@@ -136,3 +136,10 @@ def test_dashboard_panels_nested_in_rows_and_bad_documents():
     assert problems == ["r.yml: group a, alert x has no expr"]
     _, problems = rule_text_queries("bad.yml", "groups: [unclosed")
     assert len(problems) == 1 and problems[0].startswith("rule file bad.yml") and "\n" not in problems[0]
+
+
+def test_hostile_expressions_are_refused_or_walked_without_recursion():
+    with pytest.raises(ValueError, match="longer than 4,096"):
+        usage("-" * 16_000 + "process_memory_usage_bytes")  # would overflow the Rust parser's stack
+    chain = "a^" * 2000 + "process_memory_usage_bytes"  # ^ is right-associative: the selector is 2,000 deep
+    assert [s.metrics for s in usage(chain).selectors] == [("process_memory_usage_bytes",)]
