@@ -15,6 +15,7 @@ from functools import cache
 import promql_parser as pp
 
 from core.catalog.process_metrics import PROCESS_METRICS, RESOURCE_ATTRIBUTE_COLUMNS
+from core.domain.errors import ValidationError
 from core.domain.user_regex import search
 from core.engine.encoding import prometheus_label_name, prometheus_metric_name
 
@@ -87,7 +88,10 @@ def parse(expr: str) -> pp.Expr:
 def usage(expr: str) -> Usage:
     """Every process-metric selector of ``expr`` and the labels its grouping clauses name."""
     out = Usage()
-    _walk(parse(expr), [], out)
+    try:
+        _walk(parse(expr), [], out)
+    except ValidationError as exc:  # a __name__ regex RE2 refuses
+        raise ValueError(str(exc)) from None
     return out
 
 

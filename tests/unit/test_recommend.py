@@ -44,6 +44,8 @@ def test_name_matchers_and_or_alternatives_select_metrics():
     assert u.selectors[0].metrics == ("process_memory_usage_bytes", "process_memory_utilization_ratio",
                                       "process_memory_virtual_bytes")
     assert usage('{__name__=~"process_memory"}').selectors == []  # anchored: no metric is named that
+    with pytest.raises(ValueError, match="regex"):
+        usage('{__name__=~"(process"}')
 
 
 def test_unparseable_promql_is_one_line():
