@@ -31,6 +31,8 @@ from core.usage.sources import (
     rule_text_queries,
 )
 
+MAX_ROUNDS = 3  # propose → check rounds; each drops the processes of queries the last check demoted
+
 
 def gather(request: Recommend) -> tuple[list[Query], list[str]]:
     """Every query of the request's sources, and one line per problem met reading them."""
@@ -66,9 +68,15 @@ class RecommendService:
         queries, problems = gather(request)
         analysis = rec.analyse(frame, queries)
         base_policy = policy_for(rec_base(), self.configuration) or DEFAULT_POLICY
-        pipeline = rec.propose(frame, analysis, base_policy)
-        result = estimate_pipeline(pipeline, frame, self.configuration, source=request.source)
-        rec.check(analysis, frame, result.evaluation.output_series(-1))
+        # Propose, estimate, check; when the check demotes a query, propose again without the
+        # processes only it needed (fewer series) and check every kept query on that pipeline.
+        # The verdicts always describe the last pipeline: the check runs on each one proposed.
+        for _ in range(MAX_ROUNDS):
+            pipeline = rec.propose(frame, analysis, base_policy)
+            result = estimate_pipeline(pipeline, frame, self.configuration, source=request.source)
+            if not rec.check(analysis, frame, result.evaluation.output_series(-1)):
+                break
+            rec.keep_only_kept(analysis)
         counts = {s: sum(v.status == s for v in analysis.verdicts) for s in (rec.KEPT, rec.NOT_KEPT, rec.IGNORED, rec.ERROR)}
         report = result.report
         return _json_safe({

@@ -46,6 +46,7 @@ class Verdict:
     reason: str = ""
     processes: int = 0  # processes (last scrape) its matchers select
     selectors: list[Selector] = field(default_factory=list)
+    rows: np.ndarray | None = None  # snapshot rows its process matchers select
 
     def to_dict(self) -> dict[str, Any]:
         return {"origin": self.query.origin, "expr": self.query.written, "evaluated": self.query.expr,
@@ -99,6 +100,7 @@ def analyse(snapshot: pd.DataFrame, queries: Sequence[Query]) -> Analysis:
             mine |= rows_matching(labels, n, narrowing)
         if verdict.status != ERROR:
             referenced |= mine
+            verdict.rows = mine
             verdict.processes = int((mine & last).sum())
             if verdict.status == KEPT:
                 verdict.reason = _kept_reason(u.selectors, verdict.processes)
@@ -212,9 +214,20 @@ def _prom_name(otel: str) -> str:
     return prometheus_metric_name(meta.name, meta.unit, meta.is_monotonic_sum, is_gauge=meta.kind == "gauge")
 
 
-def check(analysis: Analysis, snapshot: pd.DataFrame, candidate: pd.DataFrame) -> None:
+def keep_only_kept(analysis: Analysis) -> None:
+    """Reference only the processes of queries still kept: a query the check demoted gains
+    nothing from its processes staying individual."""
+    referenced = np.zeros_like(analysis.referenced)
+    for v in analysis.verdicts:
+        if v.status == KEPT and v.rows is not None:
+            referenced |= v.rows
+    analysis.referenced = referenced
+
+
+def check(analysis: Analysis, snapshot: pd.DataFrame, candidate: pd.DataFrame) -> int:
     """Demote to NOT_KEPT any query whose selectors would read a rolled-up series, or miss a
-    referenced process, in the candidate's output (its last scrape)."""
+    referenced process, in the candidate's output (its last scrape). Returns how many."""
+    demoted = 0
     labels, names = series_labels(candidate)
     n = len(candidate)
     pid_col = "process.pid"
@@ -240,6 +253,7 @@ def check(analysis: Analysis, snapshot: pd.DataFrame, candidate: pd.DataFrame) -
                 v.status = NOT_KEPT
                 v.reason = (f"{sel.text} also selects rolled-up series (e.g. executable {group} on {row['host_name']}): "
                             "a rollup's labels are empty, and its matchers accept that")
+                demoted += 1
                 break
             narrowing = [m for m in sel.matchers if m.label in PROCESS_LABELS or m.label == HOST_LABEL]
             wanted = rows_matching(snap_labels, len(snapshot), narrowing) & last
@@ -247,4 +261,6 @@ def check(analysis: Analysis, snapshot: pd.DataFrame, candidate: pd.DataFrame) -
             if missing:
                 v.status = NOT_KEPT
                 v.reason = f"{sel.text}: process {missing[0][1]} on {missing[0][0]} is not kept individually"
+                demoted += 1
                 break
+    return demoted

@@ -29,6 +29,7 @@ import pytest
 
 from core.catalog.templates import get_template
 from core.domain.pipeline import Pipeline
+from core.domain.user_regex import search
 from core.engine.encoding import render_prometheus_text
 from core.engine.estimate import estimate
 from core.engine.exposition_parse import parse_exposition
@@ -113,6 +114,9 @@ def test_every_kept_query_answers_the_same_on_candidate_as_on_baseline(memory_se
     assert statuses["alert ExporterDown"] == "ignored"
     assert any(s == "error" for s in statuses.values())  # the dashboard's unclosed parenthesis
     assert report["estimate"]["series_out"] < report["estimate"]["series_in"]
+    # the users' shells were referenced only by the demoted owner!="root" query: they are rolled up
+    for rule in report["processes"]["keep_rules"]:
+        assert not search(rule["pattern"], "bash" if rule["match"] == "executable_name" else "-bash"), rule
 
     start = int(time.time()) - 1800
     at = start + 15 * 3
