@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from core.catalog.frame import ResourceFrame
+from core.catalog.templates import get_template
 from core.domain.accounts import Actor
 from core.domain.critical import DEFAULT_POLICY
 from core.engine.snapshot import load_snapshot
@@ -67,7 +68,8 @@ class RecommendService:
         frame = snapshot.df if isinstance(snapshot, ResourceFrame) else snapshot
         queries, problems = gather(request)
         analysis = rec.analyse(frame, queries)
-        base_policy = policy_for(rec_base(), self.configuration) or DEFAULT_POLICY
+        # the policy an estimate of the base template would use: the default saved in Settings, else built-in
+        base_policy = policy_for(get_template(rec.BASE_TEMPLATE), self.configuration) or DEFAULT_POLICY
         # Propose, estimate, check; when the check demotes a query, propose again without the
         # processes only it needed (fewer series) and check every kept query on that pipeline.
         # The verdicts always describe the last pipeline: the check runs on each one proposed.
@@ -90,13 +92,6 @@ class RecommendService:
             "labels": analysis.labels,
             "problems": problems,
         })
-
-
-def rec_base() -> Any:
-    """The pipeline whose policy the recommendation starts from (the Settings default applies)."""
-    from core.catalog.templates import get_template
-
-    return get_template(rec.BASE_TEMPLATE)
 
 
 def _json_safe(value: Any) -> Any:

@@ -138,8 +138,14 @@ def _selectors(node: pp.VectorSelector, above: list[object]) -> list[Selector]:
             else:
                 matchers.append(Matcher(m.name, op, m.value))
         if picked:
-            out.append(Selector(tuple(sorted(picked)), tuple(dict.fromkeys(matchers)), summed, str(node)))
+            out.append(Selector(tuple(sorted(picked)), tuple(dict.fromkeys(matchers)), summed, _text(node)))
     return out
+
+
+def _text(node: pp.VectorSelector) -> str:
+    """The selector as shown in reasons (``name`` rather than ``name{}``)."""
+    text = str(node)
+    return text[:-2] if text.endswith("{}") else text
 
 
 def _op(op: object) -> str:
