@@ -22,18 +22,17 @@ def _form() -> None:
                                  key="rec.rules")
         dashboards = st.file_uploader("Grafana dashboards (JSON)", type=["json"], accept_multiple_files=True,
                                       key="rec.dashboards")
-        url = st.text_input("Prometheus URL (its rules API is read)", key="rec.prometheus",
-                            placeholder="http://prometheus:9090")
+        prom = st.checkbox("Also read the rules of the Prometheus configured in Settings", key="rec.prometheus")
         go = st.form_submit_button("Recommend", type="primary")
     if not go:
         return
-    if snapshot is None or not (rules or dashboards or url.strip()):
-        st.error("Upload a snapshot and at least one rule file or dashboard, or give a Prometheus URL.")
+    if snapshot is None or not (rules or dashboards or prom):
+        st.error("Upload a snapshot and at least one rule file or dashboard, or read the Prometheus in Settings.")
         return
     with st.spinner("Reading the queries and estimating the pipeline…"):
         st.session_state[REPORT] = backend.recommend(
             snapshot.getvalue(), [(f.name, f.getvalue()) for f in rules or []],
-            [(f.name, f.getvalue()) for f in dashboards or []], url)
+            [(f.name, f.getvalue()) for f in dashboards or []], prom)
 
 
 def _report(r: dict[str, Any]) -> None:

@@ -145,7 +145,7 @@ def completed_experiments(limit: int = 100) -> list[Experiment]:
 
 # ---- recommendations from usage ------------------------------------------------------------
 def recommend(snapshot: bytes, rule_files: list[tuple[str, bytes]], dashboards: list[tuple[str, bytes]],
-              prometheus_url: str | None) -> dict[str, Any]:
+              settings_prometheus: bool) -> dict[str, Any]:
     """``phoenix recommend`` on uploaded files (docs/recommend.md)."""
     from core.services.requests import Recommend, UsageFile
 
@@ -153,5 +153,5 @@ def recommend(snapshot: bytes, rule_files: list[tuple[str, bytes]], dashboards: 
         return [UsageFile(name=n, text=raw.decode("utf-8", errors="replace")) for n, raw in items]
 
     request = Recommend.of(rule_files=files(rule_files), dashboards=files(dashboards),
-                           prometheus_url=(prometheus_url or "").strip() or None)
+                           settings_prometheus=settings_prometheus)
     return services().recommendations.recommend(guard.current_user(), request, snapshot)

@@ -18,6 +18,7 @@ from core.catalog.frame import ResourceFrame
 from core.catalog.templates import get_template
 from core.domain.accounts import Actor
 from core.domain.critical import DEFAULT_POLICY
+from core.domain.errors import ValidationError
 from core.engine.snapshot import load_snapshot
 from core.observability.tracing import traced_service
 from core.services.authz import query
@@ -35,7 +36,13 @@ from core.usage.sources import (
 MAX_ROUNDS = 3  # propose → check rounds; each drops the processes of queries the last check demoted
 
 
-def gather(request: Recommend) -> tuple[list[Query], list[str]]:
+#: Callers on a person's own machine, who may point the recommender at any Prometheus. A server
+#: (REST, gRPC, the web app) fetches only the Prometheus configured in Settings: a viewer must not
+#: make it request URLs of their choosing on its network.
+ANY_URL_SOURCES = frozenset({"cli"})
+
+
+def gather(request: Recommend, settings_url: str | None = None) -> tuple[list[Query], list[str]]:
     """Every query of the request's sources, and one line per problem met reading them."""
     queries: list[Query] = []
     problems = list(request.problems)
@@ -47,8 +54,14 @@ def gather(request: Recommend) -> tuple[list[Query], list[str]]:
         found, more = dashboard_text_queries(f.name, f.text)
         queries += found
         problems += more
-    if request.prometheus_url:
-        found, more = prometheus_rule_queries(request.prometheus_url)
+    urls = [request.prometheus_url] if request.prometheus_url else []
+    if request.settings_prometheus:
+        if settings_url:
+            urls.append(settings_url)
+        else:
+            problems.append("no Prometheus is configured in Settings (PHOENIX_PROMETHEUS_URL): its rules were not read")
+    for url in dict.fromkeys(urls):
+        found, more = prometheus_rule_queries(url)
         queries += found
         problems += more
     return queries, problems
@@ -66,7 +79,11 @@ class RecommendService:
         if isinstance(snapshot, bytes):
             snapshot = load_snapshot(snapshot)
         frame = snapshot.df if isinstance(snapshot, ResourceFrame) else snapshot
-        queries, problems = gather(request)
+        if request.prometheus_url and actor.source not in ANY_URL_SOURCES:
+            raise ValidationError("a Phoenix server reads only the Prometheus configured in Settings: "
+                                  "ask for settings_prometheus instead of a URL")
+        settings_url = self.configuration.prometheus_url() if request.settings_prometheus else None
+        queries, problems = gather(request, settings_url)
         analysis = rec.analyse(frame, queries)
         # the policy an estimate of the base template would use: the default saved in Settings, else built-in
         base_policy = policy_for(get_template(rec.BASE_TEMPLATE), self.configuration) or DEFAULT_POLICY

@@ -137,6 +137,7 @@ class Recommend(Request):
 
     rule_files: list[UsageFile] = []
     dashboards: list[UsageFile] = []
-    prometheus_url: str | None = None
+    prometheus_url: str | None = None  # the CLI's --prometheus URL (refused from a server's callers)
+    settings_prometheus: bool = False  # read the Prometheus configured in Settings (PHOENIX_PROMETHEUS_URL)
     problems: list[str] = []
     source: str = "snapshot"

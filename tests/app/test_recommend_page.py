@@ -21,7 +21,7 @@ def test_recommend_page_renders_the_report_of_uploaded_files(app_env: Path) -> N
     # what the uploads hand the backend (AppTest cannot upload files), through the same door
     report = backend.recommend((DATA / "snapshot.csv").read_bytes(), [("rules.yml", (DATA / "rules.yml").read_bytes())],
                                [("d.json", (DATA / "dashboards" / "processes.json").read_bytes()),
-                                ("junk.json", b"{not json")], None)
+                                ("junk.json", b"{not json")], False)
     at.session_state["rec.report"] = report
     at.run()
     assert not at.exception

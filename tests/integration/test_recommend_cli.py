@@ -82,3 +82,17 @@ def test_an_empty_snapshot_is_one_line(account, capsys, tmp_path):
     out, err = capsys.readouterr()
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_servers_caller_names_no_url_and_settings_without_prometheus_is_a_problem(memory_services):
+    from core.domain.errors import ValidationError
+    from core.services.requests import Recommend
+
+    snapshot = Path(SNAPSHOT).read_bytes()
+    with pytest.raises(ValidationError, match="reads only the Prometheus configured in Settings"):
+        memory_services.recommendations.recommend(viewer(source="api"), Recommend.of(
+            prometheus_url="http://169.254.169.254"), snapshot)
+    report = memory_services.recommendations.recommend(viewer(source="ui"), Recommend.of(settings_prometheus=True),
+                                                        snapshot)
+    assert report["problems"] == ["no Prometheus is configured in Settings (PHOENIX_PROMETHEUS_URL): "
+                                  "its rules were not read"]

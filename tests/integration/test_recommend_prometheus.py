@@ -36,7 +36,7 @@ from core.engine.exposition_parse import parse_exposition
 from core.engine.snapshot import load_snapshot
 from core.services.requests import Recommend, UsageFile
 from core.usage.sources import read_dashboard_dir
-from tests.actors import viewer
+from tests.actors import admin, viewer
 from tests.integration.prometheus_harness import RealPrometheus
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "recommend"
@@ -135,9 +135,14 @@ def test_every_kept_query_answers_the_same_on_candidate_as_on_baseline(memory_se
         inner = _sides(lost["evaluated"])[-1]
         assert not _same(_query(base, inner, at), _query(cand, inner, at))
 
-        # --prometheus: the same rules, read from the rules API of the candidate's Prometheus
+        # --prometheus: the same rules, read from the rules API of the candidate's Prometheus; a
+        # server's caller may only name the Prometheus configured in Settings
+        rule_status = {k: v for k, v in statuses.items() if k.startswith(("alert ", "record "))}
         over_api = memory_services.recommendations.recommend(
             viewer(), Recommend.of(prometheus_url=cand.url), snapshot)
         assert over_api["problems"] == []
-        api_status = {q["origin"].rsplit(", ", 1)[-1]: q["status"] for q in over_api["queries"]}
-        assert api_status == {k: v for k, v in statuses.items() if k.startswith(("alert ", "record "))}
+        assert {q["origin"].rsplit(", ", 1)[-1]: q["status"] for q in over_api["queries"]} == rule_status
+        memory_services.configuration.set_prometheus_url(cand.url, admin())
+        from_settings = memory_services.recommendations.recommend(
+            viewer(source="api"), Recommend.of(settings_prometheus=True), snapshot)
+        assert {q["origin"].rsplit(", ", 1)[-1]: q["status"] for q in from_settings["queries"]} == rule_status

@@ -123,12 +123,12 @@ def recommend_pipeline(actor: ActorDep, svc: ServicesDep,
                        rules: Annotated[list[UploadFile] | None, File(description="Prometheus rule files (YAML)")] = None,
                        dashboards: Annotated[list[UploadFile] | None,
                                              File(description="Grafana dashboards (JSON)")] = None,
-                       prometheus: Annotated[str | None, Form(max_length=2048,
-                                                              description="read this Prometheus' rules API")] = None,
+                       prometheus: Annotated[bool, Form(description="also read the rules API of the Prometheus "
+                                                                    "configured in Settings")] = False,
                        ) -> RecommendOut:
     """What ``phoenix recommend --json`` answers: the recommended pipeline, its estimate, and every
     query with whether the pipeline keeps it working (docs/recommend.md)."""
-    request = Recommend.of(rule_files=_files(rules), dashboards=_files(dashboards), prometheus_url=prometheus or None,
+    request = Recommend.of(rule_files=_files(rules), dashboards=_files(dashboards), settings_prometheus=prometheus,
                            source=(snapshot.filename or "snapshot")[:200])
     return RecommendOut.of(svc.recommendations.recommend(actor, request, snapshot.file.read()))
 
