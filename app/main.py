@@ -28,6 +28,7 @@ PAGES = [
     ("wizard.py", "New Experiment", ":material/science:", False),
     ("experiment.py", "Experiments", ":material/monitoring:", False),
     ("cost_explorer.py", "Cost Explorer", ":material/payments:", False),
+    ("recommend.py", "Recommend", ":material/recommend:", False),
     ("settings.py", "Settings", ":material/settings:", False),
 ]
 

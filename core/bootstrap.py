@@ -37,6 +37,7 @@ from core.services.learning import LearningService
 from core.services.metrics import install as install_database_metrics
 from core.services.pipelines import PipelineService
 from core.services.promotion import PromotionService
+from core.services.recommend import RecommendService
 from core.services.reports import ReportService
 from core.services.requests import RetrainPipeline
 from core.services.secret import server_secret
@@ -112,6 +113,11 @@ class Services:
     cache: Cache  # Redis when PHOENIX_REDIS_URL is set (falls back in-process), else in-process
     estimates: Estimates  # estimate reports through the cache
     scheduler: Scheduler | None = None
+
+    @property
+    def recommendations(self) -> RecommendService:
+        """Recommendations from usage (stateless: built on the settings service in use)."""
+        return RecommendService(self.configuration)
 
     @property
     def dry_run(self) -> bool:

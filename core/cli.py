@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "core.commands.snapshot",
     "core.commands.fleet",
     "core.commands.estimate",
+    "core.commands.recommend",
     "core.commands.bench",
     "core.commands.collector",
     "core.commands.otelcol",

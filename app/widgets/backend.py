@@ -141,3 +141,17 @@ def db_probe() -> Any:
 def completed_experiments(limit: int = 100) -> list[Experiment]:
     """The newest completed experiments with their results, in one query."""
     return services().experiments.completed(guard.current_user(), limit=limit)
+
+
+# ---- recommendations from usage ------------------------------------------------------------
+def recommend(snapshot: bytes, rule_files: list[tuple[str, bytes]], dashboards: list[tuple[str, bytes]],
+              settings_prometheus: bool) -> dict[str, Any]:
+    """``phoenix recommend`` on uploaded files (docs/recommend.md)."""
+    from core.services.requests import Recommend, UsageFile
+
+    def files(items: list[tuple[str, bytes]]) -> list[UsageFile]:
+        return [UsageFile(name=n, text=raw.decode("utf-8", errors="replace")) for n, raw in items]
+
+    request = Recommend.of(rule_files=files(rule_files), dashboards=files(dashboards),
+                           settings_prometheus=settings_prometheus)
+    return services().recommendations.recommend(guard.current_user(), request, snapshot)

@@ -15,7 +15,7 @@ from core.api.correlation import RequestContext
 from core.api.idempotency_redis import idempotency_for
 from core.api.limits import BodyLimit, Metrics, RateLimit, TokenBucket
 from core.api.paging import Cursors
-from core.api.routes.pipelines import ESTIMATE_PATH, SNAPSHOT_MAX_BYTES
+from core.api.routes.pipelines import ESTIMATE_PATH, RECOMMEND_PATH, SNAPSHOT_MAX_BYTES
 from core.api.schemas import Problem
 from core.api.security import Tokens
 from core.bootstrap import Services
@@ -87,7 +87,7 @@ def create_app(services: Services, *, rate_per_s: float = RATE_PER_S, burst: int
                            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
                            expose_headers=["ETag", "Location", "Retry-After"])
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes,
-                       per_path={ESTIMATE_PATH: max(max_body_bytes, SNAPSHOT_MAX_BYTES)})
+                       per_path={path: max(max_body_bytes, SNAPSHOT_MAX_BYTES) for path in (ESTIMATE_PATH, RECOMMEND_PATH)})
     app.add_middleware(RateLimit, per_ip=TokenBucket(rate_per_s, burst), per_token=TokenBucket(rate_per_s, burst),
                        exempt=OPEN_PATHS)
     app.add_middleware(Metrics)

@@ -433,6 +433,22 @@ class EstimateOut(BaseModel):
                    reduction_pct=float(report.get("reduction_pct") or 0.0), report=report)
 
 
+class RecommendOut(BaseModel):
+    """What ``phoenix recommend --json`` prints (docs/recommend.md)."""
+
+    pipeline: dict[str, Any] = Field(description="the recommended pipeline (pipeline JSON)")
+    counts: dict[str, int] = Field(description="queries kept, not kept, ignored (other metrics) and in error")
+    series_in: int
+    series_out: int
+    report: dict[str, Any] = Field(description="the whole report: estimate, queries with reasons, problems")
+
+    @classmethod
+    def of(cls, report: dict[str, Any]) -> RecommendOut:
+        est = report.get("estimate") or {}
+        return cls(pipeline=report["pipeline"], counts=report["counts"], series_in=int(est.get("series_in") or 0),
+                   series_out=int(est.get("series_out") or 0), report=report)
+
+
 # ------------------------------------------------------------------ settings
 
 class SettingOut(BaseModel):

@@ -135,3 +135,23 @@ class RetrainPipeline(Request):
 
     pipeline: str
     scope: str = "default"
+
+
+class UsageFile(Request):
+    """One uploaded or read file: its name (shown in messages) and its content."""
+
+    name: str = pydantic.Field(min_length=1, max_length=512)
+    text: str = pydantic.Field(max_length=16 * 1024 * 1024)
+
+
+class Recommend(Request):
+    """``phoenix recommend``: Prometheus rule files, Grafana dashboards (JSON) and, optionally,
+    a Prometheus whose rules API to read. ``problems`` carries what the entry point could not
+    read (a junk file in a dashboard directory), so one report lists every problem."""
+
+    rule_files: list[UsageFile] = []
+    dashboards: list[UsageFile] = []
+    prometheus_url: str | None = None  # the CLI's --prometheus URL (refused from a server's callers)
+    settings_prometheus: bool = False  # read the Prometheus configured in Settings (PHOENIX_PROMETHEUS_URL)
+    problems: list[str] = []
+    source: str = "snapshot"

@@ -28,7 +28,7 @@ from tests.integration.test_hostile_databases import (
 )
 
 PAGES = ("overview.py", "builder.py", "catalogue.py", "wizard.py", "experiment.py", "cost_explorer.py",
-         "settings.py")
+         "settings.py", "recommend.py")
 #: Pages that read the database on their first render, so they must say what is wrong.
 READS_DATABASE = {"overview.py", "catalogue.py", "experiment.py"}
 

@@ -198,6 +198,9 @@ CALLS: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("POST", "/api/v1/pipelines/estimate"): lambda w, c: Call(
         "/api/v1/pipelines/estimate", data={"pipeline": "process-topk-v1"},
         files={"snapshot": ("fleet.csv", w.snapshot, "text/csv")}),
+    ("POST", "/api/v1/pipelines/recommend"): lambda w, c: Call(
+        "/api/v1/pipelines/recommend", files={"snapshot": ("fleet.csv", w.snapshot, "text/csv"), "rules": (
+            "r.yml", b"groups: [{name: g, rules: [{alert: A, expr: 'process_memory_usage_bytes > 1'}]}]", "text/yaml")}),
     ("GET", "/api/v1/templates"): lambda w, c: Call("/api/v1/templates"),
     ("GET", "/api/v1/templates/{name}"): lambda w, c: Call("/api/v1/templates/process-topk-v1"),
     ("POST", "/api/v1/shares"): lambda w, c: Call("/api/v1/shares", json={"kind": "experiment",

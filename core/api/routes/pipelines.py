@@ -17,6 +17,7 @@ from core.api.schemas import (
     PipelineOut,
     PipelineVersionIn,
     PipelineVersionOut,
+    RecommendOut,
     Rendered,
     SavedVersionOut,
     Validation,
@@ -25,7 +26,7 @@ from core.api.schemas import (
 from core.api.security import ActorDep
 from core.domain.errors import ValidationError
 from core.domain.pipeline import Pipeline
-from core.services.requests import EstimatePipeline, SavePipelineVersion
+from core.services.requests import EstimatePipeline, Recommend, SavePipelineVersion, UsageFile
 
 router = APIRouter(tags=["pipelines"])
 
@@ -34,6 +35,7 @@ VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 #: The largest snapshot ``POST /pipelines/estimate`` takes (the only route above the 1 MiB body limit).
 SNAPSHOT_MAX_BYTES = 20 * 1024 * 1024
 ESTIMATE_PATH = "/api/v1/pipelines/estimate"
+RECOMMEND_PATH = "/api/v1/pipelines/recommend"  # a snapshot too, with rule files and dashboards
 _YAML = {200: {"description": "the collector configuration", "content": {"application/yaml": {"schema": {
     "type": "string"}}}}}
 
@@ -113,6 +115,27 @@ def estimate_pipeline(actor: ActorDep, svc: ServicesDep,
     request = EstimatePipeline.of(pipeline=pipeline, graph=_json(graph, "graph"),
                                   source=(snapshot.filename or "snapshot")[:200])
     return EstimateOut.of(svc.pipelines.estimate(actor, request, snapshot.file.read()))
+
+
+@router.post("/pipelines/recommend", response_model=RecommendOut, **needs("pipeline.read", 400, body=True))
+def recommend_pipeline(actor: ActorDep, svc: ServicesDep,
+                       snapshot: Annotated[UploadFile, File(description="a process snapshot CSV (at most 20 MiB)")],
+                       rules: Annotated[list[UploadFile] | None, File(description="Prometheus rule files (YAML)")] = None,
+                       dashboards: Annotated[list[UploadFile] | None,
+                                             File(description="Grafana dashboards (JSON)")] = None,
+                       prometheus: Annotated[bool, Form(description="also read the rules API of the Prometheus "
+                                                                    "configured in Settings")] = False,
+                       ) -> RecommendOut:
+    """What ``phoenix recommend --json`` answers: the recommended pipeline, its estimate, and every
+    query with whether the pipeline keeps it working (docs/recommend.md)."""
+    request = Recommend.of(rule_files=_files(rules), dashboards=_files(dashboards), settings_prometheus=prometheus,
+                           source=(snapshot.filename or "snapshot")[:200])
+    return RecommendOut.of(svc.recommendations.recommend(actor, request, snapshot.file.read()))
+
+
+def _files(uploads: list[UploadFile] | None) -> list[UsageFile]:
+    return [UsageFile(name=(u.filename or f"upload-{i + 1}")[:200], text=u.file.read().decode("utf-8", errors="replace"))
+            for i, u in enumerate(uploads or [])]
 
 
 def _json(text: str | None, what: str) -> Any:
