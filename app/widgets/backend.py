@@ -141,3 +141,11 @@ def db_probe() -> Any:
 def completed_experiments(limit: int = 100) -> list[Experiment]:
     """The newest completed experiments with their results, in one query."""
     return services().experiments.completed(guard.current_user(), limit=limit)
+
+
+def closed_loop(experiment_id: str) -> list[Any]:
+    """Adaptive's closed-loop rows of an experiment (core.domain.budget.HostBudget), oldest first."""
+    try:
+        return services().experiments.closed_loop(guard.current_user(), experiment_id)
+    except PhoenixError:
+        return []
