@@ -174,7 +174,7 @@ def test_adaptive_summary_shows_achieved_vs_budget_per_host(capsys, snapshot_csv
     assert code == 0 and "achieved vs budget" in text
     lines = [line.split() for line in text.splitlines() if line.startswith("  adaptive ")]
     assert len(lines) == len(hosts) == 6
-    for node, host, base, budget, achieved, dev in lines:
+    for _node, host, base, budget, achieved, dev in lines:
         h = hosts[host]
         assert float(base.replace(",", "")) == h["baseline_series"] > 0
         assert abs(float(budget.replace(",", "")) - h["budget"]) <= 0.5
