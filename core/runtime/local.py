@@ -561,6 +561,11 @@ class LocalDeployer:
         from core.runtime.loadsim import cleanup_leftovers
 
         cleanup_leftovers(Path(self.data_dir) / f"loadsim-{experiment.id}.json", force=True)
+        from core.runtime.closed_loop import next_config_path, request_path
+
+        for variant in ("baseline", "candidate"):  # a closed-loop restart asked for too late
+            request_path(Path(self.data_dir), experiment.id, variant).unlink(missing_ok=True)
+            next_config_path(Path(self.data_dir), experiment.id, variant).unlink(missing_ok=True)
         with self.uow_factory() as uow:
             for p in uow.processes.list(owner_ref=experiment.id):
                 if p.status == "running":

@@ -102,6 +102,7 @@ def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_p
     assert len(by["candidate"]) >= 3
     assert all(c.series <= b.series for b, c in zip(by["baseline"], by["candidate"], strict=True))
     assert not any(is_collector_of(p.pid, exp.id) for p in procs)
+    assert not list(tmp_path.glob("*.restart.json")) and not list(tmp_path.glob("*.next.yaml"))
 
 
 def _get(db, eid) -> Experiment:
