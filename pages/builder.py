@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, canvas, figures, pipeline_tools
+from app.widgets import backend, budget, canvas, figures, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.params import render_param_form
 from app.widgets.share import builder_query, copy_link, links_section
@@ -216,6 +216,7 @@ def show_estimate(report: dict) -> None:
     if learned:
         st.caption("Why intelligent keeps these processes")
         st.dataframe(learned, hide_index=True, width="stretch")
+    budget.estimate_budget(report)
     tc = report.get("top_contributors") or {}
     if tc:
         st.plotly_chart(figures.contributors_bars(tc.get("before", []), tc.get("after", [])),

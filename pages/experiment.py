@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, figures
+from app.widgets import backend, budget, figures
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
@@ -154,6 +154,7 @@ def render() -> None:
         st.dataframe(ex.timeline(exp), hide_index=True, width="stretch")
     st.subheader("Measurements")
     st.fragment(run_every=None if exp.is_terminal else LIVE_REFRESH_S)(_live)(exp.id, exp.timing.interval_s)
+    budget.experiment_budget(backend.closed_loop(exp.id))
     if exp.result:
         _analysis(exp.result)
     _actions(exp)

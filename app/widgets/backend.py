@@ -155,3 +155,11 @@ def recommend(snapshot: bytes, rule_files: list[tuple[str, bytes]], dashboards: 
     request = Recommend.of(rule_files=files(rule_files), dashboards=files(dashboards),
                            settings_prometheus=settings_prometheus)
     return services().recommendations.recommend(guard.current_user(), request, snapshot)
+
+
+def closed_loop(experiment_id: str) -> list[Any]:
+    """Adaptive's closed-loop rows of an experiment (core.domain.budget.HostBudget), oldest first."""
+    try:
+        return services().experiments.closed_loop(guard.current_user(), experiment_id)
+    except PhoenixError:
+        return []

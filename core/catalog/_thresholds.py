@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from core.catalog._common import GUARD, attr, component_id
 from core.catalog.base import Emitted
 
@@ -27,6 +29,11 @@ def uses_memory(by: str) -> bool:
     return by in ("memory", "combined")
 
 
+def ottl_float(x: float) -> str:
+    """A float literal OTTL parses: positional, never ``1e-05`` (OTTL's grammar has no exponent)."""
+    return str(np.format_float_positional(float(x), trim="0"))
+
+
 def keep_statements(by: str, cpu_utilization: float, memory_bytes: int) -> list[str]:
     keep = attr("phoenix.keep")
     out = []
@@ -37,7 +44,7 @@ def keep_statements(by: str, cpu_utilization: float, memory_bytes: int) -> list[
     if uses_cpu(by):
         out.append(
             f'set({keep}, "true") where metric.name == "process.cpu.utilization" '
-            f"and value_double >= {float(cpu_utilization)!r}"
+            f"and value_double >= {ottl_float(cpu_utilization)}"
         )
     return out
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.domain.budget import from_estimate, text_table
 from core.domain.errors import ValidationError
 
 SHOWN_HOSTS = 10  # hosts named in the text summary's scrapes line (JSON lists them all)
@@ -118,6 +119,10 @@ def summary(r: dict[str, Any]) -> str:
                if isinstance(got, dict) else got)
         lines.append(f"{k['type']:<12} {node_id}: target K {k['target_k']}, achieved {got}")
     lines += learned_lines(r.get("learned") or {})
+    budget = text_table(from_estimate(r.get("budget")))
+    if budget:
+        lines.append("budget       series per host, achieved vs budget:")
+        lines += [f"  {line}" for line in budget]
     cost = r.get("cost")
     if isinstance(cost, dict):
         lines.append(f"cost         {cost.get('currency', 'USD')} per {cost.get('period', 'month')}, "

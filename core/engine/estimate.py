@@ -329,13 +329,16 @@ def budget_report(result: EvaluationResult, inp_last: pd.DataFrame, out_last: pd
         return out
     achieved = pd.Series(series_per_row(out_last, result.ctx.enabled_metrics).astype(float)).groupby(
         out_last["host_name"].astype(str).to_numpy()).sum()
+    # What process-baseline-v1 would export per host: the base of the relative budget.
+    baseline = pd.Series(series_per_row(inp_last, DEFAULT_METRICS).astype(float)).groupby(
+        inp_last["host_name"].astype(str).to_numpy()).sum()
     for n in nodes:
         p = n.node_type.with_defaults(dict(n.params))
         budgets = host_budgets(inp_last, float(p["budget_ratio"]), int(p["series_budget_per_host"]))
         hosts = {}
         for h, b in budgets.items():
             a = float(achieved.get(h, 0.0))
-            hosts[h] = {"budget": round(float(b), 3), "achieved": a,
+            hosts[h] = {"baseline_series": float(baseline.get(h, 0.0)), "budget": round(float(b), 3), "achieved": a,
                         "deviation_pct": round(100.0 * (a / b - 1.0), 3) if b > 0 else None}
         devs = [abs(v["deviation_pct"]) for v in hosts.values() if v["deviation_pct"] is not None]
         out[n.id] = {"budget_ratio": float(p["budget_ratio"]),

@@ -46,6 +46,8 @@ POOL_SIZE = 3  # intelligent: names with more processes per typical host are poo
 # Thresholds no process can reach: what K = 0 compiles to.
 NEVER_CPU = 1.0e6
 NEVER_MEMORY = 2**62
+# Smallest per-host CPU threshold: below one clock tick over any interval, above an idle 0.
+MIN_CPU = 1.0e-9
 UTIL_COLUMNS = METRICS_BY_NAME["process.cpu.utilization"].columns
 
 
@@ -386,12 +388,14 @@ def _host_thresholds(cand: pd.DataFrame, codes: np.ndarray, by: str, k: np.ndarr
         v = cpu_values(cand)
         ok = ~np.isnan(v)
         t = kth_largest_each(v[ok], codes[ok], share, midpoint=True)
-        out["cpu_utilization"] = [NEVER_CPU if np.isnan(x) else _round_cpu(float(x)) for x in t]
+        # A K-th value of 0 (fewer busy processes than K: idle ones tie at 0) would compile to
+        # ``>= 0`` and admit every process; the floor admits the busy ones only.
+        out["cpu_utilization"] = [NEVER_CPU if np.isnan(x) else max(MIN_CPU, _round_cpu(float(x))) for x in t]
     if by in ("memory", "combined"):
         v = cand["memory_usage"].to_numpy(dtype=np.float64) if "memory_usage" in cand.columns else np.zeros(len(cand))
         ok = ~np.isnan(v)
         t = kth_largest_each(v[ok], codes[ok], share, midpoint=True)
-        out["memory_bytes"] = [NEVER_MEMORY if np.isnan(x) else int(math.floor(x)) for x in t]
+        out["memory_bytes"] = [NEVER_MEMORY if np.isnan(x) else max(1, int(math.floor(x))) for x in t]
     return out
 
 

@@ -56,6 +56,7 @@ from core.domain.experiment import MEASURING_STATES, Experiment
 from core.observability.context import child_env
 from core.observability.logs import json_line
 from core.observability.metrics import COLLECTOR_RESTARTS, COLLECTORS_RUNNING
+from core.runtime.configs import TAP_PORT_NAMES
 from core.runtime.procs import cmdline, is_running, pid_alive, popen_tied, reap
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,6 @@ def otelcol_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-TAP_PORT_NAMES = ("tap_telemetry", "tap_health", "input_metrics", "baseline_otlp", "candidate_otlp",
-                  "baseline_metrics", "candidate_metrics", "baseline_telemetry", "candidate_telemetry",
-                  "baseline_health", "candidate_health")
 
 
 def otelcol_plan(
@@ -139,23 +137,19 @@ def otelcol_plan(
     exporter; the tap: the experiment's input as Prometheus text). Every config passes the
     schema check and, this being the real binary, the collector's own ``validate``.
     """
-    from core.domain.errors import ValidationError
-    from core.otelcol.validate import check_collector_yaml
-    from core.render.tap import TapPorts, render_tap
+    from core.runtime.configs import ports_file, render_otelcol_configs
 
-    tap_ports = TapPorts(**{n: int(ports[n]) for n in TAP_PORT_NAMES})
-    configs = render_tap(experiment_id, pipelines, tap_ports)
+    texts = render_otelcol_configs(experiment_id, pipelines, ports)
     config_dir.mkdir(parents=True, exist_ok=True)
+    # Kept for the closed loop (core.runtime.closed_loop): the measurer re-renders the candidate
+    # with new thresholds and must reproduce every other line, ports included.
+    ports_file(config_dir, experiment_id).write_text(json.dumps({n: int(ports[n]) for n in TAP_PORT_NAMES}))
     plan: dict[str, dict[str, Any]] = {}
-    served = {"tap": tap_ports.input_metrics, "baseline": tap_ports.baseline_metrics,
-              "candidate": tap_ports.candidate_metrics}  # fmt: skip
-    for role, rendered in (("baseline", configs.variants["baseline"]), ("candidate", configs.variants["candidate"]),
-                           ("tap", configs.tap)):  # fmt: skip
-        problems = check_collector_yaml(rendered.text).problems
-        if problems:
-            raise ValidationError([f"{role} collector config: {p}" for p in problems])
+    served = {"tap": ports["input_metrics"], "baseline": ports["baseline_metrics"],
+              "candidate": ports["candidate_metrics"]}  # fmt: skip
+    for role, text in texts.items():
         path = config_dir / f"otelcol-{experiment_id}-{role}.yaml"
-        path.write_text(rendered.text)
+        path.write_text(text)
         plan[role] = {"argv": otelcol_argv(binary, str(path)), "config": str(path), "port": served[role]}
     return plan
 
@@ -206,7 +200,8 @@ def run_collector(
         from core.runtime.scrape_measure import ScrapeMeasurer
 
         emu = ScrapeMeasurer.from_configs(experiment_id, {"baseline": baseline, "candidate": candidate},
-                                          Path(data_dir), interval_s=interval, policy=policy, sink=sink)  # fmt: skip
+                                          Path(data_dir), interval_s=interval, policy=policy, sink=sink,
+                                          on_event=on_event)  # fmt: skip
     else:
         emu = CollectorEmulator(experiment_id, baseline, candidate, interval_s=interval, policy=policy, ports=ports,
                                 sink=sink, on_event=on_event)  # fmt: skip
@@ -425,13 +420,7 @@ class LocalDeployer:
                 if p.status == "running":
                     uow.processes.set_status(p.id, "lost")
             for role, item in plan.items():
-                logf = (Path(self.data_dir) / f"otelcol-{experiment.id}-{role}.log").open("ab")
-                # otelcol's own lines cannot carry Phoenix's ids: this first line of each start does
-                logf.write(json_line("collector", __name__, f"starting the {role} collector: {shlex.join(item['argv'])}"))
-                logf.flush()
-                proc = self._popen(item["argv"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                   env=child_env(otelcol_env()))  # fmt: skip
-                logf.close()
+                proc = self._start_otelcol(experiment.id, role, item["argv"])
                 pids.append(proc.pid)
                 uow.processes.add(experiment.id, role, proc.pid, item["port"])
             # The measuring child (no port): scrapes the three collectors, writes samples.
@@ -446,6 +435,51 @@ class LocalDeployer:
         info["input_url"] = f"http://127.0.0.1:{ports['input_metrics']}/metrics"
         info["measurer_pid"] = measurer.pid
         return info
+
+    def _start_otelcol(self, eid: str, role: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        logf = (Path(self.data_dir) / f"otelcol-{eid}-{role}.log").open("ab")
+        # otelcol's own lines cannot carry Phoenix's ids: this first line of each start does
+        logf.write(json_line("collector", __name__, f"starting the {role} collector: {shlex.join(argv)}"))
+        logf.flush()
+        proc = self._popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=child_env(otelcol_env()))
+        logf.close()
+        return proc
+
+    def _restart_requested(self, experiment: Experiment) -> None:
+        """Restart a variant whose config the closed loop re-rendered (core.runtime.closed_loop).
+
+        Not a crash: audited as ``collector.restarted`` with its reason, and the crash counter
+        (``phoenix_collector_restarts_total``, the crash-loop alert) does not move."""
+        if not self.otelcol_bin:
+            return
+        from core.runtime.closed_loop import take_restart_request
+        from core.runtime.scrape_measure import config_path
+
+        for variant in ("baseline", "candidate"):
+            live = config_path(Path(self.data_dir), experiment.id, variant)
+            request = take_restart_request(Path(self.data_dir), experiment.id, variant, live)
+            if request is None:
+                continue
+            old = [p for p in self._stored(experiment.id) if p.role == variant]
+            for p in old:
+                stop_pid(p.pid, experiment.id)
+            proc = self._start_otelcol(experiment.id, variant, otelcol_argv(str(self.otelcol_bin), str(live)))
+            with self.uow_factory() as uow:
+                port = None
+                for p in old:
+                    uow.processes.set_status(p.id, "stopped")
+                    port = p.port
+                uow.processes.add(experiment.id, variant, proc.pid, port)
+                uow.audit.add("runtime:local", "collector.restarted", experiment.id,
+                              {"variant": variant, "reason": str(request.get("reason", "retune")),
+                               "interval": request.get("interval"), "old_pids": [p.pid for p in old],
+                               "pid": proc.pid})  # fmt: skip
+                uow.commit()
+            with self._lock:
+                pids = self._supervised.setdefault(experiment.id, set())
+                pids.difference_update(p.pid for p in old)
+                pids.add(proc.pid)
+            log.info("restarted the %s collector of %s with its re-tuned config", variant, experiment.id)
 
     @staticmethod
     def _info(pid: int, ports: dict[str, Any]) -> dict[str, Any]:
@@ -479,6 +513,7 @@ class LocalDeployer:
         return True
 
     def healthy(self, experiment: Experiment) -> bool:
+        self._restart_requested(experiment)  # before the liveness check: a planned stop is no crash
         stored = self._stored(experiment.id)
         if stored and all(is_collector_of(p.pid, experiment.id) for p in stored):
             return True
@@ -526,6 +561,11 @@ class LocalDeployer:
         from core.runtime.loadsim import cleanup_leftovers
 
         cleanup_leftovers(Path(self.data_dir) / f"loadsim-{experiment.id}.json", force=True)
+        from core.runtime.closed_loop import next_config_path, request_path
+
+        for variant in ("baseline", "candidate"):  # a closed-loop restart asked for too late
+            request_path(Path(self.data_dir), experiment.id, variant).unlink(missing_ok=True)
+            next_config_path(Path(self.data_dir), experiment.id, variant).unlink(missing_ok=True)
         with self.uow_factory() as uow:
             for p in uow.processes.list(owner_ref=experiment.id):
                 if p.status == "running":

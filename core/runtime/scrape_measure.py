@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,9 @@ from core.domain.errors import TemporaryError
 from core.domain.samples import MeasurementSample
 from core.engine.encoding import metric_meta, prometheus_label_name, prometheus_metric_name
 from core.engine.exposition_parse import ExpositionError, parse_exposition
+
+if TYPE_CHECKING:
+    from core.runtime.closed_loop import ClosedLoop
 
 log = logging.getLogger(__name__)
 PROCESS_METRICS_NAMES = tuple(m.name for m in FRAME_METRICS)
@@ -89,29 +92,27 @@ def series_per_host(text: str, where: str = "endpoint") -> dict[str, float]:
     """Process series a collector exported, per ``host_name`` label (resourcedetection's
     ``host.name``): the closed loop's feedback for adaptive (``core.engine.tuning.tune``'s
     ``achieved``) when the collector is real rather than emulated."""
-    out: dict[str, float] = {}
-    for _, labels in process_series(text, where):
-        host = dict(labels).get("host_name")
-        if host:
-            out[host] = out.get(host, 0.0) + 1.0
-    return out
+    return _per_host(process_series(text, where))
 
 
 @dataclass(frozen=True)
 class Telemetry:
     cpu_seconds: float | None
     rss_bytes: float | None
+    uptime_s: float | None = None
 
 
 def parse_telemetry(text: str, where: str = "telemetry endpoint") -> Telemetry:
     """The collector's own CPU seconds and RSS from its self-telemetry exposition."""
-    cpu = rss = None
+    cpu = rss = uptime = None
     for name, _, value in parse_samples(text, where):
         if name in ("otelcol_process_cpu_seconds_total", "otelcol_process_cpu_seconds"):
             cpu = value if cpu is None else cpu + value
         elif name == "otelcol_process_memory_rss":
             rss = value if rss is None else max(rss, value)
-    return Telemetry(cpu, rss)
+        elif name in ("otelcol_process_uptime_seconds_total", "otelcol_process_uptime_total", "otelcol_process_uptime"):
+            uptime = value
+    return Telemetry(cpu, rss, uptime)
 
 
 def cpu_pct(prev: tuple[float, float] | None, cur: tuple[float, float] | None) -> float | None:
@@ -220,6 +221,10 @@ def coverage(
     }
 
 
+def _int(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
+
+
 def input_snapshot(text: str, where: str = "tap input") -> pd.DataFrame:
     """The tap's input exposition as a one-scrape snapshot frame ``coverage`` reads: one row
     per pid with its identity and a value in each snapshot column the input has a point for."""
@@ -237,10 +242,14 @@ def input_snapshot(text: str, where: str = "tap input") -> pd.DataFrame:
         row = rows.setdefault(int(pid), {
             "pid": int(pid), "executable_name": labels.get("process_executable_name", ""),
             "command_line": labels.get("process_command_line", ""), "owner": labels.get("process_owner", ""),
-            "host_name": labels.get("host_name", "")})
+            "host_name": labels.get("host_name", ""),
+            # what the engine's frame also needs (the closed loop tunes on this input)
+            "parent_pid": _int(labels.get("process_parent_pid")),
+            "executable_path": labels.get("process_executable_path", ""),
+            "command": labels.get("process_command", "")})
         row[hit[1]] = value
-    columns = ["pid", "executable_name", "command_line", "owner", "host_name",
-               *sorted({col for _, col in points.values()})]
+    columns = ["pid", "executable_name", "command_line", "owner", "host_name", "parent_pid", "executable_path",
+               "command", *sorted({col for _, col in points.values()})]
     frame = pd.DataFrame(list(rows.values()), columns=columns)
     frame["timestamp"] = time.time()
     return frame
@@ -373,6 +382,9 @@ class ScrapeMeasurer:
         clock: Callable[[], float] = time.monotonic,
         judge: Callable[..., set[int]] = stable_pids,
         tap: Endpoints | None = None,
+        loop: ClosedLoop | None = None,
+        data_dir: Path | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         from core.engine.hostsnapshot import PsutilReader
 
@@ -398,6 +410,12 @@ class ScrapeMeasurer:
         self.tap_overhead: list[dict[str, float | None]] = []
         self.ticks = 0
         self.skipped = 0
+        # Adaptive's closed loop (core.runtime.closed_loop): needs the tap's input to tune on.
+        self.loop = loop if tap is not None else None
+        self.data_dir = data_dir
+        self.on_event = on_event
+        self.restart_requested_at: float | None = None
+        self._last: tuple[pd.DataFrame, dict[str, list[SeriesKey]]] = (pd.DataFrame(), {})
 
     @classmethod
     def from_configs(cls, experiment_id: str, pipelines: Mapping[str, Any], data_dir: Path,
@@ -418,7 +436,9 @@ class ScrapeMeasurer:
                 kwargs["tap"] = input_endpoint_from_config(yaml.safe_load(tap_path.read_text()) or {}, str(tap_path))
             except (OSError, yaml.YAMLError) as exc:
                 raise ScrapeError(f"cannot read the rendered config {tap_path}: {exc}") from None
-        return cls(experiment_id, pipelines, endpoints, **kwargs)
+        if "tap" in kwargs and "candidate" in pipelines and "loop" not in kwargs:
+            kwargs["loop"] = _closed_loop(experiment_id, pipelines, Path(data_dir), kwargs.get("policy"))
+        return cls(experiment_id, pipelines, endpoints, data_dir=Path(data_dir), **kwargs)
 
     def _facts(self, snapshot: pd.DataFrame) -> dict[str, VariantFacts]:
         """Enabled metrics, export interval and policy of each pipeline (engine, once)."""
@@ -453,6 +473,12 @@ class ScrapeMeasurer:
         return snapshot_this_host(scrapes=1, reader=self.reader)
 
     def tick(self, now: datetime | None = None) -> list[MeasurementSample]:
+        samples = self._measure(now)
+        if samples and self.loop is not None:
+            self._close_loop()
+        return samples
+
+    def _measure(self, now: datetime | None = None) -> list[MeasurementSample]:
         t = now or datetime.now(UTC)
         try:
             if not self.facts or self.tap is None:
@@ -471,7 +497,7 @@ class ScrapeMeasurer:
             log.warning("interval skipped for %s: %s", self.experiment_id, exc)
             return []
         facts = self.facts
-        if self._warming_up(texts):
+        if self._warming_up(texts) or self._restarting(texts):
             return []
         judged: set[int] = set()
         for f in facts.values():
@@ -484,9 +510,72 @@ class ScrapeMeasurer:
             for v, (m, tel, wall, series) in texts.items()
         ]  # fmt: skip
         self.ticks += 1
+        self._last = (snap, {v: series for v, (_, _, _, series) in texts.items()})
         if self.sink:
             self.sink(samples)
         return samples
+
+    # ------------------------------------------------------------ adaptive's closed loop
+
+    def _restarting(self, texts: Mapping[str, tuple[str, str, float, list[SeriesKey]]]) -> bool:
+        """After a restart request: skip intervals until the candidate runs the new config (its
+        uptime is shorter than the time since the request) and has exported a batch with it."""
+        if self.restart_requested_at is None or "candidate" not in texts:
+            return False
+        metrics, telemetry, _, series = texts["candidate"]
+        waited = self.clock() - self.restart_requested_at
+        uptime = parse_telemetry(telemetry, "candidate telemetry").uptime_s
+        if uptime is not None and uptime < waited and series:
+            self.restart_requested_at = None
+            self.states["candidate"].last_cpu = None  # a new process: its CPU counter started again
+            return False
+        if waited > 5 * self.interval_s + 30.0:  # the deployer never restarted it: measure what runs
+            log.warning("the candidate of %s was not restarted %.0fs after the closed loop asked; measuring it "
+                        "as it is", self.experiment_id, waited)
+            self.restart_requested_at = None
+            return False
+        log.info("interval skipped for %s: the candidate restarts with re-tuned thresholds", self.experiment_id)
+        return True
+
+    def _close_loop(self) -> None:
+        """Re-tune the candidate from this interval's input and output; ask for a restart on change."""
+        import psutil
+
+        from core.domain.errors import PhoenixError
+        from core.otelcol.validate import check_collector_yaml
+        from core.runtime.closed_loop import request_restart
+
+        assert self.loop is not None
+        snap, series = self._last
+        achieved, baseline = _per_host(series.get("candidate", [])), _per_host(series.get("baseline", []))
+        if len(snap):
+            # The tap's prometheus/input keeps a process's series for its metric_expiration
+            # (5 min) after it exits; the loop sizes K on the processes that still run (this host).
+            alive = {int(p) for p in snap["pid"].tolist() if psutil.pid_exists(int(p))}
+            snap = snap[snap["pid"].isin(alive)]
+        seen = set(achieved) | set(baseline)
+        if len(seen) == 1 and "host_name" in snap.columns:
+            # The tap runs no resourcedetection (the variants do, on this same host): its input
+            # has no host name, so it gets the one both variants' outputs carry.
+            snap = snap.assign(host_name=snap["host_name"].replace("", next(iter(seen))))
+        running = self.loop.running
+        try:
+            step = self.loop.step(snap, achieved, baseline)
+        except PhoenixError as exc:  # bad input this interval: keep what runs, try again next one
+            log.warning("closed loop of %s skipped an interval: %s", self.experiment_id, exc)
+            return
+        details = step.details("candidate")
+        if step.restart and step.config is not None:
+            problems = check_collector_yaml(step.config).problems
+            if problems:  # never restart onto a config the collector refuses
+                self.loop.running = running
+                details.update(restart=False, error="; ".join(problems)[:500])
+            elif self.data_dir is not None:
+                request_restart(self.data_dir, self.experiment_id, "candidate", step.config,
+                                {"reason": "retune", "interval": step.interval})
+                self.restart_requested_at = self.clock()
+        if self.on_event:
+            self.on_event("retune", details)
 
     def _warming_up(self, texts: Mapping[str, tuple[str, str, float, list[SeriesKey]]]) -> bool:
         """With a tap: no sample until every variant has exported its first batch.
@@ -528,3 +617,41 @@ class ScrapeMeasurer:
         self.tap_overhead.append({"cpu_pct": cpu_pct(self.tap_cpu, cur),
                                   "rss_mb": None if tel.rss_bytes is None else round(tel.rss_bytes / 1048576, 3)})
         self.tap_cpu = cur
+
+
+def _per_host(series: Iterable[SeriesKey]) -> dict[str, float]:
+    """Series per ``host_name`` label (resourcedetection's ``host.name``)."""
+    out: dict[str, float] = {}
+    for _, labels in series:
+        host = dict(labels).get("host_name")
+        if host:
+            out[host] = out.get(host, 0.0) + 1.0
+    return out
+
+
+def _closed_loop(experiment_id: str, pipelines: Mapping[str, Any], data_dir: Path,
+                 policy: CriticalPolicy | None) -> ClosedLoop | None:
+    """The candidate's closed loop when it has a series budget (adaptive) and its ports are known."""
+    import copy
+    import json
+
+    from core.runtime.closed_loop import ClosedLoop, budget_nodes
+    from core.runtime.configs import ports_file, render_otelcol_configs
+
+    candidate = pipelines["candidate"]
+    path = ports_file(data_dir, experiment_id)
+    if not budget_nodes(candidate) or not path.is_file():
+        return None
+    try:
+        ports = {k: int(v) for k, v in json.loads(path.read_text()).items()}
+        running = config_path(data_dir, experiment_id, "candidate").read_text()
+    except (OSError, ValueError, AttributeError) as exc:
+        log.warning("no closed loop for %s: %s", experiment_id, exc)
+        return None
+
+    def render(p: Any) -> str:
+        both = {"baseline": pipelines["baseline"], "candidate": p}
+        return render_otelcol_configs(experiment_id, both, ports, ("candidate",), check=False)["candidate"]
+
+    return ClosedLoop(copy.deepcopy(candidate), render, policy=policy, source=f"experiment {experiment_id}",
+                      running=running)

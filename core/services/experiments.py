@@ -16,6 +16,7 @@ from typing import Any
 from core.cache.memory import MemoryCache
 from core.catalog.templates import TEMPLATE_NAMES, is_template
 from core.domain.accounts import Actor
+from core.domain.budget import HostBudget, from_retunes
 from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
@@ -282,6 +283,15 @@ class ExperimentService:
     def audit(self, actor: Actor, experiment_id: str, limit: int = 200) -> list[AuditEntry]:
         with self.uow_factory() as uow:
             return uow.audit.list(subject=experiment_id, limit=limit)
+
+    @query("experiment.read")
+    def closed_loop(self, actor: Actor, experiment_id: str, limit: int = 2000) -> list[HostBudget]:
+        """Adaptive's closed loop, interval by interval (oldest first): per host the baseline
+        series, budget, achieved and deviation % recorded with each re-tune."""
+        with self.uow_factory() as uow:
+            entries = uow.audit.list(subject=experiment_id, limit=limit)
+        records = [e.details for e in reversed(entries) if e.action == "experiment.retune" and e.details]
+        return from_retunes(records)
 
     @query("experiment.read")
     def events_since(self, actor: Actor, experiment_id: str, cursor: Cursor | None = None) -> LiveBatch:

@@ -185,3 +185,20 @@ def test_live_panel_redraws_from_the_event_log_news(svc: Services) -> None:
     at.run()
     assert points() == 3
     assert at.session_state[f"exp.live.{exp.id}"]["cursor"].sample_id > 0
+
+
+def test_adaptive_closed_loop_shows_achieved_vs_budget_per_host(svc: Services) -> None:
+    exp_id = _completed(svc)
+    with svc.uow() as uow:  # what the real closed loop records each interval
+        for interval, achieved in ((1, 84.0), (2, 280.0)):
+            uow.audit.add(f"collector:{exp_id}", "experiment.retune", exp_id, {
+                "variant": "candidate", "interval": interval, "restart": interval == 1,
+                "nodes": {"adaptive": {"vm": {"baseline_series": 1237.0, "budget": 267.25, "achieved": achieved,
+                                              "deviation_pct": round(100 * (achieved / 267.25 - 1), 3), "k": 35}}}})
+        uow.commit()
+    at = _app(exp_id).run()
+    assert not at.exception
+    assert any(s.value == "Series budget per host" for s in at.subheader)
+    now = at.dataframe[[i for i, d in enumerate(at.dataframe) if "deviation" in d.value.columns][0]].value
+    assert now.to_dict("records") == [{"node": "adaptive", "host": "vm", "baseline series": "1,237",
+                                       "budget": "267", "achieved": "280", "deviation": "+4.8%"}]

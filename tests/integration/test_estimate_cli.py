@@ -163,3 +163,20 @@ def test_text_report_prices_each_card_before_and_after(capsys, snapshot_csv):
     assert any(line.lstrip().startswith("Grafana Cloud") for line in card_lines)
     assert all("saves $" in line or "[" in line for line in card_lines) and len(card_lines) >= 4
     assert "{" not in out  # no raw dicts in the human-readable report
+
+
+def test_adaptive_summary_shows_achieved_vs_budget_per_host(capsys, snapshot_csv):
+    code, out, _ = run_cli(capsys, "estimate", "--pipeline", "process-adaptive-v1", "--snapshot", str(snapshot_csv),
+                           "--json")
+    assert code == 0
+    hosts = json.loads(out)["budget"]["adaptive"]["hosts"]
+    code, text, _ = run_cli(capsys, "estimate", "--pipeline", "process-adaptive-v1", "--snapshot", str(snapshot_csv))
+    assert code == 0 and "achieved vs budget" in text
+    lines = [line.split() for line in text.splitlines() if line.startswith("  adaptive ")]
+    assert len(lines) == len(hosts) == 6
+    for _node, host, base, budget, achieved, dev in lines:
+        h = hosts[host]
+        assert float(base.replace(",", "")) == h["baseline_series"] > 0
+        assert abs(float(budget.replace(",", "")) - h["budget"]) <= 0.5
+        assert float(achieved.replace(",", "")) == h["achieved"] <= h["baseline_series"]
+        assert dev == f"{h['deviation_pct']:+.1f}%"

@@ -233,3 +233,51 @@ def test_the_fast_parser_reads_what_prometheus_client_reads(samples):
     text = "\n".join(lines) + "\n"
     lib = [(s.name, dict(s.labels), float(s.value)) for f in text_string_to_metric_families(text) for s in f.samples]
     assert parse_samples(text) == lib
+
+
+def test_closed_loop_asks_for_a_restart_and_skips_intervals_until_the_candidate_runs_it(tmp_path, monkeypatch):
+    """Adaptive candidate: the loop re-tunes on the tap's input, writes the restart request, and
+    no sample pair is written until the candidate (younger than the request) exported again."""
+    import psutil
+
+    from core.runtime.closed_loop import ClosedLoop, next_config_path, request_path
+    from core.runtime.configs import TAP_PORT_NAMES, render_otelcol_configs
+
+    monkeypatch.setattr(psutil, "pid_exists", lambda pid: True)  # the input's pids are this host's
+    s = series_frame()
+    up = "otelcol_process_uptime_seconds_total{a=\"b\"} {up}\n"
+    served = {"http://t/metrics": text_of(s), "http://t/tel": tel(2.0), "http://b/metrics": text_of(s),
+              "http://c/metrics": text_of(s), "http://b/tel": tel(1.0),
+              "http://c/tel": tel(0.5) + up.replace("{up}", "100")}  # fmt: skip
+    now = [0.0]
+    candidate = load_pipeline("process-adaptive-v1")
+    candidate.node("adaptive").params["by"] = "memory"
+    events = []
+    ports = {n: 20000 + i for i, n in enumerate(TAP_PORT_NAMES)}
+    baseline = load_pipeline("process-baseline-v1")
+
+    def render(p):  # the candidate's real config (the measurer checks it before asking for a restart)
+        return render_otelcol_configs("e1", {"baseline": baseline, "candidate": p}, ports, ("candidate",),
+                                      check=False)["candidate"]
+
+    loop = ClosedLoop(candidate, render, num_cpus=1, running=render(candidate))
+    m = ScrapeMeasurer("e1", {"baseline": load_pipeline("process-baseline-v1"), "candidate": candidate},
+                       {"baseline": Endpoints("http://b/metrics", "http://b/tel"),
+                        "candidate": Endpoints("http://c/metrics", "http://c/tel")},
+                       interval_s=5, policy=POLICY, reader=StaticReader([ROWS]), fetch=served.__getitem__,
+                       clock=lambda: now[0], tap=Endpoints("http://t/metrics", "http://t/tel"), loop=loop,
+                       data_dir=tmp_path, on_event=lambda kind, d: events.append((kind, d)))  # fmt: skip
+    m.start_servers()
+    assert len(m.tick(T)) == 2
+    assert events[-1][0] == "retune" and events[-1][1]["restart"] is True
+    row = events[-1][1]["nodes"]["adaptive"]["test-host"]
+    assert row["achieved"] == row["baseline_series"] == 70.0 and row["budget"] == 17.5
+    assert request_path(tmp_path, "e1", "candidate").is_file()
+    assert "value_int >= " in next_config_path(tmp_path, "e1", "candidate").read_text()  # per-host memory threshold
+    now[0] = 5.0
+    assert m.tick(T) == []  # the candidate is still the old process (up 100 s)
+    now[0] = 10.0
+    served["http://c/tel"] = tel(0.1) + up.replace("{up}", "3")  # restarted 3 s ago, exported again
+    b, c = m.tick(T)
+    assert c.collector_cpu_pct is None  # a new process: no CPU delta across the restart
+    assert len(events) == 2

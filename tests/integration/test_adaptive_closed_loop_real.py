@@ -1,0 +1,119 @@
+"""Adaptive's closed loop on the real collector: re-tuned from what the candidate exported,
+restarted with the new thresholds (not counted as a crash), near its budget within a few intervals."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+
+from core.analysis.analyzer import ExperimentAnalyzer
+from core.catalog.templates import get_template
+from core.domain.criteria import LoadProfile, SuccessCriteria, Timing
+from core.domain.experiment import Experiment, State
+from core.runtime.local import LocalDeployer, is_collector_of
+from core.scheduler import Scheduler
+from core.store.migrate import upgrade
+from core.store.uow import Database
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'phoenix.db'}"
+    upgrade(url)
+    d = Database(url)
+    yield d
+    d.dispose()
+
+
+@pytest.fixture(scope="module")
+def otelcol_bin() -> str:
+    from core.otelcol.distribution import build
+
+    return build().path  # the real Phoenix collector (built by `make collector`; built here if absent)
+
+
+def _pipeline(tmp_path, name: str, by: str | None = None) -> str:
+    """A template scraping every 2 s (one fresh input per interval; the templates' 10 s would make
+    this test slow); adaptive ranking by ``by`` (memory: no CPU-utilisation metric at all)."""
+    p = get_template(name)
+    p.receiver().params["collection_interval"] = "2s"
+    if by:
+        p.node("adaptive").params["by"] = by
+    if by == "memory":
+        p.receiver().params["metrics"] = {}
+    path = tmp_path / f"{name}-{by}.json"
+    path.write_text(json.dumps(p.to_dict()))
+    return str(path)
+
+
+def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_path, otelcol_bin):
+    exp = Experiment.create(
+        name="loop", baseline=_pipeline(tmp_path, "process-baseline-v1"),
+        candidate=_pipeline(tmp_path, "process-adaptive-v1", "memory"), timing=Timing(40.0, 2.5),
+        load=LoadProfile("none"), criteria=SuccessCriteria(min_series_reduction_pct=10, min_samples=3),
+    )  # fmt: skip
+    with db.uow() as u:
+        u.experiments.add(exp)
+        u.commit()
+    dep = LocalDeployer(db.uow, data_dir=tmp_path, database_url=db.url, otelcol_bin=otelcol_bin)
+    sch = Scheduler(db.uow, dep, ExperimentAnalyzer(), interval_s=0.25, lease_s=10)
+    started = time.monotonic()
+    try:
+        end = time.monotonic() + 150
+        while time.monotonic() < end and not _get(db, exp.id).is_terminal:
+            sch.run_once()
+            time.sleep(0.25)
+        with db.uow() as u:
+            procs = u.processes.list(owner_ref=exp.id)
+            audit = list(reversed(u.audit.list(subject=exp.id, limit=500)))
+            samples = u.samples.list(exp.id)
+    finally:
+        dep.teardown(exp)
+    e = _get(db, exp.id)
+    assert e.state == State.COMPLETED, e.error
+    steps = [a.details for a in audit if a.action == "experiment.retune"]
+    restarts = [a.details for a in audit if a.action == "collector.restarted"]
+    rows = [(s["interval"], h, r) for s in steps for h, r in s["nodes"]["adaptive"].items()]
+    print(f"\nclosed loop on the real collector ({time.monotonic() - started:.0f}s wall):")
+    for s in steps:
+        for h, r in s["nodes"]["adaptive"].items():
+            print(f"  interval {s['interval']} {h}: baseline {r['baseline_series']} budget {r['budget']} "
+                  f"achieved {r['achieved']} deviation {r['deviation_pct']}% K {r.get('k')} "
+                  f"cpu>={r.get('cpu_utilization')} restart {s['restart']}")
+    # A planned restart, not a crash: audited with its reason; the crash counter stays at 0.
+    assert restarts and all(r["reason"] == "retune" and r["variant"] == "candidate" for r in restarts)
+    assert not [a for a in audit if a.action == "collector.crashed"]
+    assert REGISTRY.get_sample_value("phoenix_collector_restarts_total",
+                                     {"phoenix_experiment_id": exp.id, "phoenix_variant": "candidate"}) is None
+    asked = sum(1 for s in steps if s["restart"])
+    assert asked - 1 <= len(restarts) <= asked  # the last request may come after the deployer's last tick
+    assert {p.role for p in procs if p.status == "stopped"} >= {"candidate"}
+    # Step 1 reports the saved (default) thresholds' output; from step 2 on, the loop's. This host
+    # is shared: other processes come and go between intervals (the baseline's count moves), so
+    # single steps can leave the band; the loop must bring them back (a re-tune and a restart)
+    # and sit within ±10 % of budget typically.
+    assert len(steps) >= 4, steps
+    tuned = [(i, h, r) for i, h, r in rows if i >= 2]
+    devs = sorted(abs(r["deviation_pct"]) for _, _, r in tuned)
+    assert devs[len(devs) // 2] <= 10.0, tuned
+    for s in steps[1:]:
+        for r in s["nodes"]["adaptive"].values():
+            if abs(r["deviation_pct"]) > 10.0:
+                assert s["restart"], s  # out of the band: re-tuned, and the config changed
+    # Never more series than baseline, on the collectors' real output.
+    assert all(r["achieved"] <= r["baseline_series"] for _, _, r in rows)
+    by = {v: [s for s in samples if s.variant == v] for v in ("baseline", "candidate")}
+    assert len(by["candidate"]) >= 3
+    assert all(c.series <= b.series for b, c in zip(by["baseline"], by["candidate"], strict=True))
+    assert not any(is_collector_of(p.pid, exp.id) for p in procs)
+    assert not list(tmp_path.glob("*.restart.json")) and not list(tmp_path.glob("*.next.yaml"))
+
+
+def _get(db, eid) -> Experiment:
+    with db.uow() as u:
+        return u.experiments.get(eid)
