@@ -11,6 +11,7 @@ from app.widgets.boundary import boundary
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.experiment import TERMINAL_STATES
+from core.domain.production import REASON_MAX_CHARS
 
 #: How often the live panel asks for news; cheap (a read of the log after a cursor), so short.
 LIVE_REFRESH_S = 1.0
@@ -90,6 +91,32 @@ def _analysis(result: dict) -> None:
             st.json(result.get("significance") or {}, expanded=False)
 
 
+@st.dialog("Promote to production", width="large")
+def _confirm_promotion(exp_id: str) -> None:
+    """The diff against what runs in production, a required reason, then the promotion."""
+    preview = ex.promotion_preview(exp_id)
+    if preview.production_ref is None:
+        st.info(f"Nothing in production yet for target `{preview.target}`: {preview.candidate_ref} would be the "
+                "first production pipeline. Its whole collector configuration is below.")
+    else:
+        st.warning(f"Replaces {preview.production_ref} (from experiment {preview.production_experiment}) in "
+                   f"production for target `{preview.target}` with {preview.candidate_ref}.")
+    st.code(preview.diff or "no difference in the collector configuration", language="diff", height=320)
+    reason = st.text_area("Reason", max_chars=REASON_MAX_CHARS, key="exp.promote.reason",
+                          placeholder="Why should this candidate run in production?",
+                          help="Required. Stored with the promotion, in the GitOps commit and in the audit log.")
+    c = st.columns(2)
+    if c[0].button("Confirm promotion", type="primary", key="exp.promote.confirm"):
+        try:
+            ex.promote(exp_id, reason)
+        except ValidationError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()  # closes the dialog; the promotion record replaces the button
+    if c[1].button("Cancel", key="exp.promote.cancel"):
+        st.rerun()
+
+
 def _actions(exp) -> None:
     st.subheader("Actions")
     c = st.columns(4)
@@ -101,12 +128,12 @@ def _actions(exp) -> None:
     promotion = ex.promotion(exp.id)
     if promotion:
         st.success(f"In production since {promotion.promoted_at}: {promotion.ref} "
-                   f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})")
+                   f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})"
+                   + (f"  \nReason: {promotion.reason}" if promotion.reason else ""))
     elif exp.state.value == "Completed" and guard.allowed("experiment.promote") and c[1].button(
             "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
             help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
-        ex.promote(exp.id)  # raises on failure (the boundary shows it)
-        st.rerun()  # the promotion record replaces the button
+        _confirm_promotion(exp.id)
     if exp.is_terminal and guard.allowed("experiment.rerun") and c[2].button("Re-run", key="exp.rerun"):
         st.query_params["id"] = ex.rerun(exp.id)
         st.rerun()

@@ -92,16 +92,28 @@ def test_wizard_run_viewer_promote_and_reports(page, browser, server, tmp_path: 
     finally:
         other.close()
 
-    # Promote the measured winner from the page: the promotion record replaces the button.
-    promote = page.get_by_role("button", name="Promote")
+    # Promote the measured winner from the page: a dialog shows the diff against production
+    # (nothing yet) and insists on a reason; the promotion record then replaces the button.
+    promote = page.get_by_role("button", name="Promote", exact=True)
     expect(promote).to_be_enabled()
     promote.click()
-    wait_idle(page)
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Nothing in production yet for target")).to_be_visible()
+    expect(dialog.get_by_text("+++ candidate process-topk-v1")).to_be_visible()
+    dialog.get_by_role("button", name="Confirm promotion").click()
+    expect(dialog.get_by_text("a promotion needs a reason")).to_be_visible()
+    expect(page.get_by_text("In production since")).to_have_count(0)
+    shot(page, "promote", dialog)
+    dialog.get_by_label("Reason").fill("e2e: – keeps fewer series → cheaper")
+    dialog.get_by_role("button", name="Confirm promotion").click()
     expect(page.get_by_text("In production since")).to_be_visible()
+    expect(page.get_by_text("Reason: e2e: – keeps fewer series → cheaper")).to_be_visible()
     no_exceptions(page)
 
     for fmt, check in (("html", lambda b: b"Verdict:" in b and b"e2e topk trial" in b and b"<script src=" not in b),
-                       ("pdf", lambda b: b.startswith(b"%PDF-") and len(b) > 2000)):
+                       ("pdf", lambda b: b.startswith(b"%PDF-") and len(b) > 2000 and b"DejaVuSans" in b),
+                       ("csv", lambda b: b.startswith(b"record,experiment_id,verdict,criterion")
+                        and b"\ncriterion," in b and b"\nsample," in b)):
         page.get_by_role("button", name="Download report").click()
         page.get_by_text(fmt, exact=True).click()
         page.get_by_role("button", name="Prepare report").click()
