@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, canvas, figures, pipeline_tools
+from app.widgets import backend, canvas, figures, numbers, pipeline_tools
 from app.widgets.boundary import boundary
+from app.widgets.numbers import count, percent
 from app.widgets.params import render_param_form
 from app.widgets.share import builder_query, copy_link, links_section
 from core.catalog.compiler import validate_graph
@@ -197,21 +198,21 @@ def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
 
 def show_estimate(report: dict) -> None:
     m = st.columns(4)
-    m[0].metric("Series out", f"{report['series_out']:,}", f"-{report['reduction_pct']:.1f}%",
+    m[0].metric("Series out", count(report["series_out"]), f"-{percent(report['reduction_pct'])}",
                 delta_color="inverse")
-    m[1].metric("Series in", f"{report['series_in']:,}")
-    m[2].metric("Data points / min", f"{report['dpm_out']:,.0f}", f"of {report['dpm_in']:,.0f}", delta_color="off")
+    m[1].metric("Series in", count(report["series_in"]))
+    m[2].metric("Data points / min", count(report["dpm_out"]), f"of {count(report['dpm_in'])}", delta_color="off")
     crit = report.get("critical") or {}
     cov = crit.get("coverage_pct")
-    m[3].metric("Critical coverage", "n/a" if cov is None else f"{float(cov):.1f}%",
+    m[3].metric("Critical coverage", percent(cov),
                 f"{crit.get('covered', 0)}/{crit.get('critical_processes', 0)} processes", delta_color="off")
     exp = report.get("exporters") or {}
     if exp:
-        st.dataframe([{"exporter": k, **v} for k, v in exp.items()], hide_index=True, width="stretch")
+        st.dataframe(pipeline_tools.exporter_rows(exp), hide_index=True, width="stretch")
     rows = pipeline_tools.cost_rows(report)
     if rows:
         st.plotly_chart(figures.cost_bars(rows), width="stretch")
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=numbers.columns(rows[0]))
     tc = report.get("top_contributors") or {}
     if tc:
         st.plotly_chart(figures.contributors_bars(tc.get("before", []), tc.get("after", [])),

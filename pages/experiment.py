@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, figures
+from app.widgets import backend, figures, numbers
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
+from app.widgets.numbers import count, percent
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
 from core.domain.errors import NotFoundError, ValidationError
 from core.domain.experiment import TERMINAL_STATES
@@ -74,16 +75,17 @@ def _analysis(result: dict) -> None:
     for col, key, label in ((m[0], "series", "Series reduction"), (m[1], "datapoint", "Data point reduction"),
                             (m[2], "bytes", "Bytes reduction")):
         pct, ci = result.get(f"{key}_reduction_pct"), result.get(f"{key}_reduction_ci95") or {}
-        col.metric(label, "n/a" if pct is None else f"{pct:.1f}%",
-                   None if ci.get("low") is None else f"95% CI {ci['low']:.1f}–{ci['high']:.1f}%", delta_color="off")
-    cov = result.get("critical_coverage_pct")
-    m[3].metric("Critical coverage (min)", "n/a" if cov is None else f"{cov:.1f}%")
+        col.metric(label, percent(pct),
+                   None if ci.get("low") is None else f"95% CI {count(ci['low'], 1)}–{percent(ci['high'])}",
+                   delta_color="off")
+    m[3].metric("Critical coverage (min)", percent(result.get("critical_coverage_pct")))
     crit = ex.criteria_rows(result)
     if crit:
         st.dataframe(crit, hide_index=True, width="stretch")
     cost = ex.cost_rows(result)
     if cost:
         st.plotly_chart(figures.cost_bars(cost, "Cost per price card ($/month)"), width="stretch")
+        st.dataframe(cost, hide_index=True, width="stretch", column_config=numbers.columns(cost[0]))
     stats = ex.stats_rows(result)
     if stats:
         with st.expander("Statistics (means per variant)"):
@@ -91,7 +93,16 @@ def _analysis(result: dict) -> None:
             st.json(result.get("significance") or {}, expanded=False)
 
 
-@st.dialog("Promote to production", width="large")
+#: The experiment whose promotion dialog is open: kept across full reruns (the live panel's), so
+#: the dialog stays until confirmed, cancelled or dismissed.
+K_PROMOTING = "exp.promoting"
+
+
+def _close_promotion() -> None:
+    st.session_state.pop(K_PROMOTING, None)
+
+
+@st.dialog("Promote to production", width="large", on_dismiss=_close_promotion)
 def _confirm_promotion(exp_id: str) -> None:
     """The diff against what runs in production, a required reason, then the promotion."""
     preview = ex.promotion_preview(exp_id)
@@ -112,8 +123,10 @@ def _confirm_promotion(exp_id: str) -> None:
         except ValidationError as exc:
             st.error(str(exc))
         else:
+            _close_promotion()
             st.rerun()  # closes the dialog; the promotion record replaces the button
     if c[1].button("Cancel", key="exp.promote.cancel"):
+        _close_promotion()
         st.rerun()
 
 
@@ -133,6 +146,8 @@ def _actions(exp) -> None:
     elif exp.state.value == "Completed" and guard.allowed("experiment.promote") and c[1].button(
             "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
             help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
+        st.session_state[K_PROMOTING] = exp.id
+    if not promotion and st.session_state.get(K_PROMOTING) == exp.id:
         _confirm_promotion(exp.id)
     if exp.is_terminal and guard.allowed("experiment.rerun") and c[2].button("Re-run", key="exp.rerun"):
         st.query_params["id"] = ex.rerun(exp.id)

@@ -16,6 +16,7 @@ from typing import Any
 from core.catalog.compiler import validate_graph
 from core.domain.errors import PhoenixError
 from core.domain.pipeline import Pipeline
+from core.numbers import human_bytes
 from core.services.estimate import Estimates
 from core.services.settings import SettingsService
 
@@ -95,6 +96,13 @@ def run_estimate(pipeline: Pipeline, snapshot: Any, source: str,
     """The estimate use case (``core.services.estimate``): priced and classified with what Settings
     holds; through the services' cache when ``estimates`` is given (``backend.estimates()``)."""
     return (estimates or Estimates(configuration or SettingsService(None))).report(pipeline, snapshot, source=source)
+
+
+def exporter_rows(exporters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The estimate's bytes per exporter, the monthly volume in binary units (``26.0 GiB``)."""
+    return [{"exporter": name, "type": e.get("type"), "encoding": e.get("encoding"),
+             "bytes_per_point": e.get("bytes_per_point"), "per month": human_bytes(e.get("bytes_per_month"))}
+            for name, e in exporters.items()]
 
 
 def cost_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
