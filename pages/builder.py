@@ -21,6 +21,7 @@ K_SEL = "builder.selected"
 K_FORCE = "builder.force"
 K_ORIGIN = "builder.origin"
 K_LOADED_QP = "builder.loaded_qp"
+K_LINK_NOTE = "builder.link_note"
 CANVAS_KEY = "builder_canvas"
 
 
@@ -53,9 +54,16 @@ def _restore_from_query() -> None:
     """``?pipeline=NAME[&version=N]`` opens that template, saved version, or a saved pipeline's latest."""
     qp = st.query_params
     marker = f"{qp.get('pipeline')}@{qp.get('version')}"
-    if not qp.get("pipeline") or st.session_state.get(K_LOADED_QP) == marker:
+    if not qp.get("pipeline"):
+        return
+    if st.session_state.get(K_LOADED_QP) == marker:
+        # The link was read on an earlier run; if it named nothing, keep saying so while it is
+        # the page's link (the canvas reruns the page at once, which would hide a one-off warning).
+        if note := st.session_state.get(K_LINK_NOTE):
+            st.warning(note)
         return
     st.session_state[K_LOADED_QP] = marker
+    st.session_state.pop(K_LINK_NOTE, None)
     try:
         shared = builder_query(qp)  # hostile links are refused with a sentence
         if shared is None:
@@ -68,7 +76,9 @@ def _restore_from_query() -> None:
             p, rec = backend.load_pipeline_version(name, version)
             _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
     except PhoenixError as exc:
-        st.warning(f"Could not open the shared pipeline: {exc}")
+        st.session_state[K_LINK_NOTE] = (f"This link's pipeline could not be opened: {exc}. "
+                                         "The canvas shows the pipeline you had before (or a blank one).")
+        st.warning(st.session_state[K_LINK_NOTE])
 
 
 def _start_from() -> None:

@@ -8,6 +8,7 @@ from app import guard
 from app.widgets import backend, numbers, pipeline_tools
 from app.widgets.boundary import boundary
 from app.widgets.numbers import percent
+from app.widgets.share import missing_note
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.domain.pipeline import Pipeline
 
@@ -30,8 +31,8 @@ def _template_rows() -> list[dict]:
     rows = []
     for name in TEMPLATE_NAMES:
         p = get_template(name)
-        rows.append({"name": name, "chain": " → ".join(n.type for n in [p.receiver(), *p.chain()]),
-                     "nodes": len(p.nodes), "description": p.description})
+        listed = pipeline_tools.node_types(p)
+        rows.append({"name": name, "chain": " → ".join(listed), "nodes": len(listed), "description": p.description})
     return rows
 
 
@@ -65,6 +66,8 @@ def _saved(measured: dict[str, dict]) -> None:
                  hide_index=True, width="stretch", column_config=numbers.columns(["last measured %"]))
     names = [r["name"] for r in rows]
     want = st.query_params.get("saved")
+    if note := missing_note(st.query_params, "saved", names, "saved pipeline", names[0]):
+        st.warning(note)
     name = st.selectbox("Version history of", names, index=names.index(want) if want in names else 0,
                         key="cat.pipeline")
     m = measured.get(name)

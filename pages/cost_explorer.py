@@ -8,7 +8,7 @@ from app import guard
 from app.widgets import backend, figures, numbers, whatif
 from app.widgets.boundary import boundary
 from app.widgets.numbers import count, percent
-from app.widgets.share import COST_INTERVALS, copy_link, cost_explorer_query
+from app.widgets.share import COST_INTERVALS, copy_link, cost_explorer_query, missing_note
 from core.catalog.templates import TEMPLATE_NAMES
 
 
@@ -31,6 +31,11 @@ def render() -> None:
     cards = _cards()
     card_ids = ["all"] + [c.id for c in cards]
     shared = cost_explorer_query(st.query_params, pipelines, card_ids)  # hostile values fall back to defaults
+    for note in (missing_note(st.query_params, "pipeline", pipelines, "pipeline", shared["pipeline"]),
+                 missing_note(st.query_params, "card", card_ids, "price card", "every price card"
+                              if shared["card"] == "all" else shared["card"])):
+        if note:
+            st.warning(note)
     c = st.columns(5)
     hosts = c[0].number_input("Fleet size (hosts)", 1, 100_000, shared["hosts"], key="ce.hosts")
     procs = c[1].number_input("Processes per host", 10, 2000, shared["procs"], key="ce.procs")

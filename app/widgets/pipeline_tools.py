@@ -98,6 +98,12 @@ def run_estimate(pipeline: Pipeline, snapshot: Any, source: str,
     return (estimates or Estimates(configuration or SettingsService(None))).report(pipeline, snapshot, source=source)
 
 
+def node_types(p: Pipeline) -> list[str]:
+    """Every node's type in data order: receiver, processors, exporters (the catalogue lists these,
+    and its node count is their number, so the two always agree)."""
+    return [n.type for n in [p.receiver(), *p.chain(), *p.exporters()]]
+
+
 def exporter_rows(exporters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The estimate's bytes per exporter, the monthly volume in binary units (``26.0 GiB``)."""
     return [{"exporter": name, "type": e.get("type"), "encoding": e.get("encoding"),

@@ -8,11 +8,11 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.numbers import money
 from core.analysis.verdict import analyze_samples
 from core.bootstrap import bootstrap
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
+from core.numbers import money
 from core.services.requests import Promote
 from core.settings import Settings
 from tests.actors import ADMIN, admin
