@@ -76,7 +76,7 @@ def _restore_from_query() -> None:
             p, rec = backend.load_pipeline_version(name, version)
             _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
     except PhoenixError as exc:
-        st.session_state[K_LINK_NOTE] = (f"This link's pipeline could not be opened: {exc}. "
+        st.session_state[K_LINK_NOTE] = (f"Could not open the shared pipeline: {exc}. "
                                          "The canvas shows the pipeline you had before (or a blank one).")
         st.warning(st.session_state[K_LINK_NOTE])
 

@@ -118,7 +118,7 @@ def _price_cards(eff: EffectiveSettings) -> None:
         values["source"] = d.text_input("Source (the vendor's price page, http(s) URL)", values["source"], key=f"settings.card.{pick}.source")
         values["as_of"] = e.text_input("Prices as of (YYYY-MM-DD)", values["as_of"], key=f"settings.card.{pick}.as_of")
         values["notes"] = st.text_input("Notes", values["notes"], key=f"settings.card.{pick}.notes")
-        saved = st.form_submit_button("Save price card", type="primary")
+        saved = st.form_submit_button("Save price card", type="primary", key="settings.save_cards")
     if saved:
         try:
             _save_cards(settings_tools.upsert_card(cards, card.id if card else None, values))
