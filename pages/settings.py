@@ -207,8 +207,11 @@ def render() -> None:
     st.title("Settings")
     if not guard.allowed("settings.edit"):
         st.info("Read-only: only an admin can change settings.")
+    # Always one slot for the "saved" message, so the tabs below keep their place in the page
+    # from one run to the next, and with it the tab the user is on.
+    flash = st.empty()
     if FLASH in st.session_state:
-        st.success(st.session_state.pop(FLASH))
+        flash.success(st.session_state.pop(FLASH))
     s = backend.settings()
     eff = backend.configuration().effective()
     t0, t1, t2, t3, t4 = st.tabs(["Sources", "Price cards", "Critical policy", "Services & retention",

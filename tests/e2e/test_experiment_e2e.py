@@ -150,4 +150,5 @@ def test_pages_render_without_errors(page, server, path: str, heading: str) -> N
     page.get_by_role("heading", name=heading).first.wait_for()
     wait_idle(page)
     no_exceptions(page)
-    shot(page, path or "overview", page.get_by_role("heading", name=heading).first)
+    if path not in ("settings", "catalogue"):  # test_polish_e2e pictures those two (price card form, counts)
+        shot(page, path or "overview", page.get_by_role("heading", name=heading).first)
