@@ -104,7 +104,8 @@ def _price_cards(eff: EffectiveSettings) -> None:
     values = settings_tools.card_values(card, model)
     with st.form(f"settings.card_form.{pick}", border=True):
         a, b, c = st.columns(3)
-        values["id"] = a.text_input("Card id", values["id"], key=f"settings.card.{pick}.id", help="Unique, e.g. datadog-pro")
+        values["id"] = a.text_input("Card id", values["id"], key=f"settings.card.{pick}.id",
+                                    help="Unique, e.g. datadog-pro")
         values["vendor"] = b.text_input("Vendor", values["vendor"], key=f"settings.card.{pick}.vendor")
         values["plan"] = c.text_input("Plan", values["plan"], key=f"settings.card.{pick}.plan")
         cols = st.columns(3)
@@ -115,8 +116,10 @@ def _price_cards(eff: EffectiveSettings) -> None:
                              if f.numeric else col.text_input(f.label, str(values[f.key]),
                                                               key=f"settings.card.{pick}.{model}.{f.key}"))
         d, e = st.columns([2, 1])
-        values["source"] = d.text_input("Source (the vendor's price page, http(s) URL)", values["source"], key=f"settings.card.{pick}.source")
-        values["as_of"] = e.text_input("Prices as of (YYYY-MM-DD)", values["as_of"], key=f"settings.card.{pick}.as_of")
+        values["source"] = d.text_input("Source (the vendor's price page, http(s) URL)", values["source"],
+                                        key=f"settings.card.{pick}.source")
+        values["as_of"] = e.text_input("Prices as of (YYYY-MM-DD)", values["as_of"],
+                                       key=f"settings.card.{pick}.as_of")
         values["notes"] = st.text_input("Notes", values["notes"], key=f"settings.card.{pick}.notes")
         saved = st.form_submit_button("Save price card", type="primary", key="settings.save_cards")
     if saved:

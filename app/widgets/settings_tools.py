@@ -136,9 +136,11 @@ def remove_card(cards: list[PriceCard], card_id: str) -> dict[str, Any]:
 
 def card_summary_rows(cards: list[PriceCard]) -> list[dict[str, Any]]:
     """The cards as a read-only table: what each is and what it charges (params as a sentence)."""
+    def shown(v: Any) -> str:  # 10000 → "10,000"; 0.08 → "0.08"
+        return count(v, 4).rstrip("0").rstrip(".") if isinstance(v, int | float) else str(v)
+
     def price(c: PriceCard) -> str:
-        return ", ".join(f"{param_label(k)} {count(v, 4).rstrip('0').rstrip('.') if isinstance(v, int | float) else v}"
-                         for k, v in c.params.items())
+        return ", ".join(f"{param_label(k)} {shown(v)}" for k, v in c.params.items())
     return [{"id": c.id, "vendor": c.vendor, "plan": c.plan, "model": c.model, "prices": price(c),
              "source": c.source, "as of": c.as_of} for c in cards]
 

@@ -126,6 +126,12 @@ def test_wizard_run_viewer_promote_and_reports(page, browser, server, tmp_path: 
         assert check(path.read_bytes()), f"{fmt} report content"
         page.keyboard.press("Escape")
 
+    # The overview prices what is now in production: a formatted amount, the exact one in its tooltip.
+    login(page, server, "admin", "")
+    savings = page.locator("[data-testid='stMetric']", has_text="Projected savings of promoted pipelines")
+    expect(savings.locator("[data-testid='stMetricValue']")).to_have_text(
+        re.compile(r"^-?<?\$\d[\d,.]*[KMBT]?/month$"))
+
 
 def test_cost_explorer_share_link_restores_the_view(page, browser, server) -> None:
     login(page, server, "viewer", "cost_explorer?hosts=2500&procs=150&interval=30&pipeline=process-aggregated-v1&card=all")
