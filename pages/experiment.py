@@ -10,7 +10,7 @@ from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
 from app.widgets.numbers import count, percent
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
-from core.domain.errors import NotFoundError, ValidationError
+from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 from core.domain.experiment import TERMINAL_STATES
 from core.domain.production import REASON_MAX_CHARS
 
@@ -120,7 +120,7 @@ def _confirm_promotion(exp_id: str) -> None:
     if c[0].button("Confirm promotion", type="primary", key="exp.promote.confirm"):
         try:
             ex.promote(exp_id, reason)
-        except ValidationError as exc:
+        except PhoenixError as exc:  # a missing reason, or a refusal: said here, the dialog stays
             st.error(str(exc))
         else:
             _close_promotion()

@@ -1,18 +1,79 @@
-"""The finish of the pages: price cards edited in a form, links to missing things warn, the
-catalogue's node counts agree with the nodes it lists, numbers carry separators and units.
-(Promote's confirmation and the reports' font and CSV are in test_experiment_e2e, which has a
-completed experiment at hand.)"""
+"""The finish of the pages: promote asks for confirmation (diff against production, a reason),
+price cards are edited in a form, links to missing things warn, the catalogue's node counts
+agree with the nodes it lists, numbers carry separators and units. (test_experiment_e2e also
+promotes a measured run and checks the reports' font and CSV.)"""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import login, no_exceptions, shot, wait_idle
+from tests.e2e.conftest import ROOT, login, no_exceptions, shot, wait_idle
 
 pytestmark = pytest.mark.e2e
+
+# Completed experiments with a PROMOTE verdict, written to the server's database as they are:
+# added already Completed, so the server's scheduler never runs them, and no run's timing
+# (on a loaded machine) decides whether Promote is offered.
+_COMPLETED = """
+import sys
+from core.bootstrap import bootstrap
+from core.domain.experiment import Experiment
+from core.settings import Settings
+s = bootstrap(Settings.from_env())
+for candidate in sys.argv[1:]:
+    e = Experiment.create(name="seeded " + candidate, baseline="process-baseline-v1", candidate=candidate,
+                          owner="e2e-admin")
+    e.start("e2e"); e.mark_running("e2e"); e.begin_analysis("e2e")
+    e.complete({"verdict": "PROMOTE", "reasons": ["seeded by the e2e test"]}, "e2e")
+    with s.uow() as uow:
+        uow.experiments.add(e)
+        uow.commit()
+    print(e.id)
+s.close()
+"""
+
+
+def _completed(server, *candidates: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", _COMPLETED, *candidates], cwd=ROOT, env=server.env, check=True,
+                         capture_output=True, text=True, timeout=120)
+    return out.stdout.split()
+
+
+def _promote_dialog(page, server, exp_id: str):
+    login(page, server, "admin", f"experiment?id={exp_id}")
+    page.get_by_role("button", name="Promote", exact=True).click()
+    return page.get_by_role("dialog")
+
+
+def test_promote_confirms_with_the_diff_against_production_and_a_reason(page, server) -> None:
+    first, second = _completed(server, "process-aggregated-v1", "process-topk-v1")
+    dialog = _promote_dialog(page, server, first)
+    expect(dialog.get_by_text("+++ candidate process-aggregated-v1")).to_be_visible()
+    dialog.get_by_role("button", name="Confirm promotion").click()
+    expect(dialog.get_by_text("a promotion needs a reason")).to_be_visible()  # nothing promoted yet
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_text("In production since")).to_have_count(0)
+    page.get_by_role("button", name="Promote", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox", name="Reason").fill("aggregated – first → production")
+    dialog.get_by_role("button", name="Confirm promotion").click()
+    expect(page.get_by_text("Reason: aggregated – first → production")).to_be_visible()
+    # The next candidate for the same target: the dialog names what it replaces and diffs against it.
+    dialog = _promote_dialog(page, server, second)
+    expect(dialog.get_by_text(f"Replaces process-aggregated-v1 (from experiment {first}) in production for "
+                              "target local with process-topk-v1.")).to_be_visible()
+    expect(dialog.get_by_text("--- production/local: process-aggregated-v1")).to_be_visible()
+    dialog.get_by_role("textbox", name="Reason").fill("x" * 10)
+    no_exceptions(page)
+    shot(page, "promote", dialog)
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("In production since")).to_have_count(0)
 
 
 def test_settings_price_card_form_validates_then_saves(page, server) -> None:
