@@ -21,3 +21,5 @@ TEMPLATES_ROOT = package_path("templates")
 PIPELINE_TEMPLATES_DIR = TEMPLATES_ROOT / "pipelines"
 REPORT_TEMPLATES_DIR = TEMPLATES_ROOT / "reports"
 CRD_DIR = package_path("k8s", "crds")
+#: DejaVu TTFs (and their licence) the PDF reports embed: Unicode text on any host.
+FONTS_DIR = package_path("data", "fonts")

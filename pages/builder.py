@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, budget, canvas, figures, pipeline_tools
+from app.widgets import backend, budget, canvas, figures, numbers, pipeline_tools
 from app.widgets.boundary import boundary
+from app.widgets.numbers import count, percent
 from app.widgets.params import render_param_form
 from app.widgets.share import builder_query, copy_link, links_section
 from core.catalog.compiler import validate_graph
@@ -20,6 +21,7 @@ K_SEL = "builder.selected"
 K_FORCE = "builder.force"
 K_ORIGIN = "builder.origin"
 K_LOADED_QP = "builder.loaded_qp"
+K_LINK_NOTE = "builder.link_note"
 CANVAS_KEY = "builder_canvas"
 
 
@@ -52,9 +54,16 @@ def _restore_from_query() -> None:
     """``?pipeline=NAME[&version=N]`` opens that template, saved version, or a saved pipeline's latest."""
     qp = st.query_params
     marker = f"{qp.get('pipeline')}@{qp.get('version')}"
-    if not qp.get("pipeline") or st.session_state.get(K_LOADED_QP) == marker:
+    if not qp.get("pipeline"):
+        return
+    if st.session_state.get(K_LOADED_QP) == marker:
+        # The link was read on an earlier run; if it named nothing, keep saying so while it is
+        # the page's link (the canvas reruns the page at once, which would hide a one-off warning).
+        if note := st.session_state.get(K_LINK_NOTE):
+            st.warning(note)
         return
     st.session_state[K_LOADED_QP] = marker
+    st.session_state.pop(K_LINK_NOTE, None)
     try:
         shared = builder_query(qp)  # hostile links are refused with a sentence
         if shared is None:
@@ -67,7 +76,9 @@ def _restore_from_query() -> None:
             p, rec = backend.load_pipeline_version(name, version)
             _load(p, {"kind": "version", "name": name, "version": rec.number, "yaml": p.to_yaml()})
     except PhoenixError as exc:
-        st.warning(f"Could not open the shared pipeline: {exc}")
+        st.session_state[K_LINK_NOTE] = (f"Could not open the shared pipeline: {exc}. "
+                                         "The canvas shows the pipeline you had before (or a blank one).")
+        st.warning(st.session_state[K_LINK_NOTE])
 
 
 def _start_from() -> None:
@@ -197,21 +208,21 @@ def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
 
 def show_estimate(report: dict) -> None:
     m = st.columns(4)
-    m[0].metric("Series out", f"{report['series_out']:,}", f"-{report['reduction_pct']:.1f}%",
+    m[0].metric("Series out", count(report["series_out"]), f"-{percent(report['reduction_pct'])}",
                 delta_color="inverse")
-    m[1].metric("Series in", f"{report['series_in']:,}")
-    m[2].metric("Data points / min", f"{report['dpm_out']:,.0f}", f"of {report['dpm_in']:,.0f}", delta_color="off")
+    m[1].metric("Series in", count(report["series_in"]))
+    m[2].metric("Data points / min", count(report["dpm_out"]), f"of {count(report['dpm_in'])}", delta_color="off")
     crit = report.get("critical") or {}
     cov = crit.get("coverage_pct")
-    m[3].metric("Critical coverage", "n/a" if cov is None else f"{float(cov):.1f}%",
+    m[3].metric("Critical coverage", percent(cov),
                 f"{crit.get('covered', 0)}/{crit.get('critical_processes', 0)} processes", delta_color="off")
     exp = report.get("exporters") or {}
     if exp:
-        st.dataframe([{"exporter": k, **v} for k, v in exp.items()], hide_index=True, width="stretch")
+        st.dataframe(pipeline_tools.exporter_rows(exp), hide_index=True, width="stretch")
     rows = pipeline_tools.cost_rows(report)
     if rows:
         st.plotly_chart(figures.cost_bars(rows), width="stretch")
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=numbers.columns(rows[0]))
     learned = pipeline_tools.learned_rows(report)
     if learned:
         st.caption("Why intelligent keeps these processes")

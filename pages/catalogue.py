@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, pipeline_tools
+from app.widgets import backend, numbers, pipeline_tools
 from app.widgets.boundary import boundary
+from app.widgets.numbers import percent
+from app.widgets.share import missing_note
 from core.catalog.templates import TEMPLATE_NAMES, get_template
 from core.domain.pipeline import Pipeline
 
@@ -29,8 +31,8 @@ def _template_rows() -> list[dict]:
     rows = []
     for name in TEMPLATE_NAMES:
         p = get_template(name)
-        rows.append({"name": name, "chain": " → ".join(n.type for n in [p.receiver(), *p.chain()]),
-                     "nodes": len(p.nodes), "description": p.description})
+        listed = pipeline_tools.node_types(p)
+        rows.append({"name": name, "chain": " → ".join(listed), "nodes": len(listed), "description": p.description})
     return rows
 
 
@@ -48,7 +50,7 @@ def _templates(measured: dict[str, dict]) -> None:
             a.markdown(f"**{name}** — {t['nodes']} nodes: {t['chain']}")
             a.caption(t["description"])
             m = measured.get(name)
-            b.metric("Last measured", f"{m['reduction']:.1f}%" if m else "—",
+            b.metric("Last measured", percent(m["reduction"]) if m else "—",
                      m["verdict"] if m else "no experiment yet", delta_color="off")
             b.markdown(f"[Open in builder](builder?pipeline={name})")
 
@@ -61,14 +63,16 @@ def _saved(measured: dict[str, dict]) -> None:
                 "new name: every save is an immutable version with a git commit.")
         return
     st.dataframe([{**r, "last measured %": (measured.get(r["name"]) or {}).get("reduction")} for r in rows],
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", column_config=numbers.columns(["last measured %"]))
     names = [r["name"] for r in rows]
     want = st.query_params.get("saved")
+    if note := missing_note(st.query_params, "saved", names, "saved pipeline", names[0]):
+        st.warning(note)
     name = st.selectbox("Version history of", names, index=names.index(want) if want in names else 0,
                         key="cat.pipeline")
     m = measured.get(name)
     if m:
-        st.markdown(f"Last measured reduction **{m['reduction']:.1f}%** ({m['verdict']}, experiment `{m['experiment']}`)")
+        st.markdown(f"Last measured reduction **{percent(m['reduction'])}** ({m['verdict']}, experiment `{m['experiment']}`)")
     versions = backend.list_versions(name)
     st.dataframe([{"version": v.number, "message": v.message, "author": v.author,
                    "commit": (v.commit_id or "")[:12], "saved": v.created_at.isoformat(timespec="seconds"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, figures, whatif
+from app.widgets import backend, figures, numbers, whatif
 from app.widgets.boundary import boundary
-from app.widgets.share import COST_INTERVALS, copy_link, cost_explorer_query
+from app.widgets.numbers import count, percent
+from app.widgets.share import COST_INTERVALS, copy_link, cost_explorer_query, missing_note
 from core.catalog.templates import TEMPLATE_NAMES
 
 
@@ -30,6 +31,11 @@ def render() -> None:
     cards = _cards()
     card_ids = ["all"] + [c.id for c in cards]
     shared = cost_explorer_query(st.query_params, pipelines, card_ids)  # hostile values fall back to defaults
+    for note in (missing_note(st.query_params, "pipeline", pipelines, "pipeline", shared["pipeline"]),
+                 missing_note(st.query_params, "card", card_ids, "price card", "every price card"
+                              if shared["card"] == "all" else shared["card"])):
+        if note:
+            st.warning(note)
     c = st.columns(5)
     hosts = c[0].number_input("Fleet size (hosts)", 1, 100_000, shared["hosts"], key="ce.hosts")
     procs = c[1].number_input("Processes per host", 10, 2000, shared["procs"], key="ce.procs")
@@ -47,16 +53,16 @@ def render() -> None:
         ph = _per_host(pipeline, int(procs), int(interval))
     chosen = cards if card == "all" else [x for x in cards if x.id == card]
     m = st.columns(4)
-    m[0].metric("Series per host", f"{ph.series_out:,.0f}", f"-{ph.reduction_pct:.1f}%", delta_color="inverse")
-    m[1].metric("Fleet series", f"{ph.series_out * hosts:,.0f}", f"of {ph.series_in * hosts:,.0f}",
+    m[0].metric("Series per host", count(ph.series_out), f"-{percent(ph.reduction_pct)}", delta_color="inverse")
+    m[1].metric("Fleet series", count(ph.series_out * hosts), f"of {count(ph.series_in * hosts)}",
                 delta_color="off")
-    m[2].metric("Data points / min (fleet)", f"{ph.series_out * ph.dpm_per_series_out * hosts:,.0f}")
-    m[3].metric("Critical coverage", "n/a" if ph.critical_coverage_pct is None
-                else f"{ph.critical_coverage_pct:.1f}%")
+    m[2].metric("Data points / min (fleet)", count(ph.series_out * ph.dpm_per_series_out * hosts))
+    m[3].metric("Critical coverage", percent(ph.critical_coverage_pct))
     rows = whatif.cost_table(ph, int(hosts), chosen)
     st.plotly_chart(figures.cost_bars(rows, f"$/month at {hosts:,} hosts"), width="stretch")
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"source": st.column_config.LinkColumn("source")})
+                 column_config={**numbers.columns(rows[0] if rows else ()),
+                                "source": st.column_config.LinkColumn("source")})
     st.plotly_chart(figures.what_if_lines(whatif.sweep(ph, chosen), "hosts", "after", "vendor",
                                           "$/month after the pipeline by fleet size", "$ / month"),
                     width="stretch")

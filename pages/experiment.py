@@ -5,12 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from app import guard
-from app.widgets import backend, budget, figures
+from app.widgets import backend, budget, figures, numbers
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
+from app.widgets.numbers import count, percent
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
-from core.domain.errors import NotFoundError, ValidationError
+from core.domain.errors import NotFoundError, PhoenixError, ValidationError
 from core.domain.experiment import TERMINAL_STATES
+from core.domain.production import REASON_MAX_CHARS
 
 #: How often the live panel asks for news; cheap (a read of the log after a cursor), so short.
 LIVE_REFRESH_S = 1.0
@@ -73,21 +75,59 @@ def _analysis(result: dict) -> None:
     for col, key, label in ((m[0], "series", "Series reduction"), (m[1], "datapoint", "Data point reduction"),
                             (m[2], "bytes", "Bytes reduction")):
         pct, ci = result.get(f"{key}_reduction_pct"), result.get(f"{key}_reduction_ci95") or {}
-        col.metric(label, "n/a" if pct is None else f"{pct:.1f}%",
-                   None if ci.get("low") is None else f"95% CI {ci['low']:.1f}–{ci['high']:.1f}%", delta_color="off")
-    cov = result.get("critical_coverage_pct")
-    m[3].metric("Critical coverage (min)", "n/a" if cov is None else f"{cov:.1f}%")
+        col.metric(label, percent(pct),
+                   None if ci.get("low") is None else f"95% CI {count(ci['low'], 1)}–{percent(ci['high'])}",
+                   delta_color="off")
+    m[3].metric("Critical coverage (min)", percent(result.get("critical_coverage_pct")))
     crit = ex.criteria_rows(result)
     if crit:
         st.dataframe(crit, hide_index=True, width="stretch")
     cost = ex.cost_rows(result)
     if cost:
         st.plotly_chart(figures.cost_bars(cost, "Cost per price card ($/month)"), width="stretch")
+        st.dataframe(cost, hide_index=True, width="stretch", column_config=numbers.columns(cost[0]))
     stats = ex.stats_rows(result)
     if stats:
         with st.expander("Statistics (means per variant)"):
             st.dataframe(stats, hide_index=True, width="stretch")
             st.json(result.get("significance") or {}, expanded=False)
+
+
+#: The experiment whose promotion dialog is open: kept across full reruns (the live panel's), so
+#: the dialog stays until confirmed, cancelled or dismissed.
+K_PROMOTING = "exp.promoting"
+
+
+def _close_promotion() -> None:
+    st.session_state.pop(K_PROMOTING, None)
+
+
+@st.dialog("Promote to production", width="large", on_dismiss=_close_promotion)
+def _confirm_promotion(exp_id: str) -> None:
+    """The diff against what runs in production, a required reason, then the promotion."""
+    preview = ex.promotion_preview(exp_id)
+    if preview.production_ref is None:
+        st.info(f"Nothing in production yet for target `{preview.target}`: {preview.candidate_ref} would be the "
+                "first production pipeline. Its whole collector configuration is below.")
+    else:
+        st.warning(f"Replaces {preview.production_ref} (from experiment {preview.production_experiment}) in "
+                   f"production for target `{preview.target}` with {preview.candidate_ref}.")
+    st.code(preview.diff or "no difference in the collector configuration", language="diff", height=320)
+    reason = st.text_area("Reason", max_chars=REASON_MAX_CHARS, key="exp.promote.reason",
+                          placeholder="Why should this candidate run in production?",
+                          help="Required. Stored with the promotion, in the GitOps commit and in the audit log.")
+    c = st.columns(2)
+    if c[0].button("Confirm promotion", type="primary", key="exp.promote.confirm"):
+        try:
+            ex.promote(exp_id, reason)
+        except PhoenixError as exc:  # a missing reason, or a refusal: said here, the dialog stays
+            st.error(str(exc))
+        else:
+            _close_promotion()
+            st.rerun()  # closes the dialog; the promotion record replaces the button
+    if c[1].button("Cancel", key="exp.promote.cancel"):
+        _close_promotion()
+        st.rerun()
 
 
 def _actions(exp) -> None:
@@ -101,12 +141,14 @@ def _actions(exp) -> None:
     promotion = ex.promotion(exp.id)
     if promotion:
         st.success(f"In production since {promotion.promoted_at}: {promotion.ref} "
-                   f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})")
+                   f"(commit `{promotion.commit_id[:12]}`, by {promotion.actor})"
+                   + (f"  \nReason: {promotion.reason}" if promotion.reason else ""))
     elif exp.state.value == "Completed" and guard.allowed("experiment.promote") and c[1].button(
             "Promote", key="exp.promote", type="primary", disabled=(exp.result or {}).get("verdict") != "PROMOTE",
             help="Only a PROMOTE verdict can be promoted from here; the CLI can force it."):
-        ex.promote(exp.id)  # raises on failure (the boundary shows it)
-        st.rerun()  # the promotion record replaces the button
+        st.session_state[K_PROMOTING] = exp.id
+    if not promotion and st.session_state.get(K_PROMOTING) == exp.id:
+        _confirm_promotion(exp.id)
     if exp.is_terminal and guard.allowed("experiment.rerun") and c[2].button("Re-run", key="exp.rerun"):
         st.query_params["id"] = ex.rerun(exp.id)
         st.rerun()

@@ -123,17 +123,17 @@ def _gather(database_url: str, _actor: Actor):
 def _insights() -> None:
     """Measured results and alerts (added by the web-app part)."""
     from app.widgets import experiments as ex
+    from app.widgets import numbers
+    from app.widgets.numbers import percent
     from app.widgets.share import page_link
 
     svc = get_services()
     data = _gather(svc.settings.database_url, guard.current_user())
     c = st.columns(3)
     c[0].metric("Running now", len(data.running_now))
-    c[1].metric("Best measured reduction", "—" if data.best_reduction_pct is None else f"{data.best_reduction_pct:.1f}%",
-                data.best_experiment, delta_color="off")
-    c[2].metric("Projected savings of promoted pipelines",
-                "—" if data.projected_savings_usd is None else f"${data.projected_savings_usd:,.0f}/month",
-                data.savings_basis or None, delta_color="off")
+    c[1].metric("Best measured reduction", percent(data.best_reduction_pct), data.best_experiment, delta_color="off")
+    numbers.metric_money(c[2], "Projected savings of promoted pipelines", data.projected_savings_usd,
+                         delta=data.savings_basis or None)
     for alert in data.alerts:
         st.error(alert)
     if not sum(svc.experiments.counts_by_state(guard.current_user()).values()) and guard.allowed(

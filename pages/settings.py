@@ -32,8 +32,8 @@ def _actor() -> guard.Actor:
 
 
 @guard.action("settings.edit")
-def _save_cards(rows: list[dict]) -> None:
-    backend.configuration().set_price_cards(settings_tools.rows_to_cards(rows), _actor())
+def _save_cards(doc: dict) -> None:
+    backend.configuration().set_price_cards(doc, _actor())
 
 
 @guard.action("settings.edit")
@@ -80,23 +80,64 @@ def _sources(eff: EffectiveSettings) -> None:
     st.dataframe(settings_tools.source_rows(eff.items()), hide_index=True, width="stretch")
 
 
+NEW_CARD = "+ new card"
+
+
 def _price_cards(eff: EffectiveSettings) -> None:
     st.subheader("Price cards")
     s = eff.price_cards
     _override_note(PRICE_CARDS, s)
     st.caption(f"In use: {s.origin} — every card keeps its source and date.")
-    rows = settings_tools.cards_as_rows(s.value)
-    edited = st.data_editor(rows, num_rows="dynamic", width="stretch", key="settings.cards",
-                            column_config={"source": st.column_config.LinkColumn("source"),
-                                           "params": st.column_config.TextColumn("params (YAML)")})
-    if guard.allowed("settings.edit") and st.button("Save price cards", key="settings.save_cards", type="primary"):
+    cards = s.value if s.value is not None else settings_tools.load_price_cards()
+    st.dataframe(settings_tools.card_summary_rows(cards), hide_index=True, width="stretch",
+                 column_config={"source": st.column_config.LinkColumn("source")})
+    if not guard.allowed("settings.edit"):
+        return
+    by_id = {c.id: c for c in cards}
+    pick = st.selectbox("Edit price card", [*by_id, NEW_CARD], key="settings.card_pick")
+    card = by_id.get(pick)
+    models = list(settings_tools.MODEL_TEXT)
+    # Outside the form: the price fields below depend on the model, so picking one redraws them.
+    model = st.selectbox("Pricing model", models, index=models.index(card.model) if card else 0,
+                         key=f"settings.card_model.{pick}", help="Fixes the formula: see docs/configuration.md")
+    st.caption(f"Charges for {settings_tools.MODEL_TEXT[model]}.")
+    values = settings_tools.card_values(card, model)
+    with st.form(f"settings.card_form.{pick}", border=True):
+        a, b, c = st.columns(3)
+        values["id"] = a.text_input("Card id", values["id"], key=f"settings.card.{pick}.id",
+                                    help="Unique, e.g. datadog-pro")
+        values["vendor"] = b.text_input("Vendor", values["vendor"], key=f"settings.card.{pick}.vendor")
+        values["plan"] = c.text_input("Plan", values["plan"], key=f"settings.card.{pick}.plan")
+        cols = st.columns(3)
+        for i, f in enumerate(settings_tools.param_fields(model)):
+            col = cols[i % 3]
+            values[f.key] = (col.number_input(f.label, min_value=0.0, value=float(values[f.key] or 0.0),
+                                              format="%g", key=f"settings.card.{pick}.{model}.{f.key}")
+                             if f.numeric else col.text_input(f.label, str(values[f.key]),
+                                                              key=f"settings.card.{pick}.{model}.{f.key}"))
+        d, e = st.columns([2, 1])
+        values["source"] = d.text_input("Source (the vendor's price page, http(s) URL)", values["source"],
+                                        key=f"settings.card.{pick}.source")
+        values["as_of"] = e.text_input("Prices as of (YYYY-MM-DD)", values["as_of"],
+                                       key=f"settings.card.{pick}.as_of")
+        values["notes"] = st.text_input("Notes", values["notes"], key=f"settings.card.{pick}.notes")
+        saved = st.form_submit_button("Save price card", type="primary", key="settings.save_cards")
+    if saved:
         try:
-            _save_cards(list(edited))
+            _save_cards(settings_tools.upsert_card(cards, card.id if card else None, values))
         except ValidationError as exc:
             st.error(_problems(exc))
         else:
             st.cache_data.clear()
-            _saved("Price cards saved.")
+            _saved(f"Price card {values['id'].strip()} saved.")
+    if card is not None and st.button(f"Delete {card.id}", key="settings.card_delete"):
+        try:
+            _save_cards(settings_tools.remove_card(cards, card.id))
+        except ValidationError as exc:
+            st.error(_problems(exc))
+        else:
+            st.cache_data.clear()
+            _saved(f"Price card {card.id} deleted.")
 
 
 def _policy(eff: EffectiveSettings) -> None:
@@ -169,8 +210,11 @@ def render() -> None:
     st.title("Settings")
     if not guard.allowed("settings.edit"):
         st.info("Read-only: only an admin can change settings.")
+    # Always one slot for the "saved" message, so the tabs below keep their place in the page
+    # from one run to the next, and with it the tab the user is on.
+    flash = st.empty()
     if FLASH in st.session_state:
-        st.success(st.session_state.pop(FLASH))
+        flash.success(st.session_state.pop(FLASH))
     s = backend.settings()
     eff = backend.configuration().effective()
     t0, t1, t2, t3, t4 = st.tabs(["Sources", "Price cards", "Critical policy", "Services & retention",

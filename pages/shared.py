@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.widgets import backend, figures
+from app.widgets import backend, figures, numbers
 from app.widgets import experiments as ex
 from app.widgets.boundary import boundary
 from app.widgets.share import share_token
@@ -47,6 +47,7 @@ def _experiment(scope: ShareScope) -> None:
         cost = ex.cost_rows(result)
         if cost:
             st.plotly_chart(figures.cost_bars(cost, "Cost per price card ($/month)"), width="stretch")
+            st.dataframe(cost, hide_index=True, width="stretch", column_config=numbers.columns(cost[0]))
 
 
 def _pipeline(scope: ShareScope) -> None:

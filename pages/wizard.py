@@ -7,6 +7,7 @@ import streamlit as st
 from app import guard
 from app.widgets import backend, pipeline_tools, wizard
 from app.widgets.boundary import boundary
+from app.widgets.numbers import count, percent
 from app.widgets.share import page_link
 from core.catalog.templates import TEMPLATE_NAMES
 
@@ -55,8 +56,9 @@ def _step_pipelines(d: dict) -> None:
         for col, field in ((a, "baseline"), (b, "candidate")):
             with col, boundary("estimate preview"):
                 r = _preview(d[field])
-                st.metric("Series out", f"{r['series_out']:,}", f"-{r['reduction_pct']:.1f}%", delta_color="inverse")
-                st.metric("Critical coverage", f"{float(r['critical']['coverage_pct']):.1f}%")
+                st.metric("Series out", count(r["series_out"]), f"-{percent(r['reduction_pct'])}",
+                          delta_color="inverse")
+                st.metric("Critical coverage", percent(r["critical"]["coverage_pct"]))
 
 
 def _step_target(d: dict, cluster: bool) -> None:

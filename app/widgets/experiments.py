@@ -7,7 +7,8 @@ from typing import Any
 from app import guard
 from app.widgets import backend, figures
 from core.domain.experiment import Experiment
-from core.domain.production import ProductionRecord
+from core.domain.production import ProductionRecord, check_reason
+from core.services.promotion import PromotionPreview
 from core.services.requests import (
     CancelExperiment,
     CreateExperiment,
@@ -97,10 +98,18 @@ def promotion(experiment_id: str) -> ProductionRecord | None:
     return backend.services().promotion.of(guard.current_user(), experiment_id)
 
 
+def promotion_preview(experiment_id: str) -> PromotionPreview:
+    """What promoting would change: the candidate against its target's production pipeline."""
+    return backend.services().promotion.preview(guard.current_user(), experiment_id)
+
+
 @guard.action("experiment.promote")
-def promote(experiment_id: str) -> ProductionRecord:
-    # A forced promotion stays a CLI act (it needs a reason).
-    return backend.services().promotion.promote(guard.current_user(), Promote(experiment_id=experiment_id))
+def promote(experiment_id: str, reason: str) -> ProductionRecord:
+    """Promote from the app: the reason is required here (the CLI and API ask for one only when
+    forcing, which stays a CLI act). A missing or bad reason is a ``ValidationError``."""
+    checked = check_reason(reason, required=True)
+    return backend.services().promotion.promote(guard.current_user(),
+                                                Promote(experiment_id=experiment_id, reason=checked))
 
 
 def report(experiment_id: str, fmt: str) -> bytes:

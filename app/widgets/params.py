@@ -14,16 +14,9 @@ import yaml
 from core.catalog.base import NodeType, Param
 from core.domain.documents import load_document
 from core.domain.errors import ValidationError
+from core.numbers import count, human_bytes
 
 _UNIT_TEXT = {"s": "seconds", "bytes": "bytes", "%": "percent", "ratio": "fraction 0–1"}
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} TiB"
 
 
 def param_help(p: Param) -> str:
@@ -31,7 +24,7 @@ def param_help(p: Param) -> str:
     parts = [p.description]
     default = p.default
     if p.type == "bytes" and isinstance(default, int):
-        parts.append(f"Default: {default:,} bytes ({human_bytes(default)}).")
+        parts.append(f"Default: {count(default)} bytes ({human_bytes(default)}).")
     elif default in ({}, [], "", None):
         parts.append("Default: empty.")
     else:

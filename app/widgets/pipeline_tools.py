@@ -16,6 +16,7 @@ from typing import Any
 from core.catalog.compiler import validate_graph
 from core.domain.errors import PhoenixError
 from core.domain.pipeline import Pipeline
+from core.numbers import human_bytes
 from core.services.estimate import Estimates
 from core.services.settings import SettingsService
 
@@ -111,6 +112,19 @@ def learned_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"node": node_id, "process": "", "host": "", "why": info["note"], "anomaly score": None,
                          "learned from": source})
     return rows
+
+
+def node_types(p: Pipeline) -> list[str]:
+    """Every node's type in data order: receiver, processors, exporters (the catalogue lists these,
+    and its node count is their number, so the two always agree)."""
+    return [n.type for n in [p.receiver(), *p.chain(), *p.exporters()]]
+
+
+def exporter_rows(exporters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The estimate's bytes per exporter, the monthly volume in binary units (``26.0 GiB``)."""
+    return [{"exporter": name, "type": e.get("type"), "encoding": e.get("encoding"),
+             "bytes_per_point": e.get("bytes_per_point"), "per month": human_bytes(e.get("bytes_per_month"))}
+            for name, e in exporters.items()]
 
 
 def cost_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

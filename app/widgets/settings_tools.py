@@ -15,13 +15,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from core.cost import PriceCard, load_price_cards, validate_price_cards
+from core.cost import MODEL_PARAMS, PriceCard, load_price_cards, price_card_document, validate_price_cards
 from core.domain.critical import (  # noqa: F401 - pages import load_policy_text from here
     CriticalPolicy,
     deciding_rule,
     load_policy_text,
 )
 from core.domain.errors import PhoenixError, ValidationError
+from core.numbers import count
 from core.redact import mask_url, redact
 from core.services.settings import Sourced, policy_text  # noqa: F401 - the Settings page shows policy_text
 
@@ -51,6 +52,97 @@ def rows_to_cards(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if problems:
         raise ValidationError(problems)
     return data
+
+
+# --------------------------------------------------------------------------- the price card form
+
+#: What each pricing model's formula is about, shown under the model picker.
+MODEL_TEXT = {"grafana_cloud": "billable active series (or DPM ÷ included DPM), minus a free tier",
+              "datadog": "custom metrics (every exported series) above a per-host allotment",
+              "new_relic": "ingested bytes (GB) above a free monthly amount",
+              "prometheus": "self-hosted: storage for the samples retained, memory for active series"}
+#: Text params beside the numeric ones (``core.cost.validate_price_cards`` checks them too).
+TEXT_PARAMS = {"new_relic": {"bytes_from": "otlphttp"}}
+_WORDS = {"usd": "USD", "gb": "GB", "dpm": "DPM", "per": "per"}
+
+
+@dataclass(frozen=True)
+class ParamField:
+    key: str
+    label: str
+    numeric: bool
+
+
+def param_label(key: str) -> str:
+    """``usd_per_1000_series`` → ``USD per 1000 series``."""
+    words = [_WORDS.get(w, w) for w in key.split("_")]
+    return " ".join(words)[:1].upper() + " ".join(words)[1:]
+
+
+def param_fields(model: str) -> list[ParamField]:
+    """The form fields of a pricing model: its numeric params (each ≥ 0), then its text ones."""
+    numeric = [ParamField(k, param_label(k), True) for k in MODEL_PARAMS.get(model, ())]
+    return numeric + [ParamField(k, param_label(k), False) for k in TEXT_PARAMS.get(model, {})]
+
+
+def card_values(card: PriceCard | None, model: str) -> dict[str, Any]:
+    """The form's starting values: the card's (for its own model), else empty fields and zeros."""
+    params = dict(card.params) if card is not None and card.model == model else {}
+    values: dict[str, Any] = {"id": card.id if card else "", "vendor": card.vendor if card else "",
+                              "plan": card.plan if card else "", "model": model,
+                              "source": card.source if card else "", "as_of": card.as_of if card else "",
+                              "notes": card.notes if card else ""}
+    for f in param_fields(model):
+        default = TEXT_PARAMS.get(model, {}).get(f.key, "") if not f.numeric else 0.0
+        values[f.key] = params.get(f.key, default)
+    return values
+
+
+def _number(value: Any) -> Any:
+    # 10000.0 from a number field is stored as 10000, as the bundled cards write it.
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+
+
+def upsert_card(cards: list[PriceCard], original_id: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    """The card document with the form's card added (``original_id`` None) or replacing
+    ``original_id``; ``ValidationError`` lists every problem in plain words (the same checks
+    as a card file: ``core.cost.validate_price_cards``)."""
+    model = str(values.get("model") or "")
+    card: dict[str, Any] = {k: (values.get(k) or "").strip() if isinstance(values.get(k), str) else values.get(k)
+                            for k in ("id", "vendor", "plan", "model", "source", "notes")}
+    as_of = values.get("as_of")
+    card["as_of"] = as_of.isoformat() if hasattr(as_of, "isoformat") else str(as_of or "").strip()
+    card["params"] = {f.key: _number(values.get(f.key)) if f.numeric else str(values.get(f.key) or "").strip()
+                      for f in param_fields(model)}
+    card = {k: v for k, v in card.items() if v not in ("", None) or k in ("id", "params")}
+    doc = price_card_document([c for c in cards if c.id != original_id])
+    if original_id is None and any(c["id"] == card["id"] for c in doc["cards"]):
+        raise ValidationError(f"a card with id {card['id']!r} exists already: pick it above to edit it")
+    position = next((i for i, c in enumerate(cards) if c.id == original_id), len(doc["cards"]))
+    doc["cards"].insert(position, card)
+    problems = validate_price_cards(doc)
+    if problems:
+        raise ValidationError(problems)
+    return doc
+
+
+def remove_card(cards: list[PriceCard], card_id: str) -> dict[str, Any]:
+    """The card document without ``card_id``; the last card cannot go (estimates need one)."""
+    rest = [c for c in cards if c.id != card_id]
+    if not rest:
+        raise ValidationError("the last price card cannot be deleted: cost estimates need at least one")
+    return price_card_document(rest)
+
+
+def card_summary_rows(cards: list[PriceCard]) -> list[dict[str, Any]]:
+    """The cards as a read-only table: what each is and what it charges (params as a sentence)."""
+    def shown(v: Any) -> str:  # 10000 → "10,000"; 0.08 → "0.08"
+        return count(v, 4).rstrip("0").rstrip(".") if isinstance(v, int | float) else str(v)
+
+    def price(c: PriceCard) -> str:
+        return ", ".join(f"{param_label(k)} {shown(v)}" for k, v in c.params.items())
+    return [{"id": c.id, "vendor": c.vendor, "plan": c.plan, "model": c.model, "prices": price(c),
+             "source": c.source, "as of": c.as_of} for c in cards]
 
 
 def source_rows(items: list[tuple[str, Sourced[Any]]]) -> list[dict[str, str]]:

@@ -82,6 +82,17 @@ def builder_query(params: Mapping[str, Any]) -> tuple[str, int | None] | None:
     return name, int(v)
 
 
+def missing_note(params: Mapping[str, Any], key: str, known: Sequence[str], what: str,
+                 instead: str | None = None) -> str | None:
+    """The warning for a link whose ``?key=`` names a ``what`` that does not exist here (None when
+    it exists or is absent), so a page never falls back silently to something else."""
+    want = _param(params, key)
+    if want is None or not want.strip() or want.strip() in known:
+        return None
+    shown = f" Showing {instead} instead." if instead else ""
+    return f"This link asks for {what} {_shown(want.strip())}, which does not exist here.{shown}"
+
+
 def share_token(params: Mapping[str, Any]) -> str | None:
     """``?share=`` → the token as given (None when absent); the service judges it, bounded."""
     raw = _param(params, "share")

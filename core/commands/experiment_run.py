@@ -68,7 +68,8 @@ def register(esub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     p = esub.add_parser("promote", help="make a completed experiment's candidate the production pipeline")
     p.add_argument("id")
     p.add_argument("--force", action="store_true", help="promote without a PROMOTE verdict (admin, needs --reason)")
-    p.add_argument("--reason", default=None)
+    p.add_argument("--reason", default=None,
+                   help="why (at most 500 characters; kept in the record, the commit and the audit; needed with --force)")
     p.add_argument("--json", action="store_true")
     common.add_identity(p)
     p.set_defaults(handler=_promote)

@@ -18,6 +18,25 @@ from core.domain.ports import UnitOfWorkFactory
 
 PRODUCTION_PREFIX = "production."
 PROMOTION_PREFIX = "promotion."
+#: A promotion's reason goes into the GitOps commit message and the audit entry: a sentence or
+#: a short paragraph, not a document.
+REASON_MAX_CHARS = 500
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def check_reason(reason: str | None, *, required: bool) -> str | None:
+    """The promotion reason stripped (None when blank and not ``required``), or one clear
+    ``ValidationError``: missing when required, too long, or with control characters."""
+    text = (reason or "").strip()
+    if not text:
+        if required:
+            raise ValidationError("a promotion needs a reason: say why this candidate should run in production")
+        return None
+    if len(text) > REASON_MAX_CHARS:
+        raise ValidationError(f"the promotion reason is {len(text)} characters; at most {REASON_MAX_CHARS}")
+    if _CONTROL.search(text):
+        raise ValidationError("the promotion reason may hold line breaks but no other control characters")
+    return text
 
 
 @dataclass(frozen=True)

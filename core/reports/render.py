@@ -1,4 +1,4 @@
-"""Experiment reports: CSV (samples), self-contained HTML (Plotly inline), PDF (fpdf2 + matplotlib).
+"""Experiment reports: CSV (verdict, criteria, samples), self-contained HTML (Plotly inline), PDF (fpdf2 + matplotlib).
 
 ``render(data, fmt)`` returns bytes; nothing here touches the network or the database.
 """
@@ -14,7 +14,7 @@ import jinja2
 
 from core.domain.errors import ValidationError
 from core.reports.data import SAMPLE_FIELDS, ReportData
-from core.resources import REPORT_TEMPLATES_DIR
+from core.resources import FONTS_DIR, REPORT_TEMPLATES_DIR
 
 if TYPE_CHECKING:  # fpdf loads only when a PDF is asked for
     from fpdf import FPDF
@@ -31,12 +31,25 @@ def render(data: ReportData, fmt: str) -> bytes:
     return {"csv": to_csv, "html": to_html, "pdf": to_pdf}[fmt](data)
 
 
+#: The CSV's columns: what each row is, the verdict (on every row, so a filtered sheet keeps it),
+#: one criterion's outcome, and one sample's measures.
+CSV_FIELDS = ("record", "experiment_id", "verdict", "criterion", "status", "measured", "threshold", "detail",
+              *SAMPLE_FIELDS)
+
+
 def to_csv(data: ReportData) -> bytes:
+    """One rectangular table: a ``verdict`` row, one ``criterion`` row per criterion or gate reason
+    (``core.reports.data._reasons``), then one ``sample`` row per measurement."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["experiment_id", *SAMPLE_FIELDS], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
+    common = {"experiment_id": data.experiment["id"], "verdict": data.verdict}
+    w.writerow({"record": "verdict", **common})
+    for r in data.reasons:
+        w.writerow({"record": "criterion", **common, "criterion": r["criterion"], "status": r["status"],
+                    "measured": r["measured"], "threshold": r["threshold"], "detail": r["detail"]})
     for s in data.samples:
-        w.writerow({"experiment_id": data.experiment["id"], **s})
+        w.writerow({"record": "sample", **common, **s})
     return buf.getvalue().encode("utf-8")
 
 
@@ -126,40 +139,53 @@ def _png_charts(data: ReportData) -> list[bytes]:
     return out
 
 
-def _latin(text: object) -> str:
-    # The core PDF fonts are Latin-1; replace what they cannot draw instead of failing.
-    s = str(text).replace("—", "-").replace("→", "->").replace("≥", ">=").replace("≤", "<=").replace("×", "x")
-    return s.encode("latin-1", "replace").decode("latin-1")
+#: family → (regular file, bold file); DejaVu covers Latin, Greek, Cyrillic, arrows and math signs.
+PDF_FONTS = {"DejaVu": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"), "DejaVuMono": ("DejaVuSansMono.ttf", None)}
 
 
-def to_pdf(data: ReportData) -> bytes:
+def _text(text: object) -> str:
+    # A glyph DejaVu lacks (CJK, emoji) prints as a missing-glyph box, never fails the report.
+    return str(text)
+
+
+def _new_pdf() -> FPDF:
+    """An A4 document with the vendored Unicode fonts registered (core/data/fonts)."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
+    for family, (regular, bold) in PDF_FONTS.items():
+        pdf.add_font(family, "", str(FONTS_DIR / regular))
+        if bold:
+            pdf.add_font(family, "B", str(FONTS_DIR / bold))
+    return pdf
+
+
+def to_pdf(data: ReportData) -> bytes:
+    pdf = _new_pdf()
     pdf.set_auto_page_break(True, margin=12)
     pdf.add_page()
-    pdf.set_title(_latin(f"Phoenix experiment report {data.experiment['id']}"))
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, _latin(f"Experiment report: {data.experiment['name']}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "B", 13)
-    pdf.cell(0, 8, _latin(f"Verdict: {data.verdict}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_title(_text(f"Phoenix experiment report {data.experiment['id']}"))
+    pdf.set_font("DejaVu", "B", 16)
+    pdf.cell(0, 10, _text(f"Experiment report: {data.experiment['name']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "B", 13)
+    pdf.cell(0, 8, _text(f"Verdict: {data.verdict}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 9)
     for k, v in data.summary:
-        pdf.multi_cell(0, 5, _latin(f"{k}: {v}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, _text(f"{k}: {v}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     _section(pdf, "Reasons")
     for r in data.reasons or [{"status": "", "detail": "no analysis yet"}]:
         mark = r["status"].upper() or "-"
-        pdf.multi_cell(0, 5, _latin(f"[{mark}] {r['detail']}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, _text(f"[{mark}] {r['detail']}"), new_x="LMARGIN", new_y="NEXT")
     if data.reductions:
         _section(pdf, "Reductions (95% CI)")
         for r in data.reductions:
             ci = "" if r["ci_low"] is None else f" [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
-            pdf.multi_cell(0, 5, _latin(f"{r['metric']}: {r['reduction_pct']}%{ci}"), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 5, _text(f"{r['metric']}: {r['reduction_pct']}%{ci}"), new_x="LMARGIN", new_y="NEXT")
     if data.cost:
         _section(pdf, "Cost per vendor ($/month)")
         for c in data.cost:
-            pdf.multi_cell(0, 5, _latin(f"{c['vendor']}: baseline {c['before']}  candidate {c['after']}  "
+            pdf.multi_cell(0, 5, _text(f"{c['vendor']}: baseline {c['before']}  candidate {c['after']}  "
                                         f"saving {c['saving_pct']}%"),
                            new_x="LMARGIN", new_y="NEXT")
     charts = _png_charts(data)
@@ -170,16 +196,16 @@ def to_pdf(data: ReportData) -> bytes:
     if data.stats:
         _section(pdf, "Statistics")
         for s in data.stats[:80]:
-            pdf.multi_cell(0, 4.5, _latin(f"{s['name']}: {s['value']}"), new_x="LMARGIN", new_y="NEXT")
-    _section(pdf, "Pipeline YAML diff (baseline -> candidate)")
-    pdf.set_font("Courier", "", 7)
+            pdf.multi_cell(0, 4.5, _text(f"{s['name']}: {s['value']}"), new_x="LMARGIN", new_y="NEXT")
+    _section(pdf, "Pipeline YAML diff (baseline → candidate)")
+    pdf.set_font("DejaVuMono", "", 7)
     for line in (data.yaml_diff or "no differences / not available").splitlines()[:400]:
-        pdf.multi_cell(0, 3.4, _latin(line) or " ", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 3.4, _text(line) or " ", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
 def _section(pdf: FPDF, title: str) -> None:
     pdf.ln(2)
-    pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 7, _latin(title), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_font("DejaVu", "B", 11)
+    pdf.cell(0, 7, _text(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 9)

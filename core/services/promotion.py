@@ -5,6 +5,9 @@ Rules (``PromotionService.promote``):
 - allowed when the experiment is Completed with verdict PROMOTE;
 - otherwise only when *forced* by an admin with a non-empty reason (a Completed
   experiment with another verdict, never one still running: its result is not final);
+- a reason (``check_reason``: at most 500 characters) is stored in the record, the commit
+  message body and the audit entry; the app always asks for one (``preview`` shows it the
+  diff against production first), the CLI and API only when forcing;
 - idempotent: promoting the experiment that already is production for its target is a
   no-op that returns the stored record. Promoting an older experiment again (after
   another one superseded it) is a rollback and records a new promotion.
@@ -27,8 +30,10 @@ promoting again commits again (git history is append-only anyway).
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.catalog.templates import get_template, is_template
@@ -40,6 +45,7 @@ from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.production import (
     ProductionRecord,
+    check_reason,
     current_production,
     production_key,
     promotion_key,
@@ -48,6 +54,7 @@ from core.domain.production import (
 )
 from core.observability.metrics import PROMOTIONS
 from core.observability.tracing import traced_service
+from core.render.collector import render_collector
 from core.render.k8s import K8sOptions
 from core.render.k8s_resources import (
     CollectorPlacement,
@@ -63,8 +70,8 @@ from core.services.pipelines import render_checked
 from core.services.requests import Promote
 from core.store.refs import load_pipeline
 
-__all__ = ["PromotionDenied", "PromotionGitOps", "PromotionService", "ProductionRecord", "check_allowed",
-           "target_key"]
+__all__ = ["PromotionDenied", "PromotionGitOps", "PromotionPreview", "PromotionService", "ProductionRecord",
+           "check_allowed", "target_key"]
 
 PROMOTE_VERDICT = "PROMOTE"
 AUDIT_ACTION = "experiment.promote"
@@ -75,6 +82,21 @@ class PromotionGitOps(Protocol):
     """The part of the GitOps repository promotion needs (``GitRepo`` / ``InMemoryGitOps``)."""
 
     def commit_dir(self, rel_dir: str, files: dict[str, str], message: str, author: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class PromotionPreview:
+    """What a promotion would change, shown before it is confirmed: the candidate's collector
+    YAML against the production pipeline of the same target (``production_ref`` None: nothing
+    in production yet, and ``diff`` is the whole candidate)."""
+
+    experiment_id: str
+    target: str
+    candidate_ref: str
+    production_ref: str | None
+    production_experiment: str | None
+    diff: str
+    already_production: bool
 
 
 class PromotionDenied(PermanentError):
@@ -129,6 +151,25 @@ class PromotionService:
         with self.uow_factory() as uow:
             raw = uow.settings.get(promotion_key(experiment_id))
         return ProductionRecord.from_dict(raw) if raw else None
+
+    @query("production.read")
+    def preview(self, actor: Actor, experiment_id: str) -> PromotionPreview:
+        """The diff a promotion of ``experiment_id`` would make to its target's production."""
+        with self.uow_factory() as uow:
+            exp = uow.experiments.get(experiment_id)
+        key = target_key(exp.target)
+        existing = current_production(self.uow_factory, key)
+        pipeline, number = self._candidate(exp)
+        ref = pipeline.name if number is None else f"{pipeline.name}@{number}"
+        new = render_collector(pipeline).splitlines(keepends=True)
+        old = render_collector(existing.pipeline_object()).splitlines(keepends=True) if existing else []
+        diff = "".join(difflib.unified_diff(
+            old, new, fromfile=f"production/{key}: {existing.ref}" if existing else f"production/{key}: nothing",
+            tofile=f"candidate {ref}"))
+        return PromotionPreview(experiment_id=exp.id, target=key, candidate_ref=ref,
+                                production_ref=existing.ref if existing else None,
+                                production_experiment=existing.experiment_id if existing else None, diff=diff,
+                                already_production=existing is not None and existing.experiment_id == exp.id)
 
     def _candidate(self, exp: Experiment) -> tuple[Pipeline, int | None]:
         """The candidate that ran: a template, ``name@N``, or the latest version at the experiment's start."""
@@ -200,6 +241,7 @@ class PromotionService:
                 uow.commit()
             return existing, False
         check_allowed(exp, force=force, reason=reason, is_admin=actor.role >= Role.ADMIN)
+        reason = check_reason(reason, required=False)
         verdict = (exp.result or {}).get("verdict")
         forced = verdict != PROMOTE_VERDICT
 
@@ -211,14 +253,17 @@ class PromotionService:
                 "verdict": verdict}  # fmt: skip
         files = {"graph.json": pipeline.to_json(), **self._bundle_files(exp, pipeline, number),
                  "promotion.json": json.dumps(meta, indent=2) + "\n"}  # fmt: skip
-        why = f" (forced: {reason.strip()})" if forced and reason else ""
+        why = " (forced)" if forced else ""
+        # The reason is the commit's body: one summary line for `git log --oneline`, then why.
         message = f"Promote {ref} to production/{key} from experiment {exp.id}{why}"
+        if reason:
+            message += f"\n\nReason: {reason}"
         commit_id = self.gitops.commit_dir(f"production/{key}", files, message, actor.name)
 
         promoted = ProductionRecord(
             target=key, pipeline=pipeline.name, version=number, ref=ref, experiment_id=exp.id,
             promoted_at=promoted_at, actor=actor.name, commit_id=commit_id, forced=forced,
-            reason=(reason or "").strip() or None, verdict=verdict, interval_s=float(exp.timing.interval_s),
+            reason=reason, verdict=verdict, interval_s=float(exp.timing.interval_s),
             critical_rules=exp.critical_rules, graph=pipeline.to_dict(),
         )  # fmt: skip
         with self.uow_factory() as uow:

@@ -108,3 +108,20 @@ def test_cost_explorer_prices_with_the_cards_saved_in_settings(app_env: Path) ->
     assert not at.exception
     assert at.selectbox(key="ce.card").options == ["all vendors", "Datadog (negotiated) — Infrastructure Pro"]
     assert at.dataframe[0].value["vendor"].tolist() == ["Datadog (negotiated) — Infrastructure Pro"]
+
+
+def test_catalogue_lists_every_node_it_counts_and_missing_links_are_named() -> None:
+    from app.widgets.pipeline_tools import node_types
+    from app.widgets.share import missing_note
+    from core.catalog.templates import TEMPLATE_NAMES, get_template
+
+    for name in TEMPLATE_NAMES:
+        p = get_template(name)
+        listed = node_types(p)
+        assert sorted(listed) == sorted(n.type for n in p.nodes), name  # the exporter too
+        assert listed[0] == p.receiver().type and listed[-1] == p.exporters()[-1].type
+    known = ["process-topk-v1", "process-baseline-v1"]
+    assert missing_note({"pipeline": "process-topk-v1"}, "pipeline", known, "pipeline") is None
+    assert missing_note({}, "pipeline", known, "pipeline") is None
+    assert missing_note({"pipeline": " nope\x00 "}, "pipeline", known, "pipeline", "process-topk-v1") == (
+        "This link asks for pipeline 'nope?', which does not exist here. Showing process-topk-v1 instead.")

@@ -112,3 +112,38 @@ def test_policy_test_names_the_deciding_rule() -> None:
         "priority": "critical", "rule": {"match": "executable_name", "pattern": "^nginx$", "priority": "critical"}}
     assert settings_tools.test_process(policy, "psql", owner="postgres")["priority"] == "high"
     assert settings_tools.test_process(policy, "bash") == {"priority": "low", "rule": None}
+
+
+def test_price_card_form_edits_adds_and_refuses_with_clear_problems() -> None:
+    from core.cost import parse_price_cards
+
+    cards = load_price_cards()
+    grafana = next(c for c in cards if c.model == "grafana_cloud")
+    assert [f.label for f in settings_tools.param_fields("grafana_cloud")] == [
+        "USD per 1000 series", "Free series", "Included DPM per series"]
+    values = settings_tools.card_values(grafana, "grafana_cloud")
+    values["usd_per_1000_series"], values["free_series"] = 7.25, 20000.0
+    doc = settings_tools.upsert_card(cards, grafana.id, values)
+    edited = {c.id: c for c in parse_price_cards(doc, "t")}
+    assert [c["id"] for c in doc["cards"]] == [c.id for c in cards]  # edited in place, order kept
+    assert edited[grafana.id].params == {**grafana.params, "usd_per_1000_series": 7.25, "free_series": 20000}
+    assert isinstance(edited[grafana.id].params["free_series"], int)  # 20000.0 from the field is stored as 20000
+
+    new = settings_tools.card_values(None, "new_relic")
+    assert new["bytes_from"] == "otlphttp" and new["usd_per_gb"] == 0.0
+    new.update(id="nr-eu", vendor="New Relic", source="https://newrelic.com/pricing", as_of="2026-12-01",
+               usd_per_gb=0.35, bytes_per_gb=1e9)
+    added = settings_tools.upsert_card(cards, None, new)
+    assert added["cards"][-1]["id"] == "nr-eu" and added["cards"][-1]["params"]["bytes_per_gb"] == 1_000_000_000
+
+    with pytest.raises(ValidationError, match="exists already"):
+        settings_tools.upsert_card(cards, None, {**new, "id": grafana.id})
+    bad = {**values, "source": "not a url", "as_of": "yesterday", "included_dpm_per_series": 0.0}
+    with pytest.raises(ValidationError) as exc:
+        settings_tools.upsert_card(cards, grafana.id, bad)
+    assert {p.split(": ", 1)[1].split(" must")[0] for p in exc.value.problems} == {
+        "'source'", "'as_of'", "params.included_dpm_per_series"}
+    with pytest.raises(ValidationError, match="last price card cannot be deleted"):
+        settings_tools.remove_card(cards[:1], cards[0].id)
+    assert [c["id"] for c in settings_tools.remove_card(cards, grafana.id)["cards"]] == [
+        c.id for c in cards if c.id != grafana.id]

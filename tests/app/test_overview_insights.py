@@ -12,6 +12,7 @@ from core.analysis.verdict import analyze_samples
 from core.bootstrap import bootstrap
 from core.domain.experiment import utcnow
 from core.domain.samples import MeasurementSample
+from core.numbers import money
 from core.services.requests import Promote
 from core.settings import Settings
 from tests.actors import ADMIN, admin
@@ -63,6 +64,8 @@ def test_best_reduction_savings_and_collector_alert(app_env: Path) -> None:
     st.cache_data.clear()
     at = AppTest.from_file(page("overview.py"), default_timeout=60).run()
     m = _metrics(at)
-    assert m["Projected savings of promoted pipelines"] == (
-        f"${saving['baseline_usd'] - saving['candidate_usd']:,.0f}/month")
+    saved = round(saving["baseline_usd"] - saving["candidate_usd"], 2)
+    assert m["Projected savings of promoted pipelines"] == f"{money(saved, compact=True)}/month"
+    (metric,) = [x for x in at.metric if x.label == "Projected savings of promoted pipelines"]
+    assert metric.help == f"Exactly {money(saved)}/month"  # the exact amount behind the compact one
     assert any("is down" in e.value and "candidate" in e.value for e in at.error)

@@ -92,16 +92,23 @@ def test_wizard_run_viewer_promote_and_reports(page, browser, server, tmp_path: 
     finally:
         other.close()
 
-    # Promote the measured winner from the page: the promotion record replaces the button.
-    promote = page.get_by_role("button", name="Promote")
+    # Promote the measured winner from the page: a dialog shows the diff against production
+    # and insists on a reason (test_polish_e2e covers it in full); the record replaces the button.
+    promote = page.get_by_role("button", name="Promote", exact=True)
     expect(promote).to_be_enabled()
     promote.click()
-    wait_idle(page)
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("+++ candidate process-topk-v1")).to_be_visible()
+    dialog.get_by_role("textbox", name="Reason").fill("e2e: – keeps fewer series → cheaper")
+    dialog.get_by_role("button", name="Confirm promotion").click()
     expect(page.get_by_text("In production since")).to_be_visible()
+    expect(page.get_by_text("Reason: e2e: – keeps fewer series → cheaper")).to_be_visible()
     no_exceptions(page)
 
     for fmt, check in (("html", lambda b: b"Verdict:" in b and b"e2e topk trial" in b and b"<script src=" not in b),
-                       ("pdf", lambda b: b.startswith(b"%PDF-") and len(b) > 2000)):
+                       ("pdf", lambda b: b.startswith(b"%PDF-") and len(b) > 2000 and b"DejaVuSans" in b),
+                       ("csv", lambda b: b.startswith(b"record,experiment_id,verdict,criterion")
+                        and b"\ncriterion," in b and b"\nsample," in b)):
         page.get_by_role("button", name="Download report").click()
         page.get_by_text(fmt, exact=True).click()
         page.get_by_role("button", name="Prepare report").click()
@@ -113,6 +120,12 @@ def test_wizard_run_viewer_promote_and_reports(page, browser, server, tmp_path: 
         assert path.name == f"phoenix-{exp_id}.{fmt}"
         assert check(path.read_bytes()), f"{fmt} report content"
         page.keyboard.press("Escape")
+
+    # The overview prices what is now in production: a formatted amount, the exact one in its tooltip.
+    login(page, server, "admin", "")
+    savings = page.locator("[data-testid='stMetric']", has_text="Projected savings of promoted pipelines")
+    expect(savings.locator("[data-testid='stMetricValue']")).to_have_text(
+        re.compile(r"^-?<?\$\d[\d,.]*[KMBT]?/month$"))
 
 
 def test_cost_explorer_share_link_restores_the_view(page, browser, server) -> None:
@@ -138,4 +151,5 @@ def test_pages_render_without_errors(page, server, path: str, heading: str) -> N
     page.get_by_role("heading", name=heading).first.wait_for()
     wait_idle(page)
     no_exceptions(page)
-    shot(page, path or "overview", page.get_by_role("heading", name=heading).first)
+    if path not in ("settings", "catalogue"):  # test_polish_e2e pictures those two (price card form, counts)
+        shot(page, path or "overview", page.get_by_role("heading", name=heading).first)

@@ -112,9 +112,37 @@ def test_other_verdicts_need_an_admin_force_with_reason(memory_services, verdict
     assert git.dir_commits == [] and memory_services.promotion.current(ADMIN) is None
     rec = promote(memory_services.uow, git, eid, actor="root", force=True, reason="cost freeze", is_admin=True)
     assert rec.forced is True and rec.reason == "cost freeze" and rec.verdict == verdict
-    assert "forced: cost freeze" in git.dir_commits[0][3].message
+    assert "(forced)" in git.dir_commits[0][3].message and "Reason: cost freeze" in git.dir_commits[0][3].message
     (entry,) = [a for a in memory_services.experiments.audit(ADMIN, eid) if a.action == "experiment.force_promote"]
     assert entry.details["forced"] is True and entry.details["reason"] == "cost freeze"
+
+
+def test_preview_diffs_against_production_and_the_reason_is_kept_everywhere(memory_services) -> None:
+    svc = memory_services.promotion
+    a = _finish(memory_services, "PROMOTE")
+    first = svc.preview(ADMIN, a)
+    assert first.production_ref is None and first.candidate_ref == "process-topk-v1" and not first.already_production
+    assert "production/local: nothing" in first.diff and "\n-" not in first.diff  # all of it is new
+    rec = svc.promote(ADMIN, Promote(experiment_id=a, reason="  keeps 84% fewer series\nno alert lost "))
+    assert rec.reason == "keeps 84% fewer series\nno alert lost" and svc.of(ADMIN, a).reason == rec.reason
+    (entry,) = [x for x in memory_services.experiments.audit(ADMIN, a) if x.action == "experiment.promote"]
+    assert entry.details["reason"] == rec.reason
+    b = _finish(memory_services, "PROMOTE", candidate="process-baseline-v1")
+    second = svc.preview(ADMIN, b)
+    assert (second.production_ref, second.production_experiment) == ("process-topk-v1", a)
+    assert "--- production/local: process-topk-v1" in second.diff and "+++ candidate process-baseline-v1" in second.diff
+    assert any(line.startswith("-") and not line.startswith("---") for line in second.diff.splitlines())
+    assert svc.preview(ADMIN, a).already_production
+
+
+@pytest.mark.parametrize("reason,match", [("x" * 501, "501 characters; at most 500"),
+                                          ("bell\x07", "no other control characters")])
+def test_a_bad_reason_is_refused_before_anything_is_committed(memory_services, reason: str, match: str) -> None:
+    git = InMemoryGitOps()
+    eid = _finish(memory_services, "PROMOTE")
+    with pytest.raises(PhoenixError, match=match):
+        promote(memory_services.uow, git, eid, actor="alice", reason=reason)
+    assert git.dir_commits == [] and memory_services.promotion.current(ADMIN) is None
 
 
 def test_unknown_experiment_and_missing_production_are_clear_errors(memory_services) -> None:
