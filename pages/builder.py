@@ -45,7 +45,9 @@ def _pipeline() -> Pipeline:
 
 
 def _load(p: Pipeline, origin: dict[str, object]) -> None:
-    _set(p)
+    # Positions saved for smaller nodes would overlap: lay those out again (positions are
+    # not part of what the Diff compares).
+    _set(canvas.auto_layout(p) if canvas.cramped(p) else p)
     st.session_state[K_ORIGIN] = origin
     st.session_state[K_SEL] = None
 

@@ -37,9 +37,11 @@ KIND_COLOURS = {"receiver": "#2563eb", "processor": "#7c3aed", "exporter": "#059
 ERROR_COLOUR = "#dc2626"
 # Nodes wide enough for a title and a summary line at a readable size.
 COLUMN_WIDTH = 300
-ROW_HEIGHT = 150
+ROW_HEIGHT = 160
 NODE_WIDTH = 250
 FONT_SIZE = "14px"
+#: Layers per row in auto-layout: two fit the canvas column at a readable zoom.
+PER_ROW = 2
 #: Characters a user can type into params that the canvas's Markdown would interpret.
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}<>#|~$])")
 
@@ -110,8 +112,11 @@ def set_params(p: Pipeline, node_id: str, params: dict[str, Any]) -> Pipeline:
     return out
 
 
-def auto_layout(p: Pipeline) -> Pipeline:
-    """Left-to-right layers by longest path from the sources; siblings stacked."""
+def auto_layout(p: Pipeline, per_row: int | None = None) -> Pipeline:
+    """Layers by longest path from the sources, siblings stacked; the layers wrap every
+    ``per_row`` columns, reading left to right then down, so a long chain stays readable
+    in the canvas beside the form instead of shrinking into one thin line."""
+    per_row = per_row or PER_ROW
     out = _copy(p)
     ids = [n.id for n in out.nodes]
     pred: dict[str, list[str]] = {i: [] for i in ids}
@@ -138,13 +143,31 @@ def auto_layout(p: Pipeline) -> Pipeline:
     for i in ids:
         if kinds[i] == "exporter":
             layer[i] = max(layer[i], last)
+    # Rows of ``per_row`` layers; a row is as tall as its most stacked layer.
+    stacked: dict[int, int] = {}
+    for i in ids:
+        stacked[layer[i]] = stacked.get(layer[i], 0) + 1
+    row_tops: dict[int, float] = {}
+    top = 60.0
+    for band in range(max(layer.values(), default=0) // per_row + 1):
+        row_tops[band] = top
+        tallest = max((stacked.get(band * per_row + c, 0) for c in range(per_row)), default=0)
+        top += max(1, tallest) * ROW_HEIGHT
     rows: dict[int, int] = {}
     for n in out.nodes:
         col = layer[n.id]
         row = rows.get(col, 0)
         rows[col] = row + 1
-        n.position = {"x": float(col * COLUMN_WIDTH), "y": float(60 + row * ROW_HEIGHT)}
+        n.position = {"x": float((col % per_row) * COLUMN_WIDTH),
+                      "y": float(row_tops[col // per_row] + row * ROW_HEIGHT)}
     return out
+
+
+def cramped(p: Pipeline) -> bool:
+    """Whether nodes overlap at today's node size (pipelines saved with smaller nodes do)."""
+    pos = [(n.position.get("x", 0.0), n.position.get("y", 0.0)) for n in p.nodes]
+    return any(abs(a[0] - b[0]) < NODE_WIDTH + 10 and abs(a[1] - b[1]) < ROW_HEIGHT - 20
+               for i, a in enumerate(pos) for b in pos[i + 1:])
 
 
 # ---- validation badges ----------------------------------------------------------------
@@ -191,7 +214,7 @@ def node_label(node: Node, problems: list[str], figures: tuple[int, int] | None 
         text += f"\n\n{plain(t.summary(node.params))}"
     text += f"\n\n`{node.id}`"
     if figures is not None:
-        text += f"\n\n📊 {figures[0]:,} → {figures[1]:,} series"
+        text += f"\n\n{figures[0]:,} → {figures[1]:,} series"
     if problems:
         text += f"\n\n⚠ {len(problems)} problem{'s' if len(problems) != 1 else ''}"
     return text
