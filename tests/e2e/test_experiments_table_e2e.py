@@ -8,7 +8,7 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ROOT, login, no_exceptions, wait_idle
+from tests.e2e.conftest import ROOT, login, no_exceptions, shot, wait_idle
 
 pytestmark = pytest.mark.e2e
 OWNER = "e2e-table-owner"
@@ -60,6 +60,7 @@ def test_filter_sort_page_and_open_a_row(page, server) -> None:
     shown = _grid_names(page)
     assert shown[:5] == best_first[:5], shown[:5]  # sorted by the store across all 27, not this page only
     no_exceptions(page)
+    shot(page, "experiments", page.get_by_role("heading", name="Experiments"))
 
     page.get_by_role("button", name="Next →").click()
     wait_idle(page)
