@@ -22,6 +22,8 @@ K_FORCE = "builder.force"
 K_ORIGIN = "builder.origin"
 K_LOADED_QP = "builder.loaded_qp"
 K_LINK_NOTE = "builder.link_note"
+K_EST_SIG = "builder.estimate_sig"
+K_EST_FILLED = "builder.estimate_filled"
 CANVAS_KEY = "builder_canvas"
 
 
@@ -45,7 +47,9 @@ def _pipeline() -> Pipeline:
 
 
 def _load(p: Pipeline, origin: dict[str, object]) -> None:
-    _set(p)
+    # Positions saved for smaller nodes would overlap: lay those out again (positions are
+    # not part of what the Diff compares).
+    _set(canvas.auto_layout(p) if canvas.cramped(p) else p)
     st.session_state[K_ORIGIN] = origin
     st.session_state[K_SEL] = None
 
@@ -152,6 +156,7 @@ def _node_editor(p: Pipeline, per_node: dict[str, list[str]]) -> None:
         for e in errors:
             st.error(e)
         if not errors:
+            params = pipeline_tools.drop_stale_tuning(node.type, node.params, params)
             _set(canvas.set_params(p, node_id, params))
             st.rerun()
     c1, c2 = st.columns(2)
@@ -200,9 +205,23 @@ def _estimate_tab(p: Pipeline, problems: list[str]) -> None:
             status.write("Evaluating the pipeline")
             report = pipeline_tools.run_estimate(p, snap, source=where.lower(), estimates=backend.estimates())
             status.update(label="Estimate ready", state="complete")
+        # What the estimate computed goes into the pipeline: the YAML, the diff and the
+        # saved version then carry the thresholds the figures were measured with.
+        tuned, filled = pipeline_tools.apply_tuned(p, report)
         st.session_state["builder.estimate_report"] = report
+        st.session_state[K_EST_SIG] = pipeline_tools.graph_signature(tuned)
+        st.session_state[K_EST_FILLED] = filled
+        if filled:
+            _set(tuned)
+        st.rerun()  # the canvas above shows the per-node badges
     report = st.session_state.get("builder.estimate_report")
     if report and report.get("pipeline") == p.name:
+        if st.session_state.get(K_EST_SIG) != pipeline_tools.graph_signature(p):
+            st.caption("The pipeline changed since this estimate: estimate again for current figures.")
+        filled = st.session_state.get(K_EST_FILLED) or []
+        if filled:
+            st.caption(f"Computed from this snapshot and written into {', '.join(filled)} "
+                       "(see the Collector YAML tab; saving stores them with the version).")
         show_estimate(report)
 
 
@@ -275,10 +294,11 @@ def render() -> None:
         _set(p, force=False)
 
     _palette(p)
-    with st.container():
+    board, side = st.columns([3, 2])  # the parameter form sits beside the canvas
+    with board:
         force = bool(st.session_state.pop(K_FORCE, False))
         res = canvas.render_canvas(CANVAS_KEY, p, lambda q: canvas.problems_by_node(q, problems_of(q))[0],
-                                   st.session_state.get(K_SEL), force=force)
+                                   st.session_state.get(K_SEL), force=force, figures=_figures(p))
         if res.changed:
             _set(res.pipeline, force=False)
             p = res.pipeline
@@ -299,46 +319,69 @@ def render() -> None:
             with st.expander("Share links (read-only, no sign-in)"):
                 links_section("pipeline", f"{origin['name']}@{origin['version']}", "pipeline version")
 
-    edit, panel = st.columns([2, 3])
-    with edit:
+    with side:
         st.subheader("Node")
         _node_editor(p, per_node)
-    with panel:
-        rendered = pipeline_tools.render(p) if not problems else None
-        t_yaml, t_k8s, t_diff, t_est, t_save = st.tabs(
-            ["Collector YAML", "Kubernetes", "Diff", "Estimate impact", "Save"])
-        with t_yaml:
-            if rendered and rendered.collector_yaml:
-                if rendered.collector_problems:
-                    st.error(f"The collector refuses this config ({rendered.validated_by}):\n\n"
-                             + "\n".join(f"- {m}" for m in rendered.collector_problems))
-                else:
-                    st.caption(f"Validated by {rendered.validated_by}. "
-                               + " ".join(rendered.validation_notes))
-                st.code(rendered.collector_yaml, language="yaml")
-                st.download_button("Download collector.yaml", rendered.collector_yaml, "collector.yaml",
-                                   key="builder.dl_yaml")
+    # The text tabs span the page under the canvas and its side panel.
+    rendered = pipeline_tools.render(p) if not problems else None
+    t_yaml, t_k8s, t_diff, t_est, t_save = st.tabs(
+        ["Collector YAML", "Kubernetes", "Diff", "Estimate impact", "Save"])
+    with t_yaml:
+        if rendered and rendered.collector_yaml:
+            if rendered.collector_problems:
+                st.error(f"The collector refuses this config ({rendered.validated_by}):\n\n"
+                         + "\n".join(f"- {m}" for m in rendered.collector_problems))
             else:
-                st.info("The collector YAML appears once the pipeline validates.")
-        with t_k8s:
-            if rendered and rendered.manifests:
-                for fname, text in rendered.manifests.items():
-                    with st.expander(fname):
-                        st.code(text, language="yaml")
-            else:
-                st.info("Manifests appear once the pipeline validates.")
-        with t_diff:
-            origin = st.session_state.get(K_ORIGIN) or {}
-            if origin.get("yaml"):
-                d = pipeline_tools.unified_diff(str(origin["yaml"]), p.to_yaml(),
-                                                f"{origin.get('name')} (loaded)", "canvas")
-                st.code(d or "no changes", language="diff")
-            else:
-                st.info("Load a template or saved version to diff against it.")
-        with t_est, boundary("estimate"):
-            _estimate_tab(p, problems)
-        with t_save, boundary("save"):
-            _save_tab(p, problems)
+                st.caption(f"Validated by {rendered.validated_by}. "
+                           + " ".join(rendered.validation_notes))
+            note = _tuning_note(p)
+            if note:
+                st.info(note)
+            st.code(rendered.collector_yaml, language="yaml")
+            st.download_button("Download collector.yaml", rendered.collector_yaml, "collector.yaml",
+                               key="builder.dl_yaml")
+        else:
+            st.info("The collector YAML appears once the pipeline validates.")
+    with t_k8s:
+        if rendered and rendered.manifests:
+            for fname, text in rendered.manifests.items():
+                with st.expander(fname):
+                    st.code(text, language="yaml")
+        else:
+            st.info("Manifests appear once the pipeline validates.")
+    with t_diff:
+        origin = st.session_state.get(K_ORIGIN) or {}
+        if origin.get("yaml"):
+            loaded = Pipeline.from_text(str(origin["yaml"]), source="the loaded pipeline")
+            d = pipeline_tools.pipeline_diff(loaded, p, f"{origin.get('name')} (loaded)", "canvas")
+            st.caption("Params are compared with their defaults filled in on both sides; node "
+                       "positions are not compared.")
+            st.code(d or "no changes", language="diff")
+        else:
+            st.info("Load a template or saved version to diff against it.")
+    with t_est, boundary("estimate"):
+        _estimate_tab(p, problems)
+    with t_save, boundary("save"):
+        _save_tab(p, problems)
+
+
+def _figures(p: Pipeline) -> dict[str, tuple[int, int]] | None:
+    """Per-node series in → out from the last estimate, only while the graph is the one estimated."""
+    report = st.session_state.get("builder.estimate_report")
+    if not report or st.session_state.get(K_EST_SIG) != pipeline_tools.graph_signature(p):
+        return None
+    return pipeline_tools.node_figures(report, p)
+
+
+def _tuning_note(p: Pipeline) -> str | None:
+    """What the YAML holds for data-driven params: defaults until an estimate computes them."""
+    untuned = pipeline_tools.untuned_nodes(p)
+    if untuned:
+        return (f"{', '.join(untuned)}: this YAML holds the documented DEFAULT thresholds. Run "
+                "Estimate impact: the thresholds it computes are written into this YAML.")
+    if any((t := REGISTRY.get(n.type)) is not None and t.tunable for n in p.nodes):
+        return "Thresholds in this YAML were computed from data (see the comments in it for source and time)."
+    return None
 
 
 def problems_of(p: Pipeline) -> list[str]:

@@ -11,32 +11,84 @@ from app.widgets.boundary import boundary
 from app.widgets.numbers import count, percent
 from app.widgets.share import copy_link, experiment_query, links_section, page_link
 from core.domain.errors import NotFoundError, PhoenixError, ValidationError
-from core.domain.experiment import TERMINAL_STATES
+from core.domain.experiment import TERMINAL_STATES, State
 from core.domain.production import REASON_MAX_CHARS
+from core.services.requests import ExperimentTable
 
 #: How often the live panel asks for news; cheap (a read of the log after a cursor), so short.
 LIVE_REFRESH_S = 1.0
+PAGE_SIZE = 25
 TERMINAL = {s.value for s in TERMINAL_STATES}
 VERDICT_STYLE = {"PROMOTE": st.success, "REJECT": st.error, "INCONCLUSIVE": st.warning}
 
 
 def _picker() -> None:
-    svc = backend.services()
-    rows = svc.experiments.list(guard.current_user(), limit=200)
-    if not rows:
-        st.info("No experiments yet. An experiment runs a baseline and a candidate pipeline side by side on the "
-                "same processes and tells you whether the candidate keeps its promise.")
-        if guard.allowed("experiment.create") and st.button("Create a first experiment from the templates",
-                                                       type="primary", key="exp.first"):
-            st.query_params["id"] = ex.create_first_experiment()
-            st.rerun()
-        page_link("wizard.py", "…or design one with the experiment wizard")
+    """The experiments table: filters, sort and paging are done by the store; selecting a row
+    opens that experiment."""
+    if not any(backend.services().experiments.counts_by_state(guard.current_user()).values()):
+        _empty()
         return
-    labels = {r.id: f"{r.name} · {r.state} · {r.id}" for r in rows}
-    pick = st.selectbox("Experiment", list(labels), format_func=labels.get, key="exp.pick")
-    if st.button("Open", key="exp.open"):
-        st.query_params["id"] = pick
+    f = st.columns([2, 1, 1, 1, 1, 1])
+    states = f[0].multiselect("State", [s.value for s in State], key="exp.f.states", placeholder="any state")
+    owner = f[1].text_input("Owner", key="exp.f.owner", placeholder="any owner").strip()
+    pipeline = f[2].text_input("Pipeline", key="exp.f.pipeline", placeholder="any pipeline").strip()
+    verdict = f[3].selectbox("Verdict", ["any", *ex.VERDICTS], key="exp.f.verdict")
+    sort = f[4].selectbox("Sort by", list(ex.SORT_LABELS), format_func=ex.SORT_LABELS.get, key="exp.f.sort")
+    descending = f[5].toggle("Descending", value=True, key="exp.f.desc")
+    filters = (tuple(states), owner, pipeline, verdict, sort, descending)
+    if st.session_state.get("exp.f.last") != filters:  # new filters start again at page 1
+        st.session_state["exp.f.last"] = filters
+        st.session_state["exp.f.page"] = 0
+    page = int(st.session_state.get("exp.f.page", 0))
+    try:
+        result = ex.table_page(ExperimentTable.of(
+            states=states or None, owner=owner or None, pipeline=pipeline or None,
+            verdict=None if verdict == "any" else verdict, sort=sort, descending=descending, page=page,
+            page_size=PAGE_SIZE))
+    except ValidationError as exc:
+        st.warning(f"These filters cannot be used: {exc}")
+        return
+    rows = ex.table_rows(result.items)
+    if not rows:
+        st.info("No experiment matches these filters.")
+    else:
+        picked = st.dataframe(
+            rows, hide_index=True, width="stretch", key=f"exp.table.{page}.{abs(hash(filters))}",
+            on_select="rerun", selection_mode="single-row",
+            column_order=ex.TABLE_COLUMNS,
+            column_config={"reduction": st.column_config.NumberColumn("reduction", format="%.1f%%"),
+                           "pipelines": st.column_config.TextColumn("pipelines (baseline → candidate)")})
+        chosen = picked.selection.rows if picked is not None else []
+        if chosen:
+            st.query_params["id"] = rows[chosen[0]]["id"]
+            st.rerun()
+        st.caption("Select a row to open the experiment. Sorting and filters apply to every experiment, "
+                   "not only this page.")
+    p = st.columns([1, 2, 1])
+    if p[0].button("← Previous", key="exp.prev", disabled=page == 0, width="stretch"):
+        st.session_state["exp.f.page"] = page - 1
         st.rerun()
+    p[1].markdown(f"<div style='text-align:center'>Page {page + 1}</div>", unsafe_allow_html=True)
+    if p[2].button("Next →", key="exp.next", disabled=not result.has_next, width="stretch"):
+        st.session_state["exp.f.page"] = page + 1
+        st.rerun()
+
+
+def _empty() -> None:
+    st.info("No experiments yet. An experiment runs a baseline and a candidate pipeline side by side on the "
+            "same processes and tells you whether the candidate keeps its promise.")
+    if guard.allowed("experiment.create") and st.button("Create a first experiment from the templates",
+                                                   type="primary", key="exp.first"):
+        st.query_params["id"] = ex.create_first_experiment()
+        st.rerun()
+    page_link("wizard.py", "…or design one with the experiment wizard")
+
+
+def _progress(exp) -> None:
+    """Elapsed / duration, a bar and the ETA, redrawn every second while the run lasts."""
+    now = ex.progress(exp)
+    if now is not None:
+        st.progress(now.fraction, text=now.text)
 
 
 def _live(exp_id: str, interval_s: float) -> None:
@@ -188,6 +240,9 @@ def render() -> None:
     st.caption(f"`{exp.id}` · **{exp.state.value}** · {exp.baseline} → {exp.candidate} · {exp.target.describe()} · "
                f"{exp.timing.duration_s:g}s every {exp.timing.interval_s:g}s · owner {exp.owner}"
                + (" · dry run (nothing deployed)" if exp.dry_run else ""))
+    st.caption(ex.collectors(exp))
+    if not exp.is_terminal:
+        st.fragment(run_every=LIVE_REFRESH_S)(_progress)(exp)
     if exp.description:
         st.markdown(exp.description)
     if exp.error:

@@ -35,9 +35,15 @@ KIND_ORDER = ("receiver", "processor", "exporter")
 KIND_LABELS = {"receiver": "Receiver", "processor": "Processors", "exporter": "Exporters"}
 KIND_COLOURS = {"receiver": "#2563eb", "processor": "#7c3aed", "exporter": "#059669"}
 ERROR_COLOUR = "#dc2626"
-COLUMN_WIDTH = 220
-ROW_HEIGHT = 120
-NODE_WIDTH = 180
+# Nodes wide enough for a title and a summary line at a readable size.
+COLUMN_WIDTH = 300
+ROW_HEIGHT = 160
+NODE_WIDTH = 250
+FONT_SIZE = "14px"
+#: Layers per row in auto-layout: two fit the canvas column at a readable zoom.
+PER_ROW = 2
+#: Characters a user can type into params that the canvas's Markdown would interpret.
+_MARKDOWN = re.compile(r"([\\`*_\[\]{}<>#|~$])")
 
 _NODE_REF = re.compile(r"(?:node|exporter) '([A-Za-z][A-Za-z0-9_-]*)'")
 _EDGE_REF = re.compile(r"^edge ([A-Za-z][A-Za-z0-9_-]*) → ([A-Za-z][A-Za-z0-9_-]*)")
@@ -106,8 +112,11 @@ def set_params(p: Pipeline, node_id: str, params: dict[str, Any]) -> Pipeline:
     return out
 
 
-def auto_layout(p: Pipeline) -> Pipeline:
-    """Left-to-right layers by longest path from the sources; siblings stacked."""
+def auto_layout(p: Pipeline, per_row: int | None = None) -> Pipeline:
+    """Layers by longest path from the sources, siblings stacked; the layers wrap every
+    ``per_row`` columns, reading left to right then down, so a long chain stays readable
+    in the canvas beside the form instead of shrinking into one thin line."""
+    per_row = per_row or PER_ROW
     out = _copy(p)
     ids = [n.id for n in out.nodes]
     pred: dict[str, list[str]] = {i: [] for i in ids}
@@ -134,13 +143,31 @@ def auto_layout(p: Pipeline) -> Pipeline:
     for i in ids:
         if kinds[i] == "exporter":
             layer[i] = max(layer[i], last)
+    # Rows of ``per_row`` layers; a row is as tall as its most stacked layer.
+    stacked: dict[int, int] = {}
+    for i in ids:
+        stacked[layer[i]] = stacked.get(layer[i], 0) + 1
+    row_tops: dict[int, float] = {}
+    top = 60.0
+    for band in range(max(layer.values(), default=0) // per_row + 1):
+        row_tops[band] = top
+        tallest = max((stacked.get(band * per_row + c, 0) for c in range(per_row)), default=0)
+        top += max(1, tallest) * ROW_HEIGHT
     rows: dict[int, int] = {}
     for n in out.nodes:
         col = layer[n.id]
         row = rows.get(col, 0)
         rows[col] = row + 1
-        n.position = {"x": float(col * COLUMN_WIDTH), "y": float(60 + row * ROW_HEIGHT)}
+        n.position = {"x": float((col % per_row) * COLUMN_WIDTH),
+                      "y": float(row_tops[col // per_row] + row * ROW_HEIGHT)}
     return out
+
+
+def cramped(p: Pipeline) -> bool:
+    """Whether nodes overlap at today's node size (pipelines saved with smaller nodes do)."""
+    pos = [(n.position.get("x", 0.0), n.position.get("y", 0.0)) for n in p.nodes]
+    return any(abs(a[0] - b[0]) < NODE_WIDTH + 10 and abs(a[1] - b[1]) < ROW_HEIGHT - 20
+               for i, a in enumerate(pos) for b in pos[i + 1:])
 
 
 # ---- validation badges ----------------------------------------------------------------
@@ -172,18 +199,32 @@ def problems_by_node(p: Pipeline, problems: list[str]) -> tuple[dict[str, list[s
 
 
 # ---- pipeline ↔ flow state ------------------------------------------------------------
-def node_label(node: Node, problems: list[str]) -> str:
+def plain(text: str) -> str:
+    """User text shown as itself in the node's Markdown (no links, emphasis or HTML)."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def node_label(node: Node, problems: list[str], figures: tuple[int, int] | None = None) -> str:
+    """Title, the type's one-line summary of its params, the id, then badges: problems,
+    and after an estimate the series going in → out of this node."""
     t = REGISTRY.get(node.type)
     title = t.title if t else node.type
-    text = f"**{title}**\n\n`{node.id}`"
+    text = f"**{title}**"
+    if t is not None:
+        text += f"\n\n{plain(t.summary(node.params))}"
+    text += f"\n\n`{node.id}`"
+    if figures is not None:
+        text += f"\n\n{figures[0]:,} → {figures[1]:,} series"
     if problems:
         text += f"\n\n⚠ {len(problems)} problem{'s' if len(problems) != 1 else ''}"
     return text
 
 
-def flow_nodes_edges(p: Pipeline, node_problems: dict[str, list[str]],
-                     selected_id: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The component's node and edge dicts (``StreamlitFlowNode.asdict`` shape)."""
+def flow_nodes_edges(p: Pipeline, node_problems: dict[str, list[str]], selected_id: str | None = None,
+                     figures: dict[str, tuple[int, int]] | None = None,
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The component's node and edge dicts (``StreamlitFlowNode.asdict`` shape).
+    ``figures``: series in → out per node id from the last estimate of this very graph."""
     nodes: list[dict[str, Any]] = []
     for n in p.nodes:
         t = REGISTRY.get(n.type)
@@ -193,7 +234,7 @@ def flow_nodes_edges(p: Pipeline, node_problems: dict[str, list[str]],
         nodes.append({
             "id": n.id,
             "position": {"x": float(n.position.get("x", 0.0)), "y": float(n.position.get("y", 0.0))},
-            "data": {"content": node_label(n, probs), "phoenix_type": n.type},
+            "data": {"content": node_label(n, probs, (figures or {}).get(n.id)), "phoenix_type": n.type},
             "type": {"receiver": "input", "exporter": "output"}.get(kind, "default"),
             "sourcePosition": "right", "targetPosition": "left",
             "hidden": False, "selected": n.id == selected_id, "dragging": False, "draggable": True,
@@ -201,7 +242,7 @@ def flow_nodes_edges(p: Pipeline, node_problems: dict[str, list[str]],
             "zIndex": 0, "focusable": True,
             "style": {"width": f"{NODE_WIDTH}px", "height": "auto",
                       "border": f"{3 if probs else 2}px solid {colour}", "borderRadius": "8px",
-                      "fontSize": "12px"},
+                      "fontSize": FONT_SIZE, "textAlign": "left", "padding": "8px 10px"},
         })
     edges = [{
         "id": edge_id(e.source, e.target), "source": e.source, "target": e.target, "type": "smoothstep",
@@ -272,7 +313,8 @@ def _now_ms() -> int:
 
 
 def render_canvas(key: str, pipeline: Pipeline, problems_of: Callable[[Pipeline], dict[str, list[str]]],
-                  selected_id: str | None = None, height: int = 420, force: bool = False) -> CanvasResult:
+                  selected_id: str | None = None, height: int = 520, force: bool = False,
+                  figures: dict[str, tuple[int, int]] | None = None) -> CanvasResult:
     """Draw the canvas and return the pipeline with the user's canvas edits merged in.
 
     ``problems_of`` gives the per-node problems of the (merged) pipeline for the badges.
@@ -298,7 +340,7 @@ def render_canvas(key: str, pipeline: Pipeline, problems_of: Callable[[Pipeline]
         if sel is not None and sel not in {n.id for n in pipeline.nodes}:
             sel = None
 
-    nodes, edges = flow_nodes_edges(pipeline, problems_of(pipeline), sel)
+    nodes, edges = flow_nodes_edges(pipeline, problems_of(pipeline), sel, figures)
     sig = signature(nodes, edges)
     if force or changed or sig != st.session_state.get(sig_key) or py_ts == 0:
         last_seen = int(st.session_state.get(seen_key) or 0)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from app import guard
 from app.widgets import backend, figures
-from core.domain.experiment import Experiment
+from core.domain.durations import format_duration
+from core.domain.experiment import Experiment, State, utcnow
+from core.domain.ports import ExperimentSummary
 from core.domain.production import ProductionRecord, check_reason
+from core.services.experiments import TablePage
 from core.services.promotion import PromotionPreview
 from core.services.requests import (
     CancelExperiment,
     CreateExperiment,
     ExperimentReport,
+    ExperimentTable,
     Promote,
     RerunExperiment,
 )
@@ -45,6 +51,84 @@ def live_charts(samples: list[Any], interval_s: float, key_prefix: str) -> None:
         with cols[i % 3]:
             st.plotly_chart(figures.variant_timeseries(rows, metric, title, unit), width="stretch",
                             key=f"{key_prefix}.{metric}")
+
+
+# ---- the experiments table ----------------------------------------------------------------
+TABLE_COLUMNS = ("name", "state", "owner", "pipelines", "reduction", "verdict", "created")
+SORT_LABELS = {"created": "created", "name": "name", "state": "state", "owner": "owner",
+               "pipelines": "pipelines (candidate)", "reduction": "series reduction", "verdict": "verdict"}
+VERDICTS = ("PROMOTE", "REJECT", "INCONCLUSIVE")
+
+
+def table_page(request: ExperimentTable) -> TablePage:
+    """One page of the table, filtered and sorted by the store (``ExperimentService.table``)."""
+    return backend.services().experiments.table(guard.current_user(), request)
+
+
+def table_rows(items: list[ExperimentSummary]) -> list[dict[str, Any]]:
+    """Rows for the table; the id column lets a selected row open its experiment."""
+    return [{"name": r.name, "state": r.state, "owner": r.owner, "pipelines": f"{r.baseline} → {r.candidate}",
+             "reduction": None if r.reduction_pct is None else round(r.reduction_pct, 1),
+             "verdict": r.verdict or "", "created": r.created_at.strftime("%Y-%m-%d %H:%M"), "id": r.id}
+            for r in items]
+
+
+# ---- a running experiment -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Progress:
+    """Where an experiment stands in its run: the bar's fill and the sentence beside it."""
+
+    fraction: float
+    text: str
+    eta_s: float | None  # seconds until the run's measuring phase ends (None: not known yet)
+
+
+def progress(exp: Experiment, now: datetime | None = None) -> Progress | None:
+    """Elapsed / duration and ETA while an experiment is under way; None once it ended."""
+    if exp.is_terminal:
+        return None
+    duration = exp.timing.duration_s
+    if exp.state is State.PENDING:
+        return Progress(0.0, f"Pending: waiting for a scheduler · runs {format_duration(duration)} once started",
+                        None)
+    if exp.state is State.INITIALIZING:
+        return Progress(0.0, f"Initializing: starting the collectors · runs {format_duration(duration)} once "
+                        "they are ready", None)
+    if exp.state is State.ANALYZING or exp.started_at is None:
+        return Progress(1.0, "Analyzing the measurements", 0.0)
+    elapsed = max(0.0, ((now or utcnow()) - exp.started_at).total_seconds())
+    left = max(0.0, duration - elapsed)
+    return Progress(min(1.0, elapsed / duration) if duration > 0 else 1.0,
+                    f"Running: {clock(elapsed)} of {clock(duration)} · "
+                    + (f"ETA {clock(left)}" if left > 0 else "analysis next"), left)
+
+
+def clock(seconds: float) -> str:
+    """Seconds as a clock reading: ``0:07``, ``2:17``, ``1:02:03``."""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def collectors(exp: Experiment) -> str:
+    """Whether this experiment's collectors are real, emulated or not deployed at all,
+    from what the runtime recorded when it deployed them (``runtime_info``)."""
+    info = exp.runtime_info or {}
+    runtime = str(info.get("runtime") or "")
+    kind = str((info.get("collector") or {}).get("kind") or "")
+    if exp.dry_run or runtime == "memory" or info.get("dry_run"):
+        return "Dry run: nothing deployed, the in-memory runtime simulates both variants"
+    if not info:
+        return "Collectors: not deployed yet"
+    if kind == "real":
+        return f"Real collectors: the OpenTelemetry Collector (otelcol) on this host ({runtime})"
+    if kind == "kubernetes" or runtime == "kubernetes":
+        where = f" in namespace {info['namespace']}" if info.get("namespace") else ""
+        return f"Real collectors on Kubernetes{where}"
+    if kind == "emulator":
+        return f"Emulated collectors: Phoenix's built-in emulator on this host ({runtime}); build otelcol for real ones"
+    return f"Collectors: {kind or 'unknown'} ({runtime or 'unknown runtime'})"
 
 
 def timeline(exp: Experiment) -> list[dict[str, Any]]:

@@ -7,13 +7,19 @@ unavailable.
 
 from __future__ import annotations
 
+import copy
 import difflib
+import hashlib
 import importlib
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import yaml
+
 from core.catalog.compiler import validate_graph
+from core.catalog.registry import REGISTRY
 from core.domain.errors import PhoenixError
 from core.domain.pipeline import Pipeline
 from core.numbers import human_bytes
@@ -68,6 +74,79 @@ def unified_diff(old: str, new: str, old_name: str = "previous", new_name: str =
     lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                  fromfile=old_name, tofile=new_name)
     return "".join(lines)
+
+
+def comparable(p: Pipeline) -> dict[str, Any]:
+    """What a pipeline means, for comparing two of them: every node's params with its
+    type's defaults filled in (a param left at its default and the same param written out
+    are the same pipeline), and no canvas positions (moving a node changes nothing)."""
+    out = p.to_dict()
+    for n in out["nodes"]:
+        t = REGISTRY.get(n["type"])
+        n["params"] = t.with_defaults(n["params"]) if t else n["params"]
+        n.pop("position", None)
+    return out
+
+
+def pipeline_diff(old: Pipeline, new: Pipeline, old_name: str = "previous", new_name: str = "current") -> str:
+    """The real changes between two pipelines (see :func:`comparable`), as a unified diff."""
+    def text(p: Pipeline) -> str:
+        return yaml.safe_dump(comparable(p), sort_keys=False, allow_unicode=True)
+
+    return unified_diff(text(old), text(new), old_name, new_name)
+
+
+def graph_signature(p: Pipeline) -> str:
+    """Changes whenever the pipeline's meaning changes (not when a node is dragged)."""
+    return hashlib.sha1(json.dumps(comparable(p), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def apply_tuned(p: Pipeline, report: dict[str, Any]) -> tuple[Pipeline, list[str]]:
+    """``p`` with the thresholds / learned names the estimate computed written into its
+    tunable nodes (``report["tuned_params"]``), so the YAML shown and saved carries them.
+    Nodes that already had theirs keep them. Returns the pipeline and the ids filled."""
+    out = copy.deepcopy(p)
+    filled: list[str] = []
+    for node_id, value in (report.get("tuned_params") or {}).items():
+        node = next((n for n in out.nodes if n.id == node_id), None)
+        t = REGISTRY.get(node.type) if node else None
+        if node is None or t is None or not t.tunable or not value or t.is_tuned(node.params):
+            continue
+        node.params = {**node.params, t.tuned_param: copy.deepcopy(value)}
+        filled.append(node_id)
+    return out, filled
+
+
+def drop_stale_tuning(type_name: str, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Form edits of a tuned node: thresholds computed for K=10 are wrong for K=20, so when
+    any other param changes (and the computed one was not edited itself) they are dropped
+    and the next estimate computes them again."""
+    t = REGISTRY.get(type_name)
+    if t is None or not t.tunable:
+        return new
+    key = t.tuned_param
+    others_changed = any(t.with_defaults(old).get(q.name) != t.with_defaults(new).get(q.name)
+                         for q in t.params if q.name != key)
+    if others_changed and old.get(key) == new.get(key) and new.get(key):
+        return {k: v for k, v in new.items() if k != key}
+    return new
+
+
+def untuned_nodes(p: Pipeline) -> list[str]:
+    """Tunable nodes still on their documented defaults (nothing computed from data yet)."""
+    return [n.id for n in p.nodes
+            if (t := REGISTRY.get(n.type)) is not None and t.tunable and not t.is_tuned(n.params)]
+
+
+def node_figures(report: dict[str, Any], p: Pipeline) -> dict[str, tuple[int, int]]:
+    """Series in → out per node from an estimate report; each exporter sends what the
+    chain outputs (the engine reports processors and the receiver)."""
+    out = {str(n["node_id"]): (int(n["series_in"]), int(n["series_out"])) for n in report.get("nodes") or []}
+    for n in p.nodes:
+        t = REGISTRY.get(n.type)
+        if t is not None and t.kind == "exporter" and n.id not in out:
+            out[n.id] = (int(report["series_out"]), int(report["series_out"]))
+    return out
 
 
 def fleet_snapshot(hosts: int, procs: int, seed: int = 7) -> Any:

@@ -87,6 +87,12 @@ class Adaptive(NodeType):
               "achieved}, source, computed_at (filled by the engine).", advanced=True),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        text = f"≤ {float(p['budget_ratio']):.0%} of baseline series by {p['by']}"
+        if int(p["series_budget_per_host"]):
+            text += f" · cap {int(p['series_budget_per_host']):,}/host"
+        return text + (" · tuned" if self.is_tuned(p) else "")
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

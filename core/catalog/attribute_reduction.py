@@ -34,6 +34,10 @@ class AttributeReduction(NodeType):
               choices=("non_critical", "all")),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        n = len(p["delete_keys"])
+        return f"delete {n} attribute{'s' if n != 1 else ''} · {p['apply_to'].replace('_', '-')}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # annotations only; the frame and its context live in the catalog layer too
     from core.catalog.eval_context import EvalContext
@@ -85,6 +86,45 @@ class ChainNode(Protocol):
     def params(self) -> Mapping[str, Any]: ...
 
 
+#: The canvas has room for about this much under a node's title.
+SUMMARY_MAX = 60
+
+
+def short_value(value: Any) -> str:
+    """A param value as a few characters: lists and maps by size, floats without noise."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if len(value) <= 2 else f"{len(value)} items"
+    if isinstance(value, Mapping):
+        return f"{len(value)} set" if value else "none"
+    return str(value)
+
+
+def short_bytes(n: float) -> str:
+    """Bytes in binary units (268435456 → "256 MiB")."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" or value == int(value) else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:g} TiB"  # pragma: no cover - the loop returns
+
+
+def short_endpoint(text: Any) -> str:
+    """Where an endpoint points, host and port only: never credentials, paths or queries."""
+    raw = str(text or "")
+    netloc = urlsplit(raw).netloc if "://" in raw else raw.split("/")[0]
+    return netloc.rpartition("@")[2] or "?"
+
+
+def generic_summary(params: tuple[Param, ...], p: Mapping[str, Any]) -> str:
+    basic = [q for q in params if not q.advanced][:2]
+    return " · ".join(f"{q.name.replace('_', ' ')} {short_value(p.get(q.name))}" for q in basic)
+
+
 class NodeType(ABC):
     """Base class: subclasses set the class attributes and implement the three methods.
 
@@ -156,6 +196,23 @@ class NodeType(ABC):
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def summary(self, params: Mapping[str, Any]) -> str:
+        """One short line of what this node does with these params, for the canvas
+        ("10 by memory"). Types override :meth:`describe`; params that are not valid yet
+        (a form half filled in) fall back to the generic line rather than failing."""
+        p = self.with_defaults(params)
+        try:
+            text = self.describe(p)
+        except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError):
+            text = generic_summary(self.params, p)
+        text = " ".join(str(text).split())
+        return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
+
+    def describe(self, p: dict[str, Any]) -> str:
+        """The summary of ``p`` (defaults filled in). The default names the first two
+        basic params with their values; a type overrides it to say what matters."""
+        return generic_summary(self.params, p)
 
     def with_defaults(self, params: Mapping[str, Any]) -> dict[str, Any]:
         merged = self.defaults()

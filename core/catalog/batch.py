@@ -22,6 +22,9 @@ class Batch(NodeType):
         Param("send_batch_size", "int", 8192, "Send when this many items are queued.", minimum=1, maximum=1_000_000),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"{int(p['send_batch_size']):,} items or {p['timeout']}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         return check_params(self.params, params)
 

@@ -21,6 +21,9 @@ class CumulativeToDelta(NodeType):
               minimum=0, maximum=86400),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"forget after {p['max_staleness']}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         return check_params(self.params, params)
 

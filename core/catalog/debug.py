@@ -21,6 +21,9 @@ class Debug(NodeType):
         Param("verbosity", "enum", "basic", "How much to log.", choices=("basic", "normal", "detailed")),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"log {p['verbosity']}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         return check_params(self.params, params)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.catalog._common import check_params, quote_pattern, regex_problem
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import EmitContext, Emitted, NodeType, Param, short_value
 from core.catalog.frame import value_columns
 from core.catalog.kernel_ops import any_regex, duration_seconds, equal_hits, set_na
 from core.catalog.process_metrics import (
@@ -52,6 +52,17 @@ class HostMetrics(NodeType):
                 advanced=True) for f in MUTE_FLAGS),
         Param("processes_scraper", "bool", False, "Also run the `processes` scraper (process counts per status)."),
     )
+
+    def describe(self, p: dict[str, Any]) -> str:
+        parts = [f"every {p['collection_interval']}"]
+        if p["include_names"]:
+            parts.append(f"only {short_value(p['include_names'])}")
+        if p["exclude_names"]:
+            parts.append(f"not {short_value(p['exclude_names'])}")
+        toggled = [k for k, v in (p["metrics"] or {}).items() if v]
+        if toggled:
+            parts.append(f"+{len(toggled)} metric{'s' if len(toggled) != 1 else ''}")
+        return " · ".join(parts)
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)

@@ -56,6 +56,11 @@ class Intelligent(NodeType):
               "engine).", advanced=True),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        names = (p["learned"] or {}).get("names") or []
+        learned = f" · {len(names)} learned" if names else ""
+        return f"share ≥ {float(p['resource_share_pct']):g}% + top {int(p['anomaly_top'])} variable{learned}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

@@ -22,6 +22,9 @@ class Interval(NodeType):
         Param("pass_through_gauges", "bool", False, "Pass gauges through unaggregated.", advanced=True),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"one point every {p['interval']}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         return check_params(self.params, params)
 

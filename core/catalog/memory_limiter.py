@@ -23,6 +23,9 @@ class MemoryLimiter(NodeType):
         Param("spike_limit_percentage", "int", 20, "Headroom for spikes, %.", "%", minimum=0, maximum=100),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"limit {p['limit_percentage']}% · spike {p['spike_limit_percentage']}%"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

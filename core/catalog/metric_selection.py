@@ -39,6 +39,13 @@ class MetricSelection(NodeType):
     def reduces(self, params: Mapping[str, Any]) -> bool:
         return self.with_defaults(params)["mode"] == "filter"
 
+    def describe(self, p: dict[str, Any]) -> str:
+        if p["keep_metrics"]:
+            return f"keep {len(p['keep_metrics'])} metrics · {p['mode']}"
+        if p["drop_metrics"]:
+            return f"drop {len(p['drop_metrics'])} metrics · {p['mode']}"
+        return f"all metrics · {p['mode']}"
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import check_params, component_id, endpoint_problem, env_ref, secret_env_problem
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import EmitContext, Emitted, NodeType, Param, short_endpoint
 
 if TYPE_CHECKING:
     from core.catalog.eval_context import EvalContext
@@ -31,6 +31,9 @@ class OtlpHttp(NodeType):
         Param("api_key_env", "str", "NEW_RELIC_LICENSE_KEY", "Environment variable with the api-key header value (NEW_RELIC_LICENSE_KEY or PHOENIX_*)."),
         Param("compression", "enum", "gzip", "Payload compression.", choices=("gzip", "zstd", "none")),
     )
+
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"→ {short_endpoint(p['endpoint'])} · {p['compression']}"
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)

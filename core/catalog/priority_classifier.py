@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.catalog._common import NOT_CRITICAL, attr, check_params, component_id, ottl_str
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import EmitContext, Emitted, NodeType, Param, short_value
 from core.catalog.frame import KEEP, PRIORITIES, PRIORITY
 from core.catalog.kernel_ops import keep_rows, last_scrape_rows, regex_hits, set_marker
 from core.domain.critical import DEFAULT_POLICY, FIELD_ATTRIBUTE, CriticalPolicy
@@ -39,6 +39,14 @@ class PriorityClassifier(NodeType):
         Param("drop_priorities", "list[str]", [], "Classes dropped entirely (critical can never be dropped).",
               choices=NON_CRITICAL),
     )
+
+    def describe(self, p: dict[str, Any]) -> str:
+        parts = [f"default {p['default_priority']}"]
+        if p["keep_priorities"]:
+            parts.append(f"keep {short_value(p['keep_priorities'])}")
+        if p["drop_priorities"]:
+            parts.append(f"drop {short_value(p['drop_priorities'])}")
+        return " · ".join(parts)
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import check_params, component_id
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import EmitContext, Emitted, NodeType, Param, short_endpoint
 from core.domain.durations import duration_or_none
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ class Prometheus(NodeType):
 
     def listen_port(self, params: Mapping[str, Any]) -> str | None:
         return str(self.with_defaults(params)["endpoint"]).rsplit(":", 1)[-1]
+
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"/metrics on {short_endpoint(p['endpoint'])}"
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)

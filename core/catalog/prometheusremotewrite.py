@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from core.catalog._common import check_params, component_id, endpoint_problem, env_ref, secret_env_problem
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import EmitContext, Emitted, NodeType, Param, short_endpoint
 from core.catalog.prometheus import LABEL_RE
 
 if TYPE_CHECKING:
@@ -29,6 +29,9 @@ class PrometheusRemoteWrite(NodeType):
               "(e.g. Authorization → PHOENIX_PRW_AUTHORIZATION; PHOENIX_* names only); written as ${env:NAME}."),
         Param("external_labels", "map", {}, "Labels added to every series.", advanced=True),
     )
+
+    def describe(self, p: dict[str, Any]) -> str:
+        return f"→ {short_endpoint(p['endpoint'])}"
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)

@@ -11,7 +11,7 @@ from core.catalog._thresholds import (
     DEFAULT_MEMORY_BYTES,
     emit_thresholds,
 )
-from core.catalog.base import EmitContext, Emitted, NodeType, Param
+from core.catalog.base import EmitContext, Emitted, NodeType, Param, short_bytes
 from core.catalog.kernel_ops import apply_thresholds
 
 if TYPE_CHECKING:
@@ -38,6 +38,11 @@ class ResourceFilter(NodeType):
         Param("action", "enum", "drop", "drop: remove the rest; mark: only mark (a rollup decides).",
               choices=("drop", "mark")),
     )
+
+    def describe(self, p: dict[str, Any]) -> str:
+        cpu, mem = f"cpu ≥ {float(p['cpu_utilization']):g}", f"mem ≥ {short_bytes(p['memory_bytes'])}"
+        rule = {"cpu": cpu, "memory": mem}.get(p["by"], f"{cpu} or {mem}")
+        return f"{rule} · {p['action']} the rest"
 
     def validate(self, params: dict[str, Any]) -> list[str]:
         return check_params(self.params, params)

@@ -25,6 +25,9 @@ class ResourceDetection(NodeType):
         Param("override", "bool", False, "Overwrite attributes that are already set."),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        return " + ".join(p["detectors"]) + (" · override" if p["override"] else "")
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if not problems and not self.with_defaults(params)["detectors"]:

@@ -66,6 +66,10 @@ class Rollup(NodeType):
               advanced=True),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        cats = len(p["categories"] or {})
+        return f"group by {p['group_by']}" + (f" · {cats} categor{'ies' if cats != 1 else 'y'}" if cats else "")
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

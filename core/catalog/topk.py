@@ -45,6 +45,10 @@ class TopK(NodeType):
               "computed_at (filled by the engine).", advanced=True),
     )
 
+    def describe(self, p: dict[str, Any]) -> str:
+        text = f"{int(p['k'])} by {p['by']}" + (" · drop the rest" if p["action"] == "drop" else "")
+        return text + (" · tuned" if self.is_tuned(p) else "")
+
     def validate(self, params: dict[str, Any]) -> list[str]:
         problems = check_params(self.params, params)
         if problems:

@@ -97,6 +97,8 @@ class ExperimentSummary:
     dry_run: bool
     verdict: str | None
     error: str | None
+    #: The measured series reduction (``result["series_reduction_pct"]``), once analysed.
+    reduction_pct: float | None = None
 
     @property
     def key(self) -> ExperimentKey:
@@ -108,7 +110,35 @@ class ExperimentSummary:
         return cls(id=e.id, name=e.name, state=e.state.value, owner=e.owner, baseline=str(e.baseline),
                    candidate=str(e.candidate), created_at=e.created_at, started_at=e.started_at,
                    finished_at=e.finished_at, duration_s=e.timing.duration_s, dry_run=e.dry_run,
-                   verdict=(e.result or {}).get("verdict"), error=e.error)
+                   verdict=(e.result or {}).get("verdict"), error=e.error,
+                   reduction_pct=_number((e.result or {}).get("series_reduction_pct")))
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+#: Columns an experiment table sorts by (``TableQuery.sort``).
+TABLE_SORTS = ("created", "name", "state", "owner", "pipelines", "reduction", "verdict")
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """One page of the experiment table: filters, one sort column, and an offset.
+
+    Unlike the keyset ``page`` (newest first only, for APIs walking everything), a table
+    sorts by any column of ``TABLE_SORTS``; rows without a value (no verdict, no
+    reduction yet) come last either way, and the id breaks ties so pages never overlap.
+    """
+
+    states: tuple[State, ...] | None = None
+    owner: str | None = None
+    pipeline: str | None = None
+    verdict: str | None = None
+    sort: str = "created"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 25
 
 
 #: A keyset position in the newest-first experiment order: ``(created_at, id)``.
@@ -126,6 +156,11 @@ class ExperimentRepository(Protocol):
         Keyset paging over ``ix_experiments_created_id``: reads ``limit`` rows whatever the
         page, and never the heavy JSON columns. ``pipeline`` matches baseline or candidate.
         """
+        ...
+
+    def table(self, query: TableQuery) -> list[ExperimentSummary]:
+        """Up to ``query.limit`` summaries after skipping ``query.offset``, filtered and
+        sorted by the store (see ``TableQuery``); never the heavy JSON columns."""
         ...
 
     def counts_by_state(self) -> dict[str, int]: ...

@@ -21,12 +21,14 @@ from core.domain.criteria import PipelineRef, Timing
 from core.domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError, ValidationError
 from core.domain.experiment import Experiment, State, utcnow
 from core.domain.ports import (
+    TABLE_SORTS,
     Cache,
     EventBus,
     ExperimentKey,
     ExperimentSummary,
     Notice,
     Subscription,
+    TableQuery,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -38,7 +40,7 @@ from core.observability.tracing import traced_service
 from core.services import listing_cache
 from core.services.authz import mutation, query, record
 from core.services.live import PAGE, Cursor, FeedItem, LiveBatch, batch_since, feed_items
-from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
+from core.services.requests import CancelExperiment, CreateExperiment, ExperimentTable, RerunExperiment
 from core.services.settings import SettingsService
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,15 @@ class SummaryPage:
 
     items: list[ExperimentSummary]
     next_after: ExperimentKey | None
+
+
+@dataclass
+class TablePage:
+    """One page of the experiment table (``ExperimentService.table``)."""
+
+    items: list[ExperimentSummary]
+    page: int
+    has_next: bool
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,21 @@ class ExperimentService:
             rows = uow.experiments.page(states=wanted, owner=owner, pipeline=pipeline, after=after, limit=limit + 1)
         items = rows[:limit]
         return SummaryPage(items, items[-1].key if len(rows) > limit else None)
+
+    @query("experiment.read")
+    def table(self, actor: Actor, request: ExperimentTable) -> TablePage:
+        """A page of the experiment table, filtered and sorted by the store (one query of
+        ``page_size + 1`` summary rows, so the page knows whether another follows)."""
+        if request.sort not in TABLE_SORTS:
+            raise ValidationError(f"sort: unknown column {request.sort!r}; one of {', '.join(TABLE_SORTS)}")
+        wanted = parse_states(request.states)
+        q = TableQuery(states=None if wanted is None else tuple(wanted), owner=request.owner or None,
+                       pipeline=request.pipeline or None, verdict=request.verdict or None, sort=request.sort,
+                       descending=request.descending, offset=request.page * request.page_size,
+                       limit=request.page_size + 1)
+        with self.uow_factory() as uow:
+            rows = uow.experiments.table(q)
+        return TablePage(rows[: request.page_size], request.page, len(rows) > request.page_size)
 
     @query("experiment.read")
     def analysis(self, actor: Actor, experiment_id: str) -> ExperimentAnalysis:

@@ -87,6 +87,20 @@ class RerunExperiment(Request):
     experiment_id: str
 
 
+class ExperimentTable(Request):
+    """One page of the experiment table (``ExperimentService.table``): filters, a sort
+    column of ``core.domain.ports.TABLE_SORTS``, and a page of ``page_size`` rows."""
+
+    states: list[str] | None = None
+    owner: str | None = None
+    pipeline: str | None = None
+    verdict: str | None = None
+    sort: str = "created"
+    descending: bool = True
+    page: Annotated[int, pydantic.Field(ge=0, le=100_000)] = 0
+    page_size: Annotated[int, pydantic.Field(ge=1, le=200)] = 25
+
+
 class SavePipelineVersion(Request):
     pipeline: PipelineField
     # Optional here so a missing message gets the domain's one wording ("a version message is required").

@@ -16,7 +16,7 @@ from core.domain.accounts import Role, TokenRecord, UserRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
 from core.domain.experiment import ACTIVE_STATES, Experiment, State, utcnow
-from core.domain.ports import ExperimentKey, ExperimentSummary, SchedulerBeat
+from core.domain.ports import TABLE_SORTS, ExperimentKey, ExperimentSummary, SchedulerBeat, TableQuery
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -49,6 +49,11 @@ class MemoryStore:
     heartbeats: dict[str, SchedulerBeat] = field(default_factory=dict)
     snapshots: dict[int, tuple[SnapshotRecord, bytes]] = field(default_factory=dict)
     next_snapshot_id: int = 1
+
+
+def _name(ref: str) -> str:
+    """The pipeline name of a reference written ``name`` or ``name@version``."""
+    return ref.partition("@")[0]
 
 
 def _out(exp: Experiment) -> Experiment:
@@ -97,6 +102,27 @@ class MemoryExperimentRepository(_Repo):
         rows = [r for r in rows if after is None or r.key < after]
         rows.sort(key=lambda r: r.key, reverse=True)
         return rows[:limit]
+
+    def table(self, query: TableQuery) -> list[ExperimentSummary]:
+        if query.sort not in TABLE_SORTS:
+            raise ValidationError(f"sort: unknown column {query.sort!r}; one of {', '.join(TABLE_SORTS)}")
+        wanted = None if query.states is None else {State(s).value for s in query.states}
+        rows = [ExperimentSummary.of(e) for e in self.store.experiments.values()]
+        rows = [r for r in rows if (wanted is None or r.state in wanted)
+                and (query.owner is None or r.owner == query.owner)
+                and (query.pipeline is None or query.pipeline in (_name(r.baseline), _name(r.candidate)))
+                and (query.verdict is None or r.verdict == query.verdict)]
+
+        def value(r: ExperimentSummary) -> tuple[Any, ...]:
+            return {"created": (r.created_at,), "name": (r.name,), "state": (r.state,), "owner": (r.owner,),
+                    "pipelines": (_name(r.candidate), _name(r.baseline)), "reduction": (r.reduction_pct,),
+                    "verdict": (r.verdict,)}[query.sort]
+
+        # As the SQL store: rows without a value last in both directions, the id breaks ties.
+        present = sorted((r for r in rows if None not in value(r)), key=lambda r: (value(r), r.id),
+                         reverse=query.descending)
+        missing = sorted((r for r in rows if None in value(r)), key=lambda r: r.id, reverse=query.descending)
+        return (present + missing)[query.offset: query.offset + query.limit]
 
     def counts_by_state(self) -> dict[str, int]:
         out: dict[str, int] = {}

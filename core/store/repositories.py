@@ -19,7 +19,7 @@ from core.domain.criteria import LoadProfile, PipelineRef, SuccessCriteria, Targ
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.events import TransitionEvent
 from core.domain.experiment import ACTIVE_STATES, TERMINAL_STATES, Experiment, State, utcnow
-from core.domain.ports import ExperimentKey, ExperimentSummary, SchedulerBeat
+from core.domain.ports import TABLE_SORTS, ExperimentKey, ExperimentSummary, SchedulerBeat, TableQuery
 from core.domain.records import (
     AuditEntry,
     CollectorProcess,
@@ -155,6 +155,37 @@ class SqlExperimentRepository:
                                   baseline=str(PipelineRef(r[4], r[5])), candidate=str(PipelineRef(r[6], r[7])),
                                   created_at=r[8], started_at=r[9], finished_at=r[10], duration_s=r[11],
                                   dry_run=r[12], verdict=r[13], error=r[14])
+                for r in self.session.execute(q)]
+
+    def table(self, query: TableQuery) -> list[ExperimentSummary]:
+        """Filtered, sorted and cut by the database (see ``TableQuery``)."""
+        e = ExperimentRow
+        verdict, reduction = e.result["verdict"].as_string(), e.result["series_reduction_pct"].as_float()
+        q = select(e.id, e.name, e.state, e.owner, e.baseline_pipeline, e.baseline_version, e.candidate_pipeline,
+                   e.candidate_version, e.created_at, e.started_at, e.finished_at, e.duration_s, e.dry_run,
+                   verdict, e.error, reduction)
+        if query.states is not None:
+            q = q.where(e.state.in_([State(s).value for s in query.states]))
+        if query.owner is not None:
+            q = q.where(e.owner == query.owner)
+        if query.pipeline is not None:
+            q = q.where(or_(e.baseline_pipeline == query.pipeline, e.candidate_pipeline == query.pipeline))
+        if query.verdict is not None:
+            q = q.where(verdict == query.verdict)
+        columns: dict[str, tuple[Any, ...]] = {
+            "created": (e.created_at,), "name": (e.name,), "state": (e.state,), "owner": (e.owner,),
+            "pipelines": (e.candidate_pipeline, e.baseline_pipeline), "reduction": (reduction,),
+            "verdict": (verdict,)}
+        if query.sort not in columns:
+            raise ValidationError(f"sort: unknown column {query.sort!r}; one of {', '.join(TABLE_SORTS)}")
+        order = [(c.desc() if query.descending else c.asc()).nulls_last() for c in columns[query.sort]]
+        order.append(e.id.desc() if query.descending else e.id.asc())
+        q = q.order_by(*order).offset(query.offset).limit(query.limit)
+        return [ExperimentSummary(id=r[0], name=r[1], state=r[2], owner=r[3],
+                                  baseline=str(PipelineRef(r[4], r[5])), candidate=str(PipelineRef(r[6], r[7])),
+                                  created_at=r[8], started_at=r[9], finished_at=r[10], duration_s=r[11],
+                                  dry_run=r[12], verdict=r[13], error=r[14],
+                                  reduction_pct=None if r[15] is None else float(r[15]))
                 for r in self.session.execute(q)]
 
     def counts_by_state(self) -> dict[str, int]:

@@ -92,9 +92,13 @@ def test_auto_layout_orders_columns_along_the_chain() -> None:
     for n in p.nodes:
         n.position = {"x": 0.0, "y": 0.0}
     laid = canvas.auto_layout(p)
-    xs = {n.id: n.position["x"] for n in laid.nodes}
+    # Reading order (rows top to bottom, then left to right) follows the chain, rows wrap
+    # every PER_ROW layers, and no two nodes overlap.
+    at = {n.id: (n.position["y"], n.position["x"]) for n in laid.nodes}
     for e in laid.edges:
-        assert xs[e.source] < xs[e.target]
+        assert at[e.source] < at[e.target]
+    assert len({x for _, x in at.values()}) == canvas.PER_ROW
+    assert not canvas.cramped(laid) and canvas.cramped(p)
 
 
 def test_delete_node_and_edge() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -82,7 +84,6 @@ def test_build_connect_validate_and_save(page, browser, server) -> None:
     assert "git commit" in saved.inner_text()
     assert "version=1" in page.url and "pipeline=e2e-pipeline" in page.url
     page.get_by_role("tab", name="Collector YAML").click()
-    shot(page, "builder", page.get_by_role("heading", name="Pipeline Builder"))
 
     # The version's share link opens the same graph in a fresh browser context.
     link = page.locator("code", has_text="version=1").first.inner_text().strip()
@@ -98,3 +99,57 @@ def test_build_connect_validate_and_save(page, browser, server) -> None:
         assert p2.get_by_label("Pipeline name").input_value() == "e2e-pipeline"
     finally:
         other.close()
+
+
+def test_template_summaries_side_panel_estimate_badges_thresholds_and_diff(page, server) -> None:
+    login(page, server, "operator", "builder?pipeline=process-topk-v1")
+    page.get_by_text("Pipeline is valid.").wait_for()
+    flow = page.frame_locator(FLOW)
+    topk = flow.locator(".react-flow__node[data-id='topk']")
+    expect(topk).to_contain_text("Top-K per host", timeout=60_000)  # a loaded machine draws the canvas late
+    expect(topk).to_contain_text("10 by memory")  # each node says what its params do
+    expect(flow.locator(".react-flow__node[data-id='batch']")).to_contain_text("8,192 items or 1s")
+    expect(topk).not_to_contain_text("series")  # no figures before an estimate
+
+    # The parameter form sits beside the canvas, not under it.
+    canvas_box = page.locator(FLOW).bounding_box()
+    node_box = page.get_by_role("heading", name="Node", exact=True).bounding_box()
+    assert node_box["x"] >= canvas_box["x"] + canvas_box["width"] - 5
+    assert canvas_box["y"] - 80 <= node_box["y"] < canvas_box["y"] + canvas_box["height"]
+
+    page.get_by_role("tab", name="Diff").click()
+    expect(page.get_by_text("no changes", exact=True)).to_be_visible()  # loading is not editing
+    page.get_by_role("tab", name="Collector YAML").click()
+    expect(page.get_by_text("this YAML holds the documented DEFAULT thresholds")).to_be_visible()
+
+    # Estimate: per-node series badges on the canvas, and the computed thresholds in the YAML.
+    page.get_by_role("tab", name="Estimate impact").click()
+    page.get_by_role("button", name="Estimate impact").click()
+    expect(topk).to_contain_text(re.compile(r"[\d,]+ → [\d,]+ series"), timeout=60_000)
+    expect(topk).to_contain_text("tuned")
+    expect(flow.locator(".react-flow__node[data-id='rollup']")).to_contain_text(re.compile(r"→ [\d,]+ series"))
+    wait_idle(page)
+    no_exceptions(page)
+    page.get_by_role("tab", name="Collector YAML").click()
+    expect(page.get_by_text("Thresholds in this YAML were computed from data")).to_be_visible()
+    expect(page.locator("code", has_text="computed by Phoenix from simulated fleet").first).to_be_visible()
+    shot(page, "builder", page.get_by_role("heading", name="Pipeline Builder"))
+    page.get_by_role("tab", name="Diff").click()
+    diff = page.locator("code", has_text="(loaded)").first.inner_text()
+    lines = diff.splitlines()
+    removed = [x for x in lines if x.startswith("-") and not x.startswith("---")]
+    added = [x for x in lines if x.startswith("+") and not x.startswith("+++")]
+    assert removed == ["-    computed: {}"], diff  # the one real change: the thresholds are now computed
+    assert any(x.lstrip("+ ").startswith("memory_bytes:") for x in added), diff
+
+    # A new K makes the thresholds computed for the old one stale: they go, the note says so.
+    topk.click()
+    expect(page.get_by_text("Top-K per host — ")).to_be_visible()
+    k = page.get_by_label("k", exact=True)
+    k.fill("20")
+    page.get_by_role("button", name="Apply parameters").click()
+    expect(topk).to_contain_text("20 by memory")
+    expect(topk).not_to_contain_text("tuned")
+    page.get_by_role("tab", name="Collector YAML").click()
+    expect(page.get_by_text("this YAML holds the documented DEFAULT thresholds")).to_be_visible()
+    no_exceptions(page)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from core.settings import Settings
 from tests.e2e.conftest import login, no_exceptions, shot, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -62,11 +63,20 @@ def test_wizard_run_viewer_promote_and_reports(page, browser, server, tmp_path: 
     page.get_by_role("link", name="Open the experiment").click()
     page.get_by_role("heading", name="e2e topk trial").wait_for()
     assert f"id={exp_id}" in page.url
+    # While it runs: elapsed / duration on a progress bar with the ETA, redrawn every second.
+    expect(page.get_by_text(re.compile(r"Running: 0:0\d of 0:06 · (ETA 0:0\d|analysis next)"))).to_be_visible(
+        timeout=90_000)
+    expect(page.locator("[data-testid='stProgress']")).to_have_count(1)
     # The live fragment polls the database until the scheduler finishes the run.
     expect(page.get_by_text("Verdict:")).to_be_visible(timeout=90_000)
+    expect(page.locator("[data-testid='stProgress']")).to_have_count(0)  # finished: no bar
     no_exceptions(page)
     caption = page.locator("[data-testid='stCaptionContainer']", has_text=exp_id).first.inner_text()
     assert "Completed" in caption
+    # Whether real collectors measured it, from what the runtime recorded.
+    kind = ("Dry run" if "dry run" in caption else
+            "Real collectors" if Settings.from_env().collector_binary() else "Emulated collectors")
+    expect(page.get_by_text(kind, exact=False).first).to_be_visible()
     if "dry run" not in caption:  # the local runtime measured both variants: six live panels
         for title in ("Active series", "Data points / min", "Bytes / min", "Collector CPU", "Collector RSS",
                       "Critical coverage"):

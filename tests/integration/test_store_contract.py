@@ -16,7 +16,7 @@ import pytest
 from core.domain.accounts import Role, TokenRecord
 from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.experiment import State
-from core.domain.ports import Database
+from core.domain.ports import Database, TableQuery
 from core.domain.records import SnapshotRecord
 from core.domain.samples import MeasurementSample
 from core.store.memory import MemoryDatabase
@@ -186,6 +186,47 @@ def test_keyset_pages_walk_newest_first_without_gaps_or_repeats(store: Database)
     assert (row.verdict, row.state, row.owner, row.candidate) == ("PROMOTE", "Completed", "alice", "process-attrs-v1")
     assert row.created_at == made[4].created_at and row.created_at.tzinfo is not None
     assert row.finished_at is not None
+
+
+def test_the_table_filters_sorts_and_pages_in_the_store(store: Database) -> None:
+    reductions = [None, 40.0, 75.5, None, 12.0, 75.5]  # ties and experiments never analysed
+    made = []
+    for i, red in enumerate(reductions):
+        e = new_experiment(name=f"t{(i * 5) % 6}", now=T0 + timedelta(minutes=i), owner="bob" if i % 2 else "al",
+                           candidate="process-topk-v1" if i % 3 else "process-attrs-v1")
+        if red is not None:
+            e.start("t"), e.mark_running("t"), e.begin_analysis("t")
+            e.complete({"verdict": "PROMOTE" if red > 50 else "REJECT", "series_reduction_pct": red}, "t")
+        with store.uow() as uow:
+            uow.experiments.add(e)
+            uow.commit()
+        made.append(e)
+
+    def ids(**q: object) -> list[str]:
+        with store.uow() as uow:
+            return [r.id for r in uow.experiments.table(TableQuery(**q))]  # type: ignore[arg-type]
+
+    by_id = {e.id: e for e in made}
+    analysed = [e for e in made if e.result]
+    never = sorted((e.id for e in made if not e.result), reverse=True)
+    want = [e.id for e in sorted(analysed, key=lambda e: (e.result["series_reduction_pct"], e.id), reverse=True)]
+    assert ids(sort="reduction", limit=50) == want + never  # no value: last, whatever the direction
+    asc = [e.id for e in sorted(analysed, key=lambda e: (e.result["series_reduction_pct"], e.id))]
+    assert ids(sort="reduction", descending=False, limit=50) == asc + sorted(never)
+    assert ids(sort="name", descending=False, limit=50) == [e.id for e in sorted(made, key=lambda e: (e.name, e.id))]
+    newest = [e.id for e in sorted(made, key=lambda e: (e.created_at, e.id), reverse=True)]
+    assert ids(limit=50) == newest
+    walked = [i for off in range(0, 6, 4) for i in ids(sort="reduction", offset=off, limit=4)]
+    assert walked == want + never  # pages neither overlap nor skip
+    assert ids(owner="bob", limit=50) == [i for i in newest if by_id[i].owner == "bob"]
+    assert ids(pipeline="process-attrs-v1", limit=50) == [i for i in newest if by_id[i].candidate.name == "process-attrs-v1"]
+    assert ids(verdict="PROMOTE", limit=50) == [i for i in newest if (by_id[i].result or {}).get("verdict") == "PROMOTE"]
+    assert ids(states=(State.PENDING,), limit=50) == [i for i in newest if by_id[i].state is State.PENDING]
+    with store.uow() as uow:
+        top = uow.experiments.table(TableQuery(sort="reduction", limit=1))[0]
+    assert (top.reduction_pct, top.verdict, top.state) == (75.5, "PROMOTE", "Completed")
+    with pytest.raises(ValidationError), store.uow() as uow:
+        uow.experiments.table(TableQuery(sort="nonsense"))
 
 
 def test_audit_pages_by_id_newest_first_with_filters(store: Database) -> None:

@@ -10,7 +10,7 @@ from core.domain.experiment import State
 from core.domain.views import experiment_to_dict
 from core.runtime.memory import InMemoryAnalyzer, InMemoryDeployer
 from core.services.experiments import ExperimentService
-from core.services.requests import CancelExperiment, CreateExperiment, RerunExperiment
+from core.services.requests import CancelExperiment, CreateExperiment, ExperimentTable, RerunExperiment
 from core.settings import Settings
 from core.store.memory import MemoryStore, MemoryUnitOfWork
 from tests.actors import ADMIN, admin
@@ -163,3 +163,17 @@ def test_requests_take_the_json_form_an_api_sends(memory_services) -> None:
     with pytest.raises(ValidationError, match="unknown load profile 'chaos'"):
         memory_services.experiments.create(admin("api"), CreateExperiment.of(**{**body, "load": {"name": "chaos"}}))
     assert len(memory_services.experiments.list(ADMIN)) == 1
+
+
+def test_the_table_pages_and_refuses_unknown_columns(memory_services) -> None:
+    svc = memory_services.experiments
+    made = [svc.create(ADMIN, name=f"e{i}", baseline="process-baseline-v1", candidate="process-topk-v1",
+                       duration_s=30, interval_s=5).id for i in range(5)]
+    first = svc.table(ADMIN, ExperimentTable.of(sort="name", descending=False, page_size=2))
+    assert [r.name for r in first.items] == ["e0", "e1"] and first.has_next
+    last = svc.table(ADMIN, ExperimentTable.of(sort="name", descending=False, page=2, page_size=2))
+    assert [r.name for r in last.items] == ["e4"] and not last.has_next and last.page == 2
+    assert {r.id for r in svc.table(ADMIN, ExperimentTable.of(page_size=50)).items} == set(made)
+    for bad in ({"sort": "secret_column"}, {"states": ["Sleeping"]}, {"page_size": 0}, {"page": -1}):
+        with pytest.raises(ValidationError):
+            svc.table(ADMIN, ExperimentTable.of(**bad))
