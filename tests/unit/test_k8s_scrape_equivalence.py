@@ -4,7 +4,8 @@ them the same (core/render/k8s_resources.py).
 The PodMonitor is turned into the scrape jobs prometheus-operator would generate for it
 (tests/prom_relabel.py), both are applied to the targets kubernetes_sd would discover for a set
 of pods, and the kept targets with their final labels must be identical. The pods are the
-operator's own DaemonSet template on two nodes per variant, plus pods either must leave out.
+operator's own DaemonSet template on two nodes for each of the experiment's three pipelines (the
+tap and both variants, as the runtime renders them), plus pods either must leave out.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ EXP, NS = "exp-3f9a2c", "team-a"
 NOW = "2026-01-01T00:00:00Z"
 
 
+ROLES = (res.TAP, "baseline", "candidate")
+TEMPLATES = {"baseline": "process-baseline-v1", "candidate": "process-topk-v1"}
+
+
 def _pods(experiment_id: str, namespace: str, first_ip: int) -> list[dict[str, Any]]:
-    placement = res.default_placement()
+    pipelines = {v: get_template(t) for v, t in TEMPLATES.items()}
+    refs = {v: (t, 1) for v, t in TEMPLATES.items()}
     pods = []
-    for v, template in (("baseline", "process-baseline-v1"), ("candidate", "process-topk-v1")):
-        cr = res.variant_pipeline(experiment_id, v, namespace, pipeline=template, version=1, placement=placement,
-                                  config=res.collector_config(get_template(template), placement, experiment_id, v))
+    for cr in res.experiment_pipelines(experiment_id, namespace, pipelines, refs, res.default_placement()):
         pods += daemonset_pods(collector_daemonset(cr), ["node-a", "node-b"])
     for i, pod in enumerate(pods):
         pod["status"] = running_status(f"10.0.{first_ip}.{i + 1}", NOW)
@@ -46,12 +50,12 @@ def test_scrape_config_and_pod_monitor_keep_the_same_targets_with_the_same_label
     by_config = scrape([res.scrape_config(EXP, NS)], pods)
     by_monitor = scrape(operator_scrape_config(res.pod_monitor(EXP, NS)), pods)
     assert by_config == by_monitor
-    # 2 variants x 2 nodes x the two scraped ports; not the health port, the finished pod, the
-    # other experiment or the same experiment's pods in another namespace
-    assert len(by_config) == 8
+    # 3 roles (tap, baseline, candidate) x 2 nodes x the two scraped ports; not the health or
+    # OTLP port, the finished pod, the other experiment or the same experiment's pods in another namespace
+    assert len(by_config) == 12
     labels = [dict(lbl) for _, lbl in by_config]
     assert {(lbl["phoenix_variant"], lbl["node"], lbl["endpoint"]) for lbl in labels} == {
-        (v, n, p) for v in ("baseline", "candidate") for n in ("node-a", "node-b") for p in res.SCRAPED_PORTS}
+        (v, n, p) for v in ROLES for n in ("node-a", "node-b") for p in res.SCRAPED_PORTS}
     assert {lbl["phoenix_experiment_id"] for lbl in labels} == {EXP}
     assert {lbl["job"] for lbl in labels} == {res.scrape_job(EXP)} and {lbl["namespace"] for lbl in labels} == {NS}
     assert {addr.rsplit(":", 1)[1] for addr, _ in by_config} == {"8889", "8888"}
