@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "core" / "k8s" / "crds"
 START_TIMEOUT_S = 90.0
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0, poll_s: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy (no kubelet or controllers run here, so
+    every change a test waits for comes from a process it started); fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+        time.sleep(poll_s)
 
 
 def free_port() -> int:

@@ -97,15 +97,16 @@ def computed_params(pipeline: Pipeline) -> dict[str, Any]:
     return out
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """A report as JSON can carry it: NaN and infinities become null, numpy scalars plain numbers."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item") and not isinstance(value, str | bytes):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
 
 
@@ -159,7 +160,7 @@ class PipelineService:
         infinities become null). A bad snapshot is one ValidationError listing its rows' problems."""
         pipeline = request.graph if request.graph is not None else self.resolve(actor, request.pipeline or "")
         frame = load_snapshot(snapshot)
-        return _json_safe(self.estimates.report(pipeline, frame, source=request.source))
+        return json_safe(self.estimates.report(pipeline, frame, source=request.source))
 
     @query("pipeline.read")
     def list_pipelines(self, actor: Actor) -> list[PipelineRecord]:

@@ -9,7 +9,6 @@ query against the candidate's exported series. docs/recommend.md.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
@@ -23,6 +22,7 @@ from core.engine.snapshot import load_snapshot
 from core.observability.tracing import traced_service
 from core.services.authz import query
 from core.services.estimate import estimate_pipeline, policy_for
+from core.services.pipelines import json_safe
 from core.services.requests import Recommend
 from core.services.settings import SettingsService
 from core.usage import recommend as rec
@@ -98,7 +98,7 @@ class RecommendService:
             rec.keep_only_kept(analysis)
         counts = {s: sum(v.status == s for v in analysis.verdicts) for s in (rec.KEPT, rec.NOT_KEPT, rec.IGNORED, rec.ERROR)}
         report = result.report
-        return _json_safe({
+        return json_safe({
             "pipeline": result.pipeline.to_dict(),
             "estimate": {k: report.get(k) for k in ("series_in", "series_out", "reduction_pct", "dpm_in", "dpm_out",
                                                     "critical", "cost", "warnings")},
@@ -110,14 +110,3 @@ class RecommendService:
             "problems": problems,
         })
 
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        return _json_safe(value.item())
-    return value

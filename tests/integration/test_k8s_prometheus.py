@@ -43,10 +43,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,7 +66,7 @@ from core.runtime.kubernetes import KubernetesDeployer, placement_from
 from core.settings import Settings
 from tests.integration.prometheus_harness import RealPrometheus
 from tests.integration.test_runtime_kubernetes_cluster import _as_the_scheduler
-from tests.kube import REPO, free_port, gotool
+from tests.kube import REPO, free_port, gotool, wait_for
 from tests.kube_pods import collector_daemonset, daemonset_pods, running_status
 from tests.prom_relabel import operator_scrape_config, target_labels
 
@@ -76,18 +75,6 @@ NODES = ("node-a", "node-b")
 ROLES = (res.TAP, *VARIANTS)
 PODMONITOR_CRD = Path(__file__).parent / "testdata" / "podmonitors.monitoring.coreos.com.yaml"
 DISCOVERY_RBAC = REPO / "k8s" / "prometheus" / "discovery-rbac.yaml"
-POLL_S = 0.25
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
-        time.sleep(POLL_S)
 
 
 def _get(url: str) -> str:
@@ -387,7 +374,7 @@ def _prometheus_series(w: World) -> dict[str, int]:
 def test_prometheus_discovers_the_pods_and_collect_matches_what_the_collectors_export(world: World) -> None:
     w = world
     try:
-        wait_for("Prometheus to discover and scrape all 12 collector endpoints", lambda: _all_up(w))
+        wait_for("Prometheus to discover and scrape all 12 collector endpoints", lambda: _all_up(w), timeout_s=60)
     except AssertionError:
         raise AssertionError(f"targets: {_active_targets(w)}\nprometheus: "
                              f"{(w.prometheus.dir / 'prometheus.log').read_text()[-2000:]}") from None

@@ -29,8 +29,7 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from core.runtime.kube_api import KubeClient, load_api_client
 from core.runtime.kubernetes import KubernetesDeployer, placement_from
 from core.settings import Settings
 from tests.conftest import free_port
+from tests.kube import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 #: Switch: a real operator reconciles (True once core.operator is merged), else the test
@@ -53,18 +53,6 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_OPERATOR = importlib.util.find_spec("core.operator") is not None
 NODES = 2
 pytestmark = pytest.mark.kube
-POLL_S = 0.1
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
-        time.sleep(POLL_S)
 
 
 def _custom(cluster: Any) -> Any:
