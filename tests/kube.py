@@ -201,6 +201,26 @@ class KubeCluster:
             self._clients[path] = config.new_client_from_config(config_file=path)
         return self._clients[path]
 
+    def bind_role_file(self, path: Path, namespace: str) -> Path:
+        """Create the Role and RoleBinding of a shipped RBAC file in ``namespace``; return a
+        kubeconfig of the ServiceAccount the binding names (its groups included), so a test
+        acts with exactly the rights the file grants."""
+        from kubernetes import client
+
+        rbac = client.RbacAuthorizationV1Api(self.api_client())
+        subject = None
+        for doc in yaml.safe_load_all(path.read_text()):
+            doc["metadata"]["namespace"] = namespace
+            if doc["kind"] == "Role":
+                rbac.create_namespaced_role(namespace, doc)
+            else:
+                (subject,) = doc["subjects"]
+                rbac.create_namespaced_role_binding(namespace, doc)
+        assert subject is not None and subject["kind"] == "ServiceAccount", f"{path}: no ServiceAccount bound"
+        sa_ns = subject["namespace"]
+        return Path(self.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
+                                        ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+
     def wait_until_allowed(self, kubeconfig: Path, *, verb: str, resource: str, group: str = "",
                            namespace: str | None = None, within_s: float = 15.0) -> None:
         """Block until RBAC grants the kubeconfig's identity the action: the authorizer reads

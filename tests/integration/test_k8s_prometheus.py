@@ -225,21 +225,7 @@ def _custom(cluster: Any) -> Any:
 
 def _grant_prometheus(cluster: Any, ns: str) -> Path:
     """k8s/prometheus/discovery-rbac.yaml in ``ns``; a kubeconfig of the ServiceAccount it binds."""
-    from kubernetes import client
-
-    rbac = client.RbacAuthorizationV1Api(cluster.api_client())
-    subject = None
-    for doc in yaml.safe_load_all(DISCOVERY_RBAC.read_text()):
-        doc["metadata"]["namespace"] = ns
-        if doc["kind"] == "Role":
-            rbac.create_namespaced_role(ns, doc)
-        else:
-            (subject,) = doc["subjects"]
-            rbac.create_namespaced_role_binding(ns, doc)
-    assert subject is not None and subject["kind"] == "ServiceAccount"
-    sa_ns = subject["namespace"]
-    kubeconfig = Path(cluster.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
-                                             ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+    kubeconfig = cluster.bind_role_file(DISCOVERY_RBAC, ns)
     cluster.wait_until_allowed(kubeconfig, verb="watch", resource="pods", namespace=ns)
     return kubeconfig
 

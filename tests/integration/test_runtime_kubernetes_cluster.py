@@ -197,21 +197,7 @@ def _experiment(ns: str) -> Experiment:
 
 def _as_the_scheduler(cluster: Any, ns: str) -> Path:
     """k8s/base/deployer-rbac.yaml applied in ``ns``; a kubeconfig of the ServiceAccount it binds."""
-    from kubernetes import client
-
-    rbac = client.RbacAuthorizationV1Api(cluster.api_client())
-    subject = None
-    for doc in yaml.safe_load_all((REPO / "k8s" / "base" / "deployer-rbac.yaml").read_text()):
-        doc["metadata"]["namespace"] = ns
-        if doc["kind"] == "Role":
-            rbac.create_namespaced_role(ns, doc)
-        else:
-            (subject,) = doc["subjects"]
-            rbac.create_namespaced_role_binding(ns, doc)
-    assert subject is not None and subject["kind"] == "ServiceAccount"
-    sa_ns = subject["namespace"]
-    kubeconfig = Path(cluster.kubeconfig_for(f"system:serviceaccount:{sa_ns}:{subject['name']}",
-                                             ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]))
+    kubeconfig = cluster.bind_role_file(REPO / "k8s" / "base" / "deployer-rbac.yaml", ns)
     cluster.wait_until_allowed(kubeconfig, verb="create", resource="phoenixprocesspipelines", group="phoenix.io",
                                namespace=ns)
     return kubeconfig
