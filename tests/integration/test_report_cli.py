@@ -46,7 +46,11 @@ def exp_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_report_formats(exp_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["experiment", "report", exp_id, "--format", "csv", "--out", str(tmp_path / "s.csv")]) == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text())))
-    assert len(rows) == 16 and rows[0]["experiment_id"] == exp_id
+    records = [r["record"] for r in rows]
+    # one verdict row, one row per criterion, then one row per stored sample (16)
+    assert records[0] == "verdict" and records.count("verdict") == 1 and records.count("sample") == 16
+    assert set(records) == {"verdict", "criterion", "sample"} and records.count("criterion") >= 1
+    assert all(r["experiment_id"] == exp_id and r["verdict"] == "PROMOTE" for r in rows)
     assert main(["experiment", "report", exp_id, "--out", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
     assert "Verdict: PROMOTE" in html and "cli report" in html and "process-aggregated-v1" in html
