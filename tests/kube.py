@@ -41,16 +41,24 @@ CRD_DIR = REPO / "core" / "k8s" / "crds"
 START_TIMEOUT_S = 90.0
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0, poll_s: float = 0.1) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0, poll_s: float = 0.1,
+             explain: Callable[[], str] | None = None) -> Any:
     """Poll ``check`` until it returns something truthy (no kubelet or controllers run here, so
-    every change a test waits for comes from a process it started); fail naming ``what``."""
+    every change a test waits for comes from a process it started); fail naming ``what``, with
+    ``explain()`` (the state that was not reached, a log's tail) when given."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+            detail = ""
+            if explain is not None:
+                try:
+                    detail = "\n" + explain()
+                except Exception as exc:  # noqa: BLE001 (the timeout is the failure to report)
+                    detail = f"\n(could not explain: {exc!r})"
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}{detail}")
         time.sleep(poll_s)
 
 

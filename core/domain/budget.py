@@ -24,6 +24,8 @@ class HostBudget:
     achieved: float | None
     deviation_pct: float | None
     interval: int | None = None
+    #: Why the host cannot reach its budget (every process the ranking tells apart is kept).
+    ceiling: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,7 +44,8 @@ def deviation(budget: float | None, achieved: float | None) -> float | None:
 def _row(node: str, host: str, v: Mapping[str, Any], interval: int | None) -> HostBudget:
     budget, achieved = _num(v.get("budget")), _num(v.get("achieved"))
     return HostBudget(node, str(host), _num(v.get("baseline_series")), budget, achieved,
-                      _num(v.get("deviation_pct")) if "deviation_pct" in v else deviation(budget, achieved), interval)
+                      _num(v.get("deviation_pct")) if "deviation_pct" in v else deviation(budget, achieved), interval,
+                      v["ceiling"] if isinstance(v.get("ceiling"), str) else None)
 
 
 def from_estimate(budget_report: Mapping[str, Any] | None) -> list[HostBudget]:
@@ -91,5 +94,6 @@ def text_table(rows: Iterable[HostBudget]) -> list[str]:
     lines = [f"{'node':<12} {'host':<24} {'baseline':>10} {'budget':>10} {'achieved':>10} {'deviation':>10}"]
     for r in rows:
         lines.append(f"{r.node[:12]:<12} {r.host[:24]:<24} {f(r.baseline_series):>10} {f(r.budget):>10} "
-                     f"{f(r.achieved):>10} {f(r.deviation_pct, '{:+.1f}%'):>10}")
+                     f"{f(r.achieved):>10} {f(r.deviation_pct, '{:+.1f}%'):>10}"
+                     + (f"  ceiling: {r.ceiling}" if r.ceiling else ""))
     return lines

@@ -100,6 +100,21 @@ def candidates(frame: ResourceFrame) -> pd.DataFrame:
     return frame.df[mask]
 
 
+#: What each ranking compares, for the ceiling's explanation.
+RANK_METRIC = {"cpu": "CPU utilisation", "memory": "memory", "combined": "CPU utilisation or memory"}
+
+
+def rankable(cand: pd.DataFrame, by: str) -> np.ndarray:
+    """Mask of the candidates a threshold of ranking ``by`` can admit: above 0 by the ranked
+    metric (the thresholds' floors, ``MIN_CPU`` and 1 byte, never admit a 0)."""
+    mask = np.zeros(len(cand), dtype=bool)
+    if by in ("cpu", "combined"):
+        mask |= np.nan_to_num(cpu_values(cand), nan=0.0) >= MIN_CPU
+    if by in ("memory", "combined") and "memory_usage" in cand.columns:
+        mask |= np.nan_to_num(cand["memory_usage"].to_numpy(dtype=np.float64), nan=0.0) >= 1.0
+    return mask
+
+
 def thresholds_for(frame: ResourceFrame, ctx: EvalContext, by: str, k: int) -> dict[str, Any]:
     """``computed`` thresholds so that about ``k`` candidates per host pass."""
     cand = candidates(frame)
@@ -323,7 +338,8 @@ def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_
     when ``achieved`` (series each host exported last interval, as the collector served them)
     is given, each host's correction accumulates (budget − achieved) / series per process,
     so the model's bias (ties, processes without some metrics, churn) is driven out over
-    a few intervals. K is clamped to [0, candidates] and the correction with it (no wind-up).
+    a few intervals. K is clamped to [0, candidates the ranking can tell apart] and the
+    correction with it (no wind-up); a host held at that ceiling says so (``ceiling``).
     """
     from core.catalog.adaptive import MAX_HOSTS_PER_CONFIG
 
@@ -341,7 +357,6 @@ def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_
     cand = candidates(node_input)
     codes = cand["host_name"].cat.codes.to_numpy()
     spp_rows = series_per_row(cand, exported).astype(np.float64)
-    n_cand = np.bincount(codes, minlength=n_hosts)
     spp = np.zeros(n_hosts)
     if len(cand):
         spp_med = pd.Series(spp_rows).groupby(codes).median()
@@ -357,7 +372,13 @@ def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_
         correction[i] = float(before.get("correction", 0.0))
         if achieved is not None and h in achieved and spp[i] > 0:
             correction[i] += LOOP_GAIN * (float(before.get("budget", budget[i])) - float(achieved[h])) / spp[i]
-    k = np.clip(np.floor(model + correction), 0, n_cand).astype(np.int64)
+    # The ceiling is what the ranking can tell apart, not the candidate count: a process at 0 by
+    # the ranked metric (kernel threads by memory, idle ones by CPU) never passes a threshold, so
+    # a K above the ceiling would change nothing the collector exports while the correction
+    # kept winding up (the loop would chase a budget it cannot reach, forever).
+    n_rank = np.bincount(codes[rankable(cand, p["by"])], minlength=n_hosts) if len(cand) else np.zeros(n_hosts, int)
+    wanted = np.floor(model + correction)
+    k = np.clip(wanted, 0, n_rank).astype(np.int64)
     correction = np.where(spp > 0, k - model, 0.0)  # anti-wind-up: what the clamp let through
     present = np.isin(np.arange(n_hosts), last_df["host_name"].cat.codes.to_numpy())
     k_fleet = int(np.median(k[present])) if present.any() else 0
@@ -371,7 +392,11 @@ def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_
             continue  # a name the node would refuse cannot be matched on: the fleet pair serves it
         entry = {"k": int(k[i]), "budget": round(float(budget[i]), 3), "base_series": float(base[i]),
                  "series_per_process": float(spp[i]), "correction": round(float(correction[i]), 6),
-                 **{key: v[i] for key, v in thresholds.items()}}
+                 "rankable": int(n_rank[i]), **{key: v[i] for key, v in thresholds.items()}}
+        if wanted[i] > n_rank[i]:
+            # Every process the ranking can tell apart is kept and the budget is still not
+            # filled: said, so nobody reads the shortfall as the loop failing to converge.
+            entry["ceiling"] = f"only {int(n_rank[i])} processes rank above 0 by {RANK_METRIC[p['by']]}"
         if achieved is not None and h in achieved:
             entry["achieved"] = float(achieved[h])
         hosts[h] = entry

@@ -55,7 +55,7 @@ def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_p
     exp = Experiment.create(
         name="loop", baseline=_pipeline(tmp_path, "process-baseline-v1"),
         candidate=_pipeline(tmp_path, "process-adaptive-v1", "memory"), timing=Timing(40.0, 2.5),
-        load=LoadProfile("none"), criteria=SuccessCriteria(min_series_reduction_pct=10, min_samples=3),
+        load=LoadProfile("realistic"), criteria=SuccessCriteria(min_series_reduction_pct=10, min_samples=3),
     )  # fmt: skip
     with db.uow() as u:
         u.experiments.add(exp)
@@ -84,7 +84,7 @@ def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_p
         for h, r in s["nodes"]["adaptive"].items():
             print(f"  interval {s['interval']} {h}: baseline {r['baseline_series']} budget {r['budget']} "
                   f"achieved {r['achieved']} deviation {r['deviation_pct']}% K {r.get('k')} "
-                  f"cpu>={r.get('cpu_utilization')} restart {s['restart']}")
+                  f"mem>={r.get('memory_bytes')} rankable {r.get('rankable')} restart {s['restart']} {r.get('ceiling') or ''}")
     # A planned restart, not a crash: audited with its reason; the crash counter stays at 0.
     assert restarts and all(r["reason"] == "retune" and r["variant"] == "candidate" for r in restarts)
     assert not [a for a in audit if a.action == "collector.crashed"]
@@ -97,13 +97,18 @@ def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_p
     # is shared: other processes come and go between intervals (the baseline's count moves), so
     # single steps can leave the band; the loop must bring them back (a re-tune and a restart)
     # and sit within ±10 % of budget typically.
+    # The realistic load gives the host processes that memory tells apart: without it a quiet
+    # container is mostly kernel threads at 0 bytes and the budget sits above the ranking's
+    # ceiling (the rows then say so; the unit tests cover that case).
     assert len(steps) >= 4, steps
     tuned = [(i, h, r) for i, h, r in rows if i >= 2]
-    devs = sorted(abs(r["deviation_pct"]) for _, _, r in tuned)
+    reachable = [r for _, _, r in tuned if not r.get("ceiling")]
+    assert len(reachable) * 2 >= len(tuned), tuned
+    devs = sorted(abs(r["deviation_pct"]) for r in reachable)
     assert devs[len(devs) // 2] <= 10.0, tuned
     for s in steps[1:]:
         for r in s["nodes"]["adaptive"].values():
-            if abs(r["deviation_pct"]) > 10.0:
+            if abs(r["deviation_pct"]) > 10.0 and not r.get("ceiling"):
                 assert s["restart"], s  # out of the band: re-tuned, and the config changed
     # Never more series than baseline, on the collectors' real output.
     assert all(r["achieved"] <= r["baseline_series"] for _, _, r in rows)

@@ -42,8 +42,11 @@ SA_USER = "system:serviceaccount:phoenix:phoenix-operator"
 T = TypeVar("T")
 
 
-def wait_for(fn: Callable[[], T], what: str, timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll ``fn`` until it returns something truthy; fail with ``what`` and the last value."""
+def wait_for(fn: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.1) -> T:
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` and the last value.
+
+    60 s: the operator retries a failed API call after 2–30 s, and on a loaded CI machine a
+    reconcile can need a retry."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -29,7 +29,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,11 @@ REPO = Path(__file__).resolve().parents[2]
 #: writes the custom resources' status itself.
 RUN_OPERATOR = importlib.util.find_spec("core.operator") is not None
 NODES = 2
+#: Waits on the operator: it retries a failed API call after 2–30 s (``core.operator.cluster``),
+#: and on a loaded CI machine a reconcile can need one retry or two.
+OPERATOR_WAIT_S = 90.0
 pytestmark = pytest.mark.kube
+_operator_log: list[Path] = []  # the module's operator log, for a timed-out wait's message
 
 
 def _custom(cluster: Any) -> Any:
@@ -109,6 +113,7 @@ def namespaces(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         return
     _nodes(kube_cluster, {"pool": "obs"})  # the operator runs a load Job per matching Node
     log = tmp_path_factory.mktemp("operator") / "operator.log"
+    _operator_log[:] = [log]
     watch = [arg for ns in spaces.values() for arg in ("--namespace", ns)]
     port = free_port()
     with log.open("wb") as out:  # a file, not a pipe: its log lines must never block it
@@ -138,6 +143,28 @@ def _answers(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _explain(cluster: Any, ns: str) -> Callable[[], str]:
+    """For a timed-out wait: each pipeline's status, each DaemonSet's, and the operator's log tail."""
+    def explain() -> str:
+        from kubernetes import client
+
+        lines = []
+        for cr in _pipelines(cluster, ns):
+            st = cr.get("status") or {}
+            conds = [(c.get("type"), c.get("status"), c.get("reason")) for c in st.get("conditions") or []]
+            lines.append(f"{cr['metadata']['name']}: phase={st.get('phase')} ready={st.get('readyNodes')}/"
+                         f"{st.get('totalNodes')} observed={st.get('observedGeneration')} "
+                         f"generation={cr['metadata'].get('generation')} {conds}")
+        for ds in client.AppsV1Api(cluster.api_client()).list_namespaced_daemon_set(ns).items:
+            lines.append(f"daemonset {ds.metadata.name}: generation={ds.metadata.generation} "
+                         f"status={ds.status.to_dict() if ds.status else None}")
+        if _operator_log and _operator_log[0].exists():
+            lines.append("operator log (tail):\n" + _operator_log[0].read_text(errors="replace")[-4000:])
+        return "\n".join(lines)
+
+    return explain
 
 
 @contextlib.contextmanager
@@ -235,7 +262,8 @@ def test_deployer_against_the_api_server(kube_cluster: Any, namespaces: dict[str
 
     assert not d.is_ready(exp)
     with cluster_plays_along(cluster, ns):
-        wait_for("the tap and both variants ready", lambda: d.is_ready(exp))
+        wait_for("the tap and both variants ready", lambda: d.is_ready(exp), timeout_s=OPERATOR_WAIT_S,
+                 explain=_explain(cluster, ns))
         assert d.healthy(exp)
         if RUN_OPERATOR:
             _check_the_operators_children(cluster, ns, {v: cr["metadata"]["uid"] for v, cr in crs.items()})
@@ -329,7 +357,8 @@ def test_experiment_run_on_kubernetes_reaches_running_and_cancel_cleans_up(kube_
                 timeout_s=90)
             experiment_id = first.split(":", 1)[0]
             assert "runtime kubernetes" in first, first
-            wait_for("the experiment to run", lambda: _db_state(url, experiment_id) == "Running", timeout_s=30)
+            wait_for("the experiment to run", lambda: _db_state(url, experiment_id) == "Running",
+                     timeout_s=OPERATOR_WAIT_S, explain=_explain(cluster, ns))
             expected = {f"phoenixprocesspipelines/{res.pipeline_name(experiment_id, v)}" for v in res.ROLES}
             expected |= {f"loadsimulationjobs/{res.load_job_name(experiment_id)}",
                          f"configmap/{res.scrape_name(experiment_id)}"}

@@ -124,6 +124,35 @@ def test_the_loop_corrects_k_by_the_error_it_is_fed():
     assert back.node("adaptive").params["computed"]["hosts"][host]["k"] > 0
 
 
+def test_a_budget_the_ranking_cannot_reach_stops_at_its_ceiling_and_says_so():
+    """A host where most processes are at 0 by the ranked metric (kernel threads by memory):
+    K stops at the processes the ranking tells apart, the correction does not wind up interval
+    after interval, and the host says why its achieved stays under budget."""
+    snap = mixed_fleet(5, 2)
+    host = "node-05-600"
+    rows = (snap["host_name"] == host).to_numpy()
+    idle = rows & (np.arange(len(snap)) % 10 != 0)  # 90 % of the host's processes: no memory at all
+    snap.loc[idle, "memory_usage"] = 0.0
+    frame = from_snapshot(snap)
+    pipe = get_template("process-adaptive-v1")
+    pipe.node("adaptive").params["by"] = "memory"
+    first = tune(pipe, frame)
+    h = first.node("adaptive").params["computed"]["hosts"][host]
+    assert h["k"] == h["rankable"] < 60 and "by memory" in h["ceiling"]
+    ks, corrections = [], []
+    for _ in range(4):  # the collector keeps exporting well under budget: nothing more to keep
+        pipe = tune(pipe, frame, achieved={host: h["budget"] / 2})
+        after = pipe.node("adaptive").params["computed"]["hosts"][host]
+        ks.append(after["k"])
+        corrections.append(after["correction"])
+    assert ks == [h["rankable"]] * 4
+    assert len(set(corrections)) == 1  # no wind-up: the clamp resets it every interval
+    others = pipe.node("adaptive").params["computed"]["hosts"]
+    assert not any("ceiling" in v for x, v in others.items() if x != host)
+    report = estimate(pipe, frame, with_cost=False).report
+    assert "by memory" in report["budget"]["adaptive"]["hosts"][host]["ceiling"]
+
+
 def test_saved_pipelines_with_the_old_absolute_budget_still_load_and_mean_a_cap():
     node = get_node_type("adaptive")
     old = {"series_budget_per_host": 800, "by": "cpu", "retune_interval": "60s", "action": "mark",
