@@ -79,7 +79,8 @@ def _mark_ready(cluster: Any, ns: str) -> None:
         if RUN_OPERATOR:
             apps = client.AppsV1Api(cluster.api_client())
             for ds in apps.list_namespaced_daemon_set(ns, label_selector=f"{res.LABEL_PIPELINE}={name}").items:
-                if (ds.status.number_ready or 0) != NODES:
+                # as the DaemonSet controller: again after any spec change (a new generation)
+                if (ds.status.number_ready or 0) != NODES or ds.status.observed_generation != ds.metadata.generation:
                     cluster.set_daemonset_ready(ns, ds.metadata.name, NODES, NODES)
         elif (cr.get("status") or {}).get("phase") != "Running" and not cr["metadata"].get("deletionTimestamp"):
             status = {"phase": "Running", "readyNodes": NODES, "totalNodes": NODES,
