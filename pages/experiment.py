@@ -251,7 +251,10 @@ def render() -> None:
         st.dataframe(ex.timeline(exp), hide_index=True, width="stretch")
     st.subheader("Measurements")
     st.fragment(run_every=None if exp.is_terminal else LIVE_REFRESH_S)(_live)(exp.id, exp.timing.interval_s)
-    budget.experiment_budget(backend.closed_loop(exp.id))
+    try:
+        budget.experiment_budget(backend.closed_loop(exp.id))
+    except PhoenixError as exc:  # the rest of the page still renders
+        st.warning(f"Series budget per host unavailable: {exc}")
     if exp.result:
         _analysis(exp.result)
     _actions(exp)

@@ -158,8 +158,6 @@ def recommend(snapshot: bytes, rule_files: list[tuple[str, bytes]], dashboards: 
 
 
 def closed_loop(experiment_id: str) -> list[Any]:
-    """Adaptive's closed-loop rows of an experiment (core.domain.budget.HostBudget), oldest first."""
-    try:
-        return services().experiments.closed_loop(guard.current_user(), experiment_id)
-    except PhoenixError:
-        return []
+    """Adaptive's closed-loop rows of an experiment (core.domain.budget.HostBudget), oldest first.
+    A refusal or a database error propagates: the page says it rather than showing no loop."""
+    return services().experiments.closed_loop(guard.current_user(), experiment_id)
