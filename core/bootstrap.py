@@ -22,7 +22,7 @@ from typing import Any
 from core.analysis.analyzer import ExperimentAnalyzer
 from core.cache import cache_for
 from core.domain.accounts import SYSTEM_SCHEDULER
-from core.domain.errors import PhoenixError, ValidationError
+from core.domain.errors import ConcurrencyError, PhoenixError, ValidationError
 from core.domain.ports import Analyzer, Cache, Database, Deployer, EventBus, UnitOfWork
 from core.events.memory import MemoryEventBus
 from core.gitops import GitOps, GitRepo
@@ -153,6 +153,9 @@ class Services:
                 result = self.learning.retrain(actor, RetrainPipeline(pipeline=name))
             except ValidationError as exc:  # this pipeline cannot learn (yet): the others still do
                 log.warning("retrain %s: %s", name, exc)
+                continue
+            except ConcurrencyError as exc:  # another scheduler saved it first: its version stands
+                log.info("retrain %s: %s", name, exc)
                 continue
             log.info("retrain %s: %s", name, f"version {result.version}" if result.changed else "unchanged")
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.domain.accounts import Actor
-from core.domain.errors import NotFoundError, ValidationError
+from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import SnapshotRecord
@@ -130,9 +130,16 @@ class LearningService:
         removed = {k: sorted(before[k] - after[k]) for k in after if before[k] - after[k]}
         explanations = {k: list(new.node(k).params["learned"].get("explanations") or []) for k in after}
         if added or removed:
-            saved = self.pipelines.save_version(actor, SavePipelineVersion(
-                pipeline=new, message=f"retrained intelligent from {source}: "
-                                      f"{sum(map(len, added.values()))} kept more, {sum(map(len, removed.values()))} fewer"))
+            try:
+                # Against the version it learned from: two schedulers retraining at once save
+                # one version between them, not the same change twice.
+                saved = self.pipelines.save_version(actor, SavePipelineVersion(
+                    pipeline=new, expected_version=current.number,
+                    message=f"retrained intelligent from {source}: "
+                            f"{sum(map(len, added.values()))} kept more, {sum(map(len, removed.values()))} fewer"))
+            except ConcurrencyError as exc:
+                raise ConcurrencyError(f"pipeline {current.pipeline} changed while it was retrained "
+                                       f"(another scheduler or a user saved it); nothing saved: {exc}") from None
             self._stamp(actor)
             return RetrainResult(current.pipeline, True, saved.number, n, added, removed, explanations)
         with self.uow_factory() as uow:

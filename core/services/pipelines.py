@@ -21,7 +21,7 @@ from typing import Any
 from core.catalog.compiler import ensure_valid, validate_graph
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
 from core.domain.accounts import Actor
-from core.domain.errors import NotFoundError, ValidationError
+from core.domain.errors import ConcurrencyError, NotFoundError, ValidationError
 from core.domain.pipeline import Pipeline
 from core.domain.ports import UnitOfWorkFactory
 from core.domain.records import PipelineRecord, PipelineVersionRecord
@@ -136,6 +136,9 @@ class PipelineService:
                 number = uow.pipelines.get_version(pipeline.name).number + 1
             except NotFoundError:
                 number = 1
+            if request.expected_version is not None and number - 1 != request.expected_version:
+                raise ConcurrencyError(f"pipeline {pipeline.name} is at version {number - 1} now, not "
+                                       f"{request.expected_version}: someone saved in between; reload and save again")
             commit_id = self.gitops.commit_pipeline(
                 pipeline.name, version_files(pipeline, bundle, number), f"{pipeline.name} v{number}: {message}", actor.name
             )

@@ -102,9 +102,13 @@ class ExperimentTable(Request):
 
 
 class SavePipelineVersion(Request):
+    """``expected_version``: save only if the pipeline's latest version is still that one
+    (0: it must not exist yet); a save in between is a ConcurrencyError, not a silent overwrite."""
+
     pipeline: PipelineField
     # Optional here so a missing message gets the domain's one wording ("a version message is required").
     message: str | None = None
+    expected_version: Annotated[int, pydantic.Field(ge=0)] | None = None
 
 
 class EstimatePipeline(Request):

@@ -107,3 +107,37 @@ def test_the_scheduler_retrains_when_due_and_not_before(world: Any) -> None:
     assert len(_audit(s, "pipeline.retrain")) == 1
     s.learning.retrain_interval_s = 0  # off
     assert not s.learning.retrain_due(SYSTEM_SCHEDULER, now[0] + timedelta(days=2))
+
+
+def test_two_schedulers_retraining_at_once_save_one_version(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second retrain learned from version 1 too, but version 2 was saved while it worked:
+    it saves nothing (a ConcurrencyError the scheduler logs), so the change is not saved twice."""
+    from core.domain.errors import ConcurrencyError
+
+    s = world
+    for data in s.halves:
+        s.learning.add_snapshot(OPERATOR, AddSnapshot(), data)
+    history = type(s.learning)._history
+
+    def the_other_scheduler_first(self: Any, scope: str) -> Any:
+        monkeypatch.setattr(type(s.learning), "_history", history)
+        s.learning.retrain(SYSTEM_SCHEDULER, RetrainPipeline(pipeline="smart"))  # saves version 2
+        return history(self, scope)
+
+    monkeypatch.setattr(type(s.learning), "_history", the_other_scheduler_first)
+    with pytest.raises(ConcurrencyError, match="changed while it was retrained"):
+        s.learning.retrain(SYSTEM_SCHEDULER, RetrainPipeline(pipeline="smart"))
+    assert [v.number for v in s.pipelines.list_versions(OPERATOR, "smart")] in ([1, 2], [2, 1])
+    calls = []
+
+    def lost_the_race(actor: Any, request: Any) -> Any:
+        calls.append(request.pipeline)
+        raise ConcurrencyError("pipeline smart changed while it was retrained")
+
+    monkeypatch.setattr(s.learning, "retrain_due", lambda actor, now: True)
+    monkeypatch.setattr(s.learning, "retrain", lost_the_race)
+    s.retrain(datetime(2026, 12, 1, tzinfo=UTC))  # the scheduler's job: logged, not raised
+    assert calls == ["smart"]
+    with pytest.raises(ConcurrencyError, match="at version 2 now, not 1"):
+        s.pipelines.save_version(OPERATOR, SavePipelineVersion(pipeline=s.pipelines.resolve(OPERATOR, "smart"),
+                                                               message="stale tab", expected_version=1))
