@@ -13,13 +13,14 @@ from app.widgets.share import builder_query, copy_link, links_section
 from core.catalog.compiler import validate_graph
 from core.catalog.registry import REGISTRY
 from core.catalog.templates import TEMPLATE_NAMES, get_template, is_template
-from core.domain.errors import PhoenixError, ValidationError
+from core.domain.errors import ConcurrencyError, PhoenixError, ValidationError
 from core.domain.pipeline import Pipeline
 
 K_PIPE = "builder.pipeline"
 K_SEL = "builder.selected"
 K_FORCE = "builder.force"
 K_ORIGIN = "builder.origin"
+K_STALE = "builder.stale"  # a save refused: another version was saved after this one was opened
 K_LOADED_QP = "builder.loaded_qp"
 K_LINK_NOTE = "builder.link_note"
 K_EST_SIG = "builder.estimate_sig"
@@ -255,6 +256,30 @@ def show_estimate(report: dict) -> None:
         st.caption(f"⚠ {w}")
 
 
+def _based_on(p: Pipeline) -> int | None:
+    """The saved version this edit started from, when it is one of this pipeline's."""
+    origin = st.session_state.get(K_ORIGIN) or {}
+    if origin.get("kind") == "version" and origin.get("name") == p.name and isinstance(origin.get("version"), int):
+        return int(origin["version"])
+    return None
+
+
+def _save(p: Pipeline, message: str, expected: int | None) -> None:
+    try:
+        saved = backend.save_pipeline_version(p, message, expected_version=expected)
+    except ConcurrencyError:
+        latest = backend.latest_version_number(p.name)
+        st.session_state[K_STALE] = {"name": p.name, "based_on": expected, "latest": latest}
+        st.rerun()
+    st.session_state.pop(K_STALE, None)
+    st.session_state["builder.saved"] = saved
+    st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": saved.number,
+                                  "yaml": p.to_yaml()}
+    st.query_params.from_dict({"pipeline": p.name, "version": str(saved.number)})
+    st.session_state[K_LOADED_QP] = f"{p.name}@{saved.number}"  # already open: no reload
+    st.rerun()  # redraw with the version's share link
+
+
 def _save_tab(p: Pipeline, problems: list[str]) -> None:
     msg = st.text_input("Version message (required)", key="builder.save_msg",
                         placeholder="what changed and why")
@@ -265,13 +290,18 @@ def _save_tab(p: Pipeline, problems: list[str]) -> None:
         if not msg.strip():
             st.error("A version message is required.")
             return
-        saved = backend.save_pipeline_version(p, msg.strip())
-        st.session_state["builder.saved"] = saved
-        st.session_state[K_ORIGIN] = {"kind": "version", "name": p.name, "version": saved.number,
-                                      "yaml": p.to_yaml()}
-        st.query_params.from_dict({"pipeline": p.name, "version": str(saved.number)})
-        st.session_state[K_LOADED_QP] = f"{p.name}@{saved.number}"  # already open: no reload
-        st.rerun()  # redraw with the version's share link
+        _save(p, msg.strip(), _based_on(p))
+    stale = st.session_state.get(K_STALE)
+    if stale and stale.get("name") == p.name:
+        # Someone saved a version after this one was opened: saving would silently revert theirs.
+        st.warning(f"**{p.name}** is at version **{stale['latest']}** now; you opened version "
+                   f"**{stale['based_on']}**. Your edits are still here. Open version {stale['latest']} in "
+                   f"another tab to compare, or save yours on top of it.")
+        if st.button(f"Save on top of version {stale['latest']}", key="builder.save_over"):
+            if not msg.strip():
+                st.error("A version message is required.")
+            else:
+                _save(p, msg.strip(), int(stale["latest"]))
     saved = st.session_state.get("builder.saved")
     if saved and saved.name == p.name:
         st.success(f"Saved **{saved.name}** version **{saved.number}** — git commit "

@@ -55,13 +55,22 @@ def load_pipeline_version(name: str, number: int | None) -> tuple[Pipeline, Pipe
 
 
 @guard.action("pipeline.save")
-def save_pipeline_version(pipeline: Pipeline, message: str) -> SavedVersion:
-    """Save ``pipeline`` as a new immutable version (+ git commit)."""
+def save_pipeline_version(pipeline: Pipeline, message: str, expected_version: int | None = None) -> SavedVersion:
+    """Save ``pipeline`` as a new immutable version (+ git commit); ``expected_version``: only
+    if that is still the latest (ConcurrencyError when someone saved in between)."""
     problems = validate_graph(pipeline)
     if problems:
         raise ValidationError(problems)
-    request = SavePipelineVersion.of(pipeline=pipeline, message=message)
+    request = SavePipelineVersion.of(pipeline=pipeline, message=message, expected_version=expected_version)
     return services().pipelines.save_version(guard.current_user(), request)
+
+
+def latest_version_number(name: str) -> int | None:
+    """The saved pipeline's latest version number (None: not saved)."""
+    try:
+        return services().pipelines.version(guard.current_user(), name).number
+    except PhoenixError:
+        return None
 
 
 def resolve_pipeline(ref: str) -> Pipeline:

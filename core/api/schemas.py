@@ -345,9 +345,13 @@ class PipelineVersionIn(BaseModel):
 
     pipeline: PipelineJSON
     message: str = Field(max_length=10_000, pattern=NOT_BLANK, description="what changed and why")
+    expected_version: int | None = Field(
+        None, ge=0, le=2**31 - 1,
+        description="the latest version this edit started from (0: the pipeline must not exist yet); "
+                    "409 when someone saved another version in between, instead of silently reverting theirs")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"pipeline": self.pipeline.as_dict(), "message": self.message}
+        return {"pipeline": self.pipeline.as_dict(), "message": self.message, "expected_version": self.expected_version}
 
 
 class PipelineOut(BaseModel):

@@ -158,6 +158,38 @@ def test_save_requires_a_message_and_creates_a_version(app_env: Path) -> None:
     assert _pipeline(fresh).to_dict() == p.to_dict()
 
 
+def test_a_save_after_someone_elses_is_refused_and_keeps_the_edit(app_env: Path) -> None:
+    """Version 1 open here; someone saves version 2 meanwhile. Saving would silently revert their
+    change: the page refuses, says so, keeps the edit, and saves on top of version 2 when asked."""
+    at = _app()
+    at.query_params["pipeline"] = "process-topk-v1"
+    at.run()
+    name_key = next(t.key for t in at.text_input if t.key.startswith("builder.name."))
+    at.text_input(key=name_key).input("shared-topk").run()
+    at.text_input(key="builder.save_msg").input("v1")
+    at.button(key="builder.save").click().run()
+    assert not at.exception and at.query_params["version"] == "1"
+
+    theirs, _ = backend.load_pipeline_version("shared-topk", 1)
+    theirs.description = "their change"
+    backend.save_pipeline_version(theirs, "someone else's v2", expected_version=1)
+
+    desc_key = next(t.key for t in at.text_input if t.key.startswith("builder.desc."))
+    at.text_input(key=desc_key).input("my change").run()
+    at.text_input(key="builder.save_msg").input("mine")
+    at.button(key="builder.save").click().run()
+    assert not at.exception
+    assert any("at version **2** now" in w.value and "opened version **1**" in w.value for w in at.warning)
+    assert _pipeline(at).description == "my change"  # the edit is still in the editor
+    assert backend.latest_version_number("shared-topk") == 2  # nothing saved over theirs
+    at.button(key="builder.save_over").click().run()
+    assert not at.exception
+    assert backend.latest_version_number("shared-topk") == 3 and at.query_params["version"] == "3"
+    mine, rec = backend.load_pipeline_version("shared-topk", 3)
+    assert mine.description == "my change" and rec.message == "mine"
+    assert not [w for w in at.warning if "at version" in w.value]
+
+
 def test_estimate_on_this_host() -> None:
     at = _app()
     at.query_params["pipeline"] = "process-minimal-v1"

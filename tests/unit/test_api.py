@@ -205,6 +205,15 @@ def test_pipelines_save_get_list_validate_and_templates(client: TestClient,
     is_problem(client.post("/api/v1/pipelines/other/versions", json=body, headers=heads["operator"]), 422, "validation")
     is_problem(client.post("/api/v1/pipelines/mine/versions", json={"pipeline": _pipeline("mine")},
                            headers=heads["operator"]), 422, "validation")
+    # expected_version: a save based on a version someone has since replaced is a 409, not a revert
+    stale = is_problem(client.post("/api/v1/pipelines/mine/versions", json={**body, "expected_version": 0},
+                                   headers=heads["operator"]), 409, "conflict")
+    assert "at version 1 now, not 0" in stale["detail"]
+    r = client.post("/api/v1/pipelines/mine/versions", json={**body, "message": "second", "expected_version": 1},
+                    headers=heads["operator"])
+    assert r.status_code == 201 and r.json()["number"] == 2, r.text
+    is_problem(client.post("/api/v1/pipelines/mine/versions", json={**body, "expected_version": -1},
+                           headers=heads["operator"]), 422, "validation")
     v = client.get("/api/v1/pipelines/mine/versions/1", headers=heads["viewer"]).json()
     assert v["number"] == 1 and v["message"] == "first" and "receivers" in v["collector_yaml"]
     is_problem(client.get("/api/v1/pipelines/mine/versions/9", headers=heads["viewer"]), 404, "not-found")
