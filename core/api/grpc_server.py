@@ -184,7 +184,8 @@ class PipelineServicer(prpc.PipelineServiceServicer):
                             context: grpc.ServicerContext) -> ppb.SavedVersion:
         actor = self.auth.actor(context)
         saved = self.svc.pipelines.save_version(actor, SavePipelineVersion.of(
-            pipeline=msg.pipeline_of(request.pipeline_json), message=request.message))
+            pipeline=msg.pipeline_of(request.pipeline_json), message=request.message,
+            expected_version=msg.optional(request, "expected_version")))
         return ppb.SavedVersion(name=saved.name, number=saved.number, commit_id=saved.commit_id)
 
     @rpc

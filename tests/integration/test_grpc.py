@@ -321,6 +321,11 @@ def test_not_found_and_validation_with_every_sentence(world: World) -> None:
     code, details, _ = code_of(lambda: world.pipelines.SavePipelineVersion(ppb.SavePipelineVersionRequest(
         pipeline_json=_pipeline_json("mine")), metadata=op))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "a version message is required" in details
+    world.pipelines.SavePipelineVersion(ppb.SavePipelineVersionRequest(
+        pipeline_json=_pipeline_json("shared"), message="v1", expected_version=0), metadata=op)
+    code, details, _ = code_of(lambda: world.pipelines.SavePipelineVersion(ppb.SavePipelineVersionRequest(
+        pipeline_json=_pipeline_json("shared"), message="from a stale v0", expected_version=0), metadata=op))
+    assert code == grpc.StatusCode.ABORTED and "at version 1 now, not 0" in details
     code, details, _ = code_of(lambda: world.pipelines.RenderPipeline(ppb.RenderPipelineRequest(), metadata=viewer))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "ref" in details
 
