@@ -35,10 +35,28 @@ def _form() -> None:
             [(f.name, f.getvalue()) for f in dashboards or []], prom)
 
 
+def _queries(r: dict[str, Any]) -> None:
+    st.subheader("Queries")
+    queries = pd.DataFrame(r["queries"], columns=["status", "origin", "reason", "processes", "expr"])
+    st.dataframe(queries, hide_index=True, width="stretch", key="rec.queries")
+
+
 def _report(r: dict[str, Any]) -> None:
     e, c = r["estimate"], r["counts"]
+    if not (c["kept"] or c["not kept"]):
+        # Nothing read selects a process metric (files unreadable, PromQL broken, other metrics only):
+        # a pipeline proposed from that is the rollup alone, not a recommendation from usage.
+        for p in r["problems"]:
+            st.error(p)
+        st.error("No query on process metrics could be read from the files (or Prometheus) given, so there is "
+                 "nothing to recommend from. Fix or replace them and run again: the files uploaded above stay.")
+        if r["queries"]:
+            _queries(r)
+        return
     m = st.columns(4)
-    m[0].metric("Queries kept working", f"{c['kept']:,}", f"{c['not kept']:,} not kept", delta_color="off")
+    # no arrow: "2 not kept" is a count beside the figure, not a rise
+    m[0].metric("Queries kept working", f"{c['kept']:,}", f"{c['not kept']:,} not kept", delta_color="off",
+                delta_arrow="off")
     m[1].metric("Processes kept individually", f"{r['processes']['referenced']:,}")
     m[2].metric("Series", f"{e['series_out']:,}", f"-{e['reduction_pct']:.1f}% of {e['series_in']:,}",
                 delta_color="inverse")
@@ -46,9 +64,7 @@ def _report(r: dict[str, Any]) -> None:
     m[3].metric("Critical processes visible", f"{crit.get('covered', 0):,} / {crit.get('critical_processes', 0):,}")
     for p in r["problems"]:
         st.warning(p)
-    st.subheader("Queries")
-    queries = pd.DataFrame(r["queries"], columns=["status", "origin", "reason", "processes", "expr"])
-    st.dataframe(queries, hide_index=True, width="stretch", key="rec.queries")
+    _queries(r)
     st.caption("Labels the queries match on or group by: " + (", ".join(r["labels"]) or "none"))
     st.subheader("Recommended pipeline")
     st.caption(r["pipeline"]["description"])

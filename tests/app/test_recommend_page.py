@@ -30,3 +30,16 @@ def test_recommend_page_renders_the_report_of_uploaded_files(app_env: Path) -> N
     assert any("junk.json" in w.value for w in at.warning)
     assert any("process-recommended-v1" in c.value for c in at.code)
     assert at.metric[0].value == str(report["counts"]["kept"])
+
+
+def test_recommend_page_with_no_usable_query_says_so_and_proposes_nothing(app_env: Path) -> None:
+    report = backend.recommend((DATA / "snapshot.csv").read_bytes(), [("alerts.yml", b"groups: [ {name: x\n")], [],
+                               False)
+    assert report["queries"] == [] and report["problems"]  # the service still proposes its rollup
+    at = AppTest.from_file(page("recommend.py"), default_timeout=60)
+    at.session_state["rec.report"] = report
+    at.run()
+    assert not at.exception
+    assert any("alerts.yml is not valid YAML" in e.value for e in at.error)
+    assert any("nothing to recommend from" in e.value for e in at.error)
+    assert not at.metric and not at.code
