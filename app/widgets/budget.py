@@ -17,7 +17,7 @@ def _fmt(x: float | None, fmt: str = "{:,.0f}") -> str:
 def table_rows(rows: Iterable[HostBudget]) -> list[dict[str, Any]]:
     return [{"node": r.node, "host": r.host, "baseline series": _fmt(r.baseline_series), "budget": _fmt(r.budget),
              "achieved": _fmt(r.achieved), "deviation": _fmt(r.deviation_pct, "{:+.1f}%"),
-             "ceiling": r.ceiling or ""} for r in rows]
+             "limit": r.limit or ""} for r in rows]
 
 
 def estimate_budget(report: Mapping[str, Any]) -> None:

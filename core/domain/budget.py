@@ -24,8 +24,9 @@ class HostBudget:
     achieved: float | None
     deviation_pct: float | None
     interval: int | None = None
-    #: Why the host cannot reach its budget (every process the ranking tells apart is kept).
-    ceiling: str | None = None
+    #: Why the host cannot reach its budget: at the ranking's ceiling (every process it tells
+    #: apart is kept) or at the floor (what it must keep exports more than the budget).
+    limit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +46,7 @@ def _row(node: str, host: str, v: Mapping[str, Any], interval: int | None) -> Ho
     budget, achieved = _num(v.get("budget")), _num(v.get("achieved"))
     return HostBudget(node, str(host), _num(v.get("baseline_series")), budget, achieved,
                       _num(v.get("deviation_pct")) if "deviation_pct" in v else deviation(budget, achieved), interval,
-                      v["ceiling"] if isinstance(v.get("ceiling"), str) else None)
+                      v["limit"] if isinstance(v.get("limit"), str) else None)
 
 
 def from_estimate(budget_report: Mapping[str, Any] | None) -> list[HostBudget]:
@@ -95,5 +96,5 @@ def text_table(rows: Iterable[HostBudget]) -> list[str]:
     for r in rows:
         lines.append(f"{r.node[:12]:<12} {r.host[:24]:<24} {f(r.baseline_series):>10} {f(r.budget):>10} "
                      f"{f(r.achieved):>10} {f(r.deviation_pct, '{:+.1f}%'):>10}"
-                     + (f"  ceiling: {r.ceiling}" if r.ceiling else ""))
+                     + (f"  {r.limit}" if r.limit else ""))
     return lines

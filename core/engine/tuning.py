@@ -339,7 +339,8 @@ def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_
     is given, each host's correction accumulates (budget − achieved) / series per process,
     so the model's bias (ties, processes without some metrics, churn) is driven out over
     a few intervals. K is clamped to [0, candidates the ranking can tell apart] and the
-    correction with it (no wind-up); a host held at that ceiling says so (``ceiling``).
+    correction with it (no wind-up); a host held at that ceiling, or at K = 0 with the
+    processes it must keep already over budget (the floor), says so (``limit``).
     """
     from core.catalog.adaptive import MAX_HOSTS_PER_CONFIG
 
@@ -393,10 +394,12 @@ def _budget_sizing(pipeline: Pipeline, frame: ResourceFrame, node_id: str, node_
         entry = {"k": int(k[i]), "budget": round(float(budget[i]), 3), "base_series": float(base[i]),
                  "series_per_process": float(spp[i]), "correction": round(float(correction[i]), 6),
                  "rankable": int(n_rank[i]), **{key: v[i] for key, v in thresholds.items()}}
-        if wanted[i] > n_rank[i]:
-            # Every process the ranking can tell apart is kept and the budget is still not
-            # filled: said, so nobody reads the shortfall as the loop failing to converge.
-            entry["ceiling"] = f"only {int(n_rank[i])} processes rank above 0 by {RANK_METRIC[p['by']]}"
+        # Said, so nobody reads the gap as the loop failing to converge:
+        if wanted[i] > n_rank[i]:  # every process the ranking can tell apart is kept, budget not filled
+            entry["limit"] = f"ceiling: only {int(n_rank[i])} processes rank above 0 by {RANK_METRIC[p['by']]}"
+        elif wanted[i] < 0 and base[i] > budget[i]:  # keeping none, what it must keep is over budget
+            entry["limit"] = (f"floor: critical, kept and rolled-up series alone are {base[i]:,.0f}, "
+                              f"over the budget of {budget[i]:,.0f}")
         if achieved is not None and h in achieved:
             entry["achieved"] = float(achieved[h])
         hosts[h] = entry

@@ -145,7 +145,7 @@ class ClosedLoop:
             for h, v in sorted(hosts.items()):
                 a = None if achieved is None else float(achieved.get(h, 0.0))
                 rows[h] = host_row(v.get("budget"), a, None if baseline is None else baseline.get(h))
-                rows[h].update({k: v[k] for k in ("k", "cpu_utilization", "memory_bytes", "rankable", "ceiling") if k in v})
+                rows[h].update({k: v[k] for k in ("k", "cpu_utilization", "memory_bytes", "rankable", "limit") if k in v})
             out[node_id] = rows
         return out
 

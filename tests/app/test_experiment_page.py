@@ -203,22 +203,22 @@ def test_adaptive_closed_loop_shows_achieved_vs_budget_per_host(svc: Services) -
     assert any(s.value == "Series budget per host" for s in at.subheader)
     now = at.dataframe[[i for i, d in enumerate(at.dataframe) if "deviation" in d.value.columns][0]].value
     assert now.to_dict("records") == [{"node": "adaptive", "host": "vm", "baseline series": "1,237",
-                                       "budget": "267", "achieved": "280", "deviation": "+4.8%", "ceiling": ""}]
+                                       "budget": "267", "achieved": "280", "deviation": "+4.8%", "limit": ""}]
 
 
 def test_a_host_held_at_the_rankings_ceiling_says_why(svc: Services) -> None:
     exp_id = _completed(svc)
-    why = "only 4 processes rank above 0 by memory"
+    why = "ceiling: only 4 processes rank above 0 by memory"
     with svc.uow() as uow:
         uow.audit.add(f"collector:{exp_id}", "experiment.retune", exp_id, {
             "variant": "candidate", "interval": 1, "restart": False,
             "nodes": {"adaptive": {"vm": {"baseline_series": 537.0, "budget": 120.25, "achieved": 89.0,
-                                          "deviation_pct": -25.988, "k": 4, "rankable": 4, "ceiling": why}}}})
+                                          "deviation_pct": -25.988, "k": 4, "rankable": 4, "limit": why}}}})
         uow.commit()
     at = _app(exp_id).run()
     assert not at.exception
     now = at.dataframe[[i for i, d in enumerate(at.dataframe) if "deviation" in d.value.columns][0]].value
-    assert now.to_dict("records")[0]["ceiling"] == why
+    assert now.to_dict("records")[0]["limit"] == why
 
 
 def test_an_unreadable_closed_loop_is_a_warning_and_the_page_still_renders(svc: Services,

@@ -84,7 +84,7 @@ def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_p
         for h, r in s["nodes"]["adaptive"].items():
             print(f"  interval {s['interval']} {h}: baseline {r['baseline_series']} budget {r['budget']} "
                   f"achieved {r['achieved']} deviation {r['deviation_pct']}% K {r.get('k')} "
-                  f"mem>={r.get('memory_bytes')} rankable {r.get('rankable')} restart {s['restart']} {r.get('ceiling') or ''}")
+                  f"mem>={r.get('memory_bytes')} rankable {r.get('rankable')} restart {s['restart']} {r.get('limit') or ''}")
     # A planned restart, not a crash: audited with its reason; the crash counter stays at 0.
     assert restarts and all(r["reason"] == "retune" and r["variant"] == "candidate" for r in restarts)
     assert not [a for a in audit if a.action == "collector.crashed"]
@@ -99,17 +99,20 @@ def test_adaptive_candidate_converges_to_its_budget_on_real_collectors(db, tmp_p
     # and sit within ±10 % of budget typically.
     # The realistic load gives the host processes that memory tells apart: without it a quiet
     # container is mostly kernel threads at 0 bytes and the budget sits above the ranking's
-    # ceiling (the rows then say so; the unit tests cover that case).
+    # ceiling. Rows at a limit (ceiling, or the floor: what must be kept is over budget) say so
+    # and are not held to the band; the unit tests cover both cases.
     assert len(steps) >= 4, steps
     tuned = [(i, h, r) for i, h, r in rows if i >= 2]
-    reachable = [r for _, _, r in tuned if not r.get("ceiling")]
+    reachable = [r for _, _, r in tuned if not r.get("limit")]
     assert len(reachable) * 2 >= len(tuned), tuned
     devs = sorted(abs(r["deviation_pct"]) for r in reachable)
     assert devs[len(devs) // 2] <= 10.0, tuned
-    for s in steps[1:]:
-        for r in s["nodes"]["adaptive"].values():
-            if abs(r["deviation_pct"]) > 10.0 and not r.get("ceiling"):
-                assert s["restart"], s  # out of the band: re-tuned, and the config changed
+    for before, s in zip(steps, steps[1:], strict=False):
+        for h, r in s["nodes"]["adaptive"].items():
+            if abs(r["deviation_pct"]) > 10.0 and not r.get("limit"):
+                # out of the band: re-tuned (K moved; the config changes unless processes tie at
+                # the threshold, and then the next step moves K further) — never left alone
+                assert s["restart"] or r["k"] != before["nodes"]["adaptive"][h]["k"], (before, s)
     # Never more series than baseline, on the collectors' real output.
     assert all(r["achieved"] <= r["baseline_series"] for _, _, r in rows)
     by = {v: [s for s in samples if s.variant == v] for v in ("baseline", "candidate")}

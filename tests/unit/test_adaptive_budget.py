@@ -138,7 +138,7 @@ def test_a_budget_the_ranking_cannot_reach_stops_at_its_ceiling_and_says_so():
     pipe.node("adaptive").params["by"] = "memory"
     first = tune(pipe, frame)
     h = first.node("adaptive").params["computed"]["hosts"][host]
-    assert h["k"] == h["rankable"] < 60 and "by memory" in h["ceiling"]
+    assert h["k"] == h["rankable"] < 60 and h["limit"].startswith("ceiling: ") and "by memory" in h["limit"]
     ks, corrections = [], []
     for _ in range(4):  # the collector keeps exporting well under budget: nothing more to keep
         pipe = tune(pipe, frame, achieved={host: h["budget"] / 2})
@@ -148,9 +148,21 @@ def test_a_budget_the_ranking_cannot_reach_stops_at_its_ceiling_and_says_so():
     assert ks == [h["rankable"]] * 4
     assert len(set(corrections)) == 1  # no wind-up: the clamp resets it every interval
     others = pipe.node("adaptive").params["computed"]["hosts"]
-    assert not any("ceiling" in v for x, v in others.items() if x != host)
+    assert not any("limit" in v for x, v in others.items() if x != host)
     report = estimate(pipe, frame, with_cost=False).report
-    assert "by memory" in report["budget"]["adaptive"]["hosts"][host]["ceiling"]
+    assert "by memory" in report["budget"]["adaptive"]["hosts"][host]["limit"]
+
+
+def test_a_budget_below_what_must_be_kept_is_the_floor_and_says_so():
+    frame = from_snapshot(mixed_fleet(5, 2))
+    pipe = get_template("process-adaptive-v1")
+    pipe.node("adaptive").params["series_budget_per_host"] = 10  # below the critical processes' own series
+    hosts = tune(pipe, frame).node("adaptive").params["computed"]["hosts"]
+    assert hosts and all(v["k"] == 0 and v["limit"].startswith("floor: ") for v in hosts.values())
+    # the collector keeps exporting over budget: K stays 0 and the correction does not wind up
+    again = tune(tune(pipe, frame), frame, achieved={h: 10 * v["budget"] for h, v in hosts.items()})
+    after = again.node("adaptive").params["computed"]["hosts"]
+    assert all(after[h]["k"] == 0 and after[h]["correction"] == hosts[h]["correction"] for h in hosts)
 
 
 def test_saved_pipelines_with_the_old_absolute_budget_still_load_and_mean_a_cap():
