@@ -59,10 +59,12 @@ def main() -> int:
         t = time.perf_counter()
         seed(svc, args.experiments, args.versions, 50)
         seed_s = time.perf_counter() - t
-    latest = svc.experiments.list(states=["Completed"], limit=1)[0].id
+    from core.domain.accounts import SYSTEM_SCHEDULER
+
+    latest = svc.experiments.list(SYSTEM_SCHEDULER, states=["Completed"], limit=1)[0].id
     with svc.uow() as uow:
         saved = next(p.name for p in uow.pipelines.list_pipelines() if p.latest_version)
-    counts = svc.experiments.counts_by_state()
+    counts = svc.experiments.counts_by_state(SYSTEM_SCHEDULER)
     svc.close()
 
     import streamlit as st
