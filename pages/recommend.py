@@ -26,6 +26,7 @@ def _form() -> None:
         go = st.form_submit_button("Recommend", type="primary")
     if not go:
         return
+    st.session_state.pop(REPORT, None)  # a new submit: an older report must not pass for its answer
     if snapshot is None or not (rules or dashboards or prom):
         st.error("Upload a snapshot and at least one rule file or dashboard, or read the Prometheus in Settings.")
         return

@@ -43,3 +43,16 @@ def test_recommend_page_with_no_usable_query_says_so_and_proposes_nothing(app_en
     assert any("alerts.yml is not valid YAML" in e.value for e in at.error)
     assert any("nothing to recommend from" in e.value for e in at.error)
     assert not at.metric and not at.code
+
+
+def test_a_failed_submit_does_not_leave_the_previous_report_standing(app_env: Path) -> None:
+    report = backend.recommend((DATA / "snapshot.csv").read_bytes(), [("rules.yml", (DATA / "rules.yml").read_bytes())],
+                               [], False)
+    at = AppTest.from_file(page("recommend.py"), default_timeout=60)
+    at.session_state["rec.report"] = report
+    at.run()
+    assert at.metric  # the earlier report is shown until the next submit
+    at.button[0].click().run()  # a new submit, this time with nothing uploaded: refused
+    assert not at.exception
+    assert any("Upload a snapshot" in e.value for e in at.error)
+    assert not at.metric and not at.code and "rec.report" not in at.session_state
