@@ -172,10 +172,13 @@ def test_adaptive_summary_shows_achieved_vs_budget_per_host(capsys, snapshot_csv
     hosts = json.loads(out)["budget"]["adaptive"]["hosts"]
     code, text, _ = run_cli(capsys, "estimate", "--pipeline", "process-adaptive-v1", "--snapshot", str(snapshot_csv))
     assert code == 0 and "achieved vs budget" in text
-    lines = [line.split() for line in text.splitlines() if line.startswith("  adaptive ")]
-    assert len(lines) == len(hosts) == 6
-    for _node, host, base, budget, achieved, dev in lines:
+    rows = [line for line in text.splitlines() if line.startswith("  adaptive ")]
+    assert len(rows) == len(hosts) == 6
+    for row in rows:
+        _node, host, base, budget, achieved, dev = row.split()[:6]
         h = hosts[host]
+        # a host held at a limit says which, after its figures (this fleet: one at the floor)
+        assert row.endswith(f"  {h['limit']}") if h.get("limit") else len(row.split()) == 6
         assert float(base.replace(",", "")) == h["baseline_series"] > 0
         assert abs(float(budget.replace(",", "")) - h["budget"]) <= 0.5
         assert float(achieved.replace(",", "")) == h["achieved"] <= h["baseline_series"]
