@@ -102,6 +102,10 @@ class RealPrometheus:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> RealPrometheus:
+        # Already started (``with harness.start() as p``): a second start would leave the first
+        # server running with nobody to stop it.
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
