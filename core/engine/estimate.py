@@ -341,7 +341,7 @@ def budget_report(result: EvaluationResult, inp_last: pd.DataFrame, out_last: pd
             a = float(achieved.get(h, 0.0))
             hosts[h] = {"baseline_series": float(baseline.get(h, 0.0)), "budget": round(float(b), 3), "achieved": a,
                         "deviation_pct": round(100.0 * (a / b - 1.0), 3) if b > 0 else None}
-            limit = (tuned.get(h) or {}).get("limit") if isinstance(tuned.get(h), dict) else None
+            limit = tuned[h].get("limit") if isinstance(tuned.get(h), dict) else None
             if limit:
                 hosts[h]["limit"] = limit
         devs = [abs(v["deviation_pct"]) for v in hosts.values() if v["deviation_pct"] is not None]
